@@ -1,0 +1,58 @@
+# Conductor: `make demo` sets up and runs the example workflow, `make test` sets up and runs every test.
+# Both need root on a Debian or Ubuntu machine; they install what they need (apt packages, .venv).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 python3-venv util-linux procps
+COLLECTION := .build/ansible_collections/cs695/conductor
+TEST_CACHE ?= $(CURDIR)/.cache/test-root
+export CONDUCTOR_TEST_CACHE := $(TEST_CACHE)
+
+.PHONY: setup demo test unit integration ansible-integration collection clean
+setup: .build/apt.stamp $(VENV)/.stamp
+
+.build/apt.stamp:
+	@mkdir -p .build
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing $$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+	@touch $@
+
+$(VENV)/.stamp: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	ln -sf ../../bin/conductor $(VENV)/bin/conductor
+	@touch $@
+
+demo: setup
+	$(PY) bin/conductor build demo examples/Conductorfile
+	$(PY) bin/conductor images
+
+test: setup unit integration ansible-integration collection
+
+unit:
+	$(PY) -m pytest -q tests/unit
+
+integration:
+	$(PY) -m pytest -q tests/root
+
+# ansible-test needs the collection at ansible_collections/<namespace>/<name>: copy the tracked tree there.
+$(COLLECTION): FORCE
+	@rm -rf $(COLLECTION) && mkdir -p $(COLLECTION)
+	@git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(COLLECTION)
+FORCE:
+
+ansible-integration: $(COLLECTION)
+	$(PY) tests/seed_base.py
+	printf 'conductor_test_cache: %s\n' "$(TEST_CACHE)" > $(COLLECTION)/tests/integration/integration_config.yml
+	cd $(COLLECTION) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-test integration --local --python-interpreter $(CURDIR)/$(PY) -v
+
+collection: $(COLLECTION)
+	cd $(COLLECTION) && ../../../../$(VENV)/bin/ansible-galaxy collection build --force --output-path ../../.. 2>&1 | tee ../../../galaxy-build.log
+	@! grep -i warning .build/galaxy-build.log
+
+clean:
+	rm -rf .build $(VENV)

@@ -1,0 +1,29 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # The options and attributes every conductor module shares.
+    DOCUMENTATION = r'''
+options:
+  root:
+    description:
+      - The state root, the folder that holds Conductor's images, layers, bases and containers.
+      - Defaults to E(CONDUCTOR_ROOT) on the managed host, else C(ROOT) in C(/etc/conductor/conductor.conf),
+        else C(/var/lib/conductor).
+    type: path
+requirements:
+  - Linux with overlayfs and namespaces, run as root (C(become=true)).
+  - Python 3.9 or newer on the managed host.
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+'''

@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""Things every part of the engine needs: errors, names, the state root, its lock, atomic JSON."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import tempfile
+
+DEFAULT_ROOT = '/var/lib/conductor'
+DEFAULT_CONFIG = '/etc/conductor/conductor.conf'
+NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$')
+
+
+class ConductorError(Exception):
+    """A failure the user can act on. The message is the whole story: what, where, how to fix."""
+
+
+def check_name(kind, name):
+    """Refuse names that could escape a folder, confuse a shell or break an interface name."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConductorError(
+            "invalid %s name %r: use 1 to 63 characters from a-z, A-Z, 0-9, '_', '.', '-', "
+            "starting with a letter or digit" % (kind, name))
+    return name
+
+
+def load_config(path=None):
+    """Read conductor.conf: shell-style KEY=VALUE lines, as conductor.sh's config.sh had."""
+    path = path or os.environ.get('CONDUCTOR_CONFIG') or DEFAULT_CONFIG
+    config = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except (IOError, OSError) as e:
+        if e.errno == errno.ENOENT:
+            return config
+        raise ConductorError('cannot read the config file %s: %s' % (path, e.strerror))
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith('#'):
+            continue
+        key, sep, value = line.partition('=')
+        key = key.strip()
+        if not sep or not re.match(r'^[A-Z_][A-Z0-9_]*$', key):
+            raise ConductorError('%s:%d: expected KEY=VALUE, got %r' % (path, lineno, line))
+        try:
+            words = shlex.split(value)
+        except ValueError as e:
+            raise ConductorError('%s:%d: %s in %r' % (path, lineno, e, line))
+        config[key] = ' '.join(words)
+    return config
+
+
+def state_root(root=None, config=None):
+    """The one folder all state lives in: argument, else $CONDUCTOR_ROOT, else the config, else the default."""
+    root = root or os.environ.get('CONDUCTOR_ROOT') or (config or {}).get('ROOT') or DEFAULT_ROOT
+    return os.path.abspath(root)
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Hold an exclusive flock on path (created if needed) for the duration of the block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (IOError, OSError) as e:
+        if e.errno == errno.ENOENT:
+            return default
+        raise
+
+
+def write_json(path, data):
+    """Write JSON so a reader sees the old file or the new one, never half of either."""
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write('\n')
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def digest(*parts):
+    """A stable sha256 of JSON-serialisable parts."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
+
+
+def tree_size(path):
+    """Bytes in the files under path (apparent sizes, folders not counted, hard links once)."""
+    total, seen = 0, set()
+    for top, dirs, files in os.walk(path):
+        for name in files:
+            st = os.lstat(os.path.join(top, name))
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
+def human_size(n):
+    for unit in ('B', 'kB', 'MB', 'GB'):
+        if n < 1000 or unit == 'GB':
+            return ('%d%s' if unit == 'B' else '%.1f%s') % (n, unit)
+        n /= 1000.0
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True

@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""The Conductorfile parser: Docker's syntax for FROM, COPY, RUN, ENV, WORKDIR and CMD."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import posixpath
+import re
+import shlex
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+
+INSTRUCTIONS = ('FROM', 'COPY', 'RUN', 'ENV', 'WORKDIR', 'CMD')
+ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+
+
+class Instruction:
+    """One parsed step. `args` is the canonical form: what the build cache hashes."""
+
+    def __init__(self, source, lineno, text, command, args):
+        self.source, self.lineno, self.text, self.command, self.args = source, lineno, text, command, args
+
+    def __repr__(self):
+        return 'Instruction(%s:%d %s %r)' % (self.source, self.lineno, self.command, self.args)
+
+
+def parse_file(path):
+    try:
+        with open(path) as f:
+            content = f.read()
+    except (IOError, OSError) as e:
+        raise ConductorError('cannot read Conductorfile %s: %s' % (path, e.strerror))
+    return parse(content, path)
+
+
+def parse(content, source='<instructions>'):
+    """Parse Conductorfile text into a list of Instructions; the first is FROM."""
+    steps = []
+    for lineno, text in _logical_lines(content, source):
+        steps.append(_parse_instruction(source, lineno, text))
+    if not steps:
+        raise ConductorError('%s: no instructions: a Conductorfile starts with FROM debian:<suite>, '
+                             'FROM ubuntu:<suite> or FROM <image>' % source)
+    for i, step in enumerate(steps):
+        if (step.command == 'FROM') != (i == 0):
+            what = 'must start with FROM' if i == 0 else 'may have only one FROM (multi-stage builds are not supported)'
+            raise ConductorError('%s:%d: a Conductorfile %s: %r' % (source, step.lineno, what, step.text))
+    return steps
+
+
+def _logical_lines(content, source):
+    """Yield (first line number, text): comments dropped, backslash continuations joined."""
+    parts, start = [], None
+    for lineno, line in enumerate(content.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith('#') or (not stripped and start is None):
+            continue  # as in Docker, a comment inside a continuation does not end it
+        if start is None:
+            start = lineno
+        if stripped.endswith('\\'):
+            parts.append(stripped[:-1].strip())
+            continue
+        parts.append(stripped)
+        yield start, ' '.join(p for p in parts if p)
+        parts, start = [], None
+    if start is not None:
+        raise ConductorError('%s:%d: the file ends inside a line continuation (a trailing "\\"): %r'
+                             % (source, start, ' '.join(parts)))
+
+
+def _parse_instruction(source, lineno, text):
+    def fail(msg):
+        raise ConductorError('%s:%d: %s: %r' % (source, lineno, msg, text))
+
+    word, _, rest = text.partition(' ')
+    command, rest = word.upper(), rest.strip()
+    if command not in INSTRUCTIONS:
+        fail('unknown instruction %s (expected one of %s)' % (word, ', '.join(INSTRUCTIONS)))
+    if not rest:
+        fail('%s needs arguments' % command)
+    return Instruction(source, lineno, text, command, _ARGUMENTS[command](rest, fail))
+
+
+def _json_array(rest, fail, command):
+    """Docker's exec form: a JSON array of strings; a '[' that is not one is an error here."""
+    try:
+        value = json.loads(rest)
+    except ValueError as e:
+        fail('%s: invalid JSON array (%s); use ["arg", ...] or the shell form without brackets' % (command, e))
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        fail('%s: the JSON form must be a non-empty array of strings' % command)
+    return value
+
+
+def _command_args(command):
+    def parse(rest, fail):
+        if rest.startswith('['):
+            return _json_array(rest, fail, command)
+        return ['/bin/sh', '-c', rest]
+    return parse
+
+
+def _from_args(rest, fail):
+    words = rest.split()
+    if len(words) != 1:
+        fail('FROM takes one image: debian:<suite>, ubuntu:<suite> or the name of a built image')
+    return words[0]
+
+
+def _copy_args(rest, fail):
+    if rest.startswith('--'):
+        fail('COPY options (%s) are not supported' % rest.split()[0])
+    if rest.startswith('['):
+        words = _json_array(rest, fail, 'COPY')
+    else:
+        try:
+            words = shlex.split(rest)
+        except ValueError as e:
+            fail('COPY: %s' % e)
+    if len(words) < 2:
+        fail('COPY needs at least one source and a destination')
+    sources, dest = words[:-1], words[-1]
+    if len(sources) > 1 and not dest.endswith('/'):
+        fail('COPY with several sources needs a destination folder ending in "/"')
+    return {'sources': sources, 'dest': dest}
+
+
+def _env_args(rest, fail):
+    try:
+        words = shlex.split(rest)
+    except ValueError as e:
+        fail('ENV: %s' % e)
+    if '=' not in words[0]:  # the legacy form: ENV KEY value with spaces
+        key, _, value = rest.partition(' ')
+        pairs = [(key, value.strip())]
+        if not pairs[0][1]:
+            fail('ENV needs KEY=VALUE')
+    else:
+        pairs = [w.partition('=')[::2] for w in words]
+        if any('=' not in w for w in words):
+            fail('ENV needs KEY=VALUE for every entry')
+    for key, _ in pairs:
+        if not ENV_KEY_RE.match(key):
+            fail('ENV: invalid variable name %r' % key)
+    return [list(p) for p in pairs]
+
+
+def _workdir_args(rest, fail):
+    if rest.startswith('['):
+        fail('WORKDIR takes a path, not a JSON array')
+    return rest
+
+
+_ARGUMENTS = {
+    'FROM': _from_args,
+    'COPY': _copy_args,
+    'RUN': _command_args('RUN'),
+    'ENV': _env_args,
+    'WORKDIR': _workdir_args,
+    'CMD': _command_args('CMD'),
+}
+
+
+def apply_config(config, step):
+    """Return the image config after an ENV, WORKDIR or CMD step."""
+    config = dict(config, env=list(config.get('env', [])))
+    if step.command == 'ENV':
+        env = dict(e.partition('=')[::2] for e in config['env'])
+        env.update(dict(step.args))
+        config['env'] = ['%s=%s' % kv for kv in env.items()]
+    elif step.command == 'WORKDIR':
+        config['workdir'] = posixpath.normpath(posixpath.join(config.get('workdir') or '/', step.args))
+    elif step.command == 'CMD':
+        config['cmd'] = step.args
+    return config

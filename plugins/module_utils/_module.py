@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""What every conductor module does around its one call into the engine."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._images import Store
+
+ROOT_OPTION = dict(type='path')
+
+
+def run_module(module, action):
+    """Call action(store, output_lines) and exit with its result dict; errors become one failed task."""
+    output = []
+    try:
+        store = Store(module.params.get('root'))
+        result = action(store, output.append)
+    except ConductorError as e:
+        tail = output[-20:]
+        module.fail_json(msg=str(e), output_tail=tail)
+    except OSError as e:
+        module.fail_json(msg='%s (conductor modules need root: use become: true)' % e, output_tail=output[-20:])
+    if not module._diff:
+        result.pop('diff', None)
+    module.exit_json(**result)

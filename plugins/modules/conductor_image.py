@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: conductor_image
+short_description: Build or remove a Conductor image from a Conductorfile
+version_added: 0.1.0
+description:
+  - Builds an image from a Conductorfile (C(FROM), C(COPY), C(RUN), C(ENV), C(WORKDIR), C(CMD)), one
+    overlayfs layer per C(COPY) and C(RUN) step, reusing the build cache of the managed host.
+  - C(FROM debian:<suite>) and C(FROM ubuntu:<suite>) bases are made with debootstrap once and cached.
+  - Idempotent. The task reports a change only when the image's manifest (its layers or config) changes,
+    so rebuilding an unchanged Conductorfile runs nothing and reports C(changed=false).
+  - In check mode the module works out from the build cache which steps would run, without running them.
+author:
+  - Conductor contributors (@cs695)
+extends_documentation_fragment:
+  - cs695.conductor.root
+options:
+  name:
+    description:
+      - The image name, 1 to 63 characters from C(a-zA-Z0-9_.-), starting with a letter or digit.
+    type: str
+    required: true
+  conductorfile:
+    description:
+      - Path of the Conductorfile on the managed host.
+      - Mutually exclusive with O(instructions).
+    type: path
+  instructions:
+    description:
+      - The Conductorfile's lines, inline.
+      - Mutually exclusive with O(conductorfile). C(COPY) then needs O(context).
+    type: list
+    elements: str
+  context:
+    description:
+      - The folder C(COPY) sources are read from. Sources may not lead out of it.
+      - Defaults to the folder of O(conductorfile).
+    type: path
+  state:
+    description:
+      - V(present) builds the image if it is missing or out of date.
+      - V(absent) removes it, and the layers no other image uses.
+    type: str
+    choices: [present, absent]
+    default: present
+  force:
+    description:
+      - Run every step again, ignoring the build cache (the CLI's C(--no-cache)). Always reports a change.
+    type: bool
+    default: false
+notes:
+  - Check mode cannot tell the new image id when a step would run; RV(image.id) then says so.
+seealso:
+  - name: Dockerfile reference
+    description: The syntax Conductorfiles follow.
+    link: https://docs.docker.com/reference/dockerfile/
+'''
+
+EXAMPLES = r'''
+- name: Build the course image from a Conductorfile
+  cs695.conductor.conductor_image:
+    name: cs695
+    conductorfile: /srv/course/Conductorfile
+
+- name: Build an image from inline instructions
+  cs695.conductor.conductor_image:
+    name: tools
+    instructions:
+      - FROM debian:bookworm
+      - RUN apt-get update && apt-get install -y --no-install-recommends curl
+      - CMD ["/bin/bash"]
+
+- name: Rebuild every step, ignoring the cache
+  cs695.conductor.conductor_image:
+    name: cs695
+    conductorfile: /srv/course/Conductorfile
+    force: true
+
+- name: Remove the image
+  cs695.conductor.conductor_image:
+    name: tools
+    state: absent
+'''
+
+RETURN = r'''
+image:
+  description: The image after the task; empty when it was removed.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: The image name.
+      type: str
+      sample: cs695
+    id:
+      description: The image id, a sha256 of its base, layers and config.
+      type: str
+      sample: 308cbd19efa18b50a72bfd97e496512161b98f25cd78e7ac058d124b129113e2
+    layers:
+      description: The cache keys of its layers, bottom first.
+      type: list
+      elements: str
+      sample: [1cf2dca8b0e526668f64d964272afd2e]
+    size:
+      description: Bytes in the base and the layers.
+      type: int
+      sample: 287118724
+    config:
+      description: The default command, environment and working folder.
+      type: dict
+      sample: {cmd: [/bin/bash], env: [A=1], workdir: /}
+    created:
+      description: When this manifest was written (UTC).
+      type: str
+      sample: '2026-11-28T12:53:20Z'
+    base:
+      description: The cache key of the debootstrap base.
+      type: str
+      sample: 8c69f5efe936f7134d96b753d2beabdf
+    from:
+      description: What the Conductorfile's FROM named.
+      type: str
+      sample: debian:bookworm
+would_run:
+  description: In check mode, the steps that would run.
+  returned: check mode
+  type: list
+  elements: str
+  sample: ['RUN apt-get update']
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.cs695.conductor.plugins.module_utils._builder import ensure_image
+from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            conductorfile=dict(type='path'),
+            instructions=dict(type='list', elements='str'),
+            context=dict(type='path'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            force=dict(type='bool', default=False),
+            root=ROOT_OPTION,
+        ),
+        mutually_exclusive=[('conductorfile', 'instructions')],
+        required_if=[('state', 'present', ('conductorfile', 'instructions'), True)],
+        supports_check_mode=True,
+    )
+    p = module.params
+    run_module(module, lambda store, out: ensure_image(
+        store, p['name'], state=p['state'], conductorfile=p['conductorfile'], instructions=p['instructions'],
+        context=p['context'], force=p['force'], check_mode=module.check_mode, out=out))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,86 @@
+"""Integration tests: real debootstrap, overlayfs and namespaces, as root, each test in its own state root."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import helpers
+
+if os.geteuid() != 0:
+    pytest.skip('integration tests need root (namespaces, overlayfs, debootstrap)', allow_module_level=True)
+
+
+def mounts_under(path):
+    with open('/proc/self/mountinfo') as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path)]
+
+
+@pytest.fixture(scope='session')
+def base_key():
+    return helpers.ensure_base()
+
+
+@pytest.fixture
+def root(tmp_path, base_key):
+    path = str(tmp_path / 'root')
+    helpers.seed(path)
+    yield path
+    leaked = mounts_under(path)
+    helpers.remove_root(path)
+    assert not leaked, 'mounts left behind: %s' % leaked
+
+
+class Conductor:
+    def __init__(self, root):
+        self.root = root
+
+    def __call__(self, *args, check=True, **kw):
+        result = subprocess.run([sys.executable, helpers.CLI, '--root', self.root] + [str(a) for a in args],
+                                capture_output=True, text=True, **kw)
+        if check and result.returncode != 0:
+            raise AssertionError('conductor %s failed (%d):\n%s%s' % (' '.join(map(str, args)), result.returncode,
+                                                                       result.stdout, result.stderr))
+        return result
+
+    def fails(self, *args):
+        result = self(*args, check=False)
+        assert result.returncode != 0, result.stdout
+        assert result.stderr.count('\n') == 1, 'not one line: %r' % result.stderr
+        return result.stderr
+
+    def listing(self):
+        """Every path under the root, with the mtime of each file: 'nothing changed' means this is equal."""
+        entries = []
+        for top, dirs, files in os.walk(self.root):
+            if top.startswith(os.path.join(self.root, 'bases')):
+                continue
+            for name in dirs + files:
+                path = os.path.join(top, name)
+                st = os.lstat(path)
+                entries.append((os.path.relpath(path, self.root), 0 if name in dirs else st.st_mtime_ns))
+        return sorted(entries)
+
+
+@pytest.fixture
+def conductor(root):
+    return Conductor(root)
+
+
+class Context(type(pathlib.Path())):
+    def write(self, text):
+        """Write the context's Conductorfile; return its path."""
+        (self / 'Conductorfile').write_text(text)
+        return str(self / 'Conductorfile')
+
+
+@pytest.fixture
+def context(tmp_path):
+    """A build context with an app folder."""
+    ctx = Context(str(tmp_path / 'ctx'))
+    (ctx / 'app').mkdir(parents=True)
+    (ctx / 'app' / 'hello.sh').write_text('#!/bin/sh\necho hello from the app\n')
+    os.chmod(str(ctx / 'app' / 'hello.sh'), 0o755)
+    (ctx / 'app' / 'data.txt').write_text('data\n')
+    return ctx

@@ -1,0 +1,48 @@
+import json
+import os
+
+import pytest
+
+from ansible_collections.cs695.conductor.plugins.module_utils import _common
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name
+
+
+@pytest.mark.parametrize('name', ['a', 'web-1', 'course_cs695.v2', 'A' * 63, '9lives'])
+def test_good_names(name):
+    assert check_name('image', name) == name
+
+
+@pytest.mark.parametrize('name', ['', '-x', '.hidden', '..', 'a/b', 'x' * 64, 'caf\u00e9', 'a;rm', 'a b', '$(x)', None])
+def test_bad_names(name):
+    with pytest.raises(ConductorError, match='invalid image name'):
+        check_name('image', name)
+
+
+def test_config_is_shell_style(tmp_path):
+    conf = tmp_path / 'conductor.conf'
+    conf.write_text('# setup.sh settings\nDEFAULT_IFC=eth0\nROOT="/srv/conductor"\n\nBASE_INCLUDE="curl vim"\n')
+    config = _common.load_config(str(conf))
+    assert config == {'DEFAULT_IFC': 'eth0', 'ROOT': '/srv/conductor', 'BASE_INCLUDE': 'curl vim'}
+    assert _common.state_root(None, config) == '/srv/conductor' or 'CONDUCTOR_ROOT' in os.environ
+    assert _common.load_config(str(tmp_path / 'missing')) == {}
+    conf.write_text('oops\n')
+    with pytest.raises(ConductorError, match=r"conductor.conf:1: expected KEY=VALUE, got 'oops'"):
+        _common.load_config(str(conf))
+
+
+def test_root_precedence(monkeypatch):
+    monkeypatch.setenv('CONDUCTOR_ROOT', '/from/env')
+    assert _common.state_root('/given', {'ROOT': '/conf'}) == '/given'
+    assert _common.state_root(None, {'ROOT': '/conf'}) == '/from/env'
+    monkeypatch.delenv('CONDUCTOR_ROOT')
+    assert _common.state_root(None, {'ROOT': '/conf'}) == '/conf'
+    assert _common.state_root(None, {}) == '/var/lib/conductor'
+
+
+def test_write_json_is_atomic(tmp_path):
+    path = str(tmp_path / 'x.json')
+    _common.write_json(path, {'a': 1})
+    with pytest.raises(TypeError):
+        _common.write_json(path, {'a': object()})
+    assert json.load(open(path)) == {'a': 1}
+    assert os.listdir(str(tmp_path)) == ['x.json']
