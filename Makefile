@@ -9,7 +9,7 @@ COLLECTION := .build/ansible_collections/cs695/conductor
 TEST_CACHE ?= $(CURDIR)/.cache/test-root
 export CONDUCTOR_TEST_CACHE := $(TEST_CACHE)
 
-.PHONY: setup demo test unit integration ansible-integration collection clean
+.PHONY: setup demo test unit integration ansible-integration collection clean bench
 setup: .build/apt.stamp $(VENV)/.stamp
 
 .build/apt.stamp:
@@ -39,16 +39,18 @@ unit:
 integration:
 	$(PY) -m pytest -q tests/root
 
-# ansible-test needs the collection at ansible_collections/<namespace>/<name>: copy the tracked tree there.
+# ansible-test needs the collection at ansible_collections/<namespace>/<name>: copy the tree there, as a
+# git repository of its own (ansible-test lists files with git, and .build is ignored by ours).
 $(COLLECTION): FORCE
 	@rm -rf $(COLLECTION) && mkdir -p $(COLLECTION)
 	@git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(COLLECTION)
+	@cd $(COLLECTION) && git init -q && git add -A
 FORCE:
 
 ansible-integration: $(COLLECTION)
-	$(PY) tests/seed_base.py
+	$(PY) tests/helpers.py
 	printf 'conductor_test_cache: %s\n' "$(TEST_CACHE)" > $(COLLECTION)/tests/integration/integration_config.yml
-	cd $(COLLECTION) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-test integration --local --python-interpreter $(CURDIR)/$(PY) -v
+	cd $(COLLECTION) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-test integration --local --allow-destructive --python-interpreter $(CURDIR)/$(PY) -v
 
 collection: $(COLLECTION)
 	cd $(COLLECTION) && ../../../../$(VENV)/bin/ansible-galaxy collection build --force --output-path ../../.. 2>&1 | tee ../../../galaxy-build.log
@@ -56,3 +58,6 @@ collection: $(COLLECTION)
 
 clean:
 	rm -rf .build $(VENV)
+
+bench: setup
+	$(PY) bench/build.py
