@@ -26,6 +26,7 @@ $(VENV)/.stamp: requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	ln -sf ../../bin/conductor $(VENV)/bin/conductor
 	@touch $@
+	@$(PY) -m compileall -q bin plugins  # cached bytecode, even where PYTHONDONTWRITEBYTECODE is set
 
 demo: setup
 	$(PY) bin/conductor build demo examples/Conductorfile

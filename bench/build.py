@@ -61,10 +61,13 @@ def main():
         def podman_reset():
             subprocess.run(['podman'] + storage + ['rmi', '-f', 'bench'], capture_output=True)
             subprocess.run(['podman'] + storage + ['image', 'prune', '-f'], capture_output=True)
-        results = bench(lambda: timed(build), change, podman_reset)
+        try:
+            results = bench(lambda: timed(build), change, podman_reset)
+        finally:
+            subprocess.run(['podman'] + storage + ['system', 'reset', '-f'], capture_output=True)
+            subprocess.run(['umount', os.path.join(work, 'podman', 'overlay')], capture_output=True)
         rows.append(['podman %s (--isolation chroot)' % subprocess.check_output(['podman', '--version']).decode().split()[-1]]
                     + [median_ms(r) for r in results])
-        subprocess.run(['podman'] + storage + ['system', 'reset', '-f'], capture_output=True)
     else:
         rows.append(['podman', 'not installed', '', ''])
     subprocess.check_call(['rm', '-rf', work])

@@ -11,6 +11,7 @@ import sys
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(CHECKOUT, 'bin', 'conductor')
+CLI_MODULE = os.path.join(CHECKOUT, 'bin', 'conductor_cli.py')
 CACHE = os.environ.get('CONDUCTOR_TEST_CACHE') or os.path.join(CHECKOUT, '.cache', 'test-root')
 BASE_FROM = 'debian:bookworm'
 
@@ -18,7 +19,7 @@ BASE_FROM = 'debian:bookworm'
 def load_cli():
     """Import bin/conductor as a module; doing so makes the engine importable too."""
     if 'conductor_cli' not in sys.modules:
-        loader = importlib.machinery.SourceFileLoader('conductor_cli', CLI)
+        loader = importlib.machinery.SourceFileLoader('conductor_cli', CLI_MODULE)
         spec = importlib.util.spec_from_loader('conductor_cli', loader)
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)

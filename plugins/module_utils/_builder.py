@@ -24,6 +24,7 @@ import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, digest, human_size, tree_size, write_json)
+from ansible_collections.cs695.conductor.plugins.module_utils._images import public
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases, _conductorfile, _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
@@ -356,13 +357,6 @@ def _write_manifest(plan, base, layers):
 
 def _now():
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-
-
-def public(manifest):
-    """The image as users see it: what the module returns and `images --json` prints."""
-    if not manifest:
-        return {}
-    return {key: manifest[key] for key in ('name', 'id', 'layers', 'size', 'config', 'created', 'base', 'from')}
 
 
 def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,

@@ -11,12 +11,9 @@ __metaclass__ = type
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
-import shlex
-import tempfile
 
 DEFAULT_ROOT = '/var/lib/conductor'
 DEFAULT_CONFIG = '/etc/conductor/conductor.conf'
@@ -55,6 +52,7 @@ def load_config(path=None):
         key = key.strip()
         if not sep or not re.match(r'^[A-Z_][A-Z0-9_]*$', key):
             raise ConductorError('%s:%d: expected KEY=VALUE, got %r' % (path, lineno, line))
+        import shlex  # only when there is a config file: run and exec stay quick to start
         try:
             words = shlex.split(value)
         except ValueError as e:
@@ -92,7 +90,8 @@ def read_json(path, default=None):
 
 def write_json(path, data):
     """Write JSON so a reader sees the old file or the new one, never half of either."""
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=os.path.dirname(path))
+    tmp = os.path.join(os.path.dirname(path), '.tmp-%d-%s' % (os.getpid(), os.urandom(4).hex()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         with os.fdopen(fd, 'w') as f:
             json.dump(data, f, indent=2, sort_keys=True)
@@ -107,6 +106,7 @@ def write_json(path, data):
 
 def digest(*parts):
     """A stable sha256 of JSON-serialisable parts."""
+    import hashlib  # the builder's alone: run and exec stay quick to start
     return hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
 

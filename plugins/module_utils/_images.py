@@ -15,7 +15,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import shutil
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, load_config, locked, pid_alive, read_json, state_root)
@@ -111,6 +110,14 @@ def _size_of(path):
 
 def _remove(path):
     if os.path.isdir(path) and not os.path.islink(path):
+        import shutil  # only removals need it: run and exec stay quick to start
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.unlink(path)
+
+
+def public(manifest):
+    """The image as users see it: what the module returns and `images --json` prints."""
+    if not manifest:
+        return {}
+    return {key: manifest[key] for key in ('name', 'id', 'layers', 'size', 'config', 'created', 'base', 'from')}

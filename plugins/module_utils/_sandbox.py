@@ -12,10 +12,10 @@ drops them all: a crash or a SIGKILL cannot leave a mount behind on the host.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import errno
 import os
 import signal
 import stat
-import traceback
 
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
@@ -44,6 +44,7 @@ def spawn(child, out=None):
             child(errw)
         except BaseException as e:  # noqa: B036 - the child must never return into the caller
             try:
+                import traceback
                 detail = traceback.format_exc() if os.environ.get('CONDUCTOR_DEBUG') else str(e) or repr(e)
                 os.write(errw, detail.encode('utf-8', 'replace'))
             finally:
@@ -115,9 +116,14 @@ def mount_dev(rootfs):
         os.symlink(target, os.path.join(dev, name))
 
 
-def bind_file(source, rootfs, target):
-    """Bind source over target inside rootfs, if the image has that file to mount over."""
+def bind_file(source, rootfs, target, create=False):
+    """Bind source over target inside rootfs. With create, a missing target (or a symlink in its
+    place) becomes an empty file first: in the container's own upper layer, never in the image."""
     path = os.path.join(rootfs, target.lstrip('/'))
+    if create and (os.path.islink(path) or not os.path.exists(path)):
+        if os.path.lexists(path):
+            os.unlink(path)
+        open(path, 'a').close()
     if os.path.isfile(path) and not os.path.islink(path):
         sys_.mount(source, path, None, sys_.MS_BIND)
 
@@ -134,8 +140,21 @@ def pivot_into(rootfs):
 
 
 def exec_command(argv, env, cwd):
-    """Replace this process with argv, found on the image's PATH, in cwd."""
+    """Replace this process with argv, found on the image's PATH, in cwd.
+
+    The PATH search is done here, not by os.execvpe: after pivot_root or setns the host's Python
+    library is out of reach, and execvpe imports modules lazily.
+    """
     env = dict(env)
     env.setdefault('PATH', DEFAULT_PATH)
     os.chdir(cwd)
-    os.execvpe(argv[0], argv, env)
+    if '/' in argv[0]:
+        os.execve(argv[0], argv, env)
+    error = OSError(errno.ENOENT, 'command not found on PATH (%s)' % env['PATH'])
+    for folder in env['PATH'].split(':'):
+        try:
+            os.execve(os.path.join(folder or '.', argv[0]), argv, env)
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
+                error = e
+    raise error

@@ -9,7 +9,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ctypes
+import fcntl
 import os
+import struct
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -28,6 +30,10 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 1
 SYS_PIVOT_ROOT = {'x86_64': 155, 'aarch64': 41, 'armv7l': 218, 'ppc64le': 203, 's390x': 217, 'riscv64': 41}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -76,3 +82,21 @@ def sethostname(name):
 
 def set_parent_death_signal(sig):
     _check(_libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), 'prctl')
+
+
+def drop_bounding_capability(cap):
+    _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), 'prctl(PR_CAPBSET_DROP, %d)' % cap)
+
+
+def set_loopback_up():
+    """`ip link set lo up`, with an ioctl: a new network namespace starts with lo down."""
+    import socket  # only the container's setup needs it
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack('16sH14x', b'lo', 0)
+        flags = struct.unpack('16sH14x', fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack('16sH14x', b'lo', flags | IFF_UP))
+
+
+def set_controlling_terminal(fd):
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
