@@ -57,12 +57,13 @@ def check_env(entries, where='environment entry'):
 
 
 def proc_start_time(pid):
-    """The process's start time in clock ticks since boot, or None if there is no such process."""
+    """The process's start time in clock ticks since boot, or None if it has ended (zombies too)."""
     try:
         with open('/proc/%d/stat' % pid) as f:
-            return int(f.read().rpartition(')')[2].split()[19])
-    except (IOError, OSError, ValueError, IndexError):
+            fields = f.read().rpartition(')')[2].split()
+    except (IOError, OSError):
         return None
+    return None if fields[0] in ('Z', 'X') else int(fields[19])
 
 
 def alive(pid, start):

@@ -66,6 +66,10 @@ class Store:
         """Delete the manifest and the layers no other image uses; return the manifest."""
         with self.lock():
             manifest = self.require_image(name)
+            users = sorted(c['name'] for c in self._container_configs() if c['image'] == name)
+            if users:
+                raise ConductorError('image %r is used by container(s) %s: stop them first (conductor stop NAME)'
+                                     % (name, ', '.join(users)))
             os.unlink(self.path('images', name + '.json'))
             used = self._used()[1]
             for key in manifest['layers']:
@@ -99,8 +103,14 @@ class Store:
                 _remove(os.path.join(path, entry))
 
     def _used(self):
-        manifests = self.images()
-        return ({m['base'] for m in manifests}, {k for m in manifests for k in m['layers']})
+        """Bases and layers some image or container still needs."""
+        users = self.images() + self._container_configs()
+        return ({m['base'] for m in users}, {k for m in users for k in m['layers']})
+
+    def _container_configs(self):
+        folder = self.path('containers')
+        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        return [c for c in (read_json(os.path.join(folder, n, 'config.json')) for n in names if not n.startswith('.')) if c]
 
 
 def _size_of(path):

@@ -1,0 +1,198 @@
+"""The container runtime on real overlayfs, namespaces, pivot_root and capabilities."""
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import helpers
+from conftest import mounts_under
+
+DOCKER_CAPS = 0xa80425fb
+
+
+@pytest.fixture
+def image(conductor, context):
+    conductor('build', 'img', context.write('FROM debian:bookworm\nCOPY app /app\nENV FROM_IMAGE=yes\n'
+                                            'WORKDIR /app\nCMD ["/app/hello.sh"]\n'))
+    return 'img'
+
+
+def inspect(conductor, name):
+    return json.loads(conductor('inspect', name).stdout)
+
+
+def wait_for(predicate, timeout=10, what='condition'):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, 'timed out waiting for %s' % what
+        time.sleep(0.02)
+
+
+def pid_alive(pid):
+    """Running, not a zombie waiting for the host's init to reap it."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rpartition(')')[2].split()[0] not in ('Z', 'X')
+    except FileNotFoundError:
+        return False
+
+
+def test_pid1_hostname_and_isolation(conductor, image):
+    out = conductor('run', image, 'iso', '--', 'sh', '-c', 'echo $$; hostname; ps -e -o pid= | wc -l').stdout.split()
+    assert out == ['1', 'iso', '3'], 'PID 1, its own hostname, and only its own processes (sh, ps, wc)'
+    assert socket.gethostname() != 'iso'
+    assert conductor('run', '--hostname', 'lab', image, 'iso2', '--', 'hostname').stdout == 'lab\n'
+
+
+def test_default_command_env_and_workdir(conductor, image):
+    assert conductor('run', image, 'dflt').stdout == 'hello from the app\n'
+    out = conductor('run', '-e', 'MINE=1', image, 'envs', '--', 'sh', '-c', 'echo $FROM_IMAGE $MINE $(pwd)').stdout
+    assert out == 'yes 1 /app\n'
+
+
+def test_dev_is_private_and_minimal(conductor, image):
+    marker = 'conductor-test-%d' % os.getpid()
+    out = conductor('run', image, 'dev', '--', 'sh', '-c', 'ls /dev; echo x > /dev/shm/%s' % marker).stdout.split()
+    assert out == ['fd', 'full', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty',
+                   'urandom', 'zero']
+    assert not os.path.exists('/dev/shm/' + marker)
+
+
+def test_capabilities_mount_proc_and_sys(conductor, image):
+    script = ('grep CapBnd /proc/self/status; mount -t tmpfs x /mnt 2>/dev/null; echo mount=$?; '
+              '(echo x > /proc/sys/kernel/core_pattern) 2>/dev/null; echo core=$?; '
+              '(echo h > /proc/sysrq-trigger) 2>/dev/null; echo sysrq=$?; touch /sys/x 2>/dev/null; echo sys=$?; '
+              'head -c1 /proc/kcore | wc -c; ls /dev | grep -c -E "^(sd|vd|nvme|xvd)" || true')
+    lines = conductor('run', image, 'caps', '--', 'sh', '-c', script).stdout.split('\n')
+    assert int(lines[0].split()[1], 16) == DOCKER_CAPS
+    assert lines[1] == 'mount=32'
+    assert all(line.split('=')[1] != '0' for line in lines[2:5]), lines  # core_pattern, sysrq-trigger, /sys
+    assert lines[5:7] == ['0', '0'], 'kcore reads nothing and no host disk is in /dev'
+    privileged = conductor('run', '--privileged', image, 'priv', '--', 'grep', 'CapBnd', '/proc/self/status').stdout
+    assert int(privileged.split()[1], 16) > DOCKER_CAPS
+
+
+def test_chroot_escape_stays_inside(conductor, image, tmp_path):
+    marker = tmp_path / 'host-only-marker'
+    marker.write_text('host')
+    escape = ('mkdir "x"; chroot "x" or die "chroot: $!"; chdir ".." for 1..30; chroot "."; '
+              'print -e "%s" ? "escaped\\n" : "inside\\n"; print -e "/app/hello.sh" ? "root ok\\n" : "?\\n"' % marker)
+    assert conductor('run', image, 'esc', '--', 'perl', '-e', escape).stdout == 'inside\nroot ok\n'
+
+
+def test_exec_joins_every_namespace(conductor, image):
+    conductor('run', '-d', image, 'svc', '--', 'sleep', '1000')
+    pid = inspect(conductor, 'svc')['state']['pid']
+    for ns in ('ipc', 'mnt', 'net', 'pid', 'uts'):
+        inside = conductor('exec', 'svc', '--', 'readlink', '/proc/self/ns/' + ns).stdout.strip()
+        assert inside == os.readlink('/proc/%d/ns/%s' % (pid, ns))
+    assert conductor('exec', 'svc', '--', 'ps', '-e', '-o', 'comm=').stdout.split() == ['sleep', 'ps']
+    assert conductor('exec', 'svc', '--', 'sh', '-c', 'exit 7', check=False).returncode == 7
+    assert conductor('exec', 'svc', '--', 'grep', 'CapBnd', '/proc/self/status').stdout.split()[1] == '%016x' % DOCKER_CAPS
+    assert conductor('exec', '-e', 'X=2', 'svc', '--', 'sh', '-c', 'echo $X $FROM_IMAGE $(pwd)').stdout == '2 yes /app\n'
+    conductor('exec', '-d', 'svc', '--', 'sh', '-c', 'echo from-exec-d; sleep 1000')
+    wait_for(lambda: 'from-exec-d' in conductor('logs', 'svc').stdout, what='exec -d output in the log')
+    assert conductor('exec', 'svc', '--', 'pgrep', '-c', 'sleep').stdout.strip() == '2'
+
+
+def test_exit_codes_and_logs(conductor, image):
+    result = conductor('run', image, 'three', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3', check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (3, 'out\n', 'err\n')
+    conductor('run', '-d', image, 'bg', '--', 'sh', '-c', 'echo started; echo oops >&2; exit 4')
+    wait_for(lambda: inspect(conductor, 'bg')['state']['status'] == 'exited (4)', what='exit 4')
+    assert conductor('logs', 'bg').stdout == 'started\noops\n'
+    rows = {r['name']: r for r in json.loads(conductor('ps', '--json').stdout)}
+    assert rows['three']['status'] == 'exited (3)' and rows['bg']['exit_code'] == 4
+    conductor('run', '-d', image, 'killed', '--', 'sleep', '1000')
+    os.kill(inspect(conductor, 'killed')['state']['pid'], signal.SIGKILL)
+    wait_for(lambda: inspect(conductor, 'killed')['state']['status'] == 'exited (137)', what='exit 137')
+    table = conductor('ps').stdout
+    assert 'exited (137)' in table and 'exited (3)' in table
+
+
+def test_logs_follow(conductor, image):
+    conductor('run', '-d', image, 'ticker', '--', 'sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.2; done')
+    assert conductor('logs', '-f', 'ticker', timeout=20).stdout == 'tick 1\ntick 2\ntick 3\n'
+
+
+def test_stop_removes_processes_mounts_and_state(conductor, image, root):
+    conductor('run', '-d', image, 'stubborn', '--', 'sleep', '1000')  # PID 1 ignores SIGTERM
+    state = inspect(conductor, 'stubborn')['state']
+    started = time.time()
+    conductor('stop', '-t', '1', 'stubborn')
+    assert time.time() - started >= 1, 'the SIGKILL came after the timeout'
+    assert not pid_alive(state['pid']) and not pid_alive(state['supervisor'])
+    assert not os.path.exists(os.path.join(root, 'containers', 'stubborn'))
+    assert 'no container named' in conductor.fails('stop', 'stubborn')
+    conductor('run', '-d', image, 'polite', '--', 'sh', '-c', 'trap "exit 0" TERM; sleep 1000 & wait')
+    started = time.time()
+    conductor('stop', 'polite')
+    assert time.time() - started < 5, 'a PID 1 that handles SIGTERM stops at once'
+
+
+def test_start_reuses_the_upper_layer(conductor, image):
+    assert conductor('run', image, 'again', '--', 'sh', '-c', 'echo x >> /counter; wc -l < /counter').stdout == '1\n'
+    conductor('start', 'again')
+    wait_for(lambda: inspect(conductor, 'again')['state']['status'] == 'exited (0)', what='second run')
+    assert conductor('logs', 'again').stdout == '2\n'
+
+
+def test_host_files_are_untouched(conductor, image):
+    def digest():
+        return [hashlib.sha256(open(p, 'rb').read()).hexdigest() for p in ('/etc/hosts', '/etc/resolv.conf', '/etc/hostname')]
+    before = digest()
+    out = conductor('run', image, 'files', '--', 'sh', '-c',
+                    'cat /etc/hostname; echo 10.0.0.1 x >> /etc/hosts; echo nameserver 192.0.2.9 > /etc/resolv.conf; '
+                    'grep -c x /etc/hosts').stdout
+    assert out == 'files\n1\n'
+    assert digest() == before
+
+
+def test_sigkill_of_cli_or_supervisor_is_reconciled(conductor, image, root):
+    for delay in (0.005, 0.02, 0.05, 0.1):
+        proc = subprocess.Popen([sys.executable, helpers.CLI, '--root', root, 'run', '-d', image, 'k', '--',
+                                 'sleep', '1000'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        conductor('ps')
+        if os.path.exists(os.path.join(root, 'containers', 'k')):
+            state = inspect(conductor, 'k')['state']
+            conductor('stop', '-t', '1', 'k')
+            if state.get('pid'):
+                assert not pid_alive(state['pid'])
+        assert not os.path.exists(os.path.join(root, 'containers', 'k'))
+        assert not mounts_under(root)
+    conductor('run', '-d', image, 'sup', '--', 'sleep', '1000')
+    state = inspect(conductor, 'sup')['state']
+    os.kill(state['supervisor'], signal.SIGKILL)
+    wait_for(lambda: not pid_alive(state['pid']), what='PID 1 to follow its supervisor')
+    assert inspect(conductor, 'sup')['state']['status'] == 'exited (?)'
+    conductor('stop', 'sup')
+    assert not os.listdir(os.path.join(root, 'containers'))
+
+
+def test_bad_input_is_refused_and_changes_nothing(conductor, image):
+    conductor('run', image, 'done', '--', 'true')
+    listing = conductor.listing()
+    for args, message in (
+            (['run', image, 'done'], "a container named 'done' already exists"),
+            (['run', 'nosuch', 'c1'], "no image named 'nosuch'"),
+            (['run', image, 'bad/name'], "invalid container name 'bad/name'"),
+            (['run', '-e', 'NOEQUALS', image, 'c2'], "invalid environment entry 'NOEQUALS'"),
+            (['run', '-e', '1X=a', image, 'c2'], "invalid environment entry '1X=a'"),
+            (['run', '--hostname', 'a b', image, 'c2'], "invalid hostname name 'a b'"),
+            (['exec', 'done', '--', 'true'], "container 'done' is not running (exited (0))"),
+            (['exec', 'ghost', '--', 'true'], "no container named 'ghost'"),
+            (['stop', 'ghost'], "no container named 'ghost'"),
+            (['logs', 'ghost'], "no container named 'ghost'"),
+            (['inspect', 'ghost'], "no container named 'ghost'"),
+            (['rmi', image], "image 'img' is used by container(s) done")):
+        assert message in conductor.fails(*args), args
+    assert conductor.listing() == listing
