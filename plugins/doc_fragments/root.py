@@ -7,7 +7,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # The options and attributes every conductor module shares.
+    # The option and requirements every conductor module shares.
     DOCUMENTATION = r'''
 options:
   root:
@@ -18,12 +18,5 @@ options:
     type: path
 requirements:
   - Linux with overlayfs and namespaces, run as root (C(become=true)).
-  - Python 3.9 or newer on the managed host.
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - Python 3.9 or newer, and perl (perl-base, always there on Debian and Ubuntu), on the managed host.
 '''

@@ -416,3 +416,120 @@ def _kill_tree(pid):
             os.kill(current, signal.SIGKILL)
         except OSError:
             pass
+
+
+# -- the Ansible face's planning: one declaration of the spec, compared option by option ------
+SPEC_OPTIONS = ('image', 'image_id', 'command', 'env', 'hostname', 'privileged')
+
+
+def desired_spec(store, image, command=None, env=None, hostname=None, privileged=False):
+    """What a conductor_container task asks for, in the form config.json stores it."""
+    if isinstance(command, str):
+        import shlex
+        command = shlex.split(command)
+    if isinstance(env, dict):
+        env = ['%s=%s' % (k, v) for k, v in sorted(env.items())]
+    return {'image': image, 'image_id': store.require_image(image)['id'], 'command': command or None,
+            'env': sorted(check_env(env)), 'hostname': hostname, 'privileged': bool(privileged)}
+
+
+def ensure_container(store, name, state='started', image=None, command=None, env=None, hostname=None,
+                     privileged=False, recreate=False, restart=False, stop_timeout=10, check_mode=False):
+    """Bring container `name` to `state`; returns changed, actions, differences, container and diff."""
+    containers = Containers(store)
+    check_name('container', name)
+    config = containers.config(name)
+    running = bool(config) and containers.state(name)['running']
+    before = dict(_spec_of(config), running=running) if config else {}
+    actions, differences = [], []
+    if state == 'absent':
+        if config:
+            actions.append('removed')
+            if not check_mode:
+                containers.remove(name, stop_timeout)
+        return _result(containers, name, actions, differences, before, {}, check_mode)
+    if image:
+        desired = desired_spec(store, image, command, env, hostname, privileged)
+    elif config:
+        desired = _spec_of(config)  # no image given: take the container as it is (e.g. to stop it)
+    else:
+        raise ConductorError('image is required to create container %r' % name)
+    if config:
+        differences = [key for key in SPEC_OPTIONS if _spec_of(config)[key] != desired[key]]
+        if differences or recreate:
+            actions.append('recreated')
+            if not check_mode:
+                containers.remove(name, stop_timeout)
+            config, running = None, False
+    if config is None:
+        if not actions:
+            actions.append('created')
+        if not check_mode:
+            containers.create(name, image, desired['command'], desired['env'], hostname, privileged)
+    if state == 'started':
+        if running and restart:
+            actions.append('restarted')
+            if not check_mode:
+                containers.kill(name, stop_timeout)
+            running = False
+        if not running:
+            actions.append('started')
+            if not check_mode:
+                containers.start(name)
+    elif state == 'stopped' and running:
+        actions.append('stopped')
+        if not check_mode:
+            containers.kill(name, stop_timeout)
+    after = dict(desired, running=(state == 'started'))
+    return _result(containers, name, actions, differences, before, after, check_mode)
+
+
+def _spec_of(config):
+    if not config:
+        return {}
+    spec = {key: config.get(key) for key in SPEC_OPTIONS}
+    spec['env'] = sorted(spec['env'] or [])
+    return spec
+
+
+def _result(containers, name, actions, differences, before, after, check_mode):
+    container = {}
+    if not check_mode and containers.config(name):
+        info = containers.inspect(name)
+        container = dict(info['config'], **{key: info['state'].get(key) for key in ('status', 'pid', 'exit_code')})
+    elif check_mode:
+        container = dict(after, name=name) if after else {}
+    return {'changed': bool(actions), 'actions': actions, 'differences': differences, 'container': container,
+            'diff': {'before': before, 'after': after}}
+
+
+def exec_capture(store, name, argv, env=None, workdir=None, detach=False, creates=None, removes=None,
+                 check_mode=False):
+    """conductor_exec: run argv in the container, capturing stdout and stderr; creates/removes are
+    paths inside the container, checked through /proc/<PID 1>/root as ansible.builtin.command does."""
+    import tempfile
+    containers = Containers(store)
+    if isinstance(env, dict):
+        env = ['%s=%s' % (k, v) for k, v in sorted(env.items())]
+    state = containers.state(name) if containers.require(name) else {}
+    if state.get('running'):
+        root = '/proc/%d/root' % state['pid']
+        for path, skip_if_exists in ((creates, True), (removes, False)):
+            if path and os.path.lexists(root + '/' + path.lstrip('/')) == skip_if_exists:
+                return {'changed': False, 'rc': 0, 'stdout': '', 'stderr': '', 'skipped': True,
+                        'msg': 'skipped: %s %s' % (path, 'exists' if skip_if_exists else 'does not exist')}
+    if check_mode:
+        if not state.get('running'):
+            raise ConductorError('container %r is not running (%s): start it first' % (name, state.get('status')))
+        return {'changed': True, 'rc': 0, 'stdout': '', 'stderr': '', 'msg': 'not run in check mode'}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            rc = containers.exec(name, argv, env, workdir=workdir, stdio=(null, out.fileno(), err.fileno()),
+                                 detach=detach)
+        finally:
+            os.close(null)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = (f.read().decode('utf-8', 'replace') for f in (out, err))
+    return {'changed': True, 'rc': rc, 'stdout': stdout.rstrip('\n'), 'stderr': stderr.rstrip('\n')}

@@ -21,6 +21,7 @@ author:
   - Conductor contributors (@cs695)
 extends_documentation_fragment:
   - cs695.conductor.root
+  - cs695.conductor.attributes
 options:
   name:
     description:

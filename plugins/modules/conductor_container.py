@@ -1,0 +1,150 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: conductor_container
+short_description: Manage Conductor containers
+version_added: 0.1.0
+description:
+  - Creates, starts, stops and removes containers made from Conductor images. Each runs in new PID,
+    UTS, network, mount and IPC namespaces on an overlayfs root, with Docker's default capabilities.
+  - The container stores the spec it was created with (image and its id, command, env, hostname,
+    privileged). A task with the same spec on a running container reports no change. A different spec,
+    or the image having been rebuilt to another id, recreates the container; RV(differences) says why.
+  - A started container keeps running after the task ends; its output goes to its log (C(conductor logs NAME)).
+author:
+  - Conductor contributors (@cs695)
+extends_documentation_fragment:
+  - cs695.conductor.root
+  - cs695.conductor.attributes
+options:
+  name:
+    description: The container name, 1 to 63 characters from C(a-zA-Z0-9_.-), starting with a letter or digit.
+    type: str
+    required: true
+  image:
+    description: The image to run. Required unless O(state=absent).
+    type: str
+  command:
+    description:
+      - The command and its arguments. A string is split as a shell would.
+      - Defaults to the image's C(CMD), else C(/bin/bash).
+    type: raw
+  env:
+    description: Environment variables, added to the image's C(ENV).
+    type: dict
+    default: {}
+  hostname:
+    description: The hostname inside. Defaults to the container name.
+    type: str
+  privileged:
+    description: Keep every capability and leave C(/proc) and C(/sys) writable.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(started) creates the container if needed and makes sure it runs.
+      - V(present) creates it without starting it.
+      - V(stopped) makes sure it does not run, keeping it and its files.
+      - V(absent) stops it and deletes it with its files.
+    type: str
+    choices: [started, present, stopped, absent]
+    default: started
+  recreate:
+    description: Remove and create the container even if its spec is unchanged.
+    type: bool
+    default: false
+  restart:
+    description: Restart a running container even if its spec is unchanged.
+    type: bool
+    default: false
+  stop_timeout:
+    description: Seconds between SIGTERM and SIGKILL when the container is stopped.
+    type: float
+    default: 10
+'''
+
+EXAMPLES = r'''
+- name: Run a web app from the course image
+  cs695.conductor.conductor_container:
+    name: web
+    image: cs695
+    command: python3 /opt/app/server.py
+    env:
+      APP_PORT: "8080"
+
+- name: Stop it, keeping its files
+  cs695.conductor.conductor_container:
+    name: web
+    state: stopped
+
+- name: Remove it
+  cs695.conductor.conductor_container:
+    name: web
+    state: absent
+'''
+
+RETURN = r'''
+container:
+  description: The container after the task (in check mode, the spec it would have).
+  returned: always
+  type: dict
+  sample:
+    name: web
+    image: cs695
+    image_id: 308cbd19efa18b50a72bfd97e496512161b98f25cd78e7ac058d124b129113e2
+    argv: [python3, /opt/app/server.py]
+    env: [APP_PORT=8080]
+    status: running
+    pid: 4242
+actions:
+  description: What the task did, in order (created, recreated, started, restarted, stopped, removed).
+  returned: always
+  type: list
+  elements: str
+  sample: [recreated, started]
+differences:
+  description: The options whose value differs from the container's stored spec, causing a recreate.
+  returned: always
+  type: list
+  elements: str
+  sample: [command, image_id]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import ensure_container
+from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            image=dict(type='str'),
+            command=dict(type='raw'),
+            env=dict(type='dict', default={}),
+            hostname=dict(type='str'),
+            privileged=dict(type='bool', default=False),
+            state=dict(type='str', choices=['started', 'present', 'stopped', 'absent'], default='started'),
+            recreate=dict(type='bool', default=False),
+            restart=dict(type='bool', default=False),
+            stop_timeout=dict(type='float', default=10),
+            root=ROOT_OPTION,
+        ),
+        required_if=[('state', 'started', ('image',)), ('state', 'present', ('image',))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    run_module(module, lambda store, out: ensure_container(
+        store, p['name'], state=p['state'], image=p['image'], command=p['command'],
+        env={k: str(v) for k, v in p['env'].items()}, hostname=p['hostname'], privileged=p['privileged'],
+        recreate=p['recreate'], restart=p['restart'], stop_timeout=p['stop_timeout'], check_mode=module.check_mode))
+
+
+if __name__ == '__main__':
+    main()

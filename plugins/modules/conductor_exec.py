@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: conductor_exec
+short_description: Run a command in a running Conductor container
+version_added: 0.1.0
+description:
+  - Runs a command in all five namespaces of a running container, as its root user with the
+    container's capabilities, as C(conductor exec) does.
+  - Like M(ansible.builtin.command), it reports a change whenever it runs the command, fails when the
+    command exits non-zero, and can be skipped with O(creates) or O(removes).
+author:
+  - Conductor contributors (@cs695)
+extends_documentation_fragment:
+  - cs695.conductor.root
+attributes:
+  action_group:
+    description: Use C(group/cs695.conductor.conductor) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - cs695.conductor.conductor
+  check_mode:
+    support: partial
+    details: In check mode the command does not run; O(creates) and O(removes) are still checked.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+options:
+  container:
+    description: The name of a running container.
+    type: str
+    required: true
+  argv:
+    description: The command as a list, no shell involved. Mutually exclusive with O(command).
+    type: list
+    elements: str
+  command:
+    description: The command as a string, split as a shell would (no shell features). Mutually exclusive with O(argv).
+    type: str
+  chdir:
+    description: The folder inside the container to run in. Defaults to the image's C(WORKDIR).
+    type: str
+  env:
+    description: Environment variables, added to the container's.
+    type: dict
+    default: {}
+  detach:
+    description: Leave the command running in the background, its output going to the container's log.
+    type: bool
+    default: false
+  creates:
+    description: A path inside the container; if it exists, the command is not run.
+    type: str
+  removes:
+    description: A path inside the container; if it does not exist, the command is not run.
+    type: str
+'''
+
+EXAMPLES = r'''
+- name: Show the container's addresses
+  cs695.conductor.conductor_exec:
+    container: web
+    argv: [ip, -brief, address]
+  register: addresses
+
+- name: Install a package once
+  cs695.conductor.conductor_exec:
+    container: web
+    command: sh -c "apt-get update && apt-get install -y curl"
+    creates: /usr/bin/curl
+
+- name: Start a service in the background
+  cs695.conductor.conductor_exec:
+    container: web
+    argv: [python3, -m, http.server, "9000"]
+    detach: true
+'''
+
+RETURN = r'''
+rc:
+  description: The command's exit code (0 when detached).
+  returned: always
+  type: int
+  sample: 0
+stdout:
+  description: What the command wrote to stdout (empty when detached).
+  returned: always
+  type: str
+  sample: 'eth0 UP 192.168.1.2/24'
+stderr:
+  description: What the command wrote to stderr.
+  returned: always
+  type: str
+  sample: ''
+'''
+
+import shlex
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import exec_capture
+from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            container=dict(type='str', required=True),
+            argv=dict(type='list', elements='str'),
+            command=dict(type='str'),
+            chdir=dict(type='str'),
+            env=dict(type='dict', default={}),
+            detach=dict(type='bool', default=False),
+            creates=dict(type='str'),
+            removes=dict(type='str'),
+            root=ROOT_OPTION,
+        ),
+        mutually_exclusive=[('argv', 'command')],
+        required_one_of=[('argv', 'command')],
+        supports_check_mode=True,
+    )
+    p = module.params
+    argv = p['argv'] or shlex.split(p['command'])
+
+    def action(store, out):
+        result = exec_capture(store, p['container'], argv, env={k: str(v) for k, v in p['env'].items()},
+                              workdir=p['chdir'], detach=p['detach'], creates=p['creates'], removes=p['removes'],
+                              check_mode=module.check_mode)
+        if result['rc'] != 0:
+            module.fail_json(msg='the command exited with code %d' % result['rc'], **result)
+        return result
+    run_module(module, action)
+
+
+if __name__ == '__main__':
+    main()
