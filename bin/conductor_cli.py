@@ -5,7 +5,6 @@
 bin/conductor runs main(); the code lives in this module so Python caches it compiled.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -35,7 +34,7 @@ def cmd_build(store, args):
     """build NAME [CONDUCTORFILE]: build an image, one layer per COPY/RUN step, reusing the cache."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # only build needs it
     check_name('image', args.name)
-    steps, context = _builder.load_steps(args.conductorfile, context=args.context)
+    steps, context = _builder.load_steps(args.conductorfile or 'Conductorfile', context=args.context)
     plan = _builder.Plan(store, args.name, steps, context, nocache=args.no_cache)
     manifest, changed = _builder.build(plan, out=lambda line: print(line, flush=True))
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
@@ -158,7 +157,7 @@ def cmd_logs(store, args):
 
 def cmd_stop(store, args):
     """stop NAME: SIGTERM, SIGKILL after the timeout, then delete the container and its state."""
-    Containers(store).remove(args.name, timeout=args.time)
+    Containers(store).remove(args.name, timeout=10 if args.time is None else args.time)
     print(args.name)
 
 
@@ -168,90 +167,128 @@ def _table(header, rows):
         print('  '.join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        sys.stderr.write('%s: error: %s (see %s --help)\n' % (self.prog, message, self.prog))
-        sys.exit(2)
+# The command table: function, positional arguments, options (flags, destination, metavar, help).
+# A metavar marks an option that takes a value; K=V values may repeat. "[-- X...]" takes the rest.
+ENV = ('-e, --env', 'env', 'K=V', 'set an environment variable (repeatable)')
+JSON = ('--json', 'json', None, 'print the list as JSON')
+COMMANDS = {
+    'build': (cmd_build, 'NAME [CONDUCTORFILE]', [
+        ('--context', 'context', 'DIR', "folder COPY sources are read from (default: the Conductorfile's folder)"),
+        ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
+    'images': (cmd_images, '', [JSON]),
+    'rmi': (cmd_rmi, 'NAME', []),
+    'rmcache': (cmd_rmcache, '', []),
+    'run': (cmd_run, 'IMAGE NAME [-- COMMAND...]', [
+        ('-d, --detach', 'detach', None, 'run in the background; output goes to the log'), ENV,
+        ('--hostname', 'hostname', 'NAME', 'hostname inside (default: the container name)'),
+        ('--privileged', 'privileged', None, 'keep every capability and leave /proc and /sys writable')]),
+    'start': (cmd_start, 'NAME', []),
+    'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
+        ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV]),
+    'ps': (cmd_ps, '', [JSON]),
+    'inspect': (cmd_inspect, 'NAME', []),
+    'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
+    'stop': (cmd_stop, 'NAME', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)')]),
+}
+ROOT = ('--root', 'root', 'DIR', 'state root (default: $CONDUCTOR_ROOT, ROOT in the config, /var/lib/conductor)')
+HELP = ('-h, --help', 'help', None, 'show this help')
 
 
-def parser(only=None):
-    """The argument parser; with only=VERB, just that command's part (building all 11 costs 9 ms)."""
-    top = _Parser(prog='conductor', description='Build images and run containers from Linux primitives.')
-    top.add_argument('--root', help='state root (default: $CONDUCTOR_ROOT, ROOT in the config, /var/lib/conductor)')
-    sub = top.add_subparsers(dest='verb', metavar='COMMAND', parser_class=_Parser)
-    sub.required = True
-
-    def command(func, name):
-        if only not in (None, name):
-            return argparse.ArgumentParser(add_help=False)  # a throwaway: this command is not asked for
-        doc = func.__doc__
-        p = sub.add_parser(name, help=doc.split(': ', 1)[1], description=doc)
-        p.add_argument('--root', default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.set_defaults(func=func)
-        return p
-
-    p = command(cmd_build, 'build')
-    p.add_argument('name', metavar='NAME', help='image name: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}')
-    p.add_argument('conductorfile', metavar='CONDUCTORFILE', nargs='?', default='Conductorfile',
-                   help='the Conductorfile (default: ./Conductorfile)')
-    p.add_argument('--context', help="folder COPY sources are read from (default: the Conductorfile's folder)")
-    p.add_argument('--no-cache', action='store_true', help='run every step, ignoring the build cache')
-    p = command(cmd_images, 'images')
-    p.add_argument('--json', action='store_true', help='print the list as JSON')
-    p = command(cmd_rmi, 'rmi')
-    p.add_argument('name', metavar='NAME')
-    command(cmd_rmcache, 'rmcache')
-
-    p = command(cmd_run, 'run')
-    p.add_argument('-d', '--detach', action='store_true', help='run in the background; output goes to the log')
-    p.add_argument('-e', '--env', action='append', default=[], metavar='K=V', help='set an environment variable')
-    p.add_argument('--hostname', help='hostname inside (default: the container name)')
-    p.add_argument('--privileged', action='store_true', help='keep every capability and leave /proc, /sys writable')
-    p.add_argument('image', metavar='IMAGE')
-    p.add_argument('name', metavar='NAME', help='container name: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}')
-    p.add_argument('command', metavar='COMMAND', nargs=argparse.REMAINDER,
-                   help="after --: the command and its arguments (default: the image's CMD, else /bin/bash)")
-    p = command(cmd_start, 'start')
-    p.add_argument('name', metavar='NAME')
-    p = command(cmd_exec, 'exec')
-    p.add_argument('-d', '--detach', action='store_true', help='leave the command running; output goes to the log')
-    p.add_argument('-e', '--env', action='append', default=[], metavar='K=V', help='set an environment variable')
-    p.add_argument('name', metavar='NAME')
-    p.add_argument('command', metavar='COMMAND', nargs=argparse.REMAINDER,
-                   help='after --: the command and its arguments (default: /bin/bash)')
-    p = command(cmd_ps, 'ps')
-    p.add_argument('--json', action='store_true', help='print the list as JSON')
-    p = command(cmd_inspect, 'inspect')
-    p.add_argument('name', metavar='NAME')
-    p = command(cmd_logs, 'logs')
-    p.add_argument('-f', '--follow', action='store_true', help='keep printing until the container stops')
-    p.add_argument('name', metavar='NAME')
-    p = command(cmd_stop, 'stop')
-    p.add_argument('-t', '--time', type=float, default=10, metavar='SECONDS',
-                   help='seconds between SIGTERM and SIGKILL (default 10)')
-    p.add_argument('name', metavar='NAME')
-    return top
+class UsageError(Exception):
+    pass
 
 
-def _verb(argv):
-    """The command word in argv (skipping --root's value), if it is one of ours."""
-    words = iter(argv)
-    for word in words:
-        if word == '--root':
-            next(words, None)
-        elif not word.startswith('-'):
-            return word if word in VERBS else None
-    return None
+def parse(argv):
+    """argv -> args. Hand-made, not argparse or getopt: they import re, 11 ms on every command."""
+    args = types.SimpleNamespace(root=None)
+    argv = list(argv)
+    while argv and argv[0].startswith('-'):
+        _apply(args, *_getopt_one(argv, [ROOT, HELP], 'conductor'))
+    if getattr(args, 'help', False) or not argv:
+        raise UsageError('' if getattr(args, 'help', False) else 'conductor: error: a command is required')
+    verb = argv.pop(0)
+    if verb not in COMMANDS:
+        raise UsageError('conductor: error: unknown command %r: use one of %s' % (verb, ', '.join(COMMANDS)))
+    func, usage, options = COMMANDS[verb]
+    prog = 'conductor ' + verb
+    options = options + [ROOT, HELP]
+    for _, dest, metavar, _ in options:
+        if not hasattr(args, dest):  # --root may come before the command
+            setattr(args, dest, [] if metavar == 'K=V' else (None if metavar else False))
+    words = usage.split()
+    remainder = bool(words) and words[-1].endswith('...]')
+    names = [w for w in words if not w.startswith('[') and not w.endswith(']')]
+    rest = []
+    while argv:
+        if argv[0] == '--':
+            rest += argv[1:]
+            break
+        if argv[0].startswith('-') and len(argv[0]) > 1 and not (remainder and len(rest) >= len(names)):
+            _apply(args, *_getopt_one(argv, options, prog))
+        else:
+            rest.append(argv.pop(0))  # after IMAGE NAME of run and exec, everything is the command
+    if args.help:
+        raise UsageError(_help(verb))
+    optional = [w.strip('[]') for w in words if w.startswith('[') and w.endswith(']') and not w.endswith('...]')]
+    if len(rest) < len(names):
+        raise UsageError('%s: error: missing %s (see %s --help)' % (prog, ' '.join(names[len(rest):]), prog))
+    for name in names + optional:
+        setattr(args, name.lower(), rest.pop(0) if rest else None)
+    if remainder:
+        args.command = rest
+    elif rest:
+        raise UsageError('%s: error: unexpected argument %r (see %s --help)' % (prog, rest[0], prog))
+    args.func, args.verb = func, verb
+    return args
 
 
-VERBS = ('build', 'images', 'rmi', 'rmcache', 'run', 'start', 'exec', 'ps', 'inspect', 'logs', 'stop')
+def _getopt_one(argv, options, prog):
+    word = argv.pop(0)
+    flag, _, value = word.partition('=')
+    for option in options:
+        if flag in option[0].split(', '):
+            if option[2] and not value:
+                if not argv:
+                    raise UsageError('%s: error: option %s requires an argument' % (prog, flag))
+                value = argv.pop(0)
+            return option, value, prog
+    raise UsageError('%s: error: unknown option %s (see %s --help)' % (prog, flag, prog))
+
+
+def _apply(args, option, value, prog):
+    _, dest, metavar, _ = option
+    if metavar == 'K=V':
+        getattr(args, dest).append(value)
+    elif metavar == 'SECONDS':
+        try:
+            setattr(args, dest, float(value))
+        except ValueError:
+            raise UsageError('%s: error: %s must be a number of seconds, got %r' % (prog, option[0], value))
+    else:
+        setattr(args, dest, value if metavar else True)
+
+
+def _help(verb=None):
+    if verb is None:
+        lines = ['usage: conductor [--root DIR] COMMAND ...', '',
+                 'Build images and run containers from Linux primitives.', '', 'commands:']
+        lines += ['  %-9s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, _, _) in COMMANDS.items()]
+        lines += ['', 'options:'] + ['  %-20s %s' % ('%s %s' % (o[0], o[2] or ''), o[3]) for o in (ROOT, HELP)]
+        lines += ['', "Run 'conductor COMMAND --help' for a command's arguments."]
+        return '\n'.join(lines)
+    func, usage, options = COMMANDS[verb]
+    lines = ['usage: conductor %s [OPTIONS] %s' % (verb, usage), '', func.__doc__, '', 'options:']
+    lines += ['  %-20s %s' % ('%s %s' % (o[0], o[2] or ''), o[3]) for o in options + [ROOT, HELP]]
+    return '\n'.join(lines)
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser(_verb(argv)).parse_args(argv)
-    if getattr(args, 'command', None) and args.command[0] == '--':
-        args.command = args.command[1:]
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+    except UsageError as e:
+        message = str(e) or _help()
+        (sys.stdout if ': error: ' not in message else sys.stderr).write(message + '\n')
+        return 2 if ': error: ' in message else 0
     try:
         code = args.func(Store(args.root), args)
     except ConductorError as e:

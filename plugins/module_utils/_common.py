@@ -13,11 +13,13 @@ import errno
 import fcntl
 import json
 import os
-import re
+import string
 
 DEFAULT_ROOT = '/var/lib/conductor'
 DEFAULT_CONFIG = '/etc/conductor/conductor.conf'
-NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$')
+ALNUM = frozenset(string.ascii_letters + string.digits)
+NAME_CHARS = ALNUM | frozenset('_.-')
+ENV_KEY_CHARS = ALNUM | frozenset('_')
 
 
 class ConductorError(Exception):
@@ -26,11 +28,17 @@ class ConductorError(Exception):
 
 def check_name(kind, name):
     """Refuse names that could escape a folder, confuse a shell or break an interface name."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    # [a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}, checked without re: importing it costs run and exec 5 ms
+    if not isinstance(name, str) or not 0 < len(name) < 64 or name[0] not in ALNUM or not NAME_CHARS.issuperset(name):
         raise ConductorError(
             "invalid %s name %r: use 1 to 63 characters from a-z, A-Z, 0-9, '_', '.', '-', "
             "starting with a letter or digit" % (kind, name))
     return name
+
+
+def is_env_key(key):
+    """A shell variable name: letters, digits and _, not starting with a digit."""
+    return bool(key) and not key[0].isdigit() and ENV_KEY_CHARS.issuperset(key)
 
 
 def load_config(path=None):
@@ -50,7 +58,7 @@ def load_config(path=None):
             continue
         key, sep, value = line.partition('=')
         key = key.strip()
-        if not sep or not re.match(r'^[A-Z_][A-Z0-9_]*$', key):
+        if not sep or not is_env_key(key):
             raise ConductorError('%s:%d: expected KEY=VALUE, got %r' % (path, lineno, line))
         import shlex  # only when there is a config file: run and exec stay quick to start
         try:

@@ -10,13 +10,11 @@ __metaclass__ = type
 
 import json
 import posixpath
-import re
 import shlex
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, is_env_key
 
 INSTRUCTIONS = ('FROM', 'COPY', 'RUN', 'ENV', 'WORKDIR', 'CMD')
-ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 
 
 class Instruction:
@@ -145,7 +143,7 @@ def _env_args(rest, fail):
         if any('=' not in w for w in words):
             fail('ENV needs KEY=VALUE for every entry')
     for key, _ in pairs:
-        if not ENV_KEY_RE.match(key):
+        if not is_env_key(key):
             fail('ENV: invalid variable name %r' % key)
     return [list(p) for p in pairs]
 

@@ -30,19 +30,17 @@ __metaclass__ = type
 import errno
 import json
 import os
-import re
 import select
 import signal
 import sys
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, read_json, write_json)
+    ConductorError, check_name, is_env_key, read_json, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._images import _remove
 from ansible_collections.cs695.conductor.plugins.module_utils import _init, _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
-ENV_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*=')
 NAMESPACES = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
 SUPERVISOR = 'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"'
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
@@ -50,7 +48,7 @@ HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.
 
 def check_env(entries, where='environment entry'):
     for entry in entries or []:
-        if not isinstance(entry, str) or not ENV_RE.match(entry):
+        if not isinstance(entry, str) or '=' not in entry or not is_env_key(entry.partition('=')[0]):
             raise ConductorError('invalid %s %r: use KEY=VALUE, KEY made of letters, digits and _, '
                                  'not starting with a digit' % (where, entry))
     return list(entries or [])
@@ -126,6 +124,9 @@ class Containers:
         return {'name': name, 'config': config, 'state': self.state(name)}
 
     def list(self):
+        if os.path.isdir(self.store.path('containers')):
+            with self.store.lock():
+                self.store.sweep('containers')  # what a killed create or stop left
         result = []
         for name in self.names():
             config = self.config(name)
@@ -161,6 +162,7 @@ class Containers:
         }
         with self.store.lock():
             os.makedirs(self.store.path('containers'), 0o711, exist_ok=True)
+            self.store.sweep('containers')
             folder = self.dir(name)
             if os.path.exists(folder):
                 raise ConductorError('a container named %r already exists: stop it first (conductor stop %s) '

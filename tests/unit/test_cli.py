@@ -18,8 +18,8 @@ def test_help_on_every_command(command, tmp_path):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['frobnicate'], "conductor: error: argument COMMAND: invalid choice: 'frobnicate'"),
-    (['build'], 'conductor build: error: the following arguments are required: NAME'),
+    (['frobnicate'], "conductor: error: unknown command 'frobnicate'"),
+    (['build'], 'conductor build: error: missing NAME'),
     (['build', 'x', 'missing/Conductorfile'], 'conductor build: cannot read Conductorfile missing/Conductorfile'),
     (['build', 'bad/name'], "conductor build: invalid image name 'bad/name'"),
     (['rmi', 'nosuch'], "conductor rmi: no image named 'nosuch'"),

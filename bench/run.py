@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Runtime benchmark: run /bin/true to completion, exec /bin/true, 50 detached starts, supervision memory.
+
+Side by side in one run: the floor (overlay mount + unshare + chroot /bin/true), conductor, and podman
+where installed (runc, cgroupfs, no default ulimits, --network none). Prints medians as a Markdown table.
+Run as root: make bench.
+"""
+import json
+import os
+import subprocess
+import tempfile
+
+from common import CONDUCTOR, helpers, median_ms, podman, table, timed
+
+RUNS = int(os.environ.get('BENCH_RUNS', '20'))
+MANY = int(os.environ.get('BENCH_MANY', '50'))
+
+
+def pss_kib(pid):
+    with open('/proc/%d/smaps_rollup' % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith('Pss:'))
+
+
+def bench_floor(work, rootfs):
+    for sub in ('upper', 'work', 'merged'):
+        os.makedirs(os.path.join(work, 'floor', sub))
+    script = ('mount -t overlay overlay -o lowerdir={0},upperdir={1}/upper,workdir={1}/work {1}/merged && '
+              'chroot {1}/merged /bin/true').format(rootfs, os.path.join(work, 'floor'))
+    argv = ['unshare', '--mount', '--pid', '--fork', '--uts', '--ipc', '--net', '--', 'sh', '-c', script]
+    return [timed(argv) for _ in range(RUNS)]
+
+
+def bench_conductor(work):
+    root = os.path.join(work, 'root')
+    helpers.seed(root)
+    cli = CONDUCTOR + ['--root', root]
+    ctx = os.path.join(work, 'ctx')
+    os.makedirs(ctx)
+    with open(os.path.join(ctx, 'Conductorfile'), 'w') as f:
+        f.write('FROM debian:bookworm\n')
+    subprocess.check_call(cli + ['build', 'bench', os.path.join(ctx, 'Conductorfile')], stdout=subprocess.DEVNULL)
+    run = []
+    for i in range(RUNS):
+        run.append(timed(cli + ['run', 'bench', 'once%d' % i, '--', '/bin/true']))
+        subprocess.check_call(cli + ['stop', 'once%d' % i], stdout=subprocess.DEVNULL)
+    subprocess.check_call(cli + ['run', '-d', 'bench', 'svc', '--', 'sleep', '1000'], stdout=subprocess.DEVNULL)
+    execs = [timed(cli + ['exec', 'svc', '--', '/bin/true']) for _ in range(RUNS)]
+    subprocess.check_call(cli + ['stop', '-t', '0', 'svc'], stdout=subprocess.DEVNULL)
+    many = sum(timed(cli + ['run', '-d', 'bench', 'many%d' % i, '--', 'sleep', '1000']) for i in range(MANY))
+    supervisors = [json.load(open(os.path.join(root, 'containers', 'many%d' % i, 'state.json')))['supervisor']
+                   for i in range(MANY)]
+    pss = sum(pss_kib(pid) for pid in supervisors) / MANY
+    for i in range(MANY):
+        subprocess.check_call(cli + ['stop', '-t', '0', 'many%d' % i], stdout=subprocess.DEVNULL)
+    return run, execs, many, pss
+
+
+def bench_podman(work, rootfs):
+    conf = os.path.join(work, 'containers.conf')
+    with open(conf, 'w') as f:
+        f.write('[containers]\ndefault_ulimits = []\n')  # this machine refuses podman's default rlimits
+    env = dict(os.environ, CONTAINERS_CONF=conf)
+    cmd = ['podman', '--root', os.path.join(work, 'podman'), '--runroot', os.path.join(work, 'podman-run'),
+           '--cgroup-manager', 'cgroupfs', '--runtime', 'runc']
+    subprocess.check_call('tar -C %s -c . | %s import -q - localhost/bench >/dev/null' % (rootfs, ' '.join(cmd)),
+                          shell=True, env=env)
+    try:
+        run = [timed(cmd + ['run', '--rm', '--network', 'none', 'localhost/bench', '/bin/true'], env=env)
+               for _ in range(RUNS)]
+        subprocess.check_call(cmd + ['run', '-d', '--name', 'svc', '--network', 'none', 'localhost/bench', 'sleep',
+                                     '1000'], env=env, stdout=subprocess.DEVNULL)
+        execs = [timed(cmd + ['exec', 'svc', '/bin/true'], env=env) for _ in range(RUNS)]
+        many = sum(timed(cmd + ['run', '-d', '--name', 'many%d' % i, '--network', 'none', 'localhost/bench', 'sleep',
+                                '1000'], env=env) for i in range(MANY))
+        conmons = subprocess.check_output(['pgrep', '-f', 'conmon.*%s' % work]).split()
+        pss = sum(pss_kib(int(pid)) for pid in conmons) / max(len(conmons), 1)
+        return run, execs, many, pss
+    finally:
+        subprocess.run(cmd + ['rm', '-af', '-t', '0'], env=env, capture_output=True)
+        subprocess.run(cmd + ['system', 'reset', '-f'], env=env, capture_output=True)
+        subprocess.run(['umount', os.path.join(work, 'podman', 'overlay')], capture_output=True)
+
+
+def main():
+    base = helpers.ensure_base()
+    rootfs = os.path.join(helpers.CACHE, 'bases', base, 'rootfs')
+    work = tempfile.mkdtemp(prefix='conductor-bench-')
+    try:
+        floor = bench_floor(work, rootfs)
+        run, execs, many, pss = bench_conductor(work)
+        rows = [['floor: overlay + unshare + chroot', median_ms(floor), '', '', ''],
+                ['conductor', median_ms(run), median_ms(execs), '%.2f s' % many, '%.2f MiB' % (pss / 1024)]]
+        if podman():
+            run, execs, many, pss = bench_podman(work, rootfs)
+            rows.append(['podman (runc, --network none)', median_ms(run), median_ms(execs), '%.2f s' % many,
+                         '%.2f MiB (conmon)' % (pss / 1024)])
+        else:
+            rows.append(['podman', 'not installed', '', '', ''])
+    finally:
+        subprocess.run(['rm', '-rf', work])
+    print('Runtime benchmark, medians of %d runs; %d detached containers started one after another' % (RUNS, MANY))
+    table(['tool', 'run /bin/true', 'exec /bin/true', '%d detached starts' % MANY, 'supervision PSS / container'],
+          rows)
+    print('targets: run <= 50 ms, exec <= 30 ms, 50 starts <= 2.5 s, supervision <= 1 MiB PSS')
+
+
+if __name__ == '__main__':
+    main()
