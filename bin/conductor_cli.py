@@ -161,6 +161,32 @@ def cmd_stop(store, args):
     print(args.name)
 
 
+def cmd_addnetwork(store, args):
+    """addnetwork NAME: connect a running container to the host; -i for internet, -e/-p to publish ports."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _addresses, _network  # pyroute2: only here
+    ports = [_addresses.parse_expose(e) for e in args.expose] + [_addresses.parse_publish(p) for p in args.publish]
+    facts = _network.Network(store).add(args.name, args.internet, ports, args.dns)
+    published = ', '.join('%s:%d->%d/%s' % ('0.0.0.0', p['host_port'], p['container_port'], p['protocol'])
+                          for p in facts['ports'])
+    print('%s: %s on %s (host %s)%s%s' % (args.name, facts['container_ip'], facts['host_if'], facts['host_ip'],
+                                         ', internet via %s' % facts['uplink'] if facts['internet'] else '',
+                                         ', ports ' + published if published else ''))
+
+
+def cmd_peer(store, args):
+    """peer NAME NAME2: let two networked containers reach each other, both ways."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network
+    changed = _network.Network(store).peer(args.name, args.name2, True)
+    print('%s <-> %s%s' % (args.name, args.name2, '' if changed else ' (already peered)'))
+
+
+def cmd_unpeer(store, args):
+    """unpeer NAME NAME2: isolate two peered containers from each other again."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network
+    changed = _network.Network(store).peer(args.name, args.name2, False)
+    print('%s -/- %s%s' % (args.name, args.name2, '' if changed else ' (were not peered)'))
+
+
 def _table(header, rows):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     for row in [header] + rows:
@@ -168,8 +194,8 @@ def _table(header, rows):
 
 
 # The command table: function, positional arguments, options (flags, destination, metavar, help).
-# A metavar marks an option that takes a value; K=V values may repeat. "[-- X...]" takes the rest.
-ENV = ('-e, --env', 'env', 'K=V', 'set an environment variable (repeatable)')
+# A metavar marks an option that takes a value, one ending in ... may repeat. "[-- X...]" takes the rest.
+ENV = ('-e, --env', 'env', 'K=V...', 'set an environment variable')
 JSON = ('--json', 'json', None, 'print the list as JSON')
 COMMANDS = {
     'build': (cmd_build, 'NAME [CONDUCTORFILE]', [
@@ -189,6 +215,15 @@ COMMANDS = {
     'inspect': (cmd_inspect, 'NAME', []),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
     'stop': (cmd_stop, 'NAME', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)')]),
+    'addnetwork': (cmd_addnetwork, 'NAME', [
+        ('-i, --internet', 'internet', None, 'a default route via the host, NAT out of its uplink, and DNS'),
+        ('-e, --expose', 'expose', 'INNER-OUTER...',
+         "conductor.sh's form: publish container port INNER as host port OUTER (-e 8080-80; add /udp for UDP)"),
+        ('-p, --publish', 'publish', 'HOST:CONTAINER...',
+         "Docker's form: publish container port CONTAINER as host port HOST (-p 80:8080; add /udp for UDP)"),
+        ('--dns', 'dns', 'SERVER...', 'a DNS server for the container (default: the host\'s upstream servers)')]),
+    'peer': (cmd_peer, 'NAME NAME2', []),
+    'unpeer': (cmd_unpeer, 'NAME NAME2', []),
 }
 ROOT = ('--root', 'root', 'DIR', 'state root (default: $CONDUCTOR_ROOT, ROOT in the config, /var/lib/conductor)')
 HELP = ('-h, --help', 'help', None, 'show this help')
@@ -214,7 +249,7 @@ def parse(argv):
     options = options + [ROOT, HELP]
     for _, dest, metavar, _ in options:
         if not hasattr(args, dest):  # --root may come before the command
-            setattr(args, dest, [] if metavar == 'K=V' else (None if metavar else False))
+            setattr(args, dest, [] if metavar and metavar.endswith('...') else (None if metavar else False))
     words = usage.split()
     remainder = bool(words) and words[-1].endswith('...]')
     names = [w for w in words if not w.startswith('[') and not w.endswith(']')]
@@ -257,7 +292,7 @@ def _getopt_one(argv, options, prog):
 
 def _apply(args, option, value, prog):
     _, dest, metavar, _ = option
-    if metavar == 'K=V':
+    if metavar and metavar.endswith('...'):
         getattr(args, dest).append(value)
     elif metavar == 'SECONDS':
         try:

@@ -38,6 +38,7 @@ import time
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, is_env_key, read_json, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._images import _remove
+from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
 from ansible_collections.cs695.conductor.plugins.module_utils import _init, _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
@@ -136,8 +137,9 @@ class Containers:
 
     def _summary(self, name, config):
         state = self.state(name)
+        network = Allocations(self.store).load().get(name) or {}
         return {'name': name, 'image': config['image'], 'status': state['status'], 'pid': state.get('pid'),
-                'address': config.get('address', ''), 'created': config['created'],
+                'address': network.get('container_ip', ''), 'created': config['created'],
                 'running': state['running'], 'exit_code': state['exit_code']}
 
     # -- create and start ----------------------------------------------------------------------
@@ -172,7 +174,7 @@ class Containers:
                 os.makedirs(os.path.join(tmp, sub))
             host = hostname or name
             for file_name, content in (('hosts', HOSTS % host), ('hostname', host + '\n'),
-                                       ('resolv.conf', _host_resolv_conf())):
+                                       ('resolv.conf', upstream_resolv_conf(self.store.config))):
                 with open(os.path.join(tmp, file_name), 'w') as f:
                     f.write(content)
             open(os.path.join(tmp, 'log'), 'a').close()
@@ -214,6 +216,10 @@ class Containers:
                 os.waitpid(pid, 0)
             raise ConductorError('container %r did not start: %s' % (name, line[len('error: '):] or
                                                                      'its setup ended without a word'))
+        network = Allocations(self.store).load().get(name)
+        if network:  # started again: its old veth went with its old network namespace
+            from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
+            Network(self.store).add(name, network['internet'], network['ports'], network.get('dns'))
         return pid
 
     def _launch(self, name, config, lowers, stdio, tty, ready_w):  # pragma: no cover - runs in the child
@@ -321,6 +327,9 @@ class Containers:
         """conductor.sh's stop: end every process, then delete the container and its state."""
         config = self.require(name)
         self.kill(name, timeout)
+        if name in Allocations(self.store).load():
+            from ansible_collections.cs695.conductor.plugins.module_utils._network import Network  # pyroute2: only now
+            Network(self.store).remove(name)
         with self.store.lock():
             trash = self.store.path('containers', '.tmp-%d-removed-%s' % (os.getpid(), name))
             os.rename(self.dir(name), trash)
@@ -348,12 +357,23 @@ def _container_env(config, tty):
     return env
 
 
-def _host_resolv_conf():
-    try:
-        with open('/etc/resolv.conf') as f:
-            return f.read()
-    except (IOError, OSError):
-        return ''
+def upstream_resolv_conf(config):
+    """resolv.conf for a container: DNS from the config, else the host's servers. A loopback stub such as
+    systemd-resolved's 127.0.0.53 is useless in another network namespace: then its upstream list."""
+    if config.get('DNS'):
+        return ''.join('nameserver %s\n' % server for server in config['DNS'].split())
+    first = None
+    for path in ('/etc/resolv.conf', '/run/systemd/resolve/resolv.conf'):
+        try:
+            with open(path) as f:
+                content = f.read()
+        except (IOError, OSError):
+            continue
+        first = content if first is None else first
+        servers = [line.split()[1] for line in content.splitlines() if line.startswith('nameserver') and len(line.split()) > 1]
+        if any(not s.startswith('127.') and s != '::1' for s in servers):
+            return content
+    return first or ''
 
 
 def _perl():

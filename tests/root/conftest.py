@@ -8,6 +8,7 @@ import pytest
 
 import helpers
 
+os.environ['CONDUCTOR_CONFIG'] = os.devnull  # the machine's own conductor.conf must not shape the tests
 if os.geteuid() != 0:
     pytest.skip('integration tests need root (namespaces, overlayfs, debootstrap)', allow_module_level=True)
 
@@ -33,11 +34,14 @@ def root(tmp_path, base_key):
 
 
 class Conductor:
-    def __init__(self, root):
-        self.root = root
+    """Runs the CLI on one state root; with netns, inside that network namespace."""
+
+    def __init__(self, root, netns=None):
+        self.root, self.netns = root, netns
 
     def __call__(self, *args, check=True, **kw):
-        result = subprocess.run([sys.executable, helpers.CLI, '--root', self.root] + [str(a) for a in args],
+        prefix = ['ip', 'netns', 'exec', self.netns] if self.netns else []
+        result = subprocess.run(prefix + [sys.executable, helpers.CLI, '--root', self.root] + [str(a) for a in args],
                                 capture_output=True, text=True, **kw)
         if check and result.returncode != 0:
             raise AssertionError('conductor %s failed (%d):\n%s%s' % (' '.join(map(str, args)), result.returncode,
@@ -84,3 +88,21 @@ def context(tmp_path):
     os.chmod(str(ctx / 'app' / 'hello.sh'), 0o755)
     (ctx / 'app' / 'data.txt').write_text('data\n')
     return ctx
+
+
+@pytest.fixture
+def netlab():
+    from netlab import NetLab
+    lab = NetLab()
+    yield lab
+    lab.close()
+
+
+@pytest.fixture
+def netconductor(root, netlab):
+    """The CLI in the lab's host namespace; every container is stopped afterwards."""
+    cli = Conductor(root, netlab.host)
+    yield cli
+    for name in os.listdir(os.path.join(root, 'containers')) if os.path.isdir(os.path.join(root, 'containers')) else []:
+        if not name.startswith('.'):
+            cli('stop', '-t', '0', name, check=False)

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""The network's bookkeeping, with no kernel in sight: ports, interface names, the address pool.
+
+    network/allocations.json   {container: {subnet, host_ip, container_ip, host_if, internet, ports, dns}}
+    network/peers.json         [[a, b], ...] with a < b
+
+Everything here is plain data, so `ps` can show addresses without importing pyroute2 or iptc.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import os
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, read_json, write_json
+
+DEFAULT_POOL = '192.168.0.0/16'
+DEFAULT_PREFIX = 24
+PROTOCOLS = ('tcp', 'udp')
+
+
+def parse_port(text, what='port'):
+    try:
+        port = int(text)
+    except (TypeError, ValueError):
+        port = None
+    if port is None or not 0 < port < 65536 or str(text).strip() != str(port):
+        raise ConductorError('invalid %s %r: use a number from 1 to 65535' % (what, text))
+    return port
+
+
+def parse_expose(text):
+    """conductor.sh's -e INNER-OUTER[/udp]: container port INNER published as host port OUTER."""
+    spec, _, protocol = text.partition('/')
+    inner, sep, outer = spec.partition('-')
+    if not sep:
+        raise ConductorError('invalid -e %r: write CONTAINER_PORT-HOST_PORT, e.g. -e 8080-80 publishes container '
+                             'port 8080 as host port 80' % text)
+    return _port(inner, outer, protocol or 'tcp', text)
+
+
+def parse_publish(text):
+    """Docker's -p HOST:CONTAINER[/udp]."""
+    spec, _, protocol = text.partition('/')
+    outer, sep, inner = spec.partition(':')
+    if not sep:
+        raise ConductorError('invalid -p %r: write HOST_PORT:CONTAINER_PORT, e.g. -p 80:8080 publishes container '
+                             'port 8080 as host port 80' % text)
+    return _port(inner, outer, protocol or 'tcp', text)
+
+
+def _port(inner, outer, protocol, text):
+    if protocol not in PROTOCOLS:
+        raise ConductorError('invalid protocol %r in %r: use tcp or udp' % (protocol, text))
+    return {'container_port': parse_port(inner, 'container port'), 'host_port': parse_port(outer, 'host port'),
+            'protocol': protocol}
+
+
+def normalize_ports(ports):
+    """Sorted, validated, without duplicates of a host port (one container port per host port)."""
+    result, seen = [], set()
+    for port in ports or []:
+        entry = _port(port.get('container_port'), port.get('host_port'), port.get('protocol') or 'tcp', port)
+        key = (entry['host_port'], entry['protocol'])
+        if key in seen:
+            raise ConductorError('host port %d/%s is given twice' % key)
+        seen.add(key)
+        result.append(entry)
+    return sorted(result, key=lambda p: (p['host_port'], p['protocol']))
+
+
+def interface_names(name):
+    """Host and temporary peer names for a container's veth: 15 characters at most, whatever the name."""
+    tag = hashlib.sha256(name.encode()).hexdigest()[:11]
+    return 'cdr' + tag, 'cdp' + tag
+
+
+class Allocations:
+    """The pool's allocations and the peerings, read and written under the store's lock."""
+
+    def __init__(self, store):
+        self.store = store
+        self.folder = store.path('network')
+
+    def load(self):
+        return read_json(os.path.join(self.folder, 'allocations.json'), {})
+
+    def save(self, allocations):
+        os.makedirs(self.folder, 0o711, exist_ok=True)
+        write_json(os.path.join(self.folder, 'allocations.json'), allocations)
+
+    def peers(self):
+        return [tuple(p) for p in read_json(os.path.join(self.folder, 'peers.json'), [])]
+
+    def save_peers(self, peers):
+        os.makedirs(self.folder, 0o711, exist_ok=True)
+        write_json(os.path.join(self.folder, 'peers.json'), sorted(set(tuple(sorted(p)) for p in peers)))
+
+    def pool(self):
+        config = self.store.config
+        try:
+            pool = ipaddress.ip_network(config.get('POOL') or DEFAULT_POOL)
+            prefix = int(config.get('POOL_PREFIX') or DEFAULT_PREFIX)
+        except ValueError as e:
+            raise ConductorError('POOL=%s in the config is not a network (%s): use e.g. POOL=192.168.0.0/16'
+                                 % (config.get('POOL'), e))
+        if pool.version != 4 or not pool.prefixlen <= prefix <= 30:
+            raise ConductorError('POOL=%s, POOL_PREFIX=%d: use an IPv4 pool split into /%d..30 subnets'
+                                 % (pool, prefix, pool.prefixlen))
+        return pool, prefix
+
+    def allocate(self, allocations, taken_networks=()):
+        """The first free subnet of the pool: not allocated, and not overlapping a host network."""
+        pool, prefix = self.pool()
+        used = [ipaddress.ip_network(a['subnet']) for a in allocations.values()] + list(taken_networks)
+        for subnet in pool.subnets(new_prefix=prefix):
+            if not any(subnet.overlaps(other) for other in used):
+                hosts = subnet.hosts()
+                return {'subnet': str(subnet), 'host_ip': str(next(hosts)), 'container_ip': str(next(hosts)),
+                        'prefix': prefix}
+        raise ConductorError('the address pool %s is exhausted (%d containers have a network): stop some, or set a '
+                             'larger POOL in the config' % (pool, len(allocations)))

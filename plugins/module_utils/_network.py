@@ -1,0 +1,304 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""Container networking: a veth pair per container (pyroute2), NAT, published ports and peerings.
+
+    host netns:  cdr<hash> host_ip/prefix  <── veth ──>  container netns: eth0 container_ip/prefix
+                                                          routes: POOL via host_ip (+ default with -i)
+
+Only the commands that change the network import this module: pyroute2 and python-iptables cost
+about 150 ms to import, which run, exec and ps must not pay.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import importlib.util
+import ipaddress
+import os
+import socket
+import sys
+import types
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._addresses import (
+    Allocations, interface_names, normalize_ports)
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, upstream_resolv_conf
+from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
+from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
+
+
+def import_iproute():
+    """pyroute2's IPRoute without running the package's __init__, which imports every subsystem (300 ms)."""
+    if 'pyroute2' not in sys.modules:
+        spec = importlib.util.find_spec('pyroute2')
+        if spec is None:
+            raise ConductorError('pyroute2 is not installed: pip install pyroute2, or apply the '
+                                 'cs695.conductor.conductor_host role')
+        package = types.ModuleType('pyroute2')
+        package.__path__, package.__spec__ = list(spec.submodule_search_locations), spec
+        sys.modules['pyroute2'] = package
+    try:
+        from pyroute2.iproute.linux import IPRoute
+    except ImportError:  # a pyroute2 whose modules need the package __init__ after all
+        del sys.modules['pyroute2']
+        from pyroute2 import IPRoute
+    return IPRoute
+
+
+class Network:
+    def __init__(self, store):
+        self.store = store
+        self.containers = Containers(store)
+        self.book = Allocations(store)
+
+    # -- addnetwork ----------------------------------------------------------------------------
+    def add(self, name, internet=False, ports=(), dns=None):
+        """Give a running container a network (or change it to these settings); returns its facts."""
+        self.containers.require(name)
+        state = self.containers.state(name)
+        if not state['running']:
+            raise ConductorError('container %r is not running (%s): start it first (conductor start %s)'
+                                 % (name, state['status'], name))
+        ports = normalize_ports(ports)
+        IPRoute = import_iproute()
+        with self.store.lock(), IPRoute() as ipr:
+            allocations = self._sweep(ipr, self.book.load())
+            current = allocations.get(name)
+            self._check_ports(name, ports, allocations)
+            uplink = self._uplink(ipr) if internet else None
+            alloc = dict(current or self.book.allocate(allocations, _host_networks(ipr)))
+            host_if, peer_if = interface_names(name)
+            alloc.update(internet=bool(internet), ports=ports, uplink=uplink, host_if=host_if,
+                         dns=list(dns) if dns else None)
+            allocations[name] = alloc
+            self.book.save(allocations)  # first: a crash from here on leaves an allocation that stop cleans
+            if not current or current.get('pid') != state['pid'] or not ipr.link_lookup(ifname=host_if):
+                self._create_link(ipr, alloc, peer_if, state['pid'])
+            self._set_default_route(alloc, state['pid'])
+            alloc['pid'] = state['pid']
+            self.book.save(allocations)
+            self._apply(allocations)
+        self._write_resolv_conf(name, alloc)
+        return facts(name, alloc)
+
+    def _create_link(self, ipr, alloc, peer_if, pid):
+        """A veth pair: host end addressed and up; the other end moved in, renamed eth0, addressed, routed."""
+        for stale in (alloc['host_if'], peer_if):
+            for index in ipr.link_lookup(ifname=stale):
+                ipr.link('del', index=index)
+        ipr.link('add', ifname=alloc['host_if'], kind='veth', peer={'ifname': peer_if})
+        host = ipr.link_lookup(ifname=alloc['host_if'])[0]
+        ipr.link('set', index=ipr.link_lookup(ifname=peer_if)[0], net_ns_pid=pid)
+        ipr.addr('add', index=host, address=alloc['host_ip'], prefixlen=alloc['prefix'])
+        ipr.link('set', index=host, state='up')
+        with self._inside(pid) as inner:
+            index = inner.link_lookup(ifname=peer_if)[0]
+            inner.link('set', index=index, ifname='eth0')
+            inner.addr('add', index=index, address=alloc['container_ip'], prefixlen=alloc['prefix'])
+            inner.link('set', index=index, state='up')
+            pool = self.book.pool()[0]
+            if not ipaddress.ip_network(alloc['subnet']) == pool:
+                inner.route('replace', dst=str(pool.network_address), dst_len=pool.prefixlen, gateway=alloc['host_ip'])
+
+    def _set_default_route(self, alloc, pid):
+        """With -i, or with published ports (replies to outside clients), a default route via the host.
+        Without -i the firewall still drops everything it would forward that is not such a reply."""
+        with self._inside(pid) as inner:
+            if alloc['internet'] or alloc['ports']:
+                inner.route('replace', dst='0.0.0.0', dst_len=0, gateway=alloc['host_ip'])
+            elif inner.get_default_routes(family=socket.AF_INET):
+                inner.route('del', dst='0.0.0.0', dst_len=0)
+
+    def _inside(self, pid):
+        """An IPRoute whose netlink socket lives in the container's network namespace."""
+        IPRoute = import_iproute()
+        own = os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
+        theirs = os.open('/proc/%d/ns/net' % pid, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sys_.setns(theirs, sys_.CLONE_NEWNET)
+            try:
+                return IPRoute()  # the socket stays in the namespace it was made in
+            finally:
+                sys_.setns(own, sys_.CLONE_NEWNET)
+        finally:
+            os.close(own)
+            os.close(theirs)
+
+    def _uplink(self, ipr):
+        """DEFAULT_IFC from the config, else the interface of the host's default route."""
+        configured = self.store.config.get('DEFAULT_IFC')
+        if configured:
+            if not ipr.link_lookup(ifname=configured):
+                raise ConductorError('DEFAULT_IFC=%s in the config is not an interface of this host: fix it or remove '
+                                     'it to use the default route' % configured)
+            return configured
+        for route in ipr.get_default_routes(family=socket.AF_INET):
+            index = route.get_attr('RTA_OIF')
+            if index:
+                return ipr.get_links(index)[0].get_attr('IFLA_IFNAME')
+        raise ConductorError('the host has no default route, so -i has no way out: add one, or set DEFAULT_IFC in '
+                             '/etc/conductor/conductor.conf')
+
+    def _check_ports(self, name, ports, allocations):
+        listening = _listening_ports()
+        mine = {(p['host_port'], p['protocol']) for p in (allocations.get(name) or {}).get('ports', [])}
+        for port in ports:
+            key = (port['host_port'], port['protocol'])
+            for other, alloc in allocations.items():
+                if other != name and key in {(p['host_port'], p['protocol']) for p in alloc.get('ports', [])}:
+                    raise ConductorError('host port %d/%s is already published by container %r: choose another'
+                                         % (key + (other,)))
+            if key not in mine and key in listening:
+                raise ConductorError('host port %d/%s is in use by a program listening on this host: choose another'
+                                     % key)
+
+    # -- stop, peer ----------------------------------------------------------------------------
+    def remove(self, name):
+        """Delete the container's veth, rules, peerings and address."""
+        IPRoute = import_iproute()
+        with self.store.lock(), IPRoute() as ipr:
+            allocations = self.book.load()
+            allocations.pop(name, None)
+            for ifname in interface_names(name):
+                for index in ipr.link_lookup(ifname=ifname):
+                    ipr.link('del', index=index)
+            self.book.save_peers([p for p in self.book.peers() if name not in p])
+            allocations = self._sweep(ipr, allocations)
+            self.book.save(allocations)
+            self._apply(allocations)
+
+    def peer(self, a, b, present=True):
+        """Allow (or with present=False, stop allowing) traffic between two networked containers."""
+        if a == b:
+            raise ConductorError('cannot peer container %r with itself' % a)
+        with self.store.lock():
+            allocations = self.book.load()
+            for name in (a, b):
+                self.containers.require(name)
+                if present and name not in allocations:
+                    raise ConductorError('container %r has no network: addnetwork %s first' % (name, name))
+            pair = tuple(sorted((a, b)))
+            peers = set(self.book.peers())
+            if (pair in peers) == present:
+                return False
+            self.book.save_peers(peers | {pair} if present else peers - {pair})
+            self._apply(allocations)
+        return True
+
+    # -- shared steps --------------------------------------------------------------------------
+    def _sweep(self, ipr, allocations):
+        """Drop allocations of containers that are gone (a stop that was killed half way)."""
+        for name in [n for n in allocations if self.containers.config(n) is None]:
+            for ifname in interface_names(name):
+                for index in ipr.link_lookup(ifname=ifname):
+                    ipr.link('del', index=index)
+            del allocations[name]
+        return allocations
+
+    def _apply(self, allocations):
+        pool = str(self.book.pool()[0])
+        peers = [p for p in self.book.peers() if p[0] in allocations and p[1] in allocations]
+        _firewall.apply(_firewall.desired_rules(allocations, peers, pool))
+        if allocations:
+            _write_sysctl('net/ipv4/ip_forward', '1')
+        for alloc in allocations.values():
+            if alloc.get('ports'):  # DNAT of 127.0.0.1 needs loopback sources routable out of the veth
+                _write_sysctl('net/ipv4/conf/%s/route_localnet' % alloc['host_if'], '1')
+
+    def _write_resolv_conf(self, name, alloc):
+        if alloc['dns']:
+            content = ''.join('nameserver %s\n' % server for server in alloc['dns'])
+        else:
+            content = upstream_resolv_conf(self.store.config)
+        # in place, not by rename: the container sees this file through a bind mount of its inode
+        with open(self.containers.dir(name, 'resolv.conf'), 'w') as f:
+            f.write(content)
+
+
+def facts(name, alloc):
+    """What addnetwork and the modules report about a container's network."""
+    keys = ('subnet', 'host_ip', 'container_ip', 'prefix', 'host_if', 'internet', 'ports', 'dns', 'uplink')
+    return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0')
+
+
+def _host_networks(ipr):
+    networks = []
+    for addr in ipr.get_addr(family=socket.AF_INET):
+        networks.append(ipaddress.ip_network('%s/%d' % (addr.get_attr('IFA_ADDRESS'), addr['prefixlen']), strict=False))
+    for route in ipr.get_routes(family=socket.AF_INET):
+        dst = route.get_attr('RTA_DST')
+        if dst and route['dst_len'] > 0:
+            networks.append(ipaddress.ip_network('%s/%d' % (dst, route['dst_len']), strict=False))
+    return networks
+
+
+def _listening_ports():
+    """(port, protocol) of every listening TCP socket and bound UDP socket in this network namespace."""
+    result = set()
+    for protocol, files in (('tcp', ('tcp', 'tcp6')), ('udp', ('udp', 'udp6'))):
+        for name in files:
+            try:
+                with open('/proc/net/' + name) as f:
+                    lines = f.read().splitlines()[1:]
+            except (IOError, OSError):
+                continue
+            for line in lines:
+                fields = line.split()
+                if protocol == 'udp' or fields[3] == '0A':  # 0A: TCP_LISTEN
+                    result.add((int(fields[1].rsplit(':', 1)[1], 16), protocol))
+    return result
+
+
+def _write_sysctl(path, value):
+    full = '/proc/sys/' + path
+    with open(full) as f:
+        if f.read().strip() == value:
+            return
+    with open(full, 'w') as f:
+        f.write(value)
+
+
+def ensure_network(store, name, state='present', internet=False, ports=None, dns=None, check_mode=False):
+    """conductor_network: the network of `name` as asked; only the differences are applied."""
+    book = Allocations(store)
+    Containers(store).require(name)
+    current = book.load().get(name)
+    before = facts(name, current) if current else {}
+    if state == 'absent':
+        if current and not check_mode:
+            Network(store).remove(name)
+        return {'changed': bool(current), 'network': {}, 'diff': {'before': before, 'after': {}}}
+    ports = normalize_ports(ports)
+    wanted = {'internet': bool(internet), 'ports': ports, 'dns': list(dns) if dns else None}
+    running_pid = Containers(store).state(name).get('pid')
+    same = current and all(current.get(k) == v for k, v in wanted.items()) and current.get('pid') == running_pid
+    if same:
+        return {'changed': False, 'network': before, 'diff': {'before': before, 'after': before}}
+    if check_mode:
+        after = dict(before or {'name': name, 'interface': 'eth0'}, **wanted)
+        return {'changed': True, 'network': after, 'diff': {'before': before, 'after': after}}
+    after = Network(store).add(name, internet, ports, dns)
+    return {'changed': True, 'network': after, 'diff': {'before': before, 'after': after}}
+
+
+def ensure_peer(store, a, b, state='present', check_mode=False):
+    """conductor_peer: the peering of a and b as asked."""
+    network = Network(store)
+    pair = tuple(sorted((a, b)))
+    present = state == 'present'
+    if check_mode:
+        if a == b:
+            raise ConductorError('cannot peer container %r with itself' % a)
+        allocations = Allocations(store).load()
+        for name in pair:
+            Containers(store).require(name)
+            if present and name not in allocations:
+                raise ConductorError('container %r has no network: addnetwork %s first' % (name, name))
+        changed = (pair in set(Allocations(store).peers())) != present
+    else:
+        changed = network.peer(a, b, present)
+    return {'changed': changed, 'peer': {'containers': list(pair), 'state': state},
+            'diff': {'before': {'peered': present != changed}, 'after': {'peered': present}}}

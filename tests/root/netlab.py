@@ -1,0 +1,78 @@
+"""A private network lab for the networking tests: nothing touches the machine's own network.
+
+    netns cdt-h-<pid>  the 'host': conductor runs here, its iptables are its own
+        up0 203.0.113.2/24, default route via 203.0.113.1
+    netns cdt-i-<pid>  the 'internet': up1 203.0.113.1/24 and an HTTP server on port 80
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HOST_IP, INTERNET_IP = '203.0.113.2', '203.0.113.1'
+
+
+def sh(*argv, ns=None, check=True, **kw):
+    prefix = ['ip', 'netns', 'exec', ns] if ns else []
+    return subprocess.run(prefix + list(argv), check=check, capture_output=True, text=True, **kw)
+
+
+class NetLab:
+    def __init__(self):
+        self.host, self.internet = 'cdt-h-%d' % os.getpid(), 'cdt-i-%d' % os.getpid()
+        for ns in (self.host, self.internet):
+            sh('ip', 'netns', 'add', ns)
+            sh('ip', 'link', 'set', 'lo', 'up', ns=ns)
+        sh('ip', 'link', 'add', 'up0', 'netns', self.host, 'type', 'veth', 'peer', 'name', 'up1', 'netns', self.internet)
+        sh('ip', 'addr', 'add', HOST_IP + '/24', 'dev', 'up0', ns=self.host)
+        sh('ip', 'link', 'set', 'up0', 'up', ns=self.host)
+        sh('ip', 'route', 'add', 'default', 'via', INTERNET_IP, ns=self.host)
+        sh('ip', 'addr', 'add', INTERNET_IP + '/24', 'dev', 'up1', ns=self.internet)
+        sh('ip', 'link', 'set', 'up1', 'up', ns=self.internet)
+        server = ('import http.server\n'
+                  'class H(http.server.BaseHTTPRequestHandler):\n'
+                  '    def do_GET(self):\n'
+                  '        self.send_response(200); self.end_headers(); self.wfile.write(b"internet ok\\n")\n'
+                  '    def log_message(self, *a): pass\n'
+                  'http.server.HTTPServer(("%s", 80), H).serve_forever()\n' % INTERNET_IP)
+        self.server = subprocess.Popen(['ip', 'netns', 'exec', self.internet, sys.executable, '-c', server])
+        deadline = time.time() + 10
+        while self.fetch(self.internet, 'http://%s/' % INTERNET_IP) != 'internet ok\n':
+            assert time.time() < deadline, 'the internet namespace did not come up'
+            time.sleep(0.05)
+
+    def fetch(self, ns, url):
+        """GET url from inside netns ns: the body, or None if it cannot be reached within 2 s."""
+        code = ('import sys, urllib.request\n'
+                'try: sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())\n'
+                'except Exception as e: sys.exit(1)\n')
+        result = sh(sys.executable, '-c', code, url, ns=ns, check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def links(self):
+        return sh('ip', '-o', 'link', ns=self.host).stdout
+
+    def iptables(self):
+        """The host namespace's legacy ruleset, counters dropped: equal before and after means untouched.
+
+        A table with no rules and ACCEPT policies is left out: the kernel keeps a legacy table once it is
+        used in a namespace, and an empty one filters exactly as a missing one does.
+        """
+        out = sh('iptables-legacy-save', ns=self.host).stdout
+        tables, current = [], None
+        for line in out.splitlines():
+            if line.startswith('*'):
+                current = [line]
+                tables.append(current)
+            elif current is not None and not line.startswith('#'):
+                current.append(line.split(' [')[0])
+        return [line for table in tables
+                if any(l.startswith('-A') or (l.startswith(':') and l.split()[1] not in ('ACCEPT', '-')) for l in table)
+                for line in table]
+
+    def close(self):
+        self.server.send_signal(signal.SIGTERM)
+        self.server.wait()
+        for ns in (self.host, self.internet):
+            sh('ip', 'netns', 'del', ns, check=False)
