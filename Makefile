@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 iputils-ping python3-venv util-linux procps perl-base
 COLLECTION := .build/ansible_collections/cs695/conductor
 TEST_CACHE ?= $(CURDIR)/.cache/test-root
+TEST_NETNS := cdt-ansible-$(shell echo $$PPID)
 export CONDUCTOR_TEST_CACHE := $(TEST_CACHE)
 
 .PHONY: setup demo test unit integration ansible-integration collection clean bench
@@ -51,7 +52,14 @@ FORCE:
 ansible-integration: $(COLLECTION)
 	$(PY) tests/helpers.py
 	printf 'conductor_test_cache: %s\n' "$(TEST_CACHE)" > $(COLLECTION)/tests/integration/integration_config.yml
-	cd $(COLLECTION) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-test integration --local --allow-destructive --python-interpreter $(CURDIR)/$(PY) -v
+	@# a private network namespace with an uplink: conductor_network never touches the machine's network
+	ip netns add $(TEST_NETNS) && ip -n $(TEST_NETNS) link set lo up && \
+	  ip -n $(TEST_NETNS) link add up0 type veth peer name up1 && \
+	  ip -n $(TEST_NETNS) addr add 203.0.113.2/24 dev up0 && ip -n $(TEST_NETNS) link set up0 up && \
+	  ip -n $(TEST_NETNS) link set up1 up && ip -n $(TEST_NETNS) route add default via 203.0.113.1
+	cd $(COLLECTION) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH nsenter --net=/run/netns/$(TEST_NETNS) -- \
+	  ansible-test integration --local --allow-destructive --python-interpreter $(CURDIR)/$(PY) -v; \
+	  status=$$?; ip netns del $(TEST_NETNS); exit $$status
 
 collection: $(COLLECTION)
 	cd $(COLLECTION) && ../../../../$(VENV)/bin/ansible-galaxy collection build --force --output-path ../../.. 2>&1 | tee ../../../galaxy-build.log

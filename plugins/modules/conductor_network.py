@@ -1,0 +1,131 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: conductor_network
+short_description: Connect a Conductor container to the host, the internet and published ports
+version_added: 0.1.0
+description:
+  - Gives a running container a veth pair to the host with an address from the pool (C(conductor addnetwork)).
+  - With O(internet=true) it gets a default route via the host, NAT out of the host's uplink and the
+    host's upstream DNS servers.
+  - O(published_ports) are reachable from other machines via any host address, from the host itself and via
+    C(127.0.0.1). A host port that another container publishes or a program listens on is refused.
+  - Idempotent. A rerun with the same settings reports no change; a changed port list applies only the difference.
+  - Every rule lives in conductor's own iptables chains; the host's own rules and policies are never changed.
+author:
+  - Conductor contributors (@cs695)
+extends_documentation_fragment:
+  - cs695.conductor.root
+  - cs695.conductor.attributes
+requirements:
+  - pyroute2 and python-iptables on the managed host (the cs695.conductor.conductor_host role installs them).
+options:
+  container:
+    description: The name of a running container.
+    type: str
+    required: true
+  internet:
+    description: A default route via the host, NAT out of its uplink (C(DEFAULT_IFC)), and DNS.
+    type: bool
+    default: false
+  published_ports:
+    description: Container ports to publish as host ports.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      container_port:
+        description: The port inside the container.
+        type: int
+        required: true
+      host_port:
+        description: The port on the host.
+        type: int
+        required: true
+      protocol:
+        description: The protocol.
+        type: str
+        choices: [tcp, udp]
+        default: tcp
+  dns:
+    description: DNS servers for the container. Defaults to C(DNS) in the config, else the host's upstream servers.
+    type: list
+    elements: str
+  state:
+    description: V(present) connects the container; V(absent) removes its link, rules, peerings and address.
+    type: str
+    choices: [present, absent]
+    default: present
+'''
+
+EXAMPLES = r'''
+- name: Put the web container on the internet and publish its port 8080 as host port 80
+  cs695.conductor.conductor_network:
+    container: web
+    internet: true
+    published_ports:
+      - container_port: 8080
+        host_port: 80
+
+- name: Take its network away again
+  cs695.conductor.conductor_network:
+    container: web
+    state: absent
+'''
+
+RETURN = r'''
+network:
+  description: The container's network after the task; empty when removed.
+  returned: always
+  type: dict
+  sample:
+    name: web
+    interface: eth0
+    host_if: cdr1f0e4c7b2a9
+    subnet: 192.168.0.0/24
+    host_ip: 192.168.0.1
+    container_ip: 192.168.0.2
+    prefix: 24
+    internet: true
+    uplink: eth0
+    ports: [{container_port: 8080, host_port: 80, protocol: tcp}]
+    dns: null
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            container=dict(type='str', required=True),
+            internet=dict(type='bool', default=False),
+            published_ports=dict(type='list', elements='dict', default=[], options=dict(
+                container_port=dict(type='int', required=True),
+                host_port=dict(type='int', required=True),
+                protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
+            )),
+            dns=dict(type='list', elements='str'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            root=ROOT_OPTION,
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+
+    def action(store, out):
+        from ansible_collections.cs695.conductor.plugins.module_utils._network import ensure_network
+        return ensure_network(store, p['container'], state=p['state'], internet=p['internet'],
+                              ports=p['published_ports'], dns=p['dns'], check_mode=module.check_mode)
+    run_module(module, action)
+
+
+if __name__ == '__main__':
+    main()
