@@ -1,0 +1,208 @@
+"""The Ansible experience: the role, the demo and classroom playbooks, many hosts, parallel runs, ad hoc.
+
+Every 'host' is a network namespace with a state root of its own; its Python interpreter is a small
+wrapper that enters that namespace, so the modules run there and never touch the machine's network.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import helpers
+from netlab import sh
+
+PLAYBOOKS = os.path.join(helpers.CHECKOUT, 'playbooks')
+ANSIBLE_BIN = os.path.dirname(sys.executable)
+
+
+class Lab:
+    """N simulated hosts: netns cdt-lab<pid>-<i>, an uplink veth each, a seeded state root each."""
+
+    def __init__(self, tmp_path, count):
+        self.tmp = tmp_path
+        collections = tmp_path / 'collections' / 'ansible_collections' / 'cs695'
+        collections.mkdir(parents=True)
+        os.symlink(helpers.CHECKOUT, str(collections / 'conductor'))
+        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'), ANSIBLE_NOCOLOR='1',
+                        ANSIBLE_HOST_KEY_CHECKING='0', ANSIBLE_RETRY_FILES_ENABLED='0',
+                        PATH=ANSIBLE_BIN + os.pathsep + os.environ['PATH'])
+        self.hosts = []
+        for i in range(count):
+            ns = 'cdt-lab%d-%d' % (os.getpid(), i)
+            sh('ip', 'netns', 'add', ns)
+            for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1'],
+                         ['addr', 'add', '203.0.113.2/24', 'dev', 'up0'], ['link', 'set', 'up0', 'up'],
+                         ['link', 'set', 'up1', 'up'], ['route', 'add', 'default', 'via', '203.0.113.1']):
+                sh('ip', '-n', ns, *args)
+            root = str(tmp_path / ('root%d' % i))
+            helpers.seed(root)
+            python = tmp_path / ('python%d' % i)
+            python.write_text('#!/bin/sh\nexec nsenter --net=/run/netns/%s -- %s "$@"\n' % (ns, sys.executable))
+            python.chmod(0o755)
+            config = tmp_path / ('conductor%d.conf' % i)
+            config.write_text('')
+            self.hosts.append({'name': 'lab%d' % i, 'ns': ns, 'root': root, 'python': str(python),
+                               'config': str(config)})
+
+    def inventory(self, aliases=None):
+        """An INI inventory; aliases maps extra host names onto lab hosts (several names, one machine)."""
+        lines = ['[classroom]']
+        for name, host in (aliases or {h['name']: h for h in self.hosts}).items():
+            lines.append('%s ansible_connection=local ansible_python_interpreter=%s conductor_root=%s '
+                         "conductor_environment='{\"CONDUCTOR_CONFIG\": \"%s\"}'"
+                         % (name, host['python'], host['root'], host['config']))
+        path = self.tmp / 'inventory'
+        path.write_text('\n'.join(lines) + '\n')
+        return str(path)
+
+    def playbook(self, playbook, inventory, *args, check=True):
+        result = subprocess.run(['ansible-playbook', '-i', inventory, playbook] + list(args),
+                                capture_output=True, text=True, env=self.env, cwd=str(self.tmp))
+        if check and result.returncode != 0:
+            raise AssertionError(result.stdout[-6000:] + result.stderr[-3000:])
+        return result
+
+    def cli(self, host, *args):
+        return subprocess.run(['nsenter', '--net=/run/netns/' + host['ns'], '--', sys.executable, helpers.CLI,
+                               '--root', host['root']] + list(args), capture_output=True, text=True, check=True,
+                              env=dict(os.environ, CONDUCTOR_CONFIG=host['config']))
+
+    def close(self):
+        for host in self.hosts:
+            names = [r['name'] for r in json.loads(self.cli(host, 'ps', '--json').stdout)]
+            for name in names:
+                self.cli(host, 'stop', '-t', '0', name)
+            sh('ip', 'netns', 'del', host['ns'], check=False)
+
+
+def recap(output):
+    """{host: {ok, changed, failed, ...}} from the PLAY RECAP."""
+    result = {}
+    for host, counts in re.findall(r'^(\S+)\s+:\s+(ok=.*)$', output, re.M):
+        result[host] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', counts)}
+    return result
+
+
+@pytest.fixture
+def lab(tmp_path, base_key):
+    labs = []
+
+    def make(count):
+        labs.append(Lab(tmp_path, count))
+        return labs[-1]
+    yield make
+    for one in labs:
+        one.close()
+
+
+@pytest.fixture
+def course(tmp_path):
+    folder = tmp_path / 'course'
+    folder.mkdir()
+    (folder / 'motd').write_text('welcome to cs695\n')
+    (folder / 'Conductorfile').write_text('FROM debian:bookworm\nCOPY motd /etc/motd\nCMD ["sleep", "infinity"]\n')
+    return str(folder / 'Conductorfile')
+
+
+def test_role_check_mode_real_run_and_idempotence(lab):
+    one = lab(1)
+    host = one.hosts[0]
+    inventory = one.inventory()
+    config_dir = str(one.tmp / 'etc-conductor')
+    sysctl = str(one.tmp / 'sysctl-conductor.conf')
+    playbook = one.tmp / 'role.yml'
+    playbook.write_text('- hosts: classroom\n  roles:\n    - role: cs695.conductor.conductor_host\n      vars:\n'
+                        '        conductor_host_config_dir: %s\n        conductor_host_sysctl_file: %s\n'
+                        '        conductor_host_pool: 10.77.0.0/16\n        conductor_host_dns: [192.0.2.53]\n'
+                        % (config_dir, sysctl))
+    check = recap(one.playbook(str(playbook), inventory, '--check').stdout)['lab0']
+    assert check['changed'] >= 2 and not os.path.exists(config_dir + '/conductor.conf')
+    first = recap(one.playbook(str(playbook), inventory).stdout)['lab0']
+    second = recap(one.playbook(str(playbook), inventory).stdout)['lab0']
+    again_check = recap(one.playbook(str(playbook), inventory, '--check').stdout)['lab0']
+    assert first['changed'] >= 3 and second['changed'] == 0 and again_check['changed'] == 0
+    conf = open(config_dir + '/conductor.conf').read()
+    assert 'POOL=10.77.0.0/16\n' in conf and 'DEFAULT_IFC=up0\n' in conf and 'DNS=192.0.2.53\n' in conf
+    assert sh('cat', '/proc/sys/net/ipv4/ip_forward', ns=host['ns']).stdout.strip() == '1'
+
+
+def test_demo_playbook_runs_twice_then_stops(lab):
+    one = lab(1)
+    host = one.hosts[0]
+    # The demo's RUN apt-get needs the real network: build the image out here, the playbook finds it cached.
+    subprocess.run([sys.executable, helpers.CLI, '--root', host['root'], 'build', 'demo',
+                    os.path.join(helpers.CHECKOUT, 'examples', 'Conductorfile')], check=True, capture_output=True)
+    inventory = one.inventory({'localhost': host})
+    demo = os.path.join(PLAYBOOKS, 'demo.yml')
+    first = one.playbook(demo, inventory)
+    assert 'Hello from demo' in first.stdout
+    assert recap(one.playbook(demo, inventory).stdout)['localhost']['changed'] == 0
+    assert one.cli(host, 'ps').stdout.count('running') == 1
+    assert recap(one.playbook(demo, inventory, '-e', 'demo_state=absent').stdout)['localhost']['changed'] == 1
+    assert json.loads(one.cli(host, 'ps', '--json').stdout) == []
+
+
+def test_classroom_on_five_hosts_in_parallel(lab, course):
+    many = lab(5)
+    inventory = many.inventory()
+    students = ['alice', 'bob', 'carol']
+    extra = json.dumps({'classroom_courses': [{'name': 'cs695', 'conductorfile': course}],
+                        'classroom_students': students, 'classroom_prepare_hosts': False})
+    classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
+    counts = recap(many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout)
+    assert sorted(counts) == ['lab%d' % i for i in range(5)] and all(c['failed'] == 0 for c in counts.values())
+    for host in many.hosts:
+        rows = json.loads(many.cli(host, 'ps', '--json').stdout)
+        assert sorted(r['name'] for r in rows) == ['cs695-' + s for s in students]
+        assert all(r['status'] == 'running' for r in rows) and len({r['address'] for r in rows}) == 3
+        rules = sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
+        assert all('--dport %d' % port in rules for port in (20000, 20001, 20002))
+    rerun = recap(many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout)
+    assert all(c['changed'] == 0 for c in rerun.values())
+    many.playbook(classroom, inventory, '-f', '5', '-e', extra, '--tags', 'teardown')
+    for host in many.hosts:
+        assert json.loads(many.cli(host, 'ps', '--json').stdout) == []
+        assert 'CONDUCTOR' not in sh('iptables-legacy-save', ns=host['ns']).stdout
+
+
+def test_ten_parallel_module_runs_on_one_host(lab, course):
+    one = lab(1)
+    host = one.hosts[0]
+    one.cli(host, 'build', 'img', course)
+    inventory = one.inventory({'worker%d' % i: host for i in range(10)})
+    playbook = one.tmp / 'parallel.yml'
+    playbook.write_text('''- hosts: classroom
+  gather_facts: false
+  environment: "{{ conductor_environment }}"
+  tasks:
+    - cs695.conductor.conductor_container:
+        name: "{{ inventory_hostname }}"
+        image: img
+        root: "{{ conductor_root }}"
+    - cs695.conductor.conductor_network:
+        container: "{{ inventory_hostname }}"
+        published_ports: [{container_port: 80, host_port: "{{ 30000 + inventory_hostname[6:] | int }}"}]
+        root: "{{ conductor_root }}"
+''')
+    counts = recap(one.playbook(str(playbook), inventory, '-f', '10').stdout)
+    assert len(counts) == 10 and all(c['failed'] == 0 and c['changed'] == 2 for c in counts.values())
+    rows = json.loads(one.cli(host, 'ps', '--json').stdout)
+    assert len(rows) == 10 and len({r['address'] for r in rows}) == 10 and all(r['address'] for r in rows)
+
+
+def test_ad_hoc_calls(lab, course):
+    one = lab(1)
+    host = one.hosts[0]
+    one.cli(host, 'build', 'testimage', course)
+    inventory = one.inventory({'localhost': host})
+    env = one.env
+    result = subprocess.run(['ansible', 'localhost', '-i', inventory, '-m', 'cs695.conductor.conductor_container',
+                             '-a', 'name=eg image=testimage root=%s' % host['root']],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and 'CHANGED' in result.stdout, result.stdout + result.stderr
+    result = subprocess.run(['ansible', 'localhost', '-i', inventory, '-m', 'cs695.conductor.conductor_info',
+                             '-a', 'root=%s' % host['root']], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and '"status": "running"' in result.stdout, result.stdout + result.stderr
