@@ -10,7 +10,7 @@ TEST_CACHE ?= $(CURDIR)/.cache/test-root
 TEST_NETNS := cdt-ansible-$(shell echo $$PPID)
 export CONDUCTOR_TEST_CACHE := $(TEST_CACHE)
 
-.PHONY: setup demo test unit integration ansible-integration collection clean bench
+.PHONY: setup demo test unit integration ansible-integration quality sanity lint docs changelog collection clean bench
 setup: .build/apt.stamp $(VENV)/.stamp
 
 .build/apt.stamp:
@@ -29,11 +29,17 @@ $(VENV)/.stamp: requirements.txt
 	@touch $@
 	@$(PY) -m compileall -q bin plugins  # cached bytecode, even where PYTHONDONTWRITEBYTECODE is set
 
-demo: setup
-	$(PY) bin/conductor build demo examples/Conductorfile
-	$(PY) bin/conductor images
+# The collection as Ansible looks for it, pointing at this checkout.
+COLLECTIONS := .build/collections
+$(COLLECTIONS)/ansible_collections/cs695/conductor:
+	@mkdir -p $(dir $@) && ln -sfn $(CURDIR) $@
 
-test: setup unit integration ansible-integration collection
+demo: setup $(COLLECTIONS)/ansible_collections/cs695/conductor
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(COLLECTIONS) $(VENV)/bin/ansible-playbook playbooks/demo.yml
+	$(PY) bin/conductor images
+	$(PY) bin/conductor ps
+
+test: setup unit integration ansible-integration quality collection
 
 unit:
 	$(PY) -m pytest -q tests/unit
@@ -60,6 +66,28 @@ ansible-integration: $(COLLECTION)
 	cd $(COLLECTION) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH nsenter --net=/run/netns/$(TEST_NETNS) -- \
 	  ansible-test integration --local --allow-destructive --python-interpreter $(CURDIR)/$(PY) -v; \
 	  status=$$?; ip netns del $(TEST_NETNS); exit $$status
+
+quality: sanity lint docs changelog
+
+# ansible-test makes a venv per sanity test and bootstraps pip in it from a host this network cannot
+# reach: tests/get_pip.py, put where ansible-test keeps its cached copy, does the same from PyPI.
+GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+sanity: $(COLLECTION)
+	@mkdir -p $(dir $(GET_PIP)) && [ -f $(GET_PIP) ] || cp tests/get_pip.py $(GET_PIP)
+	cd $(COLLECTION) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-test sanity --venv \
+	  --python $$($(CURDIR)/$(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+lint: $(COLLECTION)
+	cd $(COLLECTION) && ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build PATH=$(CURDIR)/$(VENV)/bin:$$PATH \
+	  ansible-lint --profile production --offline roles playbooks
+
+docs: $(COLLECTION)
+	@for module in $$(ls plugins/modules | sed -n 's/\.py$$//p'); do \
+	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build $(VENV)/bin/ansible-doc cs695.conductor.$$module > /dev/null || exit 1; \
+	  echo "ansible-doc cs695.conductor.$$module: ok"; done
+
+changelog:
+	$(VENV)/bin/antsibull-changelog lint
 
 collection: $(COLLECTION)
 	cd $(COLLECTION) && ../../../../$(VENV)/bin/ansible-galaxy collection build --force --output-path ../../.. 2>&1 | tee ../../../galaxy-build.log

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build benchmark: cold build, cache-hit rebuild, rebuild after one COPY source changed.
 
 Conductor and (where installed) podman build the same FROM + COPY + RUN file on the same
@@ -59,13 +58,13 @@ def main():
                                         os.path.join(ctx, 'Containerfile'), ctx]
 
         def podman_reset():
-            subprocess.run(['podman'] + storage + ['rmi', '-f', 'bench'], capture_output=True)
-            subprocess.run(['podman'] + storage + ['image', 'prune', '-f'], capture_output=True)
+            subprocess.run(['podman'] + storage + ['rmi', '-f', 'bench'], capture_output=True, check=False)
+            subprocess.run(['podman'] + storage + ['image', 'prune', '-f'], capture_output=True, check=False)
         try:
             results = bench(lambda: timed(build), change, podman_reset)
         finally:
-            subprocess.run(['podman'] + storage + ['system', 'reset', '-f'], capture_output=True)
-            subprocess.run(['umount', os.path.join(work, 'podman', 'overlay')], capture_output=True)
+            subprocess.run(['podman'] + storage + ['system', 'reset', '-f'], capture_output=True, check=False)
+            subprocess.run(['umount', os.path.join(work, 'podman', 'overlay')], capture_output=True, check=False)
         rows.append(['podman %s (--isolation chroot)' % subprocess.check_output(['podman', '--version']).decode().split()[-1]]
                     + [median_ms(r) for r in results])
     else:

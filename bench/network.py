@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Network benchmark: addnetwork, run + addnetwork, against podman's bridge network and plain `ip`.
 
 Everything runs inside a network namespace made for the run, so neither conductor nor podman touches
@@ -24,7 +23,7 @@ def bench_ip():
     """The floor: create and delete a netns and a veth with iproute2."""
     script = ('ip netns add cdb-floor && ip link add cdbf0 type veth peer name cdbf1 netns cdb-floor && '
               'ip link del cdbf0 && ip netns del cdb-floor')
-    return [timed(in_ns(['sh', '-c', script])) for _ in range(RUNS)]
+    return [timed(in_ns(['sh', '-c', script])) for dummy in range(RUNS)]
 
 
 def bench_conductor(work):
@@ -62,12 +61,12 @@ def bench_podman(work, rootfs):
                 extra = ['-p', '%d:8080' % (9000 + i)] if network == 'bridge' else []
                 samples.append(timed(cmd + ['run', '-d', '--name', name, '--network', network] + extra +
                                      ['localhost/bench', 'sleep', '1000'], env=env))
-                subprocess.run(cmd + ['rm', '-f', '-t', '0', name], env=env, capture_output=True)
+                subprocess.run(cmd + ['rm', '-f', '-t', '0', name], env=env, capture_output=True, check=False)
             results[network] = samples
     finally:
-        subprocess.run(cmd + ['rm', '-af', '-t', '0'], env=env, capture_output=True)
-        subprocess.run(cmd + ['system', 'reset', '-f'], env=env, capture_output=True)
-        subprocess.run(['umount', os.path.join(work, 'podman', 'overlay')], capture_output=True)
+        subprocess.run(cmd + ['rm', '-af', '-t', '0'], env=env, capture_output=True, check=False)
+        subprocess.run(cmd + ['system', 'reset', '-f'], env=env, capture_output=True, check=False)
+        subprocess.run(['umount', os.path.join(work, 'podman', 'overlay')], capture_output=True, check=False)
     return results
 
 
@@ -85,7 +84,7 @@ def import_costs():
     rows = []
     for label, code in cases:
         timing = 'import time; t = time.perf_counter(); %s; print(time.perf_counter() - t)'
-        samples = [float(subprocess.check_output(in_ns([py, '-c', timing % code])).split()[-1]) for _ in range(5)]
+        samples = [float(subprocess.check_output(in_ns([py, '-c', timing % code])).split()[-1]) for dummy in range(5)]
         rows.append([label, median_ms(samples)])
     return rows
 
@@ -116,8 +115,8 @@ def main():
             rows.append(['podman', 'not installed', ''])
         imports = import_costs()  # in the namespace too: iptc loads the filter table of the netns it runs in
     finally:
-        subprocess.run(['ip', 'netns', 'del', NS])
-        subprocess.run(['rm', '-rf', work])
+        subprocess.run(['ip', 'netns', 'del', NS], check=False)
+        subprocess.run(['rm', '-rf', work], check=False)
     print('Network benchmark, medians of %d runs, in a private network namespace' % RUNS)
     table(['tool', 'addnetwork', 'run -d + addnetwork'], rows)
     print('target: addnetwork <= 250 ms\n')

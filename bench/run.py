@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Runtime benchmark: run /bin/true to completion, exec /bin/true, 50 detached starts, supervision memory.
 
 Side by side in one run: the floor (overlay mount + unshare + chroot /bin/true), conductor, and podman
@@ -27,7 +26,7 @@ def bench_floor(work, rootfs):
     script = ('mount -t overlay overlay -o lowerdir={0},upperdir={1}/upper,workdir={1}/work {1}/merged && '
               'chroot {1}/merged /bin/true').format(rootfs, os.path.join(work, 'floor'))
     argv = ['unshare', '--mount', '--pid', '--fork', '--uts', '--ipc', '--net', '--', 'sh', '-c', script]
-    return [timed(argv) for _ in range(RUNS)]
+    return [timed(argv) for dummy in range(RUNS)]
 
 
 def bench_conductor(work):
@@ -44,7 +43,7 @@ def bench_conductor(work):
         run.append(timed(cli + ['run', 'bench', 'once%d' % i, '--', '/bin/true']))
         subprocess.check_call(cli + ['stop', 'once%d' % i], stdout=subprocess.DEVNULL)
     subprocess.check_call(cli + ['run', '-d', 'bench', 'svc', '--', 'sleep', '1000'], stdout=subprocess.DEVNULL)
-    execs = [timed(cli + ['exec', 'svc', '--', '/bin/true']) for _ in range(RUNS)]
+    execs = [timed(cli + ['exec', 'svc', '--', '/bin/true']) for dummy in range(RUNS)]
     subprocess.check_call(cli + ['stop', '-t', '0', 'svc'], stdout=subprocess.DEVNULL)
     many = sum(timed(cli + ['run', '-d', 'bench', 'many%d' % i, '--', 'sleep', '1000']) for i in range(MANY))
     supervisors = [json.load(open(os.path.join(root, 'containers', 'many%d' % i, 'state.json')))['supervisor']
@@ -66,19 +65,19 @@ def bench_podman(work, rootfs):
                           shell=True, env=env)
     try:
         run = [timed(cmd + ['run', '--rm', '--network', 'none', 'localhost/bench', '/bin/true'], env=env)
-               for _ in range(RUNS)]
+               for dummy in range(RUNS)]
         subprocess.check_call(cmd + ['run', '-d', '--name', 'svc', '--network', 'none', 'localhost/bench', 'sleep',
                                      '1000'], env=env, stdout=subprocess.DEVNULL)
-        execs = [timed(cmd + ['exec', 'svc', '/bin/true'], env=env) for _ in range(RUNS)]
+        execs = [timed(cmd + ['exec', 'svc', '/bin/true'], env=env) for dummy in range(RUNS)]
         many = sum(timed(cmd + ['run', '-d', '--name', 'many%d' % i, '--network', 'none', 'localhost/bench', 'sleep',
                                 '1000'], env=env) for i in range(MANY))
         conmons = subprocess.check_output(['pgrep', '-f', 'conmon.*%s' % work]).split()
         pss = sum(pss_kib(int(pid)) for pid in conmons) / max(len(conmons), 1)
         return run, execs, many, pss
     finally:
-        subprocess.run(cmd + ['rm', '-af', '-t', '0'], env=env, capture_output=True)
-        subprocess.run(cmd + ['system', 'reset', '-f'], env=env, capture_output=True)
-        subprocess.run(['umount', os.path.join(work, 'podman', 'overlay')], capture_output=True)
+        subprocess.run(cmd + ['rm', '-af', '-t', '0'], env=env, capture_output=True, check=False)
+        subprocess.run(cmd + ['system', 'reset', '-f'], env=env, capture_output=True, check=False)
+        subprocess.run(['umount', os.path.join(work, 'podman', 'overlay')], capture_output=True, check=False)
 
 
 def main():
@@ -97,7 +96,7 @@ def main():
         else:
             rows.append(['podman', 'not installed', '', '', ''])
     finally:
-        subprocess.run(['rm', '-rf', work])
+        subprocess.run(['rm', '-rf', work], check=False)
     print('Runtime benchmark, medians of %d runs; %d detached containers started one after another' % (RUNS, MANY))
     table(['tool', 'run /bin/true', 'exec /bin/true', '%d detached starts' % MANY, 'supervision PSS / container'],
           rows)

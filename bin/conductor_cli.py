@@ -168,9 +168,9 @@ def cmd_addnetwork(store, args):
     facts = _network.Network(store).add(args.name, args.internet, ports, args.dns)
     published = ', '.join('%s:%d->%d/%s' % ('0.0.0.0', p['host_port'], p['container_port'], p['protocol'])
                           for p in facts['ports'])
-    print('%s: %s on %s (host %s)%s%s' % (args.name, facts['container_ip'], facts['host_if'], facts['host_ip'],
-                                         ', internet via %s' % facts['uplink'] if facts['internet'] else '',
-                                         ', ports ' + published if published else ''))
+    internet = ', internet via %s' % facts['uplink'] if facts['internet'] else ''
+    ports = ', ports ' + published if published else ''
+    print('%s: %s on %s (host %s)%s%s' % (args.name, facts['container_ip'], facts['host_if'], facts['host_ip'], internet, ports))
 
 
 def cmd_peer(store, args):
@@ -247,7 +247,7 @@ def parse(argv):
     func, usage, options = COMMANDS[verb]
     prog = 'conductor ' + verb
     options = options + [ROOT, HELP]
-    for _, dest, metavar, _ in options:
+    for dummy, dest, metavar, unused in options:
         if not hasattr(args, dest):  # --root may come before the command
             setattr(args, dest, [] if metavar and metavar.endswith('...') else (None if metavar else False))
     words = usage.split()
@@ -279,7 +279,7 @@ def parse(argv):
 
 def _getopt_one(argv, options, prog):
     word = argv.pop(0)
-    flag, _, value = word.partition('=')
+    flag, dummy, value = word.partition('=')
     for option in options:
         if flag in option[0].split(', '):
             if option[2] and not value:
@@ -291,7 +291,7 @@ def _getopt_one(argv, options, prog):
 
 
 def _apply(args, option, value, prog):
-    _, dest, metavar, _ = option
+    dummy, dest, metavar, unused = option
     if metavar and metavar.endswith('...'):
         getattr(args, dest).append(value)
     elif metavar == 'SECONDS':
@@ -307,7 +307,7 @@ def _help(verb=None):
     if verb is None:
         lines = ['usage: conductor [--root DIR] COMMAND ...', '',
                  'Build images and run containers from Linux primitives.', '', 'commands:']
-        lines += ['  %-9s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, _, _) in COMMANDS.items()]
+        lines += ['  %-9s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, dummy, unused) in COMMANDS.items()]
         lines += ['', 'options:'] + ['  %-20s %s' % ('%s %s' % (o[0], o[2] or ''), o[3]) for o in (ROOT, HELP)]
         lines += ['', "Run 'conductor COMMAND --help' for a command's arguments."]
         return '\n'.join(lines)
@@ -336,4 +336,3 @@ def main(argv=None):
         sys.stderr.write('conductor %s: %s%s\n' % (args.verb, e, '' if os.geteuid() == 0 else ' (conductor needs root)'))
         return 1
     return code or 0
-

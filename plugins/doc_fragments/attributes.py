@@ -16,10 +16,13 @@ attributes:
     membership:
       - cs695.conductor.conductor
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
+    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 '''
@@ -33,12 +36,15 @@ attributes:
     membership:
       - cs695.conductor.conductor
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: This module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: N/A
     details: This module only reads.
   platform:
+    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 '''

@@ -37,7 +37,7 @@ def parse_port(text, what='port'):
 
 def parse_expose(text):
     """conductor.sh's -e INNER-OUTER[/udp]: container port INNER published as host port OUTER."""
-    spec, _, protocol = text.partition('/')
+    spec, dummy, protocol = text.partition('/')
     inner, sep, outer = spec.partition('-')
     if not sep:
         raise ConductorError('invalid -e %r: write CONTAINER_PORT-HOST_PORT, e.g. -e 8080-80 publishes container '
@@ -47,7 +47,7 @@ def parse_expose(text):
 
 def parse_publish(text):
     """Docker's -p HOST:CONTAINER[/udp]."""
-    spec, _, protocol = text.partition('/')
+    spec, dummy, protocol = text.partition('/')
     outer, sep, inner = spec.partition(':')
     if not sep:
         raise ConductorError('invalid -p %r: write HOST_PORT:CONTAINER_PORT, e.g. -p 80:8080 publishes container '

@@ -61,7 +61,7 @@ def host_arch():
 
 def base_spec(ref, config, arch=None):
     """What a FROM debian:<suite> / ubuntu:<suite> line asks debootstrap for, with the config applied."""
-    distro, _, suite = ref.partition(':')
+    distro, dummy, suite = ref.partition(':')
     info = DISTROS[distro]
     if suite not in info['suites']:
         raise ConductorError('unknown %s suite %r in FROM %s: use one of %s'
@@ -123,9 +123,9 @@ def ensure_base(root, spec, out):
                              % (spec['distro'], spec['suite']))
     keyring = DISTROS[spec['distro']]['keyring']
     if not os.path.exists(keyring):
-        raise ConductorError('the %s archive keyring %s is missing, so FROM %s:%s cannot be verified: '
-                             'install it (apt-get install %s)' % (spec['distro'], keyring, spec['distro'],
-                                                                 spec['suite'], DISTROS[spec['distro']]['keyring_package']))
+        package = DISTROS[spec['distro']]['keyring_package']
+        raise ConductorError('the %s archive keyring %s is missing, so FROM %s:%s cannot be verified: install it '
+                             '(apt-get install %s)' % (spec['distro'], keyring, spec['distro'], spec['suite'], package))
     with locked(os.path.join(bases, '.%s.lock' % key)):  # one debootstrap per base, however many builds wait
         if os.path.isdir(final):
             return key

@@ -75,9 +75,9 @@ class Plan:
             first.cached = os.path.isdir(self.store.path('bases', self.base))
             return
         if ':' in ref:
+            where = (step.instruction.source, step.instruction.lineno, ref.partition(':')[0], ref)
             raise ConductorError('%s:%d: unknown distribution %r in FROM %s: use debian:<suite>, ubuntu:<suite> '
-                                 'or the name of a built image' % (step.instruction.source, step.instruction.lineno,
-                                                                    ref.partition(':')[0], ref))
+                                 'or the name of a built image' % where)
         if ref == self.name:
             raise ConductorError('%s:%d: image %r cannot be built FROM itself'
                                  % (step.instruction.source, step.instruction.lineno, ref))
@@ -181,7 +181,7 @@ def load_steps(conductorfile=None, instructions=None, context=None):
     raise ConductorError('nothing to build: give a Conductorfile or instructions')
 
 
-def build(plan, out=print):
+def build(plan, out):
     """Run the plan's uncached steps, then write the manifest. Returns (manifest, changed)."""
     store = plan.store
     store.prepare()
@@ -359,12 +359,20 @@ def _now():
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
 
 
+def _discard(line):
+    pass
+
+
+def summary(manifest):
+    """What the diff shows of an image: its id and layer keys."""
+    return {'id': manifest['id'], 'layers': manifest['layers']} if manifest else {}
+
+
 def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,
                  force=False, check_mode=False, out=None):
     """Bring image `name` to `state`; the one entry point of the conductor_image module."""
-    out = out or (lambda line: None)
+    out = out or _discard
     before = store.image(check_name('image', name))
-    summary = (lambda m: {'id': m['id'], 'layers': m['layers']} if m else {})
     if state == 'absent':
         if before and not check_mode:
             store.remove_image(name)

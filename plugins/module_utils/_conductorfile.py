@@ -75,7 +75,7 @@ def _parse_instruction(source, lineno, text):
     def fail(msg):
         raise ConductorError('%s:%d: %s: %r' % (source, lineno, msg, text))
 
-    word, _, rest = text.partition(' ')
+    word, dummy, rest = text.partition(' ')
     command, rest = word.upper(), rest.strip()
     if command not in INSTRUCTIONS:
         fail('unknown instruction %s (expected one of %s)' % (word, ', '.join(INSTRUCTIONS)))
@@ -134,7 +134,7 @@ def _env_args(rest, fail):
     except ValueError as e:
         fail('ENV: %s' % e)
     if '=' not in words[0]:  # the legacy form: ENV KEY value with spaces
-        key, _, value = rest.partition(' ')
+        key, dummy, value = rest.partition(' ')
         pairs = [(key, value.strip())]
         if not pairs[0][1]:
             fail('ENV needs KEY=VALUE')
@@ -142,7 +142,7 @@ def _env_args(rest, fail):
         pairs = [w.partition('=')[::2] for w in words]
         if any('=' not in w for w in words):
             fail('ENV needs KEY=VALUE for every entry')
-    for key, _ in pairs:
+    for key, dummy in pairs:
         if not is_env_key(key):
             fail('ENV: invalid variable name %r' % key)
     return [list(p) for p in pairs]

@@ -28,7 +28,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import json
 import os
 import select
 import signal
@@ -280,7 +279,7 @@ class Containers:
             os._exit(126)
         for fd in fds + ([log] if log is not None else []):
             os.close(fd)
-        _, status = os.waitpid(pid, 0)
+        dummy, status = os.waitpid(pid, 0)
         return _sandbox.exit_code(status)
 
     def _join(self, config, fds, argv, env, workdir, stdio, detach, tty, log):  # pragma: no cover - child

@@ -93,7 +93,7 @@ def _find_library(name, beside):
 def desired_rules(allocations, peers, pool):
     """{chain: [rule, ...]}: every rule conductor wants, each a dict the apply step turns into iptc."""
     if not allocations:
-        return {chain: [] for _, _, chain in CHAINS}
+        return {chain[2]: [] for chain in CHAINS}
     forward = [{'dst': pool, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'},
                {'src': pool, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'}]
     prerouting, output, postrouting, drops = [], [], [], []

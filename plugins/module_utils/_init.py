@@ -96,5 +96,3 @@ def pid1(spec):  # pragma: no cover - runs as the container's PID 1
     except OSError as e:
         sys.stderr.write('conductor: cannot run %s: %s\n' % (spec['argv'][0], e.strerror))
         os._exit(127 if e.errno == 2 else 126)
-
-

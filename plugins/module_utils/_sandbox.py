@@ -58,7 +58,7 @@ def spawn(child, out=None):
                 out(line.decode('utf-8', 'replace').rstrip('\n'))
     with os.fdopen(errr, 'rb') as errors:
         message = errors.read().decode('utf-8', 'replace')
-    _, status = os.waitpid(pid, 0)
+    dummy, status = os.waitpid(pid, 0)
     return exit_code(status), message
 
 
@@ -72,7 +72,7 @@ def forward_exit(pid):
     """Wait for pid and leave with its exit code (the intermediate process of a PID namespace)."""
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
+            dummy, status = os.waitpid(pid, 0)
             break
         except InterruptedError:  # pragma: no cover
             continue

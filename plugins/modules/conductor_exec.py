@@ -26,11 +26,14 @@ attributes:
     membership:
       - cs695.conductor.conductor
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: partial
     details: In check mode the command does not run; O(creates) and O(removes) are still checked.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 options:

@@ -76,7 +76,7 @@ def test_cache(conductor, context):
 def test_deleting_in_a_later_step_hides_the_file(conductor, context):
     conductor('build', 'nomotd', context.write(
         'FROM debian:bookworm\nRUN rm /etc/motd\nRUN test ! -e /etc/motd && ls /etc > /etc-list\n'))
-    layers, _ = layer_files(conductor, 'nomotd')
+    layers, dummy = layer_files(conductor, 'nomotd')
     whiteout = os.lstat(os.path.join(layers[0], 'etc/motd'))
     assert stat.S_ISCHR(whiteout.st_mode) and whiteout.st_rdev == 0
     assert 'motd' not in open(os.path.join(layers[1], 'etc-list')).read().split()
@@ -88,7 +88,7 @@ RUN echo "$$ $(hostname)" > /pid-host && test -e /proc/self/status && echo x > /
     cat /etc/resolv.conf > /resolv-seen && ps -e -o pid= | wc -l > /procs && \\
     echo "nameserver 192.0.2.1" > /etc/resolv.conf
 '''))
-    layers, _ = layer_files(conductor, 'probe')
+    layers, dummy = layer_files(conductor, 'probe')
     diff = layers[0]
     assert open(os.path.join(diff, 'pid-host')).read().split() == ['1', 'conductor-build']
     assert int(open(os.path.join(diff, 'procs')).read()) <= 4, 'the step sees only its own processes'
@@ -122,9 +122,9 @@ COPY ["app", "/json form/"]
 WORKDIR /work
 COPY link relative/
 '''))
-    layers, _ = layer_files(conductor, 'copies')
+    layers, dummy = layer_files(conductor, 'copies')
     found = sorted(os.path.relpath(os.path.join(top, f), diff)
-                   for diff in layers for top, _, files in os.walk(diff) for f in files)
+                   for diff in layers for top, dummy, files in os.walk(diff) for f in files)
     assert found == ['globbed/a.txt', 'globbed/b.txt', 'json form/data.txt', 'json form/hello.sh', 'multi/a.txt',
                      'multi/b.txt', 'renamed.txt', 'work/relative/a.txt']
 
@@ -132,7 +132,7 @@ COPY link relative/
 def test_copy_follows_the_images_own_symlinks(conductor, context):
     """/bin is a symlink to usr/bin in bookworm: COPY to /bin/x must land in /usr/bin/x of the image."""
     conductor('build', 'binlink', context.write('FROM debian:bookworm\nCOPY app/hello.sh /bin/hello\n'))
-    layers, _ = layer_files(conductor, 'binlink')
+    layers, dummy = layer_files(conductor, 'binlink')
     assert os.path.isfile(os.path.join(layers[0], 'usr/bin/hello'))
     assert not os.path.exists('/usr/bin/hello')
 
@@ -196,7 +196,7 @@ def test_sigkill_during_run_leaves_no_reusable_layer_and_no_process(conductor, c
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 10
-    while subprocess.run(['pgrep', '-f', marker], capture_output=True).returncode == 0:
+    while subprocess.run(['pgrep', '-f', marker], capture_output=True, check=False).returncode == 0:
         assert time.time() < deadline, 'the RUN step outlived the killed build'
         time.sleep(0.05)
     assert not any(not d.startswith('.tmp-') for d in os.listdir(layers_dir)), 'no committed layer'
