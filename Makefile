@@ -10,7 +10,7 @@ TEST_CACHE ?= $(CURDIR)/.cache/test-root
 TEST_NETNS := cdt-ansible-$(shell echo $$PPID)
 export CONDUCTOR_TEST_CACHE := $(TEST_CACHE)
 
-.PHONY: setup demo test unit integration ansible-integration quality sanity lint docs changelog collection clean bench
+.PHONY: setup demo test unit integration reliability ansible-integration quality sanity lint docs changelog collection clean bench
 setup: .build/apt.stamp $(VENV)/.stamp
 
 .build/apt.stamp:
@@ -39,13 +39,17 @@ demo: setup $(COLLECTIONS)/ansible_collections/cs695/conductor
 	$(PY) bin/conductor images
 	$(PY) bin/conductor ps
 
-test: setup unit integration ansible-integration quality collection
+test: setup unit integration reliability ansible-integration quality collection
 
 unit:
 	$(PY) -m pytest -q tests/unit
 
 integration:
 	$(PY) -m pytest -q tests/root
+
+# quick profile; CONDUCTOR_RELIABILITY=long make reliability for 100+ faults
+reliability:
+	$(PY) -m pytest -q -rA tests/reliability
 
 # ansible-test needs the collection at ansible_collections/<namespace>/<name>: copy the tree there, as a
 # git repository of its own (ansible-test lists files with git, and .build is ignored by ours).

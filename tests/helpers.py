@@ -48,6 +48,23 @@ def seed(root):
     return key
 
 
+def mounts_under(path):
+    """Mount points under path in this mount namespace."""
+    with open('/proc/self/mountinfo') as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path)]
+
+
+def stop_all(root):
+    """Stop every container under root: a test's containers never outlive it."""
+    load_cli()
+    from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+    from ansible_collections.cs695.conductor.plugins.module_utils._images import Store
+    containers = Containers(Store(root, config={}))
+    for name in containers.names():
+        if containers.config(name):
+            containers.kill(name, timeout=0)
+
+
 def remove_root(root):
     shutil.rmtree(root, ignore_errors=True)
 

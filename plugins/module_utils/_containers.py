@@ -255,7 +255,7 @@ class Containers:
         os.close(ready_w)
         os.dup2(exitcode, 4)
         os.chdir('/')
-        os.execve(_perl(), ['conductor-supervisor', '-e', SUPERVISOR, name], {'PATH': _sandbox.DEFAULT_PATH})
+        os.execve(_perl(), ['conductor-supervisor', '-e', SUPERVISOR, folder], {'PATH': _sandbox.DEFAULT_PATH})
 
     # -- exec ----------------------------------------------------------------------------------
     def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, tty=False):

@@ -11,7 +11,6 @@ import time
 import pytest
 
 import helpers
-from conftest import mounts_under
 
 DOCKER_CAPS = 0xa80425fb
 
@@ -168,7 +167,7 @@ def test_sigkill_of_cli_or_supervisor_is_reconciled(conductor, image, root):
             if state.get('pid'):
                 assert not pid_alive(state['pid'])
         assert not os.path.exists(os.path.join(root, 'containers', 'k'))
-        assert not mounts_under(root)
+        assert not helpers.mounts_under(root)
     conductor('run', '-d', image, 'sup', '--', 'sleep', '1000')
     state = inspect(conductor, 'sup')['state']
     os.kill(state['supervisor'], signal.SIGKILL)
