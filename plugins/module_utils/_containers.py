@@ -455,8 +455,13 @@ def desired_spec(store, image, command=None, env=None, hostname=None, privileged
 
 
 def ensure_container(store, name, state='started', image=None, command=None, env=None, hostname=None,
-                     privileged=False, recreate=False, restart=False, stop_timeout=10, check_mode=False):
-    """Bring container `name` to `state`; returns changed, actions, differences, container and diff."""
+                     privileged=False, recreate=False, restart=False, stop_timeout=10, network=None,
+                     check_mode=False):
+    """Bring container `name` to `state`; returns changed, actions, differences, container and diff.
+
+    network (a dict of internet, published_ports, dns) also gives a started container its network,
+    as conductor_network would: one task instead of two.
+    """
     containers = Containers(store)
     check_name('container', name)
     config = containers.config(name)
@@ -502,7 +507,20 @@ def ensure_container(store, name, state='started', image=None, command=None, env
         if not check_mode:
             containers.kill(name, stop_timeout)
     after = dict(desired, running=(state == 'started'))
-    return _result(containers, name, actions, differences, before, after, check_mode)
+    networked = None
+    if network is not None and state == 'started':
+        if check_mode and actions:
+            actions.append('networked')  # the container does not exist or run yet: it would be networked
+        else:
+            from ansible_collections.cs695.conductor.plugins.module_utils._network import ensure_network
+            networked = ensure_network(store, name, 'present', network.get('internet'), network.get('published_ports'),
+                                       network.get('dns'), check_mode)
+            if networked['changed']:
+                actions.append('networked')
+    result = _result(containers, name, actions, differences, before, after, check_mode)
+    if networked:
+        result['container']['network'] = networked['network']
+    return result
 
 
 def _spec_of(config):

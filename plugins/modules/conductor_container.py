@@ -67,6 +67,39 @@ options:
     description: Seconds between SIGTERM and SIGKILL when the container is stopped.
     type: float
     default: 10
+  network:
+    description:
+      - Also give the started container a network, as M(cs695.conductor.conductor_network) does, in the same task.
+      - Omitted, the container's network is left as it is.
+    type: dict
+    suboptions:
+      internet:
+        description: A default route via the host, NAT out of its uplink, and DNS.
+        type: bool
+        default: false
+      published_ports:
+        description: Container ports to publish as host ports.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          container_port:
+            description: The port inside the container.
+            type: int
+            required: true
+          host_port:
+            description: The port on the host.
+            type: int
+            required: true
+          protocol:
+            description: The protocol.
+            type: str
+            choices: [tcp, udp]
+            default: tcp
+      dns:
+        description: DNS servers for the container.
+        type: list
+        elements: str
 '''
 
 EXAMPLES = r'''
@@ -77,6 +110,16 @@ EXAMPLES = r'''
     command: python3 /opt/app/server.py
     env:
       APP_PORT: "8080"
+
+- name: Run it with its network in one task
+  cs695.conductor.conductor_container:
+    name: web
+    image: cs695
+    network:
+      internet: true
+      published_ports:
+        - container_port: 8080
+          host_port: 80
 
 - name: Stop it, keeping its files
   cs695.conductor.conductor_container:
@@ -103,7 +146,7 @@ container:
     status: running
     pid: 4242
 actions:
-  description: What the task did, in order (created, recreated, started, restarted, stopped, removed).
+  description: What the task did, in order (created, recreated, started, restarted, stopped, removed, networked).
   returned: always
   type: list
   elements: str
@@ -134,6 +177,15 @@ def main():
             recreate=dict(type='bool', default=False),
             restart=dict(type='bool', default=False),
             stop_timeout=dict(type='float', default=10),
+            network=dict(type='dict', options=dict(
+                internet=dict(type='bool', default=False),
+                published_ports=dict(type='list', elements='dict', default=[], options=dict(
+                    container_port=dict(type='int', required=True),
+                    host_port=dict(type='int', required=True),
+                    protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
+                )),
+                dns=dict(type='list', elements='str'),
+            )),
             root=ROOT_OPTION,
         ),
         required_if=[('state', 'started', ('image',)), ('state', 'present', ('image',))],
@@ -143,7 +195,8 @@ def main():
     run_module(module, lambda store, out: ensure_container(
         store, p['name'], state=p['state'], image=p['image'], command=p['command'],
         env={k: str(v) for k, v in p['env'].items()}, hostname=p['hostname'], privileged=p['privileged'],
-        recreate=p['recreate'], restart=p['restart'], stop_timeout=p['stop_timeout'], check_mode=module.check_mode))
+        recreate=p['recreate'], restart=p['restart'], stop_timeout=p['stop_timeout'], network=p['network'],
+        check_mode=module.check_mode))
 
 
 if __name__ == '__main__':
