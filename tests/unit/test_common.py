@@ -46,3 +46,21 @@ def test_write_json_is_atomic(tmp_path):
         _common.write_json(path, {'a': object()})
     assert json.load(open(path)) == {'a': 1}
     assert os.listdir(str(tmp_path)) == ['x.json']
+
+
+def test_firewall_library_failure_says_what_to_do(monkeypatch):
+    """A kernel or host where python-iptables cannot work: one error that says so and what to do."""
+    import builtins
+    from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kw):
+        if name == 'iptc':
+            raise OSError('libip4tc.so.2: cannot open shared object file')
+        return real_import(name, *args, **kw)
+    monkeypatch.delitem(__import__('sys').modules, 'iptc', raising=False)
+    monkeypatch.setattr(builtins, '__import__', broken)
+    with pytest.raises(ConductorError, match=r'the firewall cannot be used through python-iptables \(libip4tc.so.2: '
+                                             r'cannot open shared object file\): it needs the legacy xtables kernel '
+                                             r'modules \(ip_tables, iptable_nat\) and libxtables'):
+        _firewall.import_iptc()
