@@ -12,6 +12,17 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import Con
 from ansible_collections.cs695.conductor.plugins.module_utils._images import Store
 
 ROOT_OPTION = dict(type='path')
+# conductor_network's options, which conductor_container's network option takes too
+PORTS_OPTION = dict(type='list', elements='dict', default=[], options=dict(
+    container_port=dict(type='int', required=True),
+    host_port=dict(type='int', required=True),
+    protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
+))
+NETWORK_OPTIONS = dict(
+    internet=dict(type='bool', default=False),
+    published_ports=PORTS_OPTION,
+    dns=dict(type='list', elements='str'),
+)
 
 
 def run_module(module, action):

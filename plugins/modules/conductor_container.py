@@ -161,7 +161,7 @@ differences:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import ensure_container
-from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
+from ansible_collections.cs695.conductor.plugins.module_utils._module import NETWORK_OPTIONS, ROOT_OPTION, run_module
 
 
 def main():
@@ -177,15 +177,7 @@ def main():
             recreate=dict(type='bool', default=False),
             restart=dict(type='bool', default=False),
             stop_timeout=dict(type='float', default=10),
-            network=dict(type='dict', options=dict(
-                internet=dict(type='bool', default=False),
-                published_ports=dict(type='list', elements='dict', default=[], options=dict(
-                    container_port=dict(type='int', required=True),
-                    host_port=dict(type='int', required=True),
-                    protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
-                )),
-                dns=dict(type='list', elements='str'),
-            )),
+            network=dict(type='dict', options=NETWORK_OPTIONS),
             root=ROOT_OPTION,
         ),
         required_if=[('state', 'started', ('image',)), ('state', 'present', ('image',))],

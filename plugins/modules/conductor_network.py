@@ -99,20 +99,14 @@ network:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
+from ansible_collections.cs695.conductor.plugins.module_utils._module import NETWORK_OPTIONS, ROOT_OPTION, run_module
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            NETWORK_OPTIONS,
             container=dict(type='str', required=True),
-            internet=dict(type='bool', default=False),
-            published_ports=dict(type='list', elements='dict', default=[], options=dict(
-                container_port=dict(type='int', required=True),
-                host_port=dict(type='int', required=True),
-                protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
-            )),
-            dns=dict(type='list', elements='str'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             root=ROOT_OPTION,
         ),
