@@ -27,7 +27,6 @@ _import_engine()
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name, human_size  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._images import Store, public  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
-from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # noqa: E402
 
 
 def cmd_build(store, args):
@@ -91,6 +90,7 @@ def _attached(containers, start, name):
         pid = start((0, 1, 2), False)
         os.waitpid(pid, 0)
         return containers.state(name)['exit_code']
+    from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
     master, slave = _terminal.open_pty()
     try:
         pid = start((slave, slave, slave), True)
@@ -109,6 +109,7 @@ def cmd_exec(store, args):
         return containers.exec(args.name, argv, args.env, detach=True)
     if not os.isatty(0):
         return containers.exec(args.name, argv, args.env)
+    from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
     master, slave = _terminal.open_pty()
     # the relay runs in a thread-free way: fork it off so exec can wait for the command here
     pid = os.fork()

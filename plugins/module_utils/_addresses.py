@@ -14,8 +14,6 @@ Everything here is plain data, so `ps` can show addresses without importing pyro
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import hashlib
-import ipaddress
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, read_json, write_json
@@ -77,6 +75,7 @@ def normalize_ports(ports):
 
 def interface_names(name):
     """Host and temporary peer names for a container's veth: 15 characters at most, whatever the name."""
+    import hashlib  # here and in pool(): ps, run and exec read allocations, and must start quickly
     tag = hashlib.sha256(name.encode()).hexdigest()[:11]
     return 'cdr' + tag, 'cdp' + tag
 
@@ -103,6 +102,7 @@ class Allocations:
         write_json(os.path.join(self.folder, 'peers.json'), sorted(set(tuple(sorted(p)) for p in peers)))
 
     def pool(self):
+        import ipaddress
         config = self.store.config
         try:
             pool = ipaddress.ip_network(config.get('POOL') or DEFAULT_POOL)
@@ -117,6 +117,7 @@ class Allocations:
 
     def allocate(self, allocations, taken_networks=()):
         """The first free subnet of the pool: not allocated, and not overlapping a host network."""
+        import ipaddress
         pool, prefix = self.pool()
         used = [ipaddress.ip_network(a['subnet']) for a in allocations.values()] + list(taken_networks)
         for subnet in pool.subnets(new_prefix=prefix):

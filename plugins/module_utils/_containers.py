@@ -29,7 +29,6 @@ __metaclass__ = type
 
 import errno
 import os
-import select
 import signal
 import sys
 import time
@@ -392,6 +391,7 @@ def _wait_gone(pid, start, timeout):
         if not alive(pid, start):
             return True
         if pidfd is not None:
+            import select  # stop alone waits: run and exec stay quick to start
             return bool(select.select([pidfd], [], [], timeout)[0])
         deadline = time.time() + timeout
         while time.time() < deadline:
