@@ -71,7 +71,7 @@ def cmd_run(store, args):
             containers.start(args.name)
             print(args.name)
             return 0
-        return _attached(containers, lambda stdio, tty: containers.start(args.name, stdio, tty), args.name)
+        return _attached(containers, args.name)
     except ConductorError:
         if not containers.state(args.name)['running']:
             containers.remove(args.name)  # a run that could not start leaves nothing behind
@@ -84,19 +84,13 @@ def cmd_start(store, args):
     print(args.name)
 
 
-def _attached(containers, start, name):
-    """Start with our terminal attached (a new pty if stdin is one); return the container's exit code."""
-    if not os.isatty(0):
-        pid = start((0, 1, 2), False)
-        os.waitpid(pid, 0)
-        return containers.state(name)['exit_code']
-    from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-    master, slave = _terminal.open_pty()
-    try:
-        pid = start((slave, slave, slave), True)
-    finally:
-        os.close(slave)
-    _terminal.relay(master)
+def _attached(containers, name):
+    """Start with our terminal attached (through a pty of the container's if stdin is a terminal)."""
+    if os.isatty(0):
+        from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
+        pid = containers.start(name, attach=_terminal.relay)
+    else:
+        pid = containers.start(name, stdio=(0, 1, 2))
     os.waitpid(pid, 0)
     return containers.state(name)['exit_code']
 
@@ -107,22 +101,10 @@ def cmd_exec(store, args):
     argv = args.command or None
     if args.detach:
         return containers.exec(args.name, argv, args.env, detach=True)
-    if not os.isatty(0):
-        return containers.exec(args.name, argv, args.env)
-    from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-    master, slave = _terminal.open_pty()
-    # the relay runs in a thread-free way: fork it off so exec can wait for the command here
-    pid = os.fork()
-    if pid == 0:
-        os.close(slave)
-        _terminal.relay(master)
-        os._exit(0)
-    os.close(master)
-    try:
-        return containers.exec(args.name, argv, args.env, stdio=(slave, slave, slave), tty=True)
-    finally:
-        os.close(slave)
-        os.waitpid(pid, 0)
+    if os.isatty(0):
+        from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
+        return containers.exec(args.name, argv, args.env, attach=_terminal.relay)
+    return containers.exec(args.name, argv, args.env)
 
 
 def cmd_ps(store, args):

@@ -30,6 +30,7 @@ __metaclass__ = type
 import errno
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -37,7 +38,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, is_env_key, read_json, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._images import _remove
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
-from ansible_collections.cs695.conductor.plugins.module_utils import _init, _sandbox
+from ansible_collections.cs695.conductor.plugins.module_utils import _init, _sandbox, _terminal
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 NAMESPACES = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
@@ -180,11 +181,12 @@ class Containers:
             os.rename(tmp, folder)
         return config
 
-    def start(self, name, stdio=None, tty=None):
+    def start(self, name, stdio=None, attach=None):
         """Start the container's PID 1. stdio=None runs it detached, its output going to the log.
 
-        For an attached run, stdio is the (stdin, stdout, stderr) fds and the supervisor is a child
-        of this process: wait() it. Returns the supervisor's PID.
+        For an attached run, stdio is the (stdin, stdout, stderr) fds, or with attach a pty of the
+        container's own is made and attach(master) is called once it runs; the supervisor is then a
+        child of this process: wait() it. Returns the supervisor's PID.
         """
         config = self.require(name)
         if self.state(name)['running']:
@@ -194,23 +196,32 @@ class Containers:
                 os.unlink(self.dir(name, stale))
         lowers = self.store.lowerdirs(config['base'], config['layers'])
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        pty_ours, pty_theirs = socket.socketpair(socket.AF_UNIX) if attach else (None, None)
+        detached = stdio is None and attach is None
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 os.close(ready_r)
-                if stdio is None and os.fork():
+                if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
-                self._launch(name, config, lowers, stdio, tty, ready_w)
+                self._launch(name, config, lowers, stdio, pty_theirs, ready_w)
             except BaseException as e:  # noqa: B036
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)
         os.close(ready_w)
-        if stdio is None:
+        if detached:
             os.waitpid(pid, 0)
+        master = None
+        if attach:
+            pty_theirs.close()
+            master = _terminal.receive_master(pty_ours)
+            pty_ours.close()
         with os.fdopen(ready_r, 'rb') as ready:
             line = ready.readline().decode('utf-8', 'replace').strip()
         if not line.startswith('ok '):
-            if stdio is not None:
+            if master is not None:
+                os.close(master)
+            if not detached:
                 os.waitpid(pid, 0)
             raise ConductorError('container %r did not start: %s' % (name, line[len('error: '):] or
                                                                      'its setup ended without a word'))
@@ -218,33 +229,39 @@ class Containers:
         if network:  # started again: its old veth went with its old network namespace
             from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
             Network(self.store).add(name, network['internet'], network['ports'], network.get('dns'))
+        if master is not None:
+            attach(master)
         return pid
 
-    def _launch(self, name, config, lowers, stdio, tty, ready_w):  # pragma: no cover - runs in the child
+    def _launch(self, name, config, lowers, stdio, pty, ready_w):  # pragma: no cover - runs in the child
         """In the forked child: namespaces, mounts, then exec the supervisor. Never returns."""
         os.setsid()
         folder = self.dir(name)
         rootfs = os.path.join(folder, 'rootfs')
-        if stdio is None:
+        if stdio is None and pty is None:
             null = os.open(os.devnull, os.O_RDONLY)
             log = os.open(os.path.join(folder, 'log'), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             stdio = (null, log, log)
-        for target, fd in enumerate(stdio):
+        for target, fd in enumerate(stdio or ()):
             os.dup2(fd, target)
-        if tty:
-            sys_.set_controlling_terminal(0)
         sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC | sys_.CLONE_NEWNET | sys_.CLONE_NEWPID)
         _sandbox.make_mounts_private()
         _sandbox.mount_overlay(lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs,
                                cwd=self.store.root)
         _sandbox.mount_dev(rootfs)
+        if pty is not None:  # the terminal comes from the container's own devpts
+            master, slave = _terminal.open_pty(os.path.join(rootfs, 'dev', 'pts'))
+            _terminal.send_master(pty, master)
+            for target in (0, 1, 2):
+                os.dup2(slave, target)
+            sys_.set_controlling_terminal(0)
         flags = sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC
         sys_.mount('sysfs', os.path.join(rootfs, 'sys'), 'sysfs', flags | (0 if config['privileged'] else sys_.MS_RDONLY))
         for file_name in ('hosts', 'hostname', 'resolv.conf'):
             _sandbox.bind_file(os.path.join(folder, file_name), rootfs, '/etc/' + file_name, create=True)
         sys_.sethostname(config['hostname'] or name)
         sys_.set_loopback_up()
-        spec = {'rootfs': rootfs, 'argv': config['argv'], 'env': _container_env(config, tty),
+        spec = {'rootfs': rootfs, 'argv': config['argv'], 'env': _container_env(config, pty is not None),
                 'workdir': config['workdir'], 'privileged': config['privileged'], 'ready_fd': ready_w,
                 'state_file': os.path.join(folder, 'state.json'),
                 'supervisor': os.getpid(), 'supervisor_start': proc_start_time(os.getpid())}
@@ -257,8 +274,11 @@ class Containers:
         os.execve(_perl(), ['conductor-supervisor', '-e', SUPERVISOR, folder], {'PATH': _sandbox.DEFAULT_PATH})
 
     # -- exec ----------------------------------------------------------------------------------
-    def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, tty=False):
-        """Run argv in the container's namespaces. Returns the exit code, or the PID when detached."""
+    def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, attach=None):
+        """Run argv in the container's namespaces; returns its exit code (0 at once when detached).
+
+        With attach, the command gets a pty of the container's own and attach(master) runs meanwhile.
+        """
         config = self.require(name)
         env = check_env(env)
         state = self.state(name)
@@ -269,25 +289,36 @@ class Containers:
         if not alive(state['pid'], state['pid_start']):  # the fds must belong to PID 1, not a successor
             raise ConductorError('container %r stopped while exec was joining it' % name)
         log = os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND) if detach else None
+        pty_ours, pty_theirs = socket.socketpair(socket.AF_UNIX) if attach else (None, None)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
-                self._join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, tty, log)
+                self._join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, pty_theirs, log)
             except BaseException as e:  # noqa: B036
                 sys.stderr.write('conductor exec: %s\n' % e)
             os._exit(126)
         for fd in fds + ([log] if log is not None else []):
             os.close(fd)
+        if attach:
+            pty_theirs.close()
+            master = _terminal.receive_master(pty_ours)
+            pty_ours.close()
+            if master is not None:
+                attach(master)
         dummy, status = os.waitpid(pid, 0)
         return _sandbox.exit_code(status)
 
-    def _join(self, config, fds, argv, env, workdir, stdio, detach, tty, log):  # pragma: no cover - child
+    def _join(self, config, fds, argv, env, workdir, stdio, detach, pty, log):  # pragma: no cover - child
         """setns into each namespace, then fork: only children enter the new PID namespace."""
         for fd in fds:
             sys_.setns(fd)
         _init.drop_capabilities(config['privileged'])
-        environment = _container_env(config, tty)
+        environment = _container_env(config, pty is not None)
         environment.update(e.partition('=')[::2] for e in env)
+        if pty is not None:  # a terminal from the container's own devpts, as run has
+            master, slave = _terminal.open_pty('/dev/pts')
+            _terminal.send_master(pty, master)
+            stdio = (slave, slave, slave)
         pid = os.fork()
         if pid == 0:
             if detach:
@@ -296,7 +327,7 @@ class Containers:
             if stdio:
                 for target, fd in enumerate(stdio):
                     os.dup2(fd, target)
-            if tty:
+            if pty is not None:
                 os.setsid()
                 sys_.set_controlling_terminal(0)
             try:

@@ -200,11 +200,11 @@ def test_bad_input_is_refused_and_changes_nothing(conductor, image):
 def test_attached_run_and_exec_get_a_pty(conductor, image, root):
     """On a terminal (script(1) gives us one), run and exec attach through a new pseudo-terminal."""
     cli = '%s %s --root %s' % (sys.executable, helpers.CLI, root)
-    attached = "sh -c '[ -t 0 ] && [ -t 1 ] && echo attached $(stty size); exit %d'"
+    attached = "sh -c '[ -t 0 ] && [ -t 1 ] && echo attached $(tty); exit %d'"
     result = subprocess.run(['script', '-qec', cli + ' run img tty1 -- ' + attached % 5, '/dev/null'],
                             capture_output=True, text=True, check=False)
-    assert result.returncode == 5 and 'attached' in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 5 and 'attached /dev/pts/0' in result.stdout, result.stdout + result.stderr
     conductor('run', '-d', image, 'tty2', '--', 'sleep', '1000')
     result = subprocess.run(['script', '-qec', cli + ' exec tty2 -- ' + attached % 6, '/dev/null'],
                             capture_output=True, text=True, check=False)
-    assert result.returncode == 6 and 'attached' in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 6 and 'attached /dev/pts/0' in result.stdout, result.stdout + result.stderr
