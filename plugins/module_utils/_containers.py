@@ -30,7 +30,6 @@ __metaclass__ = type
 import errno
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -38,7 +37,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, is_env_key, read_json, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._images import _remove
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
-from ansible_collections.cs695.conductor.plugins.module_utils import _init, _sandbox, _terminal
+from ansible_collections.cs695.conductor.plugins.module_utils import _init, _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 NAMESPACES = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
@@ -196,7 +195,7 @@ class Containers:
                 os.unlink(self.dir(name, stale))
         lowers = self.store.lowerdirs(config['base'], config['layers'])
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-        pty_ours, pty_theirs = socket.socketpair(socket.AF_UNIX) if attach else (None, None)
+        pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         detached = stdio is None and attach is None
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
@@ -214,7 +213,7 @@ class Containers:
         master = None
         if attach:
             pty_theirs.close()
-            master = _terminal.receive_master(pty_ours)
+            master = _terminal_module().receive_master(pty_ours)
             pty_ours.close()
         with os.fdopen(ready_r, 'rb') as ready:
             line = ready.readline().decode('utf-8', 'replace').strip()
@@ -250,8 +249,8 @@ class Containers:
                                cwd=self.store.root)
         _sandbox.mount_dev(rootfs)
         if pty is not None:  # the terminal comes from the container's own devpts
-            master, slave = _terminal.open_pty(os.path.join(rootfs, 'dev', 'pts'))
-            _terminal.send_master(pty, master)
+            master, slave = _terminal_module().open_pty(os.path.join(rootfs, 'dev', 'pts'))
+            _terminal_module().send_master(pty, master)
             for target in (0, 1, 2):
                 os.dup2(slave, target)
             sys_.set_controlling_terminal(0)
@@ -289,7 +288,7 @@ class Containers:
         if not alive(state['pid'], state['pid_start']):  # the fds must belong to PID 1, not a successor
             raise ConductorError('container %r stopped while exec was joining it' % name)
         log = os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND) if detach else None
-        pty_ours, pty_theirs = socket.socketpair(socket.AF_UNIX) if attach else (None, None)
+        pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
@@ -301,7 +300,7 @@ class Containers:
             os.close(fd)
         if attach:
             pty_theirs.close()
-            master = _terminal.receive_master(pty_ours)
+            master = _terminal_module().receive_master(pty_ours)
             pty_ours.close()
             if master is not None:
                 attach(master)
@@ -316,8 +315,8 @@ class Containers:
         environment = _container_env(config, pty is not None)
         environment.update(e.partition('=')[::2] for e in env)
         if pty is not None:  # a terminal from the container's own devpts, as run has
-            master, slave = _terminal.open_pty('/dev/pts')
-            _terminal.send_master(pty, master)
+            master, slave = _terminal_module().open_pty('/dev/pts')
+            _terminal_module().send_master(pty, master)
             stdio = (slave, slave, slave)
         pid = os.fork()
         if pid == 0:
@@ -368,6 +367,19 @@ class Containers:
     def logs(self, name):
         self.require(name)
         return self.dir(name, 'log')
+
+
+def _terminal_pair():
+    """A socket pair to pass a pty master over. The terminal code loads here, for attached runs only:
+    the children use it from sys.modules, as after setns they can no longer reach the host's files."""
+    import socket
+    from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # noqa: F401
+    return socket.socketpair(socket.AF_UNIX)
+
+
+def _terminal_module():
+    from ansible_collections.cs695.conductor.plugins.module_utils import _terminal
+    return _terminal
 
 
 def _merge_env(base, extra):
