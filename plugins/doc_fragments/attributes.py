@@ -7,7 +7,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Modules that change things: full check mode and diff.
+    # Every conductor module: the action group and the platform.
     DOCUMENTATION = r'''
 attributes:
   action_group:
@@ -15,26 +15,26 @@ attributes:
     support: full
     membership:
       - cs695.conductor.conductor
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
   platform:
     description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 '''
 
+    # Modules that change things: full check mode and diff.
+    CHECK_DIFF = r'''
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+'''
+
     # Modules that only read.
     INFO_MODULE = r'''
 attributes:
-  action_group:
-    description: Use C(group/cs695.conductor.conductor) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - cs695.conductor.conductor
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
@@ -43,8 +43,4 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: N/A
     details: This module only reads.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 '''

@@ -35,22 +35,22 @@ def parse_port(text, what='port'):
 
 def parse_expose(text):
     """conductor.sh's -e INNER-OUTER[/udp]: container port INNER published as host port OUTER."""
-    spec, dummy, protocol = text.partition('/')
-    inner, sep, outer = spec.partition('-')
-    if not sep:
-        raise ConductorError('invalid -e %r: write CONTAINER_PORT-HOST_PORT, e.g. -e 8080-80 publishes container '
-                             'port 8080 as host port 80' % text)
-    return _port(inner, outer, protocol or 'tcp', text)
+    inner, outer, protocol = _split_mapping(text, '-', '-e', 'CONTAINER_PORT-HOST_PORT, e.g. -e 8080-80')
+    return _port(inner, outer, protocol, text)
 
 
 def parse_publish(text):
     """Docker's -p HOST:CONTAINER[/udp]."""
+    outer, inner, protocol = _split_mapping(text, ':', '-p', 'HOST_PORT:CONTAINER_PORT, e.g. -p 80:8080')
+    return _port(inner, outer, protocol, text)
+
+
+def _split_mapping(text, separator, flag, form):
     spec, dummy, protocol = text.partition('/')
-    outer, sep, inner = spec.partition(':')
+    first, sep, second = spec.partition(separator)
     if not sep:
-        raise ConductorError('invalid -p %r: write HOST_PORT:CONTAINER_PORT, e.g. -p 80:8080 publishes container '
-                             'port 8080 as host port 80' % text)
-    return _port(inner, outer, protocol or 'tcp', text)
+        raise ConductorError('invalid %s %r: write %s publishes container port 8080 as host port 80' % (flag, text, form))
+    return first, second, protocol or 'tcp'
 
 
 def _port(inner, outer, protocol, text):

@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - cs695.conductor.root
   - cs695.conductor.attributes
+  - cs695.conductor.attributes.check_diff
 options:
   name:
     description: The container name, 1 to 63 characters from C(a-zA-Z0-9_.-), starting with a letter or digit.

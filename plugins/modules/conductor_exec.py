@@ -19,12 +19,8 @@ author:
   - Conductor contributors (@cs695)
 extends_documentation_fragment:
   - cs695.conductor.root
+  - cs695.conductor.attributes
 attributes:
-  action_group:
-    description: Use C(group/cs695.conductor.conductor) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - cs695.conductor.conductor
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: partial
@@ -32,10 +28,6 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   container:
     description: The name of a running container.

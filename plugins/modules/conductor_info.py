@@ -16,7 +16,8 @@ author:
   - Conductor contributors (@cs695)
 extends_documentation_fragment:
   - cs695.conductor.root
-  - cs695.conductor.attributes.INFO_MODULE
+  - cs695.conductor.attributes
+  - cs695.conductor.attributes.info_module
 '''
 
 EXAMPLES = r'''
