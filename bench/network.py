@@ -76,10 +76,10 @@ def import_costs():
     cases = [
         ('import pyroute2 (the whole package)', 'import pyroute2'),
         ('pyroute2 IPRoute as conductor imports it', sys_path + 'from ansible_collections.cs695.conductor.plugins.'
-         'module_utils._network import import_iproute; import_iproute()'),
+         'module_utils._fastimport import import_iproute; import_iproute()'),
         ('import iptc (plain)', 'import iptc'),
         ('iptc as conductor imports it', sys_path + 'from ansible_collections.cs695.conductor.plugins.'
-         'module_utils._firewall import import_iptc; import_iptc()'),
+         'module_utils._fastimport import import_iptc; import_iptc()'),
     ]
     rows = []
     for label, code in cases:

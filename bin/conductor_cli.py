@@ -25,8 +25,9 @@ def _import_engine():
 
 _import_engine()
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name, human_size  # noqa: E402
-from ansible_collections.cs695.conductor.plugins.module_utils._images import Store, public  # noqa: E402
+from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
+from ansible_collections.cs695.conductor.plugins.module_utils import _operations  # noqa: E402
 
 
 def cmd_build(store, args):
@@ -34,8 +35,8 @@ def cmd_build(store, args):
     from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # only build needs it
     check_name('image', args.name)
     steps, context = _builder.load_steps(args.conductorfile or 'Conductorfile', context=args.context)
-    plan = _builder.Plan(store, args.name, steps, context, nocache=args.no_cache)
-    manifest, changed = _builder.build(plan, out=lambda line: print(line, flush=True))
+    plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache)
+    manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True))
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 
 
@@ -51,13 +52,13 @@ def cmd_images(store, args):
 
 def cmd_rmi(store, args):
     """rmi NAME: remove an image and the layers no other image uses."""
-    manifest = store.remove_image(args.name)
+    manifest = _operations.remove_image(store, args.name)
     print('Removed image %s (id %s)' % (args.name, manifest['id'][:12]))
 
 
 def cmd_rmcache(store, args):
     """rmcache: delete every cached base and layer that no image uses."""
-    count, freed = store.prune()
+    count, freed = _operations.prune(store)
     print('Removed %d cached bases and layers, freed %s' % (count, human_size(freed)))
 
 
@@ -68,31 +69,31 @@ def cmd_run(store, args):
                       hostname=args.hostname, privileged=args.privileged)
     try:
         if args.detach:
-            containers.start(args.name)
+            _operations.start(store, args.name)
             print(args.name)
             return 0
-        return _attached(containers, args.name)
+        return _attached(store, args.name)
     except ConductorError:
         if not containers.state(args.name)['running']:
-            containers.remove(args.name)  # a run that could not start leaves nothing behind
+            _operations.remove(store, args.name)  # a run that could not start leaves nothing behind
         raise
 
 
 def cmd_start(store, args):
     """start NAME: run an exited container again, on its kept upper layer."""
-    Containers(store).start(args.name)
+    _operations.start(store, args.name)
     print(args.name)
 
 
-def _attached(containers, name):
+def _attached(store, name):
     """Start with our terminal attached (through a pty of the container's if stdin is a terminal)."""
     if os.isatty(0):
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-        pid = containers.start(name, attach=_terminal.relay)
+        pid = _operations.start(store, name, attach=_terminal.relay)
     else:
-        pid = containers.start(name, stdio=(0, 1, 2))
+        pid = _operations.start(store, name, stdio=(0, 1, 2))
     os.waitpid(pid, 0)
-    return containers.state(name)['exit_code']
+    return Containers(store).state(name)['exit_code']
 
 
 def cmd_exec(store, args):
@@ -140,7 +141,7 @@ def cmd_logs(store, args):
 
 def cmd_stop(store, args):
     """stop NAME: SIGTERM, SIGKILL after the timeout, then delete the container and its state."""
-    Containers(store).remove(args.name, timeout=10 if args.time is None else args.time)
+    _operations.remove(store, args.name, timeout=10 if args.time is None else args.time)
     print(args.name)
 
 

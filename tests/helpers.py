@@ -31,7 +31,7 @@ def ensure_base():
     """Build the default debian:bookworm base once into CACHE (reused across runs); return its key."""
     load_cli()
     from ansible_collections.cs695.conductor.plugins.module_utils import _bases
-    from ansible_collections.cs695.conductor.plugins.module_utils._images import Store
+    from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
     store = Store(CACHE, config={})
     store.prepare()
     spec = _bases.base_spec(BASE_FROM, {})
@@ -58,7 +58,7 @@ def stop_all(root):
     """Stop every container under root: a test's containers never outlive it."""
     load_cli()
     from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
-    from ansible_collections.cs695.conductor.plugins.module_utils._images import Store
+    from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
     containers = Containers(Store(root, config={}))
     for name in containers.names():
         if containers.config(name):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""The network's bookkeeping, with no kernel in sight: ports, interface names, the address pool.
+"""The network's bookkeeping, with no kernel in sight: ports, interface names, the address pool, DNS.
 
     network/allocations.json   {container: {subnet, host_ip, container_ip, host_if, internet, ports, dns}}
     network/peers.json         [[a, b], ...] with a < b
@@ -71,6 +71,28 @@ def normalize_ports(ports):
         seen.add(key)
         result.append(entry)
     return sorted(result, key=lambda p: (p['host_port'], p['protocol']))
+
+
+def resolv_conf(config, servers=None):
+    """A container's resolv.conf: the servers given, else DNS from the config, else the host's servers.
+
+    A loopback stub such as systemd-resolved's 127.0.0.53 is useless in another network namespace:
+    then its upstream list."""
+    servers = servers or (config.get('DNS') or '').split()
+    if servers:
+        return ''.join('nameserver %s\n' % server for server in servers)
+    first = None
+    for path in ('/etc/resolv.conf', '/run/systemd/resolve/resolv.conf'):
+        try:
+            with open(path) as f:
+                content = f.read()
+        except (IOError, OSError):
+            continue
+        first = content if first is None else first
+        found = [line.split()[1] for line in content.splitlines() if line.startswith('nameserver') and len(line.split()) > 1]
+        if any(not s.startswith('127.') and s != '::1' for s in found):
+            return content
+    return first or ''
 
 
 def interface_names(name):

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, digest, locked, tree_size, write_json, read_json)
+    ConductorError, digest, locked, read_json, temp_name, tree_size, utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
@@ -129,7 +129,7 @@ def ensure_base(root, spec, out):
     with locked(os.path.join(bases, '.%s.lock' % key)):  # one debootstrap per base, however many builds wait
         if os.path.isdir(final):
             return key
-        tmp = os.path.join(bases, '.tmp-%s-%d' % (key, os.getpid()))
+        tmp = os.path.join(bases, temp_name(key))
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
         argv = debootstrap_argv(spec, os.path.join(tmp, 'rootfs'))
@@ -145,7 +145,7 @@ def ensure_base(root, spec, out):
         _tidy_base(os.path.join(tmp, 'rootfs'))
         write_json(os.path.join(tmp, 'base.json'), {
             'key': key, 'spec': spec, 'size': tree_size(os.path.join(tmp, 'rootfs')),
-            'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+            'created': utc_now(),
             'seconds': round(time.time() - started, 1)})
         os.rename(tmp, final)
     return key

@@ -8,6 +8,12 @@
 Every step's cache key is known before anything runs: key = hash(parent key, the instruction, and
 for COPY the path, mode, size, content hash and link target of every source). So a plan tells check
 mode exactly which steps would run, and a rebuild of an unchanged file only reads and hashes.
+
+    make_plan   reads what a plan needs: the parent image, the COPY sources and their hashes, the keys
+                the store holds (the only place a command hashes files)
+    Plan        computes keys and cached steps from those inputs alone (pure: unit tests need no root)
+    build       runs the uncached steps (RUN through _runtime.build_step, COPY in _copy_child), each
+                in a temporary folder renamed into layers/ when it succeeds, then writes the manifest
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,21 +24,19 @@ import hashlib
 import os
 import posixpath
 import shutil
-import signal
 import stat
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, digest, human_size, tree_size, write_json)
-from ansible_collections.cs695.conductor.plugins.module_utils._images import public
-from ansible_collections.cs695.conductor.plugins.module_utils import _bases, _conductorfile, _sandbox
+    ConductorError, check_name, digest, env_dict, human_size, temp_name, tree_size, utc_now, write_json)
+from ansible_collections.cs695.conductor.plugins.module_utils import _bases, _conductorfile, _runtime, _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 
 class Step:
-    def __init__(self, number, instruction, key=None, config=None, sources=None):
-        self.number, self.instruction, self.key = number, instruction, key
-        self.config, self.sources = config, sources or []
+    def __init__(self, number, instruction):
+        self.number, self.instruction, self.key = number, instruction, None
+        self.config, self.sources = None, []
         self.cached = True
 
     @property
@@ -41,76 +45,104 @@ class Step:
 
 
 class Plan:
-    """What a build of `steps` under `name` will do, with nothing run yet."""
+    """What a build of `steps` under `name` will do, with nothing run yet. A pure function of its inputs:
 
-    def __init__(self, store, name, steps, context=None, nocache=False):
-        self.store, self.name, self.context, self.nocache = store, check_name('image', name), context, nocache
+    config   conductor.conf's settings (they shape a debootstrap base)
+    parent   the manifest of the image FROM names, when it names one
+    copies   {step number: (sources relative to context, their digest)} for every COPY step
+    context  the real build context folder
+    layers, bases   the keys the store holds: those steps are cached
+    """
+
+    def __init__(self, name, steps, config, parent=None, copies=None, context=None, layers=(), bases=(),
+                 nocache=False):
+        self.name, self.context, self.nocache = check_name('image', name), context, nocache
         self.steps = [Step(i, s) for i, s in enumerate(steps, 1)]
         self.base_spec = None
-        self._resolve_from(self.steps[0])
-        chain, config = self.parent, dict(self.config)
+        first = self.steps[0]
+        if from_parent(first.instruction, name) is None:
+            self.base_spec = _bases.base_spec(first.instruction.args, config)
+            self.base = self.parent = _bases.base_key(self.base_spec)
+            self.parent_layers, image_config = [], {}
+            first.cached = self.base in bases
+        else:
+            self.base, self.parent, self.parent_layers = parent['base'], parent['id'], list(parent['layers'])
+            image_config = parent.get('config', {})
+        chain, image_config = self.parent, dict(image_config)
         for step in self.steps[1:]:
             ins = step.instruction
             if ins.command == 'COPY':
-                step.sources = resolve_sources(self._context_for(ins), ins.args['sources'], ins)
-                chain = digest(chain, 'COPY', ins.args, config.get('workdir'),
-                               sources_digest(self.real_context, step.sources))
+                step.sources, sources_hash = copies[step.number]
+                chain = digest(chain, 'COPY', ins.args, image_config.get('workdir'), sources_hash)
             else:
                 chain = digest(chain, ins.command, ins.args)
-                config = _conductorfile.apply_config(config, ins)
-            step.config = dict(config)
+                image_config = _conductorfile.apply_config(image_config, ins)
+            step.config = dict(image_config)
             if step.makes_layer:
                 step.key = chain[:32]
-                step.cached = not nocache and os.path.isfile(store.path('layers', step.key, 'layer.json'))
-        self.config, self.chain = config, chain
+                step.cached = not nocache and step.key in layers
+        self.config, self.chain = image_config, chain
         self.layers = self.parent_layers + [s.key for s in self.steps if s.makes_layer]
-
-    def _resolve_from(self, step):
-        ref = step.instruction.args
-        first = self.steps[0]
-        if _bases.is_base_reference(ref):
-            self.base_spec = _bases.base_spec(ref, self.store.config)
-            self.base = self.parent = _bases.base_key(self.base_spec)
-            self.parent_layers, self.config = [], {}
-            first.cached = os.path.isdir(self.store.path('bases', self.base))
-            return
-        if ':' in ref:
-            where = (step.instruction.source, step.instruction.lineno, ref.partition(':')[0], ref)
-            raise ConductorError('%s:%d: unknown distribution %r in FROM %s: use debian:<suite>, ubuntu:<suite> '
-                                 'or the name of a built image' % where)
-        if ref == self.name:
-            raise ConductorError('%s:%d: image %r cannot be built FROM itself'
-                                 % (step.instruction.source, step.instruction.lineno, ref))
-        parent = self.store.require_image(ref)
-        self.base, self.parent, self.parent_layers = parent['base'], parent['id'], list(parent['layers'])
-        self.config = parent.get('config', {})
-
-    def _context_for(self, instruction):
-        if self.context is None:
-            raise ConductorError('%s:%d: COPY needs a build context: give the folder its sources are in: %r'
-                                 % (instruction.source, instruction.lineno, instruction.text))
-        if not os.path.isdir(self.context):
-            raise ConductorError('the build context %s is not a folder: give the folder the COPY sources are in'
-                                 % self.context)
-        self.real_context = os.path.realpath(self.context)
-        return self.real_context
 
     @property
     def complete(self):
         """True when every step is in the cache: building would only write the manifest."""
         return all(s.cached for s in self.steps)
 
-    def image_id(self):
-        """The id the image will have, or None while some step still has to run."""
-        if not self.complete:
+    def image_id(self, layer_ids):
+        """The id the image will have, given {layer key: layer id}; None while some step has to run."""
+        if not self.complete or any(key not in layer_ids for key in self.layers):
             return None
-        ids = []
-        for key in self.layers:
-            layer = self.store.layer(key)
-            if layer is None:
-                return None
-            ids.append(layer['id'])
-        return digest('image', self.base, ids, self.config)
+        return image_digest(self.base, [layer_ids[key] for key in self.layers], self.config)
+
+
+def image_digest(base, layer_ids, config):
+    return digest('image', base, layer_ids, config)
+
+
+def from_parent(instruction, name):
+    """The image a FROM line builds on, or None for a debootstrap base; refuses anything else."""
+    ref = instruction.args
+    if _bases.is_base_reference(ref):
+        return None
+    if ':' in ref:
+        where = (instruction.source, instruction.lineno, ref.partition(':')[0], ref)
+        raise ConductorError('%s:%d: unknown distribution %r in FROM %s: use debian:<suite>, ubuntu:<suite> '
+                             'or the name of a built image' % where)
+    if ref == name:
+        raise ConductorError('%s:%d: image %r cannot be built FROM itself' % (instruction.source, instruction.lineno, ref))
+    return ref
+
+
+def make_plan(store, name, steps, context=None, nocache=False):
+    """Read what a Plan needs (the parent image, the COPY sources and their hashes, the cache's keys),
+    then make it. Only here does a build hash files."""
+    check_name('image', name)
+    parent_name = from_parent(steps[0], name)
+    parent = store.require_image(parent_name) if parent_name else None
+    copies, real_context = {}, None
+    for number, ins in enumerate(steps, 1):
+        if ins.command == 'COPY':
+            real_context = _real_context(context, ins)
+            sources = resolve_sources(real_context, ins.args['sources'], ins)
+            copies[number] = (sources, sources_digest(real_context, sources))
+    return Plan(name, steps, store.config, parent, copies, real_context, store.keys('layers'), store.keys('bases'),
+                nocache)
+
+
+def layer_ids(store, keys):
+    """{key: id} of the layers the store holds among keys."""
+    layers = (store.layer(key) for key in keys)
+    return {layer['key']: layer['id'] for layer in layers if layer}
+
+
+def _real_context(context, instruction):
+    if context is None:
+        raise ConductorError('%s:%d: COPY needs a build context: give the folder its sources are in: %r'
+                             % (instruction.source, instruction.lineno, instruction.text))
+    if not os.path.isdir(context):
+        raise ConductorError('the build context %s is not a folder: give the folder the COPY sources are in' % context)
+    return os.path.realpath(context)
 
 
 def resolve_sources(context, sources, instruction):
@@ -181,13 +213,12 @@ def load_steps(conductorfile=None, instructions=None, context=None):
     raise ConductorError('nothing to build: give a Conductorfile or instructions')
 
 
-def build(plan, out):
+def build(store, plan, out):
     """Run the plan's uncached steps, then write the manifest. Returns (manifest, changed)."""
-    store = plan.store
     store.prepare()
     store.sweep('layers')
     total = len(plan.steps)
-    base = _ensure_from(plan, out)
+    base = _ensure_from(store, plan, out)
     layers = list(plan.parent_layers)
     for step in plan.steps[1:]:
         ins = step.instruction
@@ -195,38 +226,39 @@ def build(plan, out):
         out('Step %d/%d : %s%s' % (step.number, total, ins.text, ' (cached)' if cached else ''))
         if step.makes_layer:
             if not cached:
-                _run_step(plan, step, base, layers, out)
+                _run_step(store, plan, step, base, layers, out)
             layers.append(step.key)
-    return _write_manifest(plan, base, layers)
+    return _write_manifest(store, plan, base, layers)
 
 
-def _ensure_from(plan, out):
+def _ensure_from(store, plan, out):
     step = plan.steps[0]
     out('Step 1/%d : %s%s' % (len(plan.steps), step.instruction.text, ' (cached)' if step.cached else ''))
     if plan.base_spec:
-        return _bases.ensure_base(plan.store.root, plan.base_spec, out)
+        return _bases.ensure_base(store.root, plan.base_spec, out)
     return plan.base
 
 
-def _run_step(plan, step, base, layers, out):
-    store, ins = plan.store, step.instruction
+def _run_step(store, plan, step, base, layers, out):
+    ins = step.instruction
     started = time.time()
-    tmp = store.path('layers', '.tmp-%d-%s' % (os.getpid(), os.urandom(4).hex()))
+    tmp = store.path('layers', temp_name())
     for sub in ('diff', 'work', 'merged'):
         os.makedirs(os.path.join(tmp, sub))
     rel = os.path.relpath(tmp, store.root)
     overlay = (store.lowerdirs(base, layers), rel + '/diff', rel + '/work', os.path.join(tmp, 'merged'))
+    workdir = step.config.get('workdir') or '/'
     try:
         if ins.command == 'RUN':
-            shutil.copyfile('/etc/resolv.conf', os.path.join(tmp, 'resolv.conf'))
-            env = dict(e.partition('=')[::2] for e in step.config.get('env', []))
+            resolv_conf = os.path.join(tmp, 'resolv.conf')
+            shutil.copyfile('/etc/resolv.conf', resolv_conf)
+            env = env_dict(step.config.get('env'))
             env.setdefault('HOME', '/root')
-            code, message = _sandbox.spawn(lambda report: _run_child(
-                store.root, overlay, tmp, ins.args, env, step.config.get('workdir') or '/'), out)
+            code, message = _sandbox.spawn(lambda report: _runtime.build_step(
+                store.root, overlay, resolv_conf, ins.args, env, workdir), out)
         else:
             code, message = _sandbox.spawn(lambda report: _copy_child(
-                store.root, overlay, plan.real_context, step.sources, ins.args['dest'],
-                step.config.get('workdir') or '/'), out)
+                store.root, overlay, plan.context, step.sources, ins.args['dest'], workdir), out)
         if code != 0:
             raise ConductorError('%s:%d: %s failed with exit code %d%s: %r' % (
                 ins.source, ins.lineno, ins.command, code, ': ' + message if message else '', ins.text))
@@ -235,26 +267,6 @@ def _run_step(plan, step, base, layers, out):
         shutil.rmtree(tmp, ignore_errors=True)
     layer = store.layer(step.key)
     out(' ---> %s (%s, %.1fs)' % (layer['id'][:12], human_size(layer['size']), time.time() - started))
-
-
-def _run_child(root, overlay, tmp, argv, env, workdir):  # pragma: no cover - runs in the child
-    """RUN: fresh mount, PID, UTS and IPC namespaces, the host's network, /proc, /dev and resolv.conf."""
-    sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC)
-    pid = os.fork()
-    if pid:
-        _sandbox.forward_exit(pid)
-    sys_.set_parent_death_signal(signal.SIGKILL)
-    _sandbox.make_mounts_private()
-    lowers, upper, work, merged = overlay
-    _sandbox.mount_overlay(lowers, upper, work, merged, cwd=root)
-    _sandbox.mount_proc(merged)
-    _sandbox.mount_dev(merged)
-    _sandbox.bind_file(os.path.join(tmp, 'resolv.conf'), merged, '/etc/resolv.conf')
-    sys_.sethostname('conductor-build')
-    _sandbox.pivot_into(merged)
-    if not os.path.isdir(workdir):
-        os.makedirs(workdir)
-    _sandbox.exec_command(argv, env, workdir)
 
 
 def _copy_child(root, overlay, context, sources, dest, workdir):  # pragma: no cover - runs in the child
@@ -317,7 +329,7 @@ def _commit(store, tmp, step, replace):
         os.unlink(resolv)
     write_json(os.path.join(tmp, 'layer.json'), {
         'key': step.key, 'id': os.urandom(16).hex(), 'instruction': step.instruction.text,
-        'size': tree_size(os.path.join(tmp, 'diff')), 'created': _now()})
+        'size': tree_size(os.path.join(tmp, 'diff')), 'created': utc_now()})
     final = store.path('layers', step.key)
     with store.lock():
         if os.path.isdir(final):
@@ -331,62 +343,24 @@ def _commit(store, tmp, step, replace):
             os.rename(tmp, final)
 
 
-def _write_manifest(plan, base, layers):
-    store = plan.store
+def _write_manifest(store, plan, base, layers):
     with store.lock():
-        ids = []
+        records = []
         for key in layers:
             layer = store.layer(key)
             if layer is None:
                 raise ConductorError('layer %s was removed while %s was being built (by rmcache?): build again'
                                      % (key, plan.name))
-            ids.append(layer)
+            records.append(layer)
         base_info = _bases.base_info(store.root, base) or {}
-        image_id = digest('image', base, [layer['id'] for layer in ids], plan.config)
+        image_id = image_digest(base, [layer['id'] for layer in records], plan.config)
         old = store.image(plan.name)
         if old and old['id'] == image_id:
             return old, False
         manifest = {
             'name': plan.name, 'id': image_id, 'base': base, 'layers': layers, 'chain': plan.chain,
-            'config': plan.config, 'from': plan.steps[0].instruction.args, 'created': _now(),
-            'size': base_info.get('size', 0) + sum(layer['size'] for layer in ids),
+            'config': plan.config, 'from': plan.steps[0].instruction.args, 'created': utc_now(),
+            'size': base_info.get('size', 0) + sum(layer['size'] for layer in records),
         }
         write_json(store.path('images', plan.name + '.json'), manifest)
     return manifest, True
-
-
-def _now():
-    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-
-
-def _discard(line):
-    pass
-
-
-def summary(manifest):
-    """What the diff shows of an image: its id and layer keys."""
-    return {'id': manifest['id'], 'layers': manifest['layers']} if manifest else {}
-
-
-def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,
-                 force=False, check_mode=False, out=None):
-    """Bring image `name` to `state`; the one entry point of the conductor_image module."""
-    out = out or _discard
-    before = store.image(check_name('image', name))
-    if state == 'absent':
-        if before and not check_mode:
-            store.remove_image(name)
-        return {'changed': before is not None, 'image': {}, 'diff': {'before': summary(before), 'after': {}}}
-    steps, context = load_steps(conductorfile, instructions, context)
-    plan = Plan(store, name, steps, context, nocache=force)
-    if check_mode:
-        image_id = plan.image_id()
-        changed = force or image_id is None or before is None or before['id'] != image_id
-        after = {'id': image_id or '(built when run)', 'layers': plan.layers}
-        result = public(before) if before and not changed else dict(public(before), **after)
-        return {'changed': changed, 'image': dict(result, name=name),
-                'diff': {'before': summary(before), 'after': after if changed else summary(before)},
-                'would_run': [s.instruction.text for s in plan.steps if not s.cached]}
-    manifest, changed = build(plan, out)
-    return {'changed': changed, 'image': public(manifest),
-            'diff': {'before': summary(before), 'after': summary(manifest)}}

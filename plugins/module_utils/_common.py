@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""Things every part of the engine needs: errors, names, the state root, its lock, atomic JSON."""
+"""Things every part of the engine needs: errors, names, the config and state root, the lock, atomic
+JSON, temporary folder names, time stamps, environment lists and removal."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -14,6 +15,7 @@ import fcntl
 import json
 import os
 import string
+import time
 
 DEFAULT_ROOT = '/var/lib/conductor'
 DEFAULT_CONFIG = '/etc/conductor/conductor.conf'
@@ -39,6 +41,27 @@ def check_name(kind, name):
 def is_env_key(key):
     """A shell variable name: letters, digits and _, not starting with a digit."""
     return bool(key) and not key[0].isdigit() and ENV_KEY_CHARS.issuperset(key)
+
+
+def check_env(entries, where='environment entry'):
+    """KEY=VALUE strings, as config.json stores them; returns them as a new list."""
+    for entry in entries or []:
+        if not isinstance(entry, str) or '=' not in entry or not is_env_key(entry.partition('=')[0]):
+            raise ConductorError('invalid %s %r: use KEY=VALUE, KEY made of letters, digits and _, '
+                                 'not starting with a digit' % (where, entry))
+    return list(entries or [])
+
+
+def env_dict(entries):
+    """['K=V', ...] -> {'K': 'V'}; a later entry wins."""
+    return dict(e.partition('=')[::2] for e in entries or [])
+
+
+def env_list(env):
+    """{'K': 'V'} (or a KEY=VALUE list, returned as it is) -> ['K=V', ...]."""
+    if isinstance(env, dict):
+        return ['%s=%s' % kv for kv in env.items()]
+    return list(env or [])
 
 
 def load_config(path=None):
@@ -96,16 +119,40 @@ def read_json(path, default=None):
         raise
 
 
-def write_json(path, data):
-    """Write JSON so a reader sees the old file or the new one, never half of either."""
-    tmp = os.path.join(os.path.dirname(path), '.tmp-%d-%s' % (os.getpid(), os.urandom(4).hex()))
+def utc_now():
+    """The time stamp every record carries: UTC, to the second, ISO 8601."""
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+
+
+TEMP_PREFIX = '.tmp-'
+
+
+def temp_name(label=None):
+    """A name for a file or folder being made, .tmp-<our PID>-<label>: sweeps know whose it is."""
+    return '%s%d-%s' % (TEMP_PREFIX, os.getpid(), label or os.urandom(4).hex())
+
+
+def temp_owner(entry):
+    """The PID in a temp_name, or None for an entry that is not one (or whose PID cannot be read)."""
+    if not entry.startswith(TEMP_PREFIX):
+        return None
+    pid = entry[len(TEMP_PREFIX):].partition('-')[0]
+    return int(pid) if pid.isdigit() else None
+
+
+def write_json(path, data, durable=True):
+    """Write JSON so a reader sees the old file or the new one, never half of either.
+
+    durable=False skips the fsync, for records that mean nothing after a reboot (a running state)."""
+    tmp = os.path.join(os.path.dirname(path), temp_name())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         with os.fdopen(fd, 'w') as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write('\n')
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.rename(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -137,9 +184,10 @@ def human_size(n):
         n /= 1000.0
 
 
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except OSError as e:
-        return e.errno == errno.EPERM
-    return True
+def remove_tree(path):
+    """Delete a file or a whole folder (a symlink itself, never what it points to); gone already is fine."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        import shutil  # only removals need it: run and exec stay quick to start
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)

@@ -12,7 +12,7 @@ import json
 import posixpath
 import shlex
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, is_env_key
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, env_dict, env_list, is_env_key
 
 INSTRUCTIONS = ('FROM', 'COPY', 'RUN', 'ENV', 'WORKDIR', 'CMD')
 
@@ -168,9 +168,9 @@ def apply_config(config, step):
     """Return the image config after an ENV, WORKDIR or CMD step."""
     config = dict(config, env=list(config.get('env', [])))
     if step.command == 'ENV':
-        env = dict(e.partition('=')[::2] for e in config['env'])
+        env = env_dict(config['env'])
         env.update(dict(step.args))
-        config['env'] = ['%s=%s' % kv for kv in env.items()]
+        config['env'] = env_list(env)
     elif step.command == 'WORKDIR':
         config['workdir'] = posixpath.normpath(posixpath.join(config.get('workdir') or '/', step.args))
     elif step.command == 'CMD':

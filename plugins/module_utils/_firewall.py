@@ -14,80 +14,11 @@ our chains when the last network goes; their rules and policies are never touche
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import importlib.util
-import os
-import sys
-
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iptc
 
 CHAINS = (('filter', 'FORWARD', 'CONDUCTOR-FORWARD'), ('nat', 'PREROUTING', 'CONDUCTOR-PREROUTING'),
           ('nat', 'OUTPUT', 'CONDUCTOR-OUTPUT'), ('nat', 'POSTROUTING', 'CONDUCTOR-POSTROUTING'))
-
-
-LIBRARY_FOLDERS = ('/usr/lib/%s-linux-gnu' % os.uname().machine, '/lib/%s-linux-gnu' % os.uname().machine,
-                   '/usr/lib64', '/lib64', '/usr/lib', '/lib')
-
-
-def import_iptc():
-    """python-iptables, imported the quick way: 80 ms instead of 220.
-
-    Its import costs three things we can spare: setuptools' distutils (iptc only wants
-    get_python_lib, which the standard library's distutils has before Python 3.12), an ldconfig run to
-    find the extensions folder (XTABLES_LIBDIR says it), and ctypes.util.find_library, which runs
-    ldconfig for every library (the usual library folders answer first).
-    """
-    if 'iptc' in sys.modules:
-        return sys.modules['iptc']
-    if 'XTABLES_LIBDIR' not in os.environ:
-        for folder in [os.path.join(f, 'xtables') for f in LIBRARY_FOLDERS]:
-            if os.path.isdir(folder):
-                os.environ['XTABLES_LIBDIR'] = folder
-                break
-    import ctypes.util
-    shims = [f for f in sys.meta_path if type(f).__name__ == 'DistutilsMetaFinder'] if sys.version_info < (3, 12) else []
-    find_library = ctypes.util.find_library
-    for shim in shims:
-        sys.meta_path.remove(shim)
-    spec = importlib.util.find_spec('iptc')
-    beside = [os.path.dirname(spec.submodule_search_locations[0])] if spec else []  # its own libxtwrapper
-    ctypes.util.find_library = lambda name: _find_library(name, beside) or find_library(name)
-    try:
-        import iptc
-        # iptc looks for a chain named like a target (DNAT, our chains) in every table, and so loads
-        # raw, mangle and security into the host's netfilter: tell it the ones not loaded are absent
-        with open('/proc/net/ip_tables_names') as f:
-            loaded = set(f.read().split())
-        for name in ('mangle', 'raw', 'security'):
-            if name not in loaded:
-                iptc.Table.existing_table_names.setdefault(name, False)
-        iptc.Table(iptc.Table.FILTER)
-    except ImportError as e:
-        raise ConductorError('python-iptables is not installed (%s): pip install python-iptables, or apply the '
-                             'cs695.conductor.conductor_host role' % e)
-    except Exception as e:  # iptc raises its own errors, or OSError, when libxtables or the kernel says no
-        raise ConductorError('the firewall cannot be used through python-iptables (%s): it needs the legacy xtables '
-                             'kernel modules (ip_tables, iptable_nat) and libxtables; on an nft-only kernel, load them '
-                             'with modprobe ip_tables iptable_nat or use a kernel that has them' % e)
-    finally:
-        sys.meta_path[:0] = shims
-        ctypes.util.find_library = find_library
-    return iptc
-
-
-def _find_library(name, beside):
-    """lib<name>.so.N in the usual folders (or lib<name>*.so beside iptc), without running ldconfig."""
-    for folder in beside:
-        found = sorted(f for f in os.listdir(folder) if f.startswith('lib' + name) and f.endswith('.so'))
-        if found:
-            return os.path.join(folder, found[0])
-    for folder in LIBRARY_FOLDERS:
-        try:
-            found = sorted(f for f in os.listdir(folder) if f.startswith('lib%s.so.' % name))  # not .so: a linker script
-        except OSError:
-            continue
-        if found:
-            return os.path.join(folder, found[0])
-    return None
 
 
 def desired_rules(allocations, peers, pool):

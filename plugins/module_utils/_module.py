@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.cs695.conductor.plugins.module_utils._images import Store
+from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
 
 ROOT_OPTION = dict(type='path')
 # conductor_network's options, which conductor_container's network option takes too

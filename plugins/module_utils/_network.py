@@ -9,43 +9,23 @@
                                                           routes: POOL via host_ip (+ default with -i)
 
 Only the commands that change the network import this module: pyroute2 and python-iptables cost
-about 150 ms to import, which run, exec and ps must not pay.
+about 150 ms to import, which run, exec and ps must not pay (_fastimport.py makes it less).
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import importlib.util
 import ipaddress
 import os
 import socket
-import sys
-import types
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import (
-    Allocations, interface_names, normalize_ports)
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, upstream_resolv_conf
+    Allocations, interface_names, normalize_ports, resolv_conf)
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
-
-
-def import_iproute():
-    """pyroute2's IPRoute without running the package's __init__, which imports every subsystem (300 ms)."""
-    if 'pyroute2' not in sys.modules:
-        spec = importlib.util.find_spec('pyroute2')
-        if spec is None:
-            raise ConductorError('pyroute2 is not installed: pip install pyroute2, or apply the '
-                                 'cs695.conductor.conductor_host role')
-        package = types.ModuleType('pyroute2')
-        package.__path__, package.__spec__ = list(spec.submodule_search_locations), spec
-        sys.modules['pyroute2'] = package
-    try:
-        from pyroute2.iproute.linux import IPRoute
-    except ImportError:  # a pyroute2 whose modules need the package __init__ after all
-        del sys.modules['pyroute2']
-        from pyroute2 import IPRoute
-    return IPRoute
 
 
 class Network:
@@ -57,11 +37,7 @@ class Network:
     # -- addnetwork ----------------------------------------------------------------------------
     def add(self, name, internet=False, ports=(), dns=None):
         """Give a running container a network (or change it to these settings); returns its facts."""
-        self.containers.require(name)
-        state = self.containers.state(name)
-        if not state['running']:
-            raise ConductorError('container %r is not running (%s): start it first (conductor start %s)'
-                                 % (name, state['status'], name))
+        state = self.containers.require_running(name)
         ports = normalize_ports(ports)
         IPRoute = import_iproute()
         with self.store.lock(), IPRoute() as ipr:
@@ -172,21 +148,25 @@ class Network:
 
     def peer(self, a, b, present=True):
         """Allow (or with present=False, stop allowing) traffic between two networked containers."""
-        if a == b:
-            raise ConductorError('cannot peer container %r with itself' % a)
         with self.store.lock():
             allocations = self.book.load()
-            for name in (a, b):
-                self.containers.require(name)
-                if present and name not in allocations:
-                    raise ConductorError('container %r has no network: addnetwork %s first' % (name, name))
-            pair = tuple(sorted((a, b)))
+            pair = self.check_pair(a, b, present, allocations)
             peers = set(self.book.peers())
             if (pair in peers) == present:
                 return False
             self.book.save_peers(peers | {pair} if present else peers - {pair})
             self._apply(allocations)
         return True
+
+    def check_pair(self, a, b, present, allocations):
+        """The sorted pair, once both exist (and, to peer them, both have a network)."""
+        if a == b:
+            raise ConductorError('cannot peer container %r with itself' % a)
+        for name in (a, b):
+            self.containers.require(name)
+            if present and name not in allocations:
+                raise ConductorError('container %r has no network: addnetwork %s first' % (name, name))
+        return tuple(sorted((a, b)))
 
     # -- shared steps --------------------------------------------------------------------------
     def _sweep(self, ipr, allocations):
@@ -209,13 +189,9 @@ class Network:
                 _write_sysctl('net/ipv4/conf/%s/route_localnet' % alloc['host_if'], '1')
 
     def _write_resolv_conf(self, name, alloc):
-        if alloc['dns']:
-            content = ''.join('nameserver %s\n' % server for server in alloc['dns'])
-        else:
-            content = upstream_resolv_conf(self.store.config)
         # in place, not by rename: the container sees this file through a bind mount of its inode
         with open(self.containers.dir(name, 'resolv.conf'), 'w') as f:
-            f.write(content)
+            f.write(resolv_conf(self.store.config, alloc['dns']))
 
 
 def facts(name, alloc):
@@ -259,46 +235,3 @@ def _write_sysctl(path, value):
             return
     with open(full, 'w') as f:
         f.write(value)
-
-
-def ensure_network(store, name, state='present', internet=False, ports=None, dns=None, check_mode=False):
-    """conductor_network: the network of `name` as asked; only the differences are applied."""
-    book = Allocations(store)
-    Containers(store).require(name)
-    current = book.load().get(name)
-    before = facts(name, current) if current else {}
-    if state == 'absent':
-        if current and not check_mode:
-            Network(store).remove(name)
-        return {'changed': bool(current), 'network': {}, 'diff': {'before': before, 'after': {}}}
-    ports = normalize_ports(ports)
-    wanted = {'internet': bool(internet), 'ports': ports, 'dns': list(dns) if dns else None}
-    running_pid = Containers(store).state(name).get('pid')
-    same = current and all(current.get(k) == v for k, v in wanted.items()) and current.get('pid') == running_pid
-    if same:
-        return {'changed': False, 'network': before, 'diff': {'before': before, 'after': before}}
-    if check_mode:
-        after = dict(before or {'name': name, 'interface': 'eth0'}, **wanted)
-        return {'changed': True, 'network': after, 'diff': {'before': before, 'after': after}}
-    after = Network(store).add(name, internet, ports, dns)
-    return {'changed': True, 'network': after, 'diff': {'before': before, 'after': after}}
-
-
-def ensure_peer(store, a, b, state='present', check_mode=False):
-    """conductor_peer: the peering of a and b as asked."""
-    network = Network(store)
-    pair = tuple(sorted((a, b)))
-    present = state == 'present'
-    if check_mode:
-        if a == b:
-            raise ConductorError('cannot peer container %r with itself' % a)
-        allocations = Allocations(store).load()
-        for name in pair:
-            Containers(store).require(name)
-            if present and name not in allocations:
-                raise ConductorError('container %r has no network: addnetwork %s first' % (name, name))
-        changed = (pair in set(Allocations(store).peers())) != present
-    else:
-        changed = network.peer(a, b, present)
-    return {'changed': changed, 'peer': {'containers': list(pair), 'state': state},
-            'diff': {'before': {'peered': present != changed}, 'after': {'peered': present}}}

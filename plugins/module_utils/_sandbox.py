@@ -17,10 +17,9 @@ import os
 import signal
 import stat
 
+from ansible_collections.cs695.conductor.plugins.module_utils._defaults import DEFAULT_PATH, DEVICES
+from ansible_collections.cs695.conductor.plugins.module_utils._processes import exit_code
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
-
-DEVICES = (('null', 1, 3), ('zero', 1, 5), ('full', 1, 7), ('random', 1, 8), ('urandom', 1, 9), ('tty', 5, 0))
-DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 
 def spawn(child, out=None):
@@ -60,23 +59,6 @@ def spawn(child, out=None):
         message = errors.read().decode('utf-8', 'replace')
     dummy, status = os.waitpid(pid, 0)
     return exit_code(status), message
-
-
-def exit_code(status):
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
-
-
-def forward_exit(pid):
-    """Wait for pid and leave with its exit code (the intermediate process of a PID namespace)."""
-    while True:
-        try:
-            dummy, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:  # pragma: no cover
-            continue
-    os._exit(exit_code(status))
 
 
 def make_mounts_private():

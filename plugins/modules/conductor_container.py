@@ -161,7 +161,8 @@ differences:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import ensure_container
+from ansible_collections.cs695.conductor.plugins.module_utils._planning import (
+    CONTAINER_OPTIONS, container_argument_spec, ensure_container)
 from ansible_collections.cs695.conductor.plugins.module_utils._module import NETWORK_OPTIONS, ROOT_OPTION, run_module
 
 
@@ -169,25 +170,20 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
-            image=dict(type='str'),
-            command=dict(type='raw'),
-            env=dict(type='dict', default={}),
-            hostname=dict(type='str'),
-            privileged=dict(type='bool', default=False),
             state=dict(type='str', choices=['started', 'present', 'stopped', 'absent'], default='started'),
             recreate=dict(type='bool', default=False),
             restart=dict(type='bool', default=False),
             stop_timeout=dict(type='float', default=10),
             network=dict(type='dict', options=NETWORK_OPTIONS),
             root=ROOT_OPTION,
+            **container_argument_spec()
         ),
         required_if=[('state', 'started', ('image',)), ('state', 'present', ('image',))],
         supports_check_mode=True,
     )
     p = module.params
     run_module(module, lambda store, out: ensure_container(
-        store, p['name'], state=p['state'], image=p['image'], command=p['command'],
-        env={k: str(v) for k, v in p['env'].items()}, hostname=p['hostname'], privileged=p['privileged'],
+        store, p['name'], state=p['state'], options={key: p[key] for key in CONTAINER_OPTIONS},
         recreate=p['recreate'], restart=p['restart'], stop_timeout=p['stop_timeout'], network=p['network'],
         check_mode=module.check_mode))
 

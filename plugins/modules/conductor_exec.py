@@ -100,7 +100,7 @@ stderr:
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import exec_capture
+from ansible_collections.cs695.conductor.plugins.module_utils._planning import exec_capture
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
 
 
@@ -125,7 +125,7 @@ def main():
     argv = p['argv'] or shlex.split(p['command'])
 
     def action(store, out):
-        result = exec_capture(store, p['container'], argv, env={k: str(v) for k, v in p['env'].items()},
+        result = exec_capture(store, p['container'], argv, env=p['env'],
                               workdir=p['chdir'], detach=p['detach'], creates=p['creates'], removes=p['removes'],
                               check_mode=module.check_mode)
         if result['rc'] != 0:

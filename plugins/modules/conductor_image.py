@@ -139,7 +139,7 @@ would_run:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.cs695.conductor.plugins.module_utils._builder import ensure_image
+from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_image
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
 
 

@@ -100,6 +100,7 @@ network:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_network
 from ansible_collections.cs695.conductor.plugins.module_utils._module import NETWORK_OPTIONS, ROOT_OPTION, run_module
 
 
@@ -116,7 +117,6 @@ def main():
     p = module.params
 
     def action(store, out):
-        from ansible_collections.cs695.conductor.plugins.module_utils._network import ensure_network
         return ensure_network(store, p['container'], state=p['state'], internet=p['internet'],
                               ports=p['published_ports'], dns=p['dns'], check_mode=module.check_mode)
     run_module(module, action)

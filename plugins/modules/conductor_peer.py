@@ -50,6 +50,7 @@ peer:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_peer
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
 
 
@@ -67,7 +68,6 @@ def main():
         module.fail_json(msg='containers must name exactly two containers, got %d' % len(containers))
 
     def action(store, out):
-        from ansible_collections.cs695.conductor.plugins.module_utils._network import ensure_peer
         return ensure_peer(store, containers[0], containers[1], state=module.params['state'],
                            check_mode=module.check_mode)
     run_module(module, action)

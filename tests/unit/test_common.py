@@ -51,7 +51,7 @@ def test_write_json_is_atomic(tmp_path):
 def test_firewall_library_failure_says_what_to_do(monkeypatch):
     """A kernel or host where python-iptables cannot work: one error that says so and what to do."""
     import builtins
-    from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
+    from ansible_collections.cs695.conductor.plugins.module_utils import _fastimport
     real_import = builtins.__import__
 
     def broken(name, *args, **kw):
@@ -63,4 +63,4 @@ def test_firewall_library_failure_says_what_to_do(monkeypatch):
     with pytest.raises(ConductorError, match=r'the firewall cannot be used through python-iptables \(libip4tc.so.2: '
                                              r'cannot open shared object file\): it needs the legacy xtables kernel '
                                              r'modules \(ip_tables, iptable_nat\) and libxtables'):
-        _firewall.import_iptc()
+        _fastimport.import_iptc()

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _builder
+from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _planning
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
-from ansible_collections.cs695.conductor.plugins.module_utils._images import Store
+from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
 
 FILE = 'FROM debian:bookworm\nCOPY app /app\nRUN make -C /app\nENV A=1\nRUN echo done\n'
 
@@ -28,7 +28,7 @@ def store(tmp_path):
 
 
 def keys(store, ctx, text=FILE, **kw):
-    plan = _builder.Plan(store, 'img', parse(text), str(ctx), **kw)
+    plan = _builder.make_plan(store, 'img', parse(text), str(ctx), **kw)
     return [s.key for s in plan.steps if s.makes_layer]
 
 
@@ -83,15 +83,15 @@ def test_escaping_sources_are_refused(store, ctx, tmp_path):
 
 def test_copy_without_context_and_unknown_from(store):
     with pytest.raises(ConductorError, match='COPY needs a build context'):
-        _builder.Plan(store, 'img', parse('FROM debian:bookworm\nCOPY a /a'), None)
+        _builder.make_plan(store, 'img', parse('FROM debian:bookworm\nCOPY a /a'), None)
     with pytest.raises(ConductorError, match="unknown distribution 'alpine' in FROM alpine:3"):
-        _builder.Plan(store, 'img', parse('FROM alpine:3'), None)
+        _builder.make_plan(store, 'img', parse('FROM alpine:3'), None)
     with pytest.raises(ConductorError, match="no image named 'nosuch': build it first"):
-        _builder.Plan(store, 'img', parse('FROM nosuch'), None)
+        _builder.make_plan(store, 'img', parse('FROM nosuch'), None)
     with pytest.raises(ConductorError, match="image 'img' cannot be built FROM itself"):
-        _builder.Plan(store, 'img', parse('FROM img'), None)
+        _builder.make_plan(store, 'img', parse('FROM img'), None)
     with pytest.raises(ConductorError, match="invalid image name 'bad/name'"):
-        _builder.Plan(store, 'bad/name', parse('FROM debian:bookworm'), None)
+        _builder.make_plan(store, 'bad/name', parse('FROM debian:bookworm'), None)
 
 
 def fake_cache(store, plan):
@@ -104,20 +104,20 @@ def fake_cache(store, plan):
 
 
 def test_check_mode_reports_what_would_run(store, ctx):
-    result = _builder.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
+    result = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
     assert result['changed'] is True
     assert result['would_run'] == ['FROM debian:bookworm', 'COPY app /app', 'RUN make -C /app', 'RUN echo done']
     assert result['image']['id'] == '(built when run)'
     assert not os.path.exists(store.path('images'))
 
-    fake_cache(store, _builder.Plan(store, 'img', parse(FILE), str(ctx)))
-    result = _builder.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
+    fake_cache(store, _builder.make_plan(store, 'img', parse(FILE), str(ctx)))
+    result = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
     assert result['changed'] is True and result['would_run'] == []  # cached, but no manifest yet
-    forced = _builder.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True,
-                                   force=True)
+    forced = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True,
+                                    force=True)
     assert len(forced['would_run']) == 3
 
 
 def test_absent_in_check_mode_changes_nothing(store):
-    result = _builder.ensure_image(store, 'img', state='absent', check_mode=True)
+    result = _planning.ensure_image(store, 'img', state='absent', check_mode=True)
     assert result == {'changed': False, 'image': {}, 'diff': {'before': {}, 'after': {}}}

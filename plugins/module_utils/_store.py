@@ -3,27 +3,35 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""The state root: image manifests, the layers and bases they use, and the lock around every change.
+"""The state root: where everything lives, the lock around every change, and the image store.
 
-    lock                   flock held by every mutation
+    lock                   flock held by every change
     bases/<key>/           rootfs/ from debootstrap + base.json
     layers/<key>/          diff/ (one overlayfs upper dir per COPY/RUN step) + layer.json
     images/<name>.json     manifest: base, ordered layer keys, config, id, size, created
+    containers/, network/  owned by _containers.py and _addresses.py
+
+A folder or file still being made is named .tmp-<PID>-... (_common.temp_name); sweep() removes
+those whose process is gone. The store knows nothing of containers: whoever removes images passes
+in what else still uses layers (_operations.py does).
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, load_config, locked, pid_alive, read_json, state_root)
+    TEMP_PREFIX, ConductorError, check_name, load_config, locked, read_json, remove_tree, state_root, temp_owner)
+from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 
 
 class Store:
     def __init__(self, root=None, config=None):
         self.config = load_config() if config is None else config
         self.root = state_root(root, self.config)
+        self._lock_depth = 0
 
     def path(self, *parts):
         return os.path.join(self.root, *parts)
@@ -34,9 +42,31 @@ class Store:
             if not os.path.isdir(path):
                 os.makedirs(path, 0o711)
 
+    @contextlib.contextmanager
     def lock(self):
+        """Hold the state root's lock. Re-entrant for this Store: an operation that holds it may call
+        methods that take it too (a second flock of the same file would wait for ourselves)."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
         self.prepare()
-        return locked(self.path('lock'))
+        with locked(self.path('lock')):
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
+
+    def sweep(self, folder):
+        """Remove temporary entries of processes that are gone (what a killed build or create left)."""
+        path = self.path(folder)
+        for entry in os.listdir(path):
+            if is_orphan(entry):
+                remove_tree(os.path.join(path, entry))
 
     # -- reading -------------------------------------------------------------------------------
     def image(self, name):
@@ -57,73 +87,59 @@ class Store:
     def layer(self, key):
         return read_json(self.path('layers', key, 'layer.json'))
 
+    def keys(self, folder):
+        """The finished entries of bases/ or layers/: what a build plan counts as cached."""
+        path = self.path(folder)
+        return set(n for n in os.listdir(path) if not n.startswith('.')) if os.path.isdir(path) else set()
+
     def lowerdirs(self, base, layers):
         """Overlay lowerdir entries, top layer first, relative to the root to keep the option short."""
         return ['layers/%s/diff' % key for key in reversed(layers)] + ['bases/%s/rootfs' % base]
 
-    # -- removing ------------------------------------------------------------------------------
-    def remove_image(self, name):
-        """Delete the manifest and the layers no other image uses; return the manifest."""
+    # -- removing: `others` are the other users of layers (containers' configs: base and layers) --
+    def delete_image(self, name, others=()):
+        """Delete the manifest and the layers nothing else uses; return the manifest."""
         with self.lock():
             manifest = self.require_image(name)
-            users = sorted(c['name'] for c in self._container_configs() if c['image'] == name)
-            if users:
-                raise ConductorError('image %r is used by container(s) %s: stop them first (conductor stop NAME)'
-                                     % (name, ', '.join(users)))
             os.unlink(self.path('images', name + '.json'))
-            used = self._used()[1]
+            used = self._used(others)[1]
             for key in manifest['layers']:
                 if key not in used:
-                    _remove(self.path('layers', key))
+                    remove_tree(self.path('layers', key))
         return manifest
 
-    def prune(self):
-        """rmcache: delete every base and layer no image uses, and what dead builds left; return (count, bytes)."""
+    def prune(self, others=()):
+        """rmcache: delete every base and layer nothing uses, and what dead builds left; return (count, bytes)."""
         count = freed = 0
         with self.lock():
-            used_bases, used_layers = self._used()
+            used_bases, used_layers = self._used(others)
             for folder, used in (('bases', used_bases), ('layers', used_layers)):
                 for entry in os.listdir(self.path(folder)):
+                    if entry.startswith('.') and not is_orphan(entry) or entry in used:
+                        continue  # a lock file, a build still running, or in use
                     path = self.path(folder, entry)
-                    if entry.startswith('.tmp-'):
-                        if pid_alive(int(entry.split('-')[1])):
-                            continue  # a build still running owns it
-                    elif entry.startswith('.') or entry in used:
-                        continue
                     size = _size_of(path)
-                    _remove(path)
+                    remove_tree(path)
                     count, freed = count + 1, freed + size
         return count, freed
 
-    def sweep(self, folder):
-        """Remove temporary folders of builds whose process is gone (a killed build's leftovers)."""
-        path = self.path(folder)
-        for entry in os.listdir(path):
-            if entry.startswith('.tmp-') and not pid_alive(int(entry.split('-')[1])):
-                _remove(os.path.join(path, entry))
-
-    def _used(self):
-        """Bases and layers some image or container still needs."""
-        users = self.images() + self._container_configs()
+    def _used(self, others):
+        """Bases and layers some image, or one of `others`, still needs."""
+        users = self.images() + list(others)
         return ({m['base'] for m in users}, {k for m in users for k in m['layers']})
 
-    def _container_configs(self):
-        folder = self.path('containers')
-        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-        return [c for c in (read_json(os.path.join(folder, n, 'config.json')) for n in names if not n.startswith('.')) if c]
+
+def is_orphan(entry):
+    """A temporary entry whose maker is gone. One with no readable owner is a leftover too."""
+    if not entry.startswith(TEMP_PREFIX):
+        return False
+    owner = temp_owner(entry)
+    return owner is None or not pid_alive(owner)
 
 
 def _size_of(path):
     info = read_json(os.path.join(path, 'layer.json')) or read_json(os.path.join(path, 'base.json')) or {}
     return info.get('size', 0)
-
-
-def _remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        import shutil  # only removals need it: run and exec stay quick to start
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.unlink(path)
 
 
 def public(manifest):

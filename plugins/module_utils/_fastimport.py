@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""pyroute2 and python-iptables, imported the quick way. Only the network commands call these.
+
+Each patch below is a workaround for one library's import cost, not for a bug: if the library stops
+paying that cost, drop the patch. How to check that each one still pays for itself:
+
+    .venv/bin/python -X importtime -c 'import pyroute2'   (against import_iproute())
+    .venv/bin/python -X importtime -c 'import iptc'       (against import_iptc())
+
+and bench/network.py prints both timings side by side ("import" rows).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import importlib.util
+import os
+import sys
+import types
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+
+LIBRARY_FOLDERS = ('/usr/lib/%s-linux-gnu' % os.uname().machine, '/lib/%s-linux-gnu' % os.uname().machine,
+                   '/usr/lib64', '/lib64', '/usr/lib', '/lib')
+
+
+def import_iproute():
+    """pyroute2's IPRoute without running the package's __init__.
+
+    Why: pyroute2/__init__.py imports every subsystem (IPDB, NDB, IPSet, WireGuard, ...), about 300 ms;
+    IPRoute alone needs a fraction of that. Still needed while `import pyroute2` costs far more than
+    `from pyroute2.iproute.linux import IPRoute` with this stub package in place.
+    """
+    if 'pyroute2' not in sys.modules:
+        spec = importlib.util.find_spec('pyroute2')
+        if spec is None:
+            raise ConductorError('pyroute2 is not installed: pip install pyroute2, or apply the '
+                                 'cs695.conductor.conductor_host role')
+        package = types.ModuleType('pyroute2')
+        package.__path__, package.__spec__ = list(spec.submodule_search_locations), spec
+        sys.modules['pyroute2'] = package
+    try:
+        from pyroute2.iproute.linux import IPRoute
+    except ImportError:  # a pyroute2 whose modules need the package __init__ after all
+        del sys.modules['pyroute2']
+        from pyroute2 import IPRoute
+    return IPRoute
+
+
+def import_iptc():
+    """python-iptables, imported the quick way: 80 ms instead of 220.
+
+    Why, one patch per cost:
+    - setuptools' distutils shim (a sys.meta_path finder) is skipped: iptc only wants get_python_lib,
+      which the standard library's distutils has before Python 3.12. Still needed while setuptools
+      installs the shim and Python is older than 3.12.
+    - XTABLES_LIBDIR is set to the xtables folder: without it iptc runs ldconfig to find it.
+    - ctypes.util.find_library is replaced for the import: it runs ldconfig (and gcc) for every
+      library, while the usual library folders answer at once.
+    - tables that are not loaded are declared absent: iptc looks for a chain named like a target
+      (DNAT, our chains) in every table, which would load raw, mangle and security into the host's
+      netfilter. This one is about the host, not speed: keep it.
+    """
+    if 'iptc' in sys.modules:
+        return sys.modules['iptc']
+    if 'XTABLES_LIBDIR' not in os.environ:
+        for folder in [os.path.join(f, 'xtables') for f in LIBRARY_FOLDERS]:
+            if os.path.isdir(folder):
+                os.environ['XTABLES_LIBDIR'] = folder
+                break
+    import ctypes.util
+    shims = [f for f in sys.meta_path if type(f).__name__ == 'DistutilsMetaFinder'] if sys.version_info < (3, 12) else []
+    find_library = ctypes.util.find_library
+    for shim in shims:
+        sys.meta_path.remove(shim)
+    spec = importlib.util.find_spec('iptc')
+    beside = [os.path.dirname(spec.submodule_search_locations[0])] if spec else []  # its own libxtwrapper
+    ctypes.util.find_library = lambda name: _find_library(name, beside) or find_library(name)
+    try:
+        import iptc
+        with open('/proc/net/ip_tables_names') as f:
+            loaded = set(f.read().split())
+        for name in ('mangle', 'raw', 'security'):
+            if name not in loaded:
+                iptc.Table.existing_table_names.setdefault(name, False)
+        iptc.Table(iptc.Table.FILTER)
+    except ImportError as e:
+        raise ConductorError('python-iptables is not installed (%s): pip install python-iptables, or apply the '
+                             'cs695.conductor.conductor_host role' % e)
+    except Exception as e:  # iptc raises its own errors, or OSError, when libxtables or the kernel says no
+        raise ConductorError('the firewall cannot be used through python-iptables (%s): it needs the legacy xtables '
+                             'kernel modules (ip_tables, iptable_nat) and libxtables; on an nft-only kernel, load them '
+                             'with modprobe ip_tables iptable_nat or use a kernel that has them' % e)
+    finally:
+        sys.meta_path[:0] = shims
+        ctypes.util.find_library = find_library
+    return iptc
+
+
+def _find_library(name, beside):
+    """lib<name>.so.N in the usual folders (or lib<name>*.so beside iptc), without running ldconfig."""
+    for folder in beside:
+        found = sorted(f for f in os.listdir(folder) if f.startswith('lib' + name) and f.endswith('.so'))
+        if found:
+            return os.path.join(folder, found[0])
+    for folder in LIBRARY_FOLDERS:
+        try:
+            found = sorted(f for f in os.listdir(folder) if f.startswith('lib%s.so.' % name))  # not .so: a linker script
+        except OSError:
+            continue
+        if found:
+            return os.path.join(folder, found[0])
+    return None

@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""The operations that need more than one part of the engine, in one place above them all.
+
+    start          start the container, then reconnect its network (its veth went with its old netns)
+    remove         end its processes, tear down its network, then delete its files (conductor stop)
+    remove_image   rmi: refuse while a container uses it; keep the layers containers still use
+    prune          rmcache: keep every base and layer an image or a container uses
+
+The CLI and the planning layer call these, never the pieces one by one. The network is imported
+only when the container has one: run and exec never load pyroute2 or python-iptables.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+
+
+def _network(store):
+    from ansible_collections.cs695.conductor.plugins.module_utils._network import Network  # pyroute2: only now
+    return Network(store)
+
+
+def start(store, name, stdio=None, attach=None):
+    """Containers.start, then the network the container had. Returns the supervisor's PID."""
+    return Containers(store).start(name, stdio, attach, started=lambda: _reconnect(store, name))
+
+
+def _reconnect(store, name):
+    network = Allocations(store).load().get(name)
+    if network:
+        _network(store).add(name, network['internet'], network['ports'], network.get('dns'))
+
+
+def remove(store, name, timeout=10):
+    """conductor.sh's stop: end every process, remove the network, then delete the container."""
+    containers = Containers(store)
+    config = containers.require(name)
+    containers.kill(name, timeout)
+    if name in Allocations(store).load():
+        _network(store).remove(name)
+    containers.delete(name)
+    return config
+
+
+def remove_image(store, name):
+    """rmi: delete an image no container uses, and the layers nothing else needs."""
+    with store.lock():
+        store.require_image(name)
+        configs = Containers(store).configs()
+        users = sorted(c['name'] for c in configs if c['image'] == name)
+        if users:
+            raise ConductorError('image %r is used by container(s) %s: stop them first (conductor stop NAME)'
+                                 % (name, ', '.join(users)))
+        return store.delete_image(name, configs)
+
+
+def prune(store):
+    """rmcache: delete every base and layer no image or container uses; return (count, bytes)."""
+    with store.lock():
+        return store.prune(Containers(store).configs())

@@ -1,0 +1,268 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""The Ansible modules' planning: what a task asks for, compared with what is, turned into actions.
+
+Each ensure_* reads the current state, asks a pure function what to do (inputs in, actions out:
+container_actions, network_differs, the builder's Plan; unit tests need no root), and then, unless
+in check mode, carries the actions out through the engine. Every result has changed, the actions and
+a before/after diff.
+
+A container option is declared once, in CONTAINER_OPTIONS: the module's argument spec, the spec
+config.json stores and the comparison that decides a recreate all come from there.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (
+    ConductorError, check_env, check_name, env_list)
+from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._store import public
+from ansible_collections.cs695.conductor.plugins.module_utils import _operations
+
+
+# -- containers --------------------------------------------------------------------------------
+def _command(value):
+    if isinstance(value, str):
+        import shlex
+        value = shlex.split(value)
+    return value or None
+
+
+def _env(value):
+    return sorted(check_env(env_list(value)))
+
+
+def _as_given(value):
+    return value
+
+
+# name: (the module's argument spec, the value config.json stores for what a task gives)
+CONTAINER_OPTIONS = {
+    'image': (dict(type='str'), _as_given),
+    'command': (dict(type='raw'), _command),
+    'env': (dict(type='dict', default={}), _env),
+    'hostname': (dict(type='str'), _as_given),
+    'privileged': (dict(type='bool', default=False), bool),
+}
+COMPARED = tuple(CONTAINER_OPTIONS) + ('image_id',)  # image_id: a rebuilt image recreates its containers
+
+
+def container_argument_spec():
+    return {name: dict(spec) for name, (spec, dummy) in CONTAINER_OPTIONS.items()}
+
+
+def desired_spec(store, options):
+    """What a conductor_container task asks for, in the form config.json stores it."""
+    spec = {name: stored(options.get(name)) for name, (dummy, stored) in CONTAINER_OPTIONS.items()}
+    spec['image_id'] = store.require_image(spec['image'])['id']
+    return spec
+
+
+def stored_spec(config):
+    """The compared part of a container's config.json; {} when there is no container."""
+    if not config:
+        return {}
+    spec = {key: config.get(key) for key in COMPARED}
+    spec['env'] = sorted(spec['env'] or [])
+    return spec
+
+
+def container_actions(current, running, desired, state, recreate=False, restart=False):
+    """Pure: what to do to a container. current is its stored spec ({} if there is none), desired the
+    spec asked for (or current itself when no image is given). Returns (actions, differences):
+    actions in order from removed, recreated, created, restarted, started, stopped."""
+    if state == 'absent':
+        return (['removed'] if current else []), []
+    actions, differences = [], []
+    if current:
+        differences = [key for key in COMPARED if current[key] != desired[key]]
+        if differences or recreate:
+            actions.append('recreated')
+            current, running = {}, False
+    if not current and not actions:
+        actions.append('created')
+    if state == 'started':
+        if running and restart:
+            actions.append('restarted')
+            running = False
+        if not running:
+            actions.append('started')
+    elif state == 'stopped' and running:
+        actions.append('stopped')
+    return actions, differences
+
+
+def ensure_container(store, name, state='started', options=None, recreate=False, restart=False, stop_timeout=10,
+                     network=None, check_mode=False):
+    """Bring container `name` to `state` with `options` (CONTAINER_OPTIONS' names); returns changed,
+    actions, differences, container and diff.
+
+    network (a dict of internet, published_ports, dns) also gives a started container its network,
+    as conductor_network would: one task instead of two.
+    """
+    containers = Containers(store)
+    check_name('container', name)
+    options = options or {}
+    config = containers.config(name)
+    running = bool(config) and containers.state(name)['running']
+    current = stored_spec(config)
+    before = dict(current, running=running) if config else {}
+    if state == 'absent':
+        desired = {}
+    elif options.get('image'):
+        desired = desired_spec(store, options)
+    elif config:
+        desired = current  # no image given: take the container as it is (e.g. to stop it)
+    else:
+        raise ConductorError('image is required to create container %r' % name)
+    actions, differences = container_actions(current, running, desired, state, recreate, restart)
+    if not check_mode:
+        for action in actions:
+            if action in ('removed', 'recreated'):
+                _operations.remove(store, name, stop_timeout)
+            if action in ('recreated', 'created'):
+                containers.create(name, desired['image'], desired['command'], desired['env'], desired['hostname'],
+                                  desired['privileged'])
+            if action in ('restarted', 'stopped'):
+                containers.kill(name, stop_timeout)
+            if action == 'started':
+                _operations.start(store, name)
+    after = dict(desired, running=(state == 'started')) if desired else {}
+    networked = None
+    if network is not None and state == 'started':
+        if check_mode and actions:
+            actions.append('networked')  # the container does not exist or run yet: it would be networked
+        else:
+            networked = ensure_network(store, name, 'present', network.get('internet'),
+                                       network.get('published_ports'), network.get('dns'), check_mode)
+            if networked['changed']:
+                actions.append('networked')
+    result = {'changed': bool(actions), 'actions': actions, 'differences': differences,
+              'container': _container_facts(containers, name, after, check_mode),
+              'diff': {'before': before, 'after': after}}
+    if networked:
+        result['container']['network'] = networked['network']
+    return result
+
+
+def _container_facts(containers, name, after, check_mode):
+    if check_mode:
+        return dict(after, name=name) if after else {}
+    if not containers.config(name):
+        return {}
+    info = containers.inspect(name)
+    return dict(info['config'], **{key: info['state'].get(key) for key in ('status', 'pid', 'exit_code')})
+
+
+def exec_capture(store, name, argv, env=None, workdir=None, detach=False, creates=None, removes=None,
+                 check_mode=False):
+    """conductor_exec: run argv in the container, capturing stdout and stderr; creates/removes are
+    paths inside the container, checked through /proc/<PID 1>/root as ansible.builtin.command does."""
+    containers = Containers(store)
+    env = env_list(env)
+    containers.require(name)
+    state = containers.state(name)
+    if state['running']:
+        root = '/proc/%d/root' % state['pid']
+        for path, skip_if_exists in ((creates, True), (removes, False)):
+            if path and os.path.lexists(root + '/' + path.lstrip('/')) == skip_if_exists:
+                return {'changed': False, 'rc': 0, 'stdout': '', 'stderr': '', 'skipped': True,
+                        'msg': 'skipped: %s %s' % (path, 'exists' if skip_if_exists else 'does not exist')}
+    if check_mode:
+        containers.require_running(name)
+        return {'changed': True, 'rc': 0, 'stdout': '', 'stderr': '', 'msg': 'not run in check mode'}
+    import tempfile
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            rc = containers.exec(name, argv, env, workdir=workdir, stdio=(null, out.fileno(), err.fileno()),
+                                 detach=detach)
+        finally:
+            os.close(null)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = (f.read().decode('utf-8', 'replace') for f in (out, err))
+    return {'changed': True, 'rc': rc, 'stdout': stdout.rstrip('\n'), 'stderr': stderr.rstrip('\n')}
+
+
+# -- networks and peers ------------------------------------------------------------------------
+def network_differs(current, wanted, running_pid):
+    """Pure: whether a container's network must be (re)applied. current is its allocation (or None),
+    wanted the internet, ports and dns asked for; a restarted container (another PID) needs its veth again."""
+    return not current or any(current.get(k) != v for k, v in wanted.items()) or current.get('pid') != running_pid
+
+
+def ensure_network(store, name, state='present', internet=False, ports=None, dns=None, check_mode=False):
+    """conductor_network: the network of `name` as asked; only the differences are applied."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+    containers = Containers(store)
+    containers.require(name)
+    current = Allocations(store).load().get(name)
+    before = _network.facts(name, current) if current else {}
+    if state == 'absent':
+        if current and not check_mode:
+            _network.Network(store).remove(name)
+        return {'changed': bool(current), 'network': {}, 'diff': {'before': before, 'after': {}}}
+    wanted = {'internet': bool(internet), 'ports': normalize_ports(ports), 'dns': list(dns) if dns else None}
+    if not network_differs(current, wanted, containers.state(name).get('pid')):
+        return {'changed': False, 'network': before, 'diff': {'before': before, 'after': before}}
+    if check_mode:
+        after = dict(before or {'name': name, 'interface': 'eth0'}, **wanted)
+    else:
+        after = _network.Network(store).add(name, internet, wanted['ports'], dns)
+    return {'changed': True, 'network': after, 'diff': {'before': before, 'after': after}}
+
+
+def ensure_peer(store, a, b, state='present', check_mode=False):
+    """conductor_peer: the peering of a and b as asked."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network
+    network = _network.Network(store)
+    present = state == 'present'
+    if check_mode:
+        book = Allocations(store)
+        pair = network.check_pair(a, b, present, book.load())
+        changed = (pair in set(book.peers())) != present
+    else:
+        pair = tuple(sorted((a, b)))
+        changed = network.peer(a, b, present)
+    return {'changed': changed, 'peer': {'containers': list(pair), 'state': state},
+            'diff': {'before': {'peered': present != changed}, 'after': {'peered': present}}}
+
+
+# -- images ------------------------------------------------------------------------------------
+def image_summary(manifest):
+    """What the diff shows of an image: its id and layer keys."""
+    return {'id': manifest['id'], 'layers': manifest['layers']} if manifest else {}
+
+
+def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,
+                 force=False, check_mode=False, out=None):
+    """Bring image `name` to `state`; the one entry point of the conductor_image module."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # the only place that hashes
+    out = out or (lambda line: None)
+    before = store.image(check_name('image', name))
+    if state == 'absent':
+        if before and not check_mode:
+            _operations.remove_image(store, name)
+        return {'changed': before is not None, 'image': {},
+                'diff': {'before': image_summary(before), 'after': {}}}
+    steps, context = _builder.load_steps(conductorfile, instructions, context)
+    plan = _builder.make_plan(store, name, steps, context, nocache=force)
+    if check_mode:
+        image_id = plan.image_id(_builder.layer_ids(store, plan.layers))
+        changed = force or image_id is None or before is None or before['id'] != image_id
+        after = {'id': image_id or '(built when run)', 'layers': plan.layers}
+        result = public(before) if before and not changed else dict(public(before), **after)
+        return {'changed': changed, 'image': dict(result, name=name),
+                'diff': {'before': image_summary(before), 'after': after if changed else image_summary(before)},
+                'would_run': [s.instruction.text for s in plan.steps if not s.cached]}
+    manifest, changed = _builder.build(store, plan, out)
+    return {'changed': changed, 'image': public(manifest),
+            'diff': {'before': image_summary(before), 'after': image_summary(manifest)}}

@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""What runs inside a container's processes, step by step, in the order the kernel needs it.
+
+start (conductor run, conductor start): the CLI or module forks a child that runs launch():
+    1. session and stdio     setsid; stdin/stdout/stderr from the caller, the log or a pty
+    2. namespaces            unshare mount, UTS, IPC, network and PID
+    3. root filesystem       private propagation, the overlay root, /dev (and the pty), /sys read-only,
+                             /etc/hosts, hostname and resolv.conf bound from the state folder
+    4. identity              host name, loopback up
+    5. PID 1                 fork it; this process becomes the supervisor (perl), which reaps it and
+                             writes its exit code
+  and PID 1 goes on in _pid1():
+    6. state                 a mount namespace of its own; the state record (host PID, start times)
+    7. /proc                 mounted for the new PID namespace, the host-global parts masked
+    8. pivot_root            into the overlay, the old root detached: no path leads back
+    9. capabilities          cut to the defaults (_defaults.py)
+   10. exec                  report ready to the caller, then replace itself with the command
+
+exec (conductor exec) runs join() in a forked child: setns into each namespace (mount last), cut the
+capabilities, fork (only children enter the PID namespace), exec.
+
+A build's RUN step runs build_step() in a forked child: fresh mount, PID, UTS and IPC namespaces, the
+overlay, /proc and /dev, pivot_root, exec.
+
+After pivot_root or the last setns the host's Python library is out of reach: from those steps on,
+nothing may import a module that is not already loaded.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import os
+import signal
+import sys
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (
+    ConductorError, env_dict, utc_now, write_json)
+from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
+    DEFAULT_PATH, KEEP_CAPS, MASKED, READ_ONLY)
+from ansible_collections.cs695.conductor.plugins.module_utils._processes import forward_exit, start_time
+from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
+from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
+
+CONTAINER_NAMESPACES = (sys_.CLONE_NEWNS | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC | sys_.CLONE_NEWNET |
+                        sys_.CLONE_NEWPID)
+JOIN_ORDER = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
+SUPERVISOR = 'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"'
+BOUND_FILES = ('hosts', 'hostname', 'resolv.conf')  # from the state folder over the image's /etc/
+
+
+def launch(folder, config, lowers, root, stdio, pty, ready):  # pragma: no cover - runs in the child
+    """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on."""
+    # 1. session and stdio
+    os.setsid()
+    if stdio is None and pty is None:
+        null = os.open(os.devnull, os.O_RDONLY)
+        log = os.open(os.path.join(folder, 'log'), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        stdio = (null, log, log)
+    for target, fd in enumerate(stdio or ()):
+        os.dup2(fd, target)
+    # 2. namespaces
+    sys_.unshare(CONTAINER_NAMESPACES)
+    # 3. root filesystem
+    rootfs = os.path.join(folder, 'rootfs')
+    _sandbox.make_mounts_private()
+    _sandbox.mount_overlay(lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs, cwd=root)
+    _sandbox.mount_dev(rootfs)
+    if pty is not None:
+        _attach_pty(pty, os.path.join(rootfs, 'dev', 'pts'))
+        sys_.set_controlling_terminal(0)
+    mount_sys(rootfs, config['privileged'])
+    for file_name in BOUND_FILES:
+        _sandbox.bind_file(os.path.join(folder, file_name), rootfs, '/etc/' + file_name, create=True)
+    # 4. identity
+    sys_.sethostname(config['hostname'] or config['name'])
+    sys_.set_loopback_up()
+    # 5. PID 1, and this process becomes the supervisor
+    perl = find_perl()
+    env = container_environment(config, pty is not None)
+    supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time()}
+    exitcode = os.open(os.path.join(folder, 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if os.fork() == 0:
+        _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready)  # never returns
+    os.close(ready)
+    os.dup2(exitcode, 4)
+    os.chdir('/')
+    os.execve(perl, ['conductor-supervisor', '-e', SUPERVISOR, folder], {'PATH': DEFAULT_PATH})
+
+
+def _pid1(rootfs, config, env, state_file, supervisor, ready):  # pragma: no cover - the container's PID 1
+    """Steps 6 to 10, as the container's PID 1."""
+    try:
+        # 6. state
+        sys_.set_parent_death_signal(signal.SIGKILL)  # the supervisor gone means the container is
+        sys_.unshare(sys_.CLONE_NEWNS)  # a mount namespace of our own: pivot_root must not move the supervisor
+        host_pid = int(os.readlink('/proc/self'))  # still the host's /proc: our PID out there
+        write_json(state_file, dict(supervisor, pid=host_pid, pid_start=start_time(), started=utc_now()),
+                   durable=False)
+        # 7. /proc
+        _sandbox.mount_proc(rootfs)
+        if not config['privileged']:
+            mask_proc(rootfs)
+        # 8. pivot_root
+        _sandbox.pivot_into(rootfs)
+        # 9. capabilities
+        drop_capabilities(config['privileged'])
+        # 10. exec
+        os.write(ready, ('ok %d\n' % host_pid).encode())
+        os.close(ready)
+    except Exception as e:
+        os.write(ready, ('error: container setup failed: %s\n' % e).encode())
+        os._exit(125)
+    try:
+        _sandbox.exec_command(config['argv'], env, config['workdir'])
+    except OSError as e:
+        sys.stderr.write('conductor: cannot run %s: %s\n' % (config['argv'][0], e.strerror))
+        os._exit(127 if e.errno == errno.ENOENT else 126)
+
+
+def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log):  # pragma: no cover - runs in the child
+    """exec: setns into each namespace fd (in JOIN_ORDER), then fork: only children enter the new
+    PID namespace. The forked child runs argv; this process forwards its exit code."""
+    for fd in namespaces:
+        sys_.setns(fd)
+    drop_capabilities(config['privileged'])
+    environment = container_environment(config, pty is not None)
+    environment.update(env_dict(env))
+    if pty is not None:  # a terminal from the container's own devpts, as run has
+        _attach_pty(pty, '/dev/pts')
+        stdio = (0, 1, 2)
+    pid = os.fork()
+    if pid == 0:
+        if detach:
+            os.setsid()
+            stdio = (os.open(os.devnull, os.O_RDONLY), log, log)
+        for target, fd in enumerate(stdio or ()):
+            if fd != target:
+                os.dup2(fd, target)
+        if pty is not None:
+            os.setsid()
+            sys_.set_controlling_terminal(0)
+        try:
+            _sandbox.exec_command(argv, environment, workdir or config['workdir'])
+        except OSError as e:
+            sys.stderr.write('conductor exec: cannot run %s: %s\n' % (argv[0], e.strerror))
+            os._exit(127 if e.errno == errno.ENOENT else 126)
+    if detach:
+        os._exit(0)
+    forward_exit(pid)
+
+
+def build_step(root, overlay, resolv_conf, argv, env, workdir):  # pragma: no cover - runs in the child
+    """A build's RUN step: fresh mount, PID, UTS and IPC namespaces, the host's network."""
+    sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC)
+    pid = os.fork()
+    if pid:
+        forward_exit(pid)
+    sys_.set_parent_death_signal(signal.SIGKILL)
+    _sandbox.make_mounts_private()
+    lowers, upper, work, merged = overlay
+    _sandbox.mount_overlay(lowers, upper, work, merged, cwd=root)
+    _sandbox.mount_proc(merged)
+    _sandbox.mount_dev(merged)
+    _sandbox.bind_file(resolv_conf, merged, '/etc/resolv.conf')
+    sys_.sethostname('conductor-build')
+    _sandbox.pivot_into(merged)
+    if not os.path.isdir(workdir):
+        os.makedirs(workdir)
+    _sandbox.exec_command(argv, env, workdir)
+
+
+# -- the steps ---------------------------------------------------------------------------------
+def _attach_pty(sock, pts):  # pragma: no cover - runs in the child
+    """Open a pty in the container's own devpts, send the master to the caller, make the slave our stdio."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # loaded by the caller already
+    master, slave = _terminal.open_pty(pts)
+    _terminal.send_master(sock, master)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+
+
+def mount_sys(rootfs, privileged):
+    flags = sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC
+    sys_.mount('sysfs', os.path.join(rootfs, 'sys'), 'sysfs', flags | (0 if privileged else sys_.MS_RDONLY))
+
+
+def mask_proc(rootfs):
+    """Hide or freeze the parts of /proc that speak for the whole host, as runc does."""
+    for path in MASKED:
+        target = rootfs + path
+        if os.path.isdir(target):
+            sys_.mount('tmpfs', target, 'tmpfs', sys_.MS_RDONLY)
+        elif os.path.exists(target):
+            sys_.mount(rootfs + '/dev/null', target, None, sys_.MS_BIND)
+    for path in READ_ONLY:
+        target = rootfs + path
+        if os.path.exists(target):
+            sys_.mount(target, target, None, sys_.MS_BIND | sys_.MS_REC)
+            sys_.mount(None, target, None, sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_RDONLY)
+
+
+def drop_capabilities(privileged):
+    """Cut the bounding set to the defaults: root's next exec gets no more than that."""
+    if privileged:
+        return
+    with open('/proc/sys/kernel/cap_last_cap') as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        if cap not in KEEP_CAPS:
+            sys_.drop_bounding_capability(cap)
+
+
+def container_environment(config, tty):
+    """The command's environment: the image's and the container's, then PATH, HOME, HOSTNAME, TERM."""
+    env = env_dict(config['environment'])
+    env.setdefault('PATH', DEFAULT_PATH)
+    env.setdefault('HOME', '/root')
+    env.setdefault('HOSTNAME', config['hostname'] or config['name'])
+    if tty:
+        env.setdefault('TERM', os.environ.get('TERM', 'xterm'))
+    return env
+
+
+def find_perl():
+    for path in ('/usr/bin/perl', '/bin/perl'):
+        if os.path.exists(path):
+            return path
+    raise ConductorError('perl is not installed (Debian and Ubuntu always have perl-base): apt-get install perl-base')

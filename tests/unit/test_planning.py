@@ -1,0 +1,104 @@
+"""The modules' decisions as pure functions: what a task would do, with no root and no state root."""
+import pytest
+
+from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _planning
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
+
+SPEC = {'image': 'web', 'image_id': 'a' * 64, 'command': None, 'env': ['A=1'], 'hostname': None, 'privileged': False}
+
+
+@pytest.mark.parametrize('current, running, desired, state, kw, actions', [
+    ({}, False, SPEC, 'started', {}, ['created', 'started']),
+    ({}, False, SPEC, 'present', {}, ['created']),
+    (SPEC, True, SPEC, 'started', {}, []),
+    (SPEC, False, SPEC, 'started', {}, ['started']),
+    (SPEC, True, SPEC, 'started', {'restart': True}, ['restarted', 'started']),
+    (SPEC, True, SPEC, 'started', {'recreate': True}, ['recreated', 'started']),
+    (SPEC, True, SPEC, 'stopped', {}, ['stopped']),
+    (SPEC, False, SPEC, 'stopped', {}, []),
+    (SPEC, True, SPEC, 'present', {}, []),
+    (SPEC, True, {}, 'absent', {}, ['removed']),
+    ({}, False, {}, 'absent', {}, []),
+])
+def test_container_actions(current, running, desired, state, kw, actions):
+    assert _planning.container_actions(current, running, desired, state, **kw)[0] == actions
+
+
+def test_a_changed_option_or_a_rebuilt_image_recreates_and_says_why():
+    changed = dict(SPEC, env=['A=2'], image_id='b' * 64)
+    actions, differences = _planning.container_actions(SPEC, True, changed, 'started')
+    assert actions == ['recreated', 'started']
+    assert differences == ['env', 'image_id']
+
+
+def test_every_declared_option_is_compared_and_in_the_argument_spec():
+    spec = _planning.container_argument_spec()
+    assert set(spec) == set(_planning.CONTAINER_OPTIONS)
+    assert set(_planning.COMPARED) == set(spec) | {'image_id'}
+    assert spec['env'] == {'type': 'dict', 'default': {}}
+
+
+class FakeStore:
+    def require_image(self, name):
+        return {'id': 'c' * 64}
+
+
+def test_desired_spec_is_what_config_json_stores():
+    spec = _planning.desired_spec(FakeStore(), {'image': 'web', 'command': 'sleep "1 2"', 'env': {'B': 2, 'A': 'x'},
+                                                'hostname': None, 'privileged': None})
+    assert spec == {'image': 'web', 'image_id': 'c' * 64, 'command': ['sleep', '1 2'], 'env': ['A=x', 'B=2'],
+                    'hostname': None, 'privileged': False}
+    with pytest.raises(ConductorError, match="invalid environment entry '1A=x'"):
+        _planning.desired_spec(FakeStore(), {'image': 'web', 'env': {'1A': 'x'}})
+
+
+def test_stored_spec_ignores_env_order_and_other_keys():
+    config = dict(SPEC, env=['B=2', 'A=1'], argv=['/bin/bash'], created='now')
+    assert _planning.stored_spec(config) == dict(SPEC, env=['A=1', 'B=2'])
+    assert _planning.stored_spec(None) == {}
+
+
+@pytest.mark.parametrize('current, pid, differs', [
+    (None, 10, True),
+    ({'internet': True, 'ports': [], 'dns': None, 'pid': 10}, 10, False),
+    ({'internet': False, 'ports': [], 'dns': None, 'pid': 10}, 10, True),
+    ({'internet': True, 'ports': [], 'dns': None, 'pid': 9}, 10, True),  # restarted: a new netns, no veth
+])
+def test_network_differs(current, pid, differs):
+    assert _planning.network_differs(current, {'internet': True, 'ports': [], 'dns': None}, pid) is differs
+
+
+FILE = 'FROM debian:bookworm\nCOPY app /app\nRUN make\nENV A=1\nRUN echo done\n'
+
+
+def pure_plan(**kw):
+    """A Plan made from its inputs alone: no store, no files, nothing hashed."""
+    args = dict(copies={2: (['app'], 'd' * 64)}, context='/nowhere', layers=(), bases=())
+    args.update(kw)
+    return _builder.Plan('img', parse(FILE), {}, **args)
+
+
+def test_plan_is_a_pure_function_of_its_inputs():
+    plan = pure_plan()
+    assert [s.cached for s in plan.steps] == [False, False, False, True, False]  # ENV makes no layer
+    assert plan.image_id({}) is None
+    assert pure_plan().layers == plan.layers
+    assert pure_plan(copies={2: (['app'], 'e' * 64)}).layers[0] != plan.layers[0]
+
+
+def test_plan_counts_what_the_store_holds_as_cached():
+    first = pure_plan()
+    plan = pure_plan(layers=set(first.layers), bases={first.base})
+    assert plan.complete
+    ids = {key: 'id-' + key for key in plan.layers}
+    assert plan.image_id(ids) == pure_plan(layers=set(first.layers), bases={first.base}).image_id(ids)
+    assert plan.image_id(dict(ids, **{plan.layers[0]: 'other'})) != plan.image_id(ids)
+    assert not pure_plan(layers=set(first.layers), bases={first.base}, nocache=True).complete
+
+
+def test_plan_on_a_parent_image():
+    parent = {'id': 'p' * 64, 'base': 'b' * 32, 'layers': ['l' * 32], 'config': {'env': ['X=1'], 'workdir': '/srv'}}
+    plan = _builder.Plan('img', parse('FROM web\nRUN true\n'), {}, parent=parent)
+    assert plan.base == 'b' * 32 and plan.layers[0] == 'l' * 32 and len(plan.layers) == 2
+    assert plan.config == {'env': ['X=1'], 'workdir': '/srv'}
