@@ -66,7 +66,8 @@ def cmd_run(store, args):
     """run IMAGE NAME [-- COMMAND...]: create a container and start it, attached unless -d."""
     containers = Containers(store)
     containers.create(args.name, args.image, command=args.command or None, env=args.env,
-                      hostname=args.hostname, privileged=args.privileged)
+                      hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
+                      cap_drop=args.cap_drop, security_opts=args.security_opt)
     try:
         if args.detach:
             _operations.start(store, args.name)
@@ -191,7 +192,10 @@ COMMANDS = {
     'run': (cmd_run, 'IMAGE NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'run in the background; output goes to the log'), ENV,
         ('--hostname', 'hostname', 'NAME', 'hostname inside (default: the container name)'),
-        ('--privileged', 'privileged', None, 'keep every capability and leave /proc and /sys writable')]),
+        ('--privileged', 'privileged', None, 'keep every capability, no seccomp filter, /proc and /sys writable'),
+        ('--cap-add', 'cap_add', 'CAP...', 'add a capability to the default set (NET_ADMIN, SYS_PTRACE, ALL, ...)'),
+        ('--cap-drop', 'cap_drop', 'CAP...', 'drop a capability from the default set (or ALL)'),
+        ('--security-opt', 'security_opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges')]),
     'start': (cmd_start, 'NAME', []),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV]),

@@ -54,8 +54,8 @@ class Conductor:
         """Every path under the root, with the mtime of each file: 'nothing changed' means this is equal."""
         entries = []
         for top, dirs, files in os.walk(self.root):
-            if top.startswith(os.path.join(self.root, 'bases')):
-                continue
+            if top == self.root:  # caches and lock files: what a failed command may leave behind is the rest
+                dirs[:] = [d for d in dirs if d not in ('bases', 'seccomp', 'locks')]
             for name in dirs + files:
                 path = os.path.join(top, name)
                 st = os.lstat(path)

@@ -113,14 +113,14 @@ class Allocations:
         return read_json(os.path.join(self.folder, 'allocations.json'), {})
 
     def save(self, allocations):
-        os.makedirs(self.folder, 0o711, exist_ok=True)
+        os.makedirs(self.folder, 0o700, exist_ok=True)
         write_json(os.path.join(self.folder, 'allocations.json'), allocations)
 
     def peers(self):
         return [tuple(p) for p in read_json(os.path.join(self.folder, 'peers.json'), [])]
 
     def save_peers(self, peers):
-        os.makedirs(self.folder, 0o711, exist_ok=True)
+        os.makedirs(self.folder, 0o700, exist_ok=True)
         write_json(os.path.join(self.folder, 'peers.json'), sorted(set(tuple(sorted(p)) for p in peers)))
 
     def pool(self):

@@ -29,7 +29,8 @@ import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, digest, env_dict, human_size, temp_name, tree_size, utc_now, write_json)
-from ansible_collections.cs695.conductor.plugins.module_utils import _bases, _conductorfile, _runtime, _sandbox
+from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS
+from ansible_collections.cs695.conductor.plugins.module_utils import _bases, _conductorfile, _runtime, _sandbox, _seccomp
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 
@@ -254,8 +255,9 @@ def _run_step(store, plan, step, base, layers, out):
             shutil.copyfile('/etc/resolv.conf', resolv_conf)
             env = env_dict(step.config.get('env'))
             env.setdefault('HOME', '/root')
+            confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
             code, message = _sandbox.spawn(lambda report: _runtime.build_step(
-                store.root, overlay, resolv_conf, ins.args, env, workdir), out)
+                store.root, overlay, resolv_conf, ins.args, env, workdir, confinement), out)
         else:
             code, message = _sandbox.spawn(lambda report: _copy_child(
                 store.root, overlay, plan.context, step.sources, ins.args['dest'], workdir), out)

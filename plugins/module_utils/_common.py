@@ -145,7 +145,7 @@ def write_json(path, data, durable=True):
 
     durable=False skips the fsync, for records that mean nothing after a reboot (a running state)."""
     tmp = os.path.join(os.path.dirname(path), temp_name())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, 'w') as f:
             json.dump(data, f, indent=2, sort_keys=True)

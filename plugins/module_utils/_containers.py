@@ -14,7 +14,8 @@ What runs inside those processes is in _runtime.py, step by step; this file is t
 the records, forking, waiting for "ready", and reconciling the records with the kernel. Every mount
 lives only in the container's mount namespaces, so they vanish with its last process.
 
-    containers/<name>/config.json   the spec: image, its layers, command, env, hostname, privileged
+    containers/<name>/config.json   the spec: image, its layers, command, env, hostname, privileged,
+                                    cap_add, cap_drop, security_opts
     containers/<name>/state.json    written by PID 1: host PID and start time, the supervisor's too
     containers/<name>/exitcode      written by the supervisor when PID 1 ends
     containers/<name>/log           stdout and stderr of a detached container and of exec -d
@@ -36,9 +37,10 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_env, check_name, env_dict, env_list, read_json, remove_tree, temp_name, utc_now,
     write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
+from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
     alive, exit_code, kill_tree, terminate, wait_gone)
-from ansible_collections.cs695.conductor.plugins.module_utils import _runtime
+from ansible_collections.cs695.conductor.plugins.module_utils import _runtime, _seccomp
 
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
 
@@ -127,10 +129,14 @@ class Containers:
         return result
 
     # -- create and start ----------------------------------------------------------------------
-    def create(self, name, image, command=None, env=None, hostname=None, privileged=False):
+    def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
+               cap_drop=None, security_opts=None):
         """Make the container's folder and config; nothing runs yet."""
         check_name('container', name)
         env = check_env(env)
+        capability_set(cap_add, cap_drop)  # refuses unknown names before anything is made
+        security_opts = sorted(security_opts or [])
+        parse_security_opts(security_opts)
         if hostname is not None:
             check_name('hostname', hostname)
         if command is not None and (not command or not all(isinstance(a, str) for a in command)):
@@ -142,22 +148,25 @@ class Containers:
         config = {
             'name': name, 'image': image, 'image_id': manifest['id'], 'base': manifest['base'],
             'layers': manifest['layers'], 'command': command, 'env': env, 'hostname': hostname,
-            'privileged': bool(privileged),
+            'privileged': bool(privileged), 'cap_add': sorted(cap_add or []), 'cap_drop': sorted(cap_drop or []),
+            'security_opts': security_opts,
             'argv': command or image_config.get('cmd') or ['/bin/bash'],
             'workdir': image_config.get('workdir') or '/',
             'environment': env_list(environment),
             'created': utc_now(),
         }
         with self.store.lock():
-            os.makedirs(self.store.path('containers'), 0o711, exist_ok=True)
+            os.makedirs(self.store.path('containers'), 0o700, exist_ok=True)
             self.store.sweep('containers')
             folder = self.dir(name)
             if os.path.exists(folder):
                 raise ConductorError('a container named %r already exists: stop it first (conductor stop %s) '
                                      'or choose another name' % (name, name))
             tmp = self.store.path('containers', temp_name(name))
+            os.mkdir(tmp, 0o700)  # root's alone: nobody else may reach what the container makes
             for sub in ('upper', 'work', 'rootfs'):
-                os.makedirs(os.path.join(tmp, sub))
+                os.mkdir(os.path.join(tmp, sub))
+                os.chmod(os.path.join(tmp, sub), 0o755)  # upper's mode is the mode of the container's /
             host = hostname or name
             for file_name, content in (('hosts', HOSTS % host), ('hostname', host + '\n'),
                                        ('resolv.conf', resolv_conf(self.store.config))):
@@ -176,7 +185,17 @@ class Containers:
         For an attached run, stdio is the (stdin, stdout, stderr) fds, or with attach a pty of the
         container's own is made and attach(master) is called once it runs; the supervisor is then a
         child of this process: wait() it. Returns the supervisor's PID.
+
+        The container's lock is held until it runs (not while attached): of two concurrent starts,
+        one starts it and the other finds it running.
         """
+        with self.store.lock(check_name('container', name)):
+            pid, master = self._start(name, stdio, attach is not None, started)
+        if master is not None:
+            attach(master)
+        return pid
+
+    def _start(self, name, stdio, attach, started):
         config = self.require(name)
         if self.state(name)['running']:
             raise ConductorError('container %r is already running' % name)
@@ -184,16 +203,18 @@ class Containers:
             if os.path.exists(self.dir(name, stale)):
                 os.unlink(self.dir(name, stale))
         lowers = self.store.lowerdirs(config['base'], config['layers'])
+        confinement = self.confinement(config)
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
-        detached = stdio is None and attach is None
+        detached = stdio is None and not attach
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 os.close(ready_r)
                 if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
-                _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w)
+                _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w,
+                                confinement)
             except BaseException as e:  # noqa: B036
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)
@@ -212,9 +233,16 @@ class Containers:
                                                                      'its setup ended without a word'))
         if started is not None:
             started()
-        if master is not None:
-            attach(master)
-        return pid
+        return pid, master
+
+    def confinement(self, config):
+        """What the runtime confines the container's processes with; None for a privileged one."""
+        if config['privileged']:
+            return None
+        caps = capability_set(config.get('cap_add'), config.get('cap_drop'))
+        seccomp, no_new_privs = parse_security_opts(config.get('security_opts'))
+        program = _seccomp.filter_for(self.store.root, caps) if seccomp else None
+        return _runtime.Confinement(caps, program, no_new_privs)
 
     # -- exec ----------------------------------------------------------------------------------
     def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, attach=None):
@@ -229,11 +257,13 @@ class Containers:
         if not alive(state['pid'], state['pid_start']):  # the fds must belong to PID 1, not a successor
             raise ConductorError('container %r stopped while exec was joining it' % name)
         log = os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND) if detach else None
+        confinement = self.confinement(config)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
-                _runtime.join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, pty_theirs, log)
+                _runtime.join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, pty_theirs, log,
+                              confinement)
             except BaseException as e:  # noqa: B036
                 sys.stderr.write('conductor exec: %s\n' % e)
             os._exit(126)
@@ -249,14 +279,15 @@ class Containers:
     # -- stop and delete -----------------------------------------------------------------------
     def kill(self, name, timeout=10):
         """SIGTERM PID 1, SIGKILL after timeout seconds; wait until the supervisor is gone too."""
-        self.require(name)
-        state = read_json(self.dir(name, 'state.json')) or {}
-        if state and alive(state['pid'], state['pid_start']):
-            terminate(state['pid'], state['pid_start'], timeout)
-        if state and alive(state['supervisor'], state['supervisor_start']):
-            if wait_gone(state['supervisor'], state['supervisor_start'], 5.0) is False:
-                kill_tree(state['supervisor'])
-        return self.state(name)
+        with self.store.lock(check_name('container', name)):
+            self.require(name)
+            state = read_json(self.dir(name, 'state.json')) or {}
+            if state and alive(state['pid'], state['pid_start']):
+                terminate(state['pid'], state['pid_start'], timeout)
+            if state and alive(state['supervisor'], state['supervisor_start']):
+                if wait_gone(state['supervisor'], state['supervisor_start'], 5.0) is False:
+                    kill_tree(state['supervisor'])
+            return self.state(name)
 
     def delete(self, name):
         """Delete a stopped container's folder: its upper layer, log and records."""
@@ -268,6 +299,21 @@ class Containers:
     def logs(self, name):
         self.require(name)
         return self.dir(name, 'log')
+
+
+def parse_security_opts(options):
+    """Docker's --security-opt values Conductor knows: seccomp=unconfined, no-new-privileges[=true|false].
+    Returns (seccomp on, no_new_privs)."""
+    seccomp, no_new_privs = True, False
+    for option in options or []:
+        key, sep, value = str(option).partition('=')
+        if key == 'seccomp' and value == 'unconfined':
+            seccomp = False
+        elif key == 'no-new-privileges' and value in ('', 'true', 'false'):
+            no_new_privs = value != 'false'
+        else:
+            raise ConductorError('unknown security option %r: use seccomp=unconfined or no-new-privileges' % option)
+    return seccomp, no_new_privs
 
 
 def _terminal_pair():

@@ -14,11 +14,42 @@ our chains when the last network goes; their rules and policies are never touche
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
+import fcntl
+import os
+import time
+
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iptc
 
 CHAINS = (('filter', 'FORWARD', 'CONDUCTOR-FORWARD'), ('nat', 'PREROUTING', 'CONDUCTOR-PREROUTING'),
           ('nat', 'OUTPUT', 'CONDUCTOR-OUTPUT'), ('nat', 'POSTROUTING', 'CONDUCTOR-POSTROUTING'))
+
+XTABLES_LOCK = '/run/xtables.lock'  # what iptables -w, ufw, fail2ban and Docker take around a change
+
+
+@contextlib.contextmanager
+def xtables_lock(wait=10.0):
+    """Hold the xtables lock, as `iptables -w` does: a commit rewrites whole tables, and without the
+    lock it could drop a rule another tool added meanwhile. Waits up to `wait` seconds, then fails
+    before anything was changed. XTABLES_LOCKFILE names another lock file, as for iptables."""
+    path = os.environ.get('XTABLES_LOCKFILE') or XTABLES_LOCK
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.time() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() >= deadline:
+                    raise ConductorError('another program (iptables, ufw, fail2ban, Docker) has held the xtables lock %s '
+                                         'for %g s, so the firewall was left as it was: try again, or find the holder '
+                                         'with fuser %s (XTABLES_WAIT in the config sets the wait)' % (path, wait, path))
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
 
 
 def desired_rules(allocations, peers, pool):

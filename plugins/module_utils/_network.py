@@ -15,6 +15,7 @@ about 150 ms to import, which run, exec and ps must not pay (_fastimport.py make
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -40,7 +41,7 @@ class Network:
         state = self.containers.require_running(name)
         ports = normalize_ports(ports)
         IPRoute = import_iproute()
-        with self.store.lock(), IPRoute() as ipr:
+        with self._locked(), IPRoute() as ipr:
             allocations = self._sweep(ipr, self.book.load())
             current = allocations.get(name)
             self._check_ports(name, ports, allocations)
@@ -135,7 +136,7 @@ class Network:
     def remove(self, name):
         """Delete the container's veth, rules, peerings and address."""
         IPRoute = import_iproute()
-        with self.store.lock(), IPRoute() as ipr:
+        with self._locked(), IPRoute() as ipr:
             allocations = self.book.load()
             allocations.pop(name, None)
             for ifname in interface_names(name):
@@ -148,7 +149,7 @@ class Network:
 
     def peer(self, a, b, present=True):
         """Allow (or with present=False, stop allowing) traffic between two networked containers."""
-        with self.store.lock():
+        with self._locked():
             allocations = self.book.load()
             pair = self.check_pair(a, b, present, allocations)
             peers = set(self.book.peers())
@@ -169,6 +170,17 @@ class Network:
         return tuple(sorted((a, b)))
 
     # -- shared steps --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self):
+        """The store's lock, then the xtables lock: a change that cannot have both changes nothing."""
+        try:
+            wait = float(self.store.config.get('XTABLES_WAIT') or 10)
+        except ValueError:
+            raise ConductorError('XTABLES_WAIT=%s in the config is not a number of seconds: fix it, e.g. XTABLES_WAIT=10'
+                                 % self.store.config.get('XTABLES_WAIT'))
+        with self.store.lock(), _firewall.xtables_lock(wait):
+            yield
+
     def _sweep(self, ipr, allocations):
         """Drop allocations of containers that are gone (a stop that was killed half way)."""
         for name in [n for n in allocations if self.containers.config(n) is None]:

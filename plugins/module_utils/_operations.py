@@ -17,7 +17,7 @@ only when the container has one: run and exec never load pyroute2 or python-ipta
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 
@@ -41,11 +41,12 @@ def _reconnect(store, name):
 def remove(store, name, timeout=10):
     """conductor.sh's stop: end every process, remove the network, then delete the container."""
     containers = Containers(store)
-    config = containers.require(name)
-    containers.kill(name, timeout)
-    if name in Allocations(store).load():
-        _network(store).remove(name)
-    containers.delete(name)
+    with store.lock(check_name('container', name)):  # the container's: a start cannot slip in between
+        config = containers.require(name)
+        containers.kill(name, timeout)
+        if name in Allocations(store).load():
+            _network(store).remove(name)
+        containers.delete(name)
     return config
 
 

@@ -43,6 +43,10 @@ def _as_given(value):
     return value
 
 
+def _sorted(value):
+    return sorted(value or [])
+
+
 # name: (the module's argument spec, the value config.json stores for what a task gives)
 CONTAINER_OPTIONS = {
     'image': (dict(type='str'), _as_given),
@@ -50,6 +54,9 @@ CONTAINER_OPTIONS = {
     'env': (dict(type='dict', default={}), _env),
     'hostname': (dict(type='str'), _as_given),
     'privileged': (dict(type='bool', default=False), bool),
+    'cap_add': (dict(type='list', elements='str', default=[]), _sorted),
+    'cap_drop': (dict(type='list', elements='str', default=[]), _sorted),
+    'security_opts': (dict(type='list', elements='str', default=[]), _sorted),
 }
 COMPARED = tuple(CONTAINER_OPTIONS) + ('image_id',)  # image_id: a rebuilt image recreates its containers
 
@@ -70,7 +77,8 @@ def stored_spec(config):
     if not config:
         return {}
     spec = {key: config.get(key) for key in COMPARED}
-    spec['env'] = sorted(spec['env'] or [])
+    for key in ('env', 'cap_add', 'cap_drop', 'security_opts'):  # absent in configs of older containers
+        spec[key] = sorted(spec[key] or [])
     return spec
 
 
@@ -128,8 +136,7 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
             if action in ('removed', 'recreated'):
                 _operations.remove(store, name, stop_timeout)
             if action in ('recreated', 'created'):
-                containers.create(name, desired['image'], desired['command'], desired['env'], desired['hostname'],
-                                  desired['privileged'])
+                containers.create(name, **{key: desired[key] for key in CONTAINER_OPTIONS})
             if action in ('restarted', 'stopped'):
                 containers.kill(name, stop_timeout)
             if action == 'started':

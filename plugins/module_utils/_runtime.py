@@ -17,14 +17,21 @@ start (conductor run, conductor start): the CLI or module forks a child that run
     6. state                 a mount namespace of its own; the state record (host PID, start times)
     7. /proc                 mounted for the new PID namespace, the host-global parts masked
     8. pivot_root            into the overlay, the old root detached: no path leads back
-    9. capabilities          cut to the defaults (_defaults.py)
+    9. confinement           confine(): a new session keyring, the capability bounding set, then
+                             the seccomp filter (while CAP_SYS_ADMIN is still held, as runc does,
+                             so setuid programs keep working), then the other capability sets
    10. exec                  report ready to the caller, then replace itself with the command
 
-exec (conductor exec) runs join() in a forked child: setns into each namespace (mount last), cut the
-capabilities, fork (only children enter the PID namespace), exec.
+exec (conductor exec) runs join() in a forked child: setns into each namespace (mount last),
+confine(), fork (only children enter the PID namespace), a new session (never the caller's
+terminal), exec.
 
 A build's RUN step runs build_step() in a forked child: fresh mount, PID, UTS and IPC namespaces, the
-overlay, /proc and /dev, pivot_root, exec.
+overlay (nodev), /proc masked, /sys read-only, /dev, pivot_root, confine() with the build's
+capabilities (no NET_RAW, no NET_ADMIN: the step shares the host's network), exec.
+
+What confine() applies comes from the caller as a Confinement: capability numbers, the compiled
+seccomp filter (_seccomp.py) and no_new_privs; None for a privileged container.
 
 After pivot_root or the last setns the host's Python library is out of reach: from those steps on,
 nothing may import a module that is not already loaded.
@@ -41,7 +48,7 @@ import sys
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, env_dict, utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
-    DEFAULT_PATH, KEEP_CAPS, MASKED, READ_ONLY)
+    CAPABILITIES, DEFAULT_PATH, MASKED, READ_ONLY)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import forward_exit, start_time
 from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
@@ -53,7 +60,15 @@ SUPERVISOR = 'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 12
 BOUND_FILES = ('hosts', 'hostname', 'resolv.conf')  # from the state folder over the image's /etc/
 
 
-def launch(folder, config, lowers, root, stdio, pty, ready):  # pragma: no cover - runs in the child
+class Confinement:
+    """What confine() applies: capability names, the seccomp program (BPF bytes or None), no_new_privs."""
+
+    def __init__(self, caps, seccomp=None, no_new_privs=False):
+        self.caps = [CAPABILITIES[name] for name in caps]
+        self.seccomp, self.no_new_privs = seccomp, no_new_privs
+
+
+def launch(folder, config, lowers, root, stdio, pty, ready, confinement):  # pragma: no cover - in the child
     """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on."""
     # 1. session and stdio
     os.setsid()
@@ -68,7 +83,8 @@ def launch(folder, config, lowers, root, stdio, pty, ready):  # pragma: no cover
     # 3. root filesystem
     rootfs = os.path.join(folder, 'rootfs')
     _sandbox.make_mounts_private()
-    _sandbox.mount_overlay(lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs, cwd=root)
+    _sandbox.mount_overlay(lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs, cwd=root,
+                           nodev=confinement is not None)
     _sandbox.mount_dev(rootfs)
     if pty is not None:
         _attach_pty(pty, os.path.join(rootfs, 'dev', 'pts'))
@@ -85,14 +101,15 @@ def launch(folder, config, lowers, root, stdio, pty, ready):  # pragma: no cover
     supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time()}
     exitcode = os.open(os.path.join(folder, 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if os.fork() == 0:
-        _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready)  # never returns
+        _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready, confinement)
     os.close(ready)
     os.dup2(exitcode, 4)
+    os.set_inheritable(4, True)  # dup2 onto itself (exitcode was 4 already) keeps close-on-exec
     os.chdir('/')
     os.execve(perl, ['conductor-supervisor', '-e', SUPERVISOR, folder], {'PATH': DEFAULT_PATH})
 
 
-def _pid1(rootfs, config, env, state_file, supervisor, ready):  # pragma: no cover - the container's PID 1
+def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement):  # pragma: no cover - PID 1
     """Steps 6 to 10, as the container's PID 1."""
     try:
         # 6. state
@@ -107,8 +124,8 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready):  # pragma: no cov
             mask_proc(rootfs)
         # 8. pivot_root
         _sandbox.pivot_into(rootfs)
-        # 9. capabilities
-        drop_capabilities(config['privileged'])
+        # 9. confinement
+        confine(confinement)
         # 10. exec
         os.write(ready, ('ok %d\n' % host_pid).encode())
         os.close(ready)
@@ -122,12 +139,13 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready):  # pragma: no cov
         os._exit(127 if e.errno == errno.ENOENT else 126)
 
 
-def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log):  # pragma: no cover - runs in the child
-    """exec: setns into each namespace fd (in JOIN_ORDER), then fork: only children enter the new
-    PID namespace. The forked child runs argv; this process forwards its exit code."""
+def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confinement):  # pragma: no cover - child
+    """exec: setns into each namespace fd (in JOIN_ORDER), confine, then fork: only children enter the
+    new PID namespace. The forked child runs argv in a session of its own; this process forwards its
+    exit code."""
     for fd in namespaces:
         sys_.setns(fd)
-    drop_capabilities(config['privileged'])
+    confine(confinement)
     environment = container_environment(config, pty is not None)
     environment.update(env_dict(env))
     if pty is not None:  # a terminal from the container's own devpts, as run has
@@ -135,14 +153,13 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log):  # pr
         stdio = (0, 1, 2)
     pid = os.fork()
     if pid == 0:
+        os.setsid()  # never the caller's controlling terminal: /dev/tty and TIOCSTI cannot reach it
         if detach:
-            os.setsid()
             stdio = (os.open(os.devnull, os.O_RDONLY), log, log)
         for target, fd in enumerate(stdio or ()):
             if fd != target:
                 os.dup2(fd, target)
         if pty is not None:
-            os.setsid()
             sys_.set_controlling_terminal(0)
         try:
             _sandbox.exec_command(argv, environment, workdir or config['workdir'])
@@ -154,8 +171,8 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log):  # pr
     forward_exit(pid)
 
 
-def build_step(root, overlay, resolv_conf, argv, env, workdir):  # pragma: no cover - runs in the child
-    """A build's RUN step: fresh mount, PID, UTS and IPC namespaces, the host's network."""
+def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement):  # pragma: no cover - in the child
+    """A build's RUN step: fresh mount, PID, UTS and IPC namespaces, the host's network, confined."""
     sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC)
     pid = os.fork()
     if pid:
@@ -163,14 +180,17 @@ def build_step(root, overlay, resolv_conf, argv, env, workdir):  # pragma: no co
     sys_.set_parent_death_signal(signal.SIGKILL)
     _sandbox.make_mounts_private()
     lowers, upper, work, merged = overlay
-    _sandbox.mount_overlay(lowers, upper, work, merged, cwd=root)
+    _sandbox.mount_overlay(lowers, upper, work, merged, cwd=root, nodev=True)
     _sandbox.mount_proc(merged)
+    mask_proc(merged)
+    mount_sys(merged, False)
     _sandbox.mount_dev(merged)
     _sandbox.bind_file(resolv_conf, merged, '/etc/resolv.conf')
     sys_.sethostname('conductor-build')
     _sandbox.pivot_into(merged)
     if not os.path.isdir(workdir):
         os.makedirs(workdir)
+    confine(confinement)
     _sandbox.exec_command(argv, env, workdir)
 
 
@@ -204,15 +224,28 @@ def mask_proc(rootfs):
             sys_.mount(None, target, None, sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_RDONLY)
 
 
-def drop_capabilities(privileged):
-    """Cut the bounding set to the defaults: root's next exec gets no more than that."""
-    if privileged:
+def confine(confinement):
+    """Step 9, in this order: a new session keyring (before the filter denies keyctl); the bounding set
+    (root's next exec gets no more); no_new_privs if asked; the seccomp filter, loaded while
+    CAP_SYS_ADMIN is still held, so no_new_privs is not needed and setuid programs keep working; then
+    the effective, permitted, inheritable and ambient sets. None (privileged) keeps everything."""
+    sys_.join_session_keyring()
+    if confinement is None:
         return
-    with open('/proc/sys/kernel/cap_last_cap') as f:
-        last = int(f.read())
+    last = CAPABILITIES['CHECKPOINT_RESTORE']
+    try:
+        with open('/proc/sys/kernel/cap_last_cap') as f:
+            last = int(f.read())
+    except (IOError, OSError):
+        pass  # after pivot_root into an image with no /proc/sys: the kernel's own list is known
     for cap in range(last + 1):
-        if cap not in KEEP_CAPS:
+        if cap not in confinement.caps:
             sys_.drop_bounding_capability(cap)
+    if confinement.no_new_privs:
+        sys_.set_no_new_privs()
+    if confinement.seccomp:
+        sys_.load_seccomp(confinement.seccomp)
+    sys_.set_capabilities(confinement.caps)
 
 
 def container_environment(config, tty):

@@ -65,11 +65,12 @@ def make_mounts_private():
     sys_.mount(None, '/', None, sys_.MS_REC | sys_.MS_PRIVATE)
 
 
-def mount_overlay(lowers, upper, work, merged, cwd=None):
-    """Mount lowers (top first) + upper at merged. Paths relative to cwd keep the option short."""
+def mount_overlay(lowers, upper, work, merged, cwd=None, nodev=False):
+    """Mount lowers (top first) + upper at merged. Paths relative to cwd keep the option short.
+    nodev: a device node made in the image or the container cannot be opened through it."""
     if cwd:
         os.chdir(cwd)
-    sys_.mount('overlay', merged, 'overlay', 0,
+    sys_.mount('overlay', merged, 'overlay', sys_.MS_NODEV if nodev else 0,
                'lowerdir=%s,upperdir=%s,workdir=%s' % (':'.join(lowers), upper, work))
 
 

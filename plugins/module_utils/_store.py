@@ -5,11 +5,16 @@
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
 """The state root: where everything lives, the lock around every change, and the image store.
 
-    lock                   flock held by every change
+    lock                   flock held by every change to shared records
+    locks/<name>           flock held while one container is started, stopped or removed
     bases/<key>/           rootfs/ from debootstrap + base.json
     layers/<key>/          diff/ (one overlayfs upper dir per COPY/RUN step) + layer.json
     images/<name>.json     manifest: base, ordered layer keys, config, id, size, created
     containers/, network/  owned by _containers.py and _addresses.py
+
+Everything is root's alone: the root and every folder in it are 0700, files 0600, so no other user
+of the host can reach a file a container made (a setuid shell in its upper layer, say). A root made
+by an older Conductor is tightened the first time a command takes the lock.
 
 A folder or file still being made is named .tmp-<PID>-... (_common.temp_name); sweep() removes
 those whose process is gone. The store knows nothing of containers: whoever removes images passes
@@ -21,6 +26,7 @@ __metaclass__ = type
 
 import contextlib
 import os
+import stat
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     TEMP_PREFIX, ConductorError, check_name, load_config, locked, read_json, remove_tree, state_root, temp_owner)
@@ -31,35 +37,61 @@ class Store:
     def __init__(self, root=None, config=None):
         self.config = load_config() if config is None else config
         self.root = state_root(root, self.config)
-        self._lock_depth = 0
+        self._held = {}
 
     def path(self, *parts):
         return os.path.join(self.root, *parts)
 
     def prepare(self):
+        if not os.path.isdir(self.root):
+            os.makedirs(self.root, 0o700)
+        if stat.S_IMODE(os.stat(self.root).st_mode) & 0o077:
+            self.tighten()
         for folder in ('bases', 'layers', 'images'):
             path = self.path(folder)
             if not os.path.isdir(path):
-                os.makedirs(path, 0o711)
+                os.makedirs(path, 0o700)
+
+    def tighten(self):
+        """Make a state root from before the hardening root's alone: folders 0700, records 0600."""
+        os.chmod(self.root, 0o700)
+        for folder in os.listdir(self.root):
+            path = self.path(folder)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+        containers = self.path('containers')
+        for name in os.listdir(containers) if os.path.isdir(containers) else []:
+            folder = os.path.join(containers, name)
+            if os.path.isdir(folder) and not os.path.islink(folder):
+                os.chmod(folder, 0o700)
+                for record in ('config.json', 'state.json', 'log'):
+                    if os.path.isfile(os.path.join(folder, record)):
+                        os.chmod(os.path.join(folder, record), 0o600)
 
     @contextlib.contextmanager
-    def lock(self):
-        """Hold the state root's lock. Re-entrant for this Store: an operation that holds it may call
-        methods that take it too (a second flock of the same file would wait for ourselves)."""
-        if self._lock_depth:
-            self._lock_depth += 1
+    def lock(self, name=None):
+        """Hold the state root's lock, or with a name that container's (locks/<name>).
+
+        Re-entrant for this Store: an operation that holds a lock may call methods that take it too (a
+        second flock of the same file would wait for ourselves). Take a container's lock before the
+        root's, never after: then two commands cannot wait for each other."""
+        key = name or ''
+        if self._held.get(key):
+            self._held[key] += 1
             try:
                 yield
             finally:
-                self._lock_depth -= 1
+                self._held[key] -= 1
             return
         self.prepare()
-        with locked(self.path('lock')):
-            self._lock_depth = 1
+        if name:
+            os.makedirs(self.path('locks'), 0o700, exist_ok=True)
+        with locked(self.path('locks', name) if name else self.path('lock')):
+            self._held[key] = 1
             try:
                 yield
             finally:
-                self._lock_depth = 0
+                self._held[key] = 0
 
     def sweep(self, folder):
         """Remove temporary entries of processes that are gone (what a killed build or create left)."""

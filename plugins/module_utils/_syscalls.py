@@ -30,11 +30,19 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SECCOMP_MODE_FILTER = 2
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+KEYCTL_JOIN_SESSION_KEYRING = 1
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 1
 SYS_PIVOT_ROOT = {'x86_64': 155, 'aarch64': 41, 'armv7l': 218, 'ppc64le': 203, 's390x': 217, 'riscv64': 41}
+SYS_KEYCTL = {'x86_64': 250, 'aarch64': 219, 'armv7l': 311, 'ppc64le': 280, 's390x': 280, 'riscv64': 219}
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -86,6 +94,41 @@ def set_parent_death_signal(sig):
 
 def drop_bounding_capability(cap):
     _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), 'prctl(PR_CAPBSET_DROP, %d)' % cap)
+
+
+def set_capabilities(caps):
+    """Make the effective and permitted sets exactly `caps` (numbers); inheritable and ambient empty."""
+    mask = 0
+    for cap in caps:
+        mask |= 1 << cap
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    low, high = mask & 0xffffffff, mask >> 32
+    data = (ctypes.c_uint32 * 6)(low, low, 0, high, high, 0)  # effective, permitted, inheritable (x2)
+    _check(_libc.capset(header, data), 'capset')
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), 'prctl(PR_CAP_AMBIENT_CLEAR_ALL)')
+
+
+def set_no_new_privs():
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 'prctl(PR_SET_NO_NEW_PRIVS)')
+
+
+def load_seccomp(bpf):
+    """Install a seccomp filter given as compiled BPF (8 bytes an instruction)."""
+    program = ctypes.create_string_buffer(bpf, len(bpf))
+    fprog = SockFprog(len(bpf) // 8, ctypes.addressof(program))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), 'seccomp')
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+
+
+def join_session_keyring():
+    """A new, anonymous session keyring: the container cannot reach the keys of whoever started it."""
+    nr = SYS_KEYCTL[os.uname().machine]
+    if _libc.syscall(nr, KEYCTL_JOIN_SESSION_KEYRING, None, 0, 0, 0) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, 'keyctl(KEYCTL_JOIN_SESSION_KEYRING): %s' % os.strerror(err))
 
 
 def set_loopback_up():

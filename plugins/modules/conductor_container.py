@@ -14,7 +14,7 @@ description:
   - Creates, starts, stops and removes containers made from Conductor images. Each runs in new PID,
     UTS, network, mount and IPC namespaces on an overlayfs root, with Docker's default capabilities.
   - The container stores the spec it was created with (image and its id, command, env, hostname,
-    privileged). A task with the same spec on a running container reports no change. A different spec,
+    privileged, capabilities, security options). A task with the same spec on a running container reports no change. A different spec,
     or the image having been rebuilt to another id, recreates the container; RV(differences) says why.
   - A started container keeps running after the task ends; its output goes to its log (C(conductor logs NAME)).
 author:
@@ -44,9 +44,31 @@ options:
     description: The hostname inside. Defaults to the container name.
     type: str
   privileged:
-    description: Keep every capability and leave C(/proc) and C(/sys) writable.
+    description:
+      - Keep every capability, load no seccomp filter, and leave C(/proc) and C(/sys) writable.
+      - Only for containers whose users you trust with the host.
     type: bool
     default: false
+  cap_add:
+    description:
+      - Capabilities to add to the default set (Docker's without C(MKNOD)), such as V(NET_ADMIN) or V(SYS_PTRACE).
+      - Names with or without C(CAP_), in any case; V(ALL) adds every one. Unknown names fail the task.
+    type: list
+    elements: str
+    default: []
+  cap_drop:
+    description: Capabilities to drop from the default set; V(ALL) drops every one (then O(cap_add) adds back).
+    type: list
+    elements: str
+    default: []
+  security_opts:
+    description:
+      - Docker's security options that Conductor knows.
+      - V(seccomp=unconfined) loads no seccomp filter.
+      - V(no-new-privileges) sets no_new_privs, so setuid programs such as C(su) and C(sudo) gain nothing.
+    type: list
+    elements: str
+    default: []
   state:
     description:
       - V(started) creates the container if needed and makes sure it runs.

@@ -1,0 +1,240 @@
+"""Isolation on a shared lab host. Each test makes the attack a student who is root in a container
+would make, shows that it fails, and next to it a control that shows the honest path still works."""
+import fcntl
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+
+import pytest
+
+import helpers
+from netlab import sh
+
+DEFAULT_CAPS = 0xa00425fb  # Docker's default set without MKNOD
+X86_64 = platform.machine() == 'x86_64'
+SYSCALLS = ('for (@ARGV) { my ($n, $nr) = split /=/; $! = 0; my $r = syscall($nr, 0, 0, 0, 0, 0); '
+            'print "$n=", ($r == -1 ? $!+0 : "ok"), "\\n" }')
+
+
+@pytest.fixture
+def image(conductor, context):
+    conductor('build', 'img', context.write('FROM debian:bookworm\nCMD ["sleep", "1000"]\n'))
+    return 'img'
+
+
+def capability_sets(status):
+    return {line.split(':')[0]: int(line.split()[1], 16) for line in status.splitlines() if line.startswith('Cap')}
+
+
+# -- devices -------------------------------------------------------------------------------------
+@pytest.fixture
+def loop_device(tmp_path):
+    """A host block device whose contents the test knows (the machine's own disk cannot be opened)."""
+    backing = tmp_path / 'disk.img'
+    backing.write_bytes(b'HOST-DISK-SECRET' + b'\0' * (1 << 20))
+    device = subprocess.check_output(['losetup', '-f', '--show', str(backing)], text=True).strip()
+    yield device
+    subprocess.run(['losetup', '-d', device], check=False)
+
+
+def test_a_host_disk_cannot_be_made_or_read(conductor, image, loop_device):
+    with open(loop_device, 'rb') as disk:
+        assert disk.read(16) == b'HOST-DISK-SECRET', 'the target is real: the host reads it'
+    rdev = os.stat(loop_device).st_rdev
+    attack = 'mknod /tmp/disk b %d %d; echo mknod=$?; head -c 16 /tmp/disk; echo; echo read=$?' % (
+        os.major(rdev), os.minor(rdev))
+    out = conductor('run', image, 'dev1', '--', 'sh', '-c', attack).stdout
+    assert 'mknod=1' in out and 'HOST-DISK-SECRET' not in out, 'no MKNOD: the node cannot be made'
+    out = conductor('run', '--cap-add', 'MKNOD', image, 'dev2', '--', 'sh', '-c', attack).stdout
+    assert 'mknod=0' in out and 'HOST-DISK-SECRET' not in out, 'given MKNOD, the nodev root still refuses to open it'
+    control = 'head -c 3 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; head -c 5 /dev/urandom | wc -c; ls /dev/shm'
+    assert conductor('run', image, 'dev3', '--', 'sh', '-c', control).stdout.split() == ['3', 'null-ok', '5']
+
+
+# -- capabilities --------------------------------------------------------------------------------
+def test_every_capability_set_is_cut_for_pid1_and_exec(conductor, image):
+    conductor('run', '-d', image, 'caps')
+    for status in (conductor('run', image, 'caps1', '--', 'cat', '/proc/self/status').stdout,
+                   conductor('exec', 'caps', '--', 'cat', '/proc/self/status').stdout):
+        sets = capability_sets(status)
+        assert sets == {'CapInh': 0, 'CapPrm': DEFAULT_CAPS, 'CapEff': DEFAULT_CAPS, 'CapBnd': DEFAULT_CAPS,
+                        'CapAmb': 0}, sets
+    added = capability_sets(conductor('run', '--cap-add', 'net_admin', image, 'caps2', '--', 'cat',
+                                      '/proc/self/status').stdout)
+    assert added['CapEff'] == added['CapBnd'] == DEFAULT_CAPS | 1 << 12
+    only = capability_sets(conductor('run', '--cap-drop', 'ALL', '--cap-add', 'CAP_NET_BIND_SERVICE', image, 'caps3',
+                                     '--', 'cat', '/proc/self/status').stdout)
+    assert only['CapEff'] == only['CapBnd'] == 1 << 10
+
+
+def test_an_unknown_capability_is_one_error_and_makes_nothing(conductor, image):
+    before = conductor.listing()
+    message = conductor.fails('run', '--cap-add', 'SYS_EVERYTHING', image, 'bad')
+    assert message == ("conductor run: unknown capability 'SYS_EVERYTHING' in cap_add: use names such as NET_ADMIN "
+                       "or SYS_PTRACE (see man 7 capabilities), or ALL\n")
+    assert conductor.listing() == before
+
+
+# -- seccomp -------------------------------------------------------------------------------------
+@pytest.mark.skipif(not X86_64, reason='system call numbers below are x86_64 ones')
+def test_seccomp_denies_the_kernels_attack_surface(conductor, image):
+    calls = ['keyctl=250', 'add_key=248', 'request_key=249', 'bpf=321', 'perf_event_open=298', 'userfaultfd=323',
+             'open_by_handle_at=304', 'kexec_load=246', 'init_module=175', 'iopl=172', 'ioperm=173', 'swapoff=168',
+             'acct=163', 'settimeofday=164', 'clone3=435', 'getpid=39']
+    out = conductor('run', image, 'sc1', '--', 'perl', '-e', SYSCALLS, *calls).stdout.split()
+    denied = dict(line.split('=') for line in out)
+    assert denied.pop('clone3') == '38', 'clone3 says ENOSYS, so glibc falls back to clone'
+    assert denied.pop('getpid') == 'ok'
+    assert set(denied.values()) == {'1'}, 'every other one fails with EPERM: %s' % denied
+    # control: the same calls without the filter reach the kernel, which answers otherwise
+    out = conductor('run', '--security-opt', 'seccomp=unconfined', image, 'sc2', '--', 'perl', '-e', SYSCALLS,
+                    'keyctl=250', 'clone3=435').stdout.split()
+    assert out == ['keyctl=22', 'clone3=22']
+
+
+def test_no_user_namespaces(conductor, image):
+    out = conductor('run', image, 'ns1', '--', 'sh', '-c', 'unshare -U -r id -u 2>&1; echo rc=$?').stdout
+    assert 'rc=1' in out and 'Operation not permitted' in out
+    conductor('run', '-d', image, 'ns2')
+    assert 'rc=1' in conductor('exec', 'ns2', '--', 'sh', '-c', 'unshare -U -r true; echo rc=$?').stdout
+    out = conductor('run', '--security-opt', 'seccomp=unconfined', image, 'ns3', '--', 'unshare', '-U', '-r', 'id', '-u')
+    assert out.stdout == '0\n', 'control: without the filter the same command makes one'
+
+
+def test_setuid_programs_still_work_unless_no_new_privileges(conductor, image):
+    switch = ['su', '-s', '/bin/sh', 'nobody', '-c', 'id -u; grep NoNewPrivs /proc/self/status']
+    assert conductor('run', image, 'su1', '--', *switch).stdout.split() == ['65534', 'NoNewPrivs:', '0']
+    nnp = conductor('run', '--security-opt', 'no-new-privileges', image, 'su2', '--', 'grep', 'NoNewPrivs',
+                    '/proc/self/status').stdout.split()
+    assert nnp == ['NoNewPrivs:', '1']
+    message = conductor.fails('run', '--security-opt', 'apparmor=unconfined', image, 'su3')
+    assert message.startswith("conductor run: unknown security option 'apparmor=unconfined'")
+
+
+# -- the caller's terminal -----------------------------------------------------------------------
+def under_script(conductor, *args, stdin_null=False):
+    """Run the CLI in a new terminal (script), as an admin at a terminal would; return what it shows."""
+    command = ' '.join(shlex.quote(a) for a in [sys.executable, helpers.CLI, '--root', conductor.root] + list(args))
+    result = subprocess.run(['script', '-qec', command + (' < /dev/null' if stdin_null else ''), '/dev/null'],
+                            capture_output=True, text=True, timeout=60, check=False)
+    return result.stdout
+
+
+def test_exec_cannot_write_to_the_callers_terminal(conductor, image):
+    conductor('run', '-d', image, 'tty')
+    attack = under_script(conductor, 'exec', 'tty', '--', 'sh', '-c', 'echo PWNED > /dev/tty; echo rc=$?',
+                          stdin_null=True)
+    assert 'PWNED' not in attack and 'rc=2' in attack, attack
+    control = under_script(conductor, 'exec', 'tty', '--', 'sh', '-c', 'echo $(tty) > /dev/tty; echo rc=$?')
+    assert '/dev/pts/0' in control and 'rc=0' in control, 'with a terminal, exec gets a pty of the container\'s own'
+
+
+# -- the state root ------------------------------------------------------------------------------
+@pytest.fixture
+def open_root(conductor):
+    """A state root whose parent every user may traverse, so only Conductor's own modes protect it.
+    Yields (root, the CLI on it)."""
+    parent = tempfile.mkdtemp(prefix='conductor-perm-', dir='/tmp')
+    os.chmod(parent, 0o755)
+    root = os.path.join(parent, 'root')
+    helpers.seed(root)
+    yield root, type(conductor)(root)
+    helpers.stop_all(root)
+    leaked = helpers.mounts_under(root)
+    helpers.remove_root(parent)
+    assert not leaked
+
+
+def as_nobody(*argv):
+    return subprocess.run(['runuser', '-u', 'nobody', '--'] + list(argv), capture_output=True, text=True, check=False)
+
+
+def test_a_setuid_shell_in_a_container_gives_the_hosts_users_nothing(open_root, context):
+    open_root, cli = open_root
+    cli('build', 'img', context.write('FROM debian:bookworm\nCMD ["sleep", "1000"]\n'))
+    cli('run', '-d', '-e', 'SECRET=hunter2', 'img', 'victim')
+    cli('exec', 'victim', '--', 'sh', '-c', 'cp /bin/sh /tmp/rootsh && chmod 4755 /tmp/rootsh')
+    planted = os.path.join(open_root, 'containers', 'victim', 'upper', 'tmp', 'rootsh')
+    assert os.stat(planted).st_mode & 0o4000, 'the attack is real: a setuid-root shell in the upper layer'
+    assert as_nobody('test', '-x', os.path.dirname(open_root)).returncode == 0, 'only conductor protects the root'
+    attempt = as_nobody(planted, '-p', '-c', 'id -u')
+    assert attempt.returncode != 0 and 'Permission denied' in attempt.stderr
+    assert as_nobody('cat', os.path.join(open_root, 'containers', 'victim', 'config.json')).returncode != 0
+    for path in ('', 'containers', 'containers/victim', 'bases', 'layers', 'images'):
+        assert os.stat(os.path.join(open_root, path)).st_mode & 0o077 == 0, path
+    assert os.stat(os.path.join(open_root, 'containers', 'victim', 'config.json')).st_mode & 0o077 == 0
+    # control: inside, users other than root still use the container as before
+    assert cli('exec', 'victim', '--', 'su', '-s', '/bin/sh', 'nobody', '-c', 'ls / | wc -l; cat /etc/hostname').stdout \
+        .split()[1:] == ['victim']
+
+
+def test_an_older_state_root_is_tightened(open_root, context):
+    open_root, cli = open_root
+    cli('build', 'img', context.write('FROM debian:bookworm\n'))
+    cli('run', 'img', 'old', '--', 'true')
+    for path, mode in (('', 0o755), ('containers', 0o711), ('containers/old', 0o755), ('containers/old/config.json', 0o644)):
+        os.chmod(os.path.join(open_root, path), mode)  # as a Conductor before the hardening left it
+    cli('ps')
+    for path in ('', 'containers', 'containers/old', 'containers/old/config.json'):
+        assert os.stat(os.path.join(open_root, path)).st_mode & 0o077 == 0, path
+    assert json.loads(cli('ps', '--json').stdout)[0]['name'] == 'old'
+
+
+# -- builds --------------------------------------------------------------------------------------
+def test_a_run_step_cannot_change_the_hosts_network(netconductor, netlab, context):
+    """The build runs in the lab's host namespace, so a failure of this test cannot touch the machine."""
+    cli = netconductor
+    links = netlab.links()
+    forwarding = sh('cat', '/proc/sys/net/ipv4/ip_forward', ns=netlab.host).stdout.strip()
+    for step in ('ip link add cdt-evil type veth peer name cdt-evil2',
+                 'echo %s > /proc/sys/net/ipv4/ip_forward' % forwarding,
+                 'ip addr add 10.123.0.1/32 dev lo'):
+        result = cli('build', 'evil', context.write('FROM debian:bookworm\nRUN %s\n' % step), check=False)
+        assert result.returncode == 1, step
+    assert netlab.links() == links
+    assert '10.123.0.1' not in sh('ip', '-o', 'addr', ns=netlab.host).stdout
+    control = 'FROM debian:bookworm\nRUN ip -o link show lo > /links && cat /proc/sys/net/ipv4/ip_forward > /fwd\n'
+    cli('build', 'good', context.write(control))
+    cli('run', 'good', 'good', '--', 'cat', '/links')
+
+
+# -- concurrency and other tools ---------------------------------------------------------------
+def test_two_concurrent_starts_give_one_container(conductor, image, root):
+    conductor('run', image, 'twice', '--', 'sh', '-c', 'test -e /ran && exec sleep 1000; touch /ran')
+    results = []
+
+    def start():
+        results.append(conductor('start', 'twice', check=False))
+    threads = [threading.Thread(target=start) for dummy in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = sorted(r.returncode for r in results)
+    assert codes == [0, 1], [(r.returncode, r.stderr) for r in results]
+    assert "container 'twice' is already running" in ''.join(r.stderr for r in results)
+    supervisors = subprocess.run(['pgrep', '-f', 'conductor-supervisor .*%s/containers/twice' % root],
+                                 capture_output=True, text=True, check=False).stdout.split()
+    assert len(supervisors) == 1
+
+
+def test_the_firewall_waits_for_the_xtables_lock(netconductor, netlab, image, tmp_path):
+    cli = netconductor
+    lock = tmp_path / 'xtables.lock'
+    config = tmp_path / 'conductor.conf'
+    config.write_text('XTABLES_WAIT=1\n')
+    env = dict(os.environ, XTABLES_LOCKFILE=str(lock), CONDUCTOR_CONFIG=str(config))
+    cli('run', '-d', image, 'web')
+    before = (cli.listing(), netlab.iptables(), netlab.links())
+    with open(str(lock), 'w') as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as iptables -w, ufw or fail2ban would while changing rules
+        result = cli('addnetwork', '-i', 'web', check=False, env=env)
+    assert result.returncode == 1 and result.stderr.count('\n') == 1
+    assert 'has held the xtables lock %s for 1 s, so the firewall was left as it was' % lock in result.stderr
+    assert (cli.listing(), netlab.iptables(), netlab.links()) == before
+    cli('addnetwork', '-i', 'web', env=env)  # control: once the lock is free, it goes through
