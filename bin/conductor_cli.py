@@ -111,12 +111,17 @@ def cmd_exec(store, args):
 
 def cmd_ps(store, args):
     """ps: list containers with their status (running / exited (code))."""
-    rows = Containers(store).list()
+    containers = Containers(store)
+    rows = containers.list()
+    if args.size:
+        for row in rows:
+            row['size'] = containers.size(row['name'])
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    _table(('NAME', 'IMAGE', 'STATUS', 'PID', 'ADDRESS', 'CREATED'),
-           [(r['name'], r['image'], r['status'], r['pid'] or '-', r['address'] or '-', r['created']) for r in rows])
+    header = ('NAME', 'IMAGE', 'STATUS', 'PID', 'ADDRESS', 'CREATED') + (('SIZE',) if args.size else ())
+    _table(header, [(r['name'], r['image'], r['status'], r['pid'] or '-', r['address'] or '-', r['created'])
+                    + ((human_size(r['size']),) if args.size else ()) for r in rows])
 
 
 def cmd_inspect(store, args):
@@ -199,7 +204,7 @@ COMMANDS = {
     'start': (cmd_start, 'NAME', []),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV]),
-    'ps': (cmd_ps, '', [JSON]),
+    'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)")]),
     'inspect': (cmd_inspect, 'NAME', []),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
     'stop': (cmd_stop, 'NAME', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)')]),

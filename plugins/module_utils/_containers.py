@@ -34,8 +34,8 @@ import sys
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_env, check_name, env_dict, env_list, read_json, remove_tree, temp_name, utc_now,
-    write_json)
+    ConductorError, check_env, check_name, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
+    utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
@@ -75,7 +75,9 @@ class Containers:
         state = read_json(self.dir(name, 'state.json')) or {}
         code = self._exit_code(name)
         if state and alive(state['pid'], state['pid_start']):
-            return dict(state, status='running', running=True, exit_code=None)
+            # started by a Conductor before the hardening: no seccomp, all capability sets, until restarted
+            status = 'running' if state.get('confined') else 'running (unconfined)'
+            return dict(state, status=status, running=True, exit_code=None)
         if state and code is None and alive(state['supervisor'], state['supervisor_start']):
             code = self._wait_exit_code(name, 2.0)  # PID 1 just ended; the supervisor is writing
         if state:
@@ -110,7 +112,11 @@ class Containers:
 
     def inspect(self, name):
         config = self.require(name)
-        return {'name': name, 'config': config, 'state': self.state(name)}
+        return {'name': name, 'config': config, 'state': self.state(name), 'size': self.size(name)}
+
+    def size(self, name):
+        """Bytes in the container's own layer: what it wrote, which a recreate would discard."""
+        return tree_size(self.dir(name, 'upper'))
 
     def list(self):
         if os.path.isdir(self.store.path('containers')):

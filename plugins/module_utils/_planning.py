@@ -23,6 +23,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_env, check_name, env_list)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
 from ansible_collections.cs695.conductor.plugins.module_utils import _operations
 
@@ -164,8 +165,8 @@ def _container_facts(containers, name, after, check_mode):
         return dict(after, name=name) if after else {}
     if not containers.config(name):
         return {}
-    info = containers.inspect(name)
-    return dict(info['config'], **{key: info['state'].get(key) for key in ('status', 'pid', 'exit_code')})
+    state = containers.state(name)
+    return dict(containers.config(name), **{key: state.get(key) for key in ('status', 'pid', 'exit_code')})
 
 
 def exec_capture(store, name, argv, env=None, workdir=None, detach=False, creates=None, removes=None,
@@ -177,9 +178,9 @@ def exec_capture(store, name, argv, env=None, workdir=None, detach=False, create
     containers.require(name)
     state = containers.state(name)
     if state['running']:
-        root = '/proc/%d/root' % state['pid']
+        root = '/proc/%d/root' % state['pid']  # resolved inside it: a symlink the container made stays there
         for path, skip_if_exists in ((creates, True), (removes, False)):
-            if path and os.path.lexists(root + '/' + path.lstrip('/')) == skip_if_exists:
+            if path and exists_in_root(root, path) == skip_if_exists:
                 return {'changed': False, 'rc': 0, 'stdout': '', 'stderr': '', 'skipped': True,
                         'msg': 'skipped: %s %s' % (path, 'exists' if skip_if_exists else 'does not exist')}
     if check_mode:

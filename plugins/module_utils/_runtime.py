@@ -57,6 +57,7 @@ CONTAINER_NAMESPACES = (sys_.CLONE_NEWNS | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC
                         sys_.CLONE_NEWPID)
 JOIN_ORDER = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
 SUPERVISOR = 'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"'
+CONFINEMENT_VERSION = 1  # in state.json: a container started before the hardening has none
 BOUND_FILES = ('hosts', 'hostname', 'resolv.conf')  # from the state folder over the image's /etc/
 
 
@@ -116,8 +117,8 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement):  # p
         sys_.set_parent_death_signal(signal.SIGKILL)  # the supervisor gone means the container is
         sys_.unshare(sys_.CLONE_NEWNS)  # a mount namespace of our own: pivot_root must not move the supervisor
         host_pid = int(os.readlink('/proc/self'))  # still the host's /proc: our PID out there
-        write_json(state_file, dict(supervisor, pid=host_pid, pid_start=start_time(), started=utc_now()),
-                   durable=False)
+        write_json(state_file, dict(supervisor, pid=host_pid, pid_start=start_time(), started=utc_now(),
+                                    confined=CONFINEMENT_VERSION), durable=False)
         # 7. /proc
         _sandbox.mount_proc(rootfs)
         if not config['privileged']:
@@ -206,7 +207,7 @@ def _attach_pty(sock, pts):  # pragma: no cover - runs in the child
 
 def mount_sys(rootfs, privileged):
     flags = sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC
-    sys_.mount('sysfs', os.path.join(rootfs, 'sys'), 'sysfs', flags | (0 if privileged else sys_.MS_RDONLY))
+    _sandbox.mount_in_root('sysfs', rootfs, '/sys', 'sysfs', flags | (0 if privileged else sys_.MS_RDONLY))
 
 
 def mask_proc(rootfs):

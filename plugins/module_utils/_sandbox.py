@@ -74,14 +74,47 @@ def mount_overlay(lowers, upper, work, merged, cwd=None, nodev=False):
                'lowerdir=%s,upperdir=%s,workdir=%s' % (':'.join(lowers), upper, work))
 
 
+def open_in_root(root, path, flags=os.O_PATH):
+    """An fd for path inside the folder root (a path or an fd), resolved as if root were /: no symlink,
+    absolute or relative, and no .. leads out of it, whatever the container planted there."""
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if isinstance(root, str) else root
+    try:
+        return sys_.openat2(root_fd, path.lstrip('/') or '.', flags | os.O_CLOEXEC, 0,
+                            sys_.RESOLVE_IN_ROOT | sys_.RESOLVE_NO_MAGICLINKS)
+    finally:
+        if root_fd is not root:
+            os.close(root_fd)
+
+
+def exists_in_root(root, path):
+    """Whether path exists inside root (a symlink counts, as with lexists), resolved as open_in_root does."""
+    try:
+        os.close(open_in_root(root, path, os.O_PATH | os.O_NOFOLLOW))
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return False
+        raise
+    return True
+
+
+def mount_in_root(source, rootfs, target, fstype=None, flags=0, data=None):
+    """Mount on target inside rootfs through an fd opened by open_in_root: never on a host path a
+    symlink in the image or the container's upper layer points to."""
+    fd = open_in_root(rootfs, target, os.O_PATH | os.O_NOFOLLOW)
+    try:
+        sys_.mount(source, '/proc/self/fd/%d' % fd, fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
 def mount_proc(rootfs):
-    sys_.mount('proc', os.path.join(rootfs, 'proc'), 'proc', sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC)
+    mount_in_root('proc', rootfs, '/proc', 'proc', sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC)
 
 
 def mount_dev(rootfs):
     """A private /dev: tmpfs with a few nodes, its own devpts and shm. Never the host's /dev."""
-    dev = os.path.join(rootfs, 'dev')
-    sys_.mount('tmpfs', dev, 'tmpfs', sys_.MS_NOSUID, 'mode=755,size=65536k')
+    mount_in_root('tmpfs', rootfs, '/dev', 'tmpfs', sys_.MS_NOSUID, 'mode=755,size=65536k')
+    dev = os.path.join(rootfs, 'dev')  # a tmpfs of our own now: nothing in it was planted
     old = os.umask(0)
     try:
         for name, major, minor in DEVICES:
@@ -101,14 +134,25 @@ def mount_dev(rootfs):
 
 def bind_file(source, rootfs, target, create=False):
     """Bind source over target inside rootfs. With create, a missing target (or a symlink in its
-    place) becomes an empty file first: in the container's own upper layer, never in the image."""
-    path = os.path.join(rootfs, target.lstrip('/'))
-    if create and (os.path.islink(path) or not os.path.exists(path)):
-        if os.path.lexists(path):
-            os.unlink(path)
-        open(path, 'a').close()
-    if os.path.isfile(path) and not os.path.islink(path):
-        sys_.mount(source, path, None, sys_.MS_BIND)
+    place) becomes an empty file first: in the container's own upper layer, never in the image, and
+    never through a symlink out of the root (the folder is opened with open_in_root)."""
+    folder, name = os.path.split(target.lstrip('/'))
+    parent = open_in_root(rootfs, folder, os.O_PATH | os.O_DIRECTORY)
+    try:
+        try:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if create and (st is None or stat.S_ISLNK(st.st_mode)):
+            if st is not None:
+                os.unlink(name, dir_fd=parent)
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=parent))
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            mount_in_root(source, rootfs, target, None, sys_.MS_BIND)
+    finally:
+        os.close(parent)
 
 
 def pivot_into(rootfs):

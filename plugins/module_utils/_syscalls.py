@@ -42,6 +42,9 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 1
 SYS_PIVOT_ROOT = {'x86_64': 155, 'aarch64': 41, 'armv7l': 218, 'ppc64le': 203, 's390x': 217, 'riscv64': 41}
+SYS_OPENAT2 = 437  # the same number on every architecture (added in Linux 5.6)
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
 SYS_KEYCTL = {'x86_64': 250, 'aarch64': 219, 'armv7l': 311, 'ppc64le': 280, 's390x': 280, 'riscv64': 219}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -129,6 +132,17 @@ def join_session_keyring():
     if _libc.syscall(nr, KEYCTL_JOIN_SESSION_KEYRING, None, 0, 0, 0) < 0:
         err = ctypes.get_errno()
         raise OSError(err, 'keyctl(KEYCTL_JOIN_SESSION_KEYRING): %s' % os.strerror(err))
+
+
+def openat2(dirfd, path, flags, mode=0, resolve=0):
+    """openat2(2): open path relative to dirfd, resolved as `resolve` says (RESOLVE_IN_ROOT: as if dirfd
+    were /, so no symlink or .. leads out of it)."""
+    how = struct.pack('QQQ', flags, mode, resolve)  # struct open_how
+    fd = _libc.syscall(SYS_OPENAT2, dirfd, _b(path), how, len(how))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, 'openat2 %s: %s' % (path, os.strerror(err)))
+    return fd
 
 
 def set_loopback_up():

@@ -238,3 +238,60 @@ def test_the_firewall_waits_for_the_xtables_lock(netconductor, netlab, image, tm
     assert 'has held the xtables lock %s for 1 s, so the firewall was left as it was' % lock in result.stderr
     assert (cli.listing(), netlab.iptables(), netlab.links()) == before
     cli('addnetwork', '-i', 'web', env=env)  # control: once the lock is free, it goes through
+
+
+# -- paths inside the container's root -----------------------------------------------------------
+def test_symlinks_in_the_upper_layer_never_lead_host_side_code_out(conductor, image, tmp_path, root):
+    """A container whose /etc is a symlink to a host folder (made here in its upper layer, where a
+    container or an image could leave one) is started again: the hosts, hostname and resolv.conf
+    binds must not delete or create files in that host folder."""
+    target = tmp_path / 'host-folder'
+    target.mkdir()
+    os.symlink('/etc/passwd', str(target / 'hosts'))  # a symlink the old code would have unlinked
+    before = sorted(os.listdir(str(target)))
+    conductor('run', image, 'planter', '--', 'true')
+    upper = os.path.join(root, 'containers', 'planter', 'upper')
+    if os.path.isdir(os.path.join(upper, 'etc')):
+        subprocess.check_call(['rm', '-rf', os.path.join(upper, 'etc')])
+    os.symlink(str(target), os.path.join(upper, 'etc'))
+    result = conductor('start', 'planter', check=False)
+    assert sorted(os.listdir(str(target))) == before and os.path.islink(str(target / 'hosts'))
+    assert result.returncode == 1 and "container 'planter' did not start" in result.stderr
+    # control: a container that keeps its /etc starts again as usual
+    conductor('run', image, 'keeper', '--', 'sh', '-c', 'test -e /ran && exec sleep 1000; touch /ran')
+    conductor('start', 'keeper')
+
+
+def test_creates_and_removes_are_resolved_inside_the_container(conductor, image, tmp_path):
+    from ansible_collections.cs695.conductor.plugins.module_utils import _planning, _store
+    marker = tmp_path / 'host-only'
+    marker.write_text('host')
+    conductor('run', '-d', image, 'paths')
+    conductor('exec', 'paths', '--', 'sh', '-c', 'ln -s / /up && touch /inside')
+    store = _store.Store(conductor.root, config={})
+    skipped = _planning.exec_capture(store, 'paths', ['true'], creates='/up' + str(marker), check_mode=True)
+    assert not skipped.get('skipped'), 'the host file is not seen through the planted symlink'
+    control = _planning.exec_capture(store, 'paths', ['true'], creates='/inside', check_mode=True)
+    assert control['skipped'] and control['msg'] == 'skipped: /inside exists'
+
+
+def test_containers_started_before_the_hardening_are_marked(conductor, image, root):
+    conductor('run', '-d', image, 'older')
+    conductor('run', '-d', image, 'newer')
+    path = os.path.join(root, 'containers', 'older', 'state.json')
+    with open(path) as f:
+        state = json.load(f)
+    del state['confined']  # as a Conductor before the hardening wrote it
+    with open(path, 'w') as f:
+        json.dump(state, f)
+    statuses = {r['name']: r['status'] for r in json.loads(conductor('ps', '--json').stdout)}
+    assert statuses == {'older': 'running (unconfined)', 'newer': 'running'}
+
+
+def test_disk_use_of_each_container(conductor, image):
+    conductor('run', '-d', image, 'writer')
+    conductor('exec', 'writer', '--', 'sh', '-c', 'head -c 3000000 /dev/zero > /root/work.bin')
+    sizes = {r['name']: r['size'] for r in json.loads(conductor('ps', '--size', '--json').stdout)}
+    assert 3000000 <= sizes['writer'] < 3100000
+    assert json.loads(conductor('inspect', 'writer').stdout)['size'] == sizes['writer']
+    assert 'SIZE' in conductor('ps', '-s').stdout.splitlines()[0]
