@@ -67,7 +67,8 @@ def cmd_run(store, args):
     containers = Containers(store)
     containers.create(args.name, args.image, command=args.command or None, env=args.env,
                       hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
-                      cap_drop=args.cap_drop, security_opts=args.security_opt)
+                      cap_drop=args.cap_drop, security_opts=args.security_opt, memory=args.memory, cpus=args.cpus,
+                      pids_limit=args.pids_limit)
     try:
         if args.detach:
             _operations.start(store, args.name)
@@ -84,6 +85,18 @@ def cmd_start(store, args):
     """start NAME: run an exited container again, on its kept upper layer."""
     _operations.start(store, args.name)
     print(args.name)
+
+
+def cmd_update(store, args):
+    """update NAME: change a container's limits, at once if it runs (as docker update)."""
+    containers = Containers(store)
+    config = containers.require(args.name)
+    changes = {key: getattr(args, key) for key in ('memory', 'cpus', 'pids_limit') if getattr(args, key) is not None}
+    if not changes:
+        raise ConductorError('nothing to update: give --memory, --cpus or --pids-limit')
+    current = {key: config.get(key) for key in ('memory', 'cpus', 'pids_limit')}
+    limits = containers.update(args.name, **dict(current, **changes))
+    print('%s: %s' % (args.name, ', '.join('%s %s' % (key, limits[key]) for key in sorted(changes))))
 
 
 def _attached(store, name):
@@ -186,6 +199,9 @@ def _table(header, rows):
 # The command table: function, positional arguments, options (flags, destination, metavar, help).
 # A metavar marks an option that takes a value, one ending in ... may repeat. "[-- X...]" takes the rest.
 ENV = ('-e, --env', 'env', 'K=V...', 'set an environment variable')
+MEMORY = ('-m, --memory', 'memory', 'BYTES', 'memory limit, such as 512m or 2g (default: none)')
+CPUS = ('--cpus', 'cpus', 'NUMBER', 'CPU limit in CPUs, such as 1.5 (default: none)')
+PIDS = ('--pids-limit', 'pids_limit', 'N', 'process limit (default: PIDS_LIMIT in the config, else 2048; -1: none)')
 JSON = ('--json', 'json', None, 'print the list as JSON')
 COMMANDS = {
     'build': (cmd_build, 'NAME [CONDUCTORFILE]', [
@@ -200,8 +216,9 @@ COMMANDS = {
         ('--privileged', 'privileged', None, 'keep every capability, no seccomp filter, /proc and /sys writable'),
         ('--cap-add', 'cap_add', 'CAP...', 'add a capability to the default set (NET_ADMIN, SYS_PTRACE, ALL, ...)'),
         ('--cap-drop', 'cap_drop', 'CAP...', 'drop a capability from the default set (or ALL)'),
-        ('--security-opt', 'security_opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges')]),
+        ('--security-opt', 'security_opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), MEMORY, CPUS, PIDS]),
     'start': (cmd_start, 'NAME', []),
+    'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV]),
     'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)")]),

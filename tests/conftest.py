@@ -36,7 +36,8 @@ class Conductor:
         self.root, self.netns = root, netns
 
     def __call__(self, *args, check=True, **kw):
-        prefix = ['ip', 'netns', 'exec', self.netns] if self.netns else []
+        # nsenter, not ip netns exec: that one mounts a sysfs of its own over /sys, hiding /sys/fs/cgroup
+        prefix = ['nsenter', '--net=/run/netns/' + self.netns, '--'] if self.netns else []
         result = subprocess.run(prefix + [sys.executable, helpers.CLI, '--root', self.root] + [str(a) for a in args],
                                 capture_output=True, text=True, check=False, **kw)
         if check and result.returncode != 0:

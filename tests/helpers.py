@@ -63,6 +63,7 @@ def stop_all(root):
     for name in containers.names():
         if containers.config(name):
             containers.kill(name, timeout=0)
+            containers.cgroup(name).remove()  # the host's cgroup tree is left as the test found it
 
 
 def remove_root(root):

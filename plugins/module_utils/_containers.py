@@ -15,7 +15,7 @@ the records, forking, waiting for "ready", and reconciling the records with the 
 lives only in the container's mount namespaces, so they vanish with its last process.
 
     containers/<name>/config.json   the spec: image, its layers, command, env, hostname, privileged,
-                                    cap_add, cap_drop, security_opts
+                                    cap_add, cap_drop, security_opts, memory, cpus, pids_limit
     containers/<name>/state.json    written by PID 1: host PID and start time, the supervisor's too
     containers/<name>/exitcode      written by the supervisor when PID 1 ends
     containers/<name>/log           stdout and stderr of a detached container and of exec -d
@@ -34,14 +34,15 @@ import sys
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_env, check_name, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
+    DEFAULT_ROOT, ConductorError, check_env, check_name, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
     utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
     alive, exit_code, kill_tree, terminate, wait_gone)
-from ansible_collections.cs695.conductor.plugins.module_utils import _runtime, _seccomp
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _runtime, _seccomp
 
+DEFAULT_PIDS_LIMIT = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
 
 
@@ -112,7 +113,35 @@ class Containers:
 
     def inspect(self, name):
         config = self.require(name)
-        return {'name': name, 'config': config, 'state': self.state(name), 'size': self.size(name)}
+        state = self.state(name)
+        return {'name': name, 'config': config, 'state': state, 'size': self.size(name),
+                'limits': self.limits(config), 'usage': self.cgroup(name).usage() if state['running'] else {}}
+
+    # -- resources -------------------------------------------------------------------------------
+    def cgroup(self, name):
+        """The container's cgroup: <parent>/<name> under the default root, <name>-<crc of root> elsewhere,
+        so two state roots on one host never share a group."""
+        import zlib
+        group = name if self.store.root == DEFAULT_ROOT else '%s-%08x' % (name, zlib.crc32(self.store.root.encode()))
+        return _cgroups.Cgroup(group, self.store.config.get('CGROUP_PARENT'), container=name)
+
+    def limits(self, config):
+        """The limits the container runs with: its own, else the config's default process limit."""
+        pids = config.get('pids_limit')
+        if pids is None:
+            pids = _cgroups.parse_pids(self.store.config.get('PIDS_LIMIT') or DEFAULT_PIDS_LIMIT)
+        return {'memory': config.get('memory'), 'cpus': config.get('cpus'), 'pids': pids}
+
+    def update(self, name, memory=None, cpus=None, pids_limit=None):
+        """docker update: new limits in the config and, on a running container, in its cgroup at once."""
+        limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
+                  'pids_limit': _cgroups.parse_pids(pids_limit)}
+        with self.store.lock(check_name('container', name)):
+            config = dict(self.require(name), **limits)
+            if self.state(name)['running']:
+                self.cgroup(name).apply(self.limits(config), check_usage=True)
+            write_json(self.dir(name, 'config.json'), config)
+        return config
 
     def size(self, name):
         """Bytes in the container's own layer: what it wrote, which a recreate would discard."""
@@ -136,9 +165,11 @@ class Containers:
 
     # -- create and start ----------------------------------------------------------------------
     def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
-               cap_drop=None, security_opts=None):
+               cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None):
         """Make the container's folder and config; nothing runs yet."""
         check_name('container', name)
+        limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
+                  'pids_limit': _cgroups.parse_pids(pids_limit)}
         env = check_env(env)
         capability_set(cap_add, cap_drop)  # refuses unknown names before anything is made
         security_opts = sorted(security_opts or [])
@@ -155,7 +186,8 @@ class Containers:
             'name': name, 'image': image, 'image_id': manifest['id'], 'base': manifest['base'],
             'layers': manifest['layers'], 'command': command, 'env': env, 'hostname': hostname,
             'privileged': bool(privileged), 'cap_add': sorted(cap_add or []), 'cap_drop': sorted(cap_drop or []),
-            'security_opts': security_opts,
+            'security_opts': security_opts, 'memory': limits['memory'], 'cpus': limits['cpus'],
+            'pids_limit': limits['pids_limit'],
             'argv': command or image_config.get('cmd') or ['/bin/bash'],
             'workdir': image_config.get('workdir') or '/',
             'environment': env_list(environment),
@@ -210,6 +242,8 @@ class Containers:
                 os.unlink(self.dir(name, stale))
         lowers = self.store.lowerdirs(config['base'], config['layers'])
         confinement = self.confinement(config)
+        cgroup = self.cgroup(name)
+        cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else ())
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         detached = stdio is None and not attach
@@ -220,7 +254,7 @@ class Containers:
                 if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
                 _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w,
-                                confinement)
+                                confinement, cgroup.procs())
             except BaseException as e:  # noqa: B036
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)
@@ -269,7 +303,7 @@ class Containers:
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 _runtime.join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, pty_theirs, log,
-                              confinement)
+                              confinement, self.cgroup(name).procs())
             except BaseException as e:  # noqa: B036
                 sys.stderr.write('conductor exec: %s\n' % e)
             os._exit(126)
@@ -296,7 +330,8 @@ class Containers:
             return self.state(name)
 
     def delete(self, name):
-        """Delete a stopped container's folder: its upper layer, log and records."""
+        """Delete a stopped container's folder (its upper layer, log and records) and its cgroup."""
+        self.cgroup(name).remove()
         with self.store.lock():
             trash = self.store.path('containers', temp_name('removed-' + name))
             os.rename(self.dir(name), trash)

@@ -25,7 +25,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._addresses import 
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
-from ansible_collections.cs695.conductor.plugins.module_utils import _operations
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _operations
 
 
 # -- containers --------------------------------------------------------------------------------
@@ -58,8 +58,12 @@ CONTAINER_OPTIONS = {
     'cap_add': (dict(type='list', elements='str', default=[]), _sorted),
     'cap_drop': (dict(type='list', elements='str', default=[]), _sorted),
     'security_opts': (dict(type='list', elements='str', default=[]), _sorted),
+    'memory': (dict(type='str'), _cgroups.parse_memory),
+    'cpus': (dict(type='float'), _cgroups.parse_cpus),
+    'pids_limit': (dict(type='int'), _cgroups.parse_pids),
 }
 COMPARED = tuple(CONTAINER_OPTIONS) + ('image_id',)  # image_id: a rebuilt image recreates its containers
+UPDATED_IN_PLACE = ('memory', 'cpus', 'pids_limit')  # as docker update: a change of these alone recreates nothing
 
 
 def container_argument_spec():
@@ -86,15 +90,17 @@ def stored_spec(config):
 def container_actions(current, running, desired, state, recreate=False, restart=False):
     """Pure: what to do to a container. current is its stored spec ({} if there is none), desired the
     spec asked for (or current itself when no image is given). Returns (actions, differences):
-    actions in order from removed, recreated, created, restarted, started, stopped."""
+    actions in order from removed, recreated, created, updated, restarted, started, stopped."""
     if state == 'absent':
         return (['removed'] if current else []), []
     actions, differences = [], []
     if current:
         differences = [key for key in COMPARED if current[key] != desired[key]]
-        if differences or recreate:
+        if recreate or [key for key in differences if key not in UPDATED_IN_PLACE]:
             actions.append('recreated')
             current, running = {}, False
+        elif differences:
+            actions.append('updated')
     if not current and not actions:
         actions.append('created')
     if state == 'started':
@@ -138,6 +144,8 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
                 _operations.remove(store, name, stop_timeout)
             if action in ('recreated', 'created'):
                 containers.create(name, **{key: desired[key] for key in CONTAINER_OPTIONS})
+            if action == 'updated':
+                containers.update(name, **{key: desired[key] for key in UPDATED_IN_PLACE})
             if action in ('restarted', 'stopped'):
                 containers.kill(name, stop_timeout)
             if action == 'started':

@@ -14,7 +14,8 @@ start (conductor run, conductor start): the CLI or module forks a child that run
     5. PID 1                 fork it; this process becomes the supervisor (perl), which reaps it and
                              writes its exit code
   and PID 1 goes on in _pid1():
-    6. state                 a mount namespace of its own; the state record (host PID, start times)
+    6. state and cgroup      a mount namespace of its own; the state record (host PID, start times);
+                             join the container's cgroup (_cgroups.py; the supervisor stays out)
     7. /proc                 mounted for the new PID namespace, the host-global parts masked
     8. pivot_root            into the overlay, the old root detached: no path leads back
     9. confinement           confine(): a new session keyring, the capability bounding set, then
@@ -22,7 +23,8 @@ start (conductor run, conductor start): the CLI or module forks a child that run
                              so setuid programs keep working), then the other capability sets
    10. exec                  report ready to the caller, then replace itself with the command
 
-exec (conductor exec) runs join() in a forked child: setns into each namespace (mount last),
+exec (conductor exec) runs join() in a forked child: the container's cgroup, setns into each
+namespace (mount last),
 confine(), fork (only children enter the PID namespace), a new session (never the caller's
 terminal), exec.
 
@@ -69,7 +71,7 @@ class Confinement:
         self.seccomp, self.no_new_privs = seccomp, no_new_privs
 
 
-def launch(folder, config, lowers, root, stdio, pty, ready, confinement):  # pragma: no cover - in the child
+def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup):  # pragma: no cover - child
     """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on."""
     # 1. session and stdio
     os.setsid()
@@ -102,7 +104,7 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement):  # pra
     supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time()}
     exitcode = os.open(os.path.join(folder, 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if os.fork() == 0:
-        _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready, confinement)
+        _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready, confinement, cgroup)
     os.close(ready)
     os.dup2(exitcode, 4)
     os.set_inheritable(4, True)  # dup2 onto itself (exitcode was 4 already) keeps close-on-exec
@@ -110,11 +112,12 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement):  # pra
     os.execve(perl, ['conductor-supervisor', '-e', SUPERVISOR, folder], {'PATH': DEFAULT_PATH})
 
 
-def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement):  # pragma: no cover - PID 1
+def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgroup):  # pragma: no cover - PID 1
     """Steps 6 to 10, as the container's PID 1."""
     try:
-        # 6. state
+        # 6. state and cgroup
         sys_.set_parent_death_signal(signal.SIGKILL)  # the supervisor gone means the container is
+        join_cgroup(cgroup)  # the supervisor stays out: an out-of-memory kill never takes it
         sys_.unshare(sys_.CLONE_NEWNS)  # a mount namespace of our own: pivot_root must not move the supervisor
         host_pid = int(os.readlink('/proc/self'))  # still the host's /proc: our PID out there
         write_json(state_file, dict(supervisor, pid=host_pid, pid_start=start_time(), started=utc_now(),
@@ -140,10 +143,11 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement):  # p
         os._exit(127 if e.errno == errno.ENOENT else 126)
 
 
-def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confinement):  # pragma: no cover - child
+def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confinement, cgroup):  # pragma: no cover
     """exec: setns into each namespace fd (in JOIN_ORDER), confine, then fork: only children enter the
     new PID namespace. The forked child runs argv in a session of its own; this process forwards its
     exit code."""
+    join_cgroup(cgroup)  # while the host's /sys/fs/cgroup is still in reach
     for fd in namespaces:
         sys_.setns(fd)
     confine(confinement)
@@ -258,6 +262,13 @@ def container_environment(config, tty):
     if tty:
         env.setdefault('TERM', os.environ.get('TERM', 'xterm'))
     return env
+
+
+def join_cgroup(procs_files):  # pragma: no cover - runs in the container's processes
+    """Move this process into the container's cgroups: write its PID to each cgroup.procs."""
+    for path in procs_files:
+        with open(path, 'w') as f:
+            f.write(str(os.getpid()))
 
 
 def find_perl():

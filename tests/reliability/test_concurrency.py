@@ -14,7 +14,7 @@ def test_twenty_concurrent_run_and_addnetwork(netconductor, netlab, context, fig
     cli('build', 'img', context.write('FROM debian:bookworm\nCMD ["sleep", "1000"]\n'))
     script = ('set -e; {cli} run -d img c$1 >/dev/null; {cli} addnetwork -e 80-$((12000 + $1)) c$1 >/dev/null'
               .format(cli='%s %s --root %s' % (sys.executable, helpers.CLI, cli.root)))
-    procs = [subprocess.Popen(['ip', 'netns', 'exec', netlab.host, 'sh', '-c', script, 'sh', str(i)],
+    procs = [subprocess.Popen(['nsenter', '--net=/run/netns/' + netlab.host, '--', 'sh', '-c', script, 'sh', str(i)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(20)]
     results = [(p.wait(), p.stderr.read()) for p in procs]
     figures['iterations'] += 20

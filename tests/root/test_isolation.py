@@ -50,8 +50,9 @@ def test_a_host_disk_cannot_be_made_or_read(conductor, image, loop_device):
         os.major(rdev), os.minor(rdev))
     out = conductor('run', image, 'dev1', '--', 'sh', '-c', attack).stdout
     assert 'mknod=1' in out and 'HOST-DISK-SECRET' not in out, 'no MKNOD: the node cannot be made'
-    out = conductor('run', '--cap-add', 'MKNOD', image, 'dev2', '--', 'sh', '-c', attack).stdout
-    assert 'mknod=0' in out and 'HOST-DISK-SECRET' not in out, 'given MKNOD, the nodev root still refuses to open it'
+    out = conductor('run', '--cap-add', 'MKNOD', image, 'dev2', '--', 'sh', '-c', attack + '; grep " / " /proc/mounts').stdout
+    assert 'HOST-DISK-SECRET' not in out, 'given MKNOD, the devices cgroup (v1) or the nodev root still refuse it'
+    assert 'nodev' in out.splitlines()[-1].split()[3].split(','), out
     control = 'head -c 3 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; head -c 5 /dev/urandom | wc -c; ls /dev/shm'
     assert conductor('run', image, 'dev3', '--', 'sh', '-c', control).stdout.split() == ['3', 'null-ok', '5']
 
@@ -295,3 +296,59 @@ def test_disk_use_of_each_container(conductor, image):
     assert 3000000 <= sizes['writer'] < 3100000
     assert json.loads(conductor('inspect', 'writer').stdout)['size'] == sizes['writer']
     assert 'SIZE' in conductor('ps', '-s').stdout.splitlines()[0]
+
+
+# -- resources -----------------------------------------------------------------------------------
+def cgroup_folders(root, name):
+    from ansible_collections.cs695.conductor.plugins.module_utils import _containers, _store
+    return _containers.Containers(_store.Store(root, config={})).cgroup(name).folders()
+
+
+def test_a_fork_bomb_stops_at_the_default_pids_limit(conductor, image):
+    """2100 sleeps stand in for the bomb: past the limit of 2048, and harmless to the host without one."""
+    conductor('run', '-d', image, 'bomb')
+    bomb = conductor('exec', 'bomb', '--', 'sh', '-c', 'for i in $(seq 2100); do sleep 60 >/dev/null 2>&1 & done; echo all', check=False)
+    assert 'Cannot fork' in bomb.stderr and 'all' not in bomb.stdout
+    info = json.loads(conductor('inspect', 'bomb').stdout)
+    assert info['limits']['pids'] == 2048 and 2000 < info['usage']['pids'] <= 2048, info['usage']
+    conductor('stop', '-t', '0', 'bomb')
+    conductor('run', '-d', '--pids-limit', '20', image, 'small')  # control: a limit of one's own, and room under it
+    conductor('exec', 'small', '--', 'sh', '-c', 'for i in $(seq 10); do sleep 60 >/dev/null 2>&1 & done')
+    assert 10 < json.loads(conductor('inspect', 'small').stdout)['usage']['pids'] <= 20
+
+
+def test_a_memory_hog_is_stopped_at_its_limit(conductor, image, root):
+    conductor('run', '-d', '--memory', '64m', image, 'hog')
+    hog = conductor('exec', 'hog', '--', 'perl', '-e', '$x = "x" x (256 * 1024 * 1024); print "allocated\\n"',
+                    check=False)
+    assert hog.returncode == 137 and 'allocated' not in hog.stdout, 'killed by the out-of-memory killer'
+    assert conductor('exec', 'hog', '--', 'perl', '-e', '$x = "x" x (16 * 1024 * 1024); print "ok\\n"').stdout == 'ok\n'
+    assert json.loads(conductor('ps', '--json').stdout)[0]['status'] == 'running', 'the container lives on'
+    conductor('update', 'hog', '--memory', '512m', '--cpus', '1')  # in place, as docker update
+    assert conductor('exec', 'hog', '--', 'perl', '-e', '$x = "x" x (128 * 1024 * 1024); print "ok\\n"').stdout == 'ok\n'
+    info = json.loads(conductor('inspect', 'hog').stdout)
+    assert info['limits'] == {'memory': 512 << 20, 'cpus': 1.0, 'pids': 2048} and info['usage']['pids'] >= 1
+    folders = cgroup_folders(root, 'hog')
+    assert folders and all(os.path.isdir(f) for f in folders)
+    conductor('stop', '-t', '0', 'hog')
+    assert not any(os.path.exists(f) for f in folders), 'the cgroup goes with the container'
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--memory', '0'], "invalid memory limit '0': give a size of at least 6m"),
+    (['--memory', '12q'], "invalid memory limit '12q'"),
+    (['--cpus', '-1'], "invalid cpus limit '-1'"),
+    (['--pids-limit', 'abc'], "invalid pids limit 'abc'"),
+])
+def test_bad_limits_are_one_error_and_change_nothing(conductor, image, args, message):
+    before = conductor.listing()
+    assert message in conductor.fails('run', *args, image, 'bad')
+    assert conductor.listing() == before
+
+
+def test_a_limit_below_use_is_refused(conductor, image):
+    conductor('run', '-d', image, 'busy')
+    conductor('exec', 'busy', '--', 'sh', '-c', 'for i in 1 2 3 4 5; do sleep 60 >/dev/null 2>&1 & done')
+    message = conductor.fails('update', 'busy', '--pids-limit', '2')
+    assert "the pids limit 2 is below the" in message and "processes the container 'busy' runs now" in message
+    assert json.loads(conductor('inspect', 'busy').stdout)['limits']['pids'] == 2048

@@ -143,7 +143,7 @@ def test_long_names_and_parallel_allocation(netconductor, netlab, image, root):
     names = ['n' * 59 + '%04d' % i for i in range(2)] + ['par%02d' % i for i in range(18)]
     for name in names:
         run(netconductor, image, name)
-    procs = [subprocess.Popen(['ip', 'netns', 'exec', netlab.host, sys.executable, netconductor_cli(),
+    procs = [subprocess.Popen(['nsenter', '--net=/run/netns/' + netlab.host, '--', sys.executable, netconductor_cli(),
                                '--root', root, 'addnetwork', name], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for name in names]
     assert all(p.wait() == 0 for p in procs), [p.stderr.read() for p in procs]

@@ -6,7 +6,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import Con
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 
 SPEC = {'image': 'web', 'image_id': 'a' * 64, 'command': None, 'env': ['A=1'], 'hostname': None, 'privileged': False,
-        'cap_add': [], 'cap_drop': [], 'security_opts': []}
+        'cap_add': [], 'cap_drop': [], 'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None}
 
 
 @pytest.mark.parametrize('current, running, desired, state, kw, actions', [
@@ -33,6 +33,13 @@ def test_a_changed_option_or_a_rebuilt_image_recreates_and_says_why():
     assert differences == ['env', 'image_id']
 
 
+def test_a_changed_limit_is_applied_in_place():
+    limited = dict(SPEC, memory=64 << 20, pids_limit=100)
+    assert _planning.container_actions(SPEC, True, limited, 'started') == (['updated'], ['memory', 'pids_limit'])
+    both = dict(limited, env=['A=2'])
+    assert _planning.container_actions(SPEC, True, both, 'started')[0] == ['recreated', 'started']
+
+
 def test_every_declared_option_is_compared_and_in_the_argument_spec():
     spec = _planning.container_argument_spec()
     assert set(spec) == set(_planning.CONTAINER_OPTIONS)
@@ -50,7 +57,7 @@ def test_desired_spec_is_what_config_json_stores():
                                                 'hostname': None, 'privileged': None, 'cap_add': ['SYS_PTRACE', 'NET_ADMIN']})
     assert spec == {'image': 'web', 'image_id': 'c' * 64, 'command': ['sleep', '1 2'], 'env': ['A=x', 'B=2'],
                     'hostname': None, 'privileged': False, 'cap_add': ['NET_ADMIN', 'SYS_PTRACE'], 'cap_drop': [],
-                    'security_opts': []}
+                    'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None}
     with pytest.raises(ConductorError, match="invalid environment entry '1A=x'"):
         _planning.desired_spec(FakeStore(), {'image': 'web', 'env': {'1A': 'x'}})
 
@@ -58,7 +65,8 @@ def test_desired_spec_is_what_config_json_stores():
 def test_stored_spec_ignores_env_order_and_other_keys():
     config = dict(SPEC, env=['B=2', 'A=1'], argv=['/bin/bash'], created='now')
     assert _planning.stored_spec(config) == dict(SPEC, env=['A=1', 'B=2'])
-    older = {key: value for key, value in SPEC.items() if key not in ('cap_add', 'cap_drop', 'security_opts')}
+    older = {key: value for key, value in SPEC.items()
+             if key not in ('cap_add', 'cap_drop', 'security_opts', 'memory', 'cpus', 'pids_limit')}
     assert _planning.stored_spec(older) == SPEC  # a container made before these options compares equal
     assert _planning.stored_spec(None) == {}
 

@@ -1,0 +1,85 @@
+"""cgroups without root: the limits' syntax, and the v2 path against a fake cgroup2 tree (the
+development machine binds every controller to v1, so v2 is only tested here)."""
+import os
+
+import pytest
+
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+
+V2 = '30 1 0:26 / %s rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n'
+V1 = ('35 25 0:30 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n'
+      '36 25 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n'
+      '37 25 0:32 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n'
+      '38 25 0:33 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n')
+
+
+@pytest.mark.parametrize('text, size', [('512m', 512 << 20), ('2g', 2 << 30), ('64MB', 64 << 20), ('6m', 6 << 20),
+                                        (str(10 << 20), 10 << 20), ('1.5g', 3 << 29), (None, None)])
+def test_memory_sizes(text, size):
+    assert _cgroups.parse_memory(text) == size
+
+
+@pytest.mark.parametrize('text', ['0', '12q', 'm', '-5m', '1k', 'lots'])
+def test_bad_memory_sizes(text):
+    with pytest.raises(ConductorError, match=r"invalid memory limit '%s': give a size of at least 6m" % text):
+        _cgroups.parse_memory(text)
+
+
+def test_cpus_and_pids():
+    assert _cgroups.parse_cpus('1') == 1.0 and _cgroups.parse_cpus(None) is None
+    for bad in ('-1', '0', 'abc', str((os.cpu_count() or 1) + 1)):
+        with pytest.raises(ConductorError, match='invalid cpus limit'):
+            _cgroups.parse_cpus(bad)
+    assert _cgroups.parse_pids('100') == 100 and _cgroups.parse_pids(-1) == -1
+    for bad in ('abc', '0', '-2', '1.5'):
+        with pytest.raises(ConductorError, match=r"invalid pids limit '%s'" % bad):
+            _cgroups.parse_pids(bad)
+
+
+def test_hierarchies_v1_and_hybrid():
+    version, mounts = _cgroups.hierarchies(V1)
+    assert version == 'v1'
+    assert mounts['memory'] == '/sys/fs/cgroup/memory' and mounts['cpu'] == '/sys/fs/cgroup/cpu,cpuacct'
+    group = _cgroups.Cgroup('web', mountinfo=V1)
+    assert group.groups['cpu'] == '/sys/fs/cgroup/cpu,cpuacct/conductor/web'
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A fake cgroup2 mount: the files the kernel would show at its root."""
+    root = tmp_path / 'cgroup'
+    root.mkdir()
+    (root / 'cgroup.controllers').write_text('cpuset cpu io memory hugetlb pids rdma misc\n')
+    (root / 'cgroup.subtree_control').write_text('')
+    return root
+
+
+def test_v2_group_and_limits(tree):
+    group = _cgroups.Cgroup('web', mountinfo=V2 % tree)
+    assert group.version == 'v2' and group.folders() == [str(tree / 'conductor' / 'web')]
+    group.create({'memory': 64 << 20, 'cpus': 1.5, 'pids': 2048})
+    web = tree / 'conductor' / 'web'
+    assert (tree / 'cgroup.subtree_control').read_text() == '+cpu +memory +pids'
+    assert (tree / 'conductor' / 'cgroup.subtree_control').read_text() == '+cpu +memory +pids'
+    assert (web / 'memory.max').read_text() == str(64 << 20)
+    assert (web / 'cpu.max').read_text() == '150000 100000'
+    assert (web / 'pids.max').read_text() == '2048'
+    assert group.procs() == [str(web / 'cgroup.procs')]
+    group.apply({'memory': None, 'cpus': None, 'pids': -1})
+    assert [(web / f).read_text() for f in ('memory.max', 'cpu.max', 'pids.max')] == ['max', 'max 100000', 'max']
+
+
+def test_v2_refuses_a_limit_below_use_and_a_missing_controller(tree):
+    group = _cgroups.Cgroup('web', mountinfo=V2 % tree)
+    group.create({'memory': None, 'cpus': None, 'pids': None})
+    (tree / 'conductor' / 'web' / 'memory.current').write_text(str(100 << 20))
+    (tree / 'conductor' / 'web' / 'pids.current').write_text('30')
+    with pytest.raises(ConductorError, match=r"the memory limit 64 MiB is below what the container 'web' uses now "
+                                             r"\(100 MiB\)"):
+        group.apply({'memory': 64 << 20}, check_usage=True)
+    with pytest.raises(ConductorError, match="the pids limit 10 is below the 30 processes the container 'web' runs"):
+        group.apply({'pids': 10}, check_usage=True)
+    (tree / 'cgroup.controllers').write_text('cpu pids\n')
+    with pytest.raises(ConductorError, match='the memory cgroup controller is not available on this host'):
+        _cgroups.Cgroup('db', mountinfo=V2 % tree).create({'memory': 64 << 20})
