@@ -14,7 +14,7 @@ description:
   - Creates, starts, stops and removes containers made from Conductor images. Each runs in new PID,
     UTS, network, mount and IPC namespaces on an overlayfs root, with Docker's default capabilities.
   - The container stores the spec it was created with (image and its id, command, env, hostname,
-    privileged, capabilities, security options). A task with the same spec on a running container reports no change. A different spec,
+    privileged, capabilities, security options, limits). A task with the same spec on a running container reports no change. A different spec,
     or the image having been rebuilt to another id, recreates the container; RV(differences) says why.
   - A started container keeps running after the task ends; its output goes to its log (C(conductor logs NAME)).
 author:
@@ -69,6 +69,20 @@ options:
     type: list
     elements: str
     default: []
+  memory:
+    description:
+      - Memory limit, swap included, such as V(512m) or V(2g) (at least V(6m)). Omitted, none.
+      - A change is applied to the running container in place, as C(docker update) does (action V(updated));
+        a limit below what the container uses now fails the task.
+    type: str
+  cpus:
+    description: CPU limit in CPUs, such as V(1.5). Omitted, none. Changed in place, as O(memory).
+    type: float
+  pids_limit:
+    description:
+      - Process limit; V(-1) for none. Omitted, C(PIDS_LIMIT) from conductor.conf, else 2048, so a fork bomb stops there.
+      - Changed in place, as O(memory).
+    type: int
   state:
     description:
       - V(started) creates the container if needed and makes sure it runs.
@@ -169,7 +183,7 @@ container:
     status: running
     pid: 4242
 actions:
-  description: What the task did, in order (created, recreated, started, restarted, stopped, removed, networked).
+  description: What the task did, in order (created, recreated, updated, started, restarted, stopped, removed, networked).
   returned: always
   type: list
   elements: str
