@@ -168,7 +168,7 @@ def cmd_addnetwork(store, args):
     """addnetwork NAME: connect a running container to the host; -i for internet, -e/-p to publish ports."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _addresses, _network  # pyroute2: only here
     ports = [_addresses.parse_expose(e) for e in args.expose] + [_addresses.parse_publish(p) for p in args.publish]
-    facts = _network.Network(store).add(args.name, args.internet, ports, args.dns)
+    facts = _network.Network(store).add(args.name, args.internet, ports, args.dns, args.host_access, args.link_local)
     published = ', '.join('%s:%d->%d/%s' % ('0.0.0.0', p['host_port'], p['container_port'], p['protocol'])
                           for p in facts['ports'])
     internet = ', internet via %s' % facts['uplink'] if facts['internet'] else ''
@@ -231,7 +231,9 @@ COMMANDS = {
          "conductor.sh's form: publish container port INNER as host port OUTER (-e 8080-80; add /udp for UDP)"),
         ('-p, --publish', 'publish', 'HOST:CONTAINER...',
          "Docker's form: publish container port CONTAINER as host port HOST (-p 80:8080; add /udp for UDP)"),
-        ('--dns', 'dns', 'SERVER...', 'a DNS server for the container (default: the host\'s upstream servers)')]),
+        ('--dns', 'dns', 'SERVER...', 'a DNS server for the container (default: the host\'s upstream servers)'),
+        ('--host-access', 'host_access', 'MODE', 'what of the host it reaches: all (default), dns-only or none'),
+        ('--link-local', 'link_local', None, 'with -i, let it reach 169.254.0.0/16 (cloud metadata) too')]),
     'peer': (cmd_peer, 'NAME NAME2', []),
     'unpeer': (cmd_unpeer, 'NAME NAME2', []),
 }

@@ -22,6 +22,8 @@ NETWORK_OPTIONS = dict(
     internet=dict(type='bool', default=False),
     published_ports=PORTS_OPTION,
     dns=dict(type='list', elements='str'),
+    host_access=dict(type='str', choices=['all', 'dns-only', 'none']),
+    link_local=dict(type='bool', default=False),
 )
 
 

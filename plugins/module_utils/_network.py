@@ -36,10 +36,14 @@ class Network:
         self.book = Allocations(store)
 
     # -- addnetwork ----------------------------------------------------------------------------
-    def add(self, name, internet=False, ports=(), dns=None):
-        """Give a running container a network (or change it to these settings); returns its facts."""
+    def add(self, name, internet=False, ports=(), dns=None, host_access=None, link_local=False):
+        """Give a running container a network (or change it to these settings); returns its facts.
+
+        host_access: what of the host it reaches on its gateway address (all, dns-only or none; default
+        HOST_ACCESS in the config, else all). link_local: with internet, 169.254.0.0/16 too."""
         state = self.containers.require_running(name)
         ports = normalize_ports(ports)
+        host_access = self.host_access(host_access)
         IPRoute = import_iproute()
         with self._locked(), IPRoute() as ipr:
             allocations = self._sweep(ipr, self.book.load())
@@ -49,32 +53,50 @@ class Network:
             alloc = dict(current or self.book.allocate(allocations, _host_networks(ipr)))
             host_if, peer_if = interface_names(name)
             alloc.update(internet=bool(internet), ports=ports, uplink=uplink, host_if=host_if,
-                         dns=list(dns) if dns else None)
+                         dns=list(dns) if dns else None, host_access=host_access, link_local=bool(link_local))
             allocations[name] = alloc
             self.book.save(allocations)  # first: a crash from here on leaves an allocation that stop cleans
-            if not current or current.get('pid') != state['pid'] or not ipr.link_lookup(ifname=host_if):
+            fresh = not current or current.get('pid') != state['pid'] or not ipr.link_lookup(ifname=host_if)
+            if fresh:
                 self._create_link(ipr, alloc, peer_if, state['pid'])
-            self._set_default_route(alloc, state['pid'])
             alloc['pid'] = state['pid']
             self.book.save(allocations)
-            self._apply(allocations)
+            self._apply(allocations)  # the rules are in place before the link comes up
+            if fresh:
+                self._bring_up(ipr, alloc, state['pid'])
+            self._set_default_route(alloc, state['pid'])
         self._write_resolv_conf(name, alloc)
         return facts(name, alloc)
 
+    def host_access(self, value=None):
+        access = value or self.store.config.get('HOST_ACCESS') or 'all'
+        if access not in _firewall.HOST_ACCESS:
+            raise ConductorError('invalid host access %r: use all, dns-only or none' % access)
+        return access
+
     def _create_link(self, ipr, alloc, peer_if, pid):
-        """A veth pair: host end addressed and up; the other end moved in, renamed eth0, addressed, routed."""
+        """A veth pair, both ends down and without IPv6: the host end addressed; the other end moved in,
+        renamed eth0 and addressed."""
         for stale in (alloc['host_if'], peer_if):
             for index in ipr.link_lookup(ifname=stale):
                 ipr.link('del', index=index)
         ipr.link('add', ifname=alloc['host_if'], kind='veth', peer={'ifname': peer_if})
         host = ipr.link_lookup(ifname=alloc['host_if'])[0]
         ipr.link('set', index=ipr.link_lookup(ifname=peer_if)[0], net_ns_pid=pid)
+        for key, value in (('disable_ipv6', '1'), ('accept_ra', '0')):  # no rogue router advertisements
+            _write_sysctl('net/ipv6/conf/%s/%s' % (alloc['host_if'], key), value, missing_ok=True)
         ipr.addr('add', index=host, address=alloc['host_ip'], prefixlen=alloc['prefix'])
-        ipr.link('set', index=host, state='up')
-        with self._inside(pid) as inner:
+        with self._inside(pid, sysctls=(('net/ipv6/conf/all/disable_ipv6', '1'),
+                                        ('net/ipv6/conf/default/disable_ipv6', '1'))) as inner:
             index = inner.link_lookup(ifname=peer_if)[0]
             inner.link('set', index=index, ifname='eth0')
             inner.addr('add', index=index, address=alloc['container_ip'], prefixlen=alloc['prefix'])
+
+    def _bring_up(self, ipr, alloc, pid):
+        """Both ends up, then the container's route to the rest of the pool."""
+        ipr.link('set', index=ipr.link_lookup(ifname=alloc['host_if'])[0], state='up')
+        with self._inside(pid) as inner:
+            index = inner.link_lookup(ifname='eth0')[0]
             inner.link('set', index=index, state='up')
             pool = self.book.pool()[0]
             if not ipaddress.ip_network(alloc['subnet']) == pool:
@@ -89,14 +111,17 @@ class Network:
             elif inner.get_default_routes(family=socket.AF_INET):
                 inner.route('del', dst='0.0.0.0', dst_len=0)
 
-    def _inside(self, pid):
-        """An IPRoute whose netlink socket lives in the container's network namespace."""
+    def _inside(self, pid, sysctls=()):
+        """An IPRoute whose netlink socket lives in the container's network namespace (and its sysctls
+        written there: /proc/sys/net is the namespace of whoever opens it)."""
         IPRoute = import_iproute()
         own = os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
         theirs = os.open('/proc/%d/ns/net' % pid, os.O_RDONLY | os.O_CLOEXEC)
         try:
             sys_.setns(theirs, sys_.CLONE_NEWNET)
             try:
+                for path, value in sysctls:
+                    _write_sysctl(path, value, missing_ok=True)
                 return IPRoute()  # the socket stays in the namespace it was made in
             finally:
                 sys_.setns(own, sys_.CLONE_NEWNET)
@@ -208,7 +233,8 @@ class Network:
 
 def facts(name, alloc):
     """What addnetwork and the modules report about a container's network."""
-    keys = ('subnet', 'host_ip', 'container_ip', 'prefix', 'host_if', 'internet', 'ports', 'dns', 'uplink')
+    keys = ('subnet', 'host_ip', 'container_ip', 'prefix', 'host_if', 'internet', 'ports', 'dns', 'uplink',
+            'host_access', 'link_local')
     return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0')
 
 
@@ -240,10 +266,15 @@ def _listening_ports():
     return result
 
 
-def _write_sysctl(path, value):
+def _write_sysctl(path, value, missing_ok=False):
     full = '/proc/sys/' + path
-    with open(full) as f:
-        if f.read().strip() == value:
+    try:
+        with open(full) as f:
+            if f.read().strip() == value:
+                return
+    except (IOError, OSError):
+        if missing_ok:  # IPv6 off in the kernel: nothing to turn off
             return
+        raise
     with open(full, 'w') as f:
         f.write(value)

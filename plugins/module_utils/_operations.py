@@ -35,7 +35,8 @@ def start(store, name, stdio=None, attach=None):
 def _reconnect(store, name):
     network = Allocations(store).load().get(name)
     if network:
-        _network(store).add(name, network['internet'], network['ports'], network.get('dns'))
+        _network(store).add(name, network['internet'], network['ports'], network.get('dns'), network.get('host_access'),
+                            network.get('link_local'))
 
 
 def remove(store, name, timeout=10):

@@ -157,7 +157,8 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
             actions.append('networked')  # the container does not exist or run yet: it would be networked
         else:
             networked = ensure_network(store, name, 'present', network.get('internet'),
-                                       network.get('published_ports'), network.get('dns'), check_mode)
+                                       network.get('published_ports'), network.get('dns'), network.get('host_access'),
+                                       network.get('link_local'), check_mode)
             if networked['changed']:
                 actions.append('networked')
     result = {'changed': bool(actions), 'actions': actions, 'differences': differences,
@@ -215,7 +216,8 @@ def network_differs(current, wanted, running_pid):
     return not current or any(current.get(k) != v for k, v in wanted.items()) or current.get('pid') != running_pid
 
 
-def ensure_network(store, name, state='present', internet=False, ports=None, dns=None, check_mode=False):
+def ensure_network(store, name, state='present', internet=False, ports=None, dns=None, host_access=None,
+                   link_local=False, check_mode=False):
     """conductor_network: the network of `name` as asked; only the differences are applied."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
     containers = Containers(store)
@@ -226,13 +228,14 @@ def ensure_network(store, name, state='present', internet=False, ports=None, dns
         if current and not check_mode:
             _network.Network(store).remove(name)
         return {'changed': bool(current), 'network': {}, 'diff': {'before': before, 'after': {}}}
-    wanted = {'internet': bool(internet), 'ports': normalize_ports(ports), 'dns': list(dns) if dns else None}
+    wanted = {'internet': bool(internet), 'ports': normalize_ports(ports), 'dns': list(dns) if dns else None,
+              'host_access': _network.Network(store).host_access(host_access), 'link_local': bool(link_local)}
     if not network_differs(current, wanted, containers.state(name).get('pid')):
         return {'changed': False, 'network': before, 'diff': {'before': before, 'after': before}}
     if check_mode:
         after = dict(before or {'name': name, 'interface': 'eth0'}, **wanted)
     else:
-        after = _network.Network(store).add(name, internet, wanted['ports'], dns)
+        after = _network.Network(store).add(name, internet, wanted['ports'], dns, wanted['host_access'], link_local)
     return {'changed': True, 'network': after, 'diff': {'before': before, 'after': after}}
 
 

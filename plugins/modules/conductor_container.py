@@ -137,6 +137,14 @@ options:
         description: DNS servers for the container.
         type: list
         elements: str
+      host_access:
+        description: What of the host it reaches (V(all), V(dns-only), V(none)), as in M(cs695.conductor.conductor_network).
+        type: str
+        choices: [all, dns-only, none]
+      link_local:
+        description: With O(network.internet), 169.254.0.0/16 too, as in M(cs695.conductor.conductor_network).
+        type: bool
+        default: false
 '''
 
 EXAMPLES = r'''

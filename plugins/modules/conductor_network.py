@@ -58,6 +58,17 @@ options:
     description: DNS servers for the container. Defaults to C(DNS) in the config, else the host's upstream servers.
     type: list
     elements: str
+  host_access:
+    description:
+      - What of the host the container reaches on its gateway address.
+      - V(all), as Docker; V(dns-only), port 53 only; V(none), nothing (its published ports still work).
+      - Defaults to C(HOST_ACCESS) in the config, else V(all).
+    type: str
+    choices: [all, dns-only, none]
+  link_local:
+    description: With O(internet), let the container reach 169.254.0.0/16 too, where cloud metadata services live.
+    type: bool
+    default: false
   state:
     description: V(present) connects the container; V(absent) removes its link, rules, peerings and address.
     type: str
@@ -118,7 +129,8 @@ def main():
 
     def action(store, out):
         return ensure_network(store, p['container'], state=p['state'], internet=p['internet'],
-                              ports=p['published_ports'], dns=p['dns'], check_mode=module.check_mode)
+                              ports=p['published_ports'], dns=p['dns'], host_access=p['host_access'],
+                              link_local=p['link_local'], check_mode=module.check_mode)
     run_module(module, action)
 
 
