@@ -145,8 +145,14 @@ def cmd_inspect(store, args):
 def cmd_logs(store, args):
     """logs NAME: print what a detached container (and exec -d) wrote to stdout and stderr."""
     containers = Containers(store)
-    path = containers.logs(args.name)
-    with open(path, 'rb') as log:
+    paths = containers.logs(args.name)
+    for path in paths[:-1]:  # log.1: what rotated away past LOG_MAX
+        import shutil  # logs alone: run and exec stay quick to start
+        with open(path, 'rb') as old:
+            shutil.copyfileobj(old, sys.stdout.buffer)
+    path = paths[-1] if paths else containers.dir(args.name, 'log')
+    log = open(path, 'rb')
+    try:
         while True:
             data = log.read(65536)
             if data:
@@ -155,7 +161,13 @@ def cmd_logs(store, args):
                 continue
             if not args.follow or not os.path.exists(path) or not containers.state(args.name)['running']:
                 return
+            if os.stat(path).st_ino != os.fstat(log.fileno()).st_ino:  # rotated: read the new log from its start
+                log.close()
+                log = open(path, 'rb')
+                continue
             time.sleep(0.2)
+    finally:
+        log.close()
 
 
 def cmd_stop(store, args):

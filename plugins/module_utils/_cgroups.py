@@ -26,11 +26,10 @@ __metaclass__ = type
 import errno
 import os
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, parse_size
 
 CONTROLLERS = ('memory', 'cpu', 'pids')
 CPU_PERIOD = 100000  # microseconds, as Docker's --cpus uses
-UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30, 't': 1 << 40}
 MIN_MEMORY = 6 << 20  # as Docker: less cannot run a shell
 # the standard nodes of a container's /dev (as in _defaults.DEVICES), and its pts
 ALLOWED_DEVICES = ('c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm',
@@ -39,18 +38,7 @@ ALLOWED_DEVICES = ('c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rw
 
 def parse_memory(value, what='memory'):
     """'512m', '1g', '67108864' or a number of bytes -> bytes; None stays None (no limit)."""
-    if value is None or value == '':
-        return None
-    text = str(value).strip().lower()
-    number, unit = text.rstrip('bkmgt'), text[len(text.rstrip('bkmgt')):]
-    unit = unit[:-1] if unit.endswith('b') and len(unit) == 2 else unit
-    try:
-        size = int(float(number) * UNITS[unit])
-    except (KeyError, ValueError):
-        size = None
-    if size is None or size < MIN_MEMORY:
-        raise ConductorError('invalid %s limit %r: give a size of at least 6m, such as 512m or 2g' % (what, value))
-    return size
+    return parse_size(value, '%s limit' % what, MIN_MEMORY, '6m')
 
 
 def parse_cpus(value):

@@ -119,6 +119,27 @@ def read_json(path, default=None):
         raise
 
 
+SIZE_UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30, 't': 1 << 40}
+
+
+def parse_size(value, what, minimum, least):
+    """'512m', '1g', '64MB' or a number of bytes -> bytes; None stays None. Less than minimum (`least`,
+    as the error says it) is refused."""
+    if value is None or value == '':
+        return None
+    text = str(value).strip().lower()
+    number = text.rstrip('bkmgt')
+    unit = text[len(number):]
+    unit = unit[:-1] if len(unit) == 2 and unit.endswith('b') else unit
+    try:
+        size = int(float(number) * SIZE_UNITS[unit])
+    except (KeyError, ValueError):
+        size = None
+    if size is None or size < minimum:
+        raise ConductorError('invalid %s %r: give a size of at least %s, such as 512m or 2g' % (what, value, least))
+    return size
+
+
 def utc_now():
     """The time stamp every record carries: UTC, to the second, ISO 8601."""
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())

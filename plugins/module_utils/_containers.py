@@ -34,7 +34,7 @@ import sys
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    DEFAULT_ROOT, ConductorError, check_env, check_name, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
+    DEFAULT_ROOT, ConductorError, check_env, check_name, parse_size, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
     utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
@@ -42,6 +42,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._processes import 
     alive, exit_code, kill_tree, terminate, wait_gone)
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _runtime, _seccomp
 
+DEFAULT_LOG_MAX = '10m'  # as Docker's json-file driver with max-size 10m, max-file 2
 DEFAULT_PIDS_LIMIT = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
 
@@ -254,7 +255,7 @@ class Containers:
                 if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
                 _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w,
-                                confinement, cgroup.procs())
+                                confinement, cgroup.procs(), self.log_max())
             except BaseException as e:  # noqa: B036
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)
@@ -296,7 +297,7 @@ class Containers:
                for ns in _runtime.JOIN_ORDER]
         if not alive(state['pid'], state['pid_start']):  # the fds must belong to PID 1, not a successor
             raise ConductorError('container %r stopped while exec was joining it' % name)
-        log = os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND) if detach else None
+        log = self._log_writer(name, state) if detach else None
         confinement = self.confinement(config)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         pid = os.fork()
@@ -338,8 +339,19 @@ class Containers:
             remove_tree(trash)
 
     def logs(self, name):
+        """The log's files, oldest first: log.1 (rotated away past LOG_MAX) if there is one, and log."""
         self.require(name)
-        return self.dir(name, 'log')
+        return [path for path in (self.dir(name, 'log.1'), self.dir(name, 'log')) if os.path.exists(path)]
+
+    def log_max(self):
+        """LOG_MAX from the config (default 10m): a detached container's log rotates past it, one old file kept."""
+        return parse_size(self.store.config.get('LOG_MAX') or DEFAULT_LOG_MAX, 'LOG_MAX in the config', 1 << 10, '1k')
+
+    def _log_writer(self, name, state):
+        """Where exec -d writes: the supervisor's pipe when it caps the log, else the log itself."""
+        if state.get('piped'):
+            return os.open('/proc/%d/fd/0' % state['supervisor'], os.O_WRONLY | os.O_CLOEXEC)
+        return os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
 
 
 def parse_security_opts(options):

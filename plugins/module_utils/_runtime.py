@@ -58,7 +58,12 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls a
 CONTAINER_NAMESPACES = (sys_.CLONE_NEWNS | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC | sys_.CLONE_NEWNET |
                         sys_.CLONE_NEWPID)
 JOIN_ORDER = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
-SUPERVISOR = 'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"'
+# The supervisor: with a log cap (a detached container), copy its output from stdin to <folder>/log, rotating to
+# log.1 past the cap; then reap PID 1 and write its exit code to fd 4.
+SUPERVISOR = ('my ($d, $max) = @ARGV; if ($max) { my $n = -s "$d/log" || 0; open(my $l, ">>", "$d/log") or die; '
+              'while ((my $r = sysread(STDIN, my $buf, 65536)) > 0) { if ($n > 0 && $n + $r > $max) { close $l; '
+              'rename("$d/log", "$d/log.1"); open($l, ">>", "$d/log") or die; $n = 0 } syswrite($l, $buf); $n += $r } } '
+              'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"')
 CONFINEMENT_VERSION = 1  # in state.json: a container started before the hardening has none
 BOUND_FILES = ('hosts', 'hostname', 'resolv.conf')  # from the state folder over the image's /etc/
 
@@ -71,14 +76,15 @@ class Confinement:
         self.seccomp, self.no_new_privs = seccomp, no_new_privs
 
 
-def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup):  # pragma: no cover - child
-    """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on."""
+def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup, log_max):  # pragma: no cover
+    """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on.
+    Detached (no stdio, no pty), the output goes through a pipe to the supervisor, which caps the log."""
     # 1. session and stdio
     os.setsid()
+    output = None
     if stdio is None and pty is None:
-        null = os.open(os.devnull, os.O_RDONLY)
-        log = os.open(os.path.join(folder, 'log'), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        stdio = (null, log, log)
+        output, writer = os.pipe()
+        stdio = (os.open(os.devnull, os.O_RDONLY), writer, writer)
     for target, fd in enumerate(stdio or ()):
         os.dup2(fd, target)
     # 2. namespaces
@@ -101,15 +107,21 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup)
     # 5. PID 1, and this process becomes the supervisor
     perl = find_perl()
     env = container_environment(config, pty is not None)
-    supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time()}
+    supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time(), 'piped': output is not None}
     exitcode = os.open(os.path.join(folder, 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if os.fork() == 0:
         _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready, confinement, cgroup)
     os.close(ready)
-    os.dup2(exitcode, 4)
+    argv = ['conductor-supervisor', '-e', SUPERVISOR, folder]
+    if output is not None:  # read the container's output; hold no writer of it ourselves, or it never ends
+        null = os.open(os.devnull, os.O_WRONLY)
+        for target, fd in ((0, output), (1, null), (2, null)):
+            os.dup2(fd, target)
+        argv.append(str(log_max))
+    os.dup2(exitcode, 4)  # after the stdio: output may have been fd 4
     os.set_inheritable(4, True)  # dup2 onto itself (exitcode was 4 already) keeps close-on-exec
     os.chdir('/')
-    os.execve(perl, ['conductor-supervisor', '-e', SUPERVISOR, folder], {'PATH': DEFAULT_PATH})
+    os.execve(perl, argv, {'PATH': DEFAULT_PATH})
 
 
 def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgroup):  # pragma: no cover - PID 1

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -352,3 +353,20 @@ def test_a_limit_below_use_is_refused(conductor, image):
     message = conductor.fails('update', 'busy', '--pids-limit', '2')
     assert "the pids limit 2 is below the" in message and "processes the container 'busy' runs now" in message
     assert json.loads(conductor('inspect', 'busy').stdout)['limits']['pids'] == 2048
+
+
+def test_an_endless_log_is_capped(conductor, image, root, tmp_path):
+    config = tmp_path / 'conductor.conf'
+    config.write_text('LOG_MAX=256k\n')
+    env = dict(os.environ, CONDUCTOR_CONFIG=str(config))
+    writer = 'head -c 3000000 /dev/zero | tr "\\0" "x" | fold -w 99; echo THE-END; exec sleep 1000'
+    conductor('run', '-d', image, 'chatty', '--', 'sh', '-c', writer, env=env)
+    folder = os.path.join(root, 'containers', 'chatty')
+    deadline = time.time() + 20
+    while 'THE-END' not in open(os.path.join(folder, 'log')).read():
+        assert time.time() < deadline, 'the output did not arrive'
+        time.sleep(0.1)
+    sizes = [os.path.getsize(os.path.join(folder, f)) for f in ('log', 'log.1')]
+    assert all(size <= (256 << 10) + (64 << 10) for size in sizes), sizes  # one pipe read past the cap at most
+    logs = conductor('logs', 'chatty').stdout
+    assert logs.endswith('THE-END\n') and len(logs) == sum(sizes), 'control: the newest output is all there'
