@@ -68,7 +68,7 @@ def cmd_run(store, args):
     containers.create(args.name, args.image, command=args.command or None, env=args.env,
                       hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
                       cap_drop=args.cap_drop, security_opts=args.security_opt, memory=args.memory, cpus=args.cpus,
-                      pids_limit=args.pids_limit)
+                      pids_limit=args.pids_limit, volumes=args.volume, mounts=args.mount)
     try:
         if args.detach:
             _operations.start(store, args.name)
@@ -97,6 +97,34 @@ def cmd_update(store, args):
     current = {key: config.get(key) for key in ('memory', 'cpus', 'pids_limit')}
     limits = containers.update(args.name, **dict(current, **changes))
     print('%s: %s' % (args.name, ', '.join('%s %s' % (key, limits[key]) for key in sorted(changes))))
+
+
+def cmd_volume(store, args):
+    """volume create|ls|inspect|rm|prune [NAME]: named volumes, kept until you remove them."""
+    from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
+    volumes, action, name = Volumes(store), args.action, args.name
+    if action in ('create', 'inspect', 'rm') and not name:
+        raise ConductorError('volume %s needs a NAME' % action)
+    if action == 'create':
+        print(volumes.create(check_name('volume', name))['name'])
+    elif action == 'ls':
+        rows = [dict(v, used_by=_operations.volume_users(store, v['name'])) for v in volumes.list()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return
+        _table(('NAME', 'ANONYMOUS', 'USED BY', 'CREATED'),
+               [(v['name'], 'yes' if v['anonymous'] else 'no', ','.join(v['used_by']) or '-', v['created']) for v in rows])
+    elif action == 'inspect':
+        print(json.dumps(dict(volumes.require(name), path=volumes.dir(name, 'data'),
+                              used_by=_operations.volume_users(store, name)), indent=2, sort_keys=True))
+    elif action == 'rm':
+        _operations.remove_volume(store, name)
+        print(name)
+    elif action == 'prune':
+        removed = _operations.prune_volumes(store)
+        print('Removed %d anonymous volumes%s' % (len(removed), (': ' + ', '.join(removed)) if removed else ''))
+    else:
+        raise ConductorError('unknown volume action %r: use create, ls, inspect, rm or prune' % action)
 
 
 def _attached(store, name):
@@ -228,9 +256,13 @@ COMMANDS = {
         ('--privileged', 'privileged', None, 'keep every capability, no seccomp filter, /proc and /sys writable'),
         ('--cap-add', 'cap_add', 'CAP...', 'add a capability to the default set (NET_ADMIN, SYS_PTRACE, ALL, ...)'),
         ('--cap-drop', 'cap_drop', 'CAP...', 'drop a capability from the default set (or ALL)'),
-        ('--security-opt', 'security_opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), MEMORY, CPUS, PIDS]),
+        ('--security-opt', 'security_opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), MEMORY, CPUS, PIDS,
+        ('-v, --volume', 'volume', 'SRC:DST[:ro]...', 'a volume (NAME:/path, or /path for an anonymous one) or a host '
+         'folder (/host/path:/path)'),
+        ('--mount', 'mount', 'type=..,source=..,target=..[,readonly]...', 'the same, in Docker\'s long form')]),
     'start': (cmd_start, 'NAME', []),
     'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS]),
+    'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV]),
     'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)")]),

@@ -14,7 +14,7 @@ import shlex
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, env_dict, env_list, is_env_key
 
-INSTRUCTIONS = ('FROM', 'COPY', 'RUN', 'ENV', 'WORKDIR', 'CMD')
+INSTRUCTIONS = ('FROM', 'COPY', 'RUN', 'ENV', 'WORKDIR', 'CMD', 'VOLUME')
 
 
 class Instruction:
@@ -154,6 +154,15 @@ def _workdir_args(rest, fail):
     return rest
 
 
+def _volume_args(rest, fail):
+    """VOLUME /path ... or VOLUME ["/path", ...]: folders each container gets an anonymous volume for."""
+    paths = _json_array(rest, fail, 'VOLUME') if rest.startswith('[') else rest.split()
+    for path in paths:
+        if not path.startswith('/'):
+            fail('VOLUME: %r is not an absolute path' % path)
+    return sorted(posixpath.normpath(p) for p in paths)
+
+
 _ARGUMENTS = {
     'FROM': _from_args,
     'COPY': _copy_args,
@@ -161,6 +170,7 @@ _ARGUMENTS = {
     'ENV': _env_args,
     'WORKDIR': _workdir_args,
     'CMD': _command_args('CMD'),
+    'VOLUME': _volume_args,
 }
 
 
@@ -175,4 +185,6 @@ def apply_config(config, step):
         config['workdir'] = posixpath.normpath(posixpath.join(config.get('workdir') or '/', step.args))
     elif step.command == 'CMD':
         config['cmd'] = step.args
+    elif step.command == 'VOLUME':
+        config['volumes'] = sorted(set(config.get('volumes', [])) | set(step.args))
     return config

@@ -40,7 +40,8 @@ from ansible_collections.cs695.conductor.plugins.module_utils._addresses import 
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
     alive, exit_code, kill_tree, terminate, wait_gone)
-from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _runtime, _seccomp
+from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _runtime, _sandbox, _seccomp, _volumes
 
 DEFAULT_LOG_MAX = '10m'  # as Docker's json-file driver with max-size 10m, max-file 2
 DEFAULT_PIDS_LIMIT = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
@@ -118,6 +119,56 @@ class Containers:
         return {'name': name, 'config': config, 'state': state, 'size': self.size(name),
                 'limits': self.limits(config), 'usage': self.cgroup(name).usage() if state['running'] else {}}
 
+    def _binds(self, specs, image_volumes):
+        """What gets mounted: the specs, then an anonymous volume for each VOLUME of the image that no
+        spec covers. Refuses two mounts on one target and a bind source that does not exist."""
+        binds, targets = [dict(spec) for spec in specs], set()
+        for spec in binds:
+            if spec['target'] in targets:
+                raise ConductorError('two mounts have the target %s: give each folder one' % spec['target'])
+            targets.add(spec['target'])
+            if spec['type'] == 'bind' and not os.path.exists(spec['source']):
+                raise ConductorError('the bind source %s does not exist: create it first (a missing source is an '
+                                     'error, not a new empty folder)' % spec['source'])
+        return binds + [_volumes.mount('volume', None, path) for path in image_volumes if path not in targets]
+
+    def host_binds(self, name, config, lowers):
+        """(host folder or file, target, read-only) for each mount, each volume filled on first use."""
+        result, volumes = [], Volumes(self.store)
+        for spec in config.get('binds', []):
+            source = spec['source']
+            if spec['type'] == 'volume':
+                volume = volumes.get(source) or volumes.create(source)
+                if not volume['populated']:
+                    self._populate(name, lowers, spec['target'], volumes.dir(source, 'data'))
+                    volumes.mark_populated(source)
+                source = volumes.dir(source, 'data')
+            result.append((source, spec['target'], spec['readonly']))
+        return result
+
+    def _populate(self, name, lowers, target, data):
+        """Copy what the container's root holds at target into a new volume (in a mount namespace of its own)."""
+        if os.listdir(data):
+            return  # not empty: as Docker, only an empty volume is filled
+        folder = self.dir(name)
+
+        def child(report):  # pragma: no cover - runs in the child
+            from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
+            sys_.unshare(sys_.CLONE_NEWNS)
+            _sandbox.make_mounts_private()
+            rootfs = os.path.join(folder, 'rootfs')
+            _sandbox.mount_overlay(lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs,
+                                   cwd=self.store.root, nodev=True)
+            try:
+                fd = _sandbox.open_in_root(rootfs, target, os.O_PATH | os.O_DIRECTORY)
+            except (FileNotFoundError, NotADirectoryError):
+                os._exit(0)  # nothing there to copy
+            os.set_inheritable(fd, True)
+            os.execv('/bin/cp', ['cp', '-a', '/proc/self/fd/%d/.' % fd, data])
+        code, message = _sandbox.spawn(child)
+        if code != 0:
+            raise ConductorError('filling the volume for %s from the image failed (%d): %s' % (target, code, message))
+
     # -- resources -------------------------------------------------------------------------------
     def cgroup(self, name):
         """The container's cgroup: <parent>/<name> under the default root, <name>-<crc of root> elsewhere,
@@ -166,9 +217,11 @@ class Containers:
 
     # -- create and start ----------------------------------------------------------------------
     def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
-               cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None):
-        """Make the container's folder and config; nothing runs yet."""
+               cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None, volumes=None,
+               mounts=None):
+        """Make the container's folder and config, and the volumes it names; nothing runs yet."""
         check_name('container', name)
+        volumes, mounts = _volumes.normalize(volumes, _volumes.parse_volume), _volumes.normalize(mounts, _volumes.parse_mount)
         limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
                   'pids_limit': _cgroups.parse_pids(pids_limit)}
         env = check_env(env)
@@ -181,6 +234,7 @@ class Containers:
             raise ConductorError('invalid command %r: give a non-empty list of strings' % (command,))
         manifest = self.store.require_image(image)
         image_config = manifest.get('config', {})
+        binds = self._binds(volumes + mounts, image_config.get('volumes', []))
         environment = env_dict(image_config.get('env'))
         environment.update(env_dict(env))
         config = {
@@ -188,7 +242,7 @@ class Containers:
             'layers': manifest['layers'], 'command': command, 'env': env, 'hostname': hostname,
             'privileged': bool(privileged), 'cap_add': sorted(cap_add or []), 'cap_drop': sorted(cap_drop or []),
             'security_opts': security_opts, 'memory': limits['memory'], 'cpus': limits['cpus'],
-            'pids_limit': limits['pids_limit'],
+            'pids_limit': limits['pids_limit'], 'volumes': volumes, 'mounts': mounts,
             'argv': command or image_config.get('cmd') or ['/bin/bash'],
             'workdir': image_config.get('workdir') or '/',
             'environment': env_list(environment),
@@ -212,6 +266,10 @@ class Containers:
                 with open(os.path.join(tmp, file_name), 'w') as f:
                     f.write(content)
             open(os.path.join(tmp, 'log'), 'a').close()
+            for spec in binds:  # named volumes on first use; an anonymous one per target, for this container
+                if spec['type'] == 'volume':
+                    spec['source'] = Volumes(self.store).create(spec['source'], None if spec['source'] else name)['name']
+            config['binds'] = binds
             write_json(os.path.join(tmp, 'config.json'), config)
             os.rename(tmp, folder)
         return config
@@ -242,6 +300,7 @@ class Containers:
             if os.path.exists(self.dir(name, stale)):
                 os.unlink(self.dir(name, stale))
         lowers = self.store.lowerdirs(config['base'], config['layers'])
+        binds = self.host_binds(name, config, lowers)
         confinement = self.confinement(config)
         cgroup = self.cgroup(name)
         cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else ())
@@ -255,7 +314,7 @@ class Containers:
                 if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
                 _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w,
-                                confinement, cgroup.procs(), self.log_max())
+                                confinement, cgroup.procs(), self.log_max(), binds)
             except BaseException as e:  # noqa: B036
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)

@@ -40,4 +40,6 @@ def run_module(module, action):
         module.fail_json(msg='%s (conductor modules need root: use become: true)' % e, output_tail=output[-20:])
     if not module._diff:
         result.pop('diff', None)
+    for warning in result.pop('warnings', None) or []:
+        module.warn(warning)
     module.exit_json(**result)

@@ -9,6 +9,8 @@
     remove         end its processes, tear down its network, then delete its files (conductor stop)
     remove_image   rmi: refuse while a container uses it; keep the layers containers still use
     prune          rmcache: keep every base and layer an image or a container uses
+    remove_volume  volume rm: refuse while a container uses it
+    prune_volumes  volume prune: the anonymous volumes no container uses
 
 The CLI and the planning layer call these, never the pieces one by one. The network is imported
 only when the container has one: run and exec never load pyroute2 or python-iptables.
@@ -20,6 +22,7 @@ __metaclass__ = type
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 
 
 def _network(store):
@@ -48,6 +51,11 @@ def remove(store, name, timeout=10):
         if name in Allocations(store).load():
             _network(store).remove(name)
         containers.delete(name)
+        volumes = Volumes(store)
+        for spec in config.get('binds', []):  # its anonymous volumes go with it; named ones never do
+            volume = volumes.get(spec['source']) if spec['type'] == 'volume' else None
+            if volume and volume['anonymous'] and volume['container'] == name:
+                volumes.delete(volume['name'])
     return config
 
 
@@ -61,6 +69,31 @@ def remove_image(store, name):
             raise ConductorError('image %r is used by container(s) %s: stop them first (conductor stop NAME)'
                                  % (name, ', '.join(users)))
         return store.delete_image(name, configs)
+
+
+def volume_users(store, name):
+    return sorted(c['name'] for c in Containers(store).configs()
+                  if any(s['type'] == 'volume' and s['source'] == name for s in c.get('binds', [])))
+
+
+def remove_volume(store, name):
+    """volume rm: delete a volume and its data, unless a container uses it."""
+    with store.lock():
+        Volumes(store).require(name)
+        users = volume_users(store, name)
+        if users:
+            raise ConductorError('volume %r is used by container(s) %s: stop them first (conductor stop NAME)'
+                                 % (name, ', '.join(users)))
+        Volumes(store).delete(name)
+
+
+def prune_volumes(store):
+    """volume prune: delete the anonymous volumes no container uses; named ones are kept. Returns their names."""
+    with store.lock():
+        removed = [v['name'] for v in Volumes(store).list() if v['anonymous'] and not volume_users(store, v['name'])]
+        for name in removed:
+            Volumes(store).delete(name)
+    return removed
 
 
 def prune(store):

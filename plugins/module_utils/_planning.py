@@ -20,12 +20,13 @@ __metaclass__ = type
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_env, check_name, env_list)
+    ConductorError, check_env, check_name, env_list, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
-from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _operations
+from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _operations, _volumes
 
 
 # -- containers --------------------------------------------------------------------------------
@@ -48,6 +49,18 @@ def _sorted(value):
     return sorted(value or [])
 
 
+def _volumes_of(value):
+    return sorted(_volumes.normalize(value, _volumes.parse_volume), key=_by_target)
+
+
+def _mounts_of(value):
+    return sorted(_volumes.normalize(value, _volumes.parse_mount), key=_by_target)
+
+
+def _by_target(spec):
+    return spec['target']
+
+
 # name: (the module's argument spec, the value config.json stores for what a task gives)
 CONTAINER_OPTIONS = {
     'image': (dict(type='str'), _as_given),
@@ -61,6 +74,10 @@ CONTAINER_OPTIONS = {
     'memory': (dict(type='str'), _cgroups.parse_memory),
     'cpus': (dict(type='float'), _cgroups.parse_cpus),
     'pids_limit': (dict(type='int'), _cgroups.parse_pids),
+    'volumes': (dict(type='list', elements='str', default=[]), _volumes_of),
+    'mounts': (dict(type='list', elements='dict', default=[], options=dict(
+        type=dict(type='str', choices=['volume', 'bind'], default='volume'), source=dict(type='str'),
+        target=dict(type='str', required=True), readonly=dict(type='bool', default=False))), _mounts_of),
 }
 COMPARED = tuple(CONTAINER_OPTIONS) + ('image_id',)  # image_id: a rebuilt image recreates its containers
 UPDATED_IN_PLACE = ('memory', 'cpus', 'pids_limit')  # as docker update: a change of these alone recreates nothing
@@ -84,6 +101,8 @@ def stored_spec(config):
     spec = {key: config.get(key) for key in COMPARED}
     for key in ('env', 'cap_add', 'cap_drop', 'security_opts'):  # absent in configs of older containers
         spec[key] = sorted(spec[key] or [])
+    for key in ('volumes', 'mounts'):
+        spec[key] = sorted(spec[key] or [], key=_by_target)
     return spec
 
 
@@ -115,7 +134,7 @@ def container_actions(current, running, desired, state, recreate=False, restart=
 
 
 def ensure_container(store, name, state='started', options=None, recreate=False, restart=False, stop_timeout=10,
-                     network=None, check_mode=False):
+                     network=None, discard_changes='warn', check_mode=False):
     """Bring container `name` to `state` with `options` (CONTAINER_OPTIONS' names); returns changed,
     actions, differences, container and diff.
 
@@ -138,6 +157,17 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
     else:
         raise ConductorError('image is required to create container %r' % name)
     actions, differences = container_actions(current, running, desired, state, recreate, restart)
+    warnings = []
+    discarded = containers.size(name) if 'recreated' in actions else 0  # what it wrote outside its volumes
+    if discarded:
+        what = 'upper layer holds %s of changes outside volumes' % human_size(discarded)
+        if discard_changes == 'refuse':
+            raise ConductorError('container %r would be recreated (%s), but its %s: keep that data in a volume, '
+                                 'or set discard_changes: warn to recreate anyway'
+                                 % (name, ', '.join(differences) + ' changed' if differences else 'recreate: true', what))
+        differences.append(what)
+        warnings.append('container %r %s recreated: its %s%s' % (
+            name, 'would be' if check_mode else 'was', what, '' if check_mode else ', now gone'))
     if not check_mode:
         for action in actions:
             if action in ('removed', 'recreated'):
@@ -161,7 +191,7 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
                                        network.get('link_local'), check_mode)
             if networked['changed']:
                 actions.append('networked')
-    result = {'changed': bool(actions), 'actions': actions, 'differences': differences,
+    result = {'changed': bool(actions), 'actions': actions, 'differences': differences, 'warnings': warnings,
               'container': _container_facts(containers, name, after, check_mode),
               'diff': {'before': before, 'after': after}}
     if networked:
@@ -253,6 +283,25 @@ def ensure_peer(store, a, b, state='present', check_mode=False):
         changed = network.peer(a, b, present)
     return {'changed': changed, 'peer': {'containers': list(pair), 'state': state},
             'diff': {'before': {'peered': present != changed}, 'after': {'peered': present}}}
+
+
+# -- volumes -----------------------------------------------------------------------------------
+def ensure_volume(store, name, state='present', check_mode=False):
+    """conductor_volume: a named volume present or absent (absent refuses while a container uses it)."""
+    volumes = Volumes(store)
+    before = volumes.get(check_name('volume', name)) or {}
+    summary = {'name': name} if before else {}
+    if state == 'absent':
+        if before:
+            if check_mode and _operations.volume_users(store, name):
+                _operations.remove_volume(store, name)  # in use: the same error a real run gives, nothing done
+            elif not check_mode:
+                _operations.remove_volume(store, name)
+        return {'changed': bool(before), 'volume': {}, 'diff': {'before': summary, 'after': {}}}
+    if before:
+        return {'changed': False, 'volume': before, 'diff': {'before': summary, 'after': summary}}
+    after = {'name': name} if check_mode else volumes.create(name)
+    return {'changed': True, 'volume': after, 'diff': {'before': {}, 'after': {'name': name}}}
 
 
 # -- images ------------------------------------------------------------------------------------

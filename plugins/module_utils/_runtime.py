@@ -9,7 +9,8 @@ start (conductor run, conductor start): the CLI or module forks a child that run
     1. session and stdio     setsid; stdin/stdout/stderr from the caller, the log or a pty
     2. namespaces            unshare mount, UTS, IPC, network and PID
     3. root filesystem       private propagation, the overlay root, /dev (and the pty), /sys read-only,
-                             /etc/hosts, hostname and resolv.conf bound from the state folder
+                             /etc/hosts, hostname and resolv.conf bound from the state folder, then
+                             the volumes and bind mounts
     4. identity              host name, loopback up
     5. PID 1                 fork it; this process becomes the supervisor (perl), which reaps it and
                              writes its exit code
@@ -76,9 +77,10 @@ class Confinement:
         self.seccomp, self.no_new_privs = seccomp, no_new_privs
 
 
-def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup, log_max):  # pragma: no cover
+def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup, log_max, binds):  # pragma: no cover
     """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on.
-    Detached (no stdio, no pty), the output goes through a pipe to the supervisor, which caps the log."""
+    Detached (no stdio, no pty), the output goes through a pipe to the supervisor, which caps the log.
+    binds: (host folder or file, target, read-only) for each volume and bind mount."""
     # 1. session and stdio
     os.setsid()
     output = None
@@ -101,6 +103,8 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
     mount_sys(rootfs, config['privileged'])
     for file_name in BOUND_FILES:
         _sandbox.bind_file(os.path.join(folder, file_name), rootfs, '/etc/' + file_name, create=True)
+    for source, target, readonly in binds:  # volumes and bind mounts: nosuid, nodev, resolved inside the root
+        _sandbox.bind_in_root(source, rootfs, target, readonly)
     # 4. identity
     sys_.sethostname(config['hostname'] or config['name'])
     sys_.set_loopback_up()

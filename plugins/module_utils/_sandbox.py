@@ -107,6 +107,49 @@ def mount_in_root(source, rootfs, target, fstype=None, flags=0, data=None):
         os.close(fd)
 
 
+def make_dirs_in_root(rootfs, target):
+    """Make folder target inside rootfs (and its parents), each step resolved as open_in_root does: a
+    symlink in the image leads somewhere inside the root, never out of it. Returns an O_PATH fd."""
+    parts = [p for p in target.split('/') if p]
+    for depth in range(1, len(parts) + 1):
+        path = '/'.join(parts[:depth])
+        try:
+            os.close(open_in_root(rootfs, path, os.O_PATH | os.O_DIRECTORY))
+        except FileNotFoundError:
+            parent = open_in_root(rootfs, '/'.join(parts[:depth - 1]), os.O_PATH | os.O_DIRECTORY)
+            try:
+                os.mkdir(parts[depth - 1], 0o755, dir_fd=parent)
+            except FileExistsError:  # a symlink to nothing: we do not guess where its folder should be
+                raise OSError(errno.ENOENT, 'mount target %s: /%s is a symlink to a folder that does not exist in the '
+                                            'image; make that folder in the image or choose another target'
+                              % (target, path))
+            finally:
+                os.close(parent)
+    return open_in_root(rootfs, target, os.O_PATH | os.O_DIRECTORY)
+
+
+def bind_in_root(source, rootfs, target, readonly=False):
+    """Bind the host folder or file source at target inside rootfs (made if missing), nosuid and nodev,
+    read-only if asked. The target is resolved inside the root: an image's symlink cannot lead out."""
+    if os.path.isdir(source):
+        os.close(make_dirs_in_root(rootfs, target))
+    else:
+        os.close(make_dirs_in_root(rootfs, os.path.dirname(target)))
+        bind_file(source, rootfs, target, create=True)
+    flags = sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_NOSUID | sys_.MS_NODEV | (sys_.MS_RDONLY if readonly else 0)
+    if os.path.isdir(source):
+        fd = open_in_root(rootfs, target, os.O_PATH | os.O_DIRECTORY)
+        try:
+            sys_.mount(source, '/proc/self/fd/%d' % fd, None, sys_.MS_BIND | sys_.MS_REC)
+        finally:
+            os.close(fd)
+    fd = open_in_root(rootfs, target)  # now the new mount, on top
+    try:
+        sys_.mount(None, '/proc/self/fd/%d' % fd, None, flags)
+    finally:
+        os.close(fd)
+
+
 def mount_proc(rootfs):
     mount_in_root('proc', rootfs, '/proc', 'proc', sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC)
 

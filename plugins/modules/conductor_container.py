@@ -83,6 +83,49 @@ options:
       - Process limit; V(-1) for none. Omitted, C(PIDS_LIMIT) from conductor.conf, else 2048, so a fork bomb stops there.
       - Changed in place, as O(memory).
     type: int
+  volumes:
+    description:
+      - Docker's short syntax. V(NAME:/path) mounts a named volume (made on first use, filled with what the image
+        holds at V(/path), and never deleted by a recreate, M(cs695.conductor.conductor_image) or rmcache);
+        V(/host/path:/path) binds a host folder or file, which must exist; V(/path) alone is an anonymous volume,
+        removed with the container. Add V(:ro) for read-only.
+      - Every mount is nosuid and nodev, and its target is resolved inside the container's root.
+      - A change recreates the container; the data in volumes stays.
+    type: list
+    elements: str
+    default: []
+  mounts:
+    description: The same in Docker's long syntax.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      type:
+        description: V(volume) or V(bind).
+        type: str
+        choices: [volume, bind]
+        default: volume
+      source:
+        description: The volume name, or the host path for V(bind). Omitted for an anonymous volume.
+        type: str
+      target:
+        description: The absolute path inside the container.
+        type: str
+        required: true
+      readonly:
+        description: Mount it read-only.
+        type: bool
+        default: false
+  discard_changes:
+    description:
+      - What to do when a recreate (a changed option or a rebuilt image) would discard what the container wrote
+        in its own layer, outside its volumes. RV(differences) says how much, for example
+        C(upper layer holds 12.0MB of changes outside volumes).
+      - V(warn), as Docker does, recreates it and warns. V(refuse) fails the task and leaves the container as it is,
+        so a student's work is never lost without a word; keep such work in O(volumes).
+    type: str
+    choices: [warn, refuse]
+    default: warn
   state:
     description:
       - V(started) creates the container if needed and makes sure it runs.
@@ -216,6 +259,7 @@ def main():
             name=dict(type='str', required=True),
             state=dict(type='str', choices=['started', 'present', 'stopped', 'absent'], default='started'),
             recreate=dict(type='bool', default=False),
+            discard_changes=dict(type='str', choices=['warn', 'refuse'], default='warn'),
             restart=dict(type='bool', default=False),
             stop_timeout=dict(type='float', default=10),
             network=dict(type='dict', options=NETWORK_OPTIONS),
@@ -229,7 +273,7 @@ def main():
     run_module(module, lambda store, out: ensure_container(
         store, p['name'], state=p['state'], options={key: p[key] for key in CONTAINER_OPTIONS},
         recreate=p['recreate'], restart=p['restart'], stop_timeout=p['stop_timeout'], network=p['network'],
-        check_mode=module.check_mode))
+        discard_changes=p['discard_changes'], check_mode=module.check_mode))
 
 
 if __name__ == '__main__':

@@ -39,7 +39,7 @@ def test_shell_form_cmd_runs_through_sh():
 
 @pytest.mark.parametrize('text, message', [
     ('FROM debian:bookworm\nFORM x', "Conductorfile:2: unknown instruction FORM (expected one of FROM, COPY, RUN, "
-                                     "ENV, WORKDIR, CMD): 'FORM x'"),
+                                     "ENV, WORKDIR, CMD, VOLUME): 'FORM x'"),
     ('FROM debian:bookworm\nRUN', "Conductorfile:2: RUN needs arguments: 'RUN'"),
     ('FROM debian:bookworm\nRUN ["echo", ', 'Conductorfile:2: RUN: invalid JSON array'),
     ('FROM debian:bookworm\nRUN [1, 2]', 'Conductorfile:2: RUN: the JSON form must be a non-empty array of strings'),

@@ -6,7 +6,8 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import Con
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 
 SPEC = {'image': 'web', 'image_id': 'a' * 64, 'command': None, 'env': ['A=1'], 'hostname': None, 'privileged': False,
-        'cap_add': [], 'cap_drop': [], 'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None}
+        'cap_add': [], 'cap_drop': [], 'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None,
+        'volumes': [], 'mounts': []}
 
 
 @pytest.mark.parametrize('current, running, desired, state, kw, actions', [
@@ -40,6 +41,18 @@ def test_a_changed_limit_is_applied_in_place():
     assert _planning.container_actions(SPEC, True, both, 'started')[0] == ['recreated', 'started']
 
 
+def test_volumes_in_both_syntaxes_compare_by_what_they_mount():
+    short = _planning.desired_spec(FakeStore(), {'image': 'web', 'volumes': ['/srv:/data:ro', 'work:/root/work']})
+    long = _planning.desired_spec(FakeStore(), {'image': 'web', 'mounts': [
+        {'type': 'volume', 'source': 'work', 'target': '/root/work/'}, {'type': 'bind', 'source': '/srv', 'target': '/data',
+                                                                       'readonly': True}]})
+    assert short['volumes'] == long['mounts'] == [
+        {'type': 'bind', 'source': '/srv', 'target': '/data', 'readonly': True},
+        {'type': 'volume', 'source': 'work', 'target': '/root/work', 'readonly': False}]
+    actions, differences = _planning.container_actions(SPEC, True, dict(SPEC, volumes=short['volumes']), 'started')
+    assert actions == ['recreated', 'started'] and differences == ['volumes']
+
+
 def test_every_declared_option_is_compared_and_in_the_argument_spec():
     spec = _planning.container_argument_spec()
     assert set(spec) == set(_planning.CONTAINER_OPTIONS)
@@ -57,7 +70,7 @@ def test_desired_spec_is_what_config_json_stores():
                                                 'hostname': None, 'privileged': None, 'cap_add': ['SYS_PTRACE', 'NET_ADMIN']})
     assert spec == {'image': 'web', 'image_id': 'c' * 64, 'command': ['sleep', '1 2'], 'env': ['A=x', 'B=2'],
                     'hostname': None, 'privileged': False, 'cap_add': ['NET_ADMIN', 'SYS_PTRACE'], 'cap_drop': [],
-                    'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None}
+                    'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None, 'volumes': [], 'mounts': []}
     with pytest.raises(ConductorError, match="invalid environment entry '1A=x'"):
         _planning.desired_spec(FakeStore(), {'image': 'web', 'env': {'1A': 'x'}})
 
@@ -66,7 +79,7 @@ def test_stored_spec_ignores_env_order_and_other_keys():
     config = dict(SPEC, env=['B=2', 'A=1'], argv=['/bin/bash'], created='now')
     assert _planning.stored_spec(config) == dict(SPEC, env=['A=1', 'B=2'])
     older = {key: value for key, value in SPEC.items()
-             if key not in ('cap_add', 'cap_drop', 'security_opts', 'memory', 'cpus', 'pids_limit')}
+             if key not in ('cap_add', 'cap_drop', 'security_opts', 'memory', 'cpus', 'pids_limit', 'volumes', 'mounts')}
     assert _planning.stored_spec(older) == SPEC  # a container made before these options compares equal
     assert _planning.stored_spec(None) == {}
 

@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""Volumes: data that outlives containers, and the mount specs that put them (or host folders) in one.
+
+    volumes/<name>/volume.json   name, created, anonymous (and its container), populated
+    volumes/<name>/data/         what the container sees at the mount's target
+
+A named volume is made by `volume create` or on first use by `run -v NAME:/path`; stop, rmi and
+rmcache never delete it. An anonymous one (`-v /path`, or the image's VOLUME) goes with its container.
+On first use a volume is filled with what the image holds at the target, as Docker does.
+
+A mount spec, as config.json stores it: {'type': 'volume' | 'bind', 'source': volume name, host
+path or None (anonymous), 'target': absolute path inside, 'readonly': bool}.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import posixpath
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (
+    ConductorError, check_name, read_json, remove_tree, temp_name, utc_now, write_json)
+
+TYPES = ('volume', 'bind')
+
+
+def _target(target, text):
+    if not target or not target.startswith('/'):
+        raise ConductorError('invalid mount %r: the target %r must be an absolute path inside the container, '
+                             'such as /root/work' % (text, target or ''))
+    return posixpath.normpath(target)
+
+
+def mount(kind, source, target, readonly=False, text=None):
+    """A checked mount spec; text is what the user wrote, for the errors."""
+    text = text if text is not None else '%s:%s' % (source or '', target)
+    if kind not in TYPES:
+        raise ConductorError('invalid mount %r: unknown type %r: use volume or bind' % (text, kind))
+    if kind == 'bind':
+        if not source or not source.startswith('/'):
+            raise ConductorError('invalid mount %r: a bind source must be an absolute host path, such as '
+                                 '/srv/course/data' % text)
+        source = os.path.normpath(source)
+    elif source is not None:
+        if not source:
+            raise ConductorError('invalid mount %r: give a volume name, a host path or only the target' % text)
+        if '/' in source or source.startswith('.'):
+            raise ConductorError('invalid mount %r: %r is neither an absolute host path nor a volume name; '
+                                 'write /full/path for a host folder' % (text, source))
+        check_name('volume', source)
+    return {'type': kind, 'source': source, 'target': _target(target, text), 'readonly': bool(readonly)}
+
+
+def parse_volume(text):
+    """Docker's -v: NAME:/path[:ro], /host/path:/path[:ro|rw], or /path alone (an anonymous volume)."""
+    parts = str(text).split(':')
+    if len(parts) == 1:
+        return mount('volume', None, parts[0], text=text)
+    options = parts[2] if len(parts) == 3 else ''
+    if len(parts) > 3 or options not in ('', 'ro', 'rw'):
+        raise ConductorError('invalid volume %r: write NAME:/path, /host/path:/path or /path, with :ro for '
+                             'read-only' % text)
+    kind = 'bind' if parts[0].startswith('/') or '/' in parts[0] else 'volume'
+    return mount(kind, parts[0], parts[1], options == 'ro', text)
+
+
+def parse_mount(text):
+    """Docker's --mount type=bind|volume,source=…,target=…[,readonly]."""
+    fields = {}
+    for item in str(text).split(','):
+        key, sep, value = item.partition('=')
+        key = {'src': 'source', 'dst': 'target', 'destination': 'target', 'ro': 'readonly'}.get(key, key)
+        if key not in ('type', 'source', 'target', 'readonly'):
+            raise ConductorError('invalid mount %r: unknown field %r: use type, source, target and readonly' % (text, key))
+        fields[key] = value if sep else 'true'
+    readonly = fields.get('readonly', 'false').lower() in ('true', '1', 'yes')
+    return mount(fields.get('type', 'volume'), fields.get('source') or None, fields.get('target'), readonly, text)
+
+
+def from_dict(spec):
+    """The module's mounts entry: {type, source, target, readonly}."""
+    return mount(spec.get('type') or 'volume', spec.get('source') or None, spec.get('target'),
+                 spec.get('readonly'), str(spec))
+
+
+def normalize(items, parser):
+    """Specs from strings (parsed with parser) or dicts, checked, without duplicates."""
+    return [parser(item) if isinstance(item, str) else from_dict(item) for item in items or []]
+
+
+class Volumes:
+    def __init__(self, store):
+        self.store = store
+
+    def dir(self, name, *parts):
+        return self.store.path('volumes', check_name('volume', name), *parts)
+
+    def get(self, name):
+        return read_json(self.dir(name, 'volume.json'))
+
+    def require(self, name):
+        volume = self.get(name)
+        if volume is None:
+            raise ConductorError('no volume named %r: see conductor volume ls' % name)
+        return volume
+
+    def names(self):
+        folder = self.store.path('volumes')
+        return sorted(n for n in os.listdir(folder) if not n.startswith('.')) if os.path.isdir(folder) else []
+
+    def list(self):
+        return [v for v in (self.get(n) for n in self.names()) if v]
+
+    def create(self, name=None, container=None):
+        """Make a volume (or return the one there is): a name, or for an anonymous one its container."""
+        anonymous = name is None
+        name = name or 'anon-' + os.urandom(8).hex()
+        with self.store.lock():
+            existing = self.get(name)
+            if existing:
+                return existing
+            os.makedirs(self.store.path('volumes'), 0o700, exist_ok=True)
+            tmp = self.store.path('volumes', temp_name(name))
+            os.mkdir(tmp, 0o700)
+            os.mkdir(os.path.join(tmp, 'data'))
+            os.chmod(os.path.join(tmp, 'data'), 0o755)
+            volume = {'name': name, 'created': utc_now(), 'anonymous': anonymous, 'container': container,
+                      'populated': False}
+            write_json(os.path.join(tmp, 'volume.json'), volume)
+            os.rename(tmp, self.dir(name))
+        return volume
+
+    def mark_populated(self, name):
+        with self.store.lock():
+            write_json(self.dir(name, 'volume.json'), dict(self.require(name), populated=True))
+
+    def delete(self, name):
+        with self.store.lock():
+            self.require(name)
+            trash = self.store.path('volumes', temp_name('removed-' + name))
+            os.rename(self.dir(name), trash)
+            remove_tree(trash)
