@@ -160,11 +160,15 @@ def test_classroom_on_five_hosts_in_parallel(lab, course):
         assert all(r['status'] == 'running' for r in rows) and len({r['address'] for r in rows}) == 3
         rules = sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
         assert all('--dport %d' % port in rules for port in (20000, 20001, 20002))
+        work = {v['name']: v['used_by'] for v in json.loads(many.cli(host, 'volume', 'ls', '--json').stdout)}
+        assert work == {'cs695-%s-work' % s: ['cs695-' + s] for s in students}, 'a work volume per student'
     rerun = recap(many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout)
     assert all(c['changed'] == 0 for c in rerun.values())
     many.playbook(classroom, inventory, '-f', '5', '-e', extra, '--tags', 'teardown')
     for host in many.hosts:
         assert json.loads(many.cli(host, 'ps', '--json').stdout) == []
+        kept = sorted(v['name'] for v in json.loads(many.cli(host, 'volume', 'ls', '--json').stdout))
+        assert kept == ['cs695-%s-work' % s for s in students], 'teardown keeps the students\' work'
         assert 'CONDUCTOR' not in sh('iptables-legacy-save', ns=host['ns']).stdout
 
 
