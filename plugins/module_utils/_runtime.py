@@ -144,6 +144,8 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
             mask_proc(rootfs)
         # 8. pivot_root
         _sandbox.pivot_into(rootfs)
+        if not os.path.isdir(config['workdir']):  # WORKDIR makes its folder, as Docker's does
+            os.makedirs(config['workdir'])
         # 9. confinement
         confine(confinement)
         # 10. exec

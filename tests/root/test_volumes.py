@@ -112,3 +112,9 @@ def test_an_image_update_keeps_the_work_and_says_what_it_discards(conductor, con
     assert conductor('exec', 'alice', '--', 'test', '-e', '/root/scratch', check=False).returncode == 1
     again = _planning.ensure_container(store, 'alice', options=task)
     assert again['changed'] is False, 'the same task again changes nothing'
+
+
+def test_workdir_makes_its_folder(conductor, context):
+    """Issue 11's WORKDIR bug: an image ending in WORKDIR /work failed every run with exit 127."""
+    conductor('build', 'wd', context.write('FROM debian:bookworm\nWORKDIR /work/here\n'))
+    assert conductor('run', 'wd', 'wd', '--', 'pwd').stdout == '/work/here\n'
