@@ -43,9 +43,9 @@ def test_a_changed_limit_is_applied_in_place():
 
 def test_volumes_in_both_syntaxes_compare_by_what_they_mount():
     short = _planning.desired_spec(FakeStore(), {'image': 'web', 'volumes': ['/srv:/data:ro', 'work:/root/work']})
-    long = _planning.desired_spec(FakeStore(), {'image': 'web', 'mounts': [
-        {'type': 'volume', 'source': 'work', 'target': '/root/work/'}, {'type': 'bind', 'source': '/srv', 'target': '/data',
-                                                                       'readonly': True}]})
+    mounts = [{'type': 'volume', 'source': 'work', 'target': '/root/work/'},
+              {'type': 'bind', 'source': '/srv', 'target': '/data', 'readonly': True}]
+    long = _planning.desired_spec(FakeStore(), {'image': 'web', 'mounts': mounts})
     assert short['volumes'] == long['mounts'] == [
         {'type': 'bind', 'source': '/srv', 'target': '/data', 'readonly': True},
         {'type': 'volume', 'source': 'work', 'target': '/root/work', 'readonly': False}]
