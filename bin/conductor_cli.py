@@ -34,10 +34,21 @@ def cmd_build(store, args):
     """build NAME [CONDUCTORFILE]: build an image, one layer per COPY/RUN step, reusing the cache."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # only build needs it
     check_name('image', args.name)
-    steps, context = _builder.load_steps(args.conductorfile or 'Conductorfile', context=args.context)
+    if args.conductorfile and args.file:
+        raise ConductorError('give the file once: as CONDUCTORFILE or with -f, not both')
+    path = args.conductorfile or args.file or _default_file()
+    steps, context = _builder.load_steps(path, context=args.context)
     plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache)
     manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True))
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
+
+
+def _default_file():
+    """./Conductorfile, else ./Dockerfile, else ./Containerfile, as Docker and Podman look for theirs."""
+    for name in ('Conductorfile', 'Dockerfile', 'Containerfile'):
+        if os.path.exists(name):
+            return name
+    return 'Conductorfile'  # missing: the error names it
 
 
 def cmd_images(store, args):
@@ -46,8 +57,10 @@ def cmd_images(store, args):
     if args.json:
         print(json.dumps(images, indent=2))
         return
-    rows = [(m['name'], m['id'][:12], human_size(m['size']), m['created']) for m in images]
-    _table(('NAME', 'ID', 'SIZE', 'CREATED'), rows)
+    rows = [(m['name'], m['id'][:12], human_size(m['size']), m['created'],
+             m['from'] + (' (%s)' % m['resolved'] if m['resolved'] and m['resolved'] != m['from'] else ''))
+            for m in images]
+    _table(('NAME', 'ID', 'SIZE', 'CREATED', 'FROM'), rows)
 
 
 def cmd_rmi(store, args):
@@ -245,6 +258,8 @@ PIDS = ('--pids-limit', 'pids_limit', 'N', 'process limit (default: PIDS_LIMIT i
 JSON = ('--json', 'json', None, 'print the list as JSON')
 COMMANDS = {
     'build': (cmd_build, 'NAME [CONDUCTORFILE]', [
+        ('-f, --file', 'file', 'FILE', 'the Conductorfile or Dockerfile (default: ./Conductorfile, ./Dockerfile, '
+         './Containerfile)'),
         ('--context', 'context', 'DIR', "folder COPY sources are read from (default: the Conductorfile's folder)"),
         ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
     'images': (cmd_images, '', [JSON]),

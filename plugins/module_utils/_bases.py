@@ -37,14 +37,47 @@ DISTROS = {
         'script': 'gutsy',
     },
 }
+# Tags as Docker users write them, mapped to the suite debootstrap gets. The aliases follow Debian's and
+# Ubuntu's releases as of 2026-11 (Debian 13 trixie is stable; Ubuntu 24.04 noble is the latest LTS).
+TAGS = {
+    'debian': {'10': 'buster', '11': 'bullseye', '12': 'bookworm', '13': 'trixie', '14': 'forky',
+               'oldstable': 'bookworm', 'stable': 'trixie', 'testing': 'forky', 'unstable': 'sid', 'latest': 'trixie'},
+    'ubuntu': {'20.04': 'focal', '22.04': 'jammy', '24.04': 'noble', '24.10': 'oracular', '25.04': 'plucky',
+               '25.10': 'questing', 'latest': 'noble', 'rolling': 'questing'},
+}
+REGISTRY_PREFIXES = ('docker.io/library/', 'docker.io/', 'library/')
 DEFAULT_VARIANT = 'minbase'
 DEFAULT_INCLUDE = ('iproute2', 'iputils-ping', 'procps')
 VARIANTS = ('minbase', 'buildd', 'fakechroot', '-')
 SCRIPTS = '/usr/share/debootstrap/scripts'
 
 
+def _split(ref):
+    for prefix in REGISTRY_PREFIXES:
+        if ref.startswith(prefix):
+            ref = ref[len(prefix):]
+            break
+    distro, dummy, tag = ref.partition(':')
+    return distro, tag
+
+
 def is_base_reference(ref):
-    return ref.partition(':')[0] in DISTROS and ':' in ref
+    """debian[:tag] or ubuntu[:tag] (also as docker.io/library/debian:tag): a debootstrap base."""
+    return _split(ref)[0] in DISTROS
+
+
+def resolve(ref):
+    """(distro, suite) for a FROM reference: a codename, a version number, an alias such as stable or
+    latest, no tag at all, and any of those with -slim (minbase is the default variant anyway)."""
+    distro, tag = _split(ref)
+    tag = tag or 'latest'
+    tag = tag[:-len('-slim')] if tag.endswith('-slim') else tag
+    suite = TAGS[distro].get(tag, tag)
+    if suite not in DISTROS[distro]['suites']:
+        forms = sorted(DISTROS[distro]['suites']) + sorted(TAGS[distro])
+        raise ConductorError('unknown %s tag %r in FROM %s: use one of %s, each optionally with -slim'
+                             % (distro, tag, ref, ', '.join(forms)))
+    return distro, suite
 
 
 def host_arch():
@@ -61,11 +94,8 @@ def host_arch():
 
 def base_spec(ref, config, arch=None):
     """What a FROM debian:<suite> / ubuntu:<suite> line asks debootstrap for, with the config applied."""
-    distro, dummy, suite = ref.partition(':')
+    distro, suite = resolve(ref)
     info = DISTROS[distro]
-    if suite not in info['suites']:
-        raise ConductorError('unknown %s suite %r in FROM %s: use one of %s'
-                             % (distro, suite, ref, ', '.join(info['suites'])))
     variant = config.get('BASE_VARIANT') or DEFAULT_VARIANT
     if variant not in VARIANTS:
         raise ConductorError('BASE_VARIANT=%s in the config is not a debootstrap variant: use one of %s'

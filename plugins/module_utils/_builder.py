@@ -65,10 +65,12 @@ class Plan:
             self.base_spec = _bases.base_spec(first.instruction.args, config)
             self.base = self.parent = _bases.base_key(self.base_spec)
             self.parent_layers, image_config = [], {}
+            self.resolved = '%s:%s' % (self.base_spec['distro'], self.base_spec['suite'])
             first.cached = self.base in bases
         else:
             self.base, self.parent, self.parent_layers = parent['base'], parent['id'], list(parent['layers'])
             image_config = parent.get('config', {})
+            self.resolved = parent.get('resolved') or parent.get('from')
         chain, image_config = self.parent, dict(image_config)
         for step in self.steps[1:]:
             ins = step.instruction
@@ -361,7 +363,8 @@ def _write_manifest(store, plan, base, layers):
             return old, False
         manifest = {
             'name': plan.name, 'id': image_id, 'base': base, 'layers': layers, 'chain': plan.chain,
-            'config': plan.config, 'from': plan.steps[0].instruction.args, 'created': utc_now(),
+            'config': plan.config, 'from': plan.steps[0].instruction.args, 'resolved': plan.resolved,
+            'created': utc_now(),
             'size': base_info.get('size', 0) + sum(layer['size'] for layer in records),
         }
         write_json(store.path('images', plan.name + '.json'), manifest)

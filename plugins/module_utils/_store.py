@@ -178,4 +178,5 @@ def public(manifest):
     """The image as users see it: what the module returns and `images --json` prints."""
     if not manifest:
         return {}
-    return {key: manifest[key] for key in ('name', 'id', 'layers', 'size', 'config', 'created', 'base', 'from')}
+    return {key: manifest.get(key) for key in ('name', 'id', 'layers', 'size', 'config', 'created', 'base', 'from',
+                                               'resolved')}

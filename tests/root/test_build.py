@@ -45,7 +45,7 @@ def test_build_makes_one_layer_per_step_and_a_manifest(conductor, context):
     assert [(i['name'], i['id'], i['layers']) for i in images] == [('app', manifest['id'], manifest['layers'])]
     assert images[0]['size'] > 50 * 1000 * 1000
     table = conductor('images').stdout.splitlines()
-    assert table[0].split() == ['NAME', 'ID', 'SIZE', 'CREATED'] and table[1].split()[:2] == ['app', manifest['id'][:12]]
+    assert table[0].split() == ['NAME', 'ID', 'SIZE', 'CREATED', 'FROM'] and table[1].split()[:2] == ['app', manifest['id'][:12]]
 
 
 def test_cache(conductor, context):

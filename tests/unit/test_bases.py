@@ -50,8 +50,27 @@ def test_key_depends_on_everything_that_shapes_the_base():
 
 
 def test_unknown_suite_and_variant():
-    with pytest.raises(ConductorError, match="unknown ubuntu suite 'bionicx' in FROM ubuntu:bionicx: use one of focal"):
+    with pytest.raises(ConductorError, match="unknown ubuntu tag 'bionicx' in FROM ubuntu:bionicx: use one of focal, "
+                                             "jammy, .*, 20.04, 22.04, .*latest, rolling, each optionally with -slim"):
         _bases.base_spec('ubuntu:bionicx', {})
+    with pytest.raises(ConductorError, match="unknown debian tag '12.5' in FROM debian:12.5-slim"):
+        _bases.base_spec('debian:12.5-slim', {})
+
+
+@pytest.mark.parametrize('ref, suite', [
+    ('debian:12', 'bookworm'), ('debian:12-slim', 'bookworm'), ('debian:bookworm-slim', 'bookworm'),
+    ('debian:11-slim', 'bullseye'), ('debian:stable', 'trixie'), ('debian:stable-slim', 'trixie'),
+    ('debian:testing', 'forky'), ('debian:unstable', 'sid'), ('debian', 'trixie'), ('debian:latest', 'trixie'),
+    ('docker.io/library/debian:12', 'bookworm'), ('library/debian:bookworm', 'bookworm'),
+    ('ubuntu:22.04', 'jammy'), ('ubuntu:24.04', 'noble'), ('ubuntu', 'noble'), ('ubuntu:jammy', 'jammy'),
+])
+def test_from_tags_as_docker_users_write_them(ref, suite):
+    """Each form maps to the suite debootstrap is given: one base for bookworm, 12 and 12-slim."""
+    spec = _bases.base_spec(ref, {}, arch='amd64')
+    assert spec['suite'] == suite
+    argv = _bases.debootstrap_argv(spec, '/t')
+    assert argv[argv.index('/t') - 1] == suite
+    assert _bases.base_key(spec) == _bases.base_key(_bases.base_spec('%s:%s' % (spec['distro'], suite), {}, 'amd64'))
     with pytest.raises(ConductorError, match='BASE_VARIANT=tiny in the config is not a debootstrap variant'):
         _bases.base_spec('debian:bookworm', {'BASE_VARIANT': 'tiny'})
 

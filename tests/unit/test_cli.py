@@ -38,3 +38,18 @@ def test_commands_without_network_do_not_import_pyroute2_or_iptc(args, tmp_path)
                             capture_output=True, text=True, check=False)
     imported = [line.split('|')[-1].strip() for line in result.stderr.splitlines() if line.startswith('import time:')]
     assert imported and not [m for m in imported if m.split('.')[0] in ('pyroute2', 'iptc')]
+
+
+def test_build_finds_a_dockerfile_and_takes_f(tmp_path):
+    """No file given: ./Conductorfile, else ./Dockerfile, else ./Containerfile; -f names one."""
+    work = tmp_path / 'ctx'
+    work.mkdir()
+    (work / 'Dockerfile').write_text('FROM debian:potato\n')  # fails fast, before any debootstrap
+    (work / 'Other').write_text('FROM ubuntu:hardy\n')
+
+    def run(*args):
+        return subprocess.run([sys.executable, helpers.CLI, '--root', str(tmp_path / 'root')] + list(args),
+                              capture_output=True, text=True, check=False, cwd=str(work))
+    assert "unknown debian tag 'potato'" in run('build', 'x').stderr
+    assert "unknown ubuntu tag 'hardy'" in run('build', 'x', '-f', 'Other').stderr
+    assert 'give the file once' in run('build', 'x', 'Other', '-f', 'Other').stderr
