@@ -218,8 +218,9 @@ class Containers:
     # -- create and start ----------------------------------------------------------------------
     def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
                cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None, volumes=None,
-               mounts=None):
-        """Make the container's folder and config, and the volumes it names; nothing runs yet."""
+               mounts=None, adopt=None):
+        """Make the container's folder and config, and the volumes it names; nothing runs yet. adopt:
+        {target: anonymous volume} of the container this one replaces, mounted again at the same targets."""
         check_name('container', name)
         volumes, mounts = _volumes.normalize(volumes, _volumes.parse_volume), _volumes.normalize(mounts, _volumes.parse_mount)
         limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
@@ -268,7 +269,8 @@ class Containers:
             open(os.path.join(tmp, 'log'), 'a').close()
             for spec in binds:  # named volumes on first use; an anonymous one per target, for this container
                 if spec['type'] == 'volume':
-                    spec['source'] = Volumes(self.store).create(spec['source'], None if spec['source'] else name)['name']
+                    source = spec['source'] or (adopt or {}).get(spec['target'])
+                    spec['source'] = Volumes(self.store).create(source, None if source else name)['name']
             config['binds'] = binds
             write_json(os.path.join(tmp, 'config.json'), config)
             os.rename(tmp, folder)

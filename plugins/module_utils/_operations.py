@@ -42,8 +42,9 @@ def _reconnect(store, name):
                             network.get('link_local'))
 
 
-def remove(store, name, timeout=10):
-    """conductor.sh's stop: end every process, remove the network, then delete the container."""
+def remove(store, name, timeout=10, keep_volumes=False):
+    """conductor.sh's stop: end every process, remove the network, then delete the container and its
+    anonymous volumes (kept with keep_volumes, for a recreate to take over, as docker compose does)."""
     containers = Containers(store)
     with store.lock(check_name('container', name)):  # the container's: a start cannot slip in between
         config = containers.require(name)
@@ -52,7 +53,7 @@ def remove(store, name, timeout=10):
             _network(store).remove(name)
         containers.delete(name)
         volumes = Volumes(store)
-        for spec in config.get('binds', []):  # its anonymous volumes go with it; named ones never do
+        for spec in [] if keep_volumes else config.get('binds', []):  # its anonymous volumes go with it; named ones never do
             volume = volumes.get(spec['source']) if spec['type'] == 'volume' else None
             if volume and volume['anonymous'] and volume['container'] == name:
                 volumes.delete(volume['name'])

@@ -171,9 +171,9 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
     if not check_mode:
         for action in actions:
             if action in ('removed', 'recreated'):
-                _operations.remove(store, name, stop_timeout)
+                _operations.remove(store, name, stop_timeout, keep_volumes=action == 'recreated')
             if action in ('recreated', 'created'):
-                containers.create(name, **{key: desired[key] for key in CONTAINER_OPTIONS})
+                containers.create(name, adopt=_anonymous_volumes(config), **{key: desired[key] for key in CONTAINER_OPTIONS})
             if action == 'updated':
                 containers.update(name, **{key: desired[key] for key in UPDATED_IN_PLACE})
             if action in ('restarted', 'stopped'):
@@ -197,6 +197,13 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
     if networked:
         result['container']['network'] = networked['network']
     return result
+
+
+def _anonymous_volumes(config):
+    """{target: volume} of a container's anonymous volumes: a recreate mounts them again, so the data the
+    image's VOLUME folders hold survives an image update."""
+    return {s['target']: s['source'] for s in (config or {}).get('binds', [])
+            if s['type'] == 'volume' and s['source'].startswith('anon-')}
 
 
 def _container_facts(containers, name, after, check_mode):

@@ -118,3 +118,18 @@ def test_workdir_makes_its_folder(conductor, context):
     """Issue 11's WORKDIR bug: an image ending in WORKDIR /work failed every run with exit 127."""
     conductor('build', 'wd', context.write('FROM debian:bookworm\nWORKDIR /work/here\n'))
     assert conductor('run', 'wd', 'wd', '--', 'pwd').stdout == '/work/here\n'
+
+
+def test_a_recreate_keeps_the_images_anonymous_volumes(conductor, context, root):
+    """As docker compose does: the new container mounts the old one's anonymous volumes again."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _planning, _store
+    store = _store.Store(root, config={})
+    conductor('build', 'db', context.write('FROM debian:bookworm\nVOLUME /var/lib/db\nCMD ["sleep", "1000"]\n'))
+    _planning.ensure_container(store, 'db', options={'image': 'db'})
+    conductor('exec', 'db', '--', 'sh', '-c', 'echo rows > /var/lib/db/table')
+    conductor('build', 'db', context.write('FROM debian:bookworm\nVOLUME /var/lib/db\nENV V=2\nCMD ["sleep", "1000"]\n'))
+    assert _planning.ensure_container(store, 'db', options={'image': 'db'})['actions'] == ['recreated', 'started']
+    assert conductor('exec', 'db', '--', 'cat', '/var/lib/db/table').stdout == 'rows\n'
+    assert len([v for v in volumes(conductor).values() if v['anonymous']]) == 1
+    conductor('stop', '-t', '0', 'db')
+    assert not volumes(conductor), 'and it still goes with the container when that is removed'
