@@ -81,7 +81,8 @@ def cmd_run(store, args):
     containers.create(args.name, args.image, command=args.command or None, env=args.env,
                       hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
                       cap_drop=args.cap_drop, security_opts=args.security_opt, memory=args.memory, cpus=args.cpus,
-                      pids_limit=args.pids_limit, volumes=args.volume, mounts=args.mount)
+                      pids_limit=args.pids_limit, volumes=args.volume, mounts=args.mount, user=args.user,
+                      entrypoint=args.entrypoint)
     try:
         if args.detach:
             _operations.start(store, args.name)
@@ -156,11 +157,11 @@ def cmd_exec(store, args):
     containers = Containers(store)
     argv = args.command or None
     if args.detach:
-        return containers.exec(args.name, argv, args.env, detach=True)
+        return containers.exec(args.name, argv, args.env, detach=True, user=args.user)
     if os.isatty(0):
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-        return containers.exec(args.name, argv, args.env, attach=_terminal.relay)
-    return containers.exec(args.name, argv, args.env)
+        return containers.exec(args.name, argv, args.env, attach=_terminal.relay, user=args.user)
+    return containers.exec(args.name, argv, args.env, user=args.user)
 
 
 def cmd_ps(store, args):
@@ -254,6 +255,7 @@ def _table(header, rows):
 ENV = ('-e, --env', 'env', 'K=V...', 'set an environment variable')
 MEMORY = ('-m, --memory', 'memory', 'BYTES', 'memory limit, such as 512m or 2g (default: none)')
 CPUS = ('--cpus', 'cpus', 'NUMBER', 'CPU limit in CPUs, such as 1.5 (default: none)')
+USER = ('-u, --user', 'user', 'USER[:GROUP]', "run as this user of the image (default: its USER, else root)")
 PIDS = ('--pids-limit', 'pids_limit', 'N', 'process limit (default: PIDS_LIMIT in the config, else 2048; -1: none)')
 JSON = ('--json', 'json', None, 'print the list as JSON')
 COMMANDS = {
@@ -274,12 +276,13 @@ COMMANDS = {
         ('--security-opt', 'security_opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), MEMORY, CPUS, PIDS,
         ('-v, --volume', 'volume', 'SRC:DST[:ro]...', 'a volume (NAME:/path, or /path for an anonymous one) or a host '
          'folder (/host/path:/path)'),
-        ('--mount', 'mount', 'type=..,source=..,target=..[,readonly]...', 'the same, in Docker\'s long form')]),
+        ('--mount', 'mount', 'type=..,source=..,target=..[,readonly]...', 'the same, in Docker\'s long form'),
+        USER, ('--entrypoint', 'entrypoint', 'PROGRAM', "run this instead of the image's ENTRYPOINT (and its CMD)")]),
     'start': (cmd_start, 'NAME', []),
     'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS]),
     'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
-        ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV]),
+        ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV, USER]),
     'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)")]),
     'inspect': (cmd_inspect, 'NAME', []),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),

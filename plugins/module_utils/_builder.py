@@ -84,6 +84,7 @@ class Plan:
             if step.makes_layer:
                 step.key = chain[:32]
                 step.cached = not nocache and step.key in layers
+        image_config.pop('cmd_here', None)  # the parser's note for ENTRYPOINT, not part of the image
         self.config, self.chain = image_config, chain
         self.layers = self.parent_layers + [s.key for s in self.steps if s.makes_layer]
 
@@ -259,7 +260,7 @@ def _run_step(store, plan, step, base, layers, out):
             env.setdefault('HOME', '/root')
             confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
             code, message = _sandbox.spawn(lambda report: _runtime.build_step(
-                store.root, overlay, resolv_conf, ins.args, env, workdir, confinement), out)
+                store.root, overlay, resolv_conf, ins.args, env, workdir, confinement, step.config.get('user')), out)
         else:
             code, message = _sandbox.spawn(lambda report: _copy_child(
                 store.root, overlay, plan.context, step.sources, ins.args['dest'], workdir), out)

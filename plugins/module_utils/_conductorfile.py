@@ -14,7 +14,10 @@ import shlex
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, env_dict, env_list, is_env_key
 
-INSTRUCTIONS = ('FROM', 'COPY', 'RUN', 'ENV', 'WORKDIR', 'CMD', 'VOLUME')
+INSTRUCTIONS = ('FROM', 'COPY', 'RUN', 'ENV', 'WORKDIR', 'CMD', 'VOLUME', 'ENTRYPOINT', 'USER', 'LABEL', 'EXPOSE',
+                'STOPSIGNAL')
+SIGNALS = {'HUP': 1, 'INT': 2, 'QUIT': 3, 'KILL': 9, 'USR1': 10, 'USR2': 12, 'TERM': 15, 'CONT': 18, 'STOP': 19,
+           'WINCH': 28, 'PWR': 30, 'RTMIN+3': 37}
 
 
 class Instruction:
@@ -154,6 +157,58 @@ def _workdir_args(rest, fail):
     return rest
 
 
+def _label_args(rest, fail):
+    """LABEL key=value ...: recorded in the image's config, as Docker does."""
+    try:
+        words = shlex.split(rest)
+    except ValueError as e:
+        fail('LABEL: %s' % e)
+    if any('=' not in w or not w.partition('=')[0] for w in words):
+        fail('LABEL needs key=value for every entry')
+    return [list(w.partition('=')[::2]) for w in words]
+
+
+def _expose_args(rest, fail):
+    """EXPOSE 80 8080/tcp 53/udp: recorded (inspect shows them), published only when asked."""
+    ports = []
+    for word in rest.split():
+        port, dummy, protocol = word.partition('/')
+        if not port.isdigit() or not 0 < int(port) < 65536 or (protocol or 'tcp') not in ('tcp', 'udp'):
+            fail('EXPOSE: %r is not a port such as 80, 8080/tcp or 53/udp' % word)
+        ports.append('%d/%s' % (int(port), protocol or 'tcp'))
+    return ports
+
+
+def parse_signal(text):
+    """SIGTERM, TERM or 15 -> 15; None if it is not a signal."""
+    name = str(text).upper()
+    name = name[3:] if name.startswith('SIG') else name
+    if name.isdigit() and 0 < int(name) < 65:
+        return int(name)
+    return SIGNALS.get(name)
+
+
+def _stopsignal_args(rest, fail):
+    if parse_signal(rest.strip()) is None:
+        fail('STOPSIGNAL: %r is not a signal such as SIGTERM, SIGINT or 15' % rest)
+    return parse_signal(rest.strip())
+
+
+def check_user(text):
+    """name[:group] or uid[:gid]; None if it is not one."""
+    user, dummy, group = str(text).strip().partition(':')
+    if not user or any(part and not all(c.isalnum() or c in '_.-' for c in part) for part in (user, group)):
+        return None
+    return str(text).strip()
+
+
+def _user_args(rest, fail):
+    """USER name[:group] or uid[:gid], looked up in the image's /etc/passwd and /etc/group at run."""
+    if check_user(rest) is None:
+        fail('USER: %r is not a user name or number, such as student or 1000:1000' % rest)
+    return check_user(rest)
+
+
 def _volume_args(rest, fail):
     """VOLUME /path ... or VOLUME ["/path", ...]: folders each container gets an anonymous volume for."""
     paths = _json_array(rest, fail, 'VOLUME') if rest.startswith('[') else rest.split()
@@ -171,6 +226,11 @@ _ARGUMENTS = {
     'WORKDIR': _workdir_args,
     'CMD': _command_args('CMD'),
     'VOLUME': _volume_args,
+    'ENTRYPOINT': _command_args('ENTRYPOINT'),
+    'USER': _user_args,
+    'LABEL': _label_args,
+    'EXPOSE': _expose_args,
+    'STOPSIGNAL': _stopsignal_args,
 }
 
 
@@ -185,6 +245,19 @@ def apply_config(config, step):
         config['workdir'] = posixpath.normpath(posixpath.join(config.get('workdir') or '/', step.args))
     elif step.command == 'CMD':
         config['cmd'] = step.args
+        config['cmd_here'] = True  # set in this file: a later ENTRYPOINT keeps it (Docker's rule)
+    elif step.command == 'ENTRYPOINT':
+        config['entrypoint'] = step.args
+        if not config.get('cmd_here'):
+            config['cmd'] = None  # a CMD from the parent image makes no sense with a new ENTRYPOINT
+    elif step.command == 'USER':
+        config['user'] = step.args
+    elif step.command == 'LABEL':
+        config['labels'] = dict(config.get('labels') or {}, **dict(step.args))
+    elif step.command == 'EXPOSE':
+        config['exposed'] = sorted(set(config.get('exposed', [])) | set(step.args))
+    elif step.command == 'STOPSIGNAL':
+        config['stop_signal'] = step.args
     elif step.command == 'VOLUME':
         config['volumes'] = sorted(set(config.get('volumes', [])) | set(step.args))
     return config

@@ -37,6 +37,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     DEFAULT_ROOT, ConductorError, check_env, check_name, parse_size, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
     utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
     alive, exit_code, kill_tree, terminate, wait_gone)
@@ -218,7 +219,7 @@ class Containers:
     # -- create and start ----------------------------------------------------------------------
     def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
                cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None, volumes=None,
-               mounts=None, adopt=None):
+               mounts=None, user=None, entrypoint=None, adopt=None):
         """Make the container's folder and config, and the volumes it names; nothing runs yet. adopt:
         {target: anonymous volume} of the container this one replaces, mounted again at the same targets."""
         check_name('container', name)
@@ -233,6 +234,11 @@ class Containers:
             check_name('hostname', hostname)
         if command is not None and (not command or not all(isinstance(a, str) for a in command)):
             raise ConductorError('invalid command %r: give a non-empty list of strings' % (command,))
+        if user is not None and check_user(user) is None:
+            raise ConductorError('invalid user %r: give a name or number from the image, such as student or 1000:1000'
+                                 % user)
+        if isinstance(entrypoint, str):
+            entrypoint = [entrypoint] if entrypoint else []
         manifest = self.store.require_image(image)
         image_config = manifest.get('config', {})
         binds = self._binds(volumes + mounts, image_config.get('volumes', []))
@@ -244,7 +250,10 @@ class Containers:
             'privileged': bool(privileged), 'cap_add': sorted(cap_add or []), 'cap_drop': sorted(cap_drop or []),
             'security_opts': security_opts, 'memory': limits['memory'], 'cpus': limits['cpus'],
             'pids_limit': limits['pids_limit'], 'volumes': volumes, 'mounts': mounts,
-            'argv': command or image_config.get('cmd') or ['/bin/bash'],
+            'user': user, 'entrypoint': entrypoint, 'run_as': user or image_config.get('user'),
+            'stop_signal': image_config.get('stop_signal') or 15, 'labels': image_config.get('labels') or {},
+            'exposed': image_config.get('exposed') or [],
+            'argv': _argv(command, entrypoint, image_config),
             'workdir': image_config.get('workdir') or '/',
             'environment': env_list(environment),
             'created': utc_now(),
@@ -347,7 +356,7 @@ class Containers:
         return _runtime.Confinement(caps, program, no_new_privs)
 
     # -- exec ----------------------------------------------------------------------------------
-    def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, attach=None):
+    def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, attach=None, user=None):
         """Run argv in the container's namespaces (_runtime.join); returns its exit code (0 at once
         when detached). With attach, the command gets a pty of the container's own and
         attach(master) runs meanwhile."""
@@ -365,7 +374,7 @@ class Containers:
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 _runtime.join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, pty_theirs, log,
-                              confinement, self.cgroup(name).procs())
+                              confinement, self.cgroup(name).procs(), user)
             except BaseException as e:  # noqa: B036
                 sys.stderr.write('conductor exec: %s\n' % e)
             os._exit(126)
@@ -382,10 +391,10 @@ class Containers:
     def kill(self, name, timeout=10):
         """SIGTERM PID 1, SIGKILL after timeout seconds; wait until the supervisor is gone too."""
         with self.store.lock(check_name('container', name)):
-            self.require(name)
+            config = self.require(name)
             state = read_json(self.dir(name, 'state.json')) or {}
             if state and alive(state['pid'], state['pid_start']):
-                terminate(state['pid'], state['pid_start'], timeout)
+                terminate(state['pid'], state['pid_start'], timeout, config.get('stop_signal') or 15)
             if state and alive(state['supervisor'], state['supervisor_start']):
                 if wait_gone(state['supervisor'], state['supervisor_start'], 5.0) is False:
                     kill_tree(state['supervisor'])
@@ -428,6 +437,14 @@ def parse_security_opts(options):
         else:
             raise ConductorError('unknown security option %r: use seccomp=unconfined or no-new-privileges' % option)
     return seccomp, no_new_privs
+
+
+def _argv(command, entrypoint, image):
+    """Docker's rules: ENTRYPOINT (or --entrypoint) + the command given, else + the image's CMD; a given
+    --entrypoint drops the image's CMD; with neither, /bin/bash."""
+    first = entrypoint if entrypoint is not None else image.get('entrypoint') or []
+    rest = command or (image.get('cmd') if entrypoint is None else None) or []
+    return list(first) + list(rest) or ['/bin/bash']
 
 
 def _terminal_pair():

@@ -74,6 +74,8 @@ CONTAINER_OPTIONS = {
     'memory': (dict(type='str'), _cgroups.parse_memory),
     'cpus': (dict(type='float'), _cgroups.parse_cpus),
     'pids_limit': (dict(type='int'), _cgroups.parse_pids),
+    'user': (dict(type='str'), _as_given),
+    'entrypoint': (dict(type='raw'), _command),
     'volumes': (dict(type='list', elements='str', default=[]), _volumes_of),
     'mounts': (dict(type='list', elements='dict', default=[], options=dict(
         type=dict(type='str', choices=['volume', 'bind'], default='volume'), source=dict(type='str'),

@@ -91,9 +91,9 @@ def wait_gone(pid, start, timeout):
             os.close(pidfd)
 
 
-def terminate(pid, start, timeout):
-    """SIGTERM, then SIGKILL after timeout seconds; returns once the process is gone."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+def terminate(pid, start, timeout, first=signal.SIGTERM):
+    """`first` (SIGTERM, or the image's STOPSIGNAL), then SIGKILL after timeout seconds; returns once gone."""
+    for sig, wait in ((first, timeout), (signal.SIGKILL, 10.0)):
         if not alive(pid, start):
             return
         try:

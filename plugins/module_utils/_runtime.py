@@ -146,8 +146,11 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
         _sandbox.pivot_into(rootfs)
         if not os.path.isdir(config['workdir']):  # WORKDIR makes its folder, as Docker's does
             os.makedirs(config['workdir'])
-        # 9. confinement
+        # 9. confinement, then the image's USER (or --user)
         confine(confinement)
+        home = switch_user(config.get('run_as'))
+        if home and 'HOME' not in env_dict(config['environment']):
+            env['HOME'] = home
         # 10. exec
         os.write(ready, ('ok %d\n' % host_pid).encode())
         os.close(ready)
@@ -161,7 +164,8 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
         os._exit(127 if e.errno == errno.ENOENT else 126)
 
 
-def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confinement, cgroup):  # pragma: no cover
+def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confinement, cgroup,  # pragma: no cover
+         user=None):
     """exec: setns into each namespace fd (in JOIN_ORDER), confine, then fork: only children enter the
     new PID namespace. The forked child runs argv in a session of its own; this process forwards its
     exit code."""
@@ -170,6 +174,9 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
         sys_.setns(fd)
     confine(confinement)
     environment = container_environment(config, pty is not None)
+    home = switch_user(user or config.get('run_as'))
+    if home and 'HOME' not in env_dict(config['environment']):
+        environment['HOME'] = home
     environment.update(env_dict(env))
     if pty is not None:  # a terminal from the container's own devpts, as run has
         _attach_pty(pty, '/dev/pts')
@@ -194,7 +201,7 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
     forward_exit(pid)
 
 
-def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement):  # pragma: no cover - in the child
+def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user=None):  # pragma: no cover - child
     """A build's RUN step: fresh mount, PID, UTS and IPC namespaces, the host's network, confined."""
     sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC)
     pid = os.fork()
@@ -214,6 +221,7 @@ def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement):  # 
     if not os.path.isdir(workdir):
         os.makedirs(workdir)
     confine(confinement)
+    switch_user(user)
     _sandbox.exec_command(argv, env, workdir)
 
 
@@ -287,6 +295,45 @@ def join_cgroup(procs_files):  # pragma: no cover - runs in the container's proc
     for path in procs_files:
         with open(path, 'w') as f:
             f.write(str(os.getpid()))
+
+
+def switch_user(spec):
+    """USER name[:group] or uid[:gid], looked up in the image's own /etc/passwd and /etc/group (read as
+    text after pivot_root or setns: no NSS module of the image is ever loaded). Sets the supplementary
+    groups, the group and the user; returns the user's home folder, or None for root."""
+    if not spec or spec in ('root', '0', '0:0'):
+        return None
+    user, dummy, group = spec.partition(':')
+    entry = _lookup('/etc/passwd', user, 2)
+    if entry is None and not user.isdigit():
+        raise OSError(errno.ENOENT, "USER %s: no such user in the image's /etc/passwd" % user)
+    uid, gid = (int(entry[2]), int(entry[3])) if entry else (int(user), 0)
+    if group:
+        found = _lookup('/etc/group', group, 2)
+        if found is None and not group.isdigit():
+            raise OSError(errno.ENOENT, "USER %s: no such group in the image's /etc/group" % spec)
+        gid = int(found[2]) if found else int(group)
+    name = entry[0] if entry else None
+    groups = sorted({int(g[2]) for g in _entries('/etc/group') if name and name in g[3].split(',')} | {gid})
+    os.setgroups(groups)
+    os.setgid(gid)
+    os.setuid(uid)
+    return entry[5] if entry else '/'
+
+
+def _entries(path):
+    try:
+        with open(path) as f:
+            return [line.rstrip('\n').split(':') for line in f if line.count(':') >= 3]
+    except (IOError, OSError):
+        return []
+
+
+def _lookup(path, key, id_field):
+    for fields in _entries(path):
+        if fields[0] == key or (key.isdigit() and fields[id_field] == key):
+            return fields
+    return None
 
 
 def find_perl():

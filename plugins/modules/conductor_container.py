@@ -83,6 +83,14 @@ options:
       - Process limit; V(-1) for none. Omitted, C(PIDS_LIMIT) from conductor.conf, else 2048, so a fork bomb stops there.
       - Changed in place, as O(memory).
     type: int
+  user:
+    description: The user (and group) the command runs as, from the image's C(/etc/passwd). Defaults to the image's C(USER).
+    type: str
+  entrypoint:
+    description:
+      - Replaces the image's C(ENTRYPOINT); the image's C(CMD) is then not used either, as with C(docker run --entrypoint).
+      - A list, or a string split as a shell would.
+    type: raw
   volumes:
     description:
       - Docker's short syntax. V(NAME:/path) mounts a named volume (made on first use, filled with what the image

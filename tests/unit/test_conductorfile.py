@@ -29,6 +29,7 @@ CMD ["python3", "app.py"]
     config = {}
     for step in steps[4:]:
         config = apply_config(config, step)
+    assert config.pop('cmd_here') is True  # the parser's note for a later ENTRYPOINT; Plan drops it
     assert config == {'env': ['A=1', 'B=two words', 'LEGACY=some value'], 'workdir': '/app/sub',
                       'cmd': ['python3', 'app.py']}
 
@@ -39,7 +40,7 @@ def test_shell_form_cmd_runs_through_sh():
 
 @pytest.mark.parametrize('text, message', [
     ('FROM debian:bookworm\nFORM x', "Conductorfile:2: unknown instruction FORM (expected one of FROM, COPY, RUN, "
-                                     "ENV, WORKDIR, CMD, VOLUME): 'FORM x'"),
+                                     "ENV, WORKDIR, CMD, VOLUME, ENTRYPOINT, USER, LABEL, EXPOSE, STOPSIGNAL): 'FORM x'"),
     ('FROM debian:bookworm\nRUN', "Conductorfile:2: RUN needs arguments: 'RUN'"),
     ('FROM debian:bookworm\nRUN ["echo", ', 'Conductorfile:2: RUN: invalid JSON array'),
     ('FROM debian:bookworm\nRUN [1, 2]', 'Conductorfile:2: RUN: the JSON form must be a non-empty array of strings'),
@@ -63,3 +64,18 @@ def test_errors_name_file_line_and_text(text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConductorError, match='cannot read Conductorfile .*missing: No such file'):
         parse_file(str(tmp_path / 'missing'))
+
+
+def test_entrypoint_user_label_expose_stopsignal():
+    config = {}
+    for step in parse('FROM debian:bookworm\nCMD ["serve"]\nENTRYPOINT ["/app"]\nUSER student:staff\n'
+                      'LABEL course=cs695 "lab.week"=3\nEXPOSE 80 53/udp\nSTOPSIGNAL SIGINT\n')[1:]:
+        config = apply_config(config, step)
+    assert config == {'env': [], 'cmd': ['serve'], 'cmd_here': True, 'entrypoint': ['/app'], 'user': 'student:staff',
+                      'labels': {'course': 'cs695', 'lab.week': '3'}, 'exposed': ['53/udp', '80/tcp'], 'stop_signal': 2}
+    inherited = apply_config({'cmd': ['old']}, parse('FROM x\nENTRYPOINT ["/new"]\n')[1])
+    assert inherited['cmd'] is None, "a parent's CMD goes when ENTRYPOINT is set, as in Docker"
+    for text, message in (('USER a b', 'USER:'), ('EXPOSE 99999', 'EXPOSE:'), ('STOPSIGNAL SIGNOPE', 'STOPSIGNAL:'),
+                          ('LABEL novalue', 'LABEL needs key=value')):
+        with pytest.raises(ConductorError, match=message):
+            parse('FROM debian:bookworm\n' + text)

@@ -7,7 +7,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile imp
 
 SPEC = {'image': 'web', 'image_id': 'a' * 64, 'command': None, 'env': ['A=1'], 'hostname': None, 'privileged': False,
         'cap_add': [], 'cap_drop': [], 'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None,
-        'volumes': [], 'mounts': []}
+        'volumes': [], 'mounts': [], 'user': None, 'entrypoint': None}
 
 
 @pytest.mark.parametrize('current, running, desired, state, kw, actions', [
@@ -70,7 +70,8 @@ def test_desired_spec_is_what_config_json_stores():
                                                 'hostname': None, 'privileged': None, 'cap_add': ['SYS_PTRACE', 'NET_ADMIN']})
     assert spec == {'image': 'web', 'image_id': 'c' * 64, 'command': ['sleep', '1 2'], 'env': ['A=x', 'B=2'],
                     'hostname': None, 'privileged': False, 'cap_add': ['NET_ADMIN', 'SYS_PTRACE'], 'cap_drop': [],
-                    'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None, 'volumes': [], 'mounts': []}
+                    'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None, 'volumes': [], 'mounts': [],
+                    'user': None, 'entrypoint': None}
     with pytest.raises(ConductorError, match="invalid environment entry '1A=x'"):
         _planning.desired_spec(FakeStore(), {'image': 'web', 'env': {'1A': 'x'}})
 
@@ -79,7 +80,8 @@ def test_stored_spec_ignores_env_order_and_other_keys():
     config = dict(SPEC, env=['B=2', 'A=1'], argv=['/bin/bash'], created='now')
     assert _planning.stored_spec(config) == dict(SPEC, env=['A=1', 'B=2'])
     older = {key: value for key, value in SPEC.items()
-             if key not in ('cap_add', 'cap_drop', 'security_opts', 'memory', 'cpus', 'pids_limit', 'volumes', 'mounts')}
+             if key not in ('cap_add', 'cap_drop', 'security_opts', 'memory', 'cpus', 'pids_limit', 'volumes', 'mounts',
+                            'user', 'entrypoint')}
     assert _planning.stored_spec(older) == SPEC  # a container made before these options compares equal
     assert _planning.stored_spec(None) == {}
 
