@@ -147,9 +147,38 @@ def _attached(store, name):
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
         pid = _operations.start(store, name, attach=_terminal.relay)
     else:
-        pid = _operations.start(store, name, stdio=(0, 1, 2))
-    os.waitpid(pid, 0)
+        _through_pipes(lambda stdio: os.waitpid(_operations.start(store, name, stdio=stdio), 0))
     return Containers(store).state(name)['exit_code']
+
+
+def _through_pipes(call):
+    """call(stdio) with pipes this process copies to and from its own stdin, stdout and stderr. A container
+    never gets our fds themselves: through /proc/self/fd its root could reopen the file or terminal they
+    are (a script fed to exec, the admin's terminal) for writing."""
+    import threading
+    ends = [os.pipe() for dummy in range(3)]
+    ours, theirs = [ends[0][1], ends[1][0], ends[2][0]], [ends[0][0], ends[1][1], ends[2][1]]
+
+    def copy(source, target, close_target):
+        try:
+            for data in iter(lambda: os.read(source, 65536), b''):
+                os.write(target, data)
+        except OSError:
+            pass  # the other end went away
+        finally:
+            os.close(target if close_target else source)
+    threads = [threading.Thread(target=copy, args=(0, ours[0], True), daemon=True),
+               threading.Thread(target=copy, args=(ours[1], 1, False), daemon=True),
+               threading.Thread(target=copy, args=(ours[2], 2, False), daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        return call(tuple(theirs))
+    finally:
+        for fd in theirs:
+            os.close(fd)
+        for thread in threads[1:]:  # all the output, until every writer in the container is done
+            thread.join()
 
 
 def cmd_exec(store, args):
@@ -161,7 +190,7 @@ def cmd_exec(store, args):
     if os.isatty(0):
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
         return containers.exec(args.name, argv, args.env, attach=_terminal.relay, user=args.user)
-    return containers.exec(args.name, argv, args.env, user=args.user)
+    return _through_pipes(lambda stdio: containers.exec(args.name, argv, args.env, stdio=stdio, user=args.user))
 
 
 def cmd_ps(store, args):

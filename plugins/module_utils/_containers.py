@@ -367,6 +367,10 @@ class Containers:
                for ns in _runtime.JOIN_ORDER]
         if not alive(state['pid'], state['pid_start']):  # the fds must belong to PID 1, not a successor
             raise ConductorError('container %r stopped while exec was joining it' % name)
+        if _same_file('/proc/%d/root' % state['pid'], '/'):  # PID 1 has not left the host's root yet
+            for fd in fds:
+                os.close(fd)
+            raise ConductorError('container %r is still starting: try again in a moment' % name)
         log = self._log_writer(name, state) if detach else None
         confinement = self.confinement(config)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
@@ -437,6 +441,14 @@ def parse_security_opts(options):
         else:
             raise ConductorError('unknown security option %r: use seccomp=unconfined or no-new-privileges' % option)
     return seccomp, no_new_privs
+
+
+def _same_file(a, b):
+    try:
+        first, second = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 def _argv(command, entrypoint, image):

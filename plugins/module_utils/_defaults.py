@@ -92,6 +92,8 @@ SECCOMP_VERSION = 1  # bump when SECCOMP_DENY changes: cached filters carry it i
 # runc's masked paths: the parts of /proc that speak for the whole host are hidden ...
 MASKED = ('/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
           '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi')
+# runc's masked /sys paths: firmware tables, and the power counters of a side channel (PLATYPUS)
+MASKED_SYS = ('/sys/firmware', '/sys/devices/virtual/powercap')
 # ... or frozen read-only.
 READ_ONLY = ('/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger')
 

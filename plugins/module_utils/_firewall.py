@@ -74,7 +74,7 @@ def desired_rules(allocations, peers, pool):
     peers_of = {name: sorted(b if a == name else a for a, b in peers if name in (a, b) and a in allocations
                              and b in allocations) for name in names}
     # new packets only: replies to the host's own connections to 127.0.0.1-published ports come back this way
-    to_loopback = {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID', 'target': 'DROP'}
+    to_loopback = {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID,UNTRACKED', 'target': 'DROP'}
     rules = {'CONDUCTOR-FORWARD': [], 'CONDUCTOR-INPUT': [to_loopback],
              'CONDUCTOR-PREROUTING': [], 'CONDUCTOR-OUTPUT': [], 'CONDUCTOR-POSTROUTING': []}
     for direction in ('in', 'out'):

@@ -51,7 +51,7 @@ import sys
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, env_dict, utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
-    CAPABILITIES, DEFAULT_PATH, MASKED, READ_ONLY)
+    CAPABILITIES, DEFAULT_PATH, MASKED, MASKED_SYS, READ_ONLY)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import forward_exit, start_time
 from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
@@ -169,6 +169,7 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
     """exec: setns into each namespace fd (in JOIN_ORDER), confine, then fork: only children enter the
     new PID namespace. The forked child runs argv in a session of its own; this process forwards its
     exit code."""
+    sys_.set_dumpable(False)  # until exec: the container's root cannot read our fds through /proc (runc's CVE-2016-9962)
     join_cgroup(cgroup)  # while the host's /sys/fs/cgroup is still in reach
     for fd in namespaces:
         sys_.setns(fd)
@@ -238,6 +239,9 @@ def _attach_pty(sock, pts):  # pragma: no cover - runs in the child
 def mount_sys(rootfs, privileged):
     flags = sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC
     _sandbox.mount_in_root('sysfs', rootfs, '/sys', 'sysfs', flags | (0 if privileged else sys_.MS_RDONLY))
+    for path in () if privileged else MASKED_SYS:  # a fresh sysfs: nothing in it was planted
+        if os.path.isdir(rootfs + path):
+            sys_.mount('tmpfs', rootfs + path, 'tmpfs', sys_.MS_RDONLY)
 
 
 def mask_proc(rootfs):

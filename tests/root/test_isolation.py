@@ -370,3 +370,21 @@ def test_an_endless_log_is_capped(conductor, image, root, tmp_path):
     assert all(size <= (256 << 10) + (64 << 10) for size in sizes), sizes  # one pipe read past the cap at most
     logs = conductor('logs', 'chatty').stdout
     assert logs.endswith('THE-END\n') and len(logs) == sum(sizes), 'control: the newest output is all there'
+
+
+def test_exec_never_gets_the_callers_files(conductor, image, tmp_path):
+    """Found in review: a non-tty exec used to hand the caller's fds in, and /proc/self/fd/0 reopened the
+    caller's stdin file for writing (a grading script fed to exec, rewritten by the student)."""
+    script = tmp_path / 'grade.sh'
+    script.write_text('echo grading\n')
+    conductor('run', '-d', image, 'fds')
+    with open(str(script)) as stdin:
+        out = conductor('exec', 'fds', '--', 'sh', '-c', 'cat; echo pwned > /proc/self/fd/0', stdin=stdin).stdout
+    assert out == 'echo grading\n', 'control: what we feed still arrives'
+    assert script.read_text() == 'echo grading\n'
+
+
+def test_sys_firmware_and_power_counters_are_masked(conductor, image):
+    out = conductor('run', image, 'sysmask', '--', 'sh', '-c', 'ls -A /sys/firmware | wc -l; ls /sys/kernel | wc -l')
+    firmware, kernel = out.stdout.split()
+    assert firmware == '0' and int(kernel) > 0, 'control: the rest of /sys is there'

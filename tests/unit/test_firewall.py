@@ -33,5 +33,5 @@ def test_a_chain_per_container_that_checks_the_veth_and_the_source_first():
 
 def test_input_guards_loopback_and_host_access():
     rules = _firewall.desired_rules({'a': A, 'b': B}, [], '192.168.0.0/16')['CONDUCTOR-INPUT']
-    assert rules[0] == {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID', 'target': 'DROP'}
+    assert rules[0] == {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID,UNTRACKED', 'target': 'DROP'}
     assert {'in': 'cdrbbbbbbbbbbb', 'target': 'DROP'} in rules and {'in': 'cdraaaaaaaaaaa', 'target': 'DROP'} not in rules
