@@ -145,7 +145,7 @@ def _attached(store, name):
     """Start with our terminal attached (through a pty of the container's if stdin is a terminal)."""
     if os.isatty(0):
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-        pid = _operations.start(store, name, attach=_terminal.relay)
+        os.waitpid(_operations.start(store, name, attach=_terminal.relay), 0)
     else:
         _through_pipes(lambda stdio: os.waitpid(_operations.start(store, name, stdio=stdio), 0))
     return Containers(store).state(name)['exit_code']
@@ -221,8 +221,15 @@ def cmd_logs(store, args):
         import shutil  # logs alone: run and exec stay quick to start
         with open(path, 'rb') as old:
             shutil.copyfileobj(old, sys.stdout.buffer)
-    path = paths[-1] if paths else containers.dir(args.name, 'log')
-    log = open(path, 'rb')
+    path = paths[-1]
+    for dummy in range(50):  # the supervisor renames log to log.1, then makes a new log: a moment without one
+        try:
+            log = open(path, 'rb')
+            break
+        except FileNotFoundError:
+            time.sleep(0.01)
+    else:
+        return
     try:
         while True:
             data = log.read(65536)

@@ -415,7 +415,8 @@ class Containers:
     def logs(self, name):
         """The log's files, oldest first: log.1 (rotated away past LOG_MAX) if there is one, and log."""
         self.require(name)
-        return [path for path in (self.dir(name, 'log.1'), self.dir(name, 'log')) if os.path.exists(path)]
+        rotated = self.dir(name, 'log.1')
+        return ([rotated] if os.path.exists(rotated) else []) + [self.dir(name, 'log')]
 
     def log_max(self):
         """LOG_MAX from the config (default 10m): a detached container's log rotates past it, one old file kept."""
