@@ -24,7 +24,7 @@ def _import_engine():
 
 
 _import_engine()
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name, human_size  # noqa: E402
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name, human_size, is_env_key  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils import _operations  # noqa: E402
@@ -38,9 +38,22 @@ def cmd_build(store, args):
         raise ConductorError('give the file once: as CONDUCTORFILE or with -f, not both')
     path = args.conductorfile or args.file or _default_file()
     steps, context = _builder.load_steps(path, context=args.context)
-    plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache)
+    plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
+                              build_args=_build_args(args.build_arg))
     manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True))
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
+
+
+def _build_args(entries):
+    """--build-arg NAME=VALUE, or NAME alone for the value in conductor's own environment (Docker's rule)."""
+    values = {}
+    for entry in entries:
+        name, equals, value = entry.partition('=')
+        if not is_env_key(name):
+            raise ConductorError('invalid --build-arg %r: use NAME=VALUE, NAME made of letters, digits and _' % entry)
+        if equals or name in os.environ:
+            values[name] = value if equals else os.environ[name]
+    return values
 
 
 def _default_file():
@@ -299,6 +312,7 @@ COMMANDS = {
         ('-f, --file', 'file', 'FILE', 'the Conductorfile or Dockerfile (default: ./Conductorfile, ./Dockerfile, '
          './Containerfile)'),
         ('--context', 'context', 'DIR', "folder COPY sources are read from (default: the Conductorfile's folder)"),
+        ('--build-arg', 'build_arg', 'NAME=VALUE...', 'a value for an ARG of the Conductorfile'),
         ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
     'images': (cmd_images, '', [JSON]),
     'rmi': (cmd_rmi, 'NAME', []),

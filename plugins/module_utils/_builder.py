@@ -5,22 +5,24 @@
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
 """The image builder: plan a Conductorfile against the build cache, then run what is not cached.
 
-Every step's cache key is known before anything runs: key = hash(parent key, the instruction, and
-for COPY the path, mode, size, content hash and link target of every source). So a plan tells check
-mode exactly which steps would run, and a rebuild of an unchanged file only reads and hashes.
+Every step's cache key is known before anything runs: key = hash(parent key, the instruction after
+variable expansion, and for COPY/ADD the path, mode, size, content hash and link target of every
+source, or the key of the stage it copies from). ARG values enter the chain where they are declared,
+SHELL and USER where they are set: so a step's key covers every build arg, shell and user it sees.
+A plan tells check mode exactly which steps would run, and a rebuild of an unchanged file only reads
+and hashes.
 
-    make_plan   reads what a plan needs: the parent image, the COPY sources and their hashes, the keys
-                the store holds (the only place a command hashes files)
-    Plan        computes keys and cached steps from those inputs alone (pure: unit tests need no root)
-    build       runs the uncached steps (RUN through _runtime.build_step, COPY in _copy_child), each
-                in a temporary folder renamed into layers/ when it succeeds, then writes the manifest
+    make_plan   gathers what a plan reads: the store's images and cache keys, the build context
+    Plan        splits the file into stages (FROM ... AS name), expands variables, and computes keys
+                and cached steps, planning only the stages the last one needs, each once
+    build       runs the uncached steps stage by stage (RUN through _runtime.build_step, COPY and ADD
+                in _copy_child), each in a temporary folder renamed into layers/ when it succeeds,
+                then writes the manifest of the last stage: only it becomes the image
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import glob
-import hashlib
 import os
 import posixpath
 import shutil
@@ -30,68 +32,81 @@ import time
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, digest, env_dict, human_size, temp_name, tree_size, utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS
-from ansible_collections.cs695.conductor.plugins.module_utils import _bases, _conductorfile, _runtime, _sandbox, _seccomp
+from ansible_collections.cs695.conductor.plugins.module_utils import (
+    _bases, _conductorfile, _context, _runtime, _sandbox, _seccomp)
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
+
+LAYER_COMMANDS = ('COPY', 'ADD', 'RUN')
 
 
 class Step:
-    def __init__(self, number, instruction):
-        self.number, self.instruction, self.key = number, instruction, None
-        self.config, self.sources = None, []
+    def __init__(self, number, instruction, stage):
+        self.number, self.instruction, self.stage, self.key = number, instruction, stage, None
+        self.config, self.sources, self.argv, self.below, self.copy_from, self.mounts = None, [], None, [], None, []
+        self.context_folder, self.run_env = None, {}
         self.cached = True
 
     @property
     def makes_layer(self):
-        return self.instruction.command in ('COPY', 'RUN')
+        return self.instruction.command in LAYER_COMMANDS
+
+
+class Stage:
+    """One FROM and the steps after it; planned (base, layers, config, chain) when the image needs it."""
+
+    def __init__(self, index, instruction):
+        self.index, self.instruction, self.name = index, instruction, None
+        self.instructions, self.steps, self.planned = [], [], False
+        self.base_spec = self.base = self.chain = self.resolved = None
+        self.parent_layers, self.layers, self.config = [], [], {}
 
 
 class Plan:
-    """What a build of `steps` under `name` will do, with nothing run yet. A pure function of its inputs:
+    """What a build of `instructions` under `name` will do, with nothing run yet. It reads only through
+    its inputs:
 
-    config   conductor.conf's settings (they shape a debootstrap base)
-    parent   the manifest of the image FROM names, when it names one
-    copies   {step number: (sources relative to context, their digest)} for every COPY step
-    context  the real build context folder
+    config      conductor.conf's settings (they shape a debootstrap base)
+    images      name -> manifest of a built image (FROM image, COPY --from=image); raises if missing
+    context     the build context folder (or a _context.Context), read for COPY, ADD and bind mounts
     layers, bases   the keys the store holds: those steps are cached
+    build_args  --build-arg values; cache_root: where RUN --mount=type=cache folders live
     """
 
-    def __init__(self, name, steps, config, parent=None, copies=None, context=None, layers=(), bases=(),
-                 nocache=False):
-        self.name, self.context, self.nocache = check_name('image', name), context, nocache
-        self.steps = [Step(i, s) for i, s in enumerate(steps, 1)]
-        self.base_spec = None
-        first = self.steps[0]
-        if from_parent(first.instruction, name) is None:
-            self.base_spec = _bases.base_spec(first.instruction.args, config)
-            self.base = self.parent = _bases.base_key(self.base_spec)
-            self.parent_layers, image_config = [], {}
-            self.resolved = '%s:%s' % (self.base_spec['distro'], self.base_spec['suite'])
-            first.cached = self.base in bases
-        else:
-            self.base, self.parent, self.parent_layers = parent['base'], parent['id'], list(parent['layers'])
-            image_config = parent.get('config', {})
-            self.resolved = parent.get('resolved') or parent.get('from')
-        chain, image_config = self.parent, dict(image_config)
-        for step in self.steps[1:]:
-            ins = step.instruction
-            if ins.command == 'COPY':
-                step.sources, sources_hash = copies[step.number]
-                chain = digest(chain, 'COPY', ins.args, image_config.get('workdir'), sources_hash)
+    def __init__(self, name, instructions, config, images=None, context=None, layers=(), bases=(), nocache=False,
+                 build_args=None, cache_root=None):
+        self.name, self.nocache = check_name('image', name), nocache
+        self.settings, self._images, self._context = config, images, context
+        self.layer_keys, self.base_keys, self.cache_root = set(layers), set(bases), cache_root
+        self.build_args, self.used_args = dict(build_args or {}), set()
+        self.stages, meta = [], []
+        for ins in instructions:
+            if ins.command == 'FROM':
+                self.stages.append(Stage(len(self.stages), ins))
+            elif self.stages:
+                self.stages[-1].instructions.append(ins)
             else:
-                chain = digest(chain, ins.command, ins.args)
-                image_config = _conductorfile.apply_config(image_config, ins)
-            step.config = dict(image_config)
-            if step.makes_layer:
-                step.key = chain[:32]
-                step.cached = not nocache and step.key in layers
-        image_config.pop('cmd_here', None)  # the parser's note for ENTRYPOINT, not part of the image
-        self.config, self.chain = image_config, chain
-        self.layers = self.parent_layers + [s.key for s in self.steps if s.makes_layer]
+                meta.append(ins)
+        self.meta_args = self._declare(meta, {}, None)[0]
+        for stage in self.stages:
+            stage.instruction = self._expand(stage.instruction, self.meta_args)
+            stage.name = stage.instruction.args['name']
+            if stage.name and any(s.name == stage.name for s in self.stages[:stage.index]):
+                stage.instruction.fail('a stage named %s is already defined' % stage.name)
+        self.steps, self._visiting = [], []
+        final = self._plan(self.stages[-1])
+        self.base, self.base_spec, self.resolved, self.chain = final.base, final.base_spec, final.resolved, final.chain
+        self.parent_layers, self.layers, self.config = final.parent_layers, final.layers, final.config
+        self.warnings = ['build argument %s was given but no ARG uses it' % arg
+                         for arg in sorted(set(self.build_args) - self.used_args)]
 
     @property
     def complete(self):
         """True when every step is in the cache: building would only write the manifest."""
         return all(s.cached for s in self.steps)
+
+    @property
+    def planned_stages(self):
+        return [s for s in self.stages if s.planned]
 
     def image_id(self, layer_ids):
         """The id the image will have, given {layer key: layer id}; None while some step has to run."""
@@ -99,39 +114,181 @@ class Plan:
             return None
         return image_digest(self.base, [layer_ids[key] for key in self.layers], self.config)
 
+    # -- planning --------------------------------------------------------------------------------
+    def _expand(self, ins, variables):
+        if ins.args is None:
+            ins = _conductorfile.expand(ins, variables)
+        if ins.command == 'FROM':
+            check_from(ins)
+        return ins
+
+    def _declare(self, instructions, scope, chain):
+        """ARG lines: each name's value is the --build-arg, else its default, else the global ARG's."""
+        scope = dict(scope)
+        for ins in instructions:
+            ins = self._expand(ins, dict((k, v) for k, v in scope.items() if v is not None))
+            for name, default in ins.args:
+                if name in self.build_args:
+                    self.used_args.add(name)
+                    scope[name] = self.build_args[name]
+                else:
+                    scope[name] = default if default is not None else getattr(self, 'meta_args', {}).get(name)
+                chain = digest(chain, 'ARG', name, scope[name])
+        return scope, chain
+
+    def _stage(self, ref, ins, what):
+        """The earlier-or-later stage a FROM or --from names (by name or number), planned; None if none."""
+        by_name = dict((s.name, s) for s in self.stages if s.name)
+        stage = by_name.get(ref.lower()) if not ref.isdigit() else (
+            self.stages[int(ref)] if int(ref) < len(self.stages) else None)
+        if ref.isdigit() and stage is None:
+            ins.fail('%s %s: there is no stage number %s (stages count from 0)' % (ins.command, what, ref))
+        if stage is None:
+            return None
+        if stage in self._visiting:
+            cycle = [s.name or str(s.index) for s in self._visiting[self._visiting.index(stage):]] + [stage.name or ref]
+            ins.fail('a cycle of stages (%s): a stage can only use stages that do not use it' % ' -> '.join(cycle))
+        return self._plan(stage)
+
+    def _image(self, ref, ins):
+        if ref == self.name:
+            ins.fail('image %r cannot be built FROM itself' % ref)
+        if self._images is None:
+            raise ConductorError("no image named %r: build it first" % ref)
+        return self._images(ref)
+
+    def _context_for(self, ins):
+        if self._context is None:
+            ins.fail('%s needs a build context: give the folder its sources are in' % ins.command)
+        if not isinstance(self._context, _context.Context):
+            self._context = _context.Context(self._context)
+        return self._context
+
+    def _plan(self, stage):
+        if stage.planned:
+            return stage
+        self._visiting.append(stage)
+        ref = stage.instruction.args['image']
+        parent = self._stage(ref, stage.instruction, 'FROM') if not _bases.is_base_reference(ref) else None
+        first = Step(len(self.steps) + 1, stage.instruction, stage)
+        if parent is not None:
+            stage.base, stage.chain, stage.parent_layers = parent.base, parent.chain, list(parent.layers)
+            config, stage.resolved = dict(parent.config), parent.resolved
+        elif _bases.is_base_reference(ref):
+            stage.base_spec = _bases.base_spec(ref, self.settings)
+            stage.base = stage.chain = _bases.base_key(stage.base_spec)
+            stage.resolved, config = '%s:%s' % (stage.base_spec['distro'], stage.base_spec['suite']), {}
+            first.cached = stage.base in self.base_keys
+        else:
+            manifest = self._image(ref, stage.instruction)
+            stage.base, stage.chain, stage.parent_layers = manifest['base'], manifest['id'], list(manifest['layers'])
+            config, stage.resolved = dict(manifest.get('config', {})), manifest.get('resolved') or manifest.get('from')
+        self.steps.append(first)
+        stage.steps.append(first)
+        layers, scope, chain = list(stage.parent_layers), {}, stage.chain
+        for ins in stage.instructions:
+            if ins.command == 'ARG':
+                scope, chain = self._declare([ins], scope, chain)
+                continue
+            variables = dict((k, v) for k, v in scope.items() if v is not None)
+            variables.update(env_dict(config.get('env')))
+            ins = self._expand(ins, variables)
+            step = Step(len(self.steps) + 1, ins, stage)
+            if ins.command in ('RUN', 'CMD', 'ENTRYPOINT'):
+                step.argv = _conductorfile.with_shell(ins, config.get('shell') or _conductorfile.DEFAULT_SHELL)
+            if ins.command in ('COPY', 'ADD'):
+                chain = digest(chain, ins.command, ins.args, config.get('workdir'), self._copy_sources(step))
+            elif ins.command == 'RUN':
+                step.run_env = variables
+                chain = digest(chain, 'RUN', step.argv, ins.flags, self._run_mounts(step))
+            else:
+                chain = digest(chain, ins.command, step.argv or ins.args)
+                config = _conductorfile.apply_config(config, ins if step.argv is None else _with_args(ins, step.argv))
+            step.config, step.below = dict(config), list(layers)
+            if step.makes_layer:
+                step.key = chain[:32]
+                step.cached = not self.nocache and step.key in self.layer_keys
+                layers.append(step.key)
+            self.steps.append(step)
+            stage.steps.append(step)
+        config.pop('cmd_here', None)  # the parser's note for ENTRYPOINT, not part of the image
+        stage.config, stage.chain, stage.layers, stage.planned = config, chain, layers, True
+        self._visiting.remove(stage)
+        return stage
+
+    def _copy_sources(self, step):
+        """What the key of a COPY or ADD covers: the context sources' digest, or the stage or image it copies from."""
+        ins = step.instruction
+        source = ins.args.get('from')
+        if source:
+            stage = self._stage(source, ins, '--from=%s' % source)
+            if stage is not None:
+                step.copy_from = (stage.base, stage.layers)
+                return stage.chain
+            if _bases.is_base_reference(source) or ':' in source:
+                ins.fail('COPY --from=%s: use the name or number of a stage, or a built image' % source)
+            manifest = self._image(source, ins)
+            step.copy_from = (manifest['base'], manifest['layers'])
+            return manifest['id']
+        urls = [s for s in ins.args['sources'] if '://' in s]
+        if urls:
+            ins.fail('ADD %s: Conductor does not download during a build; fetch the file into the build context '
+                     'and ADD or COPY it from there' % urls[0])
+        if not ins.args['sources']:
+            return None  # heredocs only: their text is in the instruction
+        sources, sources_digest = self._context_for(ins).resolve(ins, ins.args['sources'], ins.command == 'ADD')
+        step.sources, step.context_folder = sources, self._context.folder
+        return sources_digest
+
+    def _run_mounts(self, step):
+        """RUN --mount: bind mounts from the context (their digest joins the key), cache folders kept between builds."""
+        ins, digests = step.instruction, []
+        for text in ins.flags.get('mount', []):
+            mount = _conductorfile.parse_mount(ins, text)
+            if mount['type'] == 'cache':
+                folder = os.path.join(self.cache_root or '/nonexistent', 'build-cache',
+                                      digest('cache', mount.get('id') or mount['target'])[:24])
+                step.mounts.append((folder, mount['target'], False))
+                continue
+            if mount.get('from'):
+                ins.fail('RUN --mount=type=bind,from=... is not supported: COPY --from the files first')
+            if mount.get('rw', 'false') not in ('false', '0'):
+                ins.fail('RUN --mount=type=bind is read-only here: copy the files (COPY) to change them')
+            context = self._context_for(ins)
+            sources, sources_digest = context.resolve(ins, [mount.get('source', '.')])
+            step.mounts.append((os.path.join(context.folder, sources[0].path), mount['target'], True))
+            digests.append(sources_digest)
+        return digests
+
+
+def _with_args(ins, argv):
+    ins = _conductorfile.Instruction(ins.source, ins.lineno, ins.text, ins.command, ins.rest, ins.flags, ins.heredocs)
+    ins.args = argv
+    return ins
+
 
 def image_digest(base, layer_ids, config):
     return digest('image', base, layer_ids, config)
 
 
-def from_parent(instruction, name):
-    """The image a FROM line builds on, or None for a debootstrap base; refuses anything else."""
-    ref = instruction.args
-    if _bases.is_base_reference(ref):
-        return None
-    if ':' in ref:
-        where = (instruction.source, instruction.lineno, ref.partition(':')[0], ref)
-        raise ConductorError('%s:%d: unknown distribution %r in FROM %s: use debian:<suite>, ubuntu:<suite> '
-                             'or the name of a built image' % where)
-    if ref == name:
-        raise ConductorError('%s:%d: image %r cannot be built FROM itself' % (instruction.source, instruction.lineno, ref))
-    return ref
+def check_from(ins):
+    """Refuse a FROM that names an unknown distribution or tag, with the forms that work."""
+    ref = ins.args['image']
+    try:
+        if _bases.is_base_reference(ref):
+            _bases.resolve(ref)
+        elif ':' in ref:
+            raise ConductorError('unknown distribution %r in FROM %s: use debian:<tag>, ubuntu:<tag>, a stage name '
+                                 'or the name of a built image' % (ref.partition(':')[0], ref))
+    except ConductorError as e:
+        raise ConductorError('%s:%d: %s' % (ins.source, ins.lineno, e))
 
 
-def make_plan(store, name, steps, context=None, nocache=False):
-    """Read what a Plan needs (the parent image, the COPY sources and their hashes, the cache's keys),
-    then make it. Only here does a build hash files."""
+def make_plan(store, name, steps, context=None, nocache=False, build_args=None):
+    """A Plan that reads the store's images and cache keys and the build context."""
     check_name('image', name)
-    parent_name = from_parent(steps[0], name)
-    parent = store.require_image(parent_name) if parent_name else None
-    copies, real_context = {}, None
-    for number, ins in enumerate(steps, 1):
-        if ins.command == 'COPY':
-            real_context = _real_context(context, ins)
-            sources = resolve_sources(real_context, ins.args['sources'], ins)
-            copies[number] = (sources, sources_digest(real_context, sources))
-    return Plan(name, steps, store.config, parent, copies, real_context, store.keys('layers'), store.keys('bases'),
-                nocache)
+    return Plan(name, steps, store.config, store.require_image, context, store.keys('layers'), store.keys('bases'),
+                nocache, build_args, store.root)
 
 
 def layer_ids(store, keys):
@@ -140,189 +297,237 @@ def layer_ids(store, keys):
     return {layer['key']: layer['id'] for layer in layers if layer}
 
 
-def _real_context(context, instruction):
-    if context is None:
-        raise ConductorError('%s:%d: COPY needs a build context: give the folder its sources are in: %r'
-                             % (instruction.source, instruction.lineno, instruction.text))
-    if not os.path.isdir(context):
-        raise ConductorError('the build context %s is not a folder: give the folder the COPY sources are in' % context)
-    return os.path.realpath(context)
-
-
-def resolve_sources(context, sources, instruction):
-    """Map COPY sources to paths inside the real context; refuse any that lead out of it."""
-    def fail(msg):
-        raise ConductorError('%s:%d: %s: %r' % (instruction.source, instruction.lineno, msg, instruction.text))
-
-    resolved = []
-    for src in sources:
-        if os.path.isabs(src):
-            fail('COPY source %s is an absolute path: sources are relative to the build context %s' % (src, context))
-        pattern = os.path.join(context, src)
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(src) else [pattern]
-        if not matches or not os.path.lexists(matches[0]):
-            fail('COPY source %s is not in the build context %s' % (src, context))
-        for path in matches:
-            real = os.path.realpath(path)
-            if real != context and not real.startswith(context + os.sep):
-                how = 'through a symlink ' if os.path.normpath(path).startswith(context + os.sep) else ''
-                fail('COPY source %s leads %sout of the build context %s' % (src, how, context))
-            if not os.path.exists(real):
-                fail('COPY source %s is a dangling symlink' % src)
-            resolved.append(os.path.relpath(real, context))
-    return resolved
-
-
-def sources_digest(context, sources):
-    """Hash what COPY would copy: path, mode, size, content and link target of every entry; never mtime."""
-    h = hashlib.sha256()
-    for source in sources:
-        top = os.path.join(context, source)
-        entries = [(source, top)]
-        if os.path.isdir(top):
-            for folder, dirs, files in os.walk(top):
-                dirs.sort()
-                for name in sorted(dirs + files):
-                    path = os.path.join(folder, name)
-                    entries.append((os.path.relpath(path, context), path))
-        for rel, path in entries:
-            st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode):
-                extra = _file_hash(path)
-            elif stat.S_ISLNK(st.st_mode):
-                extra = os.readlink(path)
-            elif stat.S_ISDIR(st.st_mode):
-                extra = ''
-            else:
-                raise ConductorError('COPY cannot copy %s: only files, folders and symlinks can be copied' % path)
-            h.update(('%s\0%o\0%d\0%s\n' % (rel, st.st_mode, st.st_size if extra else 0, extra)).encode('utf-8', 'surrogateescape'))
-    return h.hexdigest()
-
-
-def _file_hash(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_steps(conductorfile=None, instructions=None, context=None):
     """Parse a Conductorfile (context: its folder by default) or inline instructions."""
     if conductorfile:
-        steps = _conductorfile.parse_file(conductorfile)
+        steps = _conductorfile.parse_file(conductorfile, check_from)
         return steps, context or os.path.dirname(os.path.abspath(conductorfile))
     if instructions:
-        return _conductorfile.parse('\n'.join(instructions)), context
+        return _conductorfile.parse('\n'.join(instructions), check_from=check_from), context
     raise ConductorError('nothing to build: give a Conductorfile or instructions')
 
 
+# -- building --------------------------------------------------------------------------------------
 def build(store, plan, out):
-    """Run the plan's uncached steps, then write the manifest. Returns (manifest, changed)."""
+    """Run the plan's uncached steps, stage by stage, then write the manifest. Returns (manifest, changed)."""
     store.prepare()
     store.sweep('layers')
+    for warning in plan.warnings:
+        out('[warning] %s' % warning)
     total = len(plan.steps)
-    base = _ensure_from(store, plan, out)
-    layers = list(plan.parent_layers)
-    for step in plan.steps[1:]:
-        ins = step.instruction
-        cached = step.makes_layer and step.cached
-        out('Step %d/%d : %s%s' % (step.number, total, ins.text, ' (cached)' if cached else ''))
-        if step.makes_layer:
-            if not cached:
-                _run_step(store, plan, step, base, layers, out)
-            layers.append(step.key)
-    return _write_manifest(store, plan, base, layers)
+    for stage in plan.planned_stages:
+        for step in stage.steps:
+            ins = step.instruction
+            cached = step.cached and (step.makes_layer or step is stage.steps[0])
+            out('Step %d/%d : %s%s' % (step.number, total, ins.text, ' (cached)' if cached else ''))
+            if step is stage.steps[0] and stage.base_spec:
+                _bases.ensure_base(store.root, stage.base_spec, out)
+            elif step.makes_layer and not step.cached:
+                _run_step(store, stage, step, plan.nocache, out)
+    return _write_manifest(store, plan)
 
 
-def _ensure_from(store, plan, out):
-    step = plan.steps[0]
-    out('Step 1/%d : %s%s' % (len(plan.steps), step.instruction.text, ' (cached)' if step.cached else ''))
-    if plan.base_spec:
-        return _bases.ensure_base(store.root, plan.base_spec, out)
-    return plan.base
-
-
-def _run_step(store, plan, step, base, layers, out):
+def _run_step(store, stage, step, replace, out):
     ins = step.instruction
     started = time.time()
     tmp = store.path('layers', temp_name())
-    for sub in ('diff', 'work', 'merged'):
+    for sub in ('diff', 'work', 'merged', 'from'):
         os.makedirs(os.path.join(tmp, sub))
     rel = os.path.relpath(tmp, store.root)
-    overlay = (store.lowerdirs(base, layers), rel + '/diff', rel + '/work', os.path.join(tmp, 'merged'))
+    overlay = (store.lowerdirs(stage.base, step.below), rel + '/diff', rel + '/work', os.path.join(tmp, 'merged'))
     workdir = step.config.get('workdir') or '/'
     try:
         if ins.command == 'RUN':
             resolv_conf = os.path.join(tmp, 'resolv.conf')
             shutil.copyfile('/etc/resolv.conf', resolv_conf)
-            env = env_dict(step.config.get('env'))
+            env = dict(step.run_env)
             env.setdefault('HOME', '/root')
+            for folder, dummy, dummy in step.mounts:
+                if folder.startswith(store.root) and not os.path.isdir(folder):
+                    os.makedirs(folder, 0o755)
             confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
+            network = ins.flags.get('network', ['default'])[-1]
             code, message = _sandbox.spawn(lambda report: _runtime.build_step(
-                store.root, overlay, resolv_conf, ins.args, env, workdir, confinement, step.config.get('user')), out)
+                store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
+                step.mounts, network == 'none'), out)
         else:
+            source = step.context_folder if not step.copy_from else (
+                store.lowerdirs(*step.copy_from), os.path.join(tmp, 'from'))
             code, message = _sandbox.spawn(lambda report: _copy_child(
-                store.root, overlay, plan.context, step.sources, ins.args['dest'], workdir), out)
+                store.root, overlay, source, step.sources, ins.args, workdir), out)
         if code != 0:
             raise ConductorError('%s:%d: %s failed with exit code %d%s: %r' % (
                 ins.source, ins.lineno, ins.command, code, ': ' + message if message else '', ins.text))
-        _commit(store, tmp, step, plan.nocache)
+        _commit(store, tmp, step, replace)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     layer = store.layer(step.key)
     out(' ---> %s (%s, %.1fs)' % (layer['id'][:12], human_size(layer['size']), time.time() - started))
 
 
-def _copy_child(root, overlay, context, sources, dest, workdir):  # pragma: no cover - runs in the child
-    """COPY: the image's merged view as root (so its symlinks resolve inside it), the context as cwd."""
+def _copy_child(root, overlay, source, sources, args, workdir):  # pragma: no cover - runs in the child
+    """COPY and ADD: the image's merged view as root (so its symlinks resolve inside it); the sources read
+    through an fd: the context folder, or a read-only view of the stage or image --from names."""
+    import tarfile  # only ADD needs it: load it, and its decompressors, while the host's library is in reach
+    for name in ('gzip', 'bz2', 'lzma'):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
     sys_.unshare(sys_.CLONE_NEWNS)
     _sandbox.make_mounts_private()
     lowers, upper, work, merged = overlay
-    _sandbox.mount_overlay(lowers, upper, work, merged, cwd=root)
-    context_fd = os.open(context, os.O_RDONLY | os.O_DIRECTORY)
+    _sandbox.mount_overlay(lowers, upper, work, merged, cwd=root, nodev=True)
+    if isinstance(source, tuple):  # --from: its layers, read-only (one lower alone is bound)
+        from_lowers, at = source
+        if len(from_lowers) > 1:
+            sys_.mount('overlay', at, 'overlay', sys_.MS_RDONLY | sys_.MS_NODEV, 'lowerdir=%s' % ':'.join(from_lowers))
+        else:
+            sys_.mount(from_lowers[0], at, None, sys_.MS_BIND)
+            sys_.mount(None, at, None, sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_RDONLY | sys_.MS_NODEV)
+        source = at
+    source_fd = os.open(source or '/nonexistent', os.O_RDONLY | os.O_DIRECTORY) if source else None
     os.chroot(merged)
-    os.fchdir(context_fd)  # relative paths now read the context, absolute ones write the image
+    os.chdir('/')
     os.umask(0o022)
-    dest = posixpath.join(workdir, dest)
-    for source in sources:
-        if os.path.isdir(source):
-            _copy_tree(source, dest)
-            continue
-        target = posixpath.join(dest, os.path.basename(source)) if dest.endswith('/') or os.path.isdir(dest) else dest
-        parent = posixpath.dirname(target)
-        if not os.path.isdir(parent):
-            os.makedirs(parent)
-        _copy_one(source, target)
+    owner = _runtime.user_ids(args['chown'])[:2] if args.get('chown') else (0, 0)
+    mode = int(args['chmod'], 8) if args.get('chmod') else None
+    dest = posixpath.join(workdir, args['dest'])
+    into = dest.endswith('/') or os.path.isdir(dest) or len(args.get('inline', [])) + len(sources or args['sources']) > 1
+    for word, text in args.get('inline', []):
+        target = posixpath.join(dest, word) if into else dest
+        _make_parent(target)
+        with open(target, 'w') as f:
+            f.write(text)
+        os.lchown(target, *owner)
+        os.chmod(target, mode if mode is not None else 0o644)
+    for item in sources or [_context.Source(s) for s in _glob_in(source_fd, args['sources'])]:
+        # the top follows its links inside the source, as Docker's does; nothing below it is followed
+        top = sys_.openat2(source_fd, item.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, 0, sys_.RESOLVE_IN_ROOT)
+        st = os.fstat(top)
+        if stat.S_ISDIR(st.st_mode):
+            _copy_tree(top, dest, item.entries, owner, mode)
+        elif item.archive:
+            _extract(tarfile, top, dest, owner if args.get('chown') else None)
+        else:
+            target = posixpath.join(dest, posixpath.basename(item.path)) if into else dest
+            _make_parent(target)
+            _copy_one(top, '', target, owner, mode)
+        os.close(top)
     os._exit(0)
 
 
-def _copy_tree(source, dest):  # pragma: no cover - runs in the child
+def _glob_in(source_fd, patterns):  # pragma: no cover - runs in the child
+    """COPY --from sources: a pattern's last part may be a glob, matched in its folder in the stage."""
+    import fnmatch
+    found = []
+    for pattern in patterns:
+        folder, name = posixpath.split(pattern.rstrip('/') or '/')
+        if not any(c in name for c in '*?['):
+            found.append(pattern)
+            continue
+        fd = sys_.openat2(source_fd, folder or '/', os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, 0, sys_.RESOLVE_IN_ROOT)
+        try:
+            matches = sorted(fnmatch.filter(os.listdir(fd), name))
+        finally:
+            os.close(fd)
+        if not matches:
+            raise ConductorError('COPY --from: nothing matches %s' % pattern)
+        found.extend(posixpath.join(folder, m) for m in matches)
+    return found
+
+
+def _make_parent(target):  # pragma: no cover - runs in the child
+    parent = posixpath.dirname(target)
+    if not os.path.isdir(parent):
+        os.makedirs(parent)
+
+
+def _copy_tree(top, dest, entries, owner, mode):  # pragma: no cover - runs in the child
+    """A folder's contents into dest: `entries` (the context's, .dockerignore applied), or all of it."""
     if not os.path.isdir(dest):
         os.makedirs(dest)
-    for folder, dirs, files in os.walk(source):
-        below = folder[len(source):].lstrip('/')  # not relpath: getcwd() fails outside the chroot
-        for name in dirs + files:
-            _copy_one(os.path.join(folder, name), os.path.join(dest, below, name))
+    wanted = set(entries) if entries is not None else None
+    for folder, dirs, files, folder_fd in os.fwalk('.', dir_fd=top):  # symlinks are copied, never followed
+        below = folder[2:]
+        for name in sorted(dirs + files):
+            rel = posixpath.join(below, name) if below else name
+            if wanted is None or rel in wanted:
+                target = posixpath.join(dest, rel)
+                _make_parent(target)
+                _copy_one(folder_fd, name, target, owner, mode)
 
 
-def _copy_one(source, target):  # pragma: no cover - runs in the child
-    """Copy a file, symlink or folder entry, owned by root as Docker's COPY does, mode kept."""
-    st = os.lstat(source)
+def _copy_one(dir_fd, name, target, owner, mode):  # pragma: no cover - runs in the child
+    """Copy one entry (name in dir_fd, or dir_fd itself when name is ''), owned by owner as Docker's
+    COPY does (root unless --chown), its mode kept unless --chmod."""
+    st = os.stat(name or '', dir_fd=dir_fd, follow_symlinks=False) if name else os.fstat(dir_fd)
     if stat.S_ISDIR(st.st_mode):
         if not os.path.isdir(target):
             os.mkdir(target)
-    else:
+    elif stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
         if os.path.lexists(target) and not os.path.isdir(target):
             os.unlink(target)
         if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(source), target)
+            os.symlink(os.readlink(name, dir_fd=dir_fd), target)
         else:
-            shutil.copyfile(source, target)
-    os.lchown(target, 0, 0)
+            src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd) if name else os.dup(dir_fd)
+            try:
+                out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                with os.fdopen(src, 'rb', closefd=False) as fin, os.fdopen(out, 'wb') as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+            finally:
+                os.close(src)
+    else:
+        return  # sockets, fifos and devices are not copied
+    os.lchown(target, *owner)
     if not stat.S_ISLNK(st.st_mode):
-        os.chmod(target, stat.S_IMODE(st.st_mode))
+        os.chmod(target, mode if mode is not None else stat.S_IMODE(st.st_mode))
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
+    """ADD of a local archive: unpacked into dest. Every member is checked again here (the plan checked
+    the names): its folder must resolve inside dest, so no symlink, made by the archive or already in
+    the image, carries a member out of it."""
+    with os.fdopen(os.dup(top), 'rb') as f, tarfile.open(fileobj=f, mode='r:*') as tar:
+        if not os.path.isdir(dest):
+            os.makedirs(dest)
+        real_dest = os.path.realpath(dest)
+        for member in tar:
+            name = _context.member_path(member.name)
+            target = posixpath.join(dest, name) if name and name != '.' else dest
+            parent = os.path.realpath(posixpath.dirname(target))
+            if name is None or (parent != real_dest and not parent.startswith(real_dest.rstrip('/') + '/')):
+                raise ConductorError('ADD: %s leads out of %s' % (member.name, dest))
+            if target == dest:
+                continue
+            if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target)
+                else:
+                    os.unlink(target)
+            if member.isdir():
+                if not os.path.isdir(target):
+                    os.mkdir(target)
+            elif member.issym():
+                os.symlink(member.linkname, target)
+            elif member.islnk():
+                linked = _context.member_path(member.linkname)
+                if linked is None:
+                    raise ConductorError('ADD: %s links to outside %s' % (member.name, dest))
+                os.link(posixpath.join(dest, linked), target)
+            elif member.isfile():
+                with tar.extractfile(member) as fin, open(target, 'xb') as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+            else:
+                continue  # devices and fifos are not unpacked
+            uid, gid = owner or (member.uid, member.gid)
+            os.lchown(target, uid, gid)
+            if not member.issym():
+                os.chmod(target, member.mode & 0o7777)
+                os.utime(target, (member.mtime, member.mtime))
+
 
 
 def _commit(store, tmp, step, replace):
@@ -348,7 +553,8 @@ def _commit(store, tmp, step, replace):
             os.rename(tmp, final)
 
 
-def _write_manifest(store, plan, base, layers):
+def _write_manifest(store, plan):
+    base, layers = plan.base, plan.layers
     with store.lock():
         records = []
         for key in layers:
@@ -364,7 +570,7 @@ def _write_manifest(store, plan, base, layers):
             return old, False
         manifest = {
             'name': plan.name, 'id': image_id, 'base': base, 'layers': layers, 'chain': plan.chain,
-            'config': plan.config, 'from': plan.steps[0].instruction.args, 'resolved': plan.resolved,
+            'config': plan.config, 'from': plan.stages[-1].instruction.args['image'], 'resolved': plan.resolved,
             'created': utc_now(),
             'size': base_info.get('size', 0) + sum(layer['size'] for layer in records),
         }

@@ -320,7 +320,7 @@ def image_summary(manifest):
 
 
 def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,
-                 force=False, check_mode=False, out=None):
+                 force=False, check_mode=False, out=None, build_args=None):
     """Bring image `name` to `state`; the one entry point of the conductor_image module."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # the only place that hashes
     out = out or (lambda line: None)
@@ -331,7 +331,8 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
         return {'changed': before is not None, 'image': {},
                 'diff': {'before': image_summary(before), 'after': {}}}
     steps, context = _builder.load_steps(conductorfile, instructions, context)
-    plan = _builder.make_plan(store, name, steps, context, nocache=force)
+    build_args = dict((str(k), str(v)) for k, v in (build_args or {}).items())
+    plan = _builder.make_plan(store, name, steps, context, nocache=force, build_args=build_args)
     if check_mode:
         image_id = plan.image_id(_builder.layer_ids(store, plan.layers))
         changed = force or image_id is None or before is None or before['id'] != image_id
@@ -339,7 +340,7 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
         result = public(before) if before and not changed else dict(public(before), **after)
         return {'changed': changed, 'image': dict(result, name=name),
                 'diff': {'before': image_summary(before), 'after': after if changed else image_summary(before)},
-                'would_run': [s.instruction.text for s in plan.steps if not s.cached]}
+                'would_run': [s.instruction.text for s in plan.steps if not s.cached], 'warnings': plan.warnings}
     manifest, changed = _builder.build(store, plan, out)
-    return {'changed': changed, 'image': public(manifest),
+    return {'changed': changed, 'image': public(manifest), 'warnings': plan.warnings,
             'diff': {'before': image_summary(before), 'after': image_summary(manifest)}}

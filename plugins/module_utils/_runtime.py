@@ -202,9 +202,12 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
     forward_exit(pid)
 
 
-def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user=None):  # pragma: no cover - child
-    """A build's RUN step: fresh mount, PID, UTS and IPC namespaces, the host's network, confined."""
-    sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC)
+def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user=None, mounts=(),
+               no_network=False):  # pragma: no cover - child
+    """A build's RUN step: fresh mount, PID, UTS and IPC namespaces, the host's network (or none, for
+    RUN --network=none), confined. mounts: (host folder, target, read-only) from RUN --mount."""
+    sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC |
+                 (sys_.CLONE_NEWNET if no_network else 0))
     pid = os.fork()
     if pid:
         forward_exit(pid)
@@ -217,6 +220,8 @@ def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user
     mount_sys(merged, False)
     _sandbox.mount_dev(merged)
     _sandbox.bind_file(resolv_conf, merged, '/etc/resolv.conf')
+    for source, target, readonly in mounts:
+        _sandbox.bind_in_root(source, merged, target, readonly)
     sys_.sethostname('conductor-build')
     _sandbox.pivot_into(merged)
     if not os.path.isdir(workdir):
@@ -307,6 +312,17 @@ def switch_user(spec):
     groups, the group and the user; returns the user's home folder, or None for root."""
     if not spec or spec in ('root', '0', '0:0'):
         return None
+    uid, gid, name, home = user_ids(spec)
+    groups = sorted({int(g[2]) for g in _entries('/etc/group') if name and name in g[3].split(',')} | {gid})
+    os.setgroups(groups)
+    os.setgid(gid)
+    os.setuid(uid)
+    return home
+
+
+def user_ids(spec):
+    """(uid, gid, name or None, home) for name[:group] or uid[:gid], from /etc/passwd and /etc/group read as
+    text (the image's, after pivot_root or chroot)."""
     user, dummy, group = spec.partition(':')
     entry = _lookup('/etc/passwd', user, 2)
     if entry is None and not user.isdigit():
@@ -317,12 +333,7 @@ def switch_user(spec):
         if found is None and not group.isdigit():
             raise OSError(errno.ENOENT, "USER %s: no such group in the image's /etc/group" % spec)
         gid = int(found[2]) if found else int(group)
-    name = entry[0] if entry else None
-    groups = sorted({int(g[2]) for g in _entries('/etc/group') if name and name in g[3].split(',')} | {gid})
-    os.setgroups(groups)
-    os.setgid(gid)
-    os.setuid(uid)
-    return entry[5] if entry else '/'
+    return uid, gid, entry[0] if entry else None, entry[5] if entry else '/'
 
 
 def _entries(path):

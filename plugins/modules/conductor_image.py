@@ -45,6 +45,12 @@ options:
       - The folder C(COPY) sources are read from. Sources may not lead out of it.
       - Defaults to the folder of O(conductorfile).
     type: path
+  build_args:
+    description:
+      - Values for the Conductorfile's C(ARG)s, as C(docker build --build-arg) gives them.
+      - A value that no C(ARG) uses is reported as a warning, as Docker does.
+      - A changed value rebuilds the steps from the first C(ARG) that declares it.
+    type: dict
   state:
     description:
       - V(present) builds the image if it is missing or out of date.
@@ -152,6 +158,7 @@ def main():
             context=dict(type='path'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             force=dict(type='bool', default=False),
+            build_args=dict(type='dict'),
             root=ROOT_OPTION,
         ),
         mutually_exclusive=[('conductorfile', 'instructions')],
@@ -161,7 +168,7 @@ def main():
     p = module.params
     run_module(module, lambda store, out: ensure_image(
         store, p['name'], state=p['state'], conductorfile=p['conductorfile'], instructions=p['instructions'],
-        context=p['context'], force=p['force'], check_mode=module.check_mode, out=out))
+        context=p['context'], force=p['force'], build_args=p['build_args'], check_mode=module.check_mode, out=out))
 
 
 if __name__ == '__main__':

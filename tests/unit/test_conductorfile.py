@@ -1,7 +1,8 @@
 import pytest
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import apply_config, parse, parse_file
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import (
+    apply_config, expand, lex, parse, parse_duration, parse_file, with_shell)
 
 
 def test_docker_syntax():
@@ -19,7 +20,7 @@ WORKDIR sub
 CMD ["python3", "app.py"]
 ''', 'Conductorfile')
     assert [s.command for s in steps] == ['FROM', 'COPY', 'RUN', 'RUN', 'ENV', 'ENV', 'WORKDIR', 'WORKDIR', 'CMD']
-    assert steps[0].args == 'debian:bookworm'
+    assert steps[0].args == {'image': 'debian:bookworm', 'name': None}
     assert steps[1].args == {'sources': ['a', 'b'], 'dest': '/dst/'}
     assert steps[2].args == ['/bin/sh', '-c', 'apt-get update && apt-get install -y curl']
     assert steps[2].lineno == 4
@@ -39,21 +40,34 @@ def test_shell_form_cmd_runs_through_sh():
 
 
 @pytest.mark.parametrize('text, message', [
-    ('FROM debian:bookworm\nFORM x', "Conductorfile:2: unknown instruction FORM (expected one of FROM, COPY, RUN, "
-                                     "ENV, WORKDIR, CMD, VOLUME, ENTRYPOINT, USER, LABEL, EXPOSE, STOPSIGNAL): 'FORM x'"),
+    ('FROM debian:bookworm\nFORM x', "Conductorfile:2: unknown instruction FORM (expected one of FROM, ARG, COPY, ADD, "
+                                     "RUN, ENV, WORKDIR, CMD, ENTRYPOINT, SHELL, USER, LABEL, EXPOSE, STOPSIGNAL, VOLUME, "
+                                     "HEALTHCHECK): 'FORM x'"),
     ('FROM debian:bookworm\nRUN', "Conductorfile:2: RUN needs arguments: 'RUN'"),
     ('FROM debian:bookworm\nRUN ["echo", ', 'Conductorfile:2: RUN: invalid JSON array'),
     ('FROM debian:bookworm\nRUN [1, 2]', 'Conductorfile:2: RUN: the JSON form must be a non-empty array of strings'),
     ('FROM debian:bookworm\nRUN echo \\', 'Conductorfile:2: the file ends inside a line continuation'),
     ('FROM debian:bookworm\nCOPY onlyone', 'Conductorfile:2: COPY needs at least one source and a destination'),
     ('FROM debian:bookworm\nCOPY a b /dst', 'Conductorfile:2: COPY with several sources needs a destination folder'),
-    ('FROM debian:bookworm\nCOPY --chown=1 a /b', 'Conductorfile:2: COPY options (--chown=1) are not supported'),
+    ('FROM debian:bookworm\nCOPY --owner=1 a /b', 'Conductorfile:2: COPY does not take --owner (its options: --from, '
+                                                    '--chown, --chmod, --link)'),
+    ('FROM debian:bookworm\nCOPY --chmod=rwx a /b', 'Conductorfile:2: COPY --chmod=rwx: use an octal mode'),
+    ('FROM debian:bookworm\nCOPY --chown=a:b:c a /b', 'Conductorfile:2: COPY --chown=a:b:c: use user[:group]'),
+    ('FROM debian:bookworm\nARG 1BAD=x', "Conductorfile:2: ARG: invalid name '1BAD'"),
+    ('FROM debian:bookworm\nARG A-B', "Conductorfile:2: ARG: invalid name 'A-B'"),
+    ('FROM debian:bookworm\nSHELL /bin/bash -c', 'Conductorfile:2: SHELL takes a JSON array'),
+    ('FROM debian:bookworm\nHEALTHCHECK --interval=soon CMD true', 'Conductorfile:2: HEALTHCHECK --interval=soon: use'),
+    ('FROM debian:bookworm\nHEALTHCHECK curl x', 'Conductorfile:2: HEALTHCHECK takes CMD command or NONE'),
+    ('FROM debian:bookworm\nRUN --mount=type=secret,target=/s true', 'Conductorfile:2: RUN --mount=type=secret is not'),
+    ('FROM debian:bookworm\nRUN <<EOF\necho', 'Conductorfile:2: the heredoc <<EOF never ends'),
+    ('FROM debian:bookworm\nCOPY http://example.org/x /x', 'Conductorfile:2: COPY copies from the build context'),
     ('FROM debian:bookworm\nENV 1A=b', "Conductorfile:2: ENV: invalid variable name '1A'"),
     ('FROM debian:bookworm\nENV A=1 B', 'Conductorfile:2: ENV needs KEY=VALUE for every entry'),
     ('RUN echo', 'Conductorfile:1: a Conductorfile must start with FROM'),
-    ('FROM a\nFROM b', 'Conductorfile:2: a Conductorfile may have only one FROM'),
+    ('ARG A\nRUN echo', 'Conductorfile:2: a Conductorfile must start with FROM (only ARG may come before it)'),
     ('FROM a b', 'Conductorfile:1: FROM takes one image'),
-    ('# nothing\n\n', 'Conductorfile: no instructions'),
+    ('FROM a AS 1x', 'Conductorfile:1: FROM ... AS 1x: a stage name starts with a letter'),
+    ('# nothing\n\n', 'Conductorfile: no FROM'),
 ])
 def test_errors_name_file_line_and_text(text, message):
     with pytest.raises(ConductorError) as e:
@@ -79,3 +93,50 @@ def test_entrypoint_user_label_expose_stopsignal():
                           ('LABEL novalue', 'LABEL needs key=value')):
         with pytest.raises(ConductorError, match=message):
             parse('FROM debian:bookworm\n' + text)
+
+
+def test_docker_word_rules_and_variables():
+    variables = {'X': '1', 'EMPTY': '', 'SPACED': 'a b'}
+    assert lex('a "b c" \'$X\' ${X:+y} ${NONE:-z${X}} \\$X $SPACED', variables) == ['a', 'b c', '$X', 'y', 'z1', '$X', 'a b']
+    assert lex('${EMPTY:-d} ${EMPTY-d} ${EMPTY:+a} ${EMPTY+a} $X$X ${X}x $', variables) == ['d', '', '', 'a', '11', '1x', '$']
+    assert lex('"a  b"  c', None) == ['a  b', 'c'] and lex('$X', None) == ['$X']
+    with pytest.raises(ValueError, match='never closed'):
+        lex('"open', {})
+    with pytest.raises(ValueError, match='is not a variable reference'):
+        lex('${X/a/b}', variables)
+
+
+def test_variables_are_expanded_where_docker_expands_them():
+    steps = parse('ARG V=12\nFROM debian:${V}-slim AS build\nARG USERNAME\nENV HOME_DIR=/home/${USERNAME:-student} '
+                  'WHO="$USERNAME x"\nWORKDIR ${HOME_DIR}/app\nRUN echo $HOME_DIR\nEXPOSE ${PORT:-80}\n')
+    assert [s.args is None for s in steps] == [False, True, False, True, True, False, True]
+    assert steps[5].args == ['/bin/sh', '-c', 'echo $HOME_DIR'], 'RUN leaves variables to the shell'
+    values = {'V': '12', 'USERNAME': 'ann', 'HOME_DIR': '/home/ann'}
+    assert expand(steps[1], values).args == {'image': 'debian:12-slim', 'name': 'build'}
+    assert expand(steps[3], values).args == [['HOME_DIR', '/home/ann'], ['WHO', 'ann x']]
+    assert expand(steps[4], values).args == '/home/ann/app'
+    assert expand(steps[6], {}).args == ['80/tcp']
+    with pytest.raises(ConductorError, match="Conductorfile:2: WORKDIR: A: needs A: 'WORKDIR ..A:.needs A.'"):
+        expand(parse('FROM x\nWORKDIR ${A:?needs A}', 'Conductorfile')[1], {})
+
+
+def test_heredocs_flags_shell_and_healthcheck():
+    steps = parse('FROM x\nRUN <<EOF\necho one\necho two\nEOF\nRUN python3 - <<-"PY" && true\n\tprint(1)\n\tPY\n'
+                  'COPY --chmod=0755 --chown=app:app <<\'EOF\' /usr/local/bin/hello\n#!/bin/sh\necho $WHO\nEOF\n'
+                  'SHELL ["/bin/bash", "-eo", "pipefail", "-c"]\nRUN --mount=type=cache,target=/var/cache/apt '
+                  '--network=none apt-get update\n'
+                  'HEALTHCHECK --interval=1m30s --timeout=500ms --retries=5 CMD ["curl", "-f", "http://localhost/"]\n'
+                  'HEALTHCHECK NONE\n')
+    assert steps[1].args == ['/bin/sh', '-c', 'echo one\necho two\n'] and steps[1].lineno == 2
+    assert steps[2].args == ['/bin/sh', '-c', 'python3 - <<-"PY" && true\nprint(1)\nPY']
+    assert steps[3].args == {'sources': [], 'dest': '/usr/local/bin/hello', 'chown': 'app:app', 'chmod': '0755',
+                             'inline': [['EOF', '#!/bin/sh\necho $WHO\n']]}
+    assert steps[3].lineno == 9 and steps[4].args == ['/bin/bash', '-eo', 'pipefail', '-c']
+    assert with_shell(steps[5], steps[4].args) == ['/bin/bash', '-eo', 'pipefail', '-c', 'apt-get update']
+    assert steps[5].flags == {'mount': ['type=cache,target=/var/cache/apt'], 'network': ['none']}
+    assert steps[6].args == {'test': ['CMD', 'curl', '-f', 'http://localhost/'], 'interval': 90.0, 'timeout': 0.5,
+                             'start_period': 0.0, 'start_interval': 5.0, 'retries': 5}
+    config = apply_config(apply_config({}, steps[6]), steps[4])
+    assert config['healthcheck']['retries'] == 5 and config['shell'] == ['/bin/bash', '-eo', 'pipefail', '-c']
+    assert apply_config(config, steps[7])['healthcheck'] is None, 'HEALTHCHECK NONE turns off a parent\'s check'
+    assert parse_duration('1h2m3s') == 3723 and parse_duration('5') is None and parse_duration('') is None

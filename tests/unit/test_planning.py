@@ -1,7 +1,7 @@
 """The modules' decisions as pure functions: what a task would do, with no root and no state root."""
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _planning
+from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _context, _planning
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 
@@ -99,9 +99,19 @@ def test_network_differs(current, pid, differs):
 FILE = 'FROM debian:bookworm\nCOPY app /app\nRUN make\nENV A=1\nRUN echo done\n'
 
 
-def pure_plan(**kw):
+class FakeContext(_context.Context):
+    """A context whose one source has the digest given: nothing is read."""
+
+    def __init__(self, sources_digest='d' * 64):
+        self.folder, self.sources_digest = '/nowhere', sources_digest
+
+    def resolve(self, ins, sources, archives=False):
+        return [_context.Source(s, []) for s in sources], self.sources_digest
+
+
+def pure_plan(sources_digest='d' * 64, **kw):
     """A Plan made from its inputs alone: no store, no files, nothing hashed."""
-    args = dict(copies={2: (['app'], 'd' * 64)}, context='/nowhere', layers=(), bases=())
+    args = dict(context=FakeContext(sources_digest), layers=(), bases=())
     args.update(kw)
     return _builder.Plan('img', parse(FILE), {}, **args)
 
@@ -111,7 +121,7 @@ def test_plan_is_a_pure_function_of_its_inputs():
     assert [s.cached for s in plan.steps] == [False, False, False, True, False]  # ENV makes no layer
     assert plan.image_id({}) is None
     assert pure_plan().layers == plan.layers
-    assert pure_plan(copies={2: (['app'], 'e' * 64)}).layers[0] != plan.layers[0]
+    assert pure_plan('e' * 64).layers[0] != plan.layers[0]
 
 
 def test_plan_counts_what_the_store_holds_as_cached():
@@ -126,6 +136,6 @@ def test_plan_counts_what_the_store_holds_as_cached():
 
 def test_plan_on_a_parent_image():
     parent = {'id': 'p' * 64, 'base': 'b' * 32, 'layers': ['l' * 32], 'config': {'env': ['X=1'], 'workdir': '/srv'}}
-    plan = _builder.Plan('img', parse('FROM web\nRUN true\n'), {}, parent=parent)
+    plan = _builder.Plan('img', parse('FROM web\nRUN true\n'), {}, images={'web': parent}.__getitem__)
     assert plan.base == 'b' * 32 and plan.layers[0] == 'l' * 32 and len(plan.layers) == 2
     assert plan.config == {'env': ['X=1'], 'workdir': '/srv'}
