@@ -226,6 +226,14 @@ def cmd_inspect(store, args):
     print(json.dumps(Containers(store).inspect(args.name), indent=2, sort_keys=True))
 
 
+def cmd_healthcheck(store, args):
+    """healthcheck NAME: run the image's HEALTHCHECK once in the container (podman healthcheck run); exit 1 if it fails."""
+    containers = Containers(store)
+    result = containers.wait_healthy(args.name, args.wait) if args.wait else containers.health(args.name)
+    print('healthy' if result['healthy'] else 'unhealthy (exit code %s): %s' % (result['exit_code'], result['output']))
+    return 0 if result['healthy'] else 1
+
+
 def cmd_logs(store, args):
     """logs NAME: print what a detached container (and exec -d) wrote to stdout and stderr."""
     containers = Containers(store)
@@ -335,6 +343,7 @@ COMMANDS = {
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV, USER]),
     'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)")]),
     'inspect': (cmd_inspect, 'NAME', []),
+    'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
     'stop': (cmd_stop, 'NAME', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)')]),
     'addnetwork': (cmd_addnetwork, 'NAME', [
@@ -431,7 +440,7 @@ def _help(verb=None):
     if verb is None:
         lines = ['usage: conductor [--root DIR] COMMAND ...', '',
                  'Build images and run containers from Linux primitives.', '', 'commands:']
-        lines += ['  %-9s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, dummy, unused) in COMMANDS.items()]
+        lines += ['  %-11s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, dummy, unused) in COMMANDS.items()]
         lines += ['', 'options:'] + ['  %-20s %s' % ('%s %s' % (o[0], o[2] or ''), o[3]) for o in (ROOT, HELP)]
         lines += ['', "Run 'conductor COMMAND --help' for a command's arguments."]
         return '\n'.join(lines)

@@ -92,8 +92,11 @@ class Plan:
             stage.name = stage.instruction.args['name']
             if stage.name and any(s.name == stage.name for s in self.stages[:stage.index]):
                 stage.instruction.fail('a stage named %s is already defined' % stage.name)
-        self.steps, self._visiting = [], []
+        self._visiting = []
         final = self._plan(self.stages[-1])
+        self.steps = [step for stage in self.planned_stages for step in stage.steps]
+        for number, step in enumerate(self.steps, 1):
+            step.number = number
         self.base, self.base_spec, self.resolved, self.chain = final.base, final.base_spec, final.resolved, final.chain
         self.parent_layers, self.layers, self.config = final.parent_layers, final.layers, final.config
         self.warnings = ['build argument %s was given but no ARG uses it' % arg
@@ -170,7 +173,7 @@ class Plan:
         self._visiting.append(stage)
         ref = stage.instruction.args['image']
         parent = self._stage(ref, stage.instruction, 'FROM') if not _bases.is_base_reference(ref) else None
-        first = Step(len(self.steps) + 1, stage.instruction, stage)
+        first = Step(0, stage.instruction, stage)
         if parent is not None:
             stage.base, stage.chain, stage.parent_layers = parent.base, parent.chain, list(parent.layers)
             config, stage.resolved = dict(parent.config), parent.resolved
@@ -183,7 +186,6 @@ class Plan:
             manifest = self._image(ref, stage.instruction)
             stage.base, stage.chain, stage.parent_layers = manifest['base'], manifest['id'], list(manifest['layers'])
             config, stage.resolved = dict(manifest.get('config', {})), manifest.get('resolved') or manifest.get('from')
-        self.steps.append(first)
         stage.steps.append(first)
         layers, scope, chain = list(stage.parent_layers), {}, stage.chain
         for ins in stage.instructions:
@@ -193,7 +195,7 @@ class Plan:
             variables = dict((k, v) for k, v in scope.items() if v is not None)
             variables.update(env_dict(config.get('env')))
             ins = self._expand(ins, variables)
-            step = Step(len(self.steps) + 1, ins, stage)
+            step = Step(0, ins, stage)
             if ins.command in ('RUN', 'CMD', 'ENTRYPOINT'):
                 step.argv = _conductorfile.with_shell(ins, config.get('shell') or _conductorfile.DEFAULT_SHELL)
             if ins.command in ('COPY', 'ADD'):
@@ -209,7 +211,6 @@ class Plan:
                 step.key = chain[:32]
                 step.cached = not self.nocache and step.key in self.layer_keys
                 layers.append(step.key)
-            self.steps.append(step)
             stage.steps.append(step)
         config.pop('cmd_here', None)  # the parser's note for ENTRYPOINT, not part of the image
         stage.config, stage.chain, stage.layers, stage.planned = config, chain, layers, True
@@ -447,6 +448,7 @@ def _copy_tree(top, dest, entries, owner, mode):  # pragma: no cover - runs in t
     """A folder's contents into dest: `entries` (the context's, .dockerignore applied), or all of it."""
     if not os.path.isdir(dest):
         os.makedirs(dest)
+        os.lchown(dest, *owner)  # a folder the copy makes belongs to --chown's user too
     wanted = set(entries) if entries is not None else None
     for folder, dirs, files, folder_fd in os.fwalk('.', dir_fd=top):  # symlinks are copied, never followed
         below = folder[2:]

@@ -294,9 +294,15 @@ def _json_array(ins, words=None):
 
 def _command(ins, words):
     """RUN, CMD, ENTRYPOINT: the JSON form as it is, the shell form through the default shell (SHELL
-    changes it when the builder applies it: see with_shell). A lone heredoc is the script itself."""
+    changes it when the builder applies it: see with_shell). Text that is not a JSON array of strings
+    is the shell form, as in Docker (RUN [[ -f x ]] && ...). A lone heredoc is the script itself."""
     if ins.rest.startswith('['):
-        return _json_array(ins)
+        try:
+            value = json.loads(ins.rest)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return value
     ins.script = ins.rest
     if ins.heredocs:
         if ins.rest.startswith('<<') and len(ins.heredocs) == 1 and ' ' not in ins.rest:

@@ -49,6 +49,10 @@ DEFAULT_PIDS_LIMIT = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in t
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
 
 
+class ExecTimeout(ConductorError):
+    """An exec given a timeout ran past it, and was killed."""
+
+
 class Containers:
     def __init__(self, store):
         self.store = store
@@ -252,7 +256,7 @@ class Containers:
             'pids_limit': limits['pids_limit'], 'volumes': volumes, 'mounts': mounts,
             'user': user, 'entrypoint': entrypoint, 'run_as': user or image_config.get('user'),
             'stop_signal': image_config.get('stop_signal') or 15, 'labels': image_config.get('labels') or {},
-            'exposed': image_config.get('exposed') or [],
+            'exposed': image_config.get('exposed') or [], 'healthcheck': image_config.get('healthcheck'),
             'argv': _argv(command, entrypoint, image_config),
             'workdir': image_config.get('workdir') or '/',
             'environment': env_list(environment),
@@ -356,10 +360,11 @@ class Containers:
         return _runtime.Confinement(caps, program, no_new_privs)
 
     # -- exec ----------------------------------------------------------------------------------
-    def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, attach=None, user=None):
+    def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, attach=None, user=None,
+             timeout=None):
         """Run argv in the container's namespaces (_runtime.join); returns its exit code (0 at once
         when detached). With attach, the command gets a pty of the container's own and
-        attach(master) runs meanwhile."""
+        attach(master) runs meanwhile. After timeout seconds it is killed, and ExecTimeout raised."""
         config = self.require(name)
         env = check_env(env)
         state = self.require_running(name)
@@ -388,8 +393,49 @@ class Containers:
             master = _receive_master(pty_ours, pty_theirs)
             if master is not None:
                 attach(master)
-        dummy, status = os.waitpid(pid, 0)
-        return exit_code(status)
+        deadline = time.time() + timeout if timeout else None
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG if deadline else 0)
+            if done:
+                return exit_code(status)
+            if time.time() > deadline:
+                kill_tree(pid)  # the joining process and the command it forked
+                os.waitpid(pid, 0)
+                raise ExecTimeout('%s did not finish within %gs' % (' '.join(argv), timeout))
+            time.sleep(0.02)
+
+    def health(self, name):
+        """Run the image's HEALTHCHECK once: {'healthy': bool, 'exit_code': int or None, 'output': its last 4 KiB}."""
+        import tempfile
+        check = self.require(name).get('healthcheck')
+        if not check:
+            raise ConductorError('container %r has no health check: its image has no HEALTHCHECK CMD' % name)
+        argv = ['/bin/sh', '-c', check['test'][1]] if check['test'][0] == 'CMD-SHELL' else check['test'][1:]
+        with tempfile.TemporaryFile() as out:
+            null = os.open(os.devnull, os.O_RDONLY)
+            try:
+                code = self.exec(name, argv, stdio=(null, out.fileno(), out.fileno()), timeout=check['timeout'])
+            except ExecTimeout as e:
+                code, message = None, str(e)
+            finally:
+                os.close(null)
+            out.seek(max(0, out.seek(0, 2) - 4096))
+            output = out.read().decode('utf-8', 'replace') if code is not None else message
+        return {'healthy': code == 0, 'exit_code': code, 'output': output.strip()}
+
+    def wait_healthy(self, name, timeout):
+        """Run the health check until it passes (returns its result) or timeout seconds pass (an error)."""
+        check = self.require(name).get('healthcheck') or {}
+        deadline = time.time() + timeout
+        while True:
+            self.require_running(name)
+            result = self.health(name)
+            if result['healthy']:
+                return result
+            if time.time() > deadline:
+                raise ConductorError('container %r is not healthy after %gs: the last check exited %s: %s'
+                                     % (name, timeout, result['exit_code'], result['output'] or '(no output)'))
+            time.sleep(min(check.get('interval', 1.0), check.get('start_interval', 1.0), 1.0))
 
     # -- stop and delete -----------------------------------------------------------------------
     def kill(self, name, timeout=10):
