@@ -86,7 +86,7 @@ class Plan:
                 self.stages[-1].instructions.append(ins)
             else:
                 meta.append(ins)
-        self.meta_args = self._declare(meta, {}, None)[0]
+        self.meta_args = self._declare(meta, {})
         for stage in self.stages:
             stage.instruction = self._expand(stage.instruction, self.meta_args)
             stage.name = stage.instruction.args['name']
@@ -125,8 +125,10 @@ class Plan:
             check_from(ins)
         return ins
 
-    def _declare(self, instructions, scope, chain):
-        """ARG lines: each name's value is the --build-arg, else its default, else the global ARG's."""
+    def _declare(self, instructions, scope):
+        """ARG lines: each name's value is the --build-arg, else its default, else the global ARG's. As in
+        Docker, a value enters the cache keys where it is used: in an expanded instruction, and in every
+        RUN after it (RUN sees it in its environment)."""
         scope = dict(scope)
         for ins in instructions:
             ins = self._expand(ins, dict((k, v) for k, v in scope.items() if v is not None))
@@ -136,8 +138,7 @@ class Plan:
                     scope[name] = self.build_args[name]
                 else:
                     scope[name] = default if default is not None else getattr(self, 'meta_args', {}).get(name)
-                chain = digest(chain, 'ARG', name, scope[name])
-        return scope, chain
+        return scope
 
     def _stage(self, ref, ins, what):
         """The earlier-or-later stage a FROM or --from names (by name or number), planned; None if none."""
@@ -154,11 +155,18 @@ class Plan:
         return self._plan(stage)
 
     def _image(self, ref, ins):
+        """The manifest of a built image that FROM or COPY --from names; a clear error if there is none."""
         if ref == self.name:
             ins.fail('image %r cannot be built FROM itself' % ref)
-        if self._images is None:
-            raise ConductorError("no image named %r: build it first" % ref)
-        return self._images(ref)
+        try:
+            check_name('image', ref)
+            if self._images is None:
+                raise ConductorError('no image named %r' % ref)
+            return self._images(ref)
+        except ConductorError as e:
+            stages = ', '.join(s.name for s in self.stages if s.name) or 'none'
+            ins.fail('%s is neither a stage of this file (named stages: %s) nor a built image: %s'
+                     % (ref, stages, e))
 
     def _context_for(self, ins):
         if self._context is None:
@@ -190,7 +198,7 @@ class Plan:
         layers, scope, chain = list(stage.parent_layers), {}, stage.chain
         for ins in stage.instructions:
             if ins.command == 'ARG':
-                scope, chain = self._declare([ins], scope, chain)
+                scope = self._declare([ins], scope)
                 continue
             variables = dict((k, v) for k, v in scope.items() if v is not None)
             variables.update(env_dict(config.get('env')))
@@ -202,7 +210,8 @@ class Plan:
                 chain = digest(chain, ins.command, ins.args, config.get('workdir'), self._copy_sources(step))
             elif ins.command == 'RUN':
                 step.run_env = variables
-                chain = digest(chain, 'RUN', step.argv, ins.flags, self._run_mounts(step))
+                arguments = sorted((k, v) for k, v in scope.items() if v is not None)
+                chain = digest(chain, 'RUN', step.argv, ins.flags, self._run_mounts(step), arguments)
             else:
                 chain = digest(chain, ins.command, step.argv or ins.args)
                 config = _conductorfile.apply_config(config, ins if step.argv is None else _with_args(ins, step.argv))

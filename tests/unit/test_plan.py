@@ -121,3 +121,71 @@ def test_check_mode_reports_what_would_run(store, ctx):
 def test_absent_in_check_mode_changes_nothing(store):
     result = _planning.ensure_image(store, 'img', state='absent', check_mode=True)
     assert result == {'changed': False, 'image': {}, 'diff': {'before': {}, 'after': {}}}
+
+
+MULTI = '''ARG SUITE=bookworm
+FROM debian:${SUITE} AS tools
+RUN make-tools
+FROM debian:${SUITE} AS unused
+RUN never
+FROM debian:${SUITE}-slim
+ARG GREETING=hello
+USER nobody
+COPY --from=tools /usr/local/bin/tool /usr/local/bin/
+RUN echo $GREETING
+'''
+
+
+def plan_of(store, text, **kw):
+    return _builder.make_plan(store, 'img', parse(text, 'Dockerfile', _builder.check_from), None, **kw)
+
+
+def test_only_the_stages_the_image_needs_are_planned(store):
+    plan = plan_of(store, MULTI)
+    assert [s.instruction.text for s in plan.steps] == [
+        'FROM debian:${SUITE} AS tools', 'RUN make-tools', 'FROM debian:${SUITE}-slim', 'USER nobody',
+        'COPY --from=tools /usr/local/bin/tool /usr/local/bin/', 'RUN echo $GREETING']
+    assert [s.number for s in plan.steps] == [1, 2, 3, 4, 5, 6]
+    assert plan.stages[0].base == plan.stages[2].base, 'bookworm and bookworm-slim are one base'
+    assert len(plan.layers) == 2 and plan.config == {'env': [], 'user': 'nobody'}
+
+
+def test_build_args_user_and_the_copied_stage_are_in_the_keys(store):
+    base = plan_of(store, MULTI).layers
+    assert plan_of(store, MULTI, build_args={'GREETING': 'hi'}).layers[0] == base[0], 'ARG counts where it is used'
+    assert plan_of(store, MULTI, build_args={'GREETING': 'hi'}).layers[1] != base[1], 'the RUN after ARG sees it'
+    assert plan_of(store, MULTI.replace('USER nobody', 'USER daemon')).layers[0] != base[0]
+    assert plan_of(store, MULTI.replace('RUN make-tools', 'RUN make-tools2')).layers[0] != base[0], \
+        'a changed stage changes the COPY --from of it'
+    assert plan_of(store, MULTI.replace('RUN never', 'RUN other')).layers == base, 'an unused stage changes nothing'
+    with_shell = MULTI.replace('RUN echo', 'SHELL ["/bin/bash", "-c"]\nRUN echo')
+    assert plan_of(store, with_shell).layers[1] != base[1]
+    assert plan_of(store, MULTI, build_args={'NOPE': '1'}).warnings == [
+        'build argument NOPE was given but no ARG uses it']
+    assert plan_of(store, MULTI, build_args={'SUITE': 'trixie'}).stages[0].resolved == 'debian:trixie'
+
+
+@pytest.mark.parametrize('text, message', [
+    ('FROM debian:bookworm AS a\nCOPY --from=b /x /x\nFROM a AS b\nRUN true\n',
+     r"Dockerfile:2: a cycle of stages \(b -> a -> b\): a stage can only use stages that do not use it"),
+    ('FROM debian:bookworm AS a\nCOPY --from=a /x /x\n', r'Dockerfile:2: a cycle of stages \(a -> a\)'),
+    ('FROM debian:bookworm AS a\nCOPY --from=nosuch /x /x\n',
+     r"Dockerfile:2: nosuch is neither a stage of this file \(named stages: a\) nor a built image: no image named"),
+    ('FROM debian:bookworm\nCOPY --from=3 /x /x\n', r'Dockerfile:2: COPY --from=3: there is no stage number 3'),
+    ('FROM debian:bookworm AS a\nFROM debian:bookworm AS a\n', r'Dockerfile:2: a stage named a is already defined'),
+    ('ARG V=bogus\nFROM debian:$V\n', r"Dockerfile:2: unknown debian tag 'bogus' in FROM debian:bogus: use one of"),
+    ('FROM debian:bookworm\nWORKDIR ${A:?needs A}\n', r'Dockerfile:2: WORKDIR: A: needs A'),
+    ('FROM debian:bookworm\nADD https://example.org/x.tgz /x\n',
+     r'Dockerfile:2: ADD https://example.org/x.tgz: Conductor does not download during a build'),
+])
+def test_stage_and_variable_errors(store, text, message):
+    with pytest.raises(ConductorError, match=message):
+        plan_of(store, text)
+
+
+def test_a_bad_from_is_the_first_error(store):
+    with pytest.raises(ConductorError, match=r"Dockerfile:1: unknown debian tag 'bogus' in FROM debian:bogus: use one "
+                                             r"of .*12, 13.*stable"):
+        parse('FROM debian:bogus\nFORM x\n', 'Dockerfile', _builder.check_from)
+    with pytest.raises(ConductorError, match="Dockerfile:1: unknown distribution 'alpine' in FROM alpine:3"):
+        parse('FROM alpine:3\nRUN apk add x\nFORM y\n', 'Dockerfile', _builder.check_from)

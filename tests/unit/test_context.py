@@ -1,0 +1,84 @@
+"""Build contexts: .dockerignore with Docker's pattern rules, and ADD's archive checks, without root."""
+import io
+import os
+import tarfile
+
+import pytest
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
+from ansible_collections.cs695.conductor.plugins.module_utils._context import Context, is_ignored, read_patterns
+
+
+def patterns(tmp_path, text):
+    (tmp_path / '.dockerignore').write_text(text)
+    return read_patterns(str(tmp_path / '.dockerignore'))
+
+
+@pytest.mark.parametrize('text, ignored, kept', [
+    ('*.key', ['a.key'], ['sub/a.key', 'a.keys']),  # * stays in one folder, as Go's filepath.Match
+    ('**/*.key', ['a.key', 'sub/deep/a.key'], ['a.txt']),
+    ('build', ['build', 'build/out/x'], ['src/build']),  # a matched folder takes what is in it
+    ('/build\n# comment\n', ['build/x'], ['build.txt']),
+    ('*.md\n!README.md', ['notes.md'], ['README.md']),  # the last match wins
+    ('docs/?.txt\ndocs/[ab]*', ['docs/1.txt', 'docs/alpha'], ['docs/12.txt', 'docs/cat']),
+    ('.git\nnode_modules\n*/temp*', ['.git/HEAD', 'node_modules/x/y', 'src/tempfile'], ['src/a/tempfile']),
+])
+def test_dockerignore_rules(tmp_path, text, ignored, kept):
+    rules = patterns(tmp_path, text)
+    assert [p for p in ignored if not is_ignored(rules, p)] == []
+    assert [p for p in kept if is_ignored(rules, p)] == []
+
+
+def test_ignored_files_are_neither_copied_nor_hashed(tmp_path):
+    (tmp_path / 'app').mkdir()
+    (tmp_path / 'app' / 'main.py').write_text('print(1)\n')
+    (tmp_path / 'app' / 'secret.key').write_text('k\n')
+    (tmp_path / '.conductorignore').write_text('**/*.key\n')
+    context = Context(str(tmp_path))
+    ins = parse('FROM x\nCOPY app /app\n')[1]
+    sources, before = context.resolve(ins, ['app'])
+    assert [s.as_list() for s in sources] == [['app', ['main.py'], False]]
+    (tmp_path / 'app' / 'secret.key').write_text('changed\n')
+    assert context.resolve(ins, ['app'])[1] == before, 'an ignored file does not change the cache key'
+    with pytest.raises(ConductorError, match=r'COPY source app/secret.key is not in the build context .* \(or '
+                                             r'.conductorignore excludes it\)'):
+        context.resolve(ins, ['app/secret.key'])
+
+
+def tar_with(tmp_path, name, *members):
+    path = str(tmp_path / name)
+    with tarfile.open(path, 'w:gz') as tar:
+        for member_name, kind, target in members:
+            info = tarfile.TarInfo(member_name)
+            if kind == 'file':
+                info.size = len(target)
+                tar.addfile(info, io.BytesIO(target))
+            else:
+                info.type, info.linkname = {'sym': tarfile.SYMTYPE, 'hard': tarfile.LNKTYPE}[kind], target
+                tar.addfile(info)
+    return path
+
+
+@pytest.mark.parametrize('members, problem', [
+    ([('../../etc/cron.d/x', 'file', b'x')], 'leads out of the destination'),
+    ([('a/../../x', 'file', b'x')], 'leads out of the destination'),
+    ([('link', 'sym', '/etc'), ('link/passwd', 'file', b'x')], 'is written through a symlink the archive makes'),
+    ([('h', 'hard', '../../etc/shadow')], 'is a hard link to outside the destination'),
+])
+def test_add_refuses_archives_that_escape(tmp_path, members, problem):
+    tar_with(tmp_path, 'evil.tar.gz', *members)
+    ins = parse('FROM x\nADD evil.tar.gz /dest/\n', 'Dockerfile')[1]
+    with pytest.raises(ConductorError, match='Dockerfile:2: ADD: .* in evil.tar.gz %s: refused, nothing was changed'
+                       % problem):
+        Context(str(tmp_path)).resolve(ins, ['evil.tar.gz'], archives=True)
+
+
+def test_add_unpacks_a_good_archive_and_copy_does_not(tmp_path):
+    tar_with(tmp_path, 'good.tgz', ('/top/file', 'file', b'x'), ('top/link', 'sym', '/etc/passwd'))
+    ins = parse('FROM x\nADD good.tgz /dest/\n')[1]
+    assert Context(str(tmp_path)).resolve(ins, ['good.tgz'], archives=True)[0][0].archive is True
+    assert Context(str(tmp_path)).resolve(ins, ['good.tgz'])[0][0].archive is False
+    (tmp_path / 'plain.txt').write_text('not an archive')
+    assert Context(str(tmp_path)).resolve(ins, ['plain.txt'], archives=True)[0][0].archive is False
+    assert os.path.exists(str(tmp_path / 'good.tgz'))
