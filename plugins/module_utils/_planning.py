@@ -136,9 +136,10 @@ def container_actions(current, running, desired, state, recreate=False, restart=
 
 
 def ensure_container(store, name, state='started', options=None, recreate=False, restart=False, stop_timeout=10,
-                     network=None, discard_changes='warn', check_mode=False):
+                     network=None, discard_changes='warn', check_mode=False, healthy_timeout=60):
     """Bring container `name` to `state` with `options` (CONTAINER_OPTIONS' names); returns changed,
-    actions, differences, container and diff.
+    actions, differences, container and diff. `healthy` is `started`, then the image's HEALTHCHECK run
+    until it passes (at most healthy_timeout seconds; not in check mode): waiting changes nothing.
 
     network (a dict of internet, published_ports, dns) also gives a started container its network,
     as conductor_network would: one task instead of two.
@@ -146,6 +147,7 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
     containers = Containers(store)
     check_name('container', name)
     options = options or {}
+    wait_healthy, state = state == 'healthy', 'started' if state == 'healthy' else state
     config = containers.config(name)
     running = bool(config) and containers.state(name)['running']
     current = stored_spec(config)
@@ -198,6 +200,8 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
               'diff': {'before': before, 'after': after}}
     if networked:
         result['container']['network'] = networked['network']
+    if wait_healthy and not check_mode:
+        result['health'] = containers.wait_healthy(name, healthy_timeout)
     return result
 
 

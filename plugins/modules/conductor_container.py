@@ -137,12 +137,19 @@ options:
   state:
     description:
       - V(started) creates the container if needed and makes sure it runs.
+      - V(healthy) is V(started), then runs the image's C(HEALTHCHECK) command in the container (as
+        C(conductor healthcheck) does) until it passes, at most O(healthy_timeout) seconds; the task fails if it
+        never passes, or if the image has no C(HEALTHCHECK). Waiting is not a change. Check mode does not run it.
       - V(present) creates it without starting it.
       - V(stopped) makes sure it does not run, keeping it and its files.
       - V(absent) stops it and deletes it with its files.
     type: str
-    choices: [started, present, stopped, absent]
+    choices: [started, healthy, present, stopped, absent]
     default: started
+  healthy_timeout:
+    description: With O(state=healthy), how many seconds to wait for the health check to pass.
+    type: float
+    default: 60
   recreate:
     description: Remove and create the container even if its spec is unchanged.
     type: bool
@@ -217,6 +224,13 @@ EXAMPLES = r'''
         - container_port: 8080
           host_port: 80
 
+- name: Start it and wait until its image's HEALTHCHECK passes
+  cs695.conductor.conductor_container:
+    name: web
+    image: cs695
+    state: healthy
+    healthy_timeout: 120
+
 - name: Stop it, keeping its files
   cs695.conductor.conductor_container:
     name: web
@@ -253,6 +267,14 @@ differences:
   type: list
   elements: str
   sample: [command, image_id]
+health:
+  description: With O(state=healthy), the check that passed.
+  returned: when O(state=healthy), outside check mode
+  type: dict
+  sample:
+    healthy: true
+    exit_code: 0
+    output: ''
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -265,7 +287,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
-            state=dict(type='str', choices=['started', 'present', 'stopped', 'absent'], default='started'),
+            state=dict(type='str', choices=['started', 'healthy', 'present', 'stopped', 'absent'], default='started'),
+            healthy_timeout=dict(type='float', default=60),
             recreate=dict(type='bool', default=False),
             discard_changes=dict(type='str', choices=['warn', 'refuse'], default='warn'),
             restart=dict(type='bool', default=False),
@@ -274,14 +297,14 @@ def main():
             root=ROOT_OPTION,
             **container_argument_spec()
         ),
-        required_if=[('state', 'started', ('image',)), ('state', 'present', ('image',))],
+        required_if=[('state', 'started', ('image',)), ('state', 'healthy', ('image',)), ('state', 'present', ('image',))],
         supports_check_mode=True,
     )
     p = module.params
     run_module(module, lambda store, out: ensure_container(
         store, p['name'], state=p['state'], options={key: p[key] for key in CONTAINER_OPTIONS},
         recreate=p['recreate'], restart=p['restart'], stop_timeout=p['stop_timeout'], network=p['network'],
-        discard_changes=p['discard_changes'], check_mode=module.check_mode))
+        discard_changes=p['discard_changes'], check_mode=module.check_mode, healthy_timeout=p['healthy_timeout']))
 
 
 if __name__ == '__main__':

@@ -210,3 +210,37 @@ def test_ad_hoc_calls(lab, course):
     result = subprocess.run(['ansible', 'localhost', '-i', inventory, '-m', 'cs695.conductor.conductor_info',
                              '-a', 'root=%s' % host['root']], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0 and '"status": "running"' in result.stdout, result.stdout + result.stderr
+
+
+def test_build_args_and_waiting_until_healthy(lab, tmp_path):
+    one = lab(1)
+    inventory = one.inventory()
+    playbook = tmp_path / 'healthy.yml'
+    playbook.write_text('''- hosts: classroom
+  module_defaults:
+    group/cs695.conductor.conductor:
+      root: "{{ conductor_root }}"
+  tasks:
+    - cs695.conductor.conductor_image:
+        name: ready
+        build_args: {DELAY: "{{ delay }}", UNUSED: x}
+        instructions:
+          - FROM debian:bookworm
+          - ARG DELAY=0
+          - RUN echo "sleep $DELAY; touch /tmp/ready; exec sleep 1000" > /start.sh
+          - HEALTHCHECK --interval=1s CMD test -f /tmp/ready
+          - CMD ["sh", "/start.sh"]
+    - cs695.conductor.conductor_container:
+        name: svc
+        image: ready
+        state: healthy
+        healthy_timeout: "{{ wait }}"
+      register: svc
+    - ansible.builtin.assert:
+        that: svc.health.healthy
+''')
+    first = one.playbook(str(playbook), inventory, '-e', 'delay=2 wait=30')
+    assert recap(first.stdout)['lab0']['changed'] == 2 and 'no ARG uses it' in first.stdout + first.stderr
+    assert recap(one.playbook(str(playbook), inventory, '-e', 'delay=2 wait=30').stdout)['lab0']['changed'] == 0
+    late = one.playbook(str(playbook), inventory, '-e', 'delay=600 wait=2', check=False)
+    assert late.returncode != 0 and "container 'svc' is not healthy after 2s" in late.stdout
