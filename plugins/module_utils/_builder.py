@@ -540,7 +540,6 @@ def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
                 os.utime(target, (member.mtime, member.mtime))
 
 
-
 def _commit(store, tmp, step, replace):
     """Turn a finished step's folder into layers/<key>: a rename under the lock, so all or nothing."""
     shutil.rmtree(os.path.join(tmp, 'work'))

@@ -415,12 +415,12 @@ class Containers:
             null = os.open(os.devnull, os.O_RDONLY)
             try:
                 code = self.exec(name, argv, stdio=(null, out.fileno(), out.fileno()), timeout=check['timeout'])
+                out.seek(max(0, out.seek(0, 2) - 4096))
+                output = out.read().decode('utf-8', 'replace')
             except ExecTimeout as e:
-                code, message = None, str(e)
+                code, output = None, str(e)
             finally:
                 os.close(null)
-            out.seek(max(0, out.seek(0, 2) - 4096))
-            output = out.read().decode('utf-8', 'replace') if code is not None else message
         return {'healthy': code == 0, 'exit_code': code, 'output': output.strip()}
 
     def wait_healthy(self, name, timeout):

@@ -50,8 +50,8 @@ def test_shell_form_cmd_runs_through_sh():
     ('FROM debian:bookworm\nRUN echo \\', 'Conductorfile:2: the file ends inside a line continuation'),
     ('FROM debian:bookworm\nCOPY onlyone', 'Conductorfile:2: COPY needs at least one source and a destination'),
     ('FROM debian:bookworm\nCOPY a b /dst', 'Conductorfile:2: COPY with several sources needs a destination folder'),
-    ('FROM debian:bookworm\nCOPY --owner=1 a /b', 'Conductorfile:2: COPY does not take --owner (its options: --from, '
-                                                    '--chown, --chmod, --link)'),
+    ('FROM debian:bookworm\nCOPY --owner=1 a /b',
+     'Conductorfile:2: COPY does not take --owner (its options: --from, --chown, --chmod, --link)'),
     ('FROM debian:bookworm\nCOPY --chmod=rwx a /b', 'Conductorfile:2: COPY --chmod=rwx: use an octal mode'),
     ('FROM debian:bookworm\nCOPY --chown=a:b:c a /b', 'Conductorfile:2: COPY --chown=a:b:c: use user[:group]'),
     ('FROM debian:bookworm\nARG 1BAD=x', "Conductorfile:2: ARG: invalid name '1BAD'"),
