@@ -19,9 +19,10 @@ ANSIBLE_BIN = os.path.dirname(sys.executable)
 
 
 class Lab:
-    """N simulated hosts: netns cdt-lab<pid>-<i>, an uplink veth each, a seeded state root each."""
+    """N simulated hosts: netns cdt-lab<pid>-<i>, an uplink veth each, a state root each (seeded with the
+    shared base, or with seeded=False an empty folder: a fresh host)."""
 
-    def __init__(self, tmp_path, count):
+    def __init__(self, tmp_path, count, seeded=True):
         self.tmp = tmp_path
         collections = tmp_path / 'collections' / 'ansible_collections' / 'cs695'
         collections.mkdir(parents=True)
@@ -38,7 +39,10 @@ class Lab:
                          ['link', 'set', 'up1', 'up'], ['route', 'add', 'default', 'via', '203.0.113.1']):
                 sh('ip', '-n', ns, *args)
             root = str(tmp_path / ('root%d' % i))
-            helpers.seed(root)
+            if seeded:
+                helpers.seed(root)
+            else:
+                os.mkdir(root)
             python = tmp_path / ('python%d' % i)
             python.write_text('#!/bin/sh\nexec nsenter --net=/run/netns/%s -- %s "$@"\n' % (ns, sys.executable))
             python.chmod(0o755)
@@ -90,8 +94,8 @@ def recap(output):
 def lab(tmp_path, base_key):
     labs = []
 
-    def make(count):
-        labs.append(Lab(tmp_path, count))
+    def make(count, seeded=True):
+        labs.append(Lab(tmp_path, count, seeded))
         return labs[-1]
     yield make
     for one in labs:
@@ -210,3 +214,98 @@ def test_ad_hoc_calls(lab, course):
     result = subprocess.run(['ansible', 'localhost', '-i', inventory, '-m', 'cs695.conductor.conductor_info',
                              '-a', 'root=%s' % host['root']], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0 and '"status": "running"' in result.stdout, result.stdout + result.stderr
+
+
+def listing(root):
+    return sorted(os.path.relpath(os.path.join(folder, name), root)
+                  for folder, folders, files in os.walk(root) for name in folders + files)
+
+
+MATRIX = '''- hosts: classroom
+  gather_facts: false
+  environment: "{{ conductor_environment }}"
+  module_defaults:
+    group/cs695.conductor.conductor:
+      root: "{{ conductor_root }}"
+  tasks:
+    - cs695.conductor.conductor_image: {name: img, conductorfile: %s}
+    - cs695.conductor.conductor_volume: {name: shared}
+    - cs695.conductor.conductor_container: {name: "{{ item }}", image: img, volumes: ["shared:/shared"]}
+      loop: [ma, mb]
+    - cs695.conductor.conductor_network: {container: "{{ item }}", published_ports: [{container_port: 80, host_port: 30080}]}
+      loop: [ma]
+    - cs695.conductor.conductor_network: {container: mb}
+    - cs695.conductor.conductor_peer: {containers: [ma, mb]}
+    - cs695.conductor.conductor_exec: {container: ma, argv: [touch, /shared/made], creates: /shared/made}
+'''
+
+
+def test_check_mode_on_a_fresh_host(lab, course):
+    """--check --diff of whole playbooks on an empty state root: no failure, a change for every step that
+    would happen, nothing created. Then the same playbook for real changes as much, and a check after it nothing."""
+    one = lab(1, seeded=False)
+    host = one.hosts[0]
+    inventory = one.inventory({'localhost': host})
+    demo = one.playbook(os.path.join(PLAYBOOKS, 'demo.yml'), inventory, '--check', '--diff')
+    assert recap(demo.stdout)['localhost'] == dict(recap(demo.stdout)['localhost'], changed=3, failed=0)
+    assert 'Stop it with: ansible-playbook playbooks/demo.yml -e demo_state=absent' in demo.stdout
+    extra = json.dumps({'classroom_courses': [{'name': 'cs695', 'conductorfile': course}],
+                        'classroom_students': ['alice', 'bob'], 'classroom_prepare_hosts': False})
+    classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
+    counts = recap(one.playbook(classroom, inventory, '-e', extra, '--check', '--diff').stdout)['localhost']
+    assert counts['changed'] == 3 and counts['failed'] == 0, counts  # image, containers, networks
+    counts = recap(one.playbook(classroom, inventory, '-e', extra, '--tags', 'teardown', '--check').stdout)
+    assert counts['localhost']['changed'] == 0 and counts['localhost']['failed'] == 0
+    matrix = one.tmp / 'matrix.yml'
+    matrix.write_text(MATRIX % course)
+    check = recap(one.playbook(str(matrix), inventory, '--check', '--diff').stdout)['localhost']
+    assert check['changed'] == 7 and check['failed'] == 0, check  # every task
+    assert listing(host['root']) == [], 'check mode created nothing'
+    helpers.seed(host['root'])  # the base only, so the real run needs no debootstrap
+    real = recap(one.playbook(str(matrix), inventory).stdout)['localhost']
+    assert real['changed'] == check['changed'] and real['failed'] == 0, real
+    assert recap(one.playbook(str(matrix), inventory, '--check').stdout)['localhost']['changed'] == 0
+
+
+PENDING = '''- hosts: classroom
+  gather_facts: false
+  module_defaults:
+    group/cs695.conductor.conductor:
+      root: "{{ conductor_root }}"
+  tasks:
+    - name: In check mode, what a missing image or container is asked for would happen
+      check_mode: true
+      block:
+        - {cs695.conductor.conductor_container: {name: eg, image: missing}, register: container}
+        - {cs695.conductor.conductor_network: {container: eg, internet: true}, register: network}
+        - {cs695.conductor.conductor_peer: {containers: [eg, eh]}, register: peer}
+        - {cs695.conductor.conductor_exec: {container: eg, argv: ["true"]}, register: exec}
+        - {cs695.conductor.conductor_network: {container: eg, state: absent}, register: unnetwork}
+    - name: For real, each is the error it always was
+      ignore_errors: true
+      block:
+        - {cs695.conductor.conductor_container: {name: eg, image: missing}, register: real_container}
+        - {cs695.conductor.conductor_network: {container: eg}, register: real_network}
+        - {cs695.conductor.conductor_peer: {containers: [eg, eh]}, register: real_peer}
+        - {cs695.conductor.conductor_exec: {container: eg, argv: ["true"]}, register: real_exec}
+    - name: Check
+      ansible.builtin.assert:
+        that:
+          - container is changed and container.actions == ['created', 'started']
+          - container.diff.after.image_id == '(built when run)' and container.diff.before == {}
+          - network is changed and network.diff.before == {} and network.network.internet
+          - peer is changed and peer.peer.containers == ['eg', 'eh']
+          - exec is changed and unnetwork is not changed
+          - real_container.msg is search("no image named 'missing'")
+          - real_network.msg is search("no container named 'eg'")
+          - real_peer.msg is search("no container named 'eg'")
+          - real_exec.msg is search("no container named 'eg'")
+'''
+
+
+def test_check_mode_takes_missing_images_and_containers_as_pending(lab):
+    one = lab(1, seeded=False)
+    playbook = one.tmp / 'pending.yml'
+    playbook.write_text(PENDING)
+    counts = recap(one.playbook(str(playbook), one.inventory(), '--diff').stdout)['lab0']
+    assert counts['failed'] == 0 and counts['ignored'] == 4, counts
