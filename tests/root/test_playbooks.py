@@ -6,6 +6,7 @@ wrapper that enters that namespace, so the modules run there and never touch the
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -133,19 +134,42 @@ def test_role_check_mode_real_run_and_idempotence(lab):
     assert sh('cat', '/proc/sys/net/ipv4/ip_forward', ns=host['ns']).stdout.strip() == '1'
 
 
-def test_demo_playbook_runs_twice_then_stops(lab):
+def as_printed(host, command):
+    """A command the README or a playbook prints, run word for word from the checkout's root as after make setup
+    and . .venv/bin/activate: no ANSIBLE_* settings (ansible.cfg finds the collection), conductor on PATH. It runs
+    on a lab host: in its network namespace, with its state root and config given through the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_')}
+    env.update(CONDUCTOR_ROOT=host['root'], CONDUCTOR_CONFIG=host['config'], ANSIBLE_NOCOLOR='1',
+               PATH=os.pathsep.join([os.path.dirname(helpers.CLI), ANSIBLE_BIN, os.environ['PATH']]))
+    result = subprocess.run(['nsenter', '--net=/run/netns/' + host['ns'], '--'] + shlex.split(command),
+                            cwd=helpers.CHECKOUT, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, '%s: %s%s' % (command, result.stdout[-4000:], result.stderr[-2000:])
+    return result
+
+
+def test_demo_and_the_readme_commands_as_printed(lab):
     one = lab(1)
     host = one.hosts[0]
     # The demo's RUN apt-get needs the real network: build the image out here, the playbook finds it cached.
     subprocess.run([sys.executable, helpers.CLI, '--root', host['root'], 'build', 'demo',
                     os.path.join(helpers.CHECKOUT, 'examples', 'Conductorfile')], check=True, capture_output=True)
-    inventory = one.inventory({'localhost': host})
-    demo = os.path.join(PLAYBOOKS, 'demo.yml')
-    first = one.playbook(demo, inventory)
-    assert 'Hello from demo' in first.stdout
-    assert recap(one.playbook(demo, inventory).stdout)['localhost']['changed'] == 0
+    first = as_printed(host, 'ansible-playbook playbooks/demo.yml')  # what make demo runs
+    assert 'Hello from demo' in first.stdout and 'WARNING' not in first.stdout + first.stderr
+    assert recap(as_printed(host, 'ansible-playbook playbooks/demo.yml').stdout)['localhost']['changed'] == 0
     assert one.cli(host, 'ps').stdout.count('running') == 1
-    assert recap(one.playbook(demo, inventory, '-e', 'demo_state=absent').stdout)['localhost']['changed'] == 1
+    stop = re.search(r'Stop it with: (.*?)"', first.stdout).group(1)
+    assert recap(as_printed(host, stop).stdout)['localhost']['changed'] == 1
+    assert json.loads(one.cli(host, 'ps', '--json').stdout) == []
+    as_printed(host, 'ansible-playbook playbooks/demo.yml')
+    assert recap(as_printed(host, 'ansible-playbook playbooks/demo.yml --tags stop').stdout)['localhost']['changed'] == 1
+    assert json.loads(one.cli(host, 'ps', '--json').stdout) == []
+    assert 'conductor_info' in as_printed(host, 'ansible-doc cs695.conductor.conductor_info').stdout
+    with open(os.path.join(helpers.CHECKOUT, 'README.md')) as f:
+        session = re.search(r'```console\n(.*?)```', f.read(), re.S).group(1)
+    commands = re.findall(r'^# (conductor .*)$', session, re.M)
+    assert commands[0] == 'conductor build demo examples/Conductorfile' and commands[-1] == 'conductor stop web'
+    for command in commands:
+        as_printed(host, command)
     assert json.loads(one.cli(host, 'ps', '--json').stdout) == []
 
 
