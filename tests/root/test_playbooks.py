@@ -273,12 +273,13 @@ def test_check_mode_on_a_fresh_host(lab, course):
     demo = one.playbook(os.path.join(PLAYBOOKS, 'demo.yml'), inventory, '--check', '--diff')
     assert recap(demo.stdout)['localhost'] == dict(recap(demo.stdout)['localhost'], changed=3, failed=0)
     assert 'Stop it with: ansible-playbook playbooks/demo.yml -e demo_state=absent' in demo.stdout
-    extra = json.dumps({'classroom_courses': [{'name': 'cs695', 'conductorfile': course}],
-                        'classroom_students': ['alice', 'bob'], 'classroom_prepare_hosts': False})
+    (one.tmp / 'classroom-vars.yml').write_text(  # as the README writes it
+        'classroom_courses: [{name: cs695, conductorfile: %s}]\nclassroom_students: [alice, bob]\n'
+        'classroom_prepare_hosts: false\n' % course)
     classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
-    counts = recap(one.playbook(classroom, inventory, '-e', extra, '--check', '--diff').stdout)['localhost']
-    assert counts['changed'] == 3 and counts['failed'] == 0, counts  # image, containers, networks
-    counts = recap(one.playbook(classroom, inventory, '-e', extra, '--tags', 'teardown', '--check').stdout)
+    counts = recap(one.playbook(classroom, inventory, '-e', '@classroom-vars.yml', '--check', '--diff').stdout)
+    assert counts['localhost']['changed'] == 3 and counts['localhost']['failed'] == 0, counts  # image, containers, networks
+    counts = recap(one.playbook(classroom, inventory, '-e', '@classroom-vars.yml', '--tags', 'teardown', '--check').stdout)
     assert counts['localhost']['changed'] == 0 and counts['localhost']['failed'] == 0
     matrix = one.tmp / 'matrix.yml'
     matrix.write_text(MATRIX % course)
