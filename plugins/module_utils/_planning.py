@@ -340,15 +340,20 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
         return {'changed': before is not None, 'image': {},
                 'diff': {'before': image_summary(before), 'after': {}}}
     steps, context = _builder.load_steps(conductorfile, instructions, context)
-    plan = _builder.make_plan(store, name, steps, context, nocache=force)
+    parent = _builder.from_parent(steps[0], name)
+    if check_mode and parent and not store.image(parent):  # pending: an earlier task would build the parent
+        image_id, layers, would_run = None, [], [s.text for s in steps]
+    else:
+        plan = _builder.make_plan(store, name, steps, context, nocache=force)
+        image_id, layers = plan.image_id(_builder.layer_ids(store, plan.layers)), plan.layers
+        would_run = [s.instruction.text for s in plan.steps if not s.cached]
     if check_mode:
-        image_id = plan.image_id(_builder.layer_ids(store, plan.layers))
         changed = force or image_id is None or before is None or before['id'] != image_id
-        after = {'id': image_id or '(built when run)', 'layers': plan.layers}
+        after = {'id': image_id or PENDING_IMAGE, 'layers': layers}
         result = public(before) if before and not changed else dict(public(before), **after)
         return {'changed': changed, 'image': dict(result, name=name),
                 'diff': {'before': image_summary(before), 'after': after if changed else image_summary(before)},
-                'would_run': [s.instruction.text for s in plan.steps if not s.cached]}
+                'would_run': would_run}
     manifest, changed = _builder.build(store, plan, out)
     return {'changed': changed, 'image': public(manifest),
             'diff': {'before': image_summary(before), 'after': image_summary(manifest)}}
