@@ -10,8 +10,13 @@ TEST_CACHE ?= $(CURDIR)/.cache/test-root
 TEST_NETNS := cdt-ansible-$(shell echo $$PPID)
 export CONDUCTOR_TEST_CACHE := $(TEST_CACHE)
 
+# The collection as Ansible looks for it (ansible.cfg names this folder), linked to this checkout: relative,
+# so a moved or copied checkout finds itself.
+COLLECTIONS := .build/collections
+CHECKOUT_LINK := $(COLLECTIONS)/ansible_collections/cs695/conductor
+
 .PHONY: setup demo test unit integration reliability ansible-integration quality sanity lint docs changelog collection clean bench
-setup: .build/apt.stamp $(VENV)/.stamp
+setup: .build/apt.stamp $(VENV)/.stamp $(CHECKOUT_LINK)
 
 .build/apt.stamp:
 	@mkdir -p .build
@@ -29,13 +34,11 @@ $(VENV)/.stamp: requirements.txt
 	@touch $@
 	@$(PY) -m compileall -q bin plugins  # cached bytecode, even where PYTHONDONTWRITEBYTECODE is set
 
-# The collection as Ansible looks for it, pointing at this checkout.
-COLLECTIONS := .build/collections
-$(COLLECTIONS)/ansible_collections/cs695/conductor:
-	@mkdir -p $(dir $@) && ln -sfn $(CURDIR) $@
+$(CHECKOUT_LINK):
+	@mkdir -p $(dir $@) && ln -sfn ../../../.. $@
 
-demo: setup $(COLLECTIONS)/ansible_collections/cs695/conductor
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(COLLECTIONS) $(VENV)/bin/ansible-playbook playbooks/demo.yml
+demo: setup
+	$(VENV)/bin/ansible-playbook playbooks/demo.yml
 	$(PY) bin/conductor images
 	$(PY) bin/conductor ps
 

@@ -32,6 +32,17 @@ attributes:
     support: full
 '''
 
+    # Modules whose task may act on an image or container an earlier task makes: a dry run of a playbook.
+    CHECK_PENDING = r'''
+attributes:
+  check_mode:
+    details: A dry run of a whole playbook works on a fresh host (see the notes).
+notes:
+  - In check mode, an image or container that does not exist yet, or a container without a network yet, is taken
+    as one an earlier task of the play would make (check mode only pretended to), so that a dry run of a whole
+    playbook on a fresh host succeeds and reports what each task would do. Outside check mode it is the usual error.
+'''
+
     # Modules that only read.
     INFO_MODULE = r'''
 attributes:

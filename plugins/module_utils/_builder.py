@@ -104,7 +104,8 @@ class Plan:
 
     @property
     def complete(self):
-        """True when every step is in the cache: building would only write the manifest."""
+        """True when every step is in the cache (and no image it uses is pending): building would only
+        write the manifest."""
         return all(s.cached for s in self.steps)
 
     @property
@@ -193,6 +194,7 @@ class Plan:
         else:
             manifest = self._image(ref, stage.instruction)
             stage.base, stage.chain, stage.parent_layers = manifest['base'], manifest['id'], list(manifest['layers'])
+            first.cached = not manifest.get('pending')
             config, stage.resolved = dict(manifest.get('config', {})), manifest.get('resolved') or manifest.get('from')
         stage.steps.append(first)
         layers, scope, chain = list(stage.parent_layers), {}, stage.chain
@@ -239,6 +241,7 @@ class Plan:
                 ins.fail('COPY --from=%s: use the name or number of a stage, or a built image' % source)
             manifest = self._image(source, ins)
             step.copy_from = (manifest['base'], manifest['layers'])
+            step.cached = not manifest.get('pending')  # a pending image is never in the cache
             return manifest['id']
         urls = [s for s in ins.args['sources'] if '://' in s]
         if urls:
@@ -294,11 +297,16 @@ def check_from(ins):
         raise ConductorError('%s:%d: %s' % (ins.source, ins.lineno, e))
 
 
-def make_plan(store, name, steps, context=None, nocache=False, build_args=None):
-    """A Plan that reads the store's images and cache keys and the build context."""
+def make_plan(store, name, steps, context=None, nocache=False, build_args=None, images=None):
+    """A Plan that reads the store's images (or images(name)) and cache keys and the build context."""
     check_name('image', name)
-    return Plan(name, steps, store.config, store.require_image, context, store.keys('layers'), store.keys('bases'),
-                nocache, build_args, store.root)
+    return Plan(name, steps, store.config, images or store.require_image, context, store.keys('layers'),
+                store.keys('bases'), nocache, build_args, store.root)
+
+
+def pending_image(name):
+    """Check mode's stand-in for an image an earlier task would build: every step on it would run."""
+    return {'name': name, 'id': 'pending-' + name, 'base': 'pending', 'layers': [], 'config': {}, 'pending': True}
 
 
 def layer_ids(store, keys):

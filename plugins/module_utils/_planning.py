@@ -10,6 +10,10 @@ container_actions, network_differs, the builder's Plan; unit tests need no root)
 in check mode, carries the actions out through the engine. Every result has changed, the actions and
 a before/after diff.
 
+Check mode plans each task on its own, so in a dry run of a whole playbook an image or a container an
+earlier task only pretended to make is missing: each ensure_* then takes it as pending (it would be
+made when run) and reports what it would do to it, instead of the error a real run gives.
+
 A container option is declared once, in CONTAINER_OPTIONS: the module's argument spec, the spec
 config.json stores and the comparison that decides a recreate all come from there.
 """
@@ -81,6 +85,7 @@ CONTAINER_OPTIONS = {
         type=dict(type='str', choices=['volume', 'bind'], default='volume'), source=dict(type='str'),
         target=dict(type='str', required=True), readonly=dict(type='bool', default=False))), _mounts_of),
 }
+PENDING_IMAGE = '(built when run)'  # check mode: the id of an image an earlier task would build
 COMPARED = tuple(CONTAINER_OPTIONS) + ('image_id',)  # image_id: a rebuilt image recreates its containers
 UPDATED_IN_PLACE = ('memory', 'cpus', 'pids_limit')  # as docker update: a change of these alone recreates nothing
 
@@ -89,10 +94,11 @@ def container_argument_spec():
     return {name: dict(spec) for name, (spec, dummy) in CONTAINER_OPTIONS.items()}
 
 
-def desired_spec(store, options):
+def desired_spec(store, options, check_mode=False):
     """What a conductor_container task asks for, in the form config.json stores it."""
     spec = {name: stored(options.get(name)) for name, (dummy, stored) in CONTAINER_OPTIONS.items()}
-    spec['image_id'] = store.require_image(spec['image'])['id']
+    image = store.image(spec['image']) if check_mode else store.require_image(spec['image'])
+    spec['image_id'] = image['id'] if image else PENDING_IMAGE
     return spec
 
 
@@ -155,7 +161,7 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
     if state == 'absent':
         desired = {}
     elif options.get('image'):
-        desired = desired_spec(store, options)
+        desired = desired_spec(store, options, check_mode)
     elif config:
         desired = current  # no image given: take the container as it is (e.g. to stop it)
     else:
@@ -227,8 +233,9 @@ def exec_capture(store, name, argv, env=None, workdir=None, detach=False, create
     paths inside the container, checked through /proc/<PID 1>/root as ansible.builtin.command does."""
     containers = Containers(store)
     env = env_list(env)
-    containers.require(name)
-    state = containers.state(name)
+    if not check_mode:
+        containers.require(name)
+    state = containers.state(name)  # in check mode a missing or stopped container is pending: it would run
     if state['running']:
         root = '/proc/%d/root' % state['pid']  # resolved inside it: a symlink the container made stays there
         for path, skip_if_exists in ((creates, True), (removes, False)):
@@ -236,7 +243,6 @@ def exec_capture(store, name, argv, env=None, workdir=None, detach=False, create
                 return {'changed': False, 'rc': 0, 'stdout': '', 'stderr': '', 'skipped': True,
                         'msg': 'skipped: %s %s' % (path, 'exists' if skip_if_exists else 'does not exist')}
     if check_mode:
-        containers.require_running(name)
         return {'changed': True, 'rc': 0, 'stdout': '', 'stderr': '', 'msg': 'not run in check mode'}
     import tempfile
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -264,7 +270,8 @@ def ensure_network(store, name, state='present', internet=False, ports=None, dns
     """conductor_network: the network of `name` as asked; only the differences are applied."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
     containers = Containers(store)
-    containers.require(name)
+    if not check_mode:
+        containers.require(name)  # in check mode a missing container is pending: it would be networked
     current = Allocations(store).load().get(name)
     before = _network.facts(name, current) if current else {}
     if state == 'absent':
@@ -287,12 +294,14 @@ def ensure_peer(store, a, b, state='present', check_mode=False):
     from ansible_collections.cs695.conductor.plugins.module_utils import _network
     network = _network.Network(store)
     present = state == 'present'
+    pair = tuple(sorted((a, b)))
     if check_mode:
         book = Allocations(store)
-        pair = network.check_pair(a, b, present, book.load())
+        allocations = book.load()
+        if a == b or all(n in allocations for n in pair):  # else one is pending: it would be networked first
+            network.check_pair(a, b, present, allocations)
         changed = (pair in set(book.peers())) != present
     else:
-        pair = tuple(sorted((a, b)))
         changed = network.peer(a, b, present)
     return {'changed': changed, 'peer': {'containers': list(pair), 'state': state},
             'diff': {'before': {'peered': present != changed}, 'after': {'peered': present}}}
@@ -336,11 +345,15 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
                 'diff': {'before': image_summary(before), 'after': {}}}
     steps, context = _builder.load_steps(conductorfile, instructions, context)
     build_args = dict((str(k), str(v)) for k, v in (build_args or {}).items())
-    plan = _builder.make_plan(store, name, steps, context, nocache=force, build_args=build_args)
+
+    def pending(ref):  # check mode: an image FROM or COPY --from names, which an earlier task would build
+        return store.image(ref) or _builder.pending_image(ref)
+    plan = _builder.make_plan(store, name, steps, context, nocache=force, build_args=build_args,
+                              images=pending if check_mode else None)
     if check_mode:
         image_id = plan.image_id(_builder.layer_ids(store, plan.layers))
         changed = force or image_id is None or before is None or before['id'] != image_id
-        after = {'id': image_id or '(built when run)', 'layers': plan.layers}
+        after = {'id': image_id or PENDING_IMAGE, 'layers': plan.layers}
         result = public(before) if before and not changed else dict(public(before), **after)
         return {'changed': changed, 'image': dict(result, name=name),
                 'diff': {'before': image_summary(before), 'after': after if changed else image_summary(before)},

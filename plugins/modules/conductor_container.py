@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - cs695.conductor.root
   - cs695.conductor.attributes
+  - cs695.conductor.attributes.check_pending
   - cs695.conductor.attributes.check_diff
 options:
   name:

@@ -20,11 +20,12 @@ author:
 extends_documentation_fragment:
   - cs695.conductor.root
   - cs695.conductor.attributes
+  - cs695.conductor.attributes.check_pending
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: partial
-    details: In check mode the command does not run; O(creates) and O(removes) are still checked.
+    details: In check mode the command does not run; O(creates) and O(removes) are still checked in a running container.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none

@@ -23,6 +23,7 @@ author:
 extends_documentation_fragment:
   - cs695.conductor.root
   - cs695.conductor.attributes
+  - cs695.conductor.attributes.check_pending
   - cs695.conductor.attributes.check_diff
 requirements:
   - pyroute2 and python-iptables on the managed host (the cs695.conductor.conductor_host role installs them).

@@ -6,6 +6,7 @@ wrapper that enters that namespace, so the modules run there and never touch the
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -19,9 +20,10 @@ ANSIBLE_BIN = os.path.dirname(sys.executable)
 
 
 class Lab:
-    """N simulated hosts: netns cdt-lab<pid>-<i>, an uplink veth each, a seeded state root each."""
+    """N simulated hosts: netns cdt-lab<pid>-<i>, an uplink veth each, a state root each (seeded with the
+    shared base, or with seeded=False an empty folder: a fresh host)."""
 
-    def __init__(self, tmp_path, count):
+    def __init__(self, tmp_path, count, seeded=True):
         self.tmp = tmp_path
         collections = tmp_path / 'collections' / 'ansible_collections' / 'cs695'
         collections.mkdir(parents=True)
@@ -38,7 +40,10 @@ class Lab:
                          ['link', 'set', 'up1', 'up'], ['route', 'add', 'default', 'via', '203.0.113.1']):
                 sh('ip', '-n', ns, *args)
             root = str(tmp_path / ('root%d' % i))
-            helpers.seed(root)
+            if seeded:
+                helpers.seed(root)
+            else:
+                os.mkdir(root)
             python = tmp_path / ('python%d' % i)
             python.write_text('#!/bin/sh\nexec nsenter --net=/run/netns/%s -- %s "$@"\n' % (ns, sys.executable))
             python.chmod(0o755)
@@ -90,8 +95,8 @@ def recap(output):
 def lab(tmp_path, base_key):
     labs = []
 
-    def make(count):
-        labs.append(Lab(tmp_path, count))
+    def make(count, seeded=True):
+        labs.append(Lab(tmp_path, count, seeded))
         return labs[-1]
     yield make
     for one in labs:
@@ -129,19 +134,42 @@ def test_role_check_mode_real_run_and_idempotence(lab):
     assert sh('cat', '/proc/sys/net/ipv4/ip_forward', ns=host['ns']).stdout.strip() == '1'
 
 
-def test_demo_playbook_runs_twice_then_stops(lab):
+def as_printed(host, command):
+    """A command the README or a playbook prints, run word for word from the checkout's root as after make setup
+    and . .venv/bin/activate: no ANSIBLE_* settings (ansible.cfg finds the collection), conductor on PATH. It runs
+    on a lab host: in its network namespace, with its state root and config given through the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_')}
+    env.update(CONDUCTOR_ROOT=host['root'], CONDUCTOR_CONFIG=host['config'], ANSIBLE_NOCOLOR='1',
+               PATH=os.pathsep.join([os.path.dirname(helpers.CLI), ANSIBLE_BIN, os.environ['PATH']]))
+    result = subprocess.run(['nsenter', '--net=/run/netns/' + host['ns'], '--'] + shlex.split(command),
+                            cwd=helpers.CHECKOUT, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, '%s: %s%s' % (command, result.stdout[-4000:], result.stderr[-2000:])
+    return result
+
+
+def test_demo_and_the_readme_commands_as_printed(lab):
     one = lab(1)
     host = one.hosts[0]
     # The demo's RUN apt-get needs the real network: build the image out here, the playbook finds it cached.
     subprocess.run([sys.executable, helpers.CLI, '--root', host['root'], 'build', 'demo',
                     os.path.join(helpers.CHECKOUT, 'examples', 'Conductorfile')], check=True, capture_output=True)
-    inventory = one.inventory({'localhost': host})
-    demo = os.path.join(PLAYBOOKS, 'demo.yml')
-    first = one.playbook(demo, inventory)
-    assert 'Hello from demo' in first.stdout
-    assert recap(one.playbook(demo, inventory).stdout)['localhost']['changed'] == 0
+    first = as_printed(host, 'ansible-playbook playbooks/demo.yml')  # what make demo runs
+    assert 'Hello from demo' in first.stdout and 'WARNING' not in first.stdout + first.stderr
+    assert recap(as_printed(host, 'ansible-playbook playbooks/demo.yml').stdout)['localhost']['changed'] == 0
     assert one.cli(host, 'ps').stdout.count('running') == 1
-    assert recap(one.playbook(demo, inventory, '-e', 'demo_state=absent').stdout)['localhost']['changed'] == 1
+    stop = re.search(r'Stop it with: (.*?)"', first.stdout).group(1)
+    assert recap(as_printed(host, stop).stdout)['localhost']['changed'] == 1
+    assert json.loads(one.cli(host, 'ps', '--json').stdout) == []
+    as_printed(host, 'ansible-playbook playbooks/demo.yml')
+    assert recap(as_printed(host, 'ansible-playbook playbooks/demo.yml --tags stop').stdout)['localhost']['changed'] == 1
+    assert json.loads(one.cli(host, 'ps', '--json').stdout) == []
+    assert 'conductor_info' in as_printed(host, 'ansible-doc cs695.conductor.conductor_info').stdout
+    with open(os.path.join(helpers.CHECKOUT, 'README.md')) as f:
+        session = re.search(r'```console\n(.*?)```', f.read(), re.S).group(1)
+    commands = re.findall(r'^# (conductor .*)$', session, re.M)
+    assert commands[0] == 'conductor build demo examples/Conductorfile' and commands[-1] == 'conductor stop web'
+    for command in commands:
+        as_printed(host, command)
     assert json.loads(one.cli(host, 'ps', '--json').stdout) == []
 
 
@@ -210,6 +238,106 @@ def test_ad_hoc_calls(lab, course):
     result = subprocess.run(['ansible', 'localhost', '-i', inventory, '-m', 'cs695.conductor.conductor_info',
                              '-a', 'root=%s' % host['root']], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0 and '"status": "running"' in result.stdout, result.stdout + result.stderr
+
+
+def listing(root):
+    return sorted(os.path.relpath(os.path.join(folder, name), root)
+                  for folder, folders, files in os.walk(root) for name in folders + files)
+
+
+MATRIX = '''- hosts: classroom
+  gather_facts: false
+  environment: "{{ conductor_environment }}"
+  module_defaults:
+    group/cs695.conductor.conductor:
+      root: "{{ conductor_root }}"
+  tasks:
+    - cs695.conductor.conductor_image: {name: img, conductorfile: %s}
+    - cs695.conductor.conductor_volume: {name: shared}
+    - cs695.conductor.conductor_container: {name: "{{ item }}", image: img, volumes: ["shared:/shared"]}
+      loop: [ma, mb]
+    - cs695.conductor.conductor_network: {container: "{{ item }}", published_ports: [{container_port: 80, host_port: 30080}]}
+      loop: [ma]
+    - cs695.conductor.conductor_network: {container: mb}
+    - cs695.conductor.conductor_peer: {containers: [ma, mb]}
+    - cs695.conductor.conductor_exec: {container: ma, argv: [touch, /shared/made], creates: /shared/made}
+'''
+
+
+def test_check_mode_on_a_fresh_host(lab, course):
+    """--check --diff of whole playbooks on an empty state root: no failure, a change for every step that
+    would happen, nothing created. Then the same playbook for real changes as much, and a check after it nothing."""
+    one = lab(1, seeded=False)
+    host = one.hosts[0]
+    inventory = one.inventory({'localhost': host})
+    demo = one.playbook(os.path.join(PLAYBOOKS, 'demo.yml'), inventory, '--check', '--diff')
+    assert recap(demo.stdout)['localhost'] == dict(recap(demo.stdout)['localhost'], changed=3, failed=0)
+    assert 'Stop it with: ansible-playbook playbooks/demo.yml -e demo_state=absent' in demo.stdout
+    (one.tmp / 'classroom-vars.yml').write_text(  # as the README writes it
+        'classroom_courses: [{name: cs695, conductorfile: %s}]\nclassroom_students: [alice, bob]\n'
+        'classroom_prepare_hosts: false\n' % course)
+    classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
+    counts = recap(one.playbook(classroom, inventory, '-e', '@classroom-vars.yml', '--check', '--diff').stdout)
+    assert counts['localhost']['changed'] == 3 and counts['localhost']['failed'] == 0, counts  # image, containers, networks
+    counts = recap(one.playbook(classroom, inventory, '-e', '@classroom-vars.yml', '--tags', 'teardown', '--check').stdout)
+    assert counts['localhost']['changed'] == 0 and counts['localhost']['failed'] == 0
+    matrix = one.tmp / 'matrix.yml'
+    matrix.write_text(MATRIX % course)
+    check = recap(one.playbook(str(matrix), inventory, '--check', '--diff').stdout)['localhost']
+    assert check['changed'] == 7 and check['failed'] == 0, check  # every task
+    assert listing(host['root']) == [], 'check mode created nothing'
+    helpers.seed(host['root'])  # the base only, so the real run needs no debootstrap
+    real = recap(one.playbook(str(matrix), inventory).stdout)['localhost']
+    assert real['changed'] == check['changed'] and real['failed'] == 0, real
+    assert recap(one.playbook(str(matrix), inventory, '--check').stdout)['localhost']['changed'] == 0
+
+
+PENDING = '''- hosts: classroom
+  gather_facts: false
+  module_defaults:
+    group/cs695.conductor.conductor:
+      root: "{{ conductor_root }}"
+  tasks:
+    - name: In check mode, what a missing image or container is asked for would happen
+      check_mode: true
+      block:
+        - {cs695.conductor.conductor_image: {name: child, instructions: [FROM missing, CMD sleep 9]}, register: child}
+        - {cs695.conductor.conductor_container: {name: eg, image: missing}, register: container}
+        - {cs695.conductor.conductor_network: {container: eg, internet: true}, register: network}
+        - {cs695.conductor.conductor_peer: {containers: [eg, eh]}, register: peer}
+        - {cs695.conductor.conductor_exec: {container: eg, argv: ["true"]}, register: exec}
+        - {cs695.conductor.conductor_network: {container: eg, state: absent}, register: unnetwork}
+    - name: For real, each is the error it always was
+      ignore_errors: true
+      block:
+        - {cs695.conductor.conductor_image: {name: child, instructions: [FROM missing]}, register: real_child}
+        - {cs695.conductor.conductor_container: {name: eg, image: missing}, register: real_container}
+        - {cs695.conductor.conductor_network: {container: eg}, register: real_network}
+        - {cs695.conductor.conductor_peer: {containers: [eg, eh]}, register: real_peer}
+        - {cs695.conductor.conductor_exec: {container: eg, argv: ["true"]}, register: real_exec}
+    - name: Check
+      ansible.builtin.assert:
+        that:
+          - child is changed and child.image.id == '(built when run)' and child.would_run | length == 2
+          - container is changed and container.actions == ['created', 'started']
+          - container.diff.after.image_id == '(built when run)' and container.diff.before == {}
+          - network is changed and network.diff.before == {} and network.network.internet
+          - peer is changed and peer.peer.containers == ['eg', 'eh']
+          - exec is changed and unnetwork is not changed
+          - real_child.msg is search("no image named 'missing'")
+          - real_container.msg is search("no image named 'missing'")
+          - real_network.msg is search("no container named 'eg'")
+          - real_peer.msg is search("no container named 'eg'")
+          - real_exec.msg is search("no container named 'eg'")
+'''
+
+
+def test_check_mode_takes_missing_images_and_containers_as_pending(lab):
+    one = lab(1, seeded=False)
+    playbook = one.tmp / 'pending.yml'
+    playbook.write_text(PENDING)
+    counts = recap(one.playbook(str(playbook), one.inventory(), '--diff').stdout)['lab0']
+    assert counts['failed'] == 0 and counts['ignored'] == 5, counts
 
 
 def test_build_args_and_waiting_until_healthy(lab, tmp_path):

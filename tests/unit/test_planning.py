@@ -64,6 +64,17 @@ class FakeStore:
     def require_image(self, name):
         return {'id': 'c' * 64}
 
+    def image(self, name):
+        return None  # not built yet
+
+
+def test_check_mode_takes_a_missing_image_as_one_an_earlier_task_builds():
+    spec = _planning.desired_spec(FakeStore(), {'image': 'web'}, check_mode=True)
+    assert spec['image_id'] == _planning.PENDING_IMAGE
+    assert _planning.container_actions({}, False, spec, 'started') == (['created', 'started'], [])
+    assert _planning.container_actions(SPEC, True, dict(SPEC, image_id=spec['image_id']), 'started') == (
+        ['recreated', 'started'], ['image_id'])  # rebuilt, to an id check mode cannot know
+
 
 def test_desired_spec_is_what_config_json_stores():
     spec = _planning.desired_spec(FakeStore(), {'image': 'web', 'command': 'sleep "1 2"', 'env': {'B': 2, 'A': 'x'},
