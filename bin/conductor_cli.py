@@ -39,7 +39,7 @@ def cmd_build(store, args):
     path = args.conductorfile or args.file or _default_file()
     steps, context = _builder.load_steps(path, context=args.context)
     plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
-                              build_args=_build_args(args.build_arg))
+                              build_args=_build_args(args.build_arg), downloads=args.allow_downloads)
     manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True))
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 
@@ -321,6 +321,7 @@ COMMANDS = {
          './Containerfile)'),
         ('--context', 'context', 'DIR', "folder COPY sources are read from (default: the Conductorfile's folder)"),
         ('--build-arg', 'build_arg', 'NAME=VALUE...', 'a value for an ARG of the Conductorfile'),
+        ('--allow-downloads', 'allow_downloads', None, 'let ADD download its http(s) URLs (off by default)'),
         ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
     'images': (cmd_images, '', [JSON]),
     'rmi': (cmd_rmi, 'NAME', []),

@@ -70,13 +70,15 @@ class Plan:
     context     the build context folder (or a _context.Context), read for COPY, ADD and bind mounts
     layers, bases   the keys the store holds: those steps are cached
     build_args  --build-arg values; cache_root: where RUN --mount=type=cache folders live
+    download    download(urls, instruction) -> (folder, names, digest) for ADD <URL>; None refuses URLs
     """
 
     def __init__(self, name, instructions, config, images=None, context=None, layers=(), bases=(), nocache=False,
-                 build_args=None, cache_root=None):
+                 build_args=None, cache_root=None, download=None):
         self.name, self.nocache = check_name('image', name), nocache
         self.settings, self._images, self._context = config, images, context
         self.layer_keys, self.base_keys, self.cache_root = set(layers), set(bases), cache_root
+        self._download = download
         self.build_args, self.used_args = dict(build_args or {}), set()
         self.stages, meta = [], []
         for ins in instructions:
@@ -244,9 +246,15 @@ class Plan:
             step.cached = not manifest.get('pending')  # a pending image is never in the cache
             return manifest['id']
         urls = [s for s in ins.args['sources'] if '://' in s]
+        if urls and self._download is None:
+            ins.fail('ADD %s: downloads are off: build with --allow-downloads (the module\'s allow_downloads), or '
+                     'fetch the file into the build context and ADD it from there' % urls[0])
         if urls:
-            ins.fail('ADD %s: Conductor does not download during a build; fetch the file into the build context '
-                     'and ADD or COPY it from there' % urls[0])
+            if len(urls) != len(ins.args['sources']):
+                ins.fail('ADD: give URLs in an ADD of their own, not with files of the build context')
+            step.context_folder, names, sources_digest = self._download(urls, ins)
+            step.sources = [_context.Source(n) for n in names]
+            return sources_digest
         if not ins.args['sources']:
             return None  # heredocs only: their text is in the instruction
         sources, sources_digest = self._context_for(ins).resolve(ins, ins.args['sources'], ins.command == 'ADD')
@@ -297,11 +305,40 @@ def check_from(ins):
         raise ConductorError('%s:%d: %s' % (ins.source, ins.lineno, e))
 
 
-def make_plan(store, name, steps, context=None, nocache=False, build_args=None, images=None):
-    """A Plan that reads the store's images (or images(name)) and cache keys and the build context."""
+def make_plan(store, name, steps, context=None, nocache=False, build_args=None, images=None, downloads=False):
+    """A Plan that reads the store's images (or images(name)) and cache keys and the build context;
+    with downloads, ADD <URL> fetches into the state root's downloads/ folder."""
     check_name('image', name)
     return Plan(name, steps, store.config, images or store.require_image, context, store.keys('layers'),
-                store.keys('bases'), nocache, build_args, store.root)
+                store.keys('bases'), nocache, build_args, store.root,
+                (lambda urls, ins: download(store, urls, ins)) if downloads else None)
+
+
+def download(store, urls, ins):
+    """ADD <URL>: fetch each http(s) URL (as Docker does, on every build, the file kept 0600 and never
+    unpacked) into downloads/<hash of the URLs>; returns (that folder, the file names, their digest)."""
+    import urllib.request
+    folder = store.path('downloads', digest('download', urls)[:24])
+    os.makedirs(folder, 0o700, exist_ok=True)
+    names, digests = [], []
+    for url in urls:
+        if not url.startswith(('http://', 'https://')):
+            ins.fail('ADD %s: only http:// and https:// URLs can be downloaded' % url)
+        name = posixpath.basename(url.split('?')[0].split('#')[0].rstrip('/')) or 'download'
+        tmp = os.path.join(folder, temp_name(name))
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, \
+                    os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') as f:
+                shutil.copyfileobj(response, f, 1 << 20)
+        except (OSError, ValueError) as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            detail = 'HTTP %s %s' % (e.code, e.reason) if hasattr(e, 'code') else getattr(e, 'reason', None) or e
+            ins.fail('ADD %s: the download failed: %s' % (url, detail))
+        os.rename(tmp, os.path.join(folder, name))
+        names.append(name)
+        digests.append(_context.file_hash(os.path.join(folder, name)))
+    return folder, names, digest('downloads', names, digests)
 
 
 def pending_image(name):

@@ -333,7 +333,7 @@ def image_summary(manifest):
 
 
 def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,
-                 force=False, check_mode=False, out=None, build_args=None):
+                 force=False, check_mode=False, out=None, build_args=None, allow_downloads=False):
     """Bring image `name` to `state`; the one entry point of the conductor_image module."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # the only place that hashes
     out = out or (lambda line: None)
@@ -349,7 +349,7 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
     def pending(ref):  # check mode: an image FROM or COPY --from names, which an earlier task would build
         return store.image(ref) or _builder.pending_image(ref)
     plan = _builder.make_plan(store, name, steps, context, nocache=force, build_args=build_args,
-                              images=pending if check_mode else None)
+                              images=pending if check_mode else None, downloads=allow_downloads)
     if check_mode:
         image_id = plan.image_id(_builder.layer_ids(store, plan.layers))
         changed = force or image_id is None or before is None or before['id'] != image_id

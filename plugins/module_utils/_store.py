@@ -142,15 +142,15 @@ class Store:
         return manifest
 
     def prune(self, others=()):
-        """rmcache: delete every base and layer nothing uses, what dead builds left, and the RUN
-        --mount=type=cache folders; return (count, bytes)."""
+        """rmcache: delete every base and layer nothing uses, what dead builds left, the RUN
+        --mount=type=cache folders and ADD's downloads; return (count, bytes)."""
         count = freed = 0
         with self.lock():
-            caches = self.path('build-cache')
-            for entry in os.listdir(caches) if os.path.isdir(caches) else []:
-                size = tree_size(os.path.join(caches, entry))
-                remove_tree(os.path.join(caches, entry))
-                count, freed = count + 1, freed + size
+            for caches in (self.path('build-cache'), self.path('downloads')):
+                for entry in os.listdir(caches) if os.path.isdir(caches) else []:
+                    size = tree_size(os.path.join(caches, entry))
+                    remove_tree(os.path.join(caches, entry))
+                    count, freed = count + 1, freed + size
             used_bases, used_layers = self._used(others)
             for folder, used in (('bases', used_bases), ('layers', used_layers)):
                 for entry in os.listdir(self.path(folder)):

@@ -52,6 +52,13 @@ options:
       - A value that no C(ARG) uses is reported as a warning, as Docker does.
       - A changed value rebuilds the steps from the first C(ARG) that declares it.
     type: dict
+  allow_downloads:
+    description:
+      - Let C(ADD) download its C(http://) and C(https://) URLs, as C(conductor build --allow-downloads) does.
+      - Off by default, so a Conductorfile cannot fetch from the network unless the playbook says so.
+      - A download runs on every build (in check mode too); the step is rebuilt when the file changes.
+    type: bool
+    default: false
   state:
     description:
       - V(present) builds the image if it is missing or out of date.
@@ -160,6 +167,7 @@ def main():
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             force=dict(type='bool', default=False),
             build_args=dict(type='dict'),
+            allow_downloads=dict(type='bool', default=False),
             root=ROOT_OPTION,
         ),
         mutually_exclusive=[('conductorfile', 'instructions')],
@@ -169,7 +177,7 @@ def main():
     p = module.params
     run_module(module, lambda store, out: ensure_image(
         store, p['name'], state=p['state'], conductorfile=p['conductorfile'], instructions=p['instructions'],
-        context=p['context'], force=p['force'], build_args=p['build_args'], check_mode=module.check_mode, out=out))
+        context=p['context'], force=p['force'], build_args=p['build_args'], allow_downloads=p['allow_downloads'], check_mode=module.check_mode, out=out))
 
 
 if __name__ == '__main__':

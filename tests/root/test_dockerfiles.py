@@ -150,3 +150,35 @@ def test_bad_dockerfiles_get_one_clear_error_and_change_nothing(conductor, tmp_p
     before = conductor.listing()
     assert message in conductor.fails('build', '-f', str(tmp_path / 'Dockerfile'), 'bad')
     assert conductor.listing() == before
+
+
+def test_add_downloads_only_when_allowed(conductor, context):
+    """ADD <URL> from a server on loopback: refused by default, fetched with --allow-downloads."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    (context / 'served').mkdir()
+    (context / 'served' / 'notes.txt').write_text('version 1\n')
+    handler = lambda *a: Quiet(*a, directory=str(context / 'served'))  # noqa: E731
+    server = http.server.HTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = 'http://127.0.0.1:%d/notes.txt' % server.server_address[1]
+        path = context.write('FROM debian:bookworm\nADD %s /srv/\n' % url)
+        assert 'downloads are off: build with --allow-downloads' in conductor.fails('build', 'dl', path)
+        conductor('build', '--allow-downloads', 'dl', path)
+        assert conductor('run', 'dl', 'a', '--', 'stat', '-c', '%a %n', '/srv/notes.txt').stdout == \
+            '600 /srv/notes.txt\n'
+        assert 'unchanged' in conductor('build', '--allow-downloads', 'dl', path).stdout
+        (context / 'served' / 'notes.txt').write_text('version 2\n')
+        assert 'unchanged' not in conductor('build', '--allow-downloads', 'dl', path).stdout
+        assert conductor('run', 'dl', 'b', '--', 'cat', '/srv/notes.txt').stdout == 'version 2\n'
+        missing = context.write('FROM debian:bookworm\nADD %s.gone /srv/\n' % url)
+        assert 'the download failed: HTTP 404 File not found' in conductor.fails('build', '--allow-downloads', 'dl2', missing)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -176,7 +176,7 @@ def test_build_args_user_and_the_copied_stage_are_in_the_keys(store):
     ('ARG V=bogus\nFROM debian:$V\n', r"Dockerfile:2: unknown debian tag 'bogus' in FROM debian:bogus: use one of"),
     ('FROM debian:bookworm\nWORKDIR ${A:?needs A}\n', r'Dockerfile:2: WORKDIR: A: needs A'),
     ('FROM debian:bookworm\nADD https://example.org/x.tgz /x\n',
-     r'Dockerfile:2: ADD https://example.org/x.tgz: Conductor does not download during a build'),
+     r'Dockerfile:2: ADD https://example.org/x.tgz: downloads are off: build with --allow-downloads'),
 ])
 def test_stage_and_variable_errors(store, text, message):
     with pytest.raises(ConductorError, match=message):
