@@ -17,8 +17,11 @@ CONDUCTORFILES = [
     ('FROM debian:bookworm\nRUN\n', 'RUN needs arguments'),
     ('FROM\n', 'FROM needs arguments'),
     ('FROM debian:bookworm\nCOPY onlyone\n', 'COPY needs at least one source and a destination'),
-    ('FROM debian:bookworm\nRUN ["echo", \n', 'RUN: invalid JSON array'),
-    ('FROM debian:bookworm\nCMD ["echo", 1]\n', 'CMD: the JSON form must be a non-empty array of strings'),
+    ('FROM debian:bookworm\nVOLUME ["/data", \n', 'VOLUME: invalid JSON array'),
+    ('FROM debian:bookworm\nSHELL ["sh", 1]\n', 'SHELL: the JSON form must be a non-empty array of strings'),
+    ('FROM debian:bookworm\nARG 1X=y\n', "ARG: invalid name '1X'"),
+    ('FROM debian:bookworm\nCOPY --from=nosuch /a /b\n', 'nosuch is neither a stage of this file'),
+    ('FROM debian:bookworm\nADD --checksum=sha256:0 a /b\n', 'ADD does not take --checksum'),
     ('FROM debian:bookworm\nRUN echo \\\n', 'the file ends inside a line continuation'),
     ('FROM debian:bookworm\nCOPY ../outside /x\n', 'leads out of the build context'),
     ('FROM debian:bookworm\nCOPY /etc/passwd /x\n', 'is an absolute path'),
@@ -30,10 +33,11 @@ CONDUCTORFILES = [
     ('FROM ubuntu:hardy\n', "unknown ubuntu tag 'hardy'"),
     ('FROM nosuchimage\n', "no image named 'nosuchimage'"),
     ('RUN echo\n', 'must start with FROM'),
-    ('FROM debian:bookworm\nFROM debian:trixie\n', 'may have only one FROM'),
+    ('FROM debian:bookworm AS a\nFROM a AS a\n', 'a stage named a is already defined'),
+    ('FROM debian:bookworm AS a\nCOPY --from=a /x /y\n', 'a cycle of stages (a -> a)'),
     ('FROM debian:bookworm\nENV 1X=y\n', "ENV: invalid variable name '1X'"),
-    ('FROM debian:bookworm\nCOPY --chown=1 a /b\n', 'COPY options (--chown=1) are not supported'),
-    ('# only a comment\n', 'no instructions'),
+    ('FROM debian:bookworm\nCOPY --chown=a:b:c a /b\n', 'COPY --chown=a:b:c: use user[:group]'),
+    ('# only a comment\n', 'no FROM'),
 ]
 
 PORTS = [
