@@ -76,6 +76,25 @@ def cmd_images(store, args):
     _table(('NAME', 'ID', 'SIZE', 'CREATED', 'FROM'), rows)
 
 
+def cmd_save(store, args):
+    """save: write an image to an OCI image layout archive (its base and every layer, its config)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _archive
+    if not args.output:
+        raise ConductorError('save needs -o FILE: the archive to write')
+    summary = _archive.save(store, args.name, args.output, compress=args.gzip)
+    print('Saved %s (id %s) to %s, %s' % (summary['name'], summary['id'][:12], summary['path'],
+                                          human_size(summary['size'])))
+
+
+def cmd_load(store, args):
+    """load: load an image from an archive `conductor save` wrote (-i -: standard input)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _archive
+    if not args.input:
+        raise ConductorError('load needs -i FILE (or -i - for standard input): the archive to read')
+    manifest, changed = _archive.load(store, sys.stdin.buffer if args.input == '-' else args.input, args.name)
+    print('Loaded %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
+
+
 def cmd_rmi(store, args):
     """rmi NAME: remove an image and the layers no other image uses."""
     manifest = _operations.remove_image(store, args.name)
@@ -324,6 +343,10 @@ COMMANDS = {
         ('--allow-downloads', 'allow_downloads', None, 'let ADD download its http(s) URLs (off by default)'),
         ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
     'images': (cmd_images, '', [JSON]),
+    'save': (cmd_save, 'NAME', [('-o, --output', 'output', 'FILE', 'the archive to write'),
+                                ('--gzip', 'gzip', None, 'compress each layer with gzip')]),
+    'load': (cmd_load, '', [('-i, --input', 'input', 'FILE', 'the archive to read (- for standard input)'),
+                            ('--name', 'name', 'NAME', 'the name to load it under (default: the name it was saved with)')]),
     'rmi': (cmd_rmi, 'NAME', []),
     'rmcache': (cmd_rmcache, '', []),
     'run': (cmd_run, 'IMAGE NAME [-- COMMAND...]', [
