@@ -388,6 +388,9 @@ def _load_image(store, name, before, load_path, force, check_mode):
     from ansible_collections.cs695.conductor.plugins.module_utils import _archive
     if not load_path:
         raise ConductorError('source: load needs load_path, the archive conductor save (or archive_path) wrote')
+    if check_mode and not os.path.exists(load_path):  # pending: an earlier task would write or copy it
+        return {'changed': True, 'image': dict(public(before), name=name, id=PENDING_IMAGE),
+                'diff': {'before': image_summary(before), 'after': {'id': PENDING_IMAGE, 'layers': []}}}
     archive = _archive.archive_id(load_path)
     if archive is None:
         raise ConductorError('%s is not an image archive Conductor wrote (or cannot be read): make it with conductor '
