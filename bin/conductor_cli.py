@@ -110,11 +110,13 @@ def cmd_rmcache(store, args):
 def cmd_run(store, args):
     """run IMAGE NAME [-- COMMAND...]: create a container and start it, attached unless -d."""
     containers = Containers(store)
+    if args.restart and args.restart != 'no' and not args.detach:
+        raise ConductorError('--restart %s needs -d: a restart policy supervises a detached container' % args.restart)
     containers.create(args.name, args.image, command=args.command or None, env=args.env,
                       hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
                       cap_drop=args.cap_drop, security_opts=args.security_opt, memory=args.memory, cpus=args.cpus,
                       pids_limit=args.pids_limit, volumes=args.volume, mounts=args.mount, user=args.user,
-                      entrypoint=args.entrypoint)
+                      entrypoint=args.entrypoint, restart_policy=args.restart)
     try:
         if args.detach:
             _operations.start(store, args.name)
@@ -124,6 +126,18 @@ def cmd_run(store, args):
     except ConductorError:
         if not containers.state(args.name)['running']:
             _operations.remove(store, args.name)  # a run that could not start leaves nothing behind
+        raise
+
+
+def cmd__restart(store, args):
+    """_restart NAME: run by a container's supervisor when PID 1 ends (a restart policy), never by hand."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _runtime
+    try:
+        _runtime.return_to_host()
+        _operations.restart_after_exit(store, args.name)
+    except Exception as e:  # nobody reads our stderr: say it where `conductor logs` shows it
+        with open(Containers(store).dir(args.name, 'log'), 'a') as log:
+            log.write('conductor: the restart policy could not start %s again: %s\n' % (args.name, e))
         raise
 
 
@@ -359,7 +373,10 @@ COMMANDS = {
         ('-v, --volume', 'volume', 'SRC:DST[:ro]...', 'a volume (NAME:/path, or /path for an anonymous one) or a host '
          'folder (/host/path:/path)'),
         ('--mount', 'mount', 'type=..,source=..,target=..[,readonly]...', 'the same, in Docker\'s long form'),
-        USER, ('--entrypoint', 'entrypoint', 'PROGRAM', "run this instead of the image's ENTRYPOINT (and its CMD)")]),
+        USER, ('--entrypoint', 'entrypoint', 'PROGRAM', "run this instead of the image's ENTRYPOINT (and its CMD)"),
+        ('--restart', 'restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its '
+         'command ends (needs -d)')]),
+    '_restart': (cmd__restart, 'NAME', []),
     'start': (cmd_start, 'NAME', []),
     'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS]),
     'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
@@ -464,7 +481,8 @@ def _help(verb=None):
     if verb is None:
         lines = ['usage: conductor [--root DIR] COMMAND ...', '',
                  'Build images and run containers from Linux primitives.', '', 'commands:']
-        lines += ['  %-11s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, dummy, unused) in COMMANDS.items()]
+        lines += ['  %-11s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, dummy, unused) in COMMANDS.items()
+                  if not v.startswith('_')]
         lines += ['', 'options:'] + ['  %-20s %s' % ('%s %s' % (o[0], o[2] or ''), o[3]) for o in (ROOT, HELP)]
         lines += ['', "Run 'conductor COMMAND --help' for a command's arguments."]
         return '\n'.join(lines)
@@ -475,6 +493,8 @@ def _help(verb=None):
 
 
 def main(argv=None):
+    if os.path.basename(sys.argv[0]).startswith('conductor'):
+        os.environ.setdefault('CONDUCTOR_CLI', os.path.realpath(sys.argv[0]))  # what a restart policy runs again
     try:
         args = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as e:

@@ -19,9 +19,13 @@ only when the container has one: run and exec never load pyroute2 or python-ipta
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import time
+
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, parse_restart
+from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
+    RESTART_DELAY_FIRST, RESTART_DELAY_LAST, RESTART_RESET)
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 
 
@@ -30,9 +34,34 @@ def _network(store):
     return Network(store)
 
 
-def start(store, name, stdio=None, attach=None):
+def start(store, name, stdio=None, attach=None, restarting=None):
     """Containers.start, then the network the container had. Returns the supervisor's PID."""
-    return Containers(store).start(name, stdio, attach, started=lambda: _reconnect(store, name))
+    return Containers(store).start(name, stdio, attach, started=lambda: _reconnect(store, name), restarting=restarting)
+
+
+def restart_after_exit(store, name):
+    """`conductor _restart NAME`: what a supervisor execs when PID 1 of a container with a restart policy
+    ends. Starts it again, network and all, after a delay that doubles from RESTART_DELAY_FIRST to
+    RESTART_DELAY_LAST and goes back to the first after RESTART_RESET seconds of running; unless stop
+    ended it, or on-failure saw exit code 0, or on-failure:N has already started it again N times.
+    Returns what it did, for the restart record and the tests."""
+    containers = Containers(store)
+    config = containers.config(name)
+    if not config or containers.stopping(name):
+        return 'stopped'
+    policy, maximum = parse_restart(config.get('restart_policy'))
+    record, code = containers.restarts(name), containers.exit_code(name)
+    if policy == 'no' or (policy == 'on-failure' and code == 0) or (maximum and record['count'] >= maximum):
+        return 'done'
+    ran = time.time() - record.get('at', 0)
+    delay = RESTART_DELAY_FIRST if ran >= RESTART_RESET or not record.get('delay') else \
+        min(record['delay'] * 2, RESTART_DELAY_LAST)
+    time.sleep(delay)
+    try:
+        start(store, name, restarting={'count': record['count'] + 1, 'delay': delay, 'last_exit_code': code})
+    except ConductorError:
+        return 'stopped'  # stop came first, or someone started it by hand
+    return 'restarted'
 
 
 def _reconnect(store, name):

@@ -26,7 +26,7 @@ import os
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_env, check_name, env_list, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, parse_restart
 from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
@@ -47,6 +47,11 @@ def _env(value):
 
 def _as_given(value):
     return value
+
+
+def _restart_policy(value):
+    parse_restart(value)  # a bad one is refused before anything is compared or made
+    return value or 'no'
 
 
 def _sorted(value):
@@ -80,6 +85,7 @@ CONTAINER_OPTIONS = {
     'pids_limit': (dict(type='int'), _cgroups.parse_pids),
     'user': (dict(type='str'), _as_given),
     'entrypoint': (dict(type='raw'), _command),
+    'restart_policy': (dict(type='str', default='no'), _restart_policy),
     'volumes': (dict(type='list', elements='str', default=[]), _volumes_of),
     'mounts': (dict(type='list', elements='dict', default=[], options=dict(
         type=dict(type='str', choices=['volume', 'bind'], default='volume'), source=dict(type='str'),
@@ -107,6 +113,7 @@ def stored_spec(config):
     if not config:
         return {}
     spec = {key: config.get(key) for key in COMPARED}
+    spec['restart_policy'] = spec['restart_policy'] or 'no'  # absent in configs of older containers
     for key in ('env', 'cap_add', 'cap_drop', 'security_opts'):  # absent in configs of older containers
         spec[key] = sorted(spec[key] or [])
     for key in ('volumes', 'mounts'):
