@@ -60,6 +60,11 @@ def _port(inner, outer, protocol, text):
             'protocol': protocol}
 
 
+def published(ports):
+    """Published ports as Docker shows them: 0.0.0.0:8000->8080/tcp, ..."""
+    return ', '.join('0.0.0.0:%d->%d/%s' % (p['host_port'], p['container_port'], p['protocol']) for p in ports)
+
+
 def normalize_ports(ports):
     """Sorted, validated, without duplicates of a host port (one container port per host port)."""
     result, seen = [], set()

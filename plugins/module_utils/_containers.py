@@ -117,7 +117,8 @@ class Containers:
     def inspect(self, name):
         config = self.require(name)
         state = self.state(name)
-        return {'name': name, 'config': config, 'state': state, 'size': self.size(name),
+        network = Allocations(self.store).load().get(name)
+        return {'name': name, 'config': config, 'state': state, 'size': self.size(name), 'network': network,
                 'limits': self.limits(config), 'usage': self.cgroup(name).usage() if state['running'] else {}}
 
     def _binds(self, specs, image_volumes):
@@ -212,6 +213,7 @@ class Containers:
                 state, network = self.state(name), allocations.get(name) or {}
                 result.append({'name': name, 'image': config['image'], 'status': state['status'],
                                'pid': state.get('pid'), 'address': network.get('container_ip', ''),
+                               'ports': network.get('ports', []),
                                'created': config['created'], 'running': state['running'],
                                'exit_code': state['exit_code']})
         return result
