@@ -60,14 +60,14 @@ def stop(store, names=None, timeout=10, keep_volumes=False):
     name that is no container, whether the firewall had to be repaired)."""
     containers = Containers(store)
     names = containers.names() if names is None else list(dict.fromkeys(names))
-    configs, errors = {}, []
+    configs, errors = {}, {}
     with contextlib.ExitStack() as held:
         for name in sorted(names):  # the containers' locks, always in one order, then the store's
             try:
                 held.enter_context(store.lock(check_name('container', name)))
                 configs[name] = containers.require(name)  # a start cannot slip in from here on
             except ConductorError as e:
-                errors.append(str(e))
+                errors[name] = str(e)
         _each(configs, lambda name: containers.kill(name, timeout))
         networked = [n for n in configs if n in Allocations(store).load()]
         network = _network(store) if networked else None
@@ -80,7 +80,8 @@ def stop(store, names=None, timeout=10, keep_volumes=False):
                 volume = volumes.get(spec['source']) if spec['type'] == 'volume' else None
                 if volume and volume['anonymous'] and volume['container'] == name:
                     volumes.delete(volume['name'])
-    return [configs[n] for n in names if n in configs], errors, bool(network and network.repaired)
+    return ([configs[n] for n in names if n in configs], [errors[n] for n in names if n in errors],
+            bool(network and network.repaired))
 
 
 def _each(names, call):
