@@ -49,8 +49,8 @@ class Network:
         IPRoute = import_iproute()
         with self._locked(), IPRoute() as ipr:
             change = _firewall.Change()
-            allocations = self._sweep(ipr, self.book.load(), change)
-            current = allocations.get(name)
+            allocations = self._sweep(self.book.load(), change)
+            current, expected = allocations.get(name), bool(allocations)
             self._check_ports(name, ports, allocations)
             if publish_all:
                 ports = self._publish_exposed(name, ports, allocations)
@@ -67,7 +67,7 @@ class Network:
             alloc['pid'] = state['pid']
             self.book.save(allocations)
             change.put(alloc, [allocations[p] for p in self._partners(name, allocations)])
-            self._commit(change, allocations)  # the rules are in place before the link comes up
+            self._commit(change, allocations, expected)  # the rules are in place before the link comes up
             _write_sysctl('net/ipv4/ip_forward', '1')
             if ports:  # DNAT of 127.0.0.1 needs loopback sources routable out of the veth
                 _write_sysctl('net/ipv4/conf/%s/route_localnet' % host_if, '1')
@@ -86,9 +86,7 @@ class Network:
     def _create_link(self, ipr, alloc, peer_if, pid):
         """A veth pair, both ends down and without IPv6: the host end addressed; the other end moved in,
         renamed eth0 and addressed."""
-        for stale in (alloc['host_if'], peer_if):
-            for index in ipr.link_lookup(ifname=stale):
-                ipr.link('del', index=index)
+        _delete_links((alloc['host_if'], peer_if))  # what a killed addnetwork left
         ipr.link('add', ifname=alloc['host_if'], kind='veth', peer={'ifname': peer_if})
         host = ipr.link_lookup(ifname=alloc['host_if'])[0]
         ipr.link('set', index=ipr.link_lookup(ifname=peer_if)[0], net_ns_pid=pid)
@@ -196,15 +194,15 @@ class Network:
     def remove(self, *names):
         """Delete the containers' veths, rules, peerings and addresses: one firewall commit per table for
         them all. Only their own links and rules are touched: another container's may be gone already."""
-        IPRoute = import_iproute()
-        with self._locked(), IPRoute() as ipr:
+        with self._locked():
             change = _firewall.Change()
             allocations = self.book.load()
+            expected = bool(allocations)
             for name in names:
-                self._forget(ipr, change, allocations, name)
-            self._sweep(ipr, allocations, change)
+                self._forget(change, allocations, name)
+            self._sweep(allocations, change)
             self.book.save(allocations)
-            self._commit(change, allocations)
+            self._commit(change, allocations, expected)
 
     def peer(self, a, b, present=True):
         """Allow (or with present=False, stop allowing) traffic between two networked containers."""
@@ -243,17 +241,15 @@ class Network:
         with self.store.lock(), _firewall.xtables_lock(wait):
             yield
 
-    def _sweep(self, ipr, allocations, change):
+    def _sweep(self, allocations, change):
         """Forget the networks of containers that are gone (a stop that was killed half way)."""
         for name in [n for n in allocations if not os.path.exists(self.containers.dir(n, 'config.json'))]:
-            self._forget(ipr, change, allocations, name)
+            self._forget(change, allocations, name)
         return allocations
 
-    def _forget(self, ipr, change, allocations, name):
+    def _forget(self, change, allocations, name):
         """Delete one container's links, rules and peerings, and drop it from `allocations`."""
-        for ifname in interface_names(name):
-            for index in ipr.link_lookup(ifname=ifname):
-                ipr.link('del', index=index)
+        _delete_links(interface_names(name))
         alloc = allocations.pop(name, None)
         partners = self._partners(name, allocations)
         self.book.save_peers([p for p in self.book.peers() if name not in p])
@@ -265,9 +261,10 @@ class Network:
     def _partners(self, name, allocations):
         return [p for p in _firewall.partners(name, self.book.peers()) if p in allocations]
 
-    def _commit(self, change, allocations):
+    def _commit(self, change, allocations, expected=True):
+        """Commit the change; a rebuild is a repair when there were rules to expect (not the first network)."""
         peers = [p for p in self.book.peers() if p[0] in allocations and p[1] in allocations]
-        if change.commit(allocations, peers):
+        if change.commit(allocations, peers) and expected:
             self.repaired = True
 
     def _write_resolv_conf(self, name, alloc):
@@ -292,6 +289,21 @@ def _host_networks(ipr):
         if dst and route['dst_len'] > 0:
             networks.append(ipaddress.ip_network('%s/%d' % (dst, route['dst_len']), strict=False))
     return networks
+
+
+def _delete_links(names):
+    """Delete those of these links that exist in this network namespace. A container's veth goes with its
+    network namespace, so after a stop there is none, and stop does not pay for importing pyroute2.
+    /proc/net/dev, not /sys/class/net: /proc/net follows the caller's namespace, sysfs the mounter's."""
+    with open('/proc/net/dev') as f:
+        links = {line.split(':')[0].strip() for line in f.read().splitlines()[2:]}
+    present = [name for name in names if name in links]
+    if present:
+        IPRoute = import_iproute()
+        with IPRoute() as ipr:
+            for name in present:
+                for index in ipr.link_lookup(ifname=name):
+                    ipr.link('del', index=index)
 
 
 def _host_ports(ports):
