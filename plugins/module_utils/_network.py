@@ -55,7 +55,7 @@ class Network:
             if publish_all:
                 ports = self._publish_exposed(name, ports, allocations)
             uplink = self._uplink(ipr) if internet else None
-            alloc = dict(current or self.book.allocate(allocations, _host_networks(ipr)))
+            alloc = dict(current or self.book.allocate(allocations, _host_networks()))
             host_if, peer_if = interface_names(name)
             alloc.update(internet=bool(internet), ports=ports, uplink=uplink, host_if=host_if,
                          dns=list(dns) if dns else None, host_access=host_access, link_local=bool(link_local))
@@ -280,14 +280,17 @@ def facts(name, alloc):
     return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0')
 
 
-def _host_networks(ipr):
+def _host_networks():
+    """The networks this namespace routes to (its main table, which has each address's own subnet too),
+    without the default route. From /proc/net/route, not a netlink dump: pyroute2 would parse every
+    container's addresses and routes in Python, a cost that grows with the number of containers."""
     networks = []
-    for addr in ipr.get_addr(family=socket.AF_INET):
-        networks.append(ipaddress.ip_network('%s/%d' % (addr.get_attr('IFA_ADDRESS'), addr['prefixlen']), strict=False))
-    for route in ipr.get_routes(family=socket.AF_INET):
-        dst = route.get_attr('RTA_DST')
-        if dst and route['dst_len'] > 0:
-            networks.append(ipaddress.ip_network('%s/%d' % (dst, route['dst_len']), strict=False))
+    with open('/proc/net/route') as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            destination, mask = (ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(fields[i]), 'little')) for i in (1, 7))
+            if int(mask):
+                networks.append(ipaddress.ip_network('%s/%s' % (destination, mask), strict=False))
     return networks
 
 

@@ -2,9 +2,12 @@
 touches only its own rules, a peering only the pair's, and rules lost to a flush or a hand edit come back."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
+import helpers
 from netlab import HOST_IP, sh
 
 SERVER = ('$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die; '
@@ -143,3 +146,17 @@ def test_batch_stop_names_unknown_ones_and_all(netconductor, netlab, image):
     assert 'not both' in netconductor.fails('stop', '--all', 'c')
     assert netconductor('stop', '--all', '-t', '0').stdout == 'c\n'
     assert netconductor('stop', '--all').stdout == '', 'nothing to stop is not an error'
+
+
+def test_stop_and_peer_do_not_import_pyroute2(netconductor, netlab, image):
+    networked(netconductor, 'a', 'b')
+
+    def imported(*args):
+        result = subprocess.run(['nsenter', '--net=/run/netns/' + netlab.host, '--', sys.executable, '-X', 'importtime',
+                                 helpers.CLI, '--root', netconductor.root] + list(args),
+                                capture_output=True, text=True, check=True)
+        return {line.split('|')[-1].strip().split('.')[0] for line in result.stderr.splitlines()
+                if line.startswith('import time:')}
+    assert 'pyroute2' not in imported('peer', 'a', 'b') | imported('stop', '-t', '0', 'a')
+    assert 'cdr' + tag(netconductor, 'b') in netlab.links() and 'cdr' not in netlab.links().replace(
+        'cdr' + tag(netconductor, 'b'), '')
