@@ -159,7 +159,12 @@ def partners(name, peers):
 
 
 def table_of(chain):
-    return 'nat' if chain.endswith(NAT_SUFFIXES) or chain in [c[2] for c in CHAINS if c[0] == 'nat'] else 'filter'
+    return 'nat' if chain.endswith(NAT_SUFFIXES) or chain in dict(_base_chains('nat')).values() else 'filter'
+
+
+def _base_chains(table_name):
+    """[(the host's chain, ours it jumps to)] in a table."""
+    return [(builtin, ours) for table, builtin, ours in CHAINS if table == table_name]
 
 
 class Change:
@@ -247,14 +252,16 @@ class Change:
         differ. Then commit each changed table. Returns True when a repair was needed."""
         rules = desired_rules(allocations, peers)
         repaired = bool(rules) and (self.broken or self.damaged(rules))
-        if repaired or not rules:  # the last network gone: our chains and the host's jumps go too
-            self.rebuild(rules)
-        for name in TABLES:
-            if name in self.dirty:
-                try:
+        try:
+            if repaired or not rules:  # with no rules, our chains and the host's jumps go too
+                self.rebuild(rules)
+            for name in TABLES:
+                if name in self.dirty:
                     self.tables[name].commit()
-                except Exception as e:
-                    raise ConductorError('the %s table could not be updated: %s' % (name, e))
+        except Exception as e:  # iptc's own errors: the kernel refused, or another tool jumps to a chain of ours
+            raise ConductorError("conductor's firewall chains could not be updated (%s): see iptables-legacy-save; a "
+                                 "rule of another tool that jumps to a CONDUCTOR- chain keeps it from being deleted"
+                                 % e)
         return repaired
 
     def damaged(self, rules):
@@ -267,7 +274,7 @@ class Change:
                 return True
             if any(_count(table, name) != len(rules[name]) for name in ours):
                 return True
-            for dummy, builtin, name in [c for c in CHAINS if c[0] == table_name]:
+            for builtin, name in _base_chains(table_name):
                 if _targets(table, builtin).count(name.encode()) != 1:
                     return True
         return False
@@ -281,7 +288,7 @@ class Change:
             ours = [c.name for c in table.chains if c.name.startswith('CONDUCTOR-')]
             for name in ours:
                 table.flush_entries(name)
-            for dummy, builtin, name in [c for c in CHAINS if c[0] == table_name]:
+            for builtin, name in _base_chains(table_name):
                 while name.encode() in _targets(table, builtin):
                     self.iptc.Chain(table, builtin).delete_rule(_rule(self.iptc, {'target': name}))
             for name in ours:
@@ -292,7 +299,7 @@ class Change:
             for name in wanted:
                 for spec in rules[name]:
                     self.iptc.Chain(table, name).append_rule(_rule(self.iptc, spec))
-            for dummy, builtin, name in [c for c in CHAINS if c[0] == table_name and rules]:
+            for builtin, name in _base_chains(table_name) if rules else ():
                 self.iptc.Chain(table, builtin).insert_rule(_rule(self.iptc, {'target': name}))
 
 

@@ -159,7 +159,8 @@ class Network:
         had = {(p['container_port'], p['protocol']): p['host_port'] for p in current}
         taken = (_listening_ports() - _host_ports(current)) | _host_ports(ports)
         for other, alloc in allocations.items():
-            taken |= _host_ports(alloc.get('ports', [])) if other != name else set()
+            if other != name:
+                taken |= _host_ports(alloc.get('ports', []))
         with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
             low, high = (int(n) for n in f.read().split())
         added = []
