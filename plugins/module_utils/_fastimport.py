@@ -90,8 +90,8 @@ def import_iptc():
     beside = [os.path.dirname(spec.submodule_search_locations[0])] if spec else []  # its own libxtwrapper
     ctypes.util.find_library = lambda name: _find_library(name, beside) or find_library(name)
     try:
-        iptc = sys.modules['iptc'] = _stub_package('iptc', 'python-iptables is not installed: pip install '
-                                                         'python-iptables')
+        iptc = _stub_package('iptc', 'python-iptables is not installed: pip install python-iptables')
+        sys.modules['iptc'] = iptc
         from iptc import ip4tc
         iptc.__dict__.update((key, value) for key, value in vars(ip4tc).items() if not key.startswith('_'))
         with open('/proc/net/ip_tables_names') as f:
