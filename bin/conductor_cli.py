@@ -294,6 +294,14 @@ def cmd_unpeer(store, args):
     _repaired(args, network)
 
 
+def cmd_repair(store, args):
+    """repair: rebuild the firewall rules from conductor's records if they are missing or damaged."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network
+    network = _network.Network(store)
+    network.repair()
+    print('firewall repaired: its rules were missing or damaged' if network.repaired else 'firewall intact')
+
+
 def _repaired(args, network):
     if network.repaired:
         sys.stderr.write('conductor %s: firewall repaired: its rules were missing or damaged\n' % args.verb)
@@ -355,6 +363,7 @@ COMMANDS = {
         ('--link-local', 'link_local', None, 'with -i, let it reach 169.254.0.0/16 (cloud metadata) too')]),
     'peer': (cmd_peer, 'NAME NAME2', []),
     'unpeer': (cmd_unpeer, 'NAME NAME2', []),
+    'repair': (cmd_repair, '', []),
 }
 ROOT = ('--root', 'root', 'DIR', 'state root (default: $CONDUCTOR_ROOT, ROOT in the config, /var/lib/conductor)')
 HELP = ('-h, --help', 'help', None, 'show this help')

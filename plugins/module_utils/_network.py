@@ -220,6 +220,15 @@ class Network:
                 self._commit(change, allocations)
         return True
 
+    def repair(self):
+        """Check conductor's rules against its records and rebuild them all if they differ (after a reboot,
+        or another tool's iptables -F); sets self.repaired. Every change does the same check."""
+        with self._locked():
+            change = _firewall.Change()
+            allocations = self._sweep(self.book.load(), change)
+            self.book.save(allocations)
+            self._commit(change, allocations)
+
     def check_pair(self, a, b, present, allocations):
         """The sorted pair, once both exist (and, to peer them, both have a network)."""
         if a == b:

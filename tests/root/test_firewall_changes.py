@@ -87,6 +87,9 @@ def test_flushed_or_lost_rules_are_repaired(netconductor, netlab, image):
         sh('iptables-legacy', '-t', table, '-F', ns=netlab.host)
         sh('iptables-legacy', '-t', table, '-X', ns=netlab.host)
     assert 'firewall repaired' in netconductor('unpeer', 'a', 'b').stderr
+    netlab.flush_conductor_chains()
+    assert netconductor('repair').stdout == 'firewall repaired: its rules were missing or damaged\n'
+    assert netconductor('repair').stdout == 'firewall intact\n'
     netconductor('peer', 'a', 'b')
     assert sorted(r[:2] for r in saved(netlab)) == sorted(whole)
     ip = json.loads(netconductor('inspect', 'b').stdout)['network']['container_ip']
