@@ -249,8 +249,10 @@ def cmd_ps(store, args):
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    header = ('NAME', 'IMAGE', 'STATUS', 'PID', 'ADDRESS', 'CREATED') + (('SIZE',) if args.size else ())
-    _table(header, [(r['name'], r['image'], r['status'], r['pid'] or '-', r['address'] or '-', r['created'])
+    from ansible_collections.cs695.conductor.plugins.module_utils._addresses import published
+    header = ('NAME', 'IMAGE', 'STATUS', 'PID', 'ADDRESS', 'PORTS', 'CREATED') + (('SIZE',) if args.size else ())
+    _table(header, [(r['name'], r['image'], r['status'], r['pid'] or '-', r['address'] or '-',
+                     published(r['ports']) or '-', r['created'])
                     + ((human_size(r['size']),) if args.size else ()) for r in rows])
 
 
@@ -303,35 +305,60 @@ def cmd_logs(store, args):
 
 
 def cmd_stop(store, args):
-    """stop NAME: SIGTERM, SIGKILL after the timeout, then delete the container and its state."""
-    _operations.remove(store, args.name, timeout=10 if args.time is None else args.time)
-    print(args.name)
+    """stop NAME...: SIGTERM, SIGKILL after the timeout, then delete the containers and their state."""
+    if args.all == bool(args.name):
+        raise ConductorError('give container names or --all, not both' if args.all else
+                             'give the containers to stop, or --all for every one')
+    configs, errors, repaired = _operations.stop(store, None if args.all else args.name,
+                                                 timeout=10 if args.time is None else args.time)
+    for config in configs:
+        print(config['name'])
+    for line in errors + (['firewall repaired: its rules were missing or damaged'] if repaired else []):
+        sys.stderr.write('conductor stop: %s\n' % line)
+    return 1 if errors else 0
 
 
 def cmd_addnetwork(store, args):
-    """addnetwork NAME: connect a running container to the host; -i for internet, -e/-p to publish ports."""
+    """addnetwork NAME: connect a running container to the host; -i for internet, -e/-p/-P to publish ports."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _addresses, _network  # pyroute2: only here
     ports = [_addresses.parse_expose(e) for e in args.expose] + [_addresses.parse_publish(p) for p in args.publish]
-    facts = _network.Network(store).add(args.name, args.internet, ports, args.dns, args.host_access, args.link_local)
-    published = ', '.join('%s:%d->%d/%s' % ('0.0.0.0', p['host_port'], p['container_port'], p['protocol'])
-                          for p in facts['ports'])
+    network = _network.Network(store)
+    facts = network.add(args.name, args.internet, ports, args.dns, args.host_access, args.link_local, args.publish_all)
     internet = ', internet via %s' % facts['uplink'] if facts['internet'] else ''
-    ports = ', ports ' + published if published else ''
+    ports = ', ports ' + _addresses.published(facts['ports']) if facts['ports'] else ''
     print('%s: %s on %s (host %s)%s%s' % (args.name, facts['container_ip'], facts['host_if'], facts['host_ip'], internet, ports))
+    _repaired(args, network)
 
 
 def cmd_peer(store, args):
     """peer NAME NAME2: let two networked containers reach each other, both ways."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network
-    changed = _network.Network(store).peer(args.name, args.name2, True)
+    network = _network.Network(store)
+    changed = network.peer(args.name, args.name2, True)
     print('%s <-> %s%s' % (args.name, args.name2, '' if changed else ' (already peered)'))
+    _repaired(args, network)
 
 
 def cmd_unpeer(store, args):
     """unpeer NAME NAME2: isolate two peered containers from each other again."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network
-    changed = _network.Network(store).peer(args.name, args.name2, False)
+    network = _network.Network(store)
+    changed = network.peer(args.name, args.name2, False)
     print('%s -/- %s%s' % (args.name, args.name2, '' if changed else ' (were not peered)'))
+    _repaired(args, network)
+
+
+def cmd_repair(store, args):
+    """repair: rebuild the firewall rules from conductor's records if they are missing or damaged."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network
+    network = _network.Network(store)
+    network.repair()
+    print('firewall repaired: its rules were missing or damaged' if network.repaired else 'firewall intact')
+
+
+def _repaired(args, network):
+    if network.repaired:
+        sys.stderr.write('conductor %s: firewall repaired: its rules were missing or damaged\n' % args.verb)
 
 
 def _table(header, rows):
@@ -386,18 +413,21 @@ COMMANDS = {
     'inspect': (cmd_inspect, 'NAME', []),
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
-    'stop': (cmd_stop, 'NAME', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)')]),
+    'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)'),
+                                     ('-a, --all', 'all', None, 'stop every container')]),
     'addnetwork': (cmd_addnetwork, 'NAME', [
         ('-i, --internet', 'internet', None, 'a default route via the host, NAT out of its uplink, and DNS'),
         ('-e, --expose', 'expose', 'INNER-OUTER...',
          "conductor.sh's form: publish container port INNER as host port OUTER (-e 8080-80; add /udp for UDP)"),
         ('-p, --publish', 'publish', 'HOST:CONTAINER...',
          "Docker's form: publish container port CONTAINER as host port HOST (-p 80:8080; add /udp for UDP)"),
+        ('-P, --publish-all', 'publish_all', None, 'publish every port the image EXPOSEs, on free host ports'),
         ('--dns', 'dns', 'SERVER...', 'a DNS server for the container (default: the host\'s upstream servers)'),
         ('--host-access', 'host_access', 'MODE', 'what of the host it reaches: all (default), dns-only or none'),
         ('--link-local', 'link_local', None, 'with -i, let it reach 169.254.0.0/16 (cloud metadata) too')]),
     'peer': (cmd_peer, 'NAME NAME2', []),
     'unpeer': (cmd_unpeer, 'NAME NAME2', []),
+    'repair': (cmd_repair, '', []),
 }
 ROOT = ('--root', 'root', 'DIR', 'state root (default: $CONDUCTOR_ROOT, ROOT in the config, /var/lib/conductor)')
 HELP = ('-h, --help', 'help', None, 'show this help')
@@ -425,7 +455,7 @@ def parse(argv):
         if not hasattr(args, dest):  # --root may come before the command
             setattr(args, dest, [] if metavar and metavar.endswith('...') else (None if metavar else False))
     words = usage.split()
-    remainder = bool(words) and words[-1].endswith('...]')
+    remainder = '[--' in words  # run and exec: after the names, everything is the command
     names = [w for w in words if not w.startswith('[') and not w.endswith(']')]
     rest = []
     while argv:
@@ -445,6 +475,8 @@ def parse(argv):
         setattr(args, name.lower(), rest.pop(0) if rest else None)
     if remainder:
         args.command = rest
+    elif words and words[-1].endswith('...]'):  # stop's [NAME...]: every other word
+        setattr(args, words[-1].strip('[].').lower(), rest)
     elif rest:
         raise UsageError('%s: error: unexpected argument %r (see %s --help)' % (prog, rest[0], prog))
     args.func, args.verb = func, verb

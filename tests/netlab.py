@@ -71,6 +71,13 @@ class NetLab:
                 if any(l.startswith('-A') or (l.startswith(':') and l.split()[1] not in ('ACCEPT', '-')) for l in table)
                 for line in table]
 
+    def flush_conductor_chains(self):
+        """What another tool's iptables -F does to conductor's chains in the lab's host."""
+        for table in ('filter', 'nat'):
+            out = sh('iptables-legacy-save', '-t', table, ns=self.host).stdout
+            for chain in [line[1:].split()[0] for line in out.splitlines() if line.startswith(':CONDUCTOR-')]:
+                sh('iptables-legacy', '-t', table, '-F', chain, ns=self.host)
+
     def close(self):
         self.server.send_signal(signal.SIGTERM)
         self.server.wait()

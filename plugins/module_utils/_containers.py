@@ -131,7 +131,9 @@ class Containers:
     def inspect(self, name):
         config = self.require(name)
         state = self.state(name)
-        return {'name': name, 'config': config, 'state': state, 'size': self.size(name), 'restarts': self.restarts(name),
+        network = Allocations(self.store).load().get(name)
+        return {'name': name, 'config': config, 'state': state, 'size': self.size(name), 'network': network,
+                'restarts': self.restarts(name),
                 'limits': self.limits(config), 'usage': self.cgroup(name).usage() if state['running'] else {}}
 
     def _binds(self, specs, image_volumes):
@@ -226,6 +228,7 @@ class Containers:
                 state, network = self.state(name), allocations.get(name) or {}
                 result.append({'name': name, 'image': config['image'], 'status': state['status'],
                                'pid': state.get('pid'), 'address': network.get('container_ip', ''),
+                               'ports': network.get('ports', []),
                                'created': config['created'], 'running': state['running'],
                                'exit_code': state['exit_code'], 'restart_policy': config.get('restart_policy') or 'no',
                                'restarts': self.restarts(name)['count']})
