@@ -141,6 +141,16 @@ def cmd__restart(store, args):
         raise
 
 
+def cmd_restore(store, args):
+    """restore: after a boot, start every container whose restart policy says so, with its network (run at boot)."""
+    started, errors = _operations.restore(store)
+    for name in started:
+        print('restored %s' % name)
+    for error in errors:
+        sys.stderr.write('conductor restore: %s: left as it is\n' % error)
+    return 1 if errors else 0
+
+
 def cmd_start(store, args):
     """start NAME: run an exited container again, on its kept upper layer."""
     _operations.start(store, args.name)
@@ -405,6 +415,7 @@ COMMANDS = {
          'command ends (needs -d)')]),
     '_restart': (cmd__restart, 'NAME', []),
     'start': (cmd_start, 'NAME', []),
+    'restore': (cmd_restore, '', []),
     'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS]),
     'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [

@@ -65,6 +65,33 @@ def restart_after_exit(store, name):
     return 'restarted'
 
 
+def restore(store):
+    """`conductor restore`, at boot: start every container whose restart policy says so (always; on-failure
+    unless it had exited 0; unless-stopped and on-failure unless stop ended it), each with its network,
+    ports and peerings, then check the firewall against the records (rebuilding conductor's chains).
+    A container whose records cannot be read is reported and left as it is. Returns (started, errors)."""
+    containers = Containers(store)
+    started, errors = [], []
+    for name in containers.names():
+        try:
+            config = containers.require(name)
+            policy = parse_restart(config.get('restart_policy'))[0]
+            if policy == 'no' or containers.state(name)['running']:
+                continue
+            if policy != 'always' and containers.stopping(name):
+                continue  # stop (or state: stopped) ended it
+            if policy == 'on-failure' and containers.exit_code(name) == 0:
+                continue
+            start(store, name)
+            started.append(name)
+        except (ConductorError, OSError, ValueError, KeyError, TypeError) as e:
+            errors.append('%s: %s' % (name, e))
+    if Allocations(store).load():
+        network = _network(store)
+        network.repair()
+    return started, errors
+
+
 def _reconnect(store, name):
     network = Allocations(store).load().get(name)
     if network:

@@ -91,3 +91,41 @@ def test_bad_policies_change_nothing(conductor, image, args, message):
     assert message in conductor.fails('run', '-d', *args, image, 'x')
     assert 'needs -d' in conductor.fails('run', '--restart', 'always', image, 'y')
     assert conductor.listing() == before
+
+
+def test_restore_after_a_reboot(netconductor, netlab, context, root):
+    """A simulated reboot: every process of the containers killed, a fresh host network namespace (no veth, no
+    rule). restore starts what its policy says, with its files, its address and its published port."""
+    cli = netconductor
+    cli('build', 'img', context.write('FROM debian:bookworm\n'))
+    server = ('perl -MIO::Socket::INET -e \'$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) '
+              'or die; while ($c = $s->accept) { <$c>; open(my $f, "<", "/kept"); print $c "HTTP/1.0 200 OK\\r\\n\\r\\n", '
+              '<$f>; close $c }\'')
+    cli('run', '-d', '--restart', 'always', 'img', 'web', '--', 'sh', '-c', server)
+    cli('addnetwork', '-e', '8080-8000', 'web')
+    cli('exec', 'web', '--', 'sh', '-c', 'echo written before the reboot > /kept')
+    for policy, name in (('unless-stopped', 'quiet'), ('no', 'once'), ('on-failure', 'flaky')):
+        cli('run', '-d', '--restart', policy, 'img', name, '--', 'sleep', '1000')
+    cli('addnetwork', 'quiet')
+    cli('peer', 'web', 'quiet')
+    before = {r['name']: r for r in json.loads(cli('ps', '--json').stdout)}
+    damaged = os.path.join(root, 'containers', 'once', 'config.json')
+    with open(damaged) as f:
+        good = f.read()
+    with open(damaged, 'w') as f:
+        f.write('{damaged')  # a record a crash cut short: reported, left as it is
+    for row in before.values():  # the power goes: supervisors first, so no exit code is written
+        os.kill(json.loads(open(os.path.join(root, 'containers', row['name'], 'state.json')).read())['supervisor'],
+                signal.SIGKILL)
+    netlab.reboot_host()
+    result = cli('restore', check=False)
+    assert result.returncode == 1 and 'once: ' in result.stderr and 'left as it is' in result.stderr
+    assert sorted(result.stdout.split()) == ['flaky', 'quiet', 'restored', 'restored', 'restored', 'web']
+    assert open(damaged).read() == '{damaged'
+    assert netlab.fetch(netlab.internet, 'http://%s:8000/' % HOST_IP) == 'written before the reboot\n'
+    after = {r['name']: r for r in json.loads(cli('ps', '--json').stdout) if r['name'] != 'once'}
+    assert all(after[n]['running'] and after[n]['address'] == before[n]['address'] for n in ('web', 'quiet'))
+    quiet_ip = after['quiet']['address']
+    assert cli('exec', 'web', '--', 'ping', '-c', '1', '-W', '2', quiet_ip, check=False).returncode == 0, 'peering back'
+    with open(damaged, 'w') as f:
+        f.write(good)  # so the fixture can stop it
