@@ -223,7 +223,13 @@ class Containers:
         allocations = Allocations(self.store).load()
         result = []
         for name in self.names():
-            config = self.config(name)
+            try:
+                config = self.config(name)
+            except ValueError:  # cut short by a crash: shown, so it can be looked at, never a traceback
+                result.append({'name': name, 'image': '?', 'status': 'damaged (config.json cannot be read)',
+                               'pid': None, 'address': '', 'created': '?', 'running': False, 'exit_code': None,
+                               'restart_policy': '?', 'restarts': 0, 'ports': []})
+                continue
             if config:
                 state, network = self.state(name), allocations.get(name) or {}
                 result.append({'name': name, 'image': config['image'], 'status': state['status'],
