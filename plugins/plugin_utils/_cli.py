@@ -82,7 +82,7 @@ class Target:
                               'is up)' % (self.host, first or 'exit code 255', self.host))
         if process.returncode and stderr.startswith(CLI_ERROR_PREFIX) and b': cannot run ' not in stderr.split(b'\n')[0]:
             raise Unreachable('%s %s' % (first, self.describe()))
-        if process.returncode == 127 and b'conductor' in stderr and b'not found' in stderr:
+        if self.host and process.returncode == 127 and first.endswith(('conductor: not found', 'conductor: command not found')):
             raise Unreachable('the conductor CLI is not installed %s: %s (run the cs695.conductor.conductor_host '
                               'role there, or set the executable option)' % (self.describe(), first))
 
