@@ -23,7 +23,7 @@ description:
   - Supports pipelining, and C(become) with su or sudo where the image has them.
 author:
   - Conductor contributors (@cs695)
-version_added: 0.2.0
+version_added: 0.1.0
 extends_documentation_fragment:
   - ansible.builtin.connection_pipelining
 options:

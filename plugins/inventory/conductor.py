@@ -17,7 +17,7 @@ description:
   - Reads files whose names end in C(conductor.yml) or C(conductor.yaml).
 author:
   - Conductor contributors (@cs695)
-version_added: 0.2.0
+version_added: 0.1.0
 extends_documentation_fragment:
   - ansible.builtin.constructed
   - ansible.builtin.inventory_cache
