@@ -203,8 +203,7 @@ def cmd_exec(store, args):
     if os.isatty(0):
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
         return containers.exec(args.name, argv, args.env, args.workdir, attach=_terminal.relay, user=args.user)
-    return _through_pipes(lambda stdio: containers.exec(args.name, argv, args.env, args.workdir, stdio=stdio,
-                                                         user=args.user))
+    return _through_pipes(lambda stdio: containers.exec(args.name, argv, args.env, args.workdir, stdio=stdio, user=args.user))
 
 
 def cmd_ps(store, args):

@@ -1,7 +1,6 @@
 """Fixtures shared by the suites that need root (tests/root, tests/reliability)."""
 import os
 import pathlib
-import subprocess
 import sys
 
 import pytest

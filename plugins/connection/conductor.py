@@ -48,7 +48,9 @@ options:
     cli:
       - name: user
   root:
-    description: The state root on the machine the containers run on. Default is that machine's default (C(ROOT) in its conductor.conf, else /var/lib/conductor).
+    description:
+      - The state root on the machine the containers run on.
+      - Default is that machine's default (C(ROOT) in its conductor.conf, else /var/lib/conductor).
     type: str
     vars:
       - name: ansible_conductor_root
