@@ -50,12 +50,12 @@ def seed(root):
 
 
 PYTHON_IMAGE = ('FROM debian:bookworm\nRUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q '
-                '--no-install-recommends python3 python3-apt && rm -rf /var/lib/apt/lists/*\n')
+                '--no-install-recommends python3 python3-apt sudo && rm -rf /var/lib/apt/lists/*\n')
 
 
 def seed_image(root, name, conductorfile=PYTHON_IMAGE):
-    """Give a fresh state root an image built once into CACHE (the default: bookworm with python3 and
-    python3-apt, for Ansible modules), as hard links of its layers. The first build needs the mirror
+    """Give a fresh state root an image built once into CACHE (the default: bookworm with python3,
+    python3-apt and sudo, for Ansible modules), as hard links of its layers. The first build needs the mirror
     (about 5 s); later ones are cache hits."""
     seed(root)
     folder = os.path.join(CACHE, 'images-src', name)

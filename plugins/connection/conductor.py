@@ -128,6 +128,7 @@ EXAMPLES = r'''
 '''
 
 import os
+import selectors
 import shlex
 import subprocess
 
@@ -186,7 +187,38 @@ class Connection(ConnectionBase):
         super(Connection, self).exec_command(cmd, in_data=in_data, sudoable=sudoable)
         argv = [self._play_context.executable or '/bin/sh', '-c', cmd]
         display.vvv('EXEC %s' % argv, host=self.get_option('remote_addr'))
-        return self._run(argv, in_data=in_data)
+        if not (sudoable and self.become and self.become.expect_prompt()):
+            return self._run(argv, in_data=in_data)
+        target = self._target()
+        try:
+            process = target.popen(self._exec_args(argv))
+            self._answer_password_prompt(process)
+            out, err = process.communicate(in_data)
+            target.check(process, err)
+        except Unreachable as e:
+            raise AnsibleConnectionFailure('container %s: %s' % (self.get_option('remote_addr'), e))
+        return process.returncode, out, err
+
+    def _answer_password_prompt(self, process):
+        """become with a password (sudo -S): read until the become plugin sees its prompt or success, and
+        answer the prompt on stdin. What was read is the become plugin's, not the command's."""
+        seen = b''
+        with selectors.DefaultSelector() as selector:
+            for stream in (process.stdout, process.stderr):
+                selector.register(stream, selectors.EVENT_READ)
+            while not self.become.check_success(seen) and not self.become.check_password_prompt(seen):
+                ready = selector.select(self.get_option('timeout'))
+                chunks = [os.read(key.fileobj.fileno(), 4096) for key, dummy in ready]
+                if not ready or not any(chunks):
+                    process.kill()
+                    process.communicate()
+                    raise AnsibleError('container %s: no privilege escalation prompt within %ss: %s'
+                                       % (self.get_option('remote_addr'), self.get_option('timeout'), to_native(seen)))
+                seen += b''.join(chunks)
+        if not self.become.check_success(seen):
+            password = self.become.get_option('become_pass', playcontext=self._play_context) or ''
+            process.stdin.write(to_bytes(password, errors='surrogate_or_strict') + b'\n')
+            process.stdin.flush()
 
     def _absolute(self, path):
         """A relative remote path as ssh would take it: from the user's home; here, from /."""

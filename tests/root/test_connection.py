@@ -70,7 +70,8 @@ def env(tmp_path_factory, base_key):
     one = Env(tmp_path_factory.mktemp('connection'))
     for name, image in (('web', 'py'), ('alpha', 'py'), ('beta', 'py'), ('bare', 'plain')):
         one.cli('run', '-d', image, name, '--', 'sleep', 'infinity')
-    one.cli('exec', 'web', '--', 'useradd', '-m', 'student')
+    one.cli('exec', 'web', '--', 'sh', '-c', 'useradd -m student && echo student:secret | chpasswd && '
+            'echo "student ALL=(ALL) ALL" > /etc/sudoers.d/student')
     one.cli('run', '-d', 'py', 'gone', '--', 'true')
     yield one
     helpers.stop_all(one.root)
@@ -131,7 +132,14 @@ TASKS = '''- hosts: web
       become_method: su
       become_user: student
       vars: {ansible_pipelining: true}  # without, su to a user who cannot read root's temporary files needs setfacl
-    - assert: {that: [who.stdout == "student"]}
+    - command: id -un
+      register: sudo_who
+      changed_when: false
+      become: true
+      become_method: sudo
+      remote_user: student
+      vars: {ansible_become_password: secret}
+    - assert: {that: [who.stdout == "student", sudo_who.stdout == "root"]}
     - command: pwd
       register: pwd
       changed_when: false
