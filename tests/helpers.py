@@ -53,26 +53,30 @@ PYTHON_IMAGE = ('FROM debian:bookworm\nRUN apt-get update -q && DEBIAN_FRONTEND=
                 '--no-install-recommends python3 python3-apt sudo && rm -rf /var/lib/apt/lists/*\n')
 
 
-def seed_image(root, name, conductorfile=PYTHON_IMAGE):
-    """Give a fresh state root an image built once into CACHE (the default: bookworm with python3,
-    python3-apt and sudo, for Ansible modules), as hard links of its layers. The first build needs the mirror
-    (about 5 s); later ones are cache hits."""
-    seed(root)
+def ensure_image(name, conductorfile=PYTHON_IMAGE):
+    """Build an image into CACHE (the default: bookworm with python3, python3-apt and sudo, for Ansible
+    modules); return its layer keys. The first build needs the mirror (about 5 s), later ones are cache hits."""
+    ensure_base()
     folder = os.path.join(CACHE, 'images-src', name)
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, 'Conductorfile'), 'w') as f:
         f.write(conductorfile)
     subprocess.run([sys.executable, CLI, '--root', CACHE, 'build', name, os.path.join(folder, 'Conductorfile')],
                    check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
-    manifest = os.path.join(CACHE, 'images', name + '.json')
-    with open(manifest) as f:
-        layers = json.load(f)['layers']
+    with open(os.path.join(CACHE, 'images', name + '.json')) as f:
+        return json.load(f)['layers']
+
+
+def seed_image(root, name, conductorfile=PYTHON_IMAGE):
+    """Give a fresh state root an image of CACHE (ensure_image), as hard links of its layers."""
+    seed(root)
+    layers = ensure_image(name, conductorfile)
     for folder in ('layers', 'images'):
         os.makedirs(os.path.join(root, folder), mode=0o700, exist_ok=True)
     for key in layers:
         if not os.path.exists(os.path.join(root, 'layers', key)):
             subprocess.check_call(['cp', '-al', os.path.join(CACHE, 'layers', key), os.path.join(root, 'layers', key)])
-    shutil.copy(manifest, os.path.join(root, 'images', name + '.json'))
+    shutil.copy(os.path.join(CACHE, 'images', name + '.json'), os.path.join(root, 'images', name + '.json'))
 
 
 def mounts_under(path):
@@ -134,3 +138,4 @@ class Conductor:
 
 if __name__ == '__main__':
     print('test base %s in %s' % (ensure_base(), CACHE))
+    print('test image py (python3, for the connection plugin) in %s: layers %s' % (CACHE, ensure_image('py')))
