@@ -76,6 +76,25 @@ def cmd_images(store, args):
     _table(('NAME', 'ID', 'SIZE', 'CREATED', 'FROM'), rows)
 
 
+def cmd_save(store, args):
+    """save: write an image to an OCI image layout archive (its base and every layer, its config)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _archive
+    if not args.output:
+        raise ConductorError('save needs -o FILE: the archive to write')
+    summary = _archive.save(store, args.name, args.output, compress=args.gzip)
+    print('Saved %s (id %s) to %s, %s' % (summary['name'], summary['id'][:12], summary['path'],
+                                          human_size(summary['size'])))
+
+
+def cmd_load(store, args):
+    """load: load an image from an archive `conductor save` wrote (-i -: standard input)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _archive
+    if not args.input:
+        raise ConductorError('load needs -i FILE (or -i - for standard input): the archive to read')
+    manifest, changed = _archive.load(store, sys.stdin.buffer if args.input == '-' else args.input, args.name)
+    print('Loaded %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
+
+
 def cmd_rmi(store, args):
     """rmi NAME: remove an image and the layers no other image uses."""
     manifest = _operations.remove_image(store, args.name)
@@ -91,11 +110,13 @@ def cmd_rmcache(store, args):
 def cmd_run(store, args):
     """run IMAGE NAME [-- COMMAND...]: create a container and start it, attached unless -d."""
     containers = Containers(store)
+    if args.restart and args.restart != 'no' and not args.detach:
+        raise ConductorError('--restart %s needs -d: a restart policy supervises a detached container' % args.restart)
     containers.create(args.name, args.image, command=args.command or None, env=args.env,
                       hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
                       cap_drop=args.cap_drop, security_opts=args.security_opt, memory=args.memory, cpus=args.cpus,
                       pids_limit=args.pids_limit, volumes=args.volume, mounts=args.mount, user=args.user,
-                      entrypoint=args.entrypoint)
+                      entrypoint=args.entrypoint, restart_policy=args.restart)
     try:
         if args.detach:
             _operations.start(store, args.name)
@@ -106,6 +127,28 @@ def cmd_run(store, args):
         if not containers.state(args.name)['running']:
             _operations.remove(store, args.name)  # a run that could not start leaves nothing behind
         raise
+
+
+def cmd__restart(store, args):
+    """_restart NAME: run by a container's supervisor when PID 1 ends (a restart policy), never by hand."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _runtime
+    try:
+        _runtime.return_to_host()
+        _operations.restart_after_exit(store, args.name)
+    except Exception as e:  # nobody reads our stderr: say it where `conductor logs` shows it
+        with open(Containers(store).dir(args.name, 'log'), 'a') as log:
+            log.write('conductor: the restart policy could not start %s again: %s\n' % (args.name, e))
+        raise
+
+
+def cmd_restore(store, args):
+    """restore: after a boot, start every container whose restart policy says so, with its network (run at boot)."""
+    started, errors = _operations.restore(store)
+    for name in started:
+        print('restored %s' % name)
+    for error in errors:
+        sys.stderr.write('conductor restore: %s: left as it is\n' % error)
+    return 1 if errors else 0
 
 
 def cmd_start(store, args):
@@ -216,8 +259,10 @@ def cmd_ps(store, args):
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    header = ('NAME', 'IMAGE', 'STATUS', 'PID', 'ADDRESS', 'CREATED') + (('SIZE',) if args.size else ())
-    _table(header, [(r['name'], r['image'], r['status'], r['pid'] or '-', r['address'] or '-', r['created'])
+    from ansible_collections.cs695.conductor.plugins.module_utils._addresses import published
+    header = ('NAME', 'IMAGE', 'STATUS', 'PID', 'ADDRESS', 'PORTS', 'CREATED') + (('SIZE',) if args.size else ())
+    _table(header, [(r['name'], r['image'], r['status'], r['pid'] or '-', r['address'] or '-',
+                     published(r['ports']) or '-', r['created'])
                     + ((human_size(r['size']),) if args.size else ()) for r in rows])
 
 
@@ -270,35 +315,60 @@ def cmd_logs(store, args):
 
 
 def cmd_stop(store, args):
-    """stop NAME: SIGTERM, SIGKILL after the timeout, then delete the container and its state."""
-    _operations.remove(store, args.name, timeout=10 if args.time is None else args.time)
-    print(args.name)
+    """stop NAME...: SIGTERM, SIGKILL after the timeout, then delete the containers and their state."""
+    if args.all == bool(args.name):
+        raise ConductorError('give container names or --all, not both' if args.all else
+                             'give the containers to stop, or --all for every one')
+    configs, errors, repaired = _operations.stop(store, None if args.all else args.name,
+                                                 timeout=10 if args.time is None else args.time)
+    for config in configs:
+        print(config['name'])
+    for line in errors + (['firewall repaired: its rules were missing or damaged'] if repaired else []):
+        sys.stderr.write('conductor stop: %s\n' % line)
+    return 1 if errors else 0
 
 
 def cmd_addnetwork(store, args):
-    """addnetwork NAME: connect a running container to the host; -i for internet, -e/-p to publish ports."""
+    """addnetwork NAME: connect a running container to the host; -i for internet, -e/-p/-P to publish ports."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _addresses, _network  # pyroute2: only here
     ports = [_addresses.parse_expose(e) for e in args.expose] + [_addresses.parse_publish(p) for p in args.publish]
-    facts = _network.Network(store).add(args.name, args.internet, ports, args.dns, args.host_access, args.link_local)
-    published = ', '.join('%s:%d->%d/%s' % ('0.0.0.0', p['host_port'], p['container_port'], p['protocol'])
-                          for p in facts['ports'])
+    network = _network.Network(store)
+    facts = network.add(args.name, args.internet, ports, args.dns, args.host_access, args.link_local, args.publish_all)
     internet = ', internet via %s' % facts['uplink'] if facts['internet'] else ''
-    ports = ', ports ' + published if published else ''
+    ports = ', ports ' + _addresses.published(facts['ports']) if facts['ports'] else ''
     print('%s: %s on %s (host %s)%s%s' % (args.name, facts['container_ip'], facts['host_if'], facts['host_ip'], internet, ports))
+    _repaired(args, network)
 
 
 def cmd_peer(store, args):
     """peer NAME NAME2: let two networked containers reach each other, both ways."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network
-    changed = _network.Network(store).peer(args.name, args.name2, True)
+    network = _network.Network(store)
+    changed = network.peer(args.name, args.name2, True)
     print('%s <-> %s%s' % (args.name, args.name2, '' if changed else ' (already peered)'))
+    _repaired(args, network)
 
 
 def cmd_unpeer(store, args):
     """unpeer NAME NAME2: isolate two peered containers from each other again."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network
-    changed = _network.Network(store).peer(args.name, args.name2, False)
+    network = _network.Network(store)
+    changed = network.peer(args.name, args.name2, False)
     print('%s -/- %s%s' % (args.name, args.name2, '' if changed else ' (were not peered)'))
+    _repaired(args, network)
+
+
+def cmd_repair(store, args):
+    """repair: rebuild the firewall rules from conductor's records if they are missing or damaged."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network
+    network = _network.Network(store)
+    network.repair()
+    print('firewall repaired: its rules were missing or damaged' if network.repaired else 'firewall intact')
+
+
+def _repaired(args, network):
+    if network.repaired:
+        sys.stderr.write('conductor %s: firewall repaired: its rules were missing or damaged\n' % args.verb)
 
 
 def _table(header, rows):
@@ -324,6 +394,10 @@ COMMANDS = {
         ('--allow-downloads', 'allow_downloads', None, 'let ADD download its http(s) URLs (off by default)'),
         ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
     'images': (cmd_images, '', [JSON]),
+    'save': (cmd_save, 'NAME', [('-o, --output', 'output', 'FILE', 'the archive to write'),
+                                ('--gzip', 'gzip', None, 'compress each layer with gzip')]),
+    'load': (cmd_load, '', [('-i, --input', 'input', 'FILE', 'the archive to read (- for standard input)'),
+                            ('--name', 'name', 'NAME', 'the name to load it under (default: the name it was saved with)')]),
     'rmi': (cmd_rmi, 'NAME', []),
     'rmcache': (cmd_rmcache, '', []),
     'run': (cmd_run, 'IMAGE NAME [-- COMMAND...]', [
@@ -336,8 +410,12 @@ COMMANDS = {
         ('-v, --volume', 'volume', 'SRC:DST[:ro]...', 'a volume (NAME:/path, or /path for an anonymous one) or a host '
          'folder (/host/path:/path)'),
         ('--mount', 'mount', 'type=..,source=..,target=..[,readonly]...', 'the same, in Docker\'s long form'),
-        USER, ('--entrypoint', 'entrypoint', 'PROGRAM', "run this instead of the image's ENTRYPOINT (and its CMD)")]),
+        USER, ('--entrypoint', 'entrypoint', 'PROGRAM', "run this instead of the image's ENTRYPOINT (and its CMD)"),
+        ('--restart', 'restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its '
+         'command ends (needs -d)')]),
+    '_restart': (cmd__restart, 'NAME', []),
     'start': (cmd_start, 'NAME', []),
+    'restore': (cmd_restore, '', []),
     'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS]),
     'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
@@ -347,18 +425,21 @@ COMMANDS = {
     'inspect': (cmd_inspect, 'NAME', []),
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
-    'stop': (cmd_stop, 'NAME', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)')]),
+    'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)'),
+                                     ('-a, --all', 'all', None, 'stop every container')]),
     'addnetwork': (cmd_addnetwork, 'NAME', [
         ('-i, --internet', 'internet', None, 'a default route via the host, NAT out of its uplink, and DNS'),
         ('-e, --expose', 'expose', 'INNER-OUTER...',
          "conductor.sh's form: publish container port INNER as host port OUTER (-e 8080-80; add /udp for UDP)"),
         ('-p, --publish', 'publish', 'HOST:CONTAINER...',
          "Docker's form: publish container port CONTAINER as host port HOST (-p 80:8080; add /udp for UDP)"),
+        ('-P, --publish-all', 'publish_all', None, 'publish every port the image EXPOSEs, on free host ports'),
         ('--dns', 'dns', 'SERVER...', 'a DNS server for the container (default: the host\'s upstream servers)'),
         ('--host-access', 'host_access', 'MODE', 'what of the host it reaches: all (default), dns-only or none'),
         ('--link-local', 'link_local', None, 'with -i, let it reach 169.254.0.0/16 (cloud metadata) too')]),
     'peer': (cmd_peer, 'NAME NAME2', []),
     'unpeer': (cmd_unpeer, 'NAME NAME2', []),
+    'repair': (cmd_repair, '', []),
 }
 ROOT = ('--root', 'root', 'DIR', 'state root (default: $CONDUCTOR_ROOT, ROOT in the config, /var/lib/conductor)')
 HELP = ('-h, --help', 'help', None, 'show this help')
@@ -386,7 +467,7 @@ def parse(argv):
         if not hasattr(args, dest):  # --root may come before the command
             setattr(args, dest, [] if metavar and metavar.endswith('...') else (None if metavar else False))
     words = usage.split()
-    remainder = bool(words) and words[-1].endswith('...]')
+    remainder = '[--' in words  # run and exec: after the names, everything is the command
     names = [w for w in words if not w.startswith('[') and not w.endswith(']')]
     rest = []
     while argv:
@@ -406,6 +487,8 @@ def parse(argv):
         setattr(args, name.lower(), rest.pop(0) if rest else None)
     if remainder:
         args.command = rest
+    elif words and words[-1].endswith('...]'):  # stop's [NAME...]: every other word
+        setattr(args, words[-1].strip('[].').lower(), rest)
     elif rest:
         raise UsageError('%s: error: unexpected argument %r (see %s --help)' % (prog, rest[0], prog))
     args.func, args.verb = func, verb
@@ -442,7 +525,8 @@ def _help(verb=None):
     if verb is None:
         lines = ['usage: conductor [--root DIR] COMMAND ...', '',
                  'Build images and run containers from Linux primitives.', '', 'commands:']
-        lines += ['  %-11s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, dummy, unused) in COMMANDS.items()]
+        lines += ['  %-11s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, dummy, unused) in COMMANDS.items()
+                  if not v.startswith('_')]
         lines += ['', 'options:'] + ['  %-20s %s' % ('%s %s' % (o[0], o[2] or ''), o[3]) for o in (ROOT, HELP)]
         lines += ['', "Run 'conductor COMMAND --help' for a command's arguments."]
         return '\n'.join(lines)
@@ -453,6 +537,8 @@ def _help(verb=None):
 
 
 def main(argv=None):
+    if os.path.basename(sys.argv[0]).startswith('conductor'):
+        os.environ.setdefault('CONDUCTOR_CLI', os.path.realpath(sys.argv[0]))  # what a restart policy runs again
     try:
         args = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as e:

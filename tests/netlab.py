@@ -21,15 +21,9 @@ def sh(*argv, ns=None, check=True, **kw):
 class NetLab:
     def __init__(self):
         self.host, self.internet = 'cdt-h-%d' % os.getpid(), 'cdt-i-%d' % os.getpid()
-        for ns in (self.host, self.internet):
-            sh('ip', 'netns', 'add', ns)
-            sh('ip', 'link', 'set', 'lo', 'up', ns=ns)
-        sh('ip', 'link', 'add', 'up0', 'netns', self.host, 'type', 'veth', 'peer', 'name', 'up1', 'netns', self.internet)
-        sh('ip', 'addr', 'add', HOST_IP + '/24', 'dev', 'up0', ns=self.host)
-        sh('ip', 'link', 'set', 'up0', 'up', ns=self.host)
-        sh('ip', 'route', 'add', 'default', 'via', INTERNET_IP, ns=self.host)
-        sh('ip', 'addr', 'add', INTERNET_IP + '/24', 'dev', 'up1', ns=self.internet)
-        sh('ip', 'link', 'set', 'up1', 'up', ns=self.internet)
+        sh('ip', 'netns', 'add', self.internet)
+        sh('ip', 'link', 'set', 'lo', 'up', ns=self.internet)
+        self._make_host()
         server = ('import http.server\n'
                   'class H(http.server.BaseHTTPRequestHandler):\n'
                   '    def do_GET(self):\n'
@@ -41,6 +35,25 @@ class NetLab:
         while self.fetch(self.internet, 'http://%s/' % INTERNET_IP) != 'internet ok\n':
             assert time.time() < deadline, 'the internet namespace did not come up'
             time.sleep(0.05)
+
+    def _make_host(self):
+        sh('ip', 'netns', 'add', self.host)
+        sh('ip', 'link', 'set', 'lo', 'up', ns=self.host)
+        sh('ip', 'link', 'add', 'up0', 'netns', self.host, 'type', 'veth', 'peer', 'name', 'up1', 'netns', self.internet)
+        sh('ip', 'addr', 'add', HOST_IP + '/24', 'dev', 'up0', ns=self.host)
+        sh('ip', 'link', 'set', 'up0', 'up', ns=self.host)
+        sh('ip', 'route', 'add', 'default', 'via', INTERNET_IP, ns=self.host)
+        sh('ip', 'addr', 'add', INTERNET_IP + '/24', 'dev', 'up1', ns=self.internet)
+        sh('ip', 'link', 'set', 'up1', 'up', ns=self.internet)
+
+    def reboot_host(self):
+        """What a reboot leaves of the host's network: a fresh namespace, its uplink, no veth, no rule."""
+        sh('ip', 'netns', 'del', self.host)
+        deadline = time.time() + 10
+        while 'up1' in sh('ip', '-o', 'link', ns=self.internet).stdout:  # the old pair goes with the old namespace
+            assert time.time() < deadline, 'the old host namespace did not go away'
+            time.sleep(0.05)
+        self._make_host()
 
     def fetch(self, ns, url):
         """GET url from inside netns ns: the body, or None if it cannot be reached within 2 s."""
@@ -70,6 +83,13 @@ class NetLab:
         return [line for table in tables
                 if any(l.startswith('-A') or (l.startswith(':') and l.split()[1] not in ('ACCEPT', '-')) for l in table)
                 for line in table]
+
+    def flush_conductor_chains(self):
+        """What another tool's iptables -F does to conductor's chains in the lab's host."""
+        for table in ('filter', 'nat'):
+            out = sh('iptables-legacy-save', '-t', table, ns=self.host).stdout
+            for chain in [line[1:].split()[0] for line in out.splitlines() if line.startswith(':CONDUCTOR-')]:
+                sh('iptables-legacy', '-t', table, '-F', chain, ns=self.host)
 
     def close(self):
         self.server.send_signal(signal.SIGTERM)

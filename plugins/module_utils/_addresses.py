@@ -60,6 +60,11 @@ def _port(inner, outer, protocol, text):
             'protocol': protocol}
 
 
+def published(ports):
+    """Published ports as Docker shows them: 0.0.0.0:8000->8080/tcp, ..."""
+    return ', '.join('0.0.0.0:%d->%d/%s' % (p['host_port'], p['container_port'], p['protocol']) for p in ports)
+
+
 def normalize_ports(ports):
     """Sorted, validated, without duplicates of a host port (one container port per host port)."""
     result, seen = [], set()
@@ -141,9 +146,12 @@ class Allocations:
         """The first free subnet of the pool: not allocated, and not overlapping a host network."""
         import ipaddress
         pool, prefix = self.pool()
-        used = [ipaddress.ip_network(a['subnet']) for a in allocations.values()] + list(taken_networks)
+        allocated = {a['subnet'] for a in allocations.values()}
+        # what else could overlap: few networks, so each candidate is checked quickly however many containers
+        others = [n for n in [ipaddress.ip_network(s) for s in allocated] + list(taken_networks)
+                  if str(n) not in allocated or n.prefixlen != prefix]
         for subnet in pool.subnets(new_prefix=prefix):
-            if not any(subnet.overlaps(other) for other in used):
+            if str(subnet) not in allocated and not any(subnet.overlaps(other) for other in others):
                 hosts = subnet.hosts()
                 return {'subnet': str(subnet), 'host_ip': str(next(hosts)), 'container_ip': str(next(hosts)),
                         'prefix': prefix}

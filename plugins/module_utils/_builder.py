@@ -58,6 +58,7 @@ class Stage:
         self.index, self.instruction, self.name = index, instruction, None
         self.instructions, self.steps, self.planned = [], [], False
         self.base_spec = self.base = self.chain = self.resolved = None
+        self.pending = False
         self.parent_layers, self.layers, self.config = [], [], {}
 
 
@@ -186,6 +187,7 @@ class Plan:
         parent = self._stage(ref, stage.instruction, 'FROM') if not _bases.is_base_reference(ref) else None
         first = Step(0, stage.instruction, stage)
         if parent is not None:
+            stage.pending = parent.pending
             stage.base, stage.chain, stage.parent_layers = parent.base, parent.chain, list(parent.layers)
             config, stage.resolved = dict(parent.config), parent.resolved
         elif _bases.is_base_reference(ref):
@@ -196,7 +198,7 @@ class Plan:
         else:
             manifest = self._image(ref, stage.instruction)
             stage.base, stage.chain, stage.parent_layers = manifest['base'], manifest['id'], list(manifest['layers'])
-            first.cached = not manifest.get('pending')
+            stage.pending = bool(manifest.get('pending'))
             config, stage.resolved = dict(manifest.get('config', {})), manifest.get('resolved') or manifest.get('from')
         stage.steps.append(first)
         layers, scope, chain = list(stage.parent_layers), {}, stage.chain
@@ -226,6 +228,8 @@ class Plan:
                 layers.append(step.key)
             stage.steps.append(step)
         config.pop('cmd_here', None)  # the parser's note for ENTRYPOINT, not part of the image
+        for step in stage.steps if stage.pending else ():
+            step.cached = False  # check mode: on an image an earlier task would build, every step would run
         stage.config, stage.chain, stage.layers, stage.planned = config, chain, layers, True
         self._visiting.remove(stage)
         return stage

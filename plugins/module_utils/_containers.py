@@ -45,8 +45,18 @@ from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Vo
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _runtime, _sandbox, _seccomp, _volumes
 
 DEFAULT_LOG_MAX = '10m'  # as Docker's json-file driver with max-size 10m, max-file 2
+RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
 DEFAULT_PIDS_LIMIT = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
+
+
+def parse_restart(text):
+    """Docker's restart policies: no, on-failure[:N], always, unless-stopped -> (policy, N or None)."""
+    policy, colon, count = str(text or 'no').partition(':')
+    if policy not in RESTART_POLICIES or (colon and (policy != 'on-failure' or not count.isdigit() or int(count) < 1)):
+        raise ConductorError('invalid restart policy %r: use no, on-failure, on-failure:N (N at least 1), always or '
+                             'unless-stopped' % text)
+    return policy, int(count) if colon else None
 
 
 class ExecTimeout(ConductorError):
@@ -124,7 +134,9 @@ class Containers:
     def inspect(self, name):
         config = self.require(name)
         state = self.state(name)
-        return {'name': name, 'config': config, 'state': state, 'size': self.size(name),
+        network = Allocations(self.store).load().get(name)
+        return {'name': name, 'config': config, 'state': state, 'size': self.size(name), 'network': network,
+                'restarts': self.restarts(name),
                 'limits': self.limits(config), 'usage': self.cgroup(name).usage() if state['running'] else {}}
 
     def _binds(self, specs, image_volumes):
@@ -214,20 +226,28 @@ class Containers:
         allocations, peers = Allocations(self.store).load(), Allocations(self.store).peers()
         result = []
         for name in self.names():
-            config = self.config(name)
+            try:
+                config = self.config(name)
+            except ValueError:  # cut short by a crash: shown, so it can be looked at, never a traceback
+                result.append({'name': name, 'image': '?', 'status': 'damaged (config.json cannot be read)',
+                               'pid': None, 'address': '', 'created': '?', 'running': False, 'exit_code': None,
+                               'restart_policy': '?', 'restarts': 0, 'ports': [], 'peers': []})
+                continue
             if config:
                 state, network = self.state(name), allocations.get(name) or {}
                 result.append({'name': name, 'image': config['image'], 'status': state['status'],
                                'pid': state.get('pid'), 'address': network.get('container_ip', ''),
+                               'ports': network.get('ports', []),
                                'created': config['created'], 'running': state['running'],
-                               'exit_code': state['exit_code'], 'ports': network.get('ports', []),
+                               'exit_code': state['exit_code'], 'restart_policy': config.get('restart_policy') or 'no',
+                               'restarts': self.restarts(name)['count'],
                                'peers': sorted(other for pair in peers if name in pair for other in pair if other != name)})
         return result
 
     # -- create and start ----------------------------------------------------------------------
     def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
                cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None, volumes=None,
-               mounts=None, user=None, entrypoint=None, adopt=None):
+               mounts=None, user=None, entrypoint=None, adopt=None, restart_policy=None):
         """Make the container's folder and config, and the volumes it names; nothing runs yet. adopt:
         {target: anonymous volume} of the container this one replaces, mounted again at the same targets."""
         check_name('container', name)
@@ -247,6 +267,8 @@ class Containers:
                                  % user)
         if isinstance(entrypoint, str):
             entrypoint = [entrypoint] if entrypoint else []
+        restart_policy = restart_policy or 'no'
+        parse_restart(restart_policy)
         manifest = self.store.require_image(image)
         image_config = manifest.get('config', {})
         binds = self._binds(volumes + mounts, image_config.get('volumes', []))
@@ -261,6 +283,7 @@ class Containers:
             'user': user, 'entrypoint': entrypoint, 'run_as': user or image_config.get('user'),
             'stop_signal': image_config.get('stop_signal') or 15, 'labels': image_config.get('labels') or {},
             'exposed': image_config.get('exposed') or [], 'healthcheck': image_config.get('healthcheck'),
+            'restart_policy': restart_policy,
             'argv': _argv(command, entrypoint, image_config),
             'workdir': image_config.get('workdir') or '/',
             'environment': env_list(environment),
@@ -293,7 +316,7 @@ class Containers:
             os.rename(tmp, folder)
         return config
 
-    def start(self, name, stdio=None, attach=None, started=None):
+    def start(self, name, stdio=None, attach=None, started=None, restarting=None):
         """Start the container's PID 1 (_runtime.launch). stdio=None runs it detached, its output
         going to the log. started() is called once it runs, before attach: _operations.start
         reconnects the network there.
@@ -304,18 +327,28 @@ class Containers:
 
         The container's lock is held until it runs (not while attached): of two concurrent starts,
         one starts it and the other finds it running.
+
+        restarting: the restart record ({count, delay}) when its restart policy starts it again; then a
+        container that stop ended (the `stopping` mark) stays down. A start by hand resets the record.
         """
         with self.store.lock(check_name('container', name)):
-            pid, master = self._start(name, stdio, attach is not None, started)
+            if restarting is not None and self.stopping(name):
+                raise ConductorError('container %r was stopped: its restart policy does not apply' % name)
+            pid, master = self._start(name, stdio, attach is not None, started, restarting)
         if master is not None:
             attach(master)
         return pid
 
-    def _start(self, name, stdio, attach, started):
+    def _start(self, name, stdio, attach, started, restarting=None):
         config = self.require(name)
         if self.state(name)['running']:
             raise ConductorError('container %r is already running' % name)
-        for stale in ('state.json', 'exitcode'):
+        detached = stdio is None and not attach
+        policy = parse_restart(config.get('restart_policy'))[0]
+        restart = self.restart_command(name) if policy != 'no' and detached else None
+        if restart:
+            write_json(self.dir(name, 'restart.json'), dict(restarting or {'count': 0, 'delay': None}, at=time.time()))
+        for stale in ('state.json', 'exitcode', 'stopping'):
             if os.path.exists(self.dir(name, stale)):
                 os.unlink(self.dir(name, stale))
         lowers = self.store.lowerdirs(config['base'], config['layers'])
@@ -325,7 +358,6 @@ class Containers:
         cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else ())
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
-        detached = stdio is None and not attach
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
@@ -333,7 +365,7 @@ class Containers:
                 if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
                 _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w,
-                                confinement, cgroup.procs(), self.log_max(), binds)
+                                confinement, cgroup.procs(), self.log_max(), binds, restart)
             except BaseException as e:  # noqa: B036
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)
@@ -353,6 +385,32 @@ class Containers:
         if started is not None:
             started()
         return pid, master
+
+    def restart_command(self, name):
+        """What the supervisor execs when PID 1 ends: `conductor _restart NAME`, with this interpreter and the
+        conductor command ($CONDUCTOR_CLI, which the CLI sets to itself, else `conductor` on PATH)."""
+        cli = os.environ.get('CONDUCTOR_CLI') or next(
+            (os.path.join(folder, 'conductor') for folder in os.get_exec_path()
+             if os.access(os.path.join(folder, 'conductor'), os.X_OK)), None)
+        if not cli:
+            raise ConductorError('a restart policy needs the conductor command: install it (the conductor_host role '
+                                 'does) or set CONDUCTOR_CLI to its path')
+        with open(cli, 'rb') as f:
+            python = b'python' in f.readline()
+        config = os.environ.get('CONDUCTOR_CONFIG')
+        return (['/usr/bin/env', 'CONDUCTOR_CONFIG=' + config] if config else []) + \
+            ([sys.executable] if python else []) + [os.path.realpath(cli), '--root', self.store.root, '_restart', name]
+
+    def stopping(self, name):
+        """Whether stop (or state: stopped) ended the container: its restart policy then leaves it down."""
+        return os.path.exists(self.dir(name, 'stopping'))
+
+    def restarts(self, name):
+        """The restart record: how many times the policy started it again, the last delay, when."""
+        return read_json(self.dir(name, 'restart.json')) or {'count': 0, 'delay': None, 'at': 0}
+
+    def exit_code(self, name):
+        return self._exit_code(name)
 
     def confinement(self, config):
         """What the runtime confines the container's processes with; None for a privileged one."""
@@ -448,11 +506,16 @@ class Containers:
         """SIGTERM PID 1, SIGKILL after timeout seconds; wait until the supervisor is gone too."""
         with self.store.lock(check_name('container', name)):
             config = self.require(name)
+            with open(self.dir(name, 'stopping'), 'w'):
+                pass  # first: the restart policy, woken by PID 1's end, must find it
             state = read_json(self.dir(name, 'state.json')) or {}
             if state and alive(state['pid'], state['pid_start']):
                 terminate(state['pid'], state['pid_start'], timeout, config.get('stop_signal') or 15)
             if state and alive(state['supervisor'], state['supervisor_start']):
-                if wait_gone(state['supervisor'], state['supervisor_start'], 5.0) is False:
+                if parse_restart(config.get('restart_policy'))[0] != 'no':  # it becomes the restart command: end it
+                    self._wait_exit_code(name, 5.0)  # written before that
+                    kill_tree(state['supervisor'])
+                elif wait_gone(state['supervisor'], state['supervisor_start'], 5.0) is False:
                     kill_tree(state['supervisor'])
             return self.state(name)
 

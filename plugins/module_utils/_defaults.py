@@ -101,3 +101,7 @@ READ_ONLY = ('/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-tri
 DEVICES = (('null', 1, 3), ('zero', 1, 5), ('full', 1, 7), ('random', 1, 8), ('urandom', 1, 9), ('tty', 5, 0))
 
 DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+# Restart policies (run --restart): the delay before a start again doubles from the first to the last,
+# and goes back to the first once the container has run RESTART_RESET seconds (Docker's numbers).
+RESTART_DELAY_FIRST, RESTART_DELAY_LAST, RESTART_RESET = 0.1, 60.0, 10.0

@@ -3,12 +3,24 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""Conductor's netfilter rules, through python-iptables, in chains of its own.
+"""Conductor's netfilter rules, through python-iptables, in chains of its own: a few per container.
 
-The rules are a pure function of the allocations and peerings: every change rebuilds conductor's
-chains from them in one commit per table, so a crash between two commands leaves nothing that the
-next command does not put right. The host's chains get exactly one jump each into ours, removed with
-our chains when the last network goes; their rules and policies are never touched otherwise.
+    filter FORWARD -> CONDUCTOR-FORWARD: -j CONDUCTOR-FROM, -j CONDUCTOR-TO, then drop whatever is left
+                      from or to a container veth (never the host's FORWARD policy)
+           CONDUCTOR-FROM / CONDUCTOR-TO: per container, -i / -o its veth -j CONDUCTOR-<tag>
+    filter INPUT   -> CONDUCTOR-INPUT: drop container veths to 127.0.0.0/8, then per container
+                      -i its veth -j CONDUCTOR-<tag>-IN (host_access)
+    nat PREROUTING, OUTPUT -> CONDUCTOR-PREROUTING, CONDUCTOR-OUTPUT: -j CONDUCTOR-<tag>-DNAT (published ports)
+    nat POSTROUTING        -> CONDUCTOR-POSTROUTING: -j CONDUCTOR-<tag>-SNAT (internet, loopback clients)
+
+<tag> is the container's veth name without 'cdr'. A change to one container's network deletes its jumps
+and chains and makes them again; a peering inserts or deletes one rule in each of the pair's chains.
+Other containers' rules are never read or rewritten. After each change the tables are checked against
+desired_rules (every chain there, with the number of rules it should have, and the host's jumps into
+ours); if anything differs (a reboot, a flush by another tool, a hand-deleted rule), every chain is
+rebuilt from the allocations: that is a repair. One commit per table, under the xtables lock. The
+host's chains get exactly one jump each into ours, removed with our chains when the last network
+goes; their rules and policies are never touched otherwise.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,7 +36,10 @@ from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import
 
 CHAINS = (('filter', 'FORWARD', 'CONDUCTOR-FORWARD'), ('filter', 'INPUT', 'CONDUCTOR-INPUT'),
           ('nat', 'PREROUTING', 'CONDUCTOR-PREROUTING'), ('nat', 'OUTPUT', 'CONDUCTOR-OUTPUT'),
-          ('nat', 'POSTROUTING', 'CONDUCTOR-POSTROUTING'))
+          ('nat', 'POSTROUTING', 'CONDUCTOR-POSTROUTING'))  # (table, the host's chain, our chain it jumps to)
+TABLES = ('filter', 'nat')
+FROM, TO = 'CONDUCTOR-FROM', 'CONDUCTOR-TO'
+NAT_SUFFIXES = ('-DNAT', '-SNAT')  # a container's chains in the nat table; the others are in filter
 LINK_LOCAL = '169.254.0.0/16'
 HOST_ACCESS = ('all', 'dns-only', 'none')
 XTABLES_LOCK = '/run/xtables.lock'  # what iptables -w, ufw, fail2ban and Docker take around a change
@@ -54,115 +69,254 @@ def xtables_lock(wait=10.0):
         os.close(fd)
 
 
-def container_chain(alloc):
-    """The filter chain of one container: CONDUCTOR-<the tag of its veth's name>."""
-    return 'CONDUCTOR-' + alloc['host_if'][3:]
+def container_chain(alloc, suffix=''):
+    """One of a container's chains: CONDUCTOR-<the tag of its veth's name><suffix>."""
+    return 'CONDUCTOR-' + alloc['host_if'][3:] + suffix
 
 
-def desired_rules(allocations, peers, pool):
-    """{chain: [rule, ...]}: every rule conductor wants, each a dict the apply step turns into iptc.
+def shared_rules():
+    """{chain: [rule, ...]}: our chains that are not any one container's, with their fixed rules.
 
-    filter FORWARD -> CONDUCTOR-FORWARD: for each container, packets in from its veth, then packets out
-    to it, jump to its own chain; whatever none of them accepts from or to a container veth is dropped
-    here, never left to the host's FORWARD policy.
-    filter INPUT -> CONDUCTOR-INPUT: from a container veth to the host: never to 127.0.0.0/8 (a frame
-    routed there by route_localnet), never with a forged source, and only what host_access allows.
-    """
-    if not allocations:
-        return {chain[2]: [] for chain in CHAINS}
-    names = sorted(allocations)
-    peers_of = {name: sorted(b if a == name else a for a, b in peers if name in (a, b) and a in allocations
-                             and b in allocations) for name in names}
+    The jumps into each container's chains are appended after these."""
     # new packets only: replies to the host's own connections to 127.0.0.1-published ports come back this way
     to_loopback = {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID,UNTRACKED', 'target': 'DROP'}
-    rules = {'CONDUCTOR-FORWARD': [], 'CONDUCTOR-INPUT': [to_loopback],
-             'CONDUCTOR-PREROUTING': [], 'CONDUCTOR-OUTPUT': [], 'CONDUCTOR-POSTROUTING': []}
-    for direction in ('in', 'out'):
-        rules['CONDUCTOR-FORWARD'] += [{direction: allocations[n]['host_if'], 'target': container_chain(allocations[n])}
-                                       for n in names]
-    rules['CONDUCTOR-FORWARD'] += [{'in': 'cdr+', 'target': 'DROP'}, {'out': 'cdr+', 'target': 'DROP'}]
-    for name in names:
+    return {'CONDUCTOR-FORWARD': [{'target': FROM}, {'target': TO}, {'in': 'cdr+', 'target': 'DROP'},
+                                  {'out': 'cdr+', 'target': 'DROP'}],
+            FROM: [], TO: [], 'CONDUCTOR-INPUT': [to_loopback],
+            'CONDUCTOR-PREROUTING': [], 'CONDUCTOR-OUTPUT': [], 'CONDUCTOR-POSTROUTING': []}
+
+
+def container_rules(alloc, peer_allocs=()):
+    """{chain: [rule, ...]}: one container's own chains, each rule a dict that _rule turns into iptc.
+
+    CONDUCTOR-<tag> sees what is forwarded from and to its veth: a forged source is dropped first, then
+    what the container may send and receive. Its peers' accepts come first (peer_rule): a peer's own
+    chain has already checked the packet's veth and source. CONDUCTOR-<tag>-IN: what it may send to
+    the host itself."""
+    ip, veth = alloc['container_ip'], alloc['host_if']
+    own = [peer_rule(alloc, peer) for peer in peer_allocs]
+    own += [{'in': veth, 'src': '!' + ip, 'target': 'DROP'},  # a forged source address
+            {'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'},
+            {'in': veth, 'out': 'cdr+', 'target': 'RETURN'}]  # to another container: its chain decides
+    if alloc.get('internet'):
+        if not alloc.get('link_local'):
+            own.append({'in': veth, 'dst': LINK_LOCAL, 'target': 'DROP'})  # cloud metadata lives there
+        own.append({'in': veth, 'out': alloc['uplink'], 'target': 'ACCEPT'})
+    own += [{'in': veth, 'target': 'DROP'}, {'out': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'}]
+    dnat = []
+    for port in alloc.get('ports', []):
+        proto, inner, outer = port['protocol'], str(port['container_port']), str(port['host_port'])
+        own.append({'out': veth, 'dst': ip, 'protocol': proto, 'dport': inner, 'target': 'ACCEPT'})
+        dnat.append({'protocol': proto, 'dport': outer, 'local': True, 'target': 'DNAT', 'to': '%s:%s' % (ip, inner)})
+    own.append({'out': veth, 'target': 'DROP'})
+    host = [{'in': veth, 'src': '!' + ip, 'target': 'DROP'}]
+    access = alloc.get('host_access') or 'all'
+    if access != 'all':
+        host.append({'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'})
+        if access == 'dns-only':
+            host += [{'in': veth, 'protocol': p, 'dport': '53', 'target': 'ACCEPT'} for p in ('udp', 'tcp')]
+        host.append({'in': veth, 'target': 'DROP'})
+    snat = [{'src': '127.0.0.0/8', 'dst': ip, 'target': 'MASQUERADE'}] if dnat else []
+    if alloc.get('internet'):
+        snat.append({'src': ip, 'out': alloc['uplink'], 'target': 'MASQUERADE'})
+    rules = {container_chain(alloc): own, container_chain(alloc, '-IN'): host,
+             container_chain(alloc, '-DNAT'): dnat, container_chain(alloc, '-SNAT'): snat}
+    return {chain: chain_rules for chain, chain_rules in rules.items() if chain_rules}
+
+
+def peer_rule(alloc, peer):
+    """In alloc's chain: what its peer sends it, known by the peer's veth as well as its address."""
+    return {'out': alloc['host_if'], 'in': peer['host_if'], 'src': peer['container_ip'], 'target': 'ACCEPT'}
+
+
+def jumps(alloc, chains):
+    """[(our shared chain, jump rule)]: the jumps into those of the container's chains that are in `chains`."""
+    veth, own = alloc['host_if'], container_chain(alloc)
+    every = [(FROM, {'in': veth, 'target': own}), (TO, {'out': veth, 'target': own}),
+             ('CONDUCTOR-INPUT', {'in': veth, 'target': own + '-IN'})]
+    every += [(base, {'target': own + '-DNAT'}) for base in ('CONDUCTOR-PREROUTING', 'CONDUCTOR-OUTPUT')]
+    every.append(('CONDUCTOR-POSTROUTING', {'target': own + '-SNAT'}))
+    return [(base, jump) for base, jump in every if jump['target'] in chains]
+
+
+def desired_rules(allocations, peers):
+    """{chain: [rule, ...]}: every rule conductor wants, with no networks none at all."""
+    if not allocations:
+        return {}
+    rules = shared_rules()
+    for name in sorted(allocations):
         alloc = allocations[name]
-        ip, veth = alloc['container_ip'], alloc['host_if']
-        own = [{'in': veth, 'src': '!' + ip, 'target': 'DROP'},  # a forged source address
-               {'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'},
-               {'in': veth, 'out': 'cdr+', 'target': 'RETURN'}]  # to another container: its chain decides
-        if alloc.get('internet'):
-            if not alloc.get('link_local'):
-                own.append({'in': veth, 'dst': LINK_LOCAL, 'target': 'DROP'})  # cloud metadata lives there
-            own.append({'in': veth, 'out': alloc['uplink'], 'target': 'ACCEPT'})
-        own += [{'in': veth, 'target': 'DROP'},
-                {'out': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'}]
-        own += [{'out': veth, 'in': allocations[p]['host_if'], 'src': allocations[p]['container_ip'], 'target': 'ACCEPT'}
-                for p in peers_of[name]]
-        for port in alloc.get('ports', []):
-            proto, inner, outer = port['protocol'], str(port['container_port']), str(port['host_port'])
-            own.append({'out': veth, 'dst': ip, 'protocol': proto, 'dport': inner, 'target': 'ACCEPT'})
-            dnat = {'protocol': proto, 'dport': outer, 'local': True, 'target': 'DNAT', 'to': '%s:%s' % (ip, inner)}
-            rules['CONDUCTOR-PREROUTING'].append(dnat)
-            rules['CONDUCTOR-OUTPUT'].append(dnat)
-        own.append({'out': veth, 'target': 'DROP'})
-        rules[container_chain(alloc)] = own
-        if alloc.get('ports'):
-            rules['CONDUCTOR-POSTROUTING'].append({'src': '127.0.0.0/8', 'dst': ip, 'target': 'MASQUERADE'})
-        if alloc.get('internet'):
-            rules['CONDUCTOR-POSTROUTING'].append({'src': ip, 'out': alloc['uplink'], 'target': 'MASQUERADE'})
-        rules['CONDUCTOR-INPUT'].append({'in': veth, 'src': '!' + ip, 'target': 'DROP'})
-        access = alloc.get('host_access') or 'all'
-        if access != 'all':
-            rules['CONDUCTOR-INPUT'].append({'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'})
-            if access == 'dns-only':
-                rules['CONDUCTOR-INPUT'] += [{'in': veth, 'protocol': p, 'dport': '53', 'target': 'ACCEPT'}
-                                             for p in ('udp', 'tcp')]
-            rules['CONDUCTOR-INPUT'].append({'in': veth, 'target': 'DROP'})
+        own = container_rules(alloc, [allocations[p] for p in partners(name, peers) if p in allocations])
+        rules.update(own)
+        for base, jump in jumps(alloc, own):
+            rules[base].append(jump)
     return rules
 
 
+def partners(name, peers):
+    """The containers `name` is peered with, sorted."""
+    return sorted(b if a == name else a for a, b in peers if name in (a, b))
+
+
 def table_of(chain):
-    for table, dummy, name in CHAINS:
-        if name == chain:
-            return table
-    return 'filter'  # a container's own chain
+    return 'nat' if chain.endswith(NAT_SUFFIXES) or chain in dict(_base_chains('nat')).values() else 'filter'
 
 
-def apply(rules):
-    """Make conductor's chains hold exactly `rules`; chains no longer wanted go, and with no rules left,
-    every chain and the jumps from the host's chains go too. One commit per table."""
-    iptc = import_iptc()
-    teardown = not any(rules.values())
-    for table_name in ('filter', 'nat'):
-        table = iptc.Table(table_name)
-        table.autocommit = False
-        table.refresh()
-        base = [(builtin, name) for tname, builtin, name in CHAINS if tname == table_name]
-        ours = [c.name for c in table.chains if c.name.startswith('CONDUCTOR-')]
-        wanted = [] if teardown else [c for c in rules if table_of(c) == table_name]
-        for name in wanted:
-            if not table.is_chain(name):
-                table.create_chain(name)
-        for name in [n for dummy, n in base if n in ours] + [n for n in ours if n not in dict(base).values()]:
-            iptc.Chain(table, name).flush()  # base chains first: they jump to the containers' chains
-        for builtin, name in base:
-            jumps = [r for r in iptc.Chain(table, builtin).rules if r.target.name == name]
-            if teardown:
-                for rule in jumps:
-                    iptc.Chain(table, builtin).delete_rule(rule)
-            elif not jumps:
-                jump = iptc.Rule()
-                jump.target = iptc.Target(jump, name)
-                iptc.Chain(table, builtin).insert_rule(jump)
-        for name in ours:
-            if name not in wanted:
-                table.delete_chain(name)
-        for name in wanted:
-            chain = iptc.Chain(table, name)
-            for spec in rules[name]:
-                chain.append_rule(_rule(iptc, spec))
+def _base_chains(table_name):
+    """[(the host's chain, ours it jumps to)] in a table."""
+    return [(builtin, ours) for table, builtin, ours in CHAINS if table == table_name]
+
+
+class Change:
+    """One change to the firewall: the tables read once, edited in memory, checked, committed once each.
+
+        change = Change()
+        change.put(alloc, peer_allocs)      # a container's chains and jumps, made again
+        change.drop(alloc)                  # ... deleted
+        change.peer(alloc, other, present)  # one rule in each of the two chains
+        repaired = change.commit(allocations, peers)
+
+    A step that meets a missing chain stops the edit; commit then rebuilds everything."""
+
+    def __init__(self):
+        self.iptc = import_iptc()
+        self.tables, self.dirty, self.broken = {}, set(), False
+
+    def table(self, name):
+        if name not in self.tables:
+            table = self.iptc.Table(name)
+            table.autocommit = False  # nothing reaches the kernel before commit
+            table.refresh()
+            self.tables[name] = table
+        return self.tables[name]
+
+    def chain(self, name):
+        table_name = table_of(name)
+        self.dirty.add(table_name)
+        return self.iptc.Chain(self.table(table_name), name)
+
+    def _edit(self, step, *args):
+        if not self.broken:
+            try:
+                step(*args)
+            except self.iptc.IPTCError:
+                self.broken = True  # a chain of ours is missing: rebuilt at commit
+
+    def drop(self, alloc):
+        self._edit(self._drop, alloc)
+
+    def _drop(self, alloc):
+        names = [container_chain(alloc, suffix) for suffix in ('', '-IN') + NAT_SUFFIXES]
+        present = [n for n in names if self.table(table_of(n)).is_chain(n)]
+        for base, jump in jumps(alloc, present):
+            self._delete(base, jump)
+        for name in present:
+            self.chain(name).flush()
+            self.chain(name).delete()
+
+    def put(self, alloc, peer_allocs=()):
+        self._edit(self._put, alloc, peer_allocs)
+
+    def _put(self, alloc, peer_allocs):
+        self._drop(alloc)
+        own = container_rules(alloc, peer_allocs)
+        for name, rules in own.items():
+            self.table(table_of(name)).create_chain(name)
+            for spec in rules:
+                self.chain(name).append_rule(_rule(self.iptc, spec))
+        for base, jump in jumps(alloc, own):
+            self.chain(base).append_rule(_rule(self.iptc, jump))
+
+    def peer(self, alloc, other, present=True):
+        self._edit(self._peer, alloc, other, present)
+
+    def _peer(self, alloc, other, present):
+        for a, b in ((alloc, other), (other, alloc)):
+            if present:
+                self.chain(container_chain(a)).insert_rule(_rule(self.iptc, peer_rule(a, b)))
+            else:
+                self._delete(container_chain(a), peer_rule(a, b))
+
+    def _delete(self, chain, spec):
+        """Delete every copy of a rule; none is fine (deleted by hand), a missing chain is not."""
+        if not self.table(table_of(chain)).is_chain(chain):
+            raise self.iptc.IPTCError('chain %s is missing' % chain)
+        while True:
+            try:
+                self.chain(chain).delete_rule(_rule(self.iptc, spec))
+            except self.iptc.IPTCError:
+                return
+
+    def commit(self, allocations, peers):
+        """Check the edited tables against desired_rules(allocations, peers); rebuild them all when they
+        differ. Then commit each changed table. Returns True when a repair was needed."""
+        rules = desired_rules(allocations, peers)
+        repaired = bool(rules) and (self.broken or self.damaged(rules))
         try:
-            table.commit()
-        except Exception as e:
-            raise ConductorError('the %s table could not be updated: %s' % (table_name, e))
-        table.autocommit = True
+            if repaired or not rules:  # with no rules, our chains and the host's jumps go too
+                self.rebuild(rules)
+            for name in TABLES:
+                if name in self.dirty:
+                    self.tables[name].commit()
+        except Exception as e:  # iptc's own errors: the kernel refused, or another tool jumps to a chain of ours
+            raise ConductorError("conductor's firewall chains could not be updated (%s): see iptables-legacy-save; a "
+                                 "rule of another tool that jumps to a CONDUCTOR- chain keeps it from being deleted"
+                                 % e)
+        return repaired
+
+    def damaged(self, rules):
+        """Whether our chains differ from `rules`: a chain too many or missing, a rule count that differs,
+        or a host chain without its one jump into ours. Counting is cheap; reading rules is not."""
+        for table_name in TABLES:
+            table = self.table(table_name)
+            ours = [c.name for c in table.chains if c.name.startswith('CONDUCTOR-')]
+            if set(ours) != {c for c in rules if table_of(c) == table_name}:
+                return True
+            if any(_count(table, name) != len(rules[name]) for name in ours):
+                return True
+            for builtin, name in _base_chains(table_name):
+                if _targets(table, builtin).count(name.encode()) != 1:
+                    return True
+        return False
+
+    def rebuild(self, rules):
+        """Make our chains hold exactly `rules`, from scratch; with none, delete them and the host's jumps."""
+        for table_name in TABLES:
+            table = self.table(table_name)
+            self.dirty.add(table_name)
+            table.refresh()  # what an edit left half done goes
+            ours = [c.name for c in table.chains if c.name.startswith('CONDUCTOR-')]
+            for name in ours:
+                table.flush_entries(name)
+            for builtin, name in _base_chains(table_name):
+                while name.encode() in _targets(table, builtin):
+                    self.iptc.Chain(table, builtin).delete_rule(_rule(self.iptc, {'target': name}))
+            for name in ours:
+                table.delete_chain(name)
+            wanted = [c for c in rules if table_of(c) == table_name]
+            for name in wanted:
+                table.create_chain(name)
+            for name in wanted:
+                for spec in rules[name]:
+                    self.iptc.Chain(table, name).append_rule(_rule(self.iptc, spec))
+            for builtin, name in _base_chains(table_name) if rules else ():
+                self.iptc.Chain(table, builtin).insert_rule(_rule(self.iptc, {'target': name}))
+
+
+def _count(table, chain):
+    count, entry = 0, table.first_rule(chain)
+    while entry:
+        count, entry = count + 1, table.next_rule(entry)
+    return count
+
+
+def _targets(table, chain):
+    """The target names of a chain's rules (bytes), without parsing the rules."""
+    result, entry = [], table.first_rule(chain)
+    while entry:
+        result.append(table.get_target(entry))
+        entry = table.next_rule(entry)
+    return result
 
 
 def _rule(iptc, spec):

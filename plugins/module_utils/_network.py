@@ -34,23 +34,28 @@ class Network:
         self.store = store
         self.containers = Containers(store)
         self.book = Allocations(store)
+        self.repaired = False  # a change found the rules missing or damaged, and rebuilt them all
 
     # -- addnetwork ----------------------------------------------------------------------------
-    def add(self, name, internet=False, ports=(), dns=None, host_access=None, link_local=False):
+    def add(self, name, internet=False, ports=(), dns=None, host_access=None, link_local=False, publish_all=False):
         """Give a running container a network (or change it to these settings); returns its facts.
 
         host_access: what of the host it reaches on its gateway address (all, dns-only or none; default
-        HOST_ACCESS in the config, else all). link_local: with internet, 169.254.0.0/16 too."""
+        HOST_ACCESS in the config, else all). link_local: with internet, 169.254.0.0/16 too. publish_all:
+        also publish every port the image EXPOSEs, on free host ports (docker run -P)."""
         state = self.containers.require_running(name)
         ports = normalize_ports(ports)
         host_access = self.host_access(host_access)
         IPRoute = import_iproute()
         with self._locked(), IPRoute() as ipr:
-            allocations = self._sweep(ipr, self.book.load())
-            current = allocations.get(name)
+            change = _firewall.Change()
+            allocations = self._sweep(self.book.load(), change)
+            current, expected = allocations.get(name), bool(allocations)
             self._check_ports(name, ports, allocations)
+            if publish_all:
+                ports = self._publish_exposed(name, ports, allocations)
             uplink = self._uplink(ipr) if internet else None
-            alloc = dict(current or self.book.allocate(allocations, _host_networks(ipr)))
+            alloc = dict(current or self.book.allocate(allocations, _host_networks()))
             host_if, peer_if = interface_names(name)
             alloc.update(internet=bool(internet), ports=ports, uplink=uplink, host_if=host_if,
                          dns=list(dns) if dns else None, host_access=host_access, link_local=bool(link_local))
@@ -61,7 +66,11 @@ class Network:
                 self._create_link(ipr, alloc, peer_if, state['pid'])
             alloc['pid'] = state['pid']
             self.book.save(allocations)
-            self._apply(allocations)  # the rules are in place before the link comes up
+            change.put(alloc, [allocations[p] for p in self._partners(name, allocations)])
+            self._commit(change, allocations, expected)  # the rules are in place before the link comes up
+            _write_sysctl('net/ipv4/ip_forward', '1')
+            if ports:  # DNAT of 127.0.0.1 needs loopback sources routable out of the veth
+                _write_sysctl('net/ipv4/conf/%s/route_localnet' % host_if, '1')
             if fresh:
                 self._bring_up(ipr, alloc, state['pid'])
             self._set_default_route(alloc, state['pid'])
@@ -77,9 +86,7 @@ class Network:
     def _create_link(self, ipr, alloc, peer_if, pid):
         """A veth pair, both ends down and without IPv6: the host end addressed; the other end moved in,
         renamed eth0 and addressed."""
-        for stale in (alloc['host_if'], peer_if):
-            for index in ipr.link_lookup(ifname=stale):
-                ipr.link('del', index=index)
+        _delete_links((alloc['host_if'], peer_if))  # what a killed addnetwork left
         ipr.link('add', ifname=alloc['host_if'], kind='veth', peer={'ifname': peer_if})
         host = ipr.link_lookup(ifname=alloc['host_if'])[0]
         ipr.link('set', index=ipr.link_lookup(ifname=peer_if)[0], net_ns_pid=pid)
@@ -144,13 +151,40 @@ class Network:
         raise ConductorError('the host has no default route, so -i has no way out: add one, or set DEFAULT_IFC in '
                              '/etc/conductor/conductor.conf')
 
+    def _publish_exposed(self, name, ports, allocations):
+        """`ports` and, for each port the image EXPOSEs that they do not publish, a free host port: the one
+        it had, else the first in the host's ephemeral range no program and no container uses."""
+        given = {(p['container_port'], p['protocol']) for p in ports}
+        current = (allocations.get(name) or {}).get('ports', [])
+        had = {(p['container_port'], p['protocol']): p['host_port'] for p in current}
+        taken = (_listening_ports() - _host_ports(current)) | _host_ports(ports)
+        for other, alloc in allocations.items():
+            if other != name:
+                taken |= _host_ports(alloc.get('ports', []))
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low, high = (int(n) for n in f.read().split())
+        added = []
+        for exposed in self.containers.require(name).get('exposed') or []:
+            number, dummy, protocol = exposed.partition('/')
+            key = (int(number), protocol or 'tcp')
+            if key in given:
+                continue
+            host_port = had.get(key)
+            if host_port is None or (host_port, key[1]) in taken:
+                host_port = next((n for n in range(low, high + 1) if (n, key[1]) not in taken), None)
+            if host_port is None:
+                raise ConductorError('no free host port left in %d-%d for port %s of container %r: stop some '
+                                     'containers, or publish it with -p' % (low, high, exposed, name))
+            taken.add((host_port, key[1]))
+            added.append({'container_port': key[0], 'host_port': host_port, 'protocol': key[1]})
+        return normalize_ports(list(ports) + added)
+
     def _check_ports(self, name, ports, allocations):
         listening = _listening_ports()
-        mine = {(p['host_port'], p['protocol']) for p in (allocations.get(name) or {}).get('ports', [])}
-        for port in ports:
-            key = (port['host_port'], port['protocol'])
+        mine = _host_ports((allocations.get(name) or {}).get('ports', []))
+        for key in sorted(_host_ports(ports)):
             for other, alloc in allocations.items():
-                if other != name and key in {(p['host_port'], p['protocol']) for p in alloc.get('ports', [])}:
+                if other != name and key in _host_ports(alloc.get('ports', [])):
                     raise ConductorError('host port %d/%s is already published by container %r: choose another'
                                          % (key + (other,)))
             if key not in mine and key in listening:
@@ -158,19 +192,18 @@ class Network:
                                      % key)
 
     # -- stop, peer ----------------------------------------------------------------------------
-    def remove(self, name):
-        """Delete the container's veth, rules, peerings and address."""
-        IPRoute = import_iproute()
-        with self._locked(), IPRoute() as ipr:
+    def remove(self, *names):
+        """Delete the containers' veths, rules, peerings and addresses: one firewall commit per table for
+        them all. Only their own links and rules are touched: another container's may be gone already."""
+        with self._locked():
+            change = _firewall.Change()
             allocations = self.book.load()
-            allocations.pop(name, None)
-            for ifname in interface_names(name):
-                for index in ipr.link_lookup(ifname=ifname):
-                    ipr.link('del', index=index)
-            self.book.save_peers([p for p in self.book.peers() if name not in p])
-            allocations = self._sweep(ipr, allocations)
+            expected = bool(allocations)
+            for name in names:
+                self._forget(change, allocations, name)
+            self._sweep(allocations, change)
             self.book.save(allocations)
-            self._apply(allocations)
+            self._commit(change, allocations, expected)
 
     def peer(self, a, b, present=True):
         """Allow (or with present=False, stop allowing) traffic between two networked containers."""
@@ -181,8 +214,20 @@ class Network:
             if (pair in peers) == present:
                 return False
             self.book.save_peers(peers | {pair} if present else peers - {pair})
-            self._apply(allocations)
+            if a in allocations and b in allocations:
+                change = _firewall.Change()
+                change.peer(allocations[a], allocations[b], present)
+                self._commit(change, allocations)
         return True
+
+    def repair(self):
+        """Check conductor's rules against its records and rebuild them all if they differ (after a reboot,
+        or another tool's iptables -F); sets self.repaired. Every change does the same check."""
+        with self._locked():
+            change = _firewall.Change()
+            allocations = self._sweep(self.book.load(), change)
+            self.book.save(allocations)
+            self._commit(change, allocations)
 
     def check_pair(self, a, b, present, allocations):
         """The sorted pair, once both exist (and, to peer them, both have a network)."""
@@ -206,24 +251,31 @@ class Network:
         with self.store.lock(), _firewall.xtables_lock(wait):
             yield
 
-    def _sweep(self, ipr, allocations):
-        """Drop allocations of containers that are gone (a stop that was killed half way)."""
-        for name in [n for n in allocations if self.containers.config(n) is None]:
-            for ifname in interface_names(name):
-                for index in ipr.link_lookup(ifname=ifname):
-                    ipr.link('del', index=index)
-            del allocations[name]
+    def _sweep(self, allocations, change):
+        """Forget the networks of containers that are gone (a stop that was killed half way)."""
+        for name in [n for n in allocations if not os.path.exists(self.containers.dir(n, 'config.json'))]:
+            self._forget(change, allocations, name)
         return allocations
 
-    def _apply(self, allocations):
-        pool = str(self.book.pool()[0])
+    def _forget(self, change, allocations, name):
+        """Delete one container's links, rules and peerings, and drop it from `allocations`."""
+        _delete_links(interface_names(name))
+        alloc = allocations.pop(name, None)
+        partners = self._partners(name, allocations)
+        self.book.save_peers([p for p in self.book.peers() if name not in p])
+        if alloc:
+            for other in partners:
+                change.peer(alloc, allocations[other], False)
+            change.drop(alloc)
+
+    def _partners(self, name, allocations):
+        return [p for p in _firewall.partners(name, self.book.peers()) if p in allocations]
+
+    def _commit(self, change, allocations, expected=True):
+        """Commit the change; a rebuild is a repair when there were rules to expect (not the first network)."""
         peers = [p for p in self.book.peers() if p[0] in allocations and p[1] in allocations]
-        _firewall.apply(_firewall.desired_rules(allocations, peers, pool))
-        if allocations:
-            _write_sysctl('net/ipv4/ip_forward', '1')
-        for alloc in allocations.values():
-            if alloc.get('ports'):  # DNAT of 127.0.0.1 needs loopback sources routable out of the veth
-                _write_sysctl('net/ipv4/conf/%s/route_localnet' % alloc['host_if'], '1')
+        if change.commit(allocations, peers) and expected:
+            self.repaired = True
 
     def _write_resolv_conf(self, name, alloc):
         # in place, not by rename: the container sees this file through a bind mount of its inode
@@ -238,15 +290,37 @@ def facts(name, alloc):
     return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0')
 
 
-def _host_networks(ipr):
+def _host_networks():
+    """The networks this namespace routes to (its main table, which has each address's own subnet too),
+    without the default route. From /proc/net/route, not a netlink dump: pyroute2 would parse every
+    container's addresses and routes in Python, a cost that grows with the number of containers."""
     networks = []
-    for addr in ipr.get_addr(family=socket.AF_INET):
-        networks.append(ipaddress.ip_network('%s/%d' % (addr.get_attr('IFA_ADDRESS'), addr['prefixlen']), strict=False))
-    for route in ipr.get_routes(family=socket.AF_INET):
-        dst = route.get_attr('RTA_DST')
-        if dst and route['dst_len'] > 0:
-            networks.append(ipaddress.ip_network('%s/%d' % (dst, route['dst_len']), strict=False))
+    with open('/proc/net/route') as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            destination, mask = (ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(fields[i]), 'little')) for i in (1, 7))
+            if int(mask):
+                networks.append(ipaddress.ip_network('%s/%s' % (destination, mask), strict=False))
     return networks
+
+
+def _delete_links(names):
+    """Delete those of these links that exist in this network namespace. A container's veth goes with its
+    network namespace, so after a stop there is none, and stop does not pay for importing pyroute2.
+    /proc/net/dev, not /sys/class/net: /proc/net follows the caller's namespace, sysfs the mounter's."""
+    with open('/proc/net/dev') as f:
+        links = {line.split(':')[0].strip() for line in f.read().splitlines()[2:]}
+    present = [name for name in names if name in links]
+    if present:
+        IPRoute = import_iproute()
+        with IPRoute() as ipr:
+            for name in present:
+                for index in ipr.link_lookup(ifname=name):
+                    ipr.link('del', index=index)
+
+
+def _host_ports(ports):
+    return {(p['host_port'], p['protocol']) for p in ports}
 
 
 def _listening_ports():

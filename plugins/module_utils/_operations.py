@@ -6,7 +6,7 @@
 """The operations that need more than one part of the engine, in one place above them all.
 
     start          start the container, then reconnect its network (its veth went with its old netns)
-    remove         end its processes, tear down its network, then delete its files (conductor stop)
+    remove, stop   end its processes, tear down its network, then delete its files (conductor stop NAME...)
     remove_image   rmi: refuse while a container uses it; keep the layers containers still use
     prune          rmcache: keep every base and layer an image or a container uses
     remove_volume  volume rm: refuse while a container uses it
@@ -19,9 +19,14 @@ only when the container has one: run and exec never load pyroute2 or python-ipta
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
+import time
+
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, parse_restart
+from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
+    RESTART_DELAY_FIRST, RESTART_DELAY_LAST, RESTART_RESET)
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 
 
@@ -30,9 +35,61 @@ def _network(store):
     return Network(store)
 
 
-def start(store, name, stdio=None, attach=None):
+def start(store, name, stdio=None, attach=None, restarting=None):
     """Containers.start, then the network the container had. Returns the supervisor's PID."""
-    return Containers(store).start(name, stdio, attach, started=lambda: _reconnect(store, name))
+    return Containers(store).start(name, stdio, attach, started=lambda: _reconnect(store, name), restarting=restarting)
+
+
+def restart_after_exit(store, name):
+    """`conductor _restart NAME`: what a supervisor execs when PID 1 of a container with a restart policy
+    ends. Starts it again, network and all, after a delay that doubles from RESTART_DELAY_FIRST to
+    RESTART_DELAY_LAST and goes back to the first after RESTART_RESET seconds of running; unless stop
+    ended it, or on-failure saw exit code 0, or on-failure:N has already started it again N times.
+    Returns what it did, for the restart record and the tests."""
+    containers = Containers(store)
+    config = containers.config(name)
+    if not config or containers.stopping(name):
+        return 'stopped'
+    policy, maximum = parse_restart(config.get('restart_policy'))
+    record, code = containers.restarts(name), containers.exit_code(name)
+    if policy == 'no' or (policy == 'on-failure' and code == 0) or (maximum and record['count'] >= maximum):
+        return 'done'
+    ran = time.time() - record.get('at', 0)
+    delay = RESTART_DELAY_FIRST if ran >= RESTART_RESET or not record.get('delay') else \
+        min(record['delay'] * 2, RESTART_DELAY_LAST)
+    time.sleep(delay)
+    try:
+        start(store, name, restarting={'count': record['count'] + 1, 'delay': delay, 'last_exit_code': code})
+    except ConductorError:
+        return 'stopped'  # stop came first, or someone started it by hand
+    return 'restarted'
+
+
+def restore(store):
+    """`conductor restore`, at boot: start every container whose restart policy says so (always; on-failure
+    unless it had exited 0; unless-stopped and on-failure unless stop ended it), each with its network,
+    ports and peerings, then check the firewall against the records (rebuilding conductor's chains).
+    A container whose records cannot be read is reported and left as it is. Returns (started, errors)."""
+    containers = Containers(store)
+    started, errors = [], []
+    for name in containers.names():
+        try:
+            config = containers.require(name)
+            policy = parse_restart(config.get('restart_policy'))[0]
+            if policy == 'no' or containers.state(name)['running']:
+                continue
+            if policy != 'always' and containers.stopping(name):
+                continue  # stop (or state: stopped) ended it
+            if policy == 'on-failure' and containers.exit_code(name) == 0:
+                continue
+            start(store, name)
+            started.append(name)
+        except (ConductorError, OSError, ValueError, KeyError, TypeError) as e:
+            errors.append('%s: %s' % (name, e))
+    if Allocations(store).load():
+        network = _network(store)
+        network.repair()
+    return started, errors
 
 
 def _reconnect(store, name):
@@ -45,19 +102,64 @@ def _reconnect(store, name):
 def remove(store, name, timeout=10, keep_volumes=False):
     """conductor.sh's stop: end every process, remove the network, then delete the container and its
     anonymous volumes (kept with keep_volumes, for a recreate to take over, as docker compose does)."""
+    configs, errors, dummy = stop(store, [name], timeout, keep_volumes)
+    if errors:
+        raise ConductorError(errors[0])
+    return configs[0]
+
+
+def stop(store, names=None, timeout=10, keep_volumes=False):
+    """conductor stop NAME... (every container when names is None), each name its own request as in
+    Docker. The processes are ended in parallel, the networks torn down together (one firewall commit
+    per table), then the containers deleted. Returns (the removed containers' configs, one error per
+    name that is no container, whether the firewall had to be repaired)."""
     containers = Containers(store)
-    with store.lock(check_name('container', name)):  # the container's: a start cannot slip in between
-        config = containers.require(name)
-        containers.kill(name, timeout)
-        if name in Allocations(store).load():
-            _network(store).remove(name)
-        containers.delete(name)
+    names = containers.names() if names is None else list(dict.fromkeys(names))
+    configs, errors = {}, {}
+    with contextlib.ExitStack() as held:
+        for name in sorted(names):  # the containers' locks, always in one order, then the store's
+            try:
+                held.enter_context(store.lock(check_name('container', name)))
+                configs[name] = containers.require(name)  # a start cannot slip in from here on
+            except ConductorError as e:
+                errors[name] = str(e)
+        _each(configs, lambda name: containers.kill(name, timeout))
+        networked = [n for n in configs if n in Allocations(store).load()]
+        network = _network(store) if networked else None
+        if network:
+            network.remove(*networked)
         volumes = Volumes(store)
-        for spec in [] if keep_volumes else config.get('binds', []):  # its anonymous volumes go with it; named ones never do
-            volume = volumes.get(spec['source']) if spec['type'] == 'volume' else None
-            if volume and volume['anonymous'] and volume['container'] == name:
-                volumes.delete(volume['name'])
-    return config
+        for name, config in configs.items():
+            containers.delete(name)
+            for spec in [] if keep_volumes else config.get('binds', []):  # anonymous volumes go with it; named never
+                volume = volumes.get(spec['source']) if spec['type'] == 'volume' else None
+                if volume and volume['anonymous'] and volume['container'] == name:
+                    volumes.delete(volume['name'])
+    return ([configs[n] for n in names if n in configs], [errors[n] for n in names if n in errors],
+            bool(network and network.repaired))
+
+
+def _each(names, call):
+    """call(name) for each name at once, in threads: stop timeouts run side by side, not one after another."""
+    if len(names) < 2:
+        for name in names:
+            call(name)
+        return
+    import threading
+    failures = []
+
+    def attempt(name):
+        try:
+            call(name)
+        except Exception as e:  # pylint: disable=broad-except
+            failures.append(e)
+    threads = [threading.Thread(target=attempt, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 def remove_image(store, name):

@@ -26,7 +26,7 @@ import os
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_env, check_name, env_list, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, parse_restart
 from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
@@ -47,6 +47,11 @@ def _env(value):
 
 def _as_given(value):
     return value
+
+
+def _restart_policy(value):
+    parse_restart(value)  # a bad one is refused before anything is compared or made
+    return value or 'no'
 
 
 def _sorted(value):
@@ -80,6 +85,7 @@ CONTAINER_OPTIONS = {
     'pids_limit': (dict(type='int'), _cgroups.parse_pids),
     'user': (dict(type='str'), _as_given),
     'entrypoint': (dict(type='raw'), _command),
+    'restart_policy': (dict(type='str', default='no'), _restart_policy),
     'volumes': (dict(type='list', elements='str', default=[]), _volumes_of),
     'mounts': (dict(type='list', elements='dict', default=[], options=dict(
         type=dict(type='str', choices=['volume', 'bind'], default='volume'), source=dict(type='str'),
@@ -107,6 +113,7 @@ def stored_spec(config):
     if not config:
         return {}
     spec = {key: config.get(key) for key in COMPARED}
+    spec['restart_policy'] = spec['restart_policy'] or 'no'  # absent in configs of older containers
     for key in ('env', 'cap_add', 'cap_drop', 'security_opts'):  # absent in configs of older containers
         spec[key] = sorted(spec[key] or [])
     for key in ('volumes', 'mounts'):
@@ -333,9 +340,11 @@ def image_summary(manifest):
 
 
 def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,
-                 force=False, check_mode=False, out=None, build_args=None, allow_downloads=False):
-    """Bring image `name` to `state`; the one entry point of the conductor_image module."""
-    from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # the only place that hashes
+                 force=False, check_mode=False, out=None, build_args=None, allow_downloads=False, source='build',
+                 load_path=None, archive_path=None, archive_compress=False):
+    """Bring image `name` to `state`; the one entry point of the conductor_image module. source=load
+    loads it from the archive load_path unless the image already has the archive's id; archive_path
+    exports it after building or loading unless that archive already holds the image's id."""
     out = out or (lambda line: None)
     before = store.image(check_name('image', name))
     if state == 'absent':
@@ -343,6 +352,25 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
             _operations.remove_image(store, name)
         return {'changed': before is not None, 'image': {},
                 'diff': {'before': image_summary(before), 'after': {}}}
+    if source == 'load':
+        result = _load_image(store, name, before, load_path, force, check_mode)
+    else:
+        result = _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out,
+                              build_args, allow_downloads)
+    if archive_path:
+        from ansible_collections.cs695.conductor.plugins.module_utils import _archive
+        image_id = result['image'].get('id')
+        if _archive.archive_id(archive_path) != image_id:
+            if not check_mode:
+                result['archive'] = _archive.save(store, name, archive_path, archive_compress)
+            result['changed'] = True
+            result.setdefault('actions', []).append('archived')
+    return result
+
+
+def _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out, build_args,
+                 allow_downloads):
+    from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # the only place that hashes
     steps, context = _builder.load_steps(conductorfile, instructions, context)
     build_args = dict((str(k), str(v)) for k, v in (build_args or {}).items())
 
@@ -360,4 +388,27 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
                 'would_run': [s.instruction.text for s in plan.steps if not s.cached], 'warnings': plan.warnings}
     manifest, changed = _builder.build(store, plan, out)
     return {'changed': changed, 'image': public(manifest), 'warnings': plan.warnings,
+            'diff': {'before': image_summary(before), 'after': image_summary(manifest)}}
+
+
+def _load_image(store, name, before, load_path, force, check_mode):
+    from ansible_collections.cs695.conductor.plugins.module_utils import _archive
+    if not load_path:
+        raise ConductorError('source: load needs load_path, the archive conductor save (or archive_path) wrote')
+    if check_mode and not os.path.exists(load_path):  # pending: an earlier task would write or copy it
+        return {'changed': True, 'image': dict(public(before), name=name, id=PENDING_IMAGE),
+                'diff': {'before': image_summary(before), 'after': {'id': PENDING_IMAGE, 'layers': []}}}
+    archive = _archive.archive_id(load_path)
+    if archive is None:
+        raise ConductorError('%s is not an image archive Conductor wrote (or cannot be read): make it with conductor '
+                             'save or the archive_path option' % load_path)
+    if before and before['id'] == archive and not force:
+        return {'changed': False, 'image': public(before),
+                'diff': {'before': image_summary(before), 'after': image_summary(before)}}
+    if check_mode:
+        after = {'id': archive, 'layers': before['layers'] if before and before['id'] == archive else []}
+        return {'changed': True, 'image': dict(public(before), name=name, id=archive),
+                'diff': {'before': image_summary(before), 'after': after}}
+    manifest, dummy = _archive.load(store, load_path, name)
+    return {'changed': True, 'image': public(manifest),
             'diff': {'before': image_summary(before), 'after': image_summary(manifest)}}

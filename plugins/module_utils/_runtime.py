@@ -44,6 +44,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import fcntl
 import os
 import signal
 import sys
@@ -60,11 +61,15 @@ CONTAINER_NAMESPACES = (sys_.CLONE_NEWNS | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC
                         sys_.CLONE_NEWPID)
 JOIN_ORDER = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
 # The supervisor: with a log cap (a detached container), copy its output from stdin to <folder>/log, rotating to
-# log.1 past the cap; then reap PID 1 and write its exit code to fd 4.
-SUPERVISOR = ('my ($d, $max) = @ARGV; if ($max) { my $n = -s "$d/log" || 0; open(my $l, ">>", "$d/log") or die; '
+# log.1 past the cap; then reap PID 1 and write its exit code to fd 4. With a restart policy, it then execs the
+# restart command (conductor _restart NAME), which goes back to the host's namespaces through fds 5 to 9.
+SUPERVISOR = ('my ($d, $max, @restart) = @ARGV; if ($max) { my $n = -s "$d/log" || 0; open(my $l, ">>", "$d/log") or die; '
               'while ((my $r = sysread(STDIN, my $buf, 65536)) > 0) { if ($n > 0 && $n + $r > $max) { close $l; '
               'rename("$d/log", "$d/log.1"); open($l, ">>", "$d/log") or die; $n = 0 } syswrite($l, $buf); $n += $r } } '
-              'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"')
+              'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"; close $f; '
+              'if (@restart) { open(STDIN, "<", "/dev/null"); exec { $restart[0] } @restart }')
+HOST_NAMESPACES = ('net', 'uts', 'ipc', 'pid', 'mnt')  # the supervisor's way back for a restart: fds 5 to 9
+FIRST_NAMESPACE_FD = 5
 CONFINEMENT_VERSION = 1  # in state.json: a container started before the hardening has none
 BOUND_FILES = ('hosts', 'hostname', 'resolv.conf')  # from the state folder over the image's /etc/
 
@@ -77,12 +82,19 @@ class Confinement:
         self.seccomp, self.no_new_privs = seccomp, no_new_privs
 
 
-def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup, log_max, binds):  # pragma: no cover
+def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup, log_max, binds,  # pragma: no cover
+           restart=None):
     """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on.
     Detached (no stdio, no pty), the output goes through a pipe to the supervisor, which caps the log.
-    binds: (host folder or file, target, read-only) for each volume and bind mount."""
-    # 1. session and stdio
+    binds: (host folder or file, target, read-only) for each volume and bind mount. restart: the command
+    the supervisor execs when PID 1 ends (a restart policy), given the host's namespaces as fds 5 to 9."""
+    # 1. session and stdio; the host's namespaces kept for a restart (at 64 and up: clear of what follows)
     os.setsid()
+    host_namespaces = []
+    for name in HOST_NAMESPACES if restart else ():
+        fd = os.open('/proc/self/ns/' + name, os.O_RDONLY | os.O_CLOEXEC)
+        host_namespaces.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64))
+        os.close(fd)
     output = None
     if stdio is None and pty is None:
         output, writer = os.pipe()
@@ -121,9 +133,11 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
         null = os.open(os.devnull, os.O_WRONLY)
         for target, fd in ((0, output), (1, null), (2, null)):
             os.dup2(fd, target)
-        argv.append(str(log_max))
+    argv += [str(log_max if output is not None else 0)] + list(restart or [])
     os.dup2(exitcode, 4)  # after the stdio: output may have been fd 4
     os.set_inheritable(4, True)  # dup2 onto itself (exitcode was 4 already) keeps close-on-exec
+    for number, fd in enumerate(host_namespaces, FIRST_NAMESPACE_FD):
+        os.dup2(fd, number)  # inheritable: the supervisor and the restart command keep them; PID 1 never had them
     os.chdir('/')
     os.execve(perl, argv, {'PATH': DEFAULT_PATH})
 
@@ -304,6 +318,14 @@ def join_cgroup(procs_files):  # pragma: no cover - runs in the container's proc
     for path in procs_files:
         with open(path, 'w') as f:
             f.write(str(os.getpid()))
+
+
+def return_to_host():
+    """The restart command's first step: join the host's namespaces again (fds 5 to 9, from the supervisor)."""
+    for number, name in enumerate(HOST_NAMESPACES, FIRST_NAMESPACE_FD):
+        sys_.setns(number)
+        os.close(number)
+    os.chdir('/')
 
 
 def switch_user(spec):

@@ -87,6 +87,18 @@ options:
   user:
     description: The user (and group) the command runs as, from the image's C(/etc/passwd). Defaults to the image's C(USER).
     type: str
+  restart_policy:
+    description:
+      - Start the container again when its command ends, as Docker's restart policies do (C(docker run --restart)).
+      - V(no) never does. V(on-failure) does when it ends with a non-zero exit code, at most N times with
+        V(on-failure:N). V(always) does whatever the exit code. V(unless-stopped) is V(always), except that
+        C(conductor restore) after a reboot leaves it down when it had been stopped.
+      - The delay before a start doubles from 100 ms to 1 minute, and goes back to 100 ms after 10 seconds of running.
+      - O(state=stopped), like C(conductor stop), ends it for good. The supervisor runs the C(conductor) command
+        (the conductor_host role installs it) to start the container again.
+      - A change recreates the container.
+    type: str
+    default: 'no'
   entrypoint:
     description:
       - Replaces the image's C(ENTRYPOINT); the image's C(CMD) is then not used either, as with C(docker run --entrypoint).

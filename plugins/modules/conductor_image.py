@@ -59,6 +59,27 @@ options:
       - A download runs on every build (in check mode too); the step is rebuilt when the file changes.
     type: bool
     default: false
+  source:
+    description:
+      - V(build) builds the image from O(conductorfile) or O(instructions).
+      - V(load) loads it from O(load_path), an archive C(conductor save) or O(archive_path) wrote, unless the image
+        already has the archive's id. It keeps its id, and no debootstrap or RUN step runs.
+    type: str
+    choices: [build, load]
+    default: build
+  load_path:
+    description: With O(source=load), the archive to load (a path on the managed host).
+    type: path
+  archive_path:
+    description:
+      - After building or loading, write the image to this OCI image layout archive (as C(conductor save) does),
+        unless the archive there already holds the image's id.
+      - The classroom playbook builds on one host, fetches the archive and loads it on the others.
+    type: path
+  archive_compress:
+    description: Compress the layers in O(archive_path) with gzip.
+    type: bool
+    default: false
   state:
     description:
       - V(present) builds the image if it is missing or out of date.
@@ -98,6 +119,18 @@ EXAMPLES = r'''
     name: cs695
     conductorfile: /srv/course/Conductorfile
     force: true
+
+- name: Build on one host and write the archive to ship
+  cs695.conductor.conductor_image:
+    name: cs695
+    conductorfile: /srv/course/Conductorfile
+    archive_path: /var/tmp/cs695.oci.tar
+
+- name: Load it on another host (no debootstrap, no RUN step)
+  cs695.conductor.conductor_image:
+    name: cs695
+    source: load
+    load_path: /var/tmp/cs695.oci.tar
 
 - name: Remove the image
   cs695.conductor.conductor_image:
@@ -150,6 +183,21 @@ would_run:
   type: list
   elements: str
   sample: ['RUN apt-get update']
+archive:
+  description: With O(archive_path), the archive written (not returned when the archive already held the image).
+  returned: when an archive was written
+  type: dict
+  sample:
+    name: cs695
+    id: 308cbd19efa18b50a72bfd97e496512161b98f25cd78e7ac058d124b129113e2
+    path: /var/tmp/cs695.oci.tar
+    size: 196208640
+actions:
+  description: V(archived) when O(archive_path) was (or in check mode would be) written.
+  returned: when an archive was written
+  type: list
+  elements: str
+  sample: [archived]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -168,16 +216,22 @@ def main():
             force=dict(type='bool', default=False),
             build_args=dict(type='dict'),
             allow_downloads=dict(type='bool', default=False),
+            source=dict(type='str', choices=['build', 'load'], default='build'),
+            load_path=dict(type='path'),
+            archive_path=dict(type='path'),
+            archive_compress=dict(type='bool', default=False),
             root=ROOT_OPTION,
         ),
         mutually_exclusive=[('conductorfile', 'instructions')],
-        required_if=[('state', 'present', ('conductorfile', 'instructions'), True)],
+        required_if=[('source', 'load', ('load_path',))],
         supports_check_mode=True,
     )
     p = module.params
     run_module(module, lambda store, out: ensure_image(
         store, p['name'], state=p['state'], conductorfile=p['conductorfile'], instructions=p['instructions'],
-        context=p['context'], force=p['force'], build_args=p['build_args'], allow_downloads=p['allow_downloads'], check_mode=module.check_mode, out=out))
+        context=p['context'], force=p['force'], build_args=p['build_args'], allow_downloads=p['allow_downloads'],
+        source=p['source'], load_path=p['load_path'], archive_path=p['archive_path'],
+        archive_compress=p['archive_compress'], check_mode=module.check_mode, out=out))
 
 
 if __name__ == '__main__':

@@ -177,6 +177,15 @@ def test_demo_and_the_readme_commands_as_printed(lab):
     assert json.loads(one.cli(host, 'ps', '--json').stdout) == []
 
 
+def task_results(output, task):
+    """{host: 'ok'|'changed'|'skipping'|...} for the task whose name starts with task (items collapsed)."""
+    block = output.split('TASK [' + task, 1)[1].split('\nTASK [', 1)[0]
+    results = {}
+    for status, host in re.findall(r'^(ok|changed|skipping|failed|fatal): \[(\S+)\]', block, re.M):
+        results[host] = 'changed' if 'changed' in (status, results.get(host)) else status
+    return results
+
+
 def test_classroom_on_five_hosts_in_parallel(lab, course):
     many = lab(5)
     inventory = many.inventory()
@@ -184,8 +193,15 @@ def test_classroom_on_five_hosts_in_parallel(lab, course):
     extra = json.dumps({'classroom_courses': [{'name': 'cs695', 'conductorfile': course}],
                         'classroom_students': students, 'classroom_prepare_hosts': False})
     classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
-    counts = recap(many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout)
+    first = many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout
+    counts = recap(first)
     assert sorted(counts) == ['lab%d' % i for i in range(5)] and all(c['failed'] == 0 for c in counts.values())
+    builds = task_results(first, 'Build one image per course')
+    assert builds == dict(lab0='changed', **{'lab%d' % i: 'skipping' for i in range(1, 5)}), 'exactly one host builds'
+    assert task_results(first, 'Load the course images') == dict(
+        lab0='skipping', **{'lab%d' % i: 'changed' for i in range(1, 5)})
+    ids = {json.loads(many.cli(host, 'images', '--json').stdout)[0]['id'] for host in many.hosts}
+    assert len(ids) == 1, 'the same id everywhere: a build gives each layer a random id, so none was rebuilt'
     for host in many.hosts:
         rows = json.loads(many.cli(host, 'ps', '--json').stdout)
         assert sorted(r['name'] for r in rows) == ['cs695-' + s for s in students]
@@ -196,6 +212,12 @@ def test_classroom_on_five_hosts_in_parallel(lab, course):
         assert work == {'cs695-%s-work' % s: ['cs695-' + s] for s in students}, 'a work volume per student'
     rerun = recap(many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout)
     assert all(c['changed'] == 0 for c in rerun.values())
+    with open(course, 'a') as f:
+        f.write('ENV WEEK=2\n')
+    changed = many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout
+    assert task_results(changed, 'Build one image per course')['lab0'] == 'changed'
+    assert set(task_results(changed, 'Load the course images').values()) == {'skipping', 'changed'}
+    assert len({json.loads(many.cli(host, 'images', '--json').stdout)[0]['id'] for host in many.hosts} - ids) == 1
     many.playbook(classroom, inventory, '-f', '5', '-e', extra, '--tags', 'teardown')
     for host in many.hosts:
         assert json.loads(many.cli(host, 'ps', '--json').stdout) == []

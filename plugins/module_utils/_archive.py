@@ -1,0 +1,424 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""Images as OCI image layout archives: `save` writes one, `load` reads it back with the same id.
+
+An archive is a tar of the OCI image layout: oci-layout, index.json (the image's name in the
+annotation org.opencontainers.image.ref.name) and blobs/sha256/: one layer per step, the debootstrap
+base first, then the image config (env, cmd, entrypoint, user, labels, ports, volumes, stop signal,
+health check) and the manifest. Conductor's own record (the base's key and spec, each layer's key
+and id, the image manifest) rides in the manifest annotation io.cs695.conductor, so a load restores
+the same keys and the same image id, and the image runs without debootstrap.
+
+Overlay whiteouts (0:0 character devices, and folders marked trusted.overlay.opaque) become OCI's
+.wh.<name> and .wh..wh..opq files on the way out and overlay's own marks on the way in. Device
+nodes are never saved (a container's /dev is its own) and a layer that holds one is refused.
+
+load never trusts the archive: it unpacks the outer tar into a temporary folder (regular files under
+blobs/sha256/ only), checks every blob's sha256 and every layer's diff_id, and unpacks each layer
+into a temporary folder, refusing any member that would land outside it. Only then, under the
+store's lock, are the folders renamed into bases/ and layers/ and the manifest written: a killed
+load leaves only .tmp- folders, which the next sweep removes.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import stat
+import tarfile
+import zlib
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (
+    ConductorError, check_name, remove_tree, temp_name, utc_now, write_json)
+from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import SIGNALS
+from ansible_collections.cs695.conductor.plugins.module_utils import _bases
+
+ANNOTATION = 'io.cs695.conductor'
+REF_NAME = 'org.opencontainers.image.ref.name'
+MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+CONFIG = 'application/vnd.oci.image.config.v1+json'
+LAYER = 'application/vnd.oci.image.layer.v1.tar'
+OPAQUE = 'trusted.overlay.opaque'
+WHITEOUT = '.wh.'
+OPAQUE_MARK = '.wh..wh..opq'
+KEPT_XATTRS = ('security.capability',)  # file capabilities (ping has one); nothing else is carried
+NANOSECONDS = 1000000000
+
+
+# -- save -------------------------------------------------------------------------------------------
+def save(store, name, output, compress=False):
+    """Write image `name` to the archive `output` (renamed into place when complete); returns its summary."""
+    manifest = store.require_image(check_name('image', name))
+    base = _bases.base_info(store.root, manifest['base'])
+    if base is None:
+        raise ConductorError('image %r has no base in this state root (made by an older Conductor?): build it again'
+                             % name)
+    layers = [store.layer(key) for key in manifest['layers']]
+    tmp = store.path('images', temp_name('save'))
+    os.makedirs(os.path.join(tmp, 'blobs', 'sha256'))
+    try:
+        folders = [store.path('bases', manifest['base'], 'rootfs')] + [store.path('layers', k, 'diff') for k in manifest['layers']]
+        descriptors, diff_ids = [], []
+        for folder in folders:
+            descriptor, diff_id = _blob_of_layer(tmp, folder, compress)
+            descriptors.append(descriptor)
+            diff_ids.append(diff_id)
+        config = _blob(tmp, CONFIG, json.dumps(oci_config(manifest, base, layers, diff_ids), sort_keys=True).encode())
+        record = {'image': manifest, 'base': base, 'layers': layers}
+        oci_manifest = {'schemaVersion': 2, 'mediaType': MANIFEST, 'config': config, 'layers': descriptors,
+                        'annotations': {ANNOTATION: json.dumps(record, sort_keys=True), REF_NAME: name}}
+        top = _blob(tmp, MANIFEST, json.dumps(oci_manifest, sort_keys=True).encode())
+        top['annotations'] = {REF_NAME: name, ANNOTATION + '.id': manifest['id']}
+        _write(tmp, 'index.json', {'schemaVersion': 2, 'manifests': [top]})
+        _write(tmp, 'oci-layout', {'imageLayoutVersion': '1.0.0'})
+        partial = '%s.%s' % (output, temp_name())
+        try:
+            with tarfile.open(partial, 'w', format=tarfile.PAX_FORMAT) as tar:
+                for entry in ['oci-layout', 'index.json'] + ['blobs/sha256/' + n for n in sorted(
+                        os.listdir(os.path.join(tmp, 'blobs', 'sha256')))]:
+                    tar.add(os.path.join(tmp, entry), entry, recursive=False, filter=_plain)
+            os.rename(partial, output)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+    finally:
+        remove_tree(tmp)
+    return {'name': name, 'id': manifest['id'], 'path': output, 'size': os.path.getsize(output)}
+
+
+def _plain(info):
+    info.uid = info.gid = 0
+    info.uname = info.gname = ''
+    info.mode = 0o644
+    return info
+
+
+def _write(folder, name, data):
+    with open(os.path.join(folder, name), 'w') as f:
+        json.dump(data, f, sort_keys=True)
+
+
+def _blob(folder, media_type, data):
+    """Store bytes as a blob; its descriptor."""
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(folder, 'blobs', 'sha256', digest), 'wb') as f:
+        f.write(data)
+    return {'mediaType': media_type, 'digest': 'sha256:' + digest, 'size': len(data)}
+
+
+class _Hashing(io.RawIOBase):
+    """A write-only stream that hashes (and counts) what passes through to `out`."""
+
+    def __init__(self, out):
+        self.out, self.hash, self.size = out, hashlib.sha256(), 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.hash.update(data)
+        self.size += len(data)
+        return self.out.write(data) if self.out else len(data)
+
+
+def _blob_of_layer(folder, source, compress):
+    """Tar the folder `source` into a blob (gzip if asked); its descriptor and the diff_id of the plain tar."""
+    path = os.path.join(folder, 'blobs', 'sha256', temp_name('layer'))
+    with open(path, 'wb') as f:
+        outer = _Hashing(f)
+        packed = gzip.GzipFile(fileobj=outer, mode='wb', mtime=0) if compress else outer
+        plain = _Hashing(packed)
+        with tarfile.open(fileobj=plain, mode='w|', format=tarfile.PAX_FORMAT) as tar:
+            _tar_folder(tar, source)
+        if compress:
+            packed.close()
+    digest = outer.hash.hexdigest()
+    os.rename(path, os.path.join(folder, 'blobs', 'sha256', digest))
+    return ({'mediaType': LAYER + ('+gzip' if compress else ''), 'digest': 'sha256:' + digest, 'size': outer.size},
+            'sha256:' + plain.hash.hexdigest())
+
+
+def _tar_folder(tar, top):
+    """A layer's folder as an OCI layer: whiteouts as .wh. files, no device nodes, numeric owners."""
+    for folder, dirs, files in os.walk(top):
+        dirs.sort()
+        rel_folder = os.path.relpath(folder, top)
+        for name in sorted(dirs + files):
+            path = os.path.join(folder, name)
+            arcname = os.path.normpath(os.path.join(rel_folder, name))
+            st = os.lstat(path)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # overlay's whiteout: the name was deleted
+                tar.addfile(_empty(os.path.join(os.path.dirname(arcname), WHITEOUT + name), st))
+                continue
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                continue  # device nodes, fifos and sockets: a container's /dev is its own
+            info = tar.gettarinfo(path, arcname)
+            info.uname = info.gname = ''
+            for attribute in KEPT_XATTRS:
+                value = _xattr(path, attribute)
+                if value is not None:
+                    info.pax_headers['SCHILY.xattr.' + attribute] = value.decode('utf-8', 'surrogateescape')
+            if info.isreg():
+                with open(path, 'rb') as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+            if stat.S_ISDIR(st.st_mode) and _xattr(path, OPAQUE) == b'y':
+                tar.addfile(_empty(os.path.join(arcname, OPAQUE_MARK), st))
+
+
+def _empty(name, st):
+    info = tarfile.TarInfo(name)
+    info.mtime, info.mode = st.st_mtime, 0o644
+    return info
+
+
+def _xattr(path, name):
+    try:
+        return os.getxattr(path, name, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def oci_config(manifest, base, layers, diff_ids):
+    """The OCI image config: what other tools (podman, skopeo) read of the image."""
+    config = manifest.get('config', {})
+    signal = config.get('stop_signal')
+    names = dict((number, 'SIG' + name) for name, number in SIGNALS.items())
+    image = {'Env': config.get('env') or [], 'WorkingDir': config.get('workdir') or '/',
+             'Labels': config.get('labels') or {}, 'ExposedPorts': dict((p, {}) for p in config.get('exposed', [])),
+             'Volumes': dict((v, {}) for v in config.get('volumes', []))}
+    for key, value in (('Cmd', config.get('cmd')), ('Entrypoint', config.get('entrypoint')), ('User', config.get('user')),
+                       ('StopSignal', names.get(signal, str(signal)) if signal else None),
+                       ('Shell', config.get('shell'))):
+        if value:
+            image[key] = value
+    health = config.get('healthcheck')
+    if health:
+        image['Healthcheck'] = {'Test': health['test'], 'Retries': health['retries'],
+                                'Interval': int(health['interval'] * NANOSECONDS),
+                                'Timeout': int(health['timeout'] * NANOSECONDS),
+                                'StartPeriod': int(health['start_period'] * NANOSECONDS)}
+    return {'created': manifest.get('created') or utc_now(), 'architecture': base['spec']['arch'], 'os': 'linux',
+            'config': image, 'rootfs': {'type': 'layers', 'diff_ids': diff_ids},
+            'history': [{'created': base.get('created'), 'created_by': 'debootstrap %s' % manifest.get('resolved')}] +
+                       [{'created': layer.get('created'), 'created_by': layer.get('instruction')} for layer in layers]}
+
+
+# -- load -------------------------------------------------------------------------------------------
+def archive_id(path):
+    """The image id an archive holds (from index.json), or None if it is not one of ours."""
+    try:
+        with tarfile.open(path) as tar:
+            index = json.load(tar.extractfile('index.json'))
+        return index['manifests'][0]['annotations'][ANNOTATION + '.id']
+    except (OSError, KeyError, IndexError, ValueError, TypeError, tarfile.TarError, AttributeError):
+        return None
+
+
+def load(store, source, name=None):
+    """Load the archive at `source` (a path, or a readable binary stream); returns (manifest, changed)."""
+    store.prepare()
+    store.sweep('images')
+    tmp = store.path('images', temp_name('load'))
+    os.makedirs(tmp, 0o700)
+    made = []
+    try:
+        _unpack_outer(source, tmp)
+        record, descriptors, diff_ids = _read_layout(tmp)
+        image = dict(record['image'], name=check_name('image', name or record['image']['name']))
+        keys = [('bases', image['base'])] + [('layers', key) for key in image['layers']]
+        for (kind, key), descriptor, diff_id, info in zip(keys, descriptors, diff_ids,
+                                                          [record['base']] + record['layers']):
+            if os.path.isdir(store.path(kind, key)):
+                continue  # already here: a layer is never replaced by a load
+            folder = store.path(kind, temp_name(key))
+            made.append((folder, kind, key))
+            content = os.path.join(folder, 'rootfs' if kind == 'bases' else 'diff')
+            os.makedirs(content)
+            _unpack_layer(_blob_path(tmp, descriptor), descriptor, diff_id, content)
+            write_json(os.path.join(folder, 'base.json' if kind == 'bases' else 'layer.json'), info)
+        with store.lock():
+            while made:
+                folder, kind, key = made[-1]
+                if not os.path.isdir(store.path(kind, key)):  # else a concurrent load or build made it first
+                    os.rename(folder, store.path(kind, key))
+                made.pop()
+                remove_tree(folder)
+            old = store.image(image['name'])
+            if old and old['id'] == image['id']:
+                return old, False
+            write_json(store.path('images', image['name'] + '.json'), image)
+        return image, True
+    finally:
+        for folder, dummy, dummy in made:
+            remove_tree(folder)
+        remove_tree(tmp)
+
+
+def _unpack_outer(source, tmp):
+    """The OCI layout's files into tmp: only regular files, only the layout's names."""
+    try:
+        tar = tarfile.open(source, 'r|*') if isinstance(source, str) else tarfile.open(fileobj=source, mode='r|*')
+    except (OSError, tarfile.TarError) as e:
+        raise ConductorError('cannot read the archive %s: %s' % (_where(source), e))
+    os.makedirs(os.path.join(tmp, 'blobs', 'sha256'))
+    try:
+        with tar:
+            for member in tar:
+                name = member_path(member.name)
+                if member.isdir() and name in ('.', 'blobs', 'blobs/sha256'):
+                    continue
+                folder, base = os.path.split(name or '')
+                if not member.isreg() or not (name in ('oci-layout', 'index.json') or (
+                        folder == 'blobs/sha256' and len(base) == 64 and all(c in '0123456789abcdef' for c in base))):
+                    raise ConductorError('%s is not an OCI image layout archive: unexpected entry %r'
+                                         % (_where(source), member.name))
+                with tar.extractfile(member) as f, open(os.path.join(tmp, name), 'wb') as out:
+                    shutil.copyfileobj(f, out, 1 << 20)
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as e:
+        raise ConductorError('the archive %s is damaged or truncated (%s): nothing was loaded' % (_where(source), e))
+
+
+def _where(source):
+    return source if isinstance(source, str) else '(standard input)'
+
+
+def _read_layout(tmp):
+    """Check the layout and every blob's digest; return (Conductor's record, layer descriptors, diff_ids)."""
+    try:
+        with open(os.path.join(tmp, 'oci-layout')) as f:
+            if json.load(f).get('imageLayoutVersion') != '1.0.0':
+                raise ValueError('oci-layout is not version 1.0.0')
+        with open(os.path.join(tmp, 'index.json')) as f:
+            index = json.load(f)
+        manifests = [m for m in index.get('manifests', []) if m.get('mediaType') == MANIFEST]
+        if len(manifests) != 1:
+            raise ValueError('index.json must name exactly one image manifest, it names %d' % len(manifests))
+        manifest = json.loads(_verified(tmp, manifests[0]))
+        config = json.loads(_verified(tmp, manifest['config']))
+        descriptors, diff_ids = manifest['layers'], config['rootfs']['diff_ids']
+        record = json.loads(manifest.get('annotations', {}).get(ANNOTATION, 'null'))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ConductorError('not an OCI image archive Conductor can load: %s: nothing was loaded' % e)
+    if not record:
+        raise ConductorError('this OCI image was not saved by Conductor (no %s annotation): Conductor loads the '
+                             'archives `conductor save` writes: nothing was loaded' % ANNOTATION)
+    if len(descriptors) != len(diff_ids) or len(descriptors) != 1 + len(record['image']['layers']):
+        raise ConductorError('the archive\'s manifest, config and record disagree on the layers: nothing was loaded')
+    for descriptor in descriptors:
+        if descriptor.get('mediaType') not in (LAYER, LAYER + '+gzip'):
+            raise ConductorError('layer %s has media type %s: only tar and tar+gzip layers load'
+                                 % (descriptor.get('digest'), descriptor.get('mediaType')))
+        _verified(tmp, descriptor, read=False)
+    return record, descriptors, diff_ids
+
+
+def _blob_path(tmp, descriptor):
+    digest = str(descriptor.get('digest', ''))
+    if not digest.startswith('sha256:') or len(digest) != 71:
+        raise ValueError('a blob digest must be sha256:<64 hex digits>, not %r' % digest)
+    return os.path.join(tmp, 'blobs', 'sha256', digest[7:])
+
+
+def _verified(tmp, descriptor, read=True):
+    """A blob's content (or None), after checking its size and sha256 against the descriptor."""
+    path = _blob_path(tmp, descriptor)
+    if not os.path.isfile(path):
+        raise ConductorError('blob %s is missing from the archive: nothing was loaded' % descriptor['digest'])
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    if 'sha256:' + h.hexdigest() != descriptor['digest'] or os.path.getsize(path) != descriptor.get('size'):
+        raise ConductorError('blob %s does not match its digest or size (damaged archive): nothing was loaded'
+                             % descriptor['digest'])
+    if read:
+        with open(path, 'rb') as f:
+            return f.read()
+    return None
+
+
+def _unpack_layer(path, descriptor, diff_id, target):
+    """Unpack one layer into the new, empty folder target: its diff_id checked first, every member checked
+    (no .., no absolute or escaping link, nothing written through a symlink, no device node)."""
+    opener = gzip.open if descriptor['mediaType'].endswith('+gzip') else open
+    h = hashlib.sha256()
+    try:
+        with opener(path, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''):
+                h.update(chunk)
+    except (OSError, EOFError) as e:
+        raise ConductorError('layer %s cannot be read (%s): nothing was loaded' % (descriptor['digest'], e))
+    if 'sha256:' + h.hexdigest() != diff_id:
+        raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % descriptor['digest'])
+    links = set()
+    with opener(path, 'rb') as f, tarfile.open(fileobj=f, mode='r|') as tar:
+        for member in tar:
+            _unpack_member(tar, member, target, links, descriptor['digest'])
+
+
+def _unpack_member(tar, member, target, links, blob):
+    def refuse(why):
+        raise ConductorError('layer %s: %s %s: refused, nothing was loaded' % (blob, member.name, why))
+
+    name = member_path(member.name)
+    if name is None or member.name.startswith('/'):
+        refuse('leads out of the layer')
+    if name == '.':
+        return
+    if any(name == link or name.startswith(link + '/') for link in links):
+        refuse('is written through a symlink of the layer')
+    folder, base = os.path.split(name)
+    parent = os.path.join(target, folder)
+    if not os.path.isdir(parent):
+        os.makedirs(parent)
+    if base == OPAQUE_MARK:
+        os.setxattr(parent, OPAQUE, b'y')
+        return
+    if base.startswith(WHITEOUT):
+        path = os.path.join(parent, base[len(WHITEOUT):])
+        if os.path.lexists(path):
+            refuse('deletes a path the same layer makes')
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+        return
+    path = os.path.join(target, name)
+    if member.ischr() or member.isblk() or member.isfifo():
+        refuse('is a device node or fifo')
+    if os.path.lexists(path) and not (member.isdir() and os.path.isdir(path) and not os.path.islink(path)):
+        refuse('appears twice')
+    if member.isdir():
+        if not os.path.isdir(path):
+            os.mkdir(path)
+    elif member.issym():
+        os.symlink(member.linkname, path)
+        links.add(name)
+    elif member.islnk():
+        linked = member_path(member.linkname)
+        if linked is None or member.linkname.startswith('/') or \
+                any(linked == link or linked.startswith(link + '/') for link in links):
+            refuse('is a hard link to outside the layer')
+        os.link(os.path.join(target, linked), path)
+        return  # a hard link shares its target's owner, mode and times
+    elif member.isreg():
+        with tar.extractfile(member) as f, open(path, 'xb') as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+    else:
+        refuse('has an unknown type')
+    os.lchown(path, member.uid, member.gid)
+    if not member.issym():
+        os.chmod(path, member.mode & 0o7777)
+        for attribute in KEPT_XATTRS:
+            value = member.pax_headers.get('SCHILY.xattr.' + attribute)
+            if value is not None:
+                os.setxattr(path, attribute, value.encode('utf-8', 'surrogateescape'))
+    os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
