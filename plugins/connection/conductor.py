@@ -66,7 +66,7 @@ options:
     vars:
       - name: ansible_conductor_extra_env
   timeout:
-    description: Seconds to wait for the ssh connection to O(host).
+    description: Seconds to wait for the ssh connection to O(host), and for the password prompt of C(become).
     type: int
     default: 10
     vars:
@@ -170,34 +170,25 @@ class Connection(ConnectionBase):
             args += ['-e', '%s=%s' % (key, value)]
         return args + [self.get_option('remote_addr'), '--'] + list(argv)
 
-    def _run(self, argv, in_data=None, stdin=None, stdout=subprocess.PIPE):
-        """(rc, stdout, stderr) of argv in the container; in_data, or the file stdin, on its stdin."""
+    def _run(self, argv, in_data=None, stdin=subprocess.PIPE, stdout=subprocess.PIPE, prompt=False):
+        """(rc, stdout, stderr) of argv in the container, with in_data, or the file stdin, on its stdin; a file
+        stdout is written to directly. prompt: answer become's password prompt first."""
         target = self._target()
         try:
-            if stdin is None:
-                return target.run(self._exec_args(argv), in_data)
             process = target.popen(self._exec_args(argv), stdin=stdin, stdout=stdout)
-            out, err = process.communicate()
-            target.check(process, err)
-            return process.returncode, out, err
-        except Unreachable as e:
-            raise AnsibleConnectionFailure('container %s: %s' % (self.get_option('remote_addr'), e))
-
-    def exec_command(self, cmd, in_data=None, sudoable=False):
-        super(Connection, self).exec_command(cmd, in_data=in_data, sudoable=sudoable)
-        argv = [self._play_context.executable or '/bin/sh', '-c', cmd]
-        display.vvv('EXEC %s' % argv, host=self.get_option('remote_addr'))
-        if not (sudoable and self.become and self.become.expect_prompt()):
-            return self._run(argv, in_data=in_data)
-        target = self._target()
-        try:
-            process = target.popen(self._exec_args(argv))
-            self._answer_password_prompt(process)
+            if prompt:
+                self._answer_password_prompt(process)
             out, err = process.communicate(in_data)
             target.check(process, err)
         except Unreachable as e:
             raise AnsibleConnectionFailure('container %s: %s' % (self.get_option('remote_addr'), e))
         return process.returncode, out, err
+
+    def exec_command(self, cmd, in_data=None, sudoable=False):
+        super(Connection, self).exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        argv = [self._play_context.executable or '/bin/sh', '-c', cmd]
+        display.vvv('EXEC %s' % argv, host=self.get_option('remote_addr'))
+        return self._run(argv, in_data, prompt=bool(sudoable and self.become and self.become.expect_prompt()))
 
     def _answer_password_prompt(self, process):
         """become with a password (sudo -S): read until the become plugin sees its prompt or success, and
