@@ -292,26 +292,34 @@ def sshd(tmp_path):
 def test_containers_on_a_lab_vm_over_ssh(env, sshd, tmp_path):
     folder = sshd['folder']
     cli = 'env CONDUCTOR_CONFIG=/dev/null %s %s' % (sys.executable, helpers.CLI)  # as the role's wrapper runs it
-    source = env.file('vm.conductor.yml', '\n'.join([
-        'plugin: cs695.conductor.conductor', 'root: %s' % env.root, 'cli: %s' % cli, 'hosts:', '  - name: 127.0.0.1',
-        '    ssh_port: 2222', '    ssh_user: root', '    ssh_private_key_file: %s' % (folder / 'client_key'),
-        '    ssh_args: -o UserKnownHostsFile=%s' % (folder / 'known_hosts'),
-        'filters:', '  - include: ansible_host in ["web", "beta"]', '  - exclude: true', '']))
+    ssh_args = '-o UserKnownHostsFile=%s' % (folder / 'known_hosts')
+    plugin = ['plugin: cs695.conductor.conductor', 'root: %s' % env.root, 'cli: %s' % cli,
+              'filters:', '  - include: ansible_host in ["web", "beta"]', '  - exclude: true']
+    spelled_out = env.file('vm.conductor.yml', '\n'.join(plugin + [
+        'hosts:', '  - name: 127.0.0.1', '    ssh_port: 2222', '    ssh_user: root',
+        '    ssh_private_key_file: %s' % (folder / 'client_key'), '    ssh_args: %s' % ssh_args, '']))
     home = {'HOME': sshd['home']}  # the ControlMaster sockets: ~/.ansible/cp
-    inventory = env.ansible('ansible-inventory', '-i', source, '--list', netns=sshd['ns'], env=home)
+    inventory = env.ansible('ansible-inventory', '-i', spelled_out, '--list', netns=sshd['ns'], env=home)
     listed = json.loads(inventory.stdout)
     assert sorted(listed.get('conductor', {}).get('hosts', [])) == ['beta@127.0.0.1', 'web@127.0.0.1'], inventory.stderr
     web = listed['_meta']['hostvars']['web@127.0.0.1']
     assert web['ansible_conductor_host'] == '127.0.0.1' and web['ansible_conductor_ssh_port'] == 2222
+
+    # the usual way: the VM's own inventory entry says how to ssh there
+    lab = env.file('lab.ini', "vm1 ansible_host=127.0.0.1 ansible_port=2222 ansible_user=root "
+                   "ansible_ssh_private_key_file=%s ansible_ssh_common_args='%s'\n" % (folder / 'client_key', ssh_args))
+    from_lab = env.file('lab.conductor.yml', '\n'.join(plugin + ['hosts: [vm1]', '']))
     big = tmp_path / 'big.bin'
     big.write_bytes(os.urandom(5 << 20))
     play = ('- hosts: conductor\n  gather_facts: true\n  tasks:\n'
-            '    - assert: {that: [ansible_hostname == ansible_host]}\n'
+            '    - assert: {that: [ansible_hostname == ansible_host, ansible_conductor_host == "127.0.0.1"]}\n'
             '    - copy: {src: %s, dest: /srv/ssh.bin, mode: "0644"}\n'
             '    - fetch: {src: /srv/ssh.bin, dest: "%s/{{ ansible_host }}.bin", flat: true}\n'
             '    - command: "true"\n' % (big, tmp_path))
     for pipelining in ('0', '1'):
-        result = env.playbook(play, source, '-f', '10', netns=sshd['ns'], env=dict(home, ANSIBLE_PIPELINING=pipelining))
-        assert all(c['failed'] == 0 for c in recap(result.stdout).values())
+        result = env.ansible('ansible-playbook', '-i', lab, '-i', from_lab, env.file('play.yml', play), '-f', '10',
+                             netns=sshd['ns'], env=dict(home, ANSIBLE_PIPELINING=pipelining))
+        counts = recap(result.stdout)
+        assert sorted(counts) == ['beta@vm1', 'web@vm1'] and all(c['failed'] == 0 for c in counts.values())
     assert sha256(str(tmp_path / 'web.bin')) == sha256(str(big)) == sha256(str(tmp_path / 'beta.bin'))
     assert [n for n in os.listdir(os.path.join(sshd['home'], '.ansible', 'cp')) if n.startswith('conductor-')]
