@@ -239,6 +239,26 @@ def test_bad_input_one_clear_error_each_and_nothing_changed(env, tmp_path):
     listed = env.ansible('ansible-inventory', '-i', missing, '--list', check=False)
     message = 'the state root %s does not exist on this machine: fix the root option' % (tmp_path / 'missing')
     assert ''.join(message.split()) in ''.join(listed.stderr.split())  # warnings are wrapped
+    offline = env.file('offline.conductor.yml', 'plugin: cs695.conductor.conductor\nhosts:\n'
+                       '  - {name: 127.0.0.1, ssh_port: 1}\n')
+    listed = env.ansible('ansible-inventory', '-i', offline, '--list', check=False)
+    assert ''.join('listing containers: ssh to 127.0.0.1 failed'.split()) in ''.join(listed.stderr.split())
+
+
+def test_inventory_cache(env, tmp_path):
+    source = env.file('cached.conductor.yml', 'plugin: cs695.conductor.conductor\nroot: %s\ncache: true\n'
+                      'cache_plugin: ansible.builtin.jsonfile\ncache_connection: %s\n' % (env.root, tmp_path / 'cache'))
+
+    def hosts():
+        return sorted(json.loads(env.ansible('ansible-inventory', '-i', source, '--list').stdout)['conductor']['hosts'])
+    first = hosts()
+    env.cli('run', '-d', 'plain', 'late', '--', 'sleep', 'infinity')
+    try:
+        assert hosts() == first and 'late' not in first, 'listed from the cache'
+        shutil.rmtree(str(tmp_path / 'cache'))
+        assert hosts() == sorted(first + ['late'])
+    finally:
+        env.cli('stop', '-t', '0', 'late')
 
 
 @pytest.fixture
