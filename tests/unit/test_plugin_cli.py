@@ -60,3 +60,22 @@ def test_unreachable_when_nothing_ran(host, code, stderr, message):
 ])
 def test_a_commands_own_failure_is_its_exit_code(code, stderr):
     assert Target(host='lab1').check(finished(code), stderr) is None
+
+
+def test_ps_json_carries_what_the_inventory_plugin_reads(tmp_path):
+    """ports and peers of each container (conductor_ports, conductor_peers), from the network's records."""
+    from ansible_collections.cs695.conductor.plugins.module_utils._common import write_json
+    from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+    from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
+    store = Store(str(tmp_path), config={})
+    for name in ('a', 'b', 'c'):
+        os.makedirs(str(tmp_path / 'containers' / name))
+        write_json(str(tmp_path / 'containers' / name / 'config.json'), {'image': 'py', 'created': 'now'})
+    os.makedirs(str(tmp_path / 'network'))
+    port = {'container_port': 8080, 'host_port': 20000, 'protocol': 'tcp'}
+    write_json(str(tmp_path / 'network' / 'allocations.json'), {'a': {'container_ip': '192.168.0.2', 'ports': [port]}})
+    write_json(str(tmp_path / 'network' / 'peers.json'), [['a', 'b']])
+    rows = {row['name']: row for row in Containers(store).list()}
+    assert (rows['a']['address'], rows['a']['ports'], rows['a']['peers']) == ('192.168.0.2', [port], ['b'])
+    assert (rows['b']['ports'], rows['b']['peers'], rows['c']['peers']) == ([], ['a'], [])
+    assert rows['c']['status'] == 'created' and not rows['c']['running']
