@@ -415,9 +415,10 @@ def _stack_desired(store, entries, state, check_mode):
         try:
             check_name('container', name)
             if name in desired:
-                raise ConductorError('the name is listed twice: give each container one entry')
+                raise ConductorError('the name of containers[%d] too: give each container one entry'
+                                     % desired[name]['index'])
             if state == 'absent':
-                desired[name] = {}
+                desired[name] = {'index': index, 'peers': []}
                 continue
             options = {key: entry.get(key) for key in CONTAINER_OPTIONS}
             if not options['image']:

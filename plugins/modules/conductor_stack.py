@@ -232,7 +232,11 @@ ENTRY_OPTIONS = dict(container_argument_spec(), name=dict(type='str', required=T
 def checked_entries(module):
     validator, entries = ArgumentSpecValidator(ENTRY_OPTIONS), []
     for index, entry in enumerate(module.params['containers']):
-        name = entry.get('name') if isinstance(entry, dict) else None
+        name = entry.get('name')
+        unknown = sorted(set(entry) - set(ENTRY_OPTIONS))
+        if unknown:
+            module.fail_json(msg='containers[%d] (%s): unknown option %s: use %s' % (
+                index, name, ', '.join(unknown), ', '.join(sorted(ENTRY_OPTIONS))))
         result = validator.validate(entry)
         if result.error_messages:
             module.fail_json(msg='containers[%d] (%s): %s' % (index, name, '; '.join(result.error_messages)))

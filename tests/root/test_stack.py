@@ -124,11 +124,11 @@ def test_stack_bad_entries_fail_naming_the_entry_and_change_nothing(lab, course)
     stack = Stack(one)
     one.cli(stack.host, 'build', 'img', course)
     cases = [
-        (entries(sc={'name': 'sa'}), "containers[2] (sa): the name is listed twice"),
-        (entries(sc={'cap_add': ['BOGUS']}), "containers[2] (sc): "),
+        (entries(sc={'name': 'sa'}), "containers[2] (sa): the name of containers[0] too: give each container one entry"),
+        (entries(sc={'cap_add': ['BOGUS']}), "containers[2] (sc): unknown capability 'BOGUS' in cap_add"),
         (entries(sb={'cpus': 'lots'}), "containers[1] (sb): argument 'cpus' is of type"),
-        (entries(sb={'colour': 'red'}), "containers[1] (sb): "),
-        (entries(sb={'memory': 'lots'}), "containers[1] (sb): "),
+        (entries(sb={'colour': 'red'}), "containers[1] (sb): unknown option colour: use "),
+        (entries(sb={'memory': 'lots'}), "containers[1] (sb): invalid memory limit 'lots'"),
         (entries(sc={'image': 'missing'}), "containers[2] (sc): no image named 'missing'"),
         (entries(sb={'network': {'published_ports': [{'container_port': 1, 'host_port': 30001}]}}),
          "containers[1] (sb): host port 30001/tcp is also published by containers[0] (sa)"),
