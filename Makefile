@@ -104,4 +104,4 @@ clean:
 	rm -rf .build $(VENV)
 
 bench: setup
-	cd bench && for script in build.py run.py network.py scale.py ansible.py; do ../$(PY) $$script || exit 1; done
+	cd bench && for script in build.py run.py network.py scale.py ansible.py classroom.py; do ../$(PY) $$script || exit 1; done
