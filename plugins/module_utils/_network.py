@@ -55,15 +55,16 @@ class Network:
             change = _firewall.Change()
             allocations = self._sweep(self.book.load(), change)
             expected, networks, fresh = bool(allocations), _host_networks(), []
+            ports = {name: normalize_ports(wanted.get('ports')) for name, wanted in settings.items()}
+            published = dict(allocations, **{name: {'ports': ports[name]} for name in settings})  # as it will be
             for name, wanted in settings.items():
                 current = allocations.get(name)
-                ports = normalize_ports(wanted.get('ports'))
-                self._check_ports(name, ports, allocations)
+                self._check_ports(name, ports[name], published, (current or {}).get('ports', []))
                 if wanted.get('publish_all'):
-                    ports = self._publish_exposed(name, ports, allocations)
+                    ports[name] = self._publish_exposed(name, ports[name], allocations)
                 alloc = dict(current or self.book.allocate(allocations, networks))
                 host_if = interface_names(name)[0]
-                alloc.update(internet=bool(wanted.get('internet')), ports=ports, host_if=host_if,
+                alloc.update(internet=bool(wanted.get('internet')), ports=ports[name], host_if=host_if,
                              uplink=self._uplink(ipr) if wanted.get('internet') else None,
                              dns=list(wanted['dns']) if wanted.get('dns') else None,
                              host_access=self.host_access(wanted.get('host_access')),
@@ -194,9 +195,11 @@ class Network:
             added.append({'container_port': key[0], 'host_port': host_port, 'protocol': key[1]})
         return normalize_ports(list(ports) + added)
 
-    def _check_ports(self, name, ports, allocations):
+    def _check_ports(self, name, ports, allocations, had):
+        """Refuse a host port another container publishes (in allocations) or a program listens on; a port
+        the container `had` already is its own."""
         listening = _listening_ports()
-        mine = _host_ports((allocations.get(name) or {}).get('ports', []))
+        mine = _host_ports(had)
         for key in sorted(_host_ports(ports)):
             for other, alloc in allocations.items():
                 if other != name and key in _host_ports(alloc.get('ports', [])):

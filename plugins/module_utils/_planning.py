@@ -381,13 +381,14 @@ def ensure_stack(store, stack, entries, state='started', remove_orphans=False, s
             running = containers.state(name)
             current[name] = {'spec': stored_spec(config), 'running': running['running'], 'pid': running.get('pid'),
                              'stack': config.get('stack'), 'network': allocations.get(name), 'config': config}
-    for index, name in enumerate(desired):
+    for name, want in desired.items():
         other = (current.get(name) or {}).get('stack')
         if other not in (None, stack):
             raise ConductorError('containers[%d] (%s): this container belongs to stack %r: remove it there, or choose '
-                                 'another name' % (index, name, other))
+                                 'another name' % (want['index'], name, other))
     _check_peers(desired, allocations, current, check_mode)
     plan, orphans, peer = stack_actions(stack, desired, current, peers, state, remove_orphans)
+    _check_ports_free(desired, allocations, plan)
     warnings = []
     for name, (actions, differences) in plan.items():
         if 'recreated' in actions:
@@ -422,7 +423,7 @@ def _stack_desired(store, entries, state, check_mode):
                 continue
             options = {key: entry.get(key) for key in CONTAINER_OPTIONS}
             if not options['image']:
-                raise ConductorError('image is required')
+                raise ConductorError('image is required: name the image to run')
             spec = desired_spec(store, options, check_mode)
             check_options(**{key: spec[key] for key in CONTAINER_OPTIONS if key not in ('image', 'privileged')})
             network = entry.get('network')
@@ -460,6 +461,21 @@ def _check_peers(desired, allocations, current, check_mode):
             if not ok or want['network'] is None:
                 raise ConductorError('containers[%d] (%s): cannot peer with %r: both need a network (give each a network, '
                                      'or network %r first)' % (want['index'], name, other, other))
+
+
+def _check_ports_free(desired, allocations, plan):
+    """No entry publishes a host port a container outside the stack keeps (the network would refuse it
+    only after the containers were made)."""
+    kept = {(p['host_port'], p['protocol']): other for other, alloc in allocations.items() if other not in desired
+            and 'removed' not in plan.get(other, ([], []))[0] for p in alloc.get('ports', [])}
+    for name, want in desired.items():
+        if 'networked' not in plan.get(name, ([], []))[0]:
+            continue
+        for port in want['network']['ports']:
+            key = (port['host_port'], port['protocol'])
+            if key in kept:
+                raise ConductorError('containers[%d] (%s): host port %d/%s is already published by container %r: choose '
+                                     'another' % ((want['index'], name) + key + (kept[key],)))
 
 
 def _apply_stack(store, stack, plan, desired, current, peer, stop_timeout):

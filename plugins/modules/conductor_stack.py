@@ -11,10 +11,10 @@ module: conductor_stack
 short_description: Manage a set of Conductor containers, their networks and peerings in one task
 version_added: 0.1.0
 description:
-  - Declares many containers in one task, as C(docker compose up) does for a compose file: each with its image,
+  - Declares many containers in one task, as C(docker compose up) does for a compose file, each with its image,
     options, network, published ports and peers. All of them are compared with what runs in one pass, and only
     the differences are applied; RV(containers) says what was done to each, and why.
-  - Each entry takes the options of M(cs695.conductor.conductor_container) and compares them the same way: a changed
+  - Each entry takes the options of M(cs695.conductor.conductor_container) and compares them the same way. A changed
     option or a rebuilt image recreates that container only, a changed limit is applied in place.
   - Changes are batched. Every network of the task is set up under one lock with one firewall commit per table,
     containers are created under one lock, and O(state=absent) stops the whole set at once.

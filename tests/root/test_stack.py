@@ -4,7 +4,8 @@ import json
 import os
 
 from netlab import sh
-from test_playbooks import Lab, course, lab, recap  # noqa: F401  (fixtures and helpers shared with the playbooks' tests)
+# the lab hosts and their fixtures, shared with the playbooks' tests
+from test_playbooks import course, lab, recap  # noqa: F401, pylint: disable=unused-import
 
 STACK = '''- hosts: classroom
   gather_facts: false

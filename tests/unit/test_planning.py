@@ -159,12 +159,12 @@ def test_plan_on_a_parent_image():
 NET = {'internet': False, 'ports': [], 'dns': None, 'host_access': 'all', 'link_local': False}
 
 
-def want(spec=SPEC, network=None, peers=()):
-    return {'spec': spec, 'network': network, 'peers': list(peers)}
+def want(spec=None, network=None, peers=()):
+    return {'spec': spec or SPEC, 'network': network, 'peers': list(peers)}
 
 
-def have(spec=SPEC, running=True, stack='lab', network=None, pid=7):
-    return {'spec': spec, 'running': running, 'pid': pid, 'stack': stack, 'network': network}
+def have(spec=None, running=True, stack='lab', network=None, pid=7):
+    return {'spec': spec or SPEC, 'running': running, 'pid': pid, 'stack': stack, 'network': network}
 
 
 def test_a_stack_on_an_empty_host_creates_starts_networks_and_peers_everything():
