@@ -30,7 +30,10 @@ setup: .build/apt.stamp $(VENV)/.stamp $(CHECKOUT_LINK)
 $(VENV)/.stamp: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	ln -sf ../../bin/conductor $(VENV)/bin/conductor
+	@# the venv's conductor: this venv's interpreter by absolute path (no PATH lookup, no pyenv shim), and no
+	@# console-script entry point (those import re)
+	printf '#!%s -I\nimport sys\nsys.path.insert(0, %s)\nfrom conductor_cli import main\nsys.exit(main())\n' \
+	  "$(CURDIR)/$(VENV)/bin/python" "'$(CURDIR)/bin'" > $(VENV)/bin/conductor && chmod 755 $(VENV)/bin/conductor
 	@touch $@
 	@$(PY) -m compileall -q bin plugins  # cached bytecode, even where PYTHONDONTWRITEBYTECODE is set
 
@@ -104,4 +107,4 @@ clean:
 	rm -rf .build $(VENV)
 
 bench: setup
-	cd bench && for script in build.py run.py network.py scale.py ansible.py classroom.py; do ../$(PY) $$script || exit 1; done
+	cd bench && for script in build.py ship.py run.py network.py scale.py ansible.py classroom.py; do ../$(PY) $$script || exit 1; done

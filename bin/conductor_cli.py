@@ -5,7 +5,6 @@
 bin/conductor runs main(); the code lives in this module so Python caches it compiled.
 """
 
-import json
 import os
 import sys
 import time
@@ -24,7 +23,8 @@ def _import_engine():
 
 
 _import_engine()
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name, human_size, is_env_key  # noqa: E402
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (  # noqa: E402
+    ConductorError, check_name, dumps, human_size, is_env_key)
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils import _operations  # noqa: E402
@@ -68,7 +68,7 @@ def cmd_images(store, args):
     """images: list the images."""
     images = [public(m) for m in store.images()]
     if args.json:
-        print(json.dumps(images, indent=2))
+        print(dumps(images))
         return
     rows = [(m['name'], m['id'][:12], human_size(m['size']), m['created'],
              m['from'] + (' (%s)' % m['resolved'] if m['resolved'] and m['resolved'] != m['from'] else ''))
@@ -180,13 +180,13 @@ def cmd_volume(store, args):
     elif action == 'ls':
         rows = [dict(v, used_by=_operations.volume_users(store, v['name'])) for v in volumes.list()]
         if args.json:
-            print(json.dumps(rows, indent=2))
+            print(dumps(rows))
             return
         _table(('NAME', 'ANONYMOUS', 'USED BY', 'CREATED'),
                [(v['name'], 'yes' if v['anonymous'] else 'no', ','.join(v['used_by']) or '-', v['created']) for v in rows])
     elif action == 'inspect':
-        print(json.dumps(dict(volumes.require(name), path=volumes.dir(name, 'data'),
-                              used_by=_operations.volume_users(store, name)), indent=2, sort_keys=True))
+        print(dumps(dict(volumes.require(name), path=volumes.dir(name, 'data'),
+                         used_by=_operations.volume_users(store, name))))
     elif action == 'rm':
         _operations.remove_volume(store, name)
         print(name)
@@ -257,7 +257,7 @@ def cmd_ps(store, args):
         for row in rows:
             row['size'] = containers.size(row['name'])
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(dumps(rows))
         return
     from ansible_collections.cs695.conductor.plugins.module_utils._addresses import published
     header = ('NAME', 'IMAGE', 'STATUS', 'PID', 'ADDRESS', 'PORTS', 'CREATED') + (('SIZE',) if args.size else ())
@@ -268,7 +268,7 @@ def cmd_ps(store, args):
 
 def cmd_inspect(store, args):
     """inspect NAME: print a container's config and state as JSON."""
-    print(json.dumps(Containers(store).inspect(args.name), indent=2, sort_keys=True))
+    print(dumps(Containers(store).inspect(args.name)))
 
 
 def cmd_healthcheck(store, args):

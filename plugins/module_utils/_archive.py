@@ -135,7 +135,7 @@ def _blob_of_layer(folder, source, compress):
     path = os.path.join(folder, 'blobs', 'sha256', temp_name('layer'))
     with open(path, 'wb') as f:
         outer = _Hashing(f)
-        packed = gzip.GzipFile(fileobj=outer, mode='wb', mtime=0) if compress else outer
+        packed = gzip.GzipFile(fileobj=outer, mode='wb', mtime=0, compresslevel=1) if compress else outer
         plain = _Hashing(packed)
         with tarfile.open(fileobj=plain, mode='w|', format=tarfile.PAX_FORMAT) as tar:
             _tar_folder(tar, source)

@@ -12,14 +12,12 @@ __metaclass__ = type
 import contextlib
 import errno
 import fcntl
-import json
 import os
-import string
 import time
 
 DEFAULT_ROOT = '/var/lib/conductor'
 DEFAULT_CONFIG = '/etc/conductor/conductor.conf'
-ALNUM = frozenset(string.ascii_letters + string.digits)
+ALNUM = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789')  # not string's: it imports re
 NAME_CHARS = ALNUM | frozenset('_.-')
 ENV_KEY_CHARS = ALNUM | frozenset('_')
 
@@ -112,11 +110,52 @@ def locked(path):
 def read_json(path, default=None):
     try:
         with open(path) as f:
-            return json.load(f)
+            return loads(f.read())
     except (IOError, OSError) as e:
         if e.errno == errno.ENOENT:
             return default
         raise
+
+
+# The json package's decoder and encoder import re at load time (10 to 30 ms that run, exec and ps would pay
+# on every call). The C accelerator _json they sit on does the real work, so use it directly.
+class _Scanning:
+    strict, object_hook, object_pairs_hook = True, None, None
+    parse_float, parse_int = float, int
+    parse_constant = {'NaN': float('nan'), 'Infinity': float('inf'), '-Infinity': float('-inf')}.__getitem__
+
+
+def loads(text):
+    """json.loads for our records, without the json package (see above). ValueError if it is not JSON."""
+    import _json
+    text = text.strip()
+    try:
+        value, end = _json.make_scanner(_Scanning())(text, 0)
+    except StopIteration:
+        raise ValueError('not JSON: %r' % text[:40])
+    if end != len(text):
+        raise ValueError('not JSON: extra data after the value at %d' % end)
+    return value
+
+
+def dumps(value, indent=''):
+    """json.dumps(value, indent=2, sort_keys=True), the same text, without the json package (see above)."""
+    import _json
+    inner = indent + '  '
+    if isinstance(value, dict):
+        items = ['%s%s: %s' % (inner, _json.encode_basestring_ascii(str(k)), dumps(v, inner))
+                 for k, v in sorted(value.items())]
+        return '{\n%s\n%s}' % (',\n'.join(items), indent) if items else '{}'
+    if isinstance(value, (list, tuple)):
+        items = [inner + dumps(v, inner) for v in value]
+        return '[\n%s\n%s]' % (',\n'.join(items), indent) if items else '[]'
+    if isinstance(value, str):
+        return _json.encode_basestring_ascii(value)
+    if value is None or isinstance(value, bool):
+        return {None: 'null', True: 'true', False: 'false'}[value]
+    if isinstance(value, (int, float)):
+        return (int if isinstance(value, int) else float).__repr__(value)
+    raise TypeError('%r cannot be written as JSON' % (value,))
 
 
 SIZE_UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30, 't': 1 << 40}
@@ -169,8 +208,7 @@ def write_json(path, data, durable=True):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, 'w') as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write('\n')
+            f.write(dumps(data) + '\n')
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -183,6 +221,7 @@ def write_json(path, data, durable=True):
 def digest(*parts):
     """A stable sha256 of JSON-serialisable parts."""
     import hashlib  # the builder's alone: run and exec stay quick to start
+    import json  # the cache keys' exact form since the first build: keep it
     return hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
 

@@ -16,10 +16,10 @@ file is imported by run, which must not pay for `re`.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import posixpath
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, env_dict, env_list, is_env_key
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (
+    ConductorError, env_dict, env_list, is_env_key, loads)
 
 INSTRUCTIONS = ('FROM', 'ARG', 'COPY', 'ADD', 'RUN', 'ENV', 'WORKDIR', 'CMD', 'ENTRYPOINT', 'SHELL', 'USER', 'LABEL',
                 'EXPOSE', 'STOPSIGNAL', 'VOLUME', 'HEALTHCHECK')
@@ -284,7 +284,7 @@ def _variable(text, i, variables):
 def _json_array(ins, words=None):
     """Docker's exec form: a JSON array of strings (expanded where the instruction expands)."""
     try:
-        value = json.loads(ins.rest)
+        value = loads(ins.rest)
     except ValueError as e:
         ins.fail('%s: invalid JSON array (%s); use ["arg", ...] or the shell form without brackets' % (ins.command, e))
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
@@ -298,7 +298,7 @@ def _command(ins, words):
     is the shell form, as in Docker (RUN [[ -f x ]] && ...). A lone heredoc is the script itself."""
     if ins.rest.startswith('['):
         try:
-            value = json.loads(ins.rest)
+            value = loads(ins.rest)
         except ValueError:
             value = None
         if isinstance(value, list) and value and all(isinstance(v, str) for v in value):

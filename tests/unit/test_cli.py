@@ -38,6 +38,8 @@ def test_commands_without_network_do_not_import_pyroute2_or_iptc(args, tmp_path)
                             capture_output=True, text=True, check=False)
     imported = [line.split('|')[-1].strip() for line in result.stderr.splitlines() if line.startswith('import time:')]
     assert imported and not [m for m in imported if m.split('.')[0] in ('pyroute2', 'iptc')]
+    assert not [m for m in imported if m in ('re', 'json', 'json.decoder', 'hashlib')], \
+        're (and json, which loads it) cost run, exec and ps 10 to 30 ms: the state files go through _common.loads'
 
 
 def test_build_finds_a_dockerfile_and_takes_f(tmp_path):
