@@ -131,11 +131,12 @@ def loads(text):
     text = text.strip()
     try:
         value, end = _json.make_scanner(_Scanning())(text, 0)
-    except StopIteration:
-        raise ValueError('not JSON: %r' % text[:40])
-    if end != len(text):
-        raise ValueError('not JSON: extra data after the value at %d' % end)
-    return value
+        if end == len(text):
+            return value
+    except (StopIteration, ValueError, SystemError):
+        pass
+    import json  # not JSON: _json reports that through json.decoder, which must be loaded to say what is wrong
+    return json.loads(text)
 
 
 def dumps(value, indent=''):

@@ -16,8 +16,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import fcntl
 import ipaddress
 import os
+import signal
 import socket
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
@@ -25,6 +27,8 @@ from ansible_collections.cs695.conductor.plugins.module_utils._addresses import 
     Allocations, interface_names, normalize_ports, resolv_conf)
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute
+from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive, start_time, wait_gone
+from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_perl
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
@@ -49,8 +53,9 @@ class Network:
     def add_many(self, settings):
         """add for several containers at once ({name: add's keyword arguments}): one lock, one netlink
         socket and one firewall commit per table for them all. Returns {name: facts}."""
-        pids = {name: self.containers.require_running(name)['pid'] for name in settings}
+        states = {name: self.containers.require_running(name) for name in settings}
         IPRoute = import_iproute()
+        reserved = {}
         with self._locked(), IPRoute() as ipr:
             change = _firewall.Change()
             allocations = self._sweep(self.book.load(), change)
@@ -58,38 +63,50 @@ class Network:
             ports = {name: normalize_ports(wanted.get('ports')) for name, wanted in settings.items()}
             published = dict(allocations, **{name: {'ports': ports[name]} for name in settings})  # as it will be
             listening = _listening_ports()  # once: reading it is 10 ms with 100 containers' sockets
-            for name, wanted in settings.items():
-                current = allocations.get(name)
-                self._check_ports(name, ports[name], published, (current or {}).get('ports', []), listening)
-                if wanted.get('publish_all'):
-                    ports[name] = self._publish_exposed(name, ports[name], allocations)
-                alloc = dict(current or self.book.allocate(allocations, networks))
-                host_if = interface_names(name)[0]
-                alloc.update(internet=bool(wanted.get('internet')), ports=ports[name], host_if=host_if,
-                             uplink=self._uplink(ipr) if wanted.get('internet') else None,
-                             dns=list(wanted['dns']) if wanted.get('dns') else None,
-                             host_access=self.host_access(wanted.get('host_access')),
-                             link_local=bool(wanted.get('link_local')))
-                allocations[name] = alloc
-                if not current or current.get('pid') != pids[name] or not ipr.link_lookup(ifname=host_if):
-                    fresh.append(name)
+            try:
+                for name, wanted in settings.items():
+                    current = allocations.get(name)
+                    self._check_ports(name, ports[name], published, (current or {}).get('ports', []), listening)
+                    if wanted.get('publish_all'):
+                        ports[name] = self._publish_exposed(name, ports[name], allocations)
+                    alloc = dict(current or self.book.allocate(allocations, networks))
+                    host_if = interface_names(name)[0]
+                    alloc.update(internet=bool(wanted.get('internet')), ports=ports[name], host_if=host_if,
+                                 uplink=self._uplink(ipr) if wanted.get('internet') else None,
+                                 dns=list(wanted['dns']) if wanted.get('dns') else None,
+                                 host_access=self.host_access(wanted.get('host_access')),
+                                 link_local=bool(wanted.get('link_local')))
+                    _release_ports(alloc)  # the old reservation, if any: the same ports are bound again below
+                    allocations[name] = alloc
+                    if not current or current.get('pid') != states[name]['pid'] or not ipr.link_lookup(ifname=host_if):
+                        fresh.append(name)
+                for name in settings:  # after every release: two of them may swap ports
+                    reserved[name] = _reserve_ports(ports[name])
+            except BaseException:
+                for sock in [sock for sockets in reserved.values() for sock in sockets]:
+                    sock.close()
+                raise
             self.book.save(allocations)  # first: a crash from here on leaves allocations that stop cleans
             for name in settings:
                 if name in fresh:
-                    self._create_link(ipr, allocations[name], interface_names(name)[1], pids[name])
-                allocations[name]['pid'] = pids[name]
+                    self._create_link(ipr, allocations[name], interface_names(name)[1], states[name]['pid'])
+                allocations[name]['pid'] = states[name]['pid']
             self.book.save(allocations)
             for name in settings:
                 change.put(allocations[name], [allocations[p] for p in self._partners(name, allocations)])
             self._commit(change, allocations, expected)  # the rules are in place before the links come up
             _write_sysctl('net/ipv4/ip_forward', '1')
             for name in settings:
-                alloc = allocations[name]
+                alloc, state = allocations[name], states[name]
                 if alloc['ports']:  # DNAT of 127.0.0.1 needs loopback sources routable out of the veth
                     _write_sysctl('net/ipv4/conf/%s/route_localnet' % alloc['host_if'], '1')
                 if name in fresh:
-                    self._bring_up(ipr, alloc, pids[name])
-                self._set_default_route(alloc, pids[name])
+                    self._bring_up(ipr, alloc, state['pid'])
+                self._set_default_route(alloc, state['pid'])
+                if reserved[name]:
+                    alloc['port_holder'] = _hold(reserved[name], state['supervisor'], state['supervisor_start'])
+            if any(reserved.values()):
+                self.book.save(allocations)
         for name in settings:
             self._write_resolv_conf(name, allocations[name])
         return {name: facts(name, allocations[name]) for name in settings}
@@ -289,6 +306,7 @@ class Network:
         """Delete one container's links, rules and peerings, and drop it from `allocations`."""
         _delete_links(interface_names(name))
         alloc = allocations.pop(name, None)
+        _release_ports(alloc or {})
         partners = self._partners(name, allocations)
         self.book.save_peers([p for p in self.book.peers() if name not in p])
         if alloc:
@@ -345,6 +363,69 @@ def _delete_links(names):
             for name in present:
                 for index in ipr.link_lookup(ifname=name):
                     ipr.link('del', index=index)
+
+
+# Published ports are held, as docker-proxy and conmon hold them: a program that starts later on one gets
+# "address in use" instead of silently losing its traffic to the container. The sockets are bound (TCP never
+# listens: the DNAT rules take the traffic first) and passed to a small perl process that lives as long as
+# the container's supervisor, polling its /proc/<pid>/stat (start time checked) every 2 s.
+PORT_HOLDER = ('my ($pid, $start) = @ARGV; sub alive { open(my $f, "<", "/proc/$pid/stat") or return 0; '
+               'my $s = <$f>; $s =~ s/^.*\\) //; return (split / /, $s)[19] eq $start } sleep 2 while alive()')
+
+
+def _reserve_ports(ports):
+    """A bound socket for each published host port; one clear error if another program has one."""
+    sockets = []
+    try:
+        for port, protocol in sorted(_host_ports(ports)):
+            sockets.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM if protocol == 'tcp' else socket.SOCK_DGRAM))
+            try:
+                sockets[-1].bind(('0.0.0.0', port))
+            except OSError as e:
+                raise ConductorError('host port %d/%s cannot be reserved (%s): another program holds it; choose '
+                                     'another' % (port, protocol, e.strerror))
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _hold(sockets, supervisor, supervisor_start):
+    """Hand the sockets to a holder process tied to the supervisor; returns its [PID, start time]."""
+    perl = find_perl()
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setsid()
+            if os.fork():
+                os._exit(0)  # the holder must not be our child
+            null = os.open(os.devnull, os.O_RDWR)
+            for target in (0, 1, 2):
+                os.dup2(null, target)
+            high = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 64) for s in sockets]
+            for number, fd in enumerate(high, 3):
+                os.dup2(fd, number)  # inheritable; every other fd (the locks too) is close-on-exec
+            os.write(report_w, str(os.getpid()).encode())
+            os.execv(perl, ['conductor-ports', '-e', PORT_HOLDER, str(supervisor), str(supervisor_start)])
+        finally:
+            os._exit(127)
+    os.close(report_w)
+    for sock in sockets:
+        sock.close()
+    os.waitpid(pid, 0)
+    with os.fdopen(report_r, 'rb') as report:
+        holder = int(report.read() or 0)
+    return [holder, start_time(holder)] if holder else None
+
+
+def _release_ports(alloc):
+    """End the holder of a container's ports (they are free once it is gone)."""
+    holder = alloc.pop('port_holder', None)
+    if holder and holder[1] is not None and alive(*holder):
+        os.kill(holder[0], signal.SIGKILL)
+        wait_gone(holder[0], holder[1], 2.0)
 
 
 def _host_ports(ports):

@@ -167,3 +167,23 @@ def test_cycles_leave_nothing(netconductor, netlab, image, root):
 def netconductor_cli():
     import helpers
     return helpers.CLI
+
+
+def test_published_ports_are_held_while_the_container_lives(netconductor, netlab, image):
+    """A program that starts later on a published port gets "address in use" (as with docker-proxy), not a port
+    whose traffic silently goes to the container; the port is free again once the container is gone."""
+    bind = ('import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[2] == "udp" else '
+            'socket.SOCK_STREAM)\ntry:\n    s.bind(("0.0.0.0", int(sys.argv[1])))\nexcept OSError as e:\n'
+            '    sys.exit(e.strerror)\n')
+    run(netconductor, image, 'web', ('sh', '-c', SERVER))
+    netconductor('addnetwork', '-e', '8080-8000', '-e', '53-5353/udp', 'web')
+    for port, protocol in (('8000', 'tcp'), ('5353', 'udp')):
+        result = sh(sys.executable, '-c', bind, port, protocol, ns=netlab.host, check=False)
+        assert result.returncode == 1 and 'Address already in use' in result.stderr, (port, result.stderr)
+    assert sh(sys.executable, '-c', bind, '8001', 'tcp', ns=netlab.host, check=False).returncode == 0, 'control'
+    assert netlab.fetch(netlab.internet, 'http://%s:8000/' % HOST_IP) == 'hello from web\n', 'traffic still flows'
+    netconductor('addnetwork', '-e', '8080-8002', 'web')  # a new port list: the old ports are let go
+    assert sh(sys.executable, '-c', bind, '8000', 'tcp', ns=netlab.host, check=False).returncode == 0
+    assert sh(sys.executable, '-c', bind, '8002', 'tcp', ns=netlab.host, check=False).returncode == 1
+    netconductor('stop', 'web')
+    assert sh(sys.executable, '-c', bind, '8002', 'tcp', ns=netlab.host, check=False).returncode == 0, 'freed'
