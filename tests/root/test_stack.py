@@ -112,6 +112,14 @@ def test_stack_check_run_rerun_change_orphans_and_teardown(lab, course):
     with open(os.path.join(host['root'], 'network', 'peers.json')) as f:
         assert json.load(f) == []
 
+    # a host port moves from one container to another in one task
+    port = {'container_port': 80, 'host_port': 30001}
+    counts, result, dummy = stack.run(entries(sc='drop', sa={'network': {'published_ports': [dict(port, host_port=30002)]}},
+                                              sb={'memory': '128m', 'peers': [], 'network': {'published_ports': [port]}}))
+    assert result['containers']['sa']['actions'] == ['networked'] == result['containers']['sb']['actions']
+    rules = sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
+    assert rules.count('--dport 30001') == rules.count('--dport 30002') > 0
+
     counts, result, dummy = stack.run([], stack_state='absent')
     assert counts['changed'] == 1 and sorted(result['containers']) == ['sa', 'sb']
     assert stack.ps() == {}
