@@ -498,8 +498,7 @@ def _apply_stack(store, stack, plan, desired, current, peer, stop_timeout):
             containers.create(name, adopt=adopt, stack=stack, **{key: spec[key] for key in CONTAINER_OPTIONS})
     for name in having('updated'):
         containers.update(name, **{key: desired[name]['spec'][key] for key in UPDATED_IN_PLACE})
-    for name in having('stopped'):
-        containers.kill(name, stop_timeout)
+    _operations.kill(store, having('stopped'), stop_timeout)
     for name in having('started'):
         _operations.start(store, name)
     networked = having('networked')

@@ -114,11 +114,21 @@ def test_stack_check_run_rerun_change_orphans_and_teardown(lab, course):
 
     # a host port moves from one container to another in one task
     port = {'container_port': 80, 'host_port': 30001}
-    counts, result, dummy = stack.run(entries(sc='drop', sa={'network': {'published_ports': [dict(port, host_port=30002)]}},
-                                              sb={'memory': '128m', 'peers': [], 'network': {'published_ports': [port]}}))
+    moved = entries(sc='drop', sa={'network': {'published_ports': [dict(port, host_port=30002)]}},
+                    sb={'memory': '128m', 'peers': [], 'network': {'published_ports': [port]}})
+    counts, result, dummy = stack.run(moved)
     assert result['containers']['sa']['actions'] == ['networked'] == result['containers']['sb']['actions']
     rules = sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
     assert rules.count('--dport 30001') == rules.count('--dport 30002') > 0
+
+    # stopped keeps the containers; started again, each gets its network back (and nothing else changes)
+    counts, result, dummy = stack.run(moved, stack_state='stopped')
+    assert [r['actions'] for r in result['containers'].values()] == [['stopped'], ['stopped']]
+    assert not [r for r in stack.ps().values() if r['status'] == 'running']
+    counts, result, dummy = stack.run(moved)
+    assert [r['actions'] for r in result['containers'].values()] == [['started'], ['started']]
+    assert all(r['status'] == 'running' and r['address'] for r in stack.ps().values())
+    assert stack.run(moved)[0]['changed'] == 0
 
     counts, result, dummy = stack.run([], stack_state='absent')
     assert counts['changed'] == 1 and sorted(result['containers']) == ['sa', 'sb']
