@@ -95,6 +95,9 @@ docs: $(COLLECTION)
 	@for module in $$(ls plugins/modules | sed -n 's/\.py$$//p'); do \
 	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build $(VENV)/bin/ansible-doc cs695.conductor.$$module > /dev/null || exit 1; \
 	  echo "ansible-doc cs695.conductor.$$module: ok"; done
+	@for type in connection inventory; do \
+	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build $(VENV)/bin/ansible-doc -t $$type cs695.conductor.conductor > /dev/null || exit 1; \
+	  echo "ansible-doc -t $$type cs695.conductor.conductor: ok"; done
 
 changelog:
 	$(VENV)/bin/antsibull-changelog lint
@@ -107,4 +110,4 @@ clean:
 	rm -rf .build $(VENV)
 
 bench: setup
-	cd bench && for script in build.py ship.py run.py network.py scale.py ansible.py classroom.py; do ../$(PY) $$script || exit 1; done
+	cd bench && for script in build.py ship.py run.py network.py scale.py ansible.py connection.py classroom.py; do ../$(PY) $$script || exit 1; done

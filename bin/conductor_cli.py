@@ -242,11 +242,11 @@ def cmd_exec(store, args):
     containers = Containers(store)
     argv = args.command or None
     if args.detach:
-        return containers.exec(args.name, argv, args.env, detach=True, user=args.user)
+        return containers.exec(args.name, argv, args.env, args.workdir, detach=True, user=args.user)
     if os.isatty(0):
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-        return containers.exec(args.name, argv, args.env, attach=_terminal.relay, user=args.user)
-    return _through_pipes(lambda stdio: containers.exec(args.name, argv, args.env, stdio=stdio, user=args.user))
+        return containers.exec(args.name, argv, args.env, args.workdir, attach=_terminal.relay, user=args.user)
+    return _through_pipes(lambda stdio: containers.exec(args.name, argv, args.env, args.workdir, stdio=stdio, user=args.user))
 
 
 def cmd_ps(store, args):
@@ -419,7 +419,8 @@ COMMANDS = {
     'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS]),
     'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
-        ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV, USER]),
+        ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV, USER,
+        ('-w, --workdir', 'workdir', 'DIR', "working folder of the command (default: the image's WORKDIR)")]),
     'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)")]),
     'inspect': (cmd_inspect, 'NAME', []),
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),

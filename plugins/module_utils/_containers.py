@@ -76,6 +76,9 @@ class Containers:
 
     def require(self, name):
         config = self.config(name)
+        if config is None and not os.path.isdir(self.store.root):
+            raise ConductorError('no container named %r: the state root %s does not exist (check --root, '
+                                 'CONDUCTOR_ROOT or ROOT in conductor.conf)' % (name, self.store.root))
         if config is None:
             raise ConductorError('no container named %r: see conductor ps' % name)
         return config
@@ -227,7 +230,7 @@ class Containers:
         if os.path.isdir(self.store.path('containers')):
             with self.store.lock():
                 self.store.sweep('containers')  # what a killed create or stop left
-        allocations = Allocations(self.store).load()
+        allocations, peers = Allocations(self.store).load(), Allocations(self.store).peers()
         result = []
         for name in self.names():
             try:
@@ -235,7 +238,7 @@ class Containers:
             except ValueError:  # cut short by a crash: shown, so it can be looked at, never a traceback
                 result.append({'name': name, 'image': '?', 'status': 'damaged (config.json cannot be read)',
                                'pid': None, 'address': '', 'created': '?', 'running': False, 'exit_code': None,
-                               'restart_policy': '?', 'restarts': 0, 'ports': []})
+                               'restart_policy': '?', 'restarts': 0, 'ports': [], 'peers': []})
                 continue
             if config:
                 state, network = self.state(name), allocations.get(name) or {}
@@ -244,7 +247,8 @@ class Containers:
                                'ports': network.get('ports', []),
                                'created': config['created'], 'running': state['running'],
                                'exit_code': state['exit_code'], 'restart_policy': config.get('restart_policy') or 'no',
-                               'restarts': self.restarts(name)['count']})
+                               'restarts': self.restarts(name)['count'],
+                               'peers': sorted(other for pair in peers if name in pair for other in pair if other != name)})
         return result
 
     # -- create and start ----------------------------------------------------------------------
@@ -433,6 +437,8 @@ class Containers:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
+                _close_fds_except(set(fds) | set(stdio or (0, 1, 2)) | {2} | ({log} if log is not None else set())
+                                  | ({pty_theirs.fileno()} if pty_theirs is not None else set()))
                 _runtime.join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, pty_theirs, log,
                               confinement, self.cgroup(name).procs(), user)
             except BaseException as e:  # noqa: B036
@@ -586,6 +592,17 @@ def _argv(command, entrypoint, image):
     first = entrypoint if entrypoint is not None else image.get('entrypoint') or []
     rest = command or (image.get('cmd') if entrypoint is None else None) or []
     return list(first) + list(rest) or ['/bin/bash']
+
+
+def _close_fds_except(keep):
+    """Close every fd of this forked child but keep. The caller may have had a thread holding a pipe end
+    at fork time, the write end of exec's stdin for one: held here, the command would never see its end."""
+    for fd in [int(n) for n in os.listdir('/proc/self/fd')]:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own fd, already closed
 
 
 def _terminal_pair():

@@ -126,6 +126,7 @@ def layer_with(*members):
 def test_bad_archives_get_one_clear_error_and_change_nothing(conductor, other, saved, tmp_path):
     helpers.seed(other.root)
     (tmp_path / 'unrelated').write_text('FROM debian:bookworm\nRUN touch /x\n')
+
     def corrupt_top_layer(name, data):
         return data[:-1024] + b'x' * 1024 if name.startswith('blobs/') and len(data) == 10240 else data
     cases = [
@@ -136,8 +137,8 @@ def test_bad_archives_get_one_clear_error_and_change_nothing(conductor, other, s
          '../../etc/cron.d/x leads out of the layer: refused, nothing was loaded'),
         (forge(saved, str(tmp_path / 'abs.tar'), layer_with(('/etc/passwd', tarfile.REGTYPE, None))),
          '/etc/passwd leads out of the layer'),
-        (forge(saved, str(tmp_path / 'through.tar'), layer_with(('etc', tarfile.SYMTYPE, '/etc'),
-                                                               ('etc/shadow', tarfile.REGTYPE, None))),
+        (forge(saved, str(tmp_path / 'through.tar'),
+               layer_with(('etc', tarfile.SYMTYPE, '/etc'), ('etc/shadow', tarfile.REGTYPE, None))),
          'etc/shadow is written through a symlink of the layer'),
         (forge(saved, str(tmp_path / 'hard.tar'), layer_with(('h', tarfile.LNKTYPE, '/etc/shadow'))),
          'h is a hard link to outside the layer'),

@@ -163,7 +163,10 @@ def test_add_downloads_only_when_allowed(conductor, context):
 
     (context / 'served').mkdir()
     (context / 'served' / 'notes.txt').write_text('version 1\n')
-    handler = lambda *a: Quiet(*a, directory=str(context / 'served'))  # noqa: E731
+
+    def handler(*args):
+        return Quiet(*args, directory=str(context / 'served'))
+
     server = http.server.HTTPServer(('127.0.0.1', 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

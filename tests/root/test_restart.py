@@ -1,11 +1,14 @@
 """Restart policies (issue 13): the supervisor runs `conductor _restart NAME` when PID 1 ends."""
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 
 import pytest
 
+import helpers
 from netlab import HOST_IP
 
 
@@ -129,3 +132,19 @@ def test_restore_after_a_reboot(netconductor, netlab, context, root):
     assert cli('exec', 'web', '--', 'ping', '-c', '1', '-W', '2', quiet_ip, check=False).returncode == 0, 'peering back'
     with open(damaged, 'w') as f:
         f.write(good)  # so the fixture can stop it
+
+
+@pytest.mark.skipif(not shutil.which('systemd-analyze'), reason='systemd-analyze is not installed')
+def test_the_restore_unit_the_role_installs_verifies(tmp_path):
+    """This machine runs no systemd: the unit is checked with systemd-analyze verify, next to a broken control."""
+    import jinja2
+    with open(os.path.join(helpers.CHECKOUT, 'roles', 'conductor_host', 'templates', 'conductor-restore.service.j2')) as f:
+        template = jinja2.Template(f.read())
+    for name, cli, verifies in (('good', helpers.CLI, True), ('broken', str(tmp_path / 'missing'), False)):
+        unit = tmp_path / name / 'conductor-restore.service'
+        unit.parent.mkdir()
+        unit.write_text(template.render(ansible_managed='test', conductor_host_config_dir='/etc/conductor',
+                                        conductor_host_cli_path=cli))
+        result = subprocess.run(['systemd-analyze', 'verify', str(unit)], capture_output=True, text=True, check=False)
+        assert (result.returncode == 0) is verifies, (name, result.stderr)
+    assert 'ExecStart=%s restore' % helpers.CLI in (tmp_path / 'good' / 'conductor-restore.service').read_text()
