@@ -215,6 +215,13 @@ class Containers:
             write_json(self.dir(name, 'config.json'), config)
         return config
 
+    def set_stack(self, name, stack):
+        """Record in config.json that a container made outside conductor_stack now belongs to `stack`."""
+        with self.store.lock(check_name('container', name)):
+            config = dict(self.require(name), stack=stack)
+            write_json(self.dir(name, 'config.json'), config)
+        return config
+
     def size(self, name):
         """Bytes in the container's own layer: what it wrote, which a recreate would discard."""
         return tree_size(self.dir(name, 'upper'))
@@ -247,28 +254,14 @@ class Containers:
     # -- create and start ----------------------------------------------------------------------
     def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
                cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None, volumes=None,
-               mounts=None, user=None, entrypoint=None, adopt=None, restart_policy=None):
+               mounts=None, user=None, entrypoint=None, adopt=None, restart_policy=None, stack=None):
         """Make the container's folder and config, and the volumes it names; nothing runs yet. adopt:
-        {target: anonymous volume} of the container this one replaces, mounted again at the same targets."""
+        {target: anonymous volume} of the container this one replaces, mounted again at the same targets.
+        stack: the conductor_stack it belongs to, kept in config.json (None: none)."""
         check_name('container', name)
-        volumes, mounts = _volumes.normalize(volumes, _volumes.parse_volume), _volumes.normalize(mounts, _volumes.parse_mount)
-        limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
-                  'pids_limit': _cgroups.parse_pids(pids_limit)}
-        env = check_env(env)
-        capability_set(cap_add, cap_drop)  # refuses unknown names before anything is made
-        security_opts = sorted(security_opts or [])
-        parse_security_opts(security_opts)
-        if hostname is not None:
-            check_name('hostname', hostname)
-        if command is not None and (not command or not all(isinstance(a, str) for a in command)):
-            raise ConductorError('invalid command %r: give a non-empty list of strings' % (command,))
-        if user is not None and check_user(user) is None:
-            raise ConductorError('invalid user %r: give a name or number from the image, such as student or 1000:1000'
-                                 % user)
-        if isinstance(entrypoint, str):
-            entrypoint = [entrypoint] if entrypoint else []
-        restart_policy = restart_policy or 'no'
-        parse_restart(restart_policy)
+        volumes, mounts, limits, env, security_opts, entrypoint, restart_policy = check_options(
+            command, env, hostname, cap_add, cap_drop, security_opts, memory, cpus, pids_limit, volumes, mounts,
+            user, entrypoint, restart_policy)
         manifest = self.store.require_image(image)
         image_config = manifest.get('config', {})
         binds = self._binds(volumes + mounts, image_config.get('volumes', []))
@@ -283,7 +276,7 @@ class Containers:
             'user': user, 'entrypoint': entrypoint, 'run_as': user or image_config.get('user'),
             'stop_signal': image_config.get('stop_signal') or 15, 'labels': image_config.get('labels') or {},
             'exposed': image_config.get('exposed') or [], 'healthcheck': image_config.get('healthcheck'),
-            'restart_policy': restart_policy,
+            'restart_policy': restart_policy, 'stack': stack,
             'argv': _argv(command, entrypoint, image_config),
             'workdir': image_config.get('workdir') or '/',
             'environment': env_list(environment),
@@ -542,6 +535,32 @@ class Containers:
         if state.get('piped'):
             return os.open('/proc/%d/fd/0' % state['supervisor'], os.O_WRONLY | os.O_CLOEXEC)
         return os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+
+
+def check_options(command=None, env=None, hostname=None, cap_add=None, cap_drop=None, security_opts=None, memory=None,
+                  cpus=None, pids_limit=None, volumes=None, mounts=None, user=None, entrypoint=None, restart_policy=None):
+    """Every check create makes of its options before anything is made, so a caller can check many
+    containers' options before it makes any. Returns volumes, mounts, limits, env, security_opts,
+    entrypoint and restart_policy as create stores them."""
+    volumes, mounts = _volumes.normalize(volumes, _volumes.parse_volume), _volumes.normalize(mounts, _volumes.parse_mount)
+    limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
+              'pids_limit': _cgroups.parse_pids(pids_limit)}
+    env = check_env(env)
+    capability_set(cap_add, cap_drop)  # refuses unknown names before anything is made
+    security_opts = sorted(security_opts or [])
+    parse_security_opts(security_opts)
+    if hostname is not None:
+        check_name('hostname', hostname)
+    if command is not None and (not command or not all(isinstance(a, str) for a in command)):
+        raise ConductorError('invalid command %r: give a non-empty list of strings' % (command,))
+    if user is not None and check_user(user) is None:
+        raise ConductorError('invalid user %r: give a name or number from the image, such as student or 1000:1000'
+                             % user)
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint] if entrypoint else []
+    restart_policy = restart_policy or 'no'
+    parse_restart(restart_policy)
+    return volumes, mounts, limits, env, security_opts, entrypoint, restart_policy
 
 
 def parse_security_opts(options):

@@ -47,44 +47,69 @@ class Network:
         host_access: what of the host it reaches on its gateway address (all, dns-only or none; default
         HOST_ACCESS in the config, else all). link_local: with internet, 169.254.0.0/16 too. publish_all:
         also publish every port the image EXPOSEs, on free host ports (docker run -P)."""
-        state = self.containers.require_running(name)
-        ports = normalize_ports(ports)
-        host_access = self.host_access(host_access)
+        return self.add_many({name: dict(internet=internet, ports=ports, dns=dns, host_access=host_access,
+                                         link_local=link_local, publish_all=publish_all)})[name]
+
+    def add_many(self, settings):
+        """add for several containers at once ({name: add's keyword arguments}): one lock, one netlink
+        socket and one firewall commit per table for them all. Returns {name: facts}."""
+        states = {name: self.containers.require_running(name) for name in settings}
         IPRoute = import_iproute()
+        reserved = {}
         with self._locked(), IPRoute() as ipr:
             change = _firewall.Change()
             allocations = self._sweep(self.book.load(), change)
-            current, expected = allocations.get(name), bool(allocations)
-            self._check_ports(name, ports, allocations)
-            if publish_all:
-                ports = self._publish_exposed(name, ports, allocations)
-            uplink = self._uplink(ipr) if internet else None
-            alloc = dict(current or self.book.allocate(allocations, _host_networks()))
-            host_if, peer_if = interface_names(name)
-            alloc.update(internet=bool(internet), ports=ports, uplink=uplink, host_if=host_if,
-                         dns=list(dns) if dns else None, host_access=host_access, link_local=bool(link_local))
-            _release_ports(alloc)  # the old reservation, if any: the same ports are bound again just below
-            reserved = _reserve_ports(ports)
-            allocations[name] = alloc
-            self.book.save(allocations)  # first: a crash from here on leaves an allocation that stop cleans
-            fresh = not current or current.get('pid') != state['pid'] or not ipr.link_lookup(ifname=host_if)
-            if fresh:
-                self._create_link(ipr, alloc, peer_if, state['pid'])
-            alloc['pid'] = state['pid']
+            expected, networks, fresh = bool(allocations), _host_networks(), []
+            ports = {name: normalize_ports(wanted.get('ports')) for name, wanted in settings.items()}
+            published = dict(allocations, **{name: {'ports': ports[name]} for name in settings})  # as it will be
+            listening = _listening_ports()  # once: reading it is 10 ms with 100 containers' sockets
+            try:
+                for name, wanted in settings.items():
+                    current = allocations.get(name)
+                    self._check_ports(name, ports[name], published, (current or {}).get('ports', []), listening)
+                    if wanted.get('publish_all'):
+                        ports[name] = self._publish_exposed(name, ports[name], allocations)
+                    alloc = dict(current or self.book.allocate(allocations, networks))
+                    host_if = interface_names(name)[0]
+                    alloc.update(internet=bool(wanted.get('internet')), ports=ports[name], host_if=host_if,
+                                 uplink=self._uplink(ipr) if wanted.get('internet') else None,
+                                 dns=list(wanted['dns']) if wanted.get('dns') else None,
+                                 host_access=self.host_access(wanted.get('host_access')),
+                                 link_local=bool(wanted.get('link_local')))
+                    _release_ports(alloc)  # the old reservation, if any: the same ports are bound again below
+                    allocations[name] = alloc
+                    if not current or current.get('pid') != states[name]['pid'] or not ipr.link_lookup(ifname=host_if):
+                        fresh.append(name)
+                for name in settings:  # after every release: two of them may swap ports
+                    reserved[name] = _reserve_ports(ports[name])
+            except BaseException:
+                for sock in [sock for sockets in reserved.values() for sock in sockets]:
+                    sock.close()
+                raise
+            self.book.save(allocations)  # first: a crash from here on leaves allocations that stop cleans
+            for name in settings:
+                if name in fresh:
+                    self._create_link(ipr, allocations[name], interface_names(name)[1], states[name]['pid'])
+                allocations[name]['pid'] = states[name]['pid']
             self.book.save(allocations)
-            change.put(alloc, [allocations[p] for p in self._partners(name, allocations)])
-            self._commit(change, allocations, expected)  # the rules are in place before the link comes up
+            for name in settings:
+                change.put(allocations[name], [allocations[p] for p in self._partners(name, allocations)])
+            self._commit(change, allocations, expected)  # the rules are in place before the links come up
             _write_sysctl('net/ipv4/ip_forward', '1')
-            if ports:  # DNAT of 127.0.0.1 needs loopback sources routable out of the veth
-                _write_sysctl('net/ipv4/conf/%s/route_localnet' % host_if, '1')
-            if fresh:
-                self._bring_up(ipr, alloc, state['pid'])
-            self._set_default_route(alloc, state['pid'])
-            if reserved:
-                alloc['port_holder'] = _hold(reserved, state['supervisor'], state['supervisor_start'])
+            for name in settings:
+                alloc, state = allocations[name], states[name]
+                if alloc['ports']:  # DNAT of 127.0.0.1 needs loopback sources routable out of the veth
+                    _write_sysctl('net/ipv4/conf/%s/route_localnet' % alloc['host_if'], '1')
+                if name in fresh:
+                    self._bring_up(ipr, alloc, state['pid'])
+                self._set_default_route(alloc, state['pid'])
+                if reserved[name]:
+                    alloc['port_holder'] = _hold(reserved[name], state['supervisor'], state['supervisor_start'])
+            if any(reserved.values()):
                 self.book.save(allocations)
-        self._write_resolv_conf(name, alloc)
-        return facts(name, alloc)
+        for name in settings:
+            self._write_resolv_conf(name, allocations[name])
+        return {name: facts(name, allocations[name]) for name in settings}
 
     def host_access(self, value=None):
         access = value or self.store.config.get('HOST_ACCESS') or 'all'
@@ -188,9 +213,10 @@ class Network:
             added.append({'container_port': key[0], 'host_port': host_port, 'protocol': key[1]})
         return normalize_ports(list(ports) + added)
 
-    def _check_ports(self, name, ports, allocations):
-        listening = _listening_ports()
-        mine = _host_ports((allocations.get(name) or {}).get('ports', []))
+    def _check_ports(self, name, ports, allocations, had, listening):
+        """Refuse a host port another container publishes (in allocations) or a program listens on
+        (listening); a port the container `had` already is its own."""
+        mine = _host_ports(had)
         for key in sorted(_host_ports(ports)):
             for other, alloc in allocations.items():
                 if other != name and key in _host_ports(alloc.get('ports', [])):
@@ -216,18 +242,28 @@ class Network:
 
     def peer(self, a, b, present=True):
         """Allow (or with present=False, stop allowing) traffic between two networked containers."""
+        return bool(self.peer_many([(a, b, present)]))
+
+    def peer_many(self, requests):
+        """peer or unpeer several pairs ([(a, b, present)]) with one commit per table; each pair is checked
+        before anything changes. Returns the sorted pairs that changed."""
         with self._locked():
             allocations = self.book.load()
-            pair = self.check_pair(a, b, present, allocations)
-            peers = set(self.book.peers())
-            if (pair in peers) == present:
-                return False
-            self.book.save_peers(peers | {pair} if present else peers - {pair})
-            if a in allocations and b in allocations:
-                change = _firewall.Change()
-                change.peer(allocations[a], allocations[b], present)
+            peers, change, changed = set(self.book.peers()), _firewall.Change(), []
+            for a, b, present in requests:
+                self.check_pair(a, b, present, allocations)  # every pair, before anything changes
+            for a, b, present in requests:
+                pair = tuple(sorted((a, b)))
+                if (pair in peers) == present:
+                    continue
+                peers = peers | {pair} if present else peers - {pair}
+                changed.append(pair)
+                if a in allocations and b in allocations:
+                    change.peer(allocations[a], allocations[b], present)
+            if changed:
+                self.book.save_peers(peers)
                 self._commit(change, allocations)
-        return True
+        return changed
 
     def repair(self):
         """Check conductor's rules against its records and rebuild them all if they differ (after a reboot,

@@ -7,6 +7,7 @@
 
     start          start the container, then reconnect its network (its veth went with its old netns)
     remove, stop   end its processes, tear down its network, then delete its files (conductor stop NAME...)
+    kill           end several containers' processes at once, keeping them (conductor_stack state: stopped)
     remove_image   rmi: refuse while a container uses it; keep the layers containers still use
     prune          rmcache: keep every base and layer an image or a container uses
     remove_volume  volume rm: refuse while a container uses it
@@ -137,6 +138,12 @@ def stop(store, names=None, timeout=10, keep_volumes=False):
                     volumes.delete(volume['name'])
     return ([configs[n] for n in names if n in configs], [errors[n] for n in names if n in errors],
             bool(network and network.repaired))
+
+
+def kill(store, names, timeout=10):
+    """End several containers' processes at once (their stop timeouts side by side), keeping the containers."""
+    containers = Containers(store)
+    _each(names, lambda name: containers.kill(name, timeout))
 
 
 def _each(names, call):

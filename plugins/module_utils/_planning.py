@@ -26,7 +26,7 @@ import os
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_env, check_name, env_list, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, parse_restart
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, check_options, parse_restart
 from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
@@ -175,16 +175,8 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
         raise ConductorError('image is required to create container %r' % name)
     actions, differences = container_actions(current, running, desired, state, recreate, restart)
     warnings = []
-    discarded = containers.size(name) if 'recreated' in actions else 0  # what it wrote outside its volumes
-    if discarded:
-        what = 'upper layer holds %s of changes outside volumes' % human_size(discarded)
-        if discard_changes == 'refuse':
-            raise ConductorError('container %r would be recreated (%s), but its %s: keep that data in a volume, '
-                                 'or set discard_changes: warn to recreate anyway'
-                                 % (name, ', '.join(differences) + ' changed' if differences else 'recreate: true', what))
-        differences.append(what)
-        warnings.append('container %r %s recreated: its %s%s' % (
-            name, 'would be' if check_mode else 'was', what, '' if check_mode else ', now gone'))
+    if 'recreated' in actions:
+        _check_discarded(containers, name, differences, discard_changes, check_mode, warnings)
     if not check_mode:
         for action in actions:
             if action in ('removed', 'recreated'):
@@ -216,6 +208,22 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
     if wait_healthy and not check_mode:
         result['health'] = containers.wait_healthy(name, healthy_timeout)
     return result
+
+
+def _check_discarded(containers, name, differences, discard_changes, check_mode, warnings):
+    """Before a recreate: what the container wrote outside its volumes goes with it. Say how much (in
+    differences and a warning), or with discard_changes=refuse fail before anything is done."""
+    discarded = containers.size(name)
+    if not discarded:
+        return
+    what = 'upper layer holds %s of changes outside volumes' % human_size(discarded)
+    if discard_changes == 'refuse':
+        raise ConductorError('container %r would be recreated (%s), but its %s: keep that data in a volume, '
+                             'or set discard_changes: warn to recreate anyway'
+                             % (name, ', '.join(differences) + ' changed' if differences else 'recreate: true', what))
+    differences.append(what)
+    warnings.append('container %r %s recreated: its %s%s' % (
+        name, 'would be' if check_mode else 'was', what, '' if check_mode else ', now gone'))
 
 
 def _anonymous_volumes(config):
@@ -312,6 +320,195 @@ def ensure_peer(store, a, b, state='present', check_mode=False):
         changed = network.peer(a, b, present)
     return {'changed': changed, 'peer': {'containers': list(pair), 'state': state},
             'diff': {'before': {'peered': present != changed}, 'after': {'peered': present}}}
+
+
+# -- stacks ------------------------------------------------------------------------------------
+def stack_actions(stack, desired, current, peers, state='started', remove_orphans=False):
+    """Pure: what conductor_stack does to each container.
+
+    desired: {name: {spec, network, peers}} as the task asks (network: the wanted settings, or None to
+    leave a container's network as it is); current: {name: {spec, running, pid, stack, network}} of the
+    containers on the host that matter (the listed ones and the stack's members; network: the
+    allocation or None); peers: the host's peerings, as sorted pairs. Returns (plan, orphans, peer):
+    plan {name: (actions, differences)} for the listed containers and the removed ones; orphans, the
+    members no longer listed; peer, the [(a, b, present)] peerings to make or undo."""
+    members = sorted(n for n, have in current.items() if have['stack'] == stack)
+    if state == 'absent':
+        return {n: (['removed'], []) for n in sorted(set(members) | (set(desired) & set(current)))}, [], []
+    plan, orphans = {}, [n for n in members if n not in desired]
+    for name, want in desired.items():
+        have = current.get(name) or {}
+        actions, differences = container_actions(have.get('spec', {}), have.get('running', False), want['spec'], state)
+        if have and have['stack'] != stack and 'recreated' not in actions:
+            actions.insert(0, 'adopted')  # made by conductor_container: labelled as the stack's, nothing else
+        if state == 'started' and want['network'] is not None:
+            alloc, fresh = have.get('network'), bool({'created', 'recreated'} & set(actions))
+            pid = alloc and alloc.get('pid') if 'started' in actions else have.get('pid')  # start reconnects it
+            if fresh or network_differs(alloc, want['network'], pid):
+                actions.append('networked')
+        plan[name] = (actions, differences)
+    for name in orphans if remove_orphans else []:
+        plan[name] = (['removed'], [])
+    wanted = {tuple(sorted((name, other))) for name, want in desired.items() for other in want['peers']}
+    peer = []
+    if state == 'started':
+        renewed = {n for n, (actions, dummy) in plan.items() if {'recreated', 'removed'} & set(actions)}
+        peer = [pair + (True,) for pair in sorted(wanted) if pair not in peers or renewed & set(pair)]
+        peer += [pair + (False,) for pair in sorted(peers)
+                 if pair not in wanted and all(n in desired for n in pair) and not renewed & set(pair)]
+        for a, b, present in peer:
+            for name in (a, b):
+                if name in plan:
+                    plan[name][0].append('peered' if present else 'unpeered')
+    return plan, orphans, peer
+
+
+def ensure_stack(store, stack, entries, state='started', remove_orphans=False, stop_timeout=10,
+                 discard_changes='warn', check_mode=False):
+    """conductor_stack: the containers of `entries` (dicts of name, CONTAINER_OPTIONS, network, peers) as
+    asked, all compared in one run, only the differences applied, each kind of change batched (one
+    firewall commit for all networks); state absent removes the stack's containers. Every entry is
+    checked before anything is done: a bad one fails the task naming it, with nothing changed."""
+    containers = Containers(store)
+    check_name('stack', stack)
+    desired = _stack_desired(store, entries, state, check_mode)
+    book = Allocations(store)
+    allocations, peers = book.load(), set(book.peers())
+    current = {}
+    for config in containers.configs():
+        name = config['name']
+        if name in desired or config.get('stack') == stack:
+            running = containers.state(name)
+            current[name] = {'spec': stored_spec(config), 'running': running['running'], 'pid': running.get('pid'),
+                             'stack': config.get('stack'), 'network': allocations.get(name), 'config': config}
+    for name, want in desired.items():
+        other = (current.get(name) or {}).get('stack')
+        if other not in (None, stack):
+            raise ConductorError('containers[%d] (%s): this container belongs to stack %r: remove it there, or choose '
+                                 'another name' % (want['index'], name, other))
+    _check_peers(desired, allocations, current, check_mode)
+    plan, orphans, peer = stack_actions(stack, desired, current, peers, state, remove_orphans)
+    _check_ports_free(desired, allocations, plan)
+    warnings = []
+    for name, (actions, differences) in plan.items():
+        if 'recreated' in actions:
+            _check_discarded(containers, name, differences, discard_changes, check_mode, warnings)
+    if orphans and not remove_orphans and state != 'absent':
+        warnings.append('container(s) %s of stack %r are no longer listed and were left as they are: set '
+                        'remove_orphans: true to remove them' % (', '.join(orphans), stack))
+    if not check_mode:
+        _apply_stack(store, stack, plan, desired, current, peer, stop_timeout)
+    changed = [n for n, (actions, dummy) in plan.items() if actions]
+    return {'changed': bool(changed), 'warnings': warnings, 'orphans': orphans,
+            'containers': {n: {'actions': actions, 'differences': differences} for n, (actions, differences) in plan.items()},
+            'diff': {'before': {n: dict(current[n]['spec'], running=current[n]['running']) for n in changed if n in current},
+                     'after': {n: dict(desired[n]['spec'], running=state == 'started') for n in changed if n in desired
+                               and state != 'absent'}}}
+
+
+def _stack_desired(store, entries, state, check_mode):
+    """{name: {spec, network, peers, index}} from the task's entries, each checked as create would check it;
+    an error names the entry."""
+    desired, ports = {}, {}
+    access = None
+    for index, entry in enumerate(entries):
+        name = entry.get('name')
+        try:
+            check_name('container', name)
+            if name in desired:
+                raise ConductorError('the name of containers[%d] too: give each container one entry'
+                                     % desired[name]['index'])
+            if state == 'absent':
+                desired[name] = {'index': index, 'peers': []}
+                continue
+            options = {key: entry.get(key) for key in CONTAINER_OPTIONS}
+            if not options['image']:
+                raise ConductorError('image is required: name the image to run')
+            spec = desired_spec(store, options, check_mode)
+            check_options(**{key: spec[key] for key in CONTAINER_OPTIONS if key not in ('image', 'privileged')})
+            network = entry.get('network')
+            if network is not None:
+                if access is None:
+                    from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+                    access = _network.Network(store).host_access
+                network = {'internet': bool(network.get('internet')), 'ports': normalize_ports(network.get('published_ports')),
+                           'dns': list(network['dns']) if network.get('dns') else None,
+                           'host_access': access(network.get('host_access')), 'link_local': bool(network.get('link_local'))}
+                for port in network['ports']:
+                    key = (port['host_port'], port['protocol'])
+                    if key in ports:
+                        raise ConductorError('host port %d/%s is also published by %s: choose another' % (key + (ports[key],)))
+                    ports[key] = 'containers[%d] (%s)' % (index, name)
+            peers = list(entry.get('peers') or [])
+            for other in peers:
+                check_name('container', other)
+                if other == name:
+                    raise ConductorError('a container cannot be peered with itself: remove %r from its peers' % name)
+        except ConductorError as e:
+            raise ConductorError('containers[%d] (%s): %s' % (index, name, e))
+        desired[name] = {'spec': spec, 'network': network, 'peers': peers, 'index': index}
+    return desired
+
+
+def _check_peers(desired, allocations, current, check_mode):
+    """Every peer an entry names is networked by the stack, or (unless pending in check mode) already is."""
+    for name, want in desired.items():
+        for other in want.get('peers', []):
+            if other in desired:
+                ok = desired[other]['network'] is not None
+            else:
+                ok = other in allocations or (check_mode and other not in current)
+            if not ok or want['network'] is None:
+                raise ConductorError('containers[%d] (%s): cannot peer with %r: both need a network (give each a network, '
+                                     'or network %r first)' % (want['index'], name, other, other))
+
+
+def _check_ports_free(desired, allocations, plan):
+    """No entry publishes a host port a container outside the stack keeps (the network would refuse it
+    only after the containers were made)."""
+    kept = {(p['host_port'], p['protocol']): other for other, alloc in allocations.items() if other not in desired
+            and 'removed' not in plan.get(other, ([], []))[0] for p in alloc.get('ports', [])}
+    for name, want in desired.items():
+        if 'networked' not in plan.get(name, ([], []))[0]:
+            continue
+        for port in want['network']['ports']:
+            key = (port['host_port'], port['protocol'])
+            if key in kept:
+                raise ConductorError('containers[%d] (%s): host port %d/%s is already published by container %r: choose '
+                                     'another' % ((want['index'], name) + key + (kept[key],)))
+
+
+def _apply_stack(store, stack, plan, desired, current, peer, stop_timeout):
+    """Carry out stack_actions' plan, one kind of change at a time for all containers."""
+    containers = Containers(store)
+
+    def having(action):
+        return [n for n, (actions, dummy) in plan.items() if action in actions]
+    for action, keep_volumes in (('removed', False), ('recreated', True)):
+        if having(action):
+            dummy, errors, dummy = _operations.stop(store, having(action), stop_timeout, keep_volumes)
+            if errors:
+                raise ConductorError(errors[0])
+    for name in having('adopted'):
+        containers.set_stack(name, stack)
+    with store.lock():  # one acquisition for every create
+        for name in having('created') + having('recreated'):
+            spec = desired[name]['spec']
+            adopt = _anonymous_volumes(current.get(name, {}).get('config'))
+            containers.create(name, adopt=adopt, stack=stack, **{key: spec[key] for key in CONTAINER_OPTIONS})
+    for name in having('updated'):
+        containers.update(name, **{key: desired[name]['spec'][key] for key in UPDATED_IN_PLACE})
+    _operations.kill(store, having('stopped'), stop_timeout)
+    for name in having('started'):
+        _operations.start(store, name)
+    networked = having('networked')
+    if networked or peer:
+        from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+        network = _network.Network(store)
+        if networked:
+            network.add_many({n: desired[n]['network'] for n in sorted(networked)})
+        if peer:
+            network.peer_many(peer)
 
 
 # -- volumes -----------------------------------------------------------------------------------

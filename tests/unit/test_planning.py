@@ -153,3 +153,78 @@ def test_plan_on_a_parent_image():
     plan = _builder.Plan('img', parse('FROM web\nRUN true\n'), {}, images={'web': parent}.__getitem__)
     assert plan.base == 'b' * 32 and plan.layers[0] == 'l' * 32 and len(plan.layers) == 2
     assert plan.config == {'env': ['X=1'], 'workdir': '/srv'}
+
+
+# -- conductor_stack: stack_actions is pure ---------------------------------------------------------
+NET = {'internet': False, 'ports': [], 'dns': None, 'host_access': 'all', 'link_local': False}
+
+
+def want(spec=None, network=None, peers=()):
+    return {'spec': spec or SPEC, 'network': network, 'peers': list(peers)}
+
+
+def have(spec=None, running=True, stack='lab', network=None, pid=7):
+    return {'spec': spec or SPEC, 'running': running, 'pid': pid, 'stack': stack, 'network': network}
+
+
+def test_a_stack_on_an_empty_host_creates_starts_networks_and_peers_everything():
+    plan, orphans, peer = _planning.stack_actions('lab', {'a': want(network=NET), 'b': want(network=NET, peers=['a']),
+                                                          'c': want()}, {}, set())
+    assert plan == {'a': (['created', 'started', 'networked', 'peered'], []),
+                    'b': (['created', 'started', 'networked', 'peered'], []), 'c': (['created', 'started'], [])}
+    assert orphans == [] and peer == [('a', 'b', True)]
+
+
+def test_an_unchanged_stack_does_nothing():
+    alloc = dict(NET, pid=7)
+    plan, orphans, peer = _planning.stack_actions(
+        'lab', {'a': want(network=NET), 'b': want(network=NET, peers=['a'])},
+        {'a': have(network=alloc), 'b': have(network=alloc)}, {('a', 'b')})
+    assert plan == {'a': ([], []), 'b': ([], [])} and orphans == [] and peer == []
+
+
+def test_only_the_changed_container_is_recreated_and_its_peering_made_again():
+    alloc = dict(NET, pid=7)
+    plan, dummy, peer = _planning.stack_actions(
+        'lab', {'a': want(network=NET), 'b': want(dict(SPEC, env=['A=2']), network=NET, peers=['a'])},
+        {'a': have(network=alloc), 'b': have(network=alloc)}, {('a', 'b')})
+    assert plan == {'a': (['peered'], []), 'b': (['recreated', 'started', 'networked', 'peered'], ['env'])}
+    assert peer == [('a', 'b', True)]  # the recreate's stop undid it
+
+
+def test_a_changed_network_or_a_restarted_container_is_networked_again():
+    plan = _planning.stack_actions('lab', {'a': want(network=dict(NET, internet=True)), 'b': want(network=NET)},
+                                   {'a': have(network=dict(NET, pid=7)), 'b': have(network=dict(NET, pid=6))}, set())[0]
+    assert plan == {'a': (['networked'], []), 'b': (['networked'], [])}
+    stopped = _planning.stack_actions('lab', {'a': want(network=NET)},
+                                      {'a': have(running=False, pid=None, network=dict(NET, pid=7))}, set())[0]
+    assert stopped == {'a': (['started'], [])}, 'start reconnects the same network'
+
+
+def test_orphans_are_reported_and_removed_only_when_asked_and_other_stacks_are_left_alone():
+    current = {'a': have(), 'gone': have(), 'theirs': have(stack='other'), 'loose': have(stack=None)}
+    plan, orphans, dummy = _planning.stack_actions('lab', {'a': want()}, current, set())
+    assert orphans == ['gone'] and plan == {'a': ([], [])}
+    plan, orphans, dummy = _planning.stack_actions('lab', {'a': want()}, current, set(), remove_orphans=True)
+    assert orphans == ['gone'] and plan['gone'] == (['removed'], [])
+    plan = _planning.stack_actions('lab', {'a': want()}, current, set(), state='absent')[0]
+    assert plan == {'a': (['removed'], []), 'gone': (['removed'], [])}
+
+
+def test_a_container_made_outside_the_stack_is_adopted_or_recreated():
+    assert _planning.stack_actions('lab', {'a': want()}, {'a': have(stack=None)}, set())[0] == {'a': (['adopted'], [])}
+    plan = _planning.stack_actions('lab', {'a': want(dict(SPEC, env=[]))}, {'a': have(stack=None)}, set())[0]
+    assert plan == {'a': (['recreated', 'started'], ['env'])}
+
+
+def test_a_peering_no_entry_names_is_undone_but_not_one_with_an_outside_container():
+    plan, dummy, peer = _planning.stack_actions('lab', {'a': want(network=NET), 'b': want(network=NET)},
+                                                {'a': have(network=dict(NET, pid=7)), 'b': have(network=dict(NET, pid=7))},
+                                                {('a', 'b'), ('a', 'x')})
+    assert peer == [('a', 'b', False)] and plan['a'] == (['unpeered'], [])
+
+
+def test_stopped_and_present_stacks_leave_networks_and_peers_alone():
+    plan, dummy, peer = _planning.stack_actions('lab', {'a': want(network=NET, peers=['b']), 'b': want(network=NET)},
+                                                {'a': have(), 'b': have()}, set(), state='stopped')
+    assert plan == {'a': (['stopped'], []), 'b': (['stopped'], [])} and peer == []

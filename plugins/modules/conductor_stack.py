@@ -1,0 +1,268 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: conductor_stack
+short_description: Manage a set of Conductor containers, their networks and peerings in one task
+version_added: 0.1.0
+description:
+  - Declares many containers in one task, as C(docker compose up) does for a compose file, each with its image,
+    options, network, published ports and peers. All of them are compared with what runs in one pass, and only
+    the differences are applied; RV(containers) says what was done to each, and why.
+  - Each entry takes the options of M(cs695.conductor.conductor_container) and compares them the same way. A changed
+    option or a rebuilt image recreates that container only, a changed limit is applied in place.
+  - Changes are batched. Every network of the task is set up under one lock with one firewall commit per table,
+    containers are created under one lock, and O(state=absent) stops the whole set at once.
+  - The containers the task creates are labelled with the stack's O(name) (C(stack) in C(conductor inspect)). A
+    listed container made earlier by M(cs695.conductor.conductor_container) is adopted (labelled, action
+    V(adopted)) if its spec matches, else recreated. A container of another stack is refused.
+  - A container of the stack that is no longer listed (an orphan) is left running and reported in RV(orphans) with
+    a warning, as C(docker compose up) does; O(remove_orphans=true) removes it.
+  - Every entry is checked (names, options, images, ports, peers) before anything is done, so a bad entry fails the
+    task with one message naming it, for example C(containers[3]) and its name, and changes nothing.
+author:
+  - Conductor contributors (@cs695)
+extends_documentation_fragment:
+  - cs695.conductor.root
+  - cs695.conductor.attributes
+  - cs695.conductor.attributes.check_pending
+  - cs695.conductor.attributes.check_diff
+requirements:
+  - pyroute2 and python-iptables on the managed host for O(containers[].network) (the cs695.conductor.conductor_host
+    role installs them).
+options:
+  name:
+    description: The stack's name, recorded in each of its containers. Same rules as a container name.
+    type: str
+    required: true
+  state:
+    description:
+      - V(started) creates what is missing and makes sure every listed container runs, with its network and peers.
+      - V(present) creates them without starting them; V(stopped) makes sure they do not run. Neither touches networks.
+      - V(absent) stops and removes every container of the stack (the listed ones and any other labelled with O(name)),
+        their networks going with one firewall commit per table. Named volumes are kept; anonymous ones go.
+    type: str
+    choices: [started, present, stopped, absent]
+    default: started
+  containers:
+    description:
+      - The containers. Only O(containers[].name) is needed with O(state=absent).
+      - Each entry is checked by this module, so an error names the entry by its index and name.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The container's name.
+        type: str
+        required: true
+      image:
+        description: The image to run.
+        type: str
+        required: true
+      command:
+        description: The command, a list or a string split as a shell would. Defaults to the image's.
+        type: raw
+      entrypoint:
+        description: Replaces the image's C(ENTRYPOINT), as in M(cs695.conductor.conductor_container).
+        type: raw
+      env:
+        description: Environment variables, added to the image's C(ENV).
+        type: dict
+      hostname:
+        description: The hostname inside. Defaults to the container name.
+        type: str
+      user:
+        description: The user (and group) the command runs as.
+        type: str
+      privileged:
+        description: Keep every capability and load no seccomp filter (see M(cs695.conductor.conductor_container)).
+        type: bool
+        default: false
+      cap_add:
+        description: Capabilities to add to the default set.
+        type: list
+        elements: str
+      cap_drop:
+        description: Capabilities to drop from the default set.
+        type: list
+        elements: str
+      security_opts:
+        description: Docker's security options that Conductor knows (V(seccomp=unconfined), V(no-new-privileges)).
+        type: list
+        elements: str
+      memory:
+        description: Memory limit, swap included, such as V(1g). A change is applied in place (action V(updated)).
+        type: str
+      cpus:
+        description: CPU limit in CPUs. Changed in place.
+        type: float
+      pids_limit:
+        description: Process limit; V(-1) for none. Changed in place.
+        type: int
+      restart_policy:
+        description: V(no), V(on-failure[:N]), V(always) or V(unless-stopped), as in M(cs695.conductor.conductor_container).
+        type: str
+        default: 'no'
+      volumes:
+        description: Docker's short syntax (V(NAME:/path), V(/host/path:/path[:ro]), V(/path)).
+        type: list
+        elements: str
+      mounts:
+        description: Docker's long syntax, dicts of C(type) (V(volume) or V(bind)), C(source), C(target), C(readonly).
+        type: list
+        elements: dict
+      network:
+        description:
+          - The container's network, as M(cs695.conductor.conductor_network) gives it; applied with O(state=started).
+          - Omitted, the container's network is left as it is.
+        type: dict
+        suboptions:
+          internet:
+            description: A default route via the host, NAT out of its uplink, and DNS.
+            type: bool
+            default: false
+          published_ports:
+            description: Container ports to publish as host ports, dicts of C(container_port), C(host_port), C(protocol).
+            type: list
+            elements: dict
+            default: []
+          dns:
+            description: DNS servers for the container.
+            type: list
+            elements: str
+          host_access:
+            description: What of the host it reaches.
+            type: str
+            choices: [all, dns-only, none]
+          link_local:
+            description: With O(containers[].network.internet), 169.254.0.0/16 too.
+            type: bool
+            default: false
+      peers:
+        description:
+          - Containers this one may reach and be reached by (M(cs695.conductor.conductor_peer)); both need a network.
+          - A peering between two listed containers that no entry names any more is undone. A peering with a container
+            outside the list is only made, never undone.
+        type: list
+        elements: str
+  remove_orphans:
+    description: Also remove the stack's containers that are no longer listed (as C(docker compose up --remove-orphans)).
+    type: bool
+    default: false
+  stop_timeout:
+    description: Seconds between SIGTERM and SIGKILL when containers are stopped; they are stopped all at once.
+    type: float
+    default: 10
+  discard_changes:
+    description:
+      - What to do when a recreate would discard what a container wrote outside its volumes, as in
+        M(cs695.conductor.conductor_container). V(refuse) fails the task before anything is done.
+    type: str
+    choices: [warn, refuse]
+    default: warn
+'''
+
+EXAMPLES = r'''
+- name: A container per student, each with a work volume and a published port
+  cs695.conductor.conductor_stack:
+    name: classroom
+    containers:
+      - name: cs695-alice
+        image: cs695
+        hostname: alice
+        env: {STUDENT: alice}
+        volumes: ["cs695-alice-work:/root/work"]
+        memory: 1g
+        network:
+          published_ports: [{container_port: 8080, host_port: 20000}]
+      - name: cs695-bob
+        image: cs695
+        hostname: bob
+        env: {STUDENT: bob}
+        volumes: ["cs695-bob-work:/root/work"]
+        memory: 1g
+        network:
+          published_ports: [{container_port: 8080, host_port: 20001}]
+        peers: [cs695-alice]
+
+- name: Tear it all down (named volumes are kept)
+  cs695.conductor.conductor_stack:
+    name: classroom
+    state: absent
+    stop_timeout: 2
+'''
+
+RETURN = r'''
+containers:
+  description:
+    - For each listed container, and each removed one, what the task did (or would do in check mode), in order, and the
+      options whose value differs from the container's stored spec.
+    - Actions are V(adopted), V(created), V(recreated), V(updated), V(started), V(stopped), V(removed), V(networked),
+      V(peered) and V(unpeered).
+  returned: always
+  type: dict
+  sample:
+    cs695-alice: {actions: [], differences: []}
+    cs695-bob: {actions: [recreated, started, networked], differences: [env]}
+orphans:
+  description: The stack's containers that are not listed (removed only with O(remove_orphans=true)).
+  returned: always
+  type: list
+  elements: str
+  sample: [cs695-carol]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.cs695.conductor.plugins.module_utils._planning import container_argument_spec, ensure_stack
+from ansible_collections.cs695.conductor.plugins.module_utils._module import NETWORK_OPTIONS, ROOT_OPTION, run_module
+
+# One entry of containers. Checked here, entry by entry, so that an error names the entry: Ansible's own check
+# of a list's suboptions does not say which element failed.
+ENTRY_OPTIONS = dict(container_argument_spec(), name=dict(type='str', required=True), image=dict(type='str'),
+                     network=dict(type='dict', options=NETWORK_OPTIONS), peers=dict(type='list', elements='str', default=[]))
+
+
+def checked_entries(module):
+    validator, entries = ArgumentSpecValidator(ENTRY_OPTIONS), []
+    for index, entry in enumerate(module.params['containers']):
+        name = entry.get('name')
+        unknown = sorted(set(entry) - set(ENTRY_OPTIONS))
+        if unknown:
+            module.fail_json(msg='containers[%d] (%s): unknown option %s: use %s' % (
+                index, name, ', '.join(unknown), ', '.join(sorted(ENTRY_OPTIONS))))
+        result = validator.validate(entry)
+        if result.error_messages:
+            module.fail_json(msg='containers[%d] (%s): %s' % (index, name, '; '.join(result.error_messages)))
+        entries.append(result.validated_parameters)
+    return entries
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            state=dict(type='str', choices=['started', 'present', 'stopped', 'absent'], default='started'),
+            containers=dict(type='list', elements='dict', default=[]),
+            remove_orphans=dict(type='bool', default=False),
+            stop_timeout=dict(type='float', default=10),
+            discard_changes=dict(type='str', choices=['warn', 'refuse'], default='warn'),
+            root=ROOT_OPTION,
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    entries = p['containers'] if p['state'] == 'absent' else checked_entries(module)
+    run_module(module, lambda store, out: ensure_stack(
+        store, p['name'], entries, state=p['state'], remove_orphans=p['remove_orphans'], stop_timeout=p['stop_timeout'],
+        discard_changes=p['discard_changes'], check_mode=module.check_mode))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,160 @@
+"""conductor_stack through real ansible-playbook runs: many containers in one task, on a lab host (a network
+namespace with a state root of its own, as in test_playbooks.py)."""
+import json
+import os
+
+from netlab import sh
+# the lab hosts and their fixtures, shared with the playbooks' tests
+from test_playbooks import course, lab, recap  # noqa: F401, pylint: disable=unused-import
+
+STACK = '''- hosts: classroom
+  gather_facts: false
+  environment: "{{ conductor_environment }}"
+  tasks:
+    - cs695.conductor.conductor_stack:
+        name: lab
+        root: "{{ conductor_root }}"
+        state: "{{ stack_state | default('started') }}"
+        containers: "{{ entries }}"
+        remove_orphans: "{{ orphans | default(false) }}"
+        stop_timeout: 1
+      register: stack
+    - ansible.builtin.copy:
+        content: "{{ stack | to_json }}"
+        dest: "{{ out }}"
+        mode: "0600"
+      changed_when: false
+      check_mode: false
+'''
+
+
+def entries(**changes):
+    a = {'name': 'sa', 'image': 'img', 'volumes': ['sa-work:/work'],
+         'network': {'internet': True, 'published_ports': [{'container_port': 80, 'host_port': 30001}]}}
+    b = {'name': 'sb', 'image': 'img', 'memory': '64m', 'network': {}, 'peers': ['sa']}
+    c = {'name': 'sc', 'image': 'img', 'env': {'WEEK': '1'}, 'command': 'sleep 1000'}
+    return [dict(entry, **changes.get(entry['name'], {})) for entry in (a, b, c) if changes.get(entry['name']) != 'drop']
+
+
+class Stack:
+    def __init__(self, one):
+        self.one, self.host = one, one.hosts[0]
+        self.inventory = one.inventory()
+        self.playbook = one.tmp / 'stack.yml'
+        self.playbook.write_text(STACK)
+        self.out = str(one.tmp / 'result.json')
+
+    def run(self, listed, *args, check=True, **extra):
+        extra.update(entries=listed, out=self.out)
+        if os.path.exists(self.out):
+            os.unlink(self.out)
+        result = self.one.playbook(str(self.playbook), self.inventory, '-e', json.dumps(extra), *args, check=check)
+        counts = recap(result.stdout)['lab0']
+        with open(self.out) as f:
+            return counts, json.load(f), result.stdout + result.stderr
+
+    def ps(self):
+        return {r['name']: r for r in json.loads(self.one.cli(self.host, 'ps', '--json').stdout)}
+
+    def config(self, name):
+        return json.loads(self.one.cli(self.host, 'inspect', name).stdout)['config']
+
+
+def test_stack_check_run_rerun_change_orphans_and_teardown(lab, course):
+    one = lab(1)
+    stack = Stack(one)
+    host = stack.host
+    one.cli(host, 'build', 'img', course)
+
+    counts, result, dummy = stack.run(entries(), '--check', '--diff')
+    assert counts['changed'] == 1 and counts['failed'] == 0
+    assert result['containers'] == {
+        'sa': {'actions': ['created', 'started', 'networked', 'peered'], 'differences': []},
+        'sb': {'actions': ['created', 'started', 'networked', 'peered'], 'differences': []},
+        'sc': {'actions': ['created', 'started'], 'differences': []}}
+    assert stack.ps() == {}, 'check mode made nothing'
+
+    counts, result, dummy = stack.run(entries(), '--diff')
+    assert counts['changed'] == 1 and result['containers']['sb']['actions'] == ['created', 'started', 'networked', 'peered']
+    rows = stack.ps()
+    assert sorted(rows) == ['sa', 'sb', 'sc'] and all(r['status'] == 'running' for r in rows.values())
+    assert rows['sa']['address'] and rows['sb']['address'] and not rows['sc']['address']
+    assert {stack.config(n)['stack'] for n in rows} == {'lab'}
+    assert '--dport 30001' in sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
+    with open(os.path.join(host['root'], 'network', 'peers.json')) as f:
+        assert json.load(f) == [['sa', 'sb']]
+    pids = {n: r['pid'] for n, r in rows.items()}
+
+    counts, result, dummy = stack.run(entries())
+    assert counts['changed'] == 0 and all(r == {'actions': [], 'differences': []} for r in result['containers'].values())
+    assert stack.run(entries(), '--check')[0]['changed'] == 0
+
+    # a changed option recreates only its container and says why; a changed limit is applied in place
+    counts, result, dummy = stack.run(entries(sc={'env': {'WEEK': '2'}}, sb={'memory': '128m'}))
+    assert result['containers'] == {'sa': {'actions': [], 'differences': []},
+                                    'sb': {'actions': ['updated'], 'differences': ['memory']},
+                                    'sc': {'actions': ['recreated', 'started'], 'differences': ['env']}}
+    rows = stack.ps()
+    assert rows['sa']['pid'] == pids['sa'] and rows['sb']['pid'] == pids['sb'] and rows['sc']['pid'] != pids['sc']
+
+    # a container no longer listed is an orphan: reported and left running, removed with remove_orphans
+    listed = entries(sc='drop', sb={'memory': '128m'})
+    counts, result, output = stack.run(listed)
+    assert counts['changed'] == 0 and result['orphans'] == ['sc'] and 'remove_orphans' in output
+    assert stack.ps()['sc']['status'] == 'running'
+    counts, result, dummy = stack.run(listed, orphans=True)
+    assert counts['changed'] == 1 and result['containers']['sc'] == {'actions': ['removed'], 'differences': []}
+    assert sorted(stack.ps()) == ['sa', 'sb']
+
+    # a peering no entry names any more is undone
+    counts, result, dummy = stack.run(entries(sc='drop', sb={'memory': '128m', 'peers': []}))
+    assert result['containers']['sb']['actions'] == ['unpeered'] == result['containers']['sa']['actions']
+    with open(os.path.join(host['root'], 'network', 'peers.json')) as f:
+        assert json.load(f) == []
+
+    # a host port moves from one container to another in one task
+    port = {'container_port': 80, 'host_port': 30001}
+    moved = entries(sc='drop', sa={'network': {'published_ports': [dict(port, host_port=30002)]}},
+                    sb={'memory': '128m', 'peers': [], 'network': {'published_ports': [port]}})
+    counts, result, dummy = stack.run(moved)
+    assert result['containers']['sa']['actions'] == ['networked'] == result['containers']['sb']['actions']
+    rules = sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
+    assert rules.count('--dport 30001') == rules.count('--dport 30002') > 0
+
+    # stopped keeps the containers; started again, each gets its network back (and nothing else changes)
+    counts, result, dummy = stack.run(moved, stack_state='stopped')
+    assert [r['actions'] for r in result['containers'].values()] == [['stopped'], ['stopped']]
+    assert not [r for r in stack.ps().values() if r['status'] == 'running']
+    counts, result, dummy = stack.run(moved)
+    assert [r['actions'] for r in result['containers'].values()] == [['started'], ['started']]
+    assert all(r['status'] == 'running' and r['address'] for r in stack.ps().values())
+    assert stack.run(moved)[0]['changed'] == 0
+
+    counts, result, dummy = stack.run([], stack_state='absent')
+    assert counts['changed'] == 1 and sorted(result['containers']) == ['sa', 'sb']
+    assert stack.ps() == {}
+    assert [v['name'] for v in json.loads(one.cli(host, 'volume', 'ls', '--json').stdout)] == ['sa-work']
+    assert 'CONDUCTOR' not in sh('iptables-legacy-save', ns=host['ns']).stdout
+    assert stack.run([], stack_state='absent')[0]['changed'] == 0
+
+
+def test_stack_bad_entries_fail_naming_the_entry_and_change_nothing(lab, course):
+    one = lab(1)
+    stack = Stack(one)
+    one.cli(stack.host, 'build', 'img', course)
+    cases = [
+        (entries(sc={'name': 'sa'}), "containers[2] (sa): the name of containers[0] too: give each container one entry"),
+        (entries(sc={'cap_add': ['BOGUS']}), "containers[2] (sc): unknown capability 'BOGUS' in cap_add"),
+        (entries(sb={'cpus': 'lots'}), "containers[1] (sb): argument 'cpus' is of type"),
+        (entries(sb={'colour': 'red'}), "containers[1] (sb): unknown option colour: use "),
+        (entries(sb={'memory': 'lots'}), "containers[1] (sb): invalid memory limit 'lots'"),
+        (entries(sc={'image': 'missing'}), "containers[2] (sc): no image named 'missing'"),
+        (entries(sb={'network': {'published_ports': [{'container_port': 1, 'host_port': 30001}]}}),
+         "containers[1] (sb): host port 30001/tcp is also published by containers[0] (sa)"),
+        (entries(sc={'peers': ['sa']}), "containers[2] (sc): cannot peer with 'sa'"),
+    ]
+    for listed, message in cases:
+        result = one.playbook(str(stack.playbook), stack.inventory, '-e', json.dumps(dict(entries=listed, out=stack.out)),
+                              check=False)
+        assert result.returncode != 0 and message in result.stdout, (message, result.stdout[-3000:])
+        assert stack.ps() == {}, 'nothing was made: %s' % message
