@@ -191,7 +191,8 @@ def test_classroom_on_five_hosts_in_parallel(lab, course):
     inventory = many.inventory()
     students = ['alice', 'bob', 'carol']
     extra = json.dumps({'classroom_courses': [{'name': 'cs695', 'conductorfile': course}],
-                        'classroom_students': students, 'classroom_prepare_hosts': False})
+                        'classroom_students': students, 'classroom_prepare_hosts': False,
+                        'classroom_controller_dir': str(many.tmp / 'controller')})  # the test's own, not /tmp's
     classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
     first = many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout
     counts = recap(first)
