@@ -12,7 +12,7 @@ import tempfile
 import time
 import zipfile
 
-from common import CHECKOUT, helpers, podman, table
+from common import CHECKOUT, add_lab_netns, helpers, podman, table
 
 COUNT = int(os.environ.get('BENCH_CONTAINERS', '10'))
 NS = 'cdb-ans-%d' % os.getpid()
@@ -74,13 +74,9 @@ def main():
         f.write('bench ansible_connection=local ansible_python_interpreter=%s\n' % python)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(work, 'collections'),
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-    subprocess.check_call(['ip', 'netns', 'add', NS])
     rows = []
     try:
-        for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1'],
-                     ['addr', 'add', '203.0.113.2/24', 'dev', 'up0'], ['link', 'set', 'up0', 'up'],
-                     ['link', 'set', 'up1', 'up'], ['route', 'add', 'default', 'via', '203.0.113.1']):
-            subprocess.check_call(['ip', '-n', NS] + args)
+        add_lab_netns(NS)
         root = os.path.join(work, 'root')
         helpers.seed(root)
         with open(os.path.join(work, 'Conductorfile'), 'w') as f:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from common import helpers, table
+from common import add_lab_netns, helpers, table
 
 RUNS = int(os.environ.get('BENCH_RUNS', '3'))
 SIZES = [int(n) for n in os.environ.get('BENCH_STUDENTS', '20 100').split()]
@@ -72,13 +72,9 @@ def main():
     classroom = os.path.join(CHECKOUT, 'playbooks', 'classroom.yml')
     conductor = ['nsenter', '--net=/run/netns/' + NS, '--', sys.executable, os.path.join(CHECKOUT, 'bin', 'conductor'),
                  '--root', root]
-    subprocess.check_call(['ip', 'netns', 'add', NS])
     rows = []
     try:
-        for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1'],
-                     ['addr', 'add', '203.0.113.2/24', 'dev', 'up0'], ['link', 'set', 'up0', 'up'],
-                     ['link', 'set', 'up1', 'up'], ['route', 'add', 'default', 'via', '203.0.113.1']):
-            subprocess.check_call(['ip', '-n', NS] + args)
+        add_lab_netns(NS)
         helpers.seed(root)
         for students in SIZES:
             extra = json.dumps({'classroom_courses': [{'name': 'cs695', 'conductorfile': conductorfile}],

@@ -38,3 +38,13 @@ def table(header, rows):
 
 def podman():
     return shutil.which('podman')
+
+
+def add_lab_netns(name):
+    """A private network namespace standing for a lab host: lo up, and an uplink veth with a default route
+    (to an address no one answers on), as the tests' lab hosts have. The caller deletes it (ip netns del)."""
+    subprocess.check_call(['ip', 'netns', 'add', name])
+    for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1'],
+                 ['addr', 'add', '203.0.113.2/24', 'dev', 'up0'], ['link', 'set', 'up0', 'up'],
+                 ['link', 'set', 'up1', 'up'], ['route', 'add', 'default', 'via', '203.0.113.1']):
+        subprocess.check_call(['ip', '-n', name] + args)
