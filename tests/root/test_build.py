@@ -119,14 +119,14 @@ COPY a.txt b.txt /multi/
 COPY *.txt /globbed/
 COPY a.txt /renamed.txt
 COPY ["app", "/json form/"]
-WORKDIR /work
+WORKDIR /course
 COPY link relative/
 '''))
     layers, dummy = layer_files(conductor, 'copies')
     found = sorted(os.path.relpath(os.path.join(top, f), diff)
                    for diff in layers for top, dummy, files in os.walk(diff) for f in files)
-    assert found == ['globbed/a.txt', 'globbed/b.txt', 'json form/data.txt', 'json form/hello.sh', 'multi/a.txt',
-                     'multi/b.txt', 'renamed.txt', 'work/relative/a.txt']
+    assert found == ['course/relative/a.txt', 'globbed/a.txt', 'globbed/b.txt', 'json form/data.txt',
+                     'json form/hello.sh', 'multi/a.txt', 'multi/b.txt', 'renamed.txt']
 
 
 def test_copy_follows_the_images_own_symlinks(conductor, context):

@@ -129,7 +129,7 @@ def test_heredocs_and_a_parent_image(conductor, build):
     build('heredocs', '--build-arg', 'WEEK=5')
     assert conductor('run', 'heredocs', 'w').stdout == 'tests for week 5\n'
     out = conductor('run', 'heredocs', 'w2', '--', 'sh', '-c', 'cat /etc/motd /setup.log; pwd').stdout
-    assert out == 'Welcome to week 5-cs695\nsetting up week 5\ntools v1\n/work/week-5\n'
+    assert out == 'Welcome to week 5-cs695\nsetting up week 5\ntools v1\n/course/week-5\n'
 
 
 @pytest.mark.parametrize('text, message', [

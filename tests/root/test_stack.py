@@ -29,7 +29,7 @@ STACK = '''- hosts: classroom
 
 
 def entries(**changes):
-    a = {'name': 'sa', 'image': 'img', 'volumes': ['sa-work:/work'],
+    a = {'name': 'sa', 'image': 'img', 'volumes': ['sa-work:/course'],
          'network': {'internet': True, 'published_ports': [{'container_port': 80, 'host_port': 30001}]}}
     b = {'name': 'sb', 'image': 'img', 'memory': '64m', 'network': {}, 'peers': ['sa']}
     c = {'name': 'sc', 'image': 'img', 'env': {'WEEK': '1'}, 'command': 'sleep 1000'}

@@ -18,7 +18,7 @@ def volumes(conductor):
 
 
 def test_a_named_volume_keeps_its_data_across_stop_and_run(conductor, image):
-    conductor('run', '-v', 'work:/srv/work', image, 'first', '--', 'sh', '-c', 'echo homework > /srv/work/hw.txt')
+    conductor('run', '-v', 'work:/srv/essays', image, 'first', '--', 'sh', '-c', 'echo homework > /srv/essays/hw.txt')
     conductor('stop', 'first')
     assert 'work' in volumes(conductor), 'stop deletes the container, not the volume'
     conductor('rmcache')
@@ -93,9 +93,9 @@ def test_an_image_update_keeps_the_work_and_says_what_it_discards(conductor, con
     from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
     store = _store.Store(root, config={})
     conductor('build', 'course', context.write('FROM debian:bookworm\nCMD ["sleep", "1000"]\n'))
-    task = {'image': 'course', 'volumes': ['alice-work:/srv/work']}
+    task = {'image': 'course', 'volumes': ['alice-work:/srv/essays']}
     assert _planning.ensure_container(store, 'alice', options=task)['actions'] == ['created', 'started']
-    conductor('exec', 'alice', '--', 'sh', '-c', 'echo essay > /srv/work/essay.txt; '
+    conductor('exec', 'alice', '--', 'sh', '-c', 'echo essay > /srv/essays/essay.txt; '
               'head -c 2000000 /dev/zero > /root/scratch')
     conductor('build', 'course', context.write('FROM debian:bookworm\nENV V=2\nCMD ["sleep", "1000"]\n'))
     what = 'upper layer holds 2.0MB of changes outside volumes'
@@ -108,14 +108,14 @@ def test_an_image_update_keeps_the_work_and_says_what_it_discards(conductor, con
     updated = _planning.ensure_container(store, 'alice', options=task)
     assert updated['actions'] == ['recreated', 'started']
     assert updated['warnings'] == ["container 'alice' was recreated: its %s, now gone" % what]
-    assert conductor('exec', 'alice', '--', 'cat', '/srv/work/essay.txt').stdout == 'essay\n', 'the work is kept'
+    assert conductor('exec', 'alice', '--', 'cat', '/srv/essays/essay.txt').stdout == 'essay\n', 'the work is kept'
     assert conductor('exec', 'alice', '--', 'test', '-e', '/root/scratch', check=False).returncode == 1
     again = _planning.ensure_container(store, 'alice', options=task)
     assert again['changed'] is False, 'the same task again changes nothing'
 
 
 def test_workdir_makes_its_folder(conductor, context):
-    """Issue 11's WORKDIR bug: an image ending in WORKDIR /work failed every run with exit 127."""
+    """Issue 11's WORKDIR bug: an image ending in WORKDIR /course failed every run with exit 127."""
     conductor('build', 'wd', context.write('FROM debian:bookworm\nWORKDIR /opt/here\n'))
     assert conductor('run', 'wd', 'wd', '--', 'pwd').stdout == '/opt/here\n'
 
