@@ -33,7 +33,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, digest, env_dict, human_size, temp_name, tree_size, utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS
 from ansible_collections.cs695.conductor.plugins.module_utils import (
-    _bases, _conductorfile, _context, _runtime, _sandbox, _seccomp)
+    _bases, _cgroups, _conductorfile, _context, _runtime, _sandbox, _seccomp)
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 LAYER_COMMANDS = ('COPY', 'ADD', 'RUN')
@@ -406,9 +406,13 @@ def _run_step(store, stage, step, replace, out):
                     os.makedirs(folder, 0o755)
             confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
             network = ins.flags.get('network', ['default'])[-1]
-            code, message = _sandbox.spawn(lambda report: _runtime.build_step(
-                store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
-                step.mounts, network == 'none'), out)
+            cgroup = _step_cgroup(store, tmp)
+            try:
+                code, message = _sandbox.spawn(lambda report: _runtime.build_step(
+                    store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
+                    step.mounts, network == 'none', cgroup.procs()), out)
+            finally:
+                cgroup.remove()
         else:
             source = step.context_folder if not step.copy_from else (
                 store.lowerdirs(*step.copy_from), os.path.join(tmp, 'from'))
@@ -422,6 +426,17 @@ def _run_step(store, stage, step, replace, out):
         shutil.rmtree(tmp, ignore_errors=True)
     layer = store.layer(step.key)
     out(' ---> %s (%s, %.1fs)' % (layer['id'][:12], human_size(layer['size']), time.time() - started))
+
+
+def _step_cgroup(store, tmp):
+    """A RUN step's cgroup, as a container's: the process limit (PIDS_LIMIT, else 2048) and BUILD_MEMORY
+    from the config. Named after the step's folder (.build-<PID>-...): unique on the host, never a
+    container's name."""
+    limits = {'pids': _cgroups.default_pids(store.config),
+              'memory': _cgroups.parse_memory(store.config.get('BUILD_MEMORY'), 'BUILD_MEMORY')}
+    cgroup = _cgroups.Cgroup('.build' + os.path.basename(tmp)[len('.tmp'):], store.config.get('CGROUP_PARENT'))
+    cgroup.create(limits, optional=('pids',))
+    return cgroup
 
 
 def _copy_child(root, overlay, source, sources, args, workdir):  # pragma: no cover - runs in the child

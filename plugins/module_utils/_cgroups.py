@@ -13,11 +13,17 @@
         <pids hierarchy>/conductor/<name>/    pids.max
         <devices hierarchy>/conductor/<name>/ devices.deny a, then allow the standard nodes only
 
+    cgroup v2 with systemd as PID 1 (never in systemd's own groups: a subtree it delegates to us)
+        <cgroup2 mount>/system.slice/conductor-cgroups.service/<name>/
+
 The hierarchies are read from /proc/self/mountinfo. On v2 no device program is needed: the root is
-nodev and MKNOD is dropped. CGROUP_PARENT in the config names another parent group than
-`conductor` (on a systemd host, a subtree delegated to Conductor). PID 1 and every exec join the
-group (before pivot_root or setns, through its cgroup.procs); the supervisor stays outside it, so
-an out-of-memory kill never takes the supervisor.
+nodev and MKNOD is dropped. On a v2 host booted with systemd, Conductor writes only inside a unit
+systemd delegates to it (Delegate=yes): conductor-cgroups.service, started with systemd-run the first
+time a container needs it, whose one process (a `sleep`) moves itself into a `holder` leaf so that
+controllers can be enabled below it. CGROUP_PARENT in the config names another parent group (on a
+systemd host, one delegated to Conductor: nothing above it is written). PID 1 and every exec join
+the group (before pivot_root or setns, through its cgroup.procs); the supervisor stays outside it,
+so an out-of-memory kill never takes the supervisor.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,8 +35,15 @@ import os
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, parse_size
 
 CONTROLLERS = ('memory', 'cpu', 'pids')
+DEFAULT_PIDS = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
 CPU_PERIOD = 100000  # microseconds, as Docker's --cpus uses
 MIN_MEMORY = 6 << 20  # as Docker: less cannot run a shell
+SYSTEMD_UNIT = 'conductor-cgroups.service'
+SYSTEMD_PARENT = 'system.slice/' + SYSTEMD_UNIT
+# the delegated unit's one process: moves itself into a leaf (no process may sit in a group whose
+# controllers are enabled for its children), then waits; $1 is the cgroup2 mount
+HOLDER = ('group="$1$(sed -n "s/^0:://p" /proc/self/cgroup)" && mkdir -p "$group/holder" && '
+          'echo $$ > "$group/holder/cgroup.procs" && exec sleep infinity')
 # the standard nodes of a container's /dev (as in _defaults.DEVICES), and its pts
 ALLOWED_DEVICES = ('c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm',
                    'c 136:* rwm')
@@ -70,6 +83,11 @@ def parse_pids(value):
     return pids
 
 
+def default_pids(config):
+    """The process limit of a container that sets none, and of a build's RUN steps: PIDS_LIMIT, else 2048."""
+    return parse_pids(config.get('PIDS_LIMIT') or DEFAULT_PIDS)
+
+
 def hierarchies(mountinfo=None):
     """('v2', mount point) on a unified host, else ('v1', {controller: mount point})."""
     if mountinfo is None:
@@ -94,12 +112,20 @@ def hierarchies(mountinfo=None):
     return 'v1', v1
 
 
-class Cgroup:
-    """The group of one container, in whichever hierarchy the host has."""
+def systemd_booted():
+    """True when systemd is PID 1 (sd_booted's test)."""
+    return os.path.isdir('/run/systemd/system')
 
-    def __init__(self, name, parent=None, mountinfo=None, container=None):
-        self.name, self.parent, self.container = name, (parent or 'conductor').strip('/'), container or name
+
+class Cgroup:
+    """The group of one container, in whichever hierarchy the host has. delegated: write nothing above
+    the parent (systemd's); None asks whether systemd is PID 1."""
+
+    def __init__(self, name, parent=None, mountinfo=None, container=None, delegated=None):
         self.version, mounts = hierarchies(mountinfo)
+        self.delegated = self.version == 'v2' and (systemd_booted() if delegated is None else delegated)
+        default = SYSTEMD_PARENT if self.delegated else 'conductor'
+        self.name, self.parent, self.container = name, (parent or default).strip('/'), container or name
         if self.version == 'v2':
             self.root = mounts
             self.groups = {c: os.path.join(mounts, self.parent, name) for c in CONTROLLERS}
@@ -109,38 +135,75 @@ class Cgroup:
                            if c in mounts}
 
     def folders(self):
+        if self.version == 'v2':  # one group, whatever controllers it has
+            return [os.path.join(self.root, self.parent, self.name)]
         return sorted(set(self.groups.values()))
 
     def _require(self, limits, optional=()):
         for controller, value in (('memory', limits.get('memory')), ('cpu', limits.get('cpus')),
                                   ('pids', limits.get('pids'))):
             if value is not None and controller not in self._available() and controller not in optional:
-                how = ('enable it in the parent\'s cgroup.subtree_control' if self.version == 'v2' else
+                how = ('ask systemd to delegate it to %s (Delegate=yes)' % self._owned()[0] if self.delegated else
+                       'enable it in the parent\'s cgroup.subtree_control' if self.version == 'v2' else
                        'mount its v1 hierarchy, or boot with cgroup_enable=%s' % controller)
                 raise ConductorError('the %s cgroup controller is not available on this host, so the %s limit cannot '
                                      'be applied: %s' % (controller, controller, how))
+
+    def _owned(self):
+        """v2: the groups whose cgroup.subtree_control is ours to write, top first: the delegated parent
+        alone, or the root and each group down to the parent."""
+        if self.delegated:
+            return [os.path.join(self.root, self.parent)]
+        parts = self.parent.split('/')
+        return [self.root] + [os.path.join(self.root, *parts[:n]) for n in range(1, len(parts) + 1)]
 
     def _available(self):
         if self.version == 'v1':
             return set(self.groups)
         try:
-            with open(os.path.join(self.root, 'cgroup.controllers')) as f:
+            with open(os.path.join(self._owned()[0], 'cgroup.controllers')) as f:
                 return set(f.read().split())
         except (IOError, OSError):
-            return set()  # no cgroup2 mount in this mount namespace
+            return set()  # no cgroup2 mount in this mount namespace, or no delegated group yet
+
+    def _delegate(self, run=None):
+        """On a systemd host, start the unit systemd delegates our groups to, unless it runs already."""
+        if not self.delegated or self.parent != SYSTEMD_PARENT or os.path.isdir(self._owned()[0]):
+            return
+        import subprocess
+        import time
+        argv = ['systemd-run', '--quiet', '--unit', SYSTEMD_UNIT, '--description',
+                'Conductor: the cgroup subtree systemd delegates to containers', '--property', 'Delegate=yes',
+                '/bin/sh', '-c', HOLDER, 'conductor-cgroups', self.root]
+        try:
+            (run or subprocess.check_output)(argv, stderr=subprocess.STDOUT)
+        except (OSError, subprocess.CalledProcessError) as e:
+            output = getattr(e, 'output', b'') or b''
+            raise ConductorError('cannot start %s, the cgroup subtree systemd delegates to Conductor (%s): see '
+                                 'systemctl status %s, or name a delegated group in CGROUP_PARENT in conductor.conf'
+                                 % (SYSTEMD_UNIT, output.decode('utf-8', 'replace').strip() or e, SYSTEMD_UNIT))
+        holder = os.path.join(self._owned()[0], 'holder', 'cgroup.procs')
+        deadline = time.time() + 5
+        while not _read(holder).strip():  # the holder has not moved into its leaf yet
+            if time.time() > deadline:
+                raise ConductorError('%s started, but its process never moved into %s: see systemctl status %s'
+                                     % (SYSTEMD_UNIT, os.path.dirname(holder), SYSTEMD_UNIT))
+            time.sleep(0.01)
 
     def create(self, limits, optional=()):
         """Make the group (and the parent) and apply limits: {'memory': bytes, 'cpus': float, 'pids': n}.
         A controller the host lacks is an error, unless its limit is in `optional` (a default)."""
-        self._require(limits, optional)
-        if self.version == 'v2':  # only the controllers the host has
-            self.groups = {c: folder for c, folder in self.groups.items() if c in self._available()}
         if self.version == 'v2':
-            wanted = ' '.join('+' + c for c in sorted(set(CONTROLLERS) & self._available()))
-            parent = os.path.join(self.root, self.parent)
-            _write(os.path.join(self.root, 'cgroup.subtree_control'), wanted)
-            _mkdir(parent)
-            _write(os.path.join(parent, 'cgroup.subtree_control'), wanted)
+            self._delegate()
+        self._require(limits, optional)
+        if self.version == 'v2':  # only the controllers the host has, enabled from the first group we own down
+            available = self._available()
+            self.groups = {c: folder for c, folder in self.groups.items() if c in available}
+            wanted = ' '.join('+' + c for c in sorted(set(CONTROLLERS) & available))
+            for folder in self._owned():
+                if folder != self.root:
+                    _mkdir(folder)
+                _write(os.path.join(folder, 'cgroup.subtree_control'), wanted)
         for folder in self.folders():
             _mkdir(os.path.dirname(folder))
             _mkdir(folder)
@@ -220,9 +283,18 @@ class Cgroup:
                     raise ConductorError('cannot remove the cgroup %s (%s): a process of the container is still in '
                                          'it; see cat %s/cgroup.procs' % (folder, e.strerror, folder))
             try:
-                os.rmdir(os.path.dirname(folder))
+                if not self.delegated:  # a delegated parent is systemd's to remove
+                    os.rmdir(os.path.dirname(folder))
             except OSError:
                 pass  # other containers' groups are in it
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (IOError, OSError):
+        return ''
 
 
 def _mkdir(path):

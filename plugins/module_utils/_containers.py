@@ -46,7 +46,6 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _
 
 DEFAULT_LOG_MAX = '10m'  # as Docker's json-file driver with max-size 10m, max-file 2
 RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
-DEFAULT_PIDS_LIMIT = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
 
 
@@ -201,7 +200,7 @@ class Containers:
         """The limits the container runs with: its own, else the config's default process limit."""
         pids = config.get('pids_limit')
         if pids is None:
-            pids = _cgroups.parse_pids(self.store.config.get('PIDS_LIMIT') or DEFAULT_PIDS_LIMIT)
+            pids = _cgroups.default_pids(self.store.config)
         return {'memory': config.get('memory'), 'cpus': config.get('cpus'), 'pids': pids}
 
     def update(self, name, memory=None, cpus=None, pids_limit=None):

@@ -29,7 +29,8 @@ namespace (mount last),
 confine(), fork (only children enter the PID namespace), a new session (never the caller's
 terminal), exec.
 
-A build's RUN step runs build_step() in a forked child: fresh mount, PID, UTS and IPC namespaces, the
+A build's RUN step runs build_step() in a forked child: a cgroup of its own (the process limit and
+BUILD_MEMORY), fresh mount, PID, UTS and IPC namespaces, the
 overlay (nodev), /proc masked, /sys read-only, /dev, pivot_root, confine() with the build's
 capabilities (no NET_RAW, no NET_ADMIN: the step shares the host's network), exec.
 
@@ -217,9 +218,10 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
 
 
 def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user=None, mounts=(),
-               no_network=False):  # pragma: no cover - child
-    """A build's RUN step: fresh mount, PID, UTS and IPC namespaces, the host's network (or none, for
-    RUN --network=none), confined. mounts: (host folder, target, read-only) from RUN --mount."""
+               no_network=False, cgroup=()):  # pragma: no cover - child
+    """A build's RUN step: its cgroup, fresh mount, PID, UTS and IPC namespaces, the host's network (or
+    none, for RUN --network=none), confined. mounts: (host folder, target, read-only) from RUN --mount."""
+    join_cgroup(cgroup)
     sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC |
                  (sys_.CLONE_NEWNET if no_network else 0))
     pid = os.fork()

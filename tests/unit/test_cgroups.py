@@ -56,7 +56,7 @@ def tree(tmp_path):
 
 
 def test_v2_group_and_limits(tree):
-    group = _cgroups.Cgroup('web', mountinfo=V2 % tree)
+    group = _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=False)
     assert group.version == 'v2' and group.folders() == [str(tree / 'conductor' / 'web')]
     group.create({'memory': 64 << 20, 'cpus': 1.5, 'pids': 2048})
     web = tree / 'conductor' / 'web'
@@ -71,7 +71,7 @@ def test_v2_group_and_limits(tree):
 
 
 def test_v2_refuses_a_limit_below_use_and_a_missing_controller(tree):
-    group = _cgroups.Cgroup('web', mountinfo=V2 % tree)
+    group = _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=False)
     group.create({'memory': None, 'cpus': None, 'pids': None})
     (tree / 'conductor' / 'web' / 'memory.current').write_text(str(100 << 20))
     (tree / 'conductor' / 'web' / 'pids.current').write_text('30')
@@ -82,4 +82,65 @@ def test_v2_refuses_a_limit_below_use_and_a_missing_controller(tree):
         group.apply({'pids': 10}, check_usage=True)
     (tree / 'cgroup.controllers').write_text('cpu pids\n')
     with pytest.raises(ConductorError, match='the memory cgroup controller is not available on this host'):
-        _cgroups.Cgroup('db', mountinfo=V2 % tree).create({'memory': 64 << 20})
+        _cgroups.Cgroup('db', mountinfo=V2 % tree, delegated=False).create({'memory': 64 << 20})
+
+
+def test_under_systemd_only_the_delegated_unit_is_written(tree, monkeypatch):
+    """systemd as PID 1: the groups go into conductor-cgroups.service, which systemd-run starts once with
+    Delegate=yes; nothing above it (the root, system.slice: systemd's own) is written."""
+    import subprocess
+    (tree / 'system.slice').mkdir()
+    (tree / 'system.slice' / 'cgroup.subtree_control').write_text('+cpu +memory +pids')
+    unit = tree / 'system.slice' / 'conductor-cgroups.service'
+    calls = []
+
+    def systemd_run(argv, **kwargs):  # what systemd does: the unit's group, its process moved into holder/
+        calls.append(argv)
+        (unit / 'holder').mkdir(parents=True)
+        (unit / 'cgroup.controllers').write_text('cpu memory pids\n')
+        (unit / 'holder' / 'cgroup.procs').write_text('4242\n')
+        return b''
+    monkeypatch.setattr(subprocess, 'check_output', systemd_run)
+    group = _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=True)
+    assert group.folders() == [str(unit / 'web')]
+    group.create({'memory': 64 << 20, 'cpus': None, 'pids': 100})
+    assert calls[0][:3] == ['systemd-run', '--quiet', '--unit'] and 'Delegate=yes' in calls[0]
+    assert calls[0][-1] == str(tree) and calls[0][-5:-3] == ['/bin/sh', '-c']
+    assert (tree / 'cgroup.subtree_control').read_text() == ''
+    assert (tree / 'system.slice' / 'cgroup.subtree_control').read_text() == '+cpu +memory +pids'
+    assert (unit / 'cgroup.subtree_control').read_text() == '+cpu +memory +pids'
+    assert (unit / 'web' / 'memory.max').read_text() == str(64 << 20)
+    _cgroups.Cgroup('db', mountinfo=V2 % tree, delegated=True).create({})
+    assert len(calls) == 1  # the unit runs already
+    for name in ('web', 'db'):
+        for leftover in (unit / name).iterdir():
+            leftover.unlink()  # the kernel's files: a real group is empty when its processes are gone
+        _cgroups.Cgroup(name, mountinfo=V2 % tree, delegated=True).remove()
+    assert sorted(p.name for p in unit.iterdir()) == ['cgroup.controllers', 'cgroup.subtree_control', 'holder']
+
+
+def test_under_systemd_a_unit_that_cannot_start_is_one_error(tree, monkeypatch):
+    import subprocess
+
+    def systemd_run(argv, **kwargs):
+        raise subprocess.CalledProcessError(1, argv, output=b'Failed to connect to bus: No such file or directory')
+    monkeypatch.setattr(subprocess, 'check_output', systemd_run)
+    with pytest.raises(ConductorError, match=r'cannot start conductor-cgroups.service, the cgroup subtree systemd '
+                                             r'delegates to Conductor \(Failed to connect to bus'):
+        _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=True).create({})
+    assert sorted(p.name for p in tree.iterdir()) == ['cgroup.controllers', 'cgroup.subtree_control']
+
+
+def test_a_named_parent_under_systemd_is_never_written_above(tree):
+    """CGROUP_PARENT naming a group the admin had systemd delegate: no systemd-run, nothing above it."""
+    delegated = tree / 'machine.slice' / 'lab.scope'
+    delegated.mkdir(parents=True)
+    (delegated / 'cgroup.controllers').write_text('memory pids\n')
+    group = _cgroups.Cgroup('web', 'machine.slice/lab.scope', mountinfo=V2 % tree, delegated=True)
+    group.create({'pids': 10})
+    assert (delegated / 'cgroup.subtree_control').read_text() == '+memory +pids'
+    assert not (tree / 'machine.slice' / 'cgroup.subtree_control').exists()
+    assert (tree / 'cgroup.subtree_control').read_text() == ''
+    with pytest.raises(ConductorError, match=r'the cpu cgroup controller is not available on this host, so the cpu '
+                                             r'limit cannot be applied: ask systemd to delegate it to .*lab.scope'):
+        group.apply({'cpus': 1})
