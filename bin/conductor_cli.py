@@ -22,7 +22,18 @@ def _import_engine():
             sys.modules[name] = module
 
 
+def _starts_a_container(argv):
+    """run, start or exec: the first word that is neither an option nor --root's value."""
+    words = list(argv)
+    while words and words[0].startswith('-'):
+        words = words[2:] if words[0] == '--root' else words[1:]
+    return words[:1] in (['run'], ['start'], ['exec'])
+
+
 _import_engine()
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups  # noqa: E402
+if _starts_a_container(sys.argv[1:]):
+    _cgroups.keep_migrations_quick()  # while the rest loads: the container's cgroup join is then quick
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (  # noqa: E402
     ConductorError, check_name, dumps, human_size, is_env_key)
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402

@@ -436,6 +436,7 @@ def _step_cgroup(store, tmp):
               'memory': _cgroups.parse_memory(store.config.get('BUILD_MEMORY'), 'BUILD_MEMORY')}
     cgroup = _cgroups.Cgroup('.build' + os.path.basename(tmp)[len('.tmp'):], store.config.get('CGROUP_PARENT'))
     cgroup.create(limits, optional=('pids',))
+    _cgroups.keep_migrations_quick()  # the step's join, just after the fork
     return cgroup
 
 

@@ -345,6 +345,7 @@ class Containers:
                 os.unlink(self.dir(name, stale))
         lowers = self.store.lowerdirs(config['base'], config['layers'])
         binds = self.host_binds(name, config, lowers)
+        _cgroups.keep_migrations_quick()
         confinement = self.confinement(config)
         cgroup = self.cgroup(name)
         cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else ())
@@ -419,6 +420,7 @@ class Containers:
         """Run argv in the container's namespaces (_runtime.join); returns its exit code (0 at once
         when detached). With attach, the command gets a pty of the container's own and
         attach(master) runs meanwhile. After timeout seconds it is killed, and ExecTimeout raised."""
+        _cgroups.keep_migrations_quick()
         config = self.require(name)
         env = check_env(env)
         state = self.require_running(name)
