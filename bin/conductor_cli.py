@@ -391,7 +391,7 @@ def _table(header, rows):
 # The command table: function, positional arguments, options (flags, destination, metavar, help).
 # A metavar marks an option that takes a value, one ending in ... may repeat. "[-- X...]" takes the rest.
 ENV = ('-e, --env', 'env', 'K=V...', 'set an environment variable')
-MEMORY = ('-m, --memory', 'memory', 'BYTES', 'memory limit, such as 512m or 2g (default: none)')
+MEMORY = ('-m, --memory', 'memory', 'BYTES', 'memory limit, such as 512m or 2g (default: MEMORY_LIMIT in the config, else none)')
 CPUS = ('--cpus', 'cpus', 'NUMBER', 'CPU limit in CPUs, such as 1.5 (default: none)')
 USER = ('-u, --user', 'user', 'USER[:GROUP]', "run as this user of the image (default: its USER, else root)")
 PIDS = ('--pids-limit', 'pids_limit', 'N', 'process limit (default: PIDS_LIMIT in the config, else 2048; -1: none)')

@@ -433,7 +433,7 @@ def _step_cgroup(store, tmp):
     from the config. Named after the step's folder (.build-<PID>-...): unique on the host, never a
     container's name."""
     limits = {'pids': _cgroups.default_pids(store.config),
-              'memory': _cgroups.parse_memory(store.config.get('BUILD_MEMORY'), 'BUILD_MEMORY')}
+              'memory': _cgroups.parse_memory(store.config.get('BUILD_MEMORY'), 'BUILD_MEMORY in the config')}
     cgroup = _cgroups.Cgroup('.build' + os.path.basename(tmp)[len('.tmp'):], store.config.get('CGROUP_PARENT'))
     cgroup.create(limits, optional=('pids',))
     _cgroups.keep_migrations_quick()  # the step's join, just after the fork

@@ -49,9 +49,9 @@ ALLOWED_DEVICES = ('c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rw
                    'c 136:* rwm')
 
 
-def parse_memory(value, what='memory'):
+def parse_memory(value, what='memory limit'):
     """'512m', '1g', '67108864' or a number of bytes -> bytes; None stays None (no limit)."""
-    return parse_size(value, '%s limit' % what, MIN_MEMORY, '6m')
+    return parse_size(value, what, MIN_MEMORY, '6m')
 
 
 def parse_cpus(value):

@@ -197,11 +197,14 @@ class Containers:
         return _cgroups.Cgroup(group, self.store.config.get('CGROUP_PARENT'), container=name)
 
     def limits(self, config):
-        """The limits the container runs with: its own, else the config's default process limit."""
-        pids = config.get('pids_limit')
+        """The limits the container runs with: its own, else the config's defaults (PIDS_LIMIT, else 2048;
+        MEMORY_LIMIT, else none)."""
+        pids, memory = config.get('pids_limit'), config.get('memory')
         if pids is None:
             pids = _cgroups.default_pids(self.store.config)
-        return {'memory': config.get('memory'), 'cpus': config.get('cpus'), 'pids': pids}
+        if memory is None:
+            memory = _cgroups.parse_memory(self.store.config.get('MEMORY_LIMIT'), 'MEMORY_LIMIT in the config')
+        return {'memory': memory, 'cpus': config.get('cpus'), 'pids': pids}
 
     def update(self, name, memory=None, cpus=None, pids_limit=None):
         """docker update: new limits in the config and, on a running container, in its cgroup at once."""

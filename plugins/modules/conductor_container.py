@@ -72,7 +72,7 @@ options:
     default: []
   memory:
     description:
-      - Memory limit, swap included, such as V(512m) or V(2g) (at least V(6m)). Omitted, none.
+      - Memory limit, swap included, such as V(512m) or V(2g) (at least V(6m)). Omitted, C(MEMORY_LIMIT) from conductor.conf, else none.
       - A change is applied to the running container in place, as C(docker update) does (action V(updated));
         a limit below what the container uses now fails the task.
     type: str

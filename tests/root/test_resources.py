@@ -92,3 +92,24 @@ def test_the_delegated_path_on_the_kernels_cgroup2():
         for folder in (os.path.join(unit, 'web'), os.path.join(unit, 'holder'), unit, slice_):
             if os.path.isdir(folder):
                 os.rmdir(folder)
+
+
+def test_the_instructors_default_memory_limit(conductor, context, tmp_path):
+    """MEMORY_LIMIT in conductor.conf: a container that sets no limit of its own gets it."""
+    import json
+    config = tmp_path / 'memory.conf'
+    config.write_text('MEMORY_LIMIT=64m\n')
+    env = dict(os.environ, CONDUCTOR_CONFIG=str(config))
+    conductor('build', 'img', context.write('FROM debian:bookworm\nCMD ["sleep", "1000"]\n'), env=env)
+    hog = ['perl', '-e', '$x = "x" x (128 * 1024 * 1024); print 6 * 7, "\\n"']
+    conductor('run', '-d', 'img', 'student', env=env)
+    assert conductor('exec', 'student', '--', *hog, check=False, env=env).returncode == 137
+    assert json.loads(conductor('inspect', 'student', env=env).stdout)['limits']['memory'] == 64 << 20
+    conductor('run', '-d', '--memory', '512m', 'img', 'staff', env=env)  # the control: its own limit wins
+    assert conductor('exec', 'staff', '--', *hog, env=env).stdout == '42\n'
+    config.write_text('MEMORY_LIMIT=12q\n')
+    before = conductor.listing()
+    bad = conductor('run', '-d', 'img', 'bad', check=False, env=env)
+    assert bad.returncode == 1 and bad.stderr == ("conductor run: invalid MEMORY_LIMIT in the config '12q': give a "
+                                                  "size of at least 6m, such as 512m or 2g\n")
+    assert conductor.listing() == before
