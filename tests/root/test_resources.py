@@ -113,3 +113,17 @@ def test_the_instructors_default_memory_limit(conductor, context, tmp_path):
     assert bad.returncode == 1 and bad.stderr == ("conductor run: invalid MEMORY_LIMIT in the config '12q': give a "
                                                   "size of at least 6m, such as 512m or 2g\n")
     assert conductor.listing() == before
+
+
+def test_keeping_migrations_quick_moves_nothing():
+    """The no-op moves that keep the kernel's migration lock awake leave this process where it was, and
+    stop on their own."""
+    import threading
+    before = open('/proc/self/cgroup').read()
+    _cgroups.keep_migrations_quick(0.1)
+    movers = [t for t in threading.enumerate() if t.name == 'conductor-cgroup-migrations']
+    assert len(movers) == 1
+    time.sleep(0.05)
+    assert open('/proc/self/cgroup').read() == before
+    movers[0].join(2)
+    assert not movers[0].is_alive() and open('/proc/self/cgroup').read() == before
