@@ -40,10 +40,10 @@ CPU_PERIOD = 100000  # microseconds, as Docker's --cpus uses
 MIN_MEMORY = 6 << 20  # as Docker: less cannot run a shell
 SYSTEMD_UNIT = 'conductor-cgroups.service'
 SYSTEMD_PARENT = 'system.slice/' + SYSTEMD_UNIT
-# the delegated unit's one process: moves itself into a leaf (no process may sit in a group whose
-# controllers are enabled for its children), then waits; $1 is the cgroup2 mount
-HOLDER = ('group="$1$(sed -n "s/^0:://p" /proc/self/cgroup)" && mkdir -p "$group/holder" && '
-          'echo $$ > "$group/holder/cgroup.procs" && exec sleep infinity')
+# the delegated unit's one process: moves itself (0: the writer) into a leaf, as no process may sit in a
+# group whose controllers are enabled for its children, then waits. No $ in it: systemd expands those.
+HOLDER = 'mkdir -p {0}/holder && echo 0 > {0}/holder/cgroup.procs && exec sleep infinity'
+
 # the standard nodes of a container's /dev (as in _defaults.DEVICES), and its pts
 ALLOWED_DEVICES = ('c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm',
                    'c 136:* rwm')
@@ -209,7 +209,7 @@ class Cgroup:
         except (IOError, OSError):
             return set()  # no cgroup2 mount in this mount namespace, or no delegated group yet
 
-    def _delegate(self, run=None):
+    def _delegate(self):
         """On a systemd host, start the unit systemd delegates our groups to, unless it runs already."""
         if not self.delegated or self.parent != SYSTEMD_PARENT or os.path.isdir(self._owned()[0]):
             return
@@ -217,9 +217,9 @@ class Cgroup:
         import time
         argv = ['systemd-run', '--quiet', '--unit', SYSTEMD_UNIT, '--description',
                 'Conductor: the cgroup subtree systemd delegates to containers', '--property', 'Delegate=yes',
-                '/bin/sh', '-c', HOLDER, 'conductor-cgroups', self.root]
+                '/bin/sh', '-c', HOLDER.format(self._owned()[0])]
         try:
-            (run or subprocess.check_output)(argv, stderr=subprocess.STDOUT)
+            subprocess.check_output(argv, stderr=subprocess.STDOUT)
         except (OSError, subprocess.CalledProcessError) as e:
             output = getattr(e, 'output', b'') or b''
             raise ConductorError('cannot start %s, the cgroup subtree systemd delegates to Conductor (%s): see '

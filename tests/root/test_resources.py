@@ -1,12 +1,15 @@
 """cgroups for real: a build's RUN steps are limited as containers are, and the path systemd's delegation
 takes is exercised on the kernel's own cgroup2 tree (this machine binds memory, cpu and pids to v1, so
 that tree has no controller Conductor limits: its groups, moves and removal are what is tested)."""
+import glob
 import os
 import subprocess
+import sys
 import time
 
 import pytest
 
+import helpers
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups
 from ansible_collections.cs695.conductor.plugins.module_utils._runtime import join_cgroup
 
@@ -65,7 +68,7 @@ def test_the_delegated_path_on_the_kernels_cgroup2():
     above = [open(os.path.join(d, 'cgroup.subtree_control')).read() for d in (mount, slice_)]
     holder = child = None
     try:
-        holder = subprocess.Popen(['/bin/sh', '-c', _cgroups.HOLDER, 'conductor-cgroups', mount],
+        holder = subprocess.Popen(['/bin/sh', '-c', _cgroups.HOLDER.format(unit)],
                                   preexec_fn=lambda: join_cgroup([os.path.join(unit, 'cgroup.procs')]))
         deadline = time.time() + 5
         while open(os.path.join(unit, 'holder', 'cgroup.procs')).read().split() != [str(holder.pid)] \
@@ -127,3 +130,87 @@ def test_keeping_migrations_quick_moves_nothing():
     assert open('/proc/self/cgroup').read() == before
     movers[0].join(2)
     assert not movers[0].is_alive() and open('/proc/self/cgroup').read() == before
+
+
+# A host booted with systemd on cgroup v2, made from this one: new mount, PID, cgroup, UTS, IPC and network
+# namespaces; the host's root read-only, with $1 (the test's folder) writable, a tmpfs /tmp and /run; the
+# cgroup2 tree (the test's own group, through the cgroup namespace) alone at /sys/fs/cgroup; and systemd
+# as PID 1, in container mode, reaching only a target of its own.
+SYSTEMD_HOST = """set -e
+mount --make-rprivate /
+new="$1/sysroot"; mkdir -p "$new"
+mount --rbind / "$new"
+mount -o remount,bind,ro "$new"
+mount -t tmpfs -o mode=1777 tmpfs "$new/tmp"
+mkdir -p "$new$1" && mount --bind "$1" "$new$1"
+umount -R "$new/sys/fs/cgroup" && mount -t cgroup2 cgroup2 "$new/sys/fs/cgroup"
+mount -t tmpfs -o mode=755 tmpfs "$new/run"
+mount -t proc proc "$new/proc"
+mount -o remount,bind,ro "$new/dev"
+mkdir -p "$new/run/systemd/system"
+printf '[Unit]\\nDescription=a test host\\nDefaultDependencies=no\\n' > "$new/run/systemd/system/cdt.target"
+cd "$new"
+exec chroot "$new" env -i container=conductor-test PATH=/usr/sbin:/usr/bin:/sbin:/bin /lib/systemd/systemd \\
+    --system --unit=cdt.target --log-target=console --show-status=no
+"""
+
+
+@pytest.fixture
+def systemd_host(tmp_path):
+    """run(argv) inside a host whose PID 1 is systemd and whose cgroups are v2; yields (run, its cgroup)."""
+    mount, dummy = cgroup2_mount()
+    if mount is None or not os.path.exists('/lib/systemd/systemd'):
+        pytest.skip('needs a cgroup2 mount and systemd')
+    group = os.path.join(mount, 'cdt-systemd-%d' % os.getpid())
+    os.mkdir(group)
+    with open(tmp_path / 'systemd.log', 'w') as log:
+        host = subprocess.Popen(['unshare', '--mount', '--pid', '--fork', '--cgroup', '--uts', '--ipc', '--net',
+                                 'sh', '-c', SYSTEMD_HOST, 'systemd-host', str(tmp_path)], stdout=log, stderr=log,
+                                preexec_fn=lambda: join_cgroup([os.path.join(group, 'cgroup.procs')]))
+    pid1 = None
+
+    def run(*argv, check=True):
+        result = subprocess.run(['nsenter', '-t', pid1, '-m', '-p', '-u', '-i', '-n', '-C', '-r', '-w', '--'] + list(argv),
+                                capture_output=True, text=True, env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
+        assert result.returncode == 0 or not check, result
+        return result
+    try:
+        deadline = time.time() + 30
+        while pid1 is None or run('systemctl', 'is-system-running', check=False).stdout.strip() not in ('running', 'degraded'):
+            assert time.time() < deadline and host.poll() is None, (tmp_path / 'systemd.log').read_text()
+            time.sleep(0.1)
+            procs = os.path.join(group, 'init.scope', 'cgroup.procs')
+            pid1 = (open(procs).read().split() or [None])[0] if os.path.exists(procs) else None
+        yield run, group
+    finally:
+        if pid1:
+            os.kill(int(pid1), 9)  # the PID namespace, and every process in it, ends with its PID 1
+        host.wait()
+        deadline = time.time() + 10
+        while os.path.isdir(group):
+            try:
+                for top, dirs, files in os.walk(group, topdown=False):
+                    os.rmdir(top)
+            except OSError:
+                assert time.time() < deadline, 'cgroups of the systemd host stay busy'
+                time.sleep(0.05)
+
+
+def test_with_systemd_the_groups_are_in_a_delegated_unit(systemd_host, root, conductor, context):
+    """systemd 252 as PID 1 on cgroup v2: the first start brings up conductor-cgroups.service with
+    Delegate=yes; the containers' and RUN steps' groups are made inside it, and go with them."""
+    run, group = systemd_host
+    cli = [sys.executable, helpers.CLI, '--root', root]
+    conductor('build', 'img', context.write('FROM debian:bookworm\n'))
+    run(*cli, 'run', '-d', 'img', 'web', '--', 'sleep', '1000')
+    unit = os.path.join(group, 'system.slice', 'conductor-cgroups.service')
+    show = run('systemctl', 'show', '-p', 'Delegate', '-p', 'ActiveState', 'conductor-cgroups.service').stdout
+    assert sorted(show.split()) == ['ActiveState=active', 'Delegate=yes'], show
+    web = glob.glob(os.path.join(unit, 'web-*'))
+    assert len(web) == 1 and open(os.path.join(web[0], 'cgroup.procs')).read().strip(), 'PID 1 is in the group'
+    assert open(os.path.join(unit, 'cgroup.procs')).read() == '' and \
+        open(os.path.join(unit, 'holder', 'cgroup.procs')).read().strip(), 'the unit\'s own process is in holder/'
+    step = run(*cli, 'build', 'step', context.write('FROM img\nRUN sed -n "s/^0:://p" /proc/self/cgroup\n')).stdout
+    assert '/system.slice/conductor-cgroups.service/.build-' in step, step
+    run(*cli, 'stop', '-t', '0', 'web')
+    assert not os.path.exists(web[0]) and os.listdir(unit).count('holder') == 1
