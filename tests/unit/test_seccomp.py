@@ -53,7 +53,7 @@ def test_a_capability_unlocks_its_group_as_docker():
 def test_the_program_fits_the_kernel_and_is_cached_by_the_capabilities_that_unlock(tmp_path):
     machine = os.uname().machine
     program = _seccomp.filter_for(str(tmp_path), DEFAULT_CAPS)
-    assert 8 * 1000 < len(program) <= 8 * 4096 and len(program) % 8 == 0, 'BPF_MAXINSNS is 4096'
+    assert 8 * 1000 < len(program) <= 8 * 2000 and len(program) % 8 == 0, 'BPF_MAXINSNS is 4096; loading costs'
     assert len(_seccomp.filter_for(str(tmp_path), list(CAPABILITIES))) <= 8 * 4096
     assert _seccomp.filter_for(str(tmp_path), capability_set(add=['NET_ADMIN'])) == program, 'unlocks nothing'
     _seccomp.filter_for(str(tmp_path), capability_set(add=['SYS_PTRACE']))
