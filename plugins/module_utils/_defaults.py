@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""What a container may do, in one place: its capabilities, the system calls it may not make, the
+"""What a container may do, in one place: its capabilities, the system calls it may make, the
 /proc paths it may not read or write, the device nodes it gets, and its default PATH. --privileged
 lifts all but the last two.
 
@@ -56,38 +56,111 @@ def capability_set(add=(), drop=(), base=DEFAULT_CAPS):
 # or change it.
 BUILD_CAPS = tuple(cap for cap in DEFAULT_CAPS if cap != 'NET_RAW')
 
-# The seccomp filter, with the semantics of Docker's default profile for what it denies: every other
-# system call is allowed (a deny list, short enough to read; Docker's profile is an allow list).
-# (system call, errno it fails with, capability whose holder may make it anyway). Calls from another
-# ABI (32-bit int 0x80 on x86_64) are refused outright: they could get round a deny list.
-NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
-EPERM, ENOSYS = 1, 38
-SECCOMP_DENY = (
-    # new namespaces, user namespaces above all: unshare and setns outright, clone with a CLONE_NEW* flag
-    ('unshare', EPERM, 'SYS_ADMIN'), ('setns', EPERM, 'SYS_ADMIN'), ('clone', EPERM, 'SYS_ADMIN'),
-    ('clone3', ENOSYS, 'SYS_ADMIN'),  # ENOSYS, as Docker: glibc then falls back to clone, filtered above
-    # the kernel's keyring, BPF, perf, userfaultfd, io_uring
-    ('keyctl', EPERM, None), ('add_key', EPERM, None), ('request_key', EPERM, None),
-    ('bpf', EPERM, 'SYS_ADMIN'), ('perf_event_open', EPERM, 'PERFMON'), ('userfaultfd', EPERM, None),
-    ('io_uring_setup', EPERM, None), ('io_uring_enter', EPERM, None), ('io_uring_register', EPERM, None),
-    # mounts
-    ('mount', EPERM, 'SYS_ADMIN'), ('umount2', EPERM, 'SYS_ADMIN'), ('pivot_root', EPERM, 'SYS_ADMIN'),
-    ('fsopen', EPERM, 'SYS_ADMIN'), ('fsconfig', EPERM, 'SYS_ADMIN'), ('fsmount', EPERM, 'SYS_ADMIN'),
-    ('fspick', EPERM, 'SYS_ADMIN'), ('move_mount', EPERM, 'SYS_ADMIN'), ('open_tree', EPERM, 'SYS_ADMIN'),
-    ('mount_setattr', EPERM, 'SYS_ADMIN'), ('quotactl', EPERM, 'SYS_ADMIN'), ('fanotify_init', EPERM, 'SYS_ADMIN'),
-    ('lookup_dcookie', EPERM, 'SYS_ADMIN'), ('open_by_handle_at', EPERM, 'DAC_READ_SEARCH'),
-    # the kernel itself: kexec, modules, swap, reboot, the clock, accounting, raw I/O ports, the log
-    ('kexec_load', EPERM, 'SYS_BOOT'), ('kexec_file_load', EPERM, 'SYS_BOOT'), ('reboot', EPERM, 'SYS_BOOT'),
-    ('init_module', EPERM, 'SYS_MODULE'), ('finit_module', EPERM, 'SYS_MODULE'),
-    ('delete_module', EPERM, 'SYS_MODULE'), ('swapon', EPERM, 'SYS_ADMIN'), ('swapoff', EPERM, 'SYS_ADMIN'),
-    ('settimeofday', EPERM, 'SYS_TIME'), ('clock_settime', EPERM, 'SYS_TIME'), ('clock_adjtime', EPERM, 'SYS_TIME'),
-    ('acct', EPERM, 'SYS_PACCT'), ('iopl', EPERM, 'SYS_RAWIO'), ('ioperm', EPERM, 'SYS_RAWIO'),
-    ('syslog', EPERM, 'SYSLOG'), ('uselib', EPERM, None), ('ustat', EPERM, None), ('sysfs', EPERM, None),
-    ('_sysctl', EPERM, None), ('nfsservctl', EPERM, None), ('vm86', EPERM, None), ('vm86old', EPERM, None),
-    ('get_mempolicy', EPERM, 'SYS_NICE'), ('set_mempolicy', EPERM, 'SYS_NICE'), ('mbind', EPERM, 'SYS_NICE'),
-    ('move_pages', EPERM, 'SYS_NICE'),
+# The seccomp filter: Docker's default profile (moby/profiles, seccomp/default.json) as an allow list.
+# A system call not allowed here fails with EPERM, so a program degrades instead of crashing; a number
+# above the highest this list knows on the machine's architecture (a call newer than the list, or than
+# libseccomp) fails with ENOSYS, as runc has it, so newer libcs fall back. x86_64 also allows the
+# 32-bit (int 0x80) and x32 ABIs, with the same list. Names a given architecture lacks are skipped.
+# Stricter than Docker: clock_adjtime needs SYS_TIME (glibc's adjtimex is clock_adjtime).
+SECCOMP_ALLOW = (
+    # processes, threads and their identity
+    'fork', 'vfork', 'execve', 'execveat', 'exit', 'exit_group', 'wait4', 'waitid', 'waitpid', 'kill',
+    'tkill', 'tgkill', 'getpid', 'getppid', 'gettid', 'getpgid', 'getpgrp', 'getsid', 'setpgid', 'setsid',
+    'set_tid_address', 'set_robust_list', 'get_robust_list', 'rseq', 'restart_syscall', 'membarrier',
+    'pidfd_open', 'pidfd_send_signal', 'process_mrelease', 'prctl', 'arch_prctl', 'seccomp', 'capget',
+    'capset', 'landlock_add_rule', 'landlock_create_ruleset', 'landlock_restrict_self',
+    'ptrace', 'process_vm_readv', 'process_vm_writev',  # Docker allows these on kernels >= 4.8
+    'getuid', 'geteuid', 'getgid', 'getegid', 'getresuid', 'getresgid', 'getgroups', 'setuid', 'setgid',
+    'setreuid', 'setregid', 'setresuid', 'setresgid', 'setgroups', 'setfsuid', 'setfsgid',
+    'getuid32', 'geteuid32', 'getgid32', 'getegid32', 'getresuid32', 'getresgid32', 'getgroups32',
+    'setuid32', 'setgid32', 'setreuid32', 'setregid32', 'setresuid32', 'setresgid32', 'setgroups32',
+    'setfsuid32', 'setfsgid32',
+    # signals
+    'rt_sigaction', 'rt_sigpending', 'rt_sigprocmask', 'rt_sigqueueinfo', 'rt_sigreturn', 'rt_sigsuspend',
+    'rt_sigtimedwait', 'rt_sigtimedwait_time64', 'rt_tgsigqueueinfo', 'sigaltstack', 'signalfd', 'signalfd4',
+    'sigprocmask', 'sigreturn', 'pause', 'alarm',
+    # time and timers (reading the clock; setting it is SYS_TIME's below)
+    'clock_getres', 'clock_getres_time64', 'clock_gettime', 'clock_gettime64', 'clock_nanosleep',
+    'clock_nanosleep_time64', 'gettimeofday', 'time', 'times', 'nanosleep', 'adjtimex', 'getitimer',
+    'setitimer', 'timer_create', 'timer_delete', 'timer_getoverrun', 'timer_gettime', 'timer_gettime64',
+    'timer_settime', 'timer_settime64', 'timerfd_create', 'timerfd_gettime', 'timerfd_gettime64',
+    'timerfd_settime', 'timerfd_settime64',
+    # memory
+    'brk', 'mmap', 'mmap2', 'munmap', 'mremap', 'mprotect', 'madvise', 'mincore', 'mlock', 'mlock2',
+    'mlockall', 'munlock', 'munlockall', 'msync', 'remap_file_pages', 'memfd_create', 'memfd_secret',
+    'pkey_alloc', 'pkey_free', 'pkey_mprotect', 'map_shadow_stack', 'mseal', 'modify_ldt',
+    'set_thread_area', 'get_thread_area', 'cachestat',
+    # futexes
+    'futex', 'futex_time64', 'futex_waitv', 'futex_wait', 'futex_wake', 'futex_requeue',
+    # files and folders
+    'open', 'openat', 'openat2', 'creat', 'close', 'close_range', 'read', 'readv', 'pread64', 'preadv',
+    'preadv2', 'write', 'writev', 'pwrite64', 'pwritev', 'pwritev2', 'lseek', '_llseek', 'dup', 'dup2',
+    'dup3', 'fcntl', 'fcntl64', 'flock', 'ioctl', 'sendfile', 'sendfile64', 'splice', 'tee', 'vmsplice',
+    'copy_file_range', 'readahead', 'fadvise64', 'fadvise64_64', 'fallocate', 'fsync', 'fdatasync', 'sync',
+    'syncfs', 'sync_file_range', 'truncate', 'truncate64', 'ftruncate', 'ftruncate64',
+    'stat', 'stat64', 'lstat', 'lstat64', 'fstat', 'fstat64', 'fstatat64', 'newfstatat', 'statx', 'statfs',
+    'statfs64', 'fstatfs', 'fstatfs64', 'access', 'faccessat', 'faccessat2', 'getcwd', 'chdir', 'fchdir',
+    'getdents', 'getdents64', 'mkdir', 'mkdirat', 'rmdir', 'mknod', 'mknodat', 'link', 'linkat', 'symlink',
+    'symlinkat', 'unlink', 'unlinkat', 'rename', 'renameat', 'renameat2', 'readlink', 'readlinkat',
+    'chmod', 'fchmod', 'fchmodat', 'fchmodat2', 'chown', 'fchown', 'fchownat', 'lchown', 'chown32',
+    'fchown32', 'lchown32', 'umask', 'utime', 'utimes', 'utimensat', 'utimensat_time64', 'futimesat',
+    'name_to_handle_at', 'statmount', 'listmount',
+    'getxattr', 'lgetxattr', 'fgetxattr', 'getxattrat', 'setxattr', 'lsetxattr', 'fsetxattr', 'setxattrat',
+    'listxattr', 'llistxattr', 'flistxattr', 'listxattrat', 'removexattr', 'lremovexattr', 'fremovexattr',
+    'removexattrat',
+    # waiting for many things: poll, select, epoll, eventfd, inotify, fanotify's marks, aio (not io_uring)
+    'poll', 'ppoll', 'ppoll_time64', 'select', '_newselect', 'pselect6', 'pselect6_time64', 'epoll_create',
+    'epoll_create1', 'epoll_ctl', 'epoll_ctl_old', 'epoll_wait', 'epoll_wait_old', 'epoll_pwait',
+    'epoll_pwait2', 'eventfd', 'eventfd2', 'inotify_init', 'inotify_init1', 'inotify_add_watch',
+    'inotify_rm_watch', 'fanotify_mark', 'io_setup', 'io_destroy', 'io_submit', 'io_cancel', 'io_getevents',
+    'io_pgetevents', 'io_pgetevents_time64',
+    # sockets (socket itself is filtered by family below), pipes and System V / POSIX IPC
+    'socketpair', 'bind', 'listen', 'accept', 'accept4', 'connect', 'getsockname', 'getpeername',
+    'getsockopt', 'setsockopt', 'shutdown', 'send', 'sendto', 'sendmsg', 'sendmmsg', 'recv', 'recvfrom',
+    'recvmsg', 'recvmmsg', 'recvmmsg_time64', 'socketcall', 'pipe', 'pipe2', 'ipc', 'shmget', 'shmat',
+    'shmdt', 'shmctl', 'semget', 'semop', 'semtimedop', 'semtimedop_time64', 'semctl', 'msgget', 'msgsnd',
+    'msgrcv', 'msgctl', 'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedsend_time64', 'mq_timedreceive',
+    'mq_timedreceive_time64', 'mq_notify', 'mq_getsetattr',
+    # scheduling, limits, the system's name
+    'sched_yield', 'sched_getaffinity', 'sched_setaffinity', 'sched_getattr', 'sched_setattr',
+    'sched_getparam', 'sched_setparam', 'sched_getscheduler', 'sched_setscheduler', 'sched_get_priority_max',
+    'sched_get_priority_min', 'sched_rr_get_interval', 'sched_rr_get_interval_time64', 'getpriority',
+    'setpriority', 'ioprio_get', 'ioprio_set', 'getrlimit', 'ugetrlimit', 'setrlimit', 'prlimit64',
+    'getrusage', 'sysinfo', 'uname', 'getcpu', 'getrandom',
+    # one architecture's own (libseccomp skips a name the architecture lacks)
+    'uretprobe', 'arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush',
+    'set_tls', 's390_pci_mmio_read', 's390_pci_mmio_write', 's390_runtime_instr', 'swapcontext',
+    'riscv_flush_icache', 'riscv_hwprobe',
 )
-SECCOMP_VERSION = 1  # bump when SECCOMP_DENY changes: cached filters carry it in their name
+# A process holding the capability may also make these calls (Docker's capability-gated groups).
+SECCOMP_ALLOW_WITH = {
+    'SYS_ADMIN': ('clone', 'clone3', 'unshare', 'setns', 'mount', 'umount', 'umount2', 'fsopen', 'fsconfig',
+                  'fsmount', 'fspick', 'move_mount', 'open_tree', 'mount_setattr', 'quotactl', 'quotactl_fd',
+                  'fanotify_init', 'lookup_dcookie', 'sethostname', 'setdomainname', 'bpf', 'perf_event_open',
+                  'syslog', 'lsm_get_self_attr', 'lsm_set_self_attr', 'lsm_list_modules'),
+    'SYS_BOOT': ('reboot',),
+    'SYS_CHROOT': ('chroot',),
+    'SYS_MODULE': ('init_module', 'finit_module', 'delete_module'),
+    'SYS_PACCT': ('acct',),
+    'SYS_PTRACE': ('kcmp', 'pidfd_getfd', 'process_madvise'),  # ptrace itself is allowed above
+    'SYS_RAWIO': ('iopl', 'ioperm'),
+    'SYS_TIME': ('settimeofday', 'stime', 'clock_settime', 'clock_settime64', 'clock_adjtime',
+                 'clock_adjtime64'),
+    'SYS_TTY_CONFIG': ('vhangup',),
+    'SYS_NICE': ('get_mempolicy', 'set_mempolicy', 'mbind', 'set_mempolicy_home_node'),
+    'SYSLOG': ('syslog',),
+    'BPF': ('bpf',),
+    'PERFMON': ('perf_event_open',),
+    'DAC_READ_SEARCH': ('open_by_handle_at',),
+}
+# Calls allowed with some arguments only (Docker's conditions); their names are in no list above.
+NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET:
+# clone without these (with SYS_ADMIN: any clone); clone3 fails with ENOSYS so glibc falls back to clone
+PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)  # Linux, Linux32, with UNAME26; 0xFFFFFFFF asks
+# socket's first argument: AF_UNSPEC to AF_MCTP, less AF_ALG (the kernel's crypto) and AF_VSOCK (the
+# hypervisor's sockets), as Docker; a family newer than AF_MCTP fails with EPERM
+SOCKET_FAMILIES = tuple(family for family in range(46) if family not in (38, 40))
+SECCOMP_VERSION = 2  # bump when the filter changes: cached filters carry it in their name
 
 # runc's masked paths: the parts of /proc that speak for the whole host are hidden ...
 MASKED = ('/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats',

@@ -3,12 +3,15 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""The seccomp filter: made from _defaults.SECCOMP_DENY with libseccomp, compiled once to BPF.
+"""The seccomp filter: the allow list of _defaults (Docker's default profile) made with libseccomp,
+compiled once to BPF.
 
 libseccomp's Python bindings (python3-seccomp from apt, or pyseccomp from PyPI, which has the same
-API) build and compile the filter; its loading costs ~100 ms, so the compiled program is cached in
-the state root (seccomp/v<version>-<arch>-<capabilities>.bpf) and the runtime loads those bytes with
-one prctl. Nothing here runs in a container's processes.
+API) build and compile the filter; loading them costs ~100 ms and compiling ~40 ms, so the compiled
+program (about 1350 instructions as a binary tree: a call costs about ten comparisons) is cached in
+the state root (seccomp/v<version>-<arch>-<capabilities>.bpf, keyed on the capabilities that unlock
+calls) and the runtime loads those bytes with one prctl.
+Nothing here runs in a container's processes.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,9 +22,16 @@ import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, temp_name
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
-    NAMESPACE_FLAGS, SECCOMP_DENY, SECCOMP_VERSION)
+    NAMESPACE_FLAGS, PERSONALITIES, SECCOMP_ALLOW, SECCOMP_ALLOW_WITH, SECCOMP_VERSION, SOCKET_FAMILIES)
 
 CLONE_FLAGS_ARG = {'s390x': 1}  # the argument of clone that holds its flags (0 elsewhere)
+# the ABIs the kernel also runs, allowed the same list as Docker does, less the names given
+OTHER_ABIS = {'x86_64': {'X86': ('arch_prctl',), 'X32': ()}}
+UNKNOWN = -1  # what libseccomp resolves a name it does not know to (__NR_SCMP_ERROR)
+# native numbers above the list's highest, below this one, fail with ENOSYS, not EPERM: a rule each
+# (libseccomp has no range of numbers). Linux has about 470; x86_64's from 512 are x32's. Up to 1024
+# would cost 650 more instructions and 0.4 ms more per run and exec to load.
+NEWER_UP_TO = 512
 
 
 def library():
@@ -37,35 +47,66 @@ def library():
     return seccomp
 
 
+def allowed_names(caps):
+    """The system calls allowed outright to a process holding caps (capability names)."""
+    return set(SECCOMP_ALLOW).union(*(names for cap, names in SECCOMP_ALLOW_WITH.items() if cap in caps))
+
+
 def compile_filter(caps):
-    """The BPF program of the default filter for a process that holds `caps` (capability names)."""
+    """The BPF program of the default filter for a process that holds `caps` (capability names): one
+    filter for the native ABI and one for the others it runs, merged."""
     import tempfile
     seccomp = library()
-    syscall_filter = seccomp.SyscallFilter(seccomp.ALLOW)
-    syscall_filter.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.ERRNO(errno.ENOSYS))  # 32-bit calls on x86_64
-    flags_arg = CLONE_FLAGS_ARG.get(os.uname().machine, 0)
-    for name, error, unless in SECCOMP_DENY:
-        if unless in caps:
-            continue
-        if name == 'clone':  # only with a namespace flag: one rule per flag, as a deny list has no "any of"
-            conditions = [[seccomp.Arg(flags_arg, seccomp.MASKED_EQ, bit, bit)]
-                          for bit in range(32) for bit in [1 << bit] if NAMESPACE_FLAGS & bit]
-        else:
-            conditions = [[]]
-        for args in conditions:
-            try:
-                syscall_filter.add_rule(seccomp.ERRNO(error), name, *args)
-            except (ValueError, RuntimeError, OSError):
-                break  # not a system call of this architecture (vm86 on arm, say)
+    machine = os.uname().machine
+    native = abi_filter(seccomp, caps, machine)
+    # Newer than the list: ENOSYS, so a libc falls back as it would on an older kernel. libseccomp takes
+    # a number for the native ABI only (it translates numbers by name), so a 32-bit call newer than
+    # the list fails with EPERM.
+    known = set(SECCOMP_ALLOW).union(*SECCOMP_ALLOW_WITH.values(), ['personality', 'socket'])
+    highest = max(seccomp.resolve_syscall(seccomp.Arch.NATIVE, name) for name in known)
+    for number in range(highest + 1, NEWER_UP_TO):
+        native.add_rule(seccomp.ERRNO(errno.ENOSYS), number)
+    for abi, lacks in sorted(OTHER_ABIS.get(machine, {}).items()):
+        native.merge(abi_filter(seccomp, caps, machine, abi, lacks))
     with tempfile.TemporaryFile() as program:
-        syscall_filter.export_bpf(program)
+        native.export_bpf(program)
         program.seek(0)
         return program.read()
 
 
+def abi_filter(seccomp, caps, machine, abi=None, lacks=()):
+    """The allow list, less `lacks`, for the native ABI or for `abi` (a name in seccomp.Arch)."""
+    syscall_filter = seccomp.SyscallFilter(seccomp.ERRNO(errno.EPERM))
+    syscall_filter.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.ERRNO(errno.ENOSYS))
+    if hasattr(seccomp.Attr, 'CTL_OPTIMIZE'):  # a binary tree: a call costs log(n) comparisons, not n
+        syscall_filter.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
+    if abi:
+        syscall_filter.add_arch(getattr(seccomp.Arch, abi))
+        syscall_filter.remove_arch(seccomp.Arch.NATIVE)
+
+    def allow(name, *args, **action):
+        if seccomp.resolve_syscall(seccomp.Arch.NATIVE, name) != UNKNOWN:  # mseal is not in libseccomp 2.5
+            syscall_filter.add_rule(action.get('action', seccomp.ALLOW), name, *args)  # skipped where it lacks
+
+    allowed = allowed_names(caps)
+    for name in sorted(allowed - {'clone', 'clone3'} - set(lacks)):
+        allow(name)
+    if 'clone' not in allowed:  # a clone without SYS_ADMIN makes no namespace; clone3 hides its flags
+        allow('clone', seccomp.Arg(CLONE_FLAGS_ARG.get(machine, 0), seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0))
+        allow('clone3', action=seccomp.ERRNO(errno.ENOSYS))  # ENOSYS, as Docker: glibc falls back to clone
+    else:
+        allow('clone')
+        allow('clone3')
+    for persona in PERSONALITIES:
+        allow('personality', seccomp.Arg(0, seccomp.EQ, persona))
+    for family in SOCKET_FAMILIES:  # each equal in all 64 bits: the kernel reads an int, so 1 << 32 | AF_VSOCK
+        allow('socket', seccomp.Arg(0, seccomp.EQ, family))  # would pass Docker's "greater than AF_VSOCK"
+    return syscall_filter
+
+
 def filter_for(root, caps):
     """The compiled filter for a process holding caps, from the cache under root (made on first use)."""
-    unlocked = sorted(set(caps) & set(unless for dummy, dummy, unless in SECCOMP_DENY if unless))
+    unlocked = sorted(set(caps) & set(SECCOMP_ALLOW_WITH))
     name = 'v%d-%s-%s.bpf' % (SECCOMP_VERSION, os.uname().machine, '+'.join(unlocked) or 'default')
     folder = os.path.join(root, 'seccomp')
     try:

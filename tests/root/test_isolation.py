@@ -18,7 +18,8 @@ from netlab import sh
 
 DEFAULT_CAPS = 0xa00425fb  # Docker's default set without MKNOD
 X86_64 = platform.machine() == 'x86_64'
-SYSCALLS = ('for (@ARGV) { my ($n, $nr) = split /=/; $! = 0; my $r = syscall($nr, 0, 0, 0, 0, 0); '
+SYSCALLS = ('for (@ARGV) { my ($n, $nr, @a) = split /[=,]/; $! = 0; '  # name=number[,argument...]
+            'my $r = syscall($nr, map { $_ + 0 } (@a, 0, 0, 0, 0, 0)[0..4]); '
             'print "$n=", ($r == -1 ? $!+0 : "ok"), "\\n" }')
 
 
@@ -97,6 +98,69 @@ def test_seccomp_denies_the_kernels_attack_surface(conductor, image):
     out = conductor('run', '--security-opt', 'seccomp=unconfined', image, 'sc2', '--', 'perl', '-e', SYSCALLS,
                     'keyctl=250', 'clone3=435').stdout.split()
     assert out == ['keyctl=22', 'clone3=22']
+
+
+@pytest.mark.skipif(not X86_64, reason='system call numbers below are x86_64 ones')
+def test_seccomp_is_an_allow_list_as_dockers(conductor, image):
+    """Calls the old deny list let through and Docker's profile refuses, each with a real use."""
+    calls = ['kcmp=312,1,1,0',  # comparing two processes' files: SYS_PTRACE's
+             'personality=135,262144',  # ADDR_NO_RANDOMIZE: turning ASLR off, as setarch -R does
+             'migrate_pages=256',  # not in Docker's list at all
+             'vsock=41,40,1', 'vsock_high=41,4294967336,1',  # AF_VSOCK, the hypervisor; then with bit 32 set,
+             'alg=41,38,5',  # which the kernel drops: Docker's "family > AF_VSOCK" let that one through; AF_ALG
+             'newer=500',  # a number above the list's highest: ENOSYS, as an older kernel says
+             'getpid=39', 'ask_personality=135,4294967295', 'inet=41,2,1']  # controls
+    script = 'echo $(perl -e %s %s) $(setarch x86_64 -R true 2>&1); apt-get --version | head -1' % (
+        shlex.quote(SYSCALLS), ' '.join(calls))
+    out = conductor('run', image, 'al1', '--', 'sh', '-c', script).stdout
+    assert out.split('\n')[0].split() == [
+        'kcmp=1', 'personality=1', 'migrate_pages=1', 'vsock=1', 'vsock_high=1', 'alg=1', 'newer=38', 'getpid=ok',
+        'ask_personality=ok', 'inet=ok', 'setarch:', 'failed', 'to', 'set', 'personality', 'to', 'x86_64:',
+        'Operation', 'not', 'permitted'], out
+    assert out.split('\n')[1].startswith('apt '), 'control: an ordinary program runs'
+    # the capability unlocks its group, as --cap-add does in Docker
+    out = conductor('run', '--cap-add', 'SYS_PTRACE', image, 'al2', '--', 'perl', '-e', SYSCALLS, calls[0]).stdout
+    assert out == 'kcmp=ok\n'
+    # control: the kernel itself allows each one the filter refused
+    out = conductor('run', '--security-opt', 'seccomp=unconfined', image, 'al3', '--', 'perl', '-e', SYSCALLS,
+                    *calls[:4]).stdout.split()
+    assert out[:2] == ['kcmp=ok', 'personality=ok'] and '1' not in (out[2][-1], out[3][-1]), out
+
+
+I386_CALL = """.globl _start
+_start: movl $4, %%eax; movl $1, %%ebx; movl $msg, %%ecx; movl $5, %%edx; int $0x80
+        movl $%d, %%eax; movl $%d, %%ebx; xorl %%ecx, %%ecx; int $0x80
+        negl %%eax; js done; movl %%eax, %%ebx; jmp out
+done:   xorl %%ebx, %%ebx
+out:    movl $1, %%eax; int $0x80
+msg:    .ascii "i386 "
+"""
+
+
+@pytest.fixture
+def i386_programs(tmp_path):
+    """Static 32-bit programs that print "i386", make one call through int 0x80 and exit with its errno."""
+    folder = tmp_path / 'i386'
+    folder.mkdir()
+    for name, number, arg in [('getpid', 20, 0), ('keyctl', 288, 0), ('unshare_user', 310, 0x10000000),
+                              ('personality', 136, 0x40000), ('kcmp', 349, 1)]:
+        (folder / (name + '.s')).write_text(I386_CALL % (number, arg))
+        try:
+            subprocess.run(['as', '--32', '-o', str(folder / (name + '.o')), str(folder / (name + '.s'))], check=True)
+            subprocess.run(['ld', '-m', 'elf_i386', '-o', str(folder / name), str(folder / (name + '.o'))], check=True)
+        except (OSError, subprocess.CalledProcessError):
+            pytest.skip('binutils cannot make 32-bit x86 programs here')
+    if subprocess.run([str(folder / 'getpid')], capture_output=True, check=False).stdout != b'i386 ':
+        pytest.skip('this kernel does not run 32-bit x86 programs (IA32 emulation off)')
+    return folder
+
+
+@pytest.mark.skipif(not X86_64, reason='32-bit x86 programs on x86_64')
+def test_32_bit_programs_run_under_the_same_list(conductor, image, i386_programs):
+    script = 'for p in getpid keyctl unshare_user personality kcmp; do /i386/$p; echo $p=$?; done'
+    out = conductor('run', '-v', '%s:/i386:ro' % i386_programs, image, 'x86', '--', 'sh', '-c', script).stdout
+    assert out.split() == ['i386', 'getpid=0', 'i386', 'keyctl=1', 'i386', 'unshare_user=1', 'i386', 'personality=1',
+                           'i386', 'kcmp=1'], 'they run, and the 32-bit ABI is no way round the list: %r' % out
 
 
 def test_no_user_namespaces(conductor, image):
