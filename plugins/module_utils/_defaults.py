@@ -86,8 +86,13 @@ SECCOMP_DENY = (
     ('_sysctl', EPERM, None), ('nfsservctl', EPERM, None), ('vm86', EPERM, None), ('vm86old', EPERM, None),
     ('get_mempolicy', EPERM, 'SYS_NICE'), ('set_mempolicy', EPERM, 'SYS_NICE'), ('mbind', EPERM, 'SYS_NICE'),
     ('move_pages', EPERM, 'SYS_NICE'),
+    # a file's project ID and a folder's inherit flag: changed, what the container writes would escape its
+    # --storage-size quota. ioctl only with the commands below; file_setattr (Linux 6.17) outright
+    ('ioctl', EPERM, 'SYS_RESOURCE'), ('file_setattr', EPERM, 'SYS_RESOURCE'),
 )
-SECCOMP_VERSION = 1  # bump when SECCOMP_DENY changes: cached filters carry it in their name
+SECCOMP_VERSION = 2  # bump when SECCOMP_DENY changes: cached filters carry it in their name
+DENIED_IOCTLS = (0x401c5820, 0x40086602)  # FS_IOC_FSSETXATTR (chattr -p, +P), FS_IOC_SETFLAGS (chattr)
+NEW_SYSCALLS = {'file_setattr': 469}  # newer than the libseccomp of Debian 12 knows; one number on every architecture
 
 # runc's masked paths: the parts of /proc that speak for the whole host are hidden ...
 MASKED = ('/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats',

@@ -19,7 +19,7 @@ import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, temp_name
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
-    NAMESPACE_FLAGS, SECCOMP_DENY, SECCOMP_VERSION)
+    DENIED_IOCTLS, NAMESPACE_FLAGS, NEW_SYSCALLS, SECCOMP_DENY, SECCOMP_VERSION)
 
 CLONE_FLAGS_ARG = {'s390x': 1}  # the argument of clone that holds its flags (0 elsewhere)
 
@@ -50,11 +50,13 @@ def compile_filter(caps):
         if name == 'clone':  # only with a namespace flag: one rule per flag, as a deny list has no "any of"
             conditions = [[seccomp.Arg(flags_arg, seccomp.MASKED_EQ, bit, bit)]
                           for bit in range(32) for bit in [1 << bit] if NAMESPACE_FLAGS & bit]
+        elif name == 'ioctl':  # only these commands
+            conditions = [[seccomp.Arg(1, seccomp.MASKED_EQ, 0xffffffff, command)] for command in DENIED_IOCTLS]
         else:
             conditions = [[]]
         for args in conditions:
             try:
-                syscall_filter.add_rule(seccomp.ERRNO(error), name, *args)
+                syscall_filter.add_rule(seccomp.ERRNO(error), NEW_SYSCALLS.get(name, name), *args)
             except (ValueError, RuntimeError, OSError):
                 break  # not a system call of this architecture (vm86 on arm, say)
     with tempfile.TemporaryFile() as program:
