@@ -96,16 +96,18 @@ def test_a_bad_storage_size_is_one_error_and_makes_nothing(conductor, context, s
 @pytest.mark.parametrize('kind', KINDS)
 def test_without_project_quotas_the_limit_is_refused_naming_the_file_system(tmp_path, base_key, kind):
     mkfs = {'ext4': ['mkfs.ext4', '-q'], 'xfs': ['mkfs.xfs', '-q']}[kind]  # no quota feature, no quota mount option
-    with loop_filesystem(str(tmp_path), kind, mkfs=mkfs) as (mnt, device), state_root_on(mnt, base_key) as conductor:
-        before = conductor.listing()
-        message = conductor.fails('run', '-d', '--storage-size', '20m', 'img', 'q1')
-        assert message == (
-            'conductor run: a storage size limit needs project quotas, but %s/containers is on %s (%s, mounted at %s) '
-            'without them: mount it with prjquota (ext4: tune2fs -O project,quota first) or use XFS mounted with '
-            'pquota, on a kernel with quota support; or leave the storage size out\n' % (conductor.root, kind, device, mnt))
-        assert conductor.listing() == before, 'nothing made'
-        conductor('run', '-d', 'img', 'q2')  # control: without a limit it runs
-        assert conductor('exec', 'q2', '--', 'sh', '-c', 'head -c 1M /dev/zero > /big && echo ok').stdout == 'ok\n'
+    with loop_filesystem(str(tmp_path), kind, mkfs=mkfs) as (mnt, device):
+        with state_root_on(mnt, base_key) as conductor:
+            before = conductor.listing()
+            message = conductor.fails('run', '-d', '--storage-size', '20m', 'img', 'q1')
+            assert message == (
+                'conductor run: a storage size limit needs project quotas, but %s/containers is on %s (%s, mounted at '
+                '%s) without them: mount it with prjquota (ext4: tune2fs -O project,quota first) or use XFS mounted '
+                'with pquota, on a kernel with quota support; or leave the storage size out\n'
+                % (conductor.root, kind, device, mnt))
+            assert conductor.listing() == before, 'nothing made'
+            conductor('run', '-d', 'img', 'q2')  # control: without a limit it runs
+            assert conductor('exec', 'q2', '--', 'sh', '-c', 'head -c 1M /dev/zero > /big && echo ok').stdout == 'ok\n'
 
 
 @pytest.mark.skipif('xfs' not in KINDS, reason='needs mkfs.xfs (xfsprogs): ext4 without quota support has no project IDs')
@@ -140,8 +142,12 @@ def test_a_container_cannot_change_project_ids_or_inherit_flags(conductor, conte
 # -- where the kernel has quota support -----------------------------------------------------------
 @pytest.mark.parametrize('kind', KINDS)
 def test_writing_past_the_storage_size_fails_and_the_host_disk_keeps_its_space(tmp_path, base_key, kind):
-    with loop_filesystem(str(tmp_path), kind, QUOTA_OPTION[kind]) as (mnt, device), \
-            state_root_on(mnt, base_key) as conductor:
+    with loop_filesystem(str(tmp_path), kind, QUOTA_OPTION[kind]) as (mnt, dummy):
+        storage_limited(mnt, base_key)
+
+
+def storage_limited(mnt, base_key):
+    with state_root_on(mnt, base_key) as conductor:
         conductor('run', '-d', '--storage-size', '20m', 'img', 'q1')
         config = json.loads(conductor('inspect', 'q1').stdout)
         project = config['config']['storage_project']
