@@ -127,7 +127,7 @@ def cmd_run(store, args):
                       hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
                       cap_drop=args.cap_drop, security_opts=args.security_opt, memory=args.memory, cpus=args.cpus,
                       pids_limit=args.pids_limit, volumes=args.volume, mounts=args.mount, user=args.user,
-                      entrypoint=args.entrypoint, restart_policy=args.restart)
+                      entrypoint=args.entrypoint, restart_policy=args.restart, storage_size=args.storage_size)
     try:
         if args.detach:
             _operations.start(store, args.name)
@@ -172,10 +172,11 @@ def cmd_update(store, args):
     """update NAME: change a container's limits, at once if it runs (as docker update)."""
     containers = Containers(store)
     config = containers.require(args.name)
-    changes = {key: getattr(args, key) for key in ('memory', 'cpus', 'pids_limit') if getattr(args, key) is not None}
+    keys = ('memory', 'cpus', 'pids_limit', 'storage_size')
+    changes = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     if not changes:
-        raise ConductorError('nothing to update: give --memory, --cpus or --pids-limit')
-    current = {key: config.get(key) for key in ('memory', 'cpus', 'pids_limit')}
+        raise ConductorError('nothing to update: give --memory, --cpus, --pids-limit or --storage-size')
+    current = {key: config.get(key) for key in keys}
     limits = containers.update(args.name, **dict(current, **changes))
     print('%s: %s' % (args.name, ', '.join('%s %s' % (key, limits[key]) for key in sorted(changes))))
 
@@ -395,6 +396,8 @@ MEMORY = ('-m, --memory', 'memory', 'BYTES', 'memory limit, such as 512m or 2g (
 CPUS = ('--cpus', 'cpus', 'NUMBER', 'CPU limit in CPUs, such as 1.5 (default: none)')
 USER = ('-u, --user', 'user', 'USER[:GROUP]', "run as this user of the image (default: its USER, else root)")
 PIDS = ('--pids-limit', 'pids_limit', 'N', 'process limit (default: PIDS_LIMIT in the config, else 2048; -1: none)')
+STORAGE = ('--storage-size', 'storage_size', 'BYTES', "limit on what it writes (its own layer), such as 1g; needs "
+           "project quotas on the state root's file system (default: none)")
 JSON = ('--json', 'json', None, 'print the list as JSON')
 COMMANDS = {
     'build': (cmd_build, 'NAME [CONDUCTORFILE]', [
@@ -418,6 +421,7 @@ COMMANDS = {
         ('--cap-add', 'cap_add', 'CAP...', 'add a capability to the default set (NET_ADMIN, SYS_PTRACE, ALL, ...)'),
         ('--cap-drop', 'cap_drop', 'CAP...', 'drop a capability from the default set (or ALL)'),
         ('--security-opt', 'security_opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), MEMORY, CPUS, PIDS,
+        STORAGE,
         ('-v, --volume', 'volume', 'SRC:DST[:ro]...', 'a volume (NAME:/path, or /path for an anonymous one) or a host '
          'folder (/host/path:/path)'),
         ('--mount', 'mount', 'type=..,source=..,target=..[,readonly]...', 'the same, in Docker\'s long form'),
@@ -427,7 +431,7 @@ COMMANDS = {
     '_restart': (cmd__restart, 'NAME', []),
     'start': (cmd_start, 'NAME', []),
     'restore': (cmd_restore, '', []),
-    'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS]),
+    'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS, STORAGE]),
     'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV, USER,

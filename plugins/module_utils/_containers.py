@@ -15,7 +15,8 @@ the records, forking, waiting for "ready", and reconciling the records with the 
 lives only in the container's mount namespaces, so they vanish with its last process.
 
     containers/<name>/config.json   the spec: image, its layers, command, env, hostname, privileged,
-                                    cap_add, cap_drop, security_opts, memory, cpus, pids_limit
+                                    cap_add, cap_drop, security_opts, memory, cpus, pids_limit,
+                                    storage_size and storage_project (its disk limit, see _quota.py)
     containers/<name>/state.json    written by PID 1: host PID and start time, the supervisor's too
     containers/<name>/exitcode      written by the supervisor when PID 1 ends
     containers/<name>/log           stdout and stderr of a detached container and of exec -d
@@ -42,7 +43,8 @@ from ansible_collections.cs695.conductor.plugins.module_utils._defaults import c
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
     alive, exit_code, kill_tree, terminate, wait_gone)
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
-from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _runtime, _sandbox, _seccomp, _volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import (
+    _cgroups, _quota, _runtime, _sandbox, _seccomp, _volumes)
 
 DEFAULT_LOG_MAX = '10m'  # as Docker's json-file driver with max-size 10m, max-file 2
 RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
@@ -204,14 +206,21 @@ class Containers:
             pids = _cgroups.default_pids(self.store.config)
         if memory is None:
             memory = _cgroups.parse_memory(self.store.config.get('MEMORY_LIMIT'), 'MEMORY_LIMIT in the config')
-        return {'memory': memory, 'cpus': config.get('cpus'), 'pids': pids}
+        return {'memory': memory, 'cpus': config.get('cpus'), 'pids': pids, 'storage_size': config.get('storage_size')}
 
-    def update(self, name, memory=None, cpus=None, pids_limit=None):
-        """docker update: new limits in the config and, on a running container, in its cgroup at once."""
+    def update(self, name, memory=None, cpus=None, pids_limit=None, storage_size=None):
+        """docker update: new limits in the config and, on a running container, in its cgroup at once; a
+        new storage size at once too, if the container was made with one."""
         limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
-                  'pids_limit': _cgroups.parse_pids(pids_limit)}
+                  'pids_limit': _cgroups.parse_pids(pids_limit), 'storage_size': _quota.parse_storage_size(storage_size)}
         with self.store.lock(check_name('container', name)):
-            config = dict(self.require(name), **limits)
+            old = self.require(name)
+            config = dict(old, **limits)
+            if config['storage_size'] != old.get('storage_size'):
+                if not old.get('storage_project'):
+                    raise ConductorError('container %r was made without a storage size, so its files count against '
+                                         'no project: remove it and run it again with --storage-size' % name)
+                _quota.set_limit(self.dir(name), old['storage_project'], config['storage_size'], check_usage=True)
             if self.state(name)['running']:
                 self.cgroup(name).apply(self.limits(config), check_usage=True)
             write_json(self.dir(name, 'config.json'), config)
@@ -256,15 +265,18 @@ class Containers:
     # -- create and start ----------------------------------------------------------------------
     def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
                cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None, volumes=None,
-               mounts=None, user=None, entrypoint=None, adopt=None, restart_policy=None, stack=None):
+               mounts=None, user=None, entrypoint=None, adopt=None, restart_policy=None, stack=None, storage_size=None):
         """Make the container's folder and config, and the volumes it names; nothing runs yet. adopt:
         {target: anonymous volume} of the container this one replaces, mounted again at the same targets.
-        stack: the conductor_stack it belongs to, kept in config.json (None: none)."""
+        stack: the conductor_stack it belongs to, kept in config.json (None: none). storage_size: a limit on
+        what it writes, its own layer given a project quota (where the state root's file system has them)."""
         check_name('container', name)
         volumes, mounts, limits, env, security_opts, entrypoint, restart_policy = check_options(
             command, env, hostname, cap_add, cap_drop, security_opts, memory, cpus, pids_limit, volumes, mounts,
-            user, entrypoint, restart_policy)
+            user, entrypoint, restart_policy, storage_size)
         manifest = self.store.require_image(image)
+        if limits['storage_size']:
+            _quota.require(self.store.path('containers'))
         image_config = manifest.get('config', {})
         binds = self._binds(volumes + mounts, image_config.get('volumes', []))
         environment = env_dict(image_config.get('env'))
@@ -274,7 +286,8 @@ class Containers:
             'layers': manifest['layers'], 'command': command, 'env': env, 'hostname': hostname,
             'privileged': bool(privileged), 'cap_add': sorted(cap_add or []), 'cap_drop': sorted(cap_drop or []),
             'security_opts': security_opts, 'memory': limits['memory'], 'cpus': limits['cpus'],
-            'pids_limit': limits['pids_limit'], 'volumes': volumes, 'mounts': mounts,
+            'pids_limit': limits['pids_limit'], 'storage_size': limits['storage_size'], 'storage_project': None,
+            'volumes': volumes, 'mounts': mounts,
             'user': user, 'entrypoint': entrypoint, 'run_as': user or image_config.get('user'),
             'stop_signal': image_config.get('stop_signal') or 15, 'labels': image_config.get('labels') or {},
             'exposed': image_config.get('exposed') or [], 'healthcheck': image_config.get('healthcheck'),
@@ -296,6 +309,13 @@ class Containers:
             for sub in ('upper', 'work', 'rootfs'):
                 os.mkdir(os.path.join(tmp, sub))
                 os.chmod(os.path.join(tmp, sub), 0o755)  # upper's mode is the mode of the container's /
+            if limits['storage_size']:
+                try:
+                    config['storage_project'] = _quota.assign(tmp, [os.path.join(tmp, 'upper'), os.path.join(tmp, 'work')])
+                    _quota.set_limit(tmp, config['storage_project'], limits['storage_size'])
+                except OSError as e:
+                    remove_tree(tmp)
+                    raise ConductorError('giving container %r its storage size: %s' % (name, e))
             host = hostname or name
             for file_name, content in (('hosts', HOSTS % host), ('hostname', host + '\n'),
                                        ('resolv.conf', resolv_conf(self.store.config))):
@@ -517,12 +537,18 @@ class Containers:
             return self.state(name)
 
     def delete(self, name):
-        """Delete a stopped container's folder (its upper layer, log and records) and its cgroup."""
+        """Delete a stopped container's folder (its upper layer, log and records), its cgroup and its storage limit."""
         self.cgroup(name).remove()
+        try:
+            project = (self.config(name) or {}).get('storage_project')
+        except ValueError:  # config.json cut short by a crash
+            project = None
         with self.store.lock():
             trash = self.store.path('containers', temp_name('removed-' + name))
             os.rename(self.dir(name), trash)
             remove_tree(trash)
+            if project:
+                _quota.release(self.store.path('containers'), project)
 
     def logs(self, name):
         """The log's files, oldest first: log.1 (rotated away past LOG_MAX) if there is one, and log."""
@@ -542,13 +568,14 @@ class Containers:
 
 
 def check_options(command=None, env=None, hostname=None, cap_add=None, cap_drop=None, security_opts=None, memory=None,
-                  cpus=None, pids_limit=None, volumes=None, mounts=None, user=None, entrypoint=None, restart_policy=None):
+                  cpus=None, pids_limit=None, volumes=None, mounts=None, user=None, entrypoint=None, restart_policy=None,
+                  storage_size=None):
     """Every check create makes of its options before anything is made, so a caller can check many
     containers' options before it makes any. Returns volumes, mounts, limits, env, security_opts,
     entrypoint and restart_policy as create stores them."""
     volumes, mounts = _volumes.normalize(volumes, _volumes.parse_volume), _volumes.normalize(mounts, _volumes.parse_mount)
     limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
-              'pids_limit': _cgroups.parse_pids(pids_limit)}
+              'pids_limit': _cgroups.parse_pids(pids_limit), 'storage_size': _quota.parse_storage_size(storage_size)}
     env = check_env(env)
     capability_set(cap_add, cap_drop)  # refuses unknown names before anything is made
     security_opts = sorted(security_opts or [])

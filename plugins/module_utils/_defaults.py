@@ -152,6 +152,7 @@ SECCOMP_ALLOW_WITH = {
     'BPF': ('bpf',),
     'PERFMON': ('perf_event_open',),
     'DAC_READ_SEARCH': ('open_by_handle_at',),
+    'SYS_RESOURCE': (),  # and the ioctls of IOCTLS_WITH_SYS_RESOURCE
 }
 # Calls allowed with some arguments only (Docker's conditions); their names are in no list above.
 NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET:
@@ -160,7 +161,11 @@ PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)  # Linux, Linux32, with
 # socket's first argument: AF_UNSPEC to AF_MCTP, less AF_ALG (the kernel's crypto) and AF_VSOCK (the
 # hypervisor's sockets), as Docker; a family newer than AF_MCTP fails with EPERM
 SOCKET_FAMILIES = tuple(family for family in range(46) if family not in (38, 40))
-SECCOMP_VERSION = 2  # bump when the filter changes: cached filters carry it in their name
+SECCOMP_VERSION = 3  # bump when the filter changes: cached filters carry it in their name
+# ioctl commands only a process holding SYS_RESOURCE may make: a file's project ID and a folder's
+# inherit flag (FS_IOC_FSSETXATTR, chattr -p and +P; FS_IOC_SETFLAGS, any chattr). Changed, what the
+# container writes would escape its --storage-size quota.
+IOCTLS_WITH_SYS_RESOURCE = (0x401c5820, 0x40086602)
 
 # runc's masked paths: the parts of /proc that speak for the whole host are hidden ...
 MASKED = ('/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats',

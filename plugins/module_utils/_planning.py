@@ -30,7 +30,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._containers import
 from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
-from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _operations, _volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _operations, _quota, _volumes
 
 
 # -- containers --------------------------------------------------------------------------------
@@ -83,6 +83,7 @@ CONTAINER_OPTIONS = {
     'memory': (dict(type='str'), _cgroups.parse_memory),
     'cpus': (dict(type='float'), _cgroups.parse_cpus),
     'pids_limit': (dict(type='int'), _cgroups.parse_pids),
+    'storage_size': (dict(type='str'), _quota.parse_storage_size),
     'user': (dict(type='str'), _as_given),
     'entrypoint': (dict(type='raw'), _command),
     'restart_policy': (dict(type='str', default='no'), _restart_policy),
@@ -93,7 +94,8 @@ CONTAINER_OPTIONS = {
 }
 PENDING_IMAGE = '(built when run)'  # check mode: the id of an image an earlier task would build
 COMPARED = tuple(CONTAINER_OPTIONS) + ('image_id',)  # image_id: a rebuilt image recreates its containers
-UPDATED_IN_PLACE = ('memory', 'cpus', 'pids_limit')  # as docker update: a change of these alone recreates nothing
+# as docker update: a change of these alone recreates nothing (storage_size: once the container has one)
+UPDATED_IN_PLACE = ('memory', 'cpus', 'pids_limit', 'storage_size')
 
 
 def container_argument_spec():
@@ -130,7 +132,8 @@ def container_actions(current, running, desired, state, recreate=False, restart=
     actions, differences = [], []
     if current:
         differences = [key for key in COMPARED if current[key] != desired[key]]
-        if recreate or [key for key in differences if key not in UPDATED_IN_PLACE]:
+        in_place = [key for key in UPDATED_IN_PLACE if key != 'storage_size' or current.get('storage_size')]
+        if recreate or [key for key in differences if key not in in_place]:
             actions.append('recreated')
             current, running = {}, False
         elif differences:
@@ -175,6 +178,8 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
         raise ConductorError('image is required to create container %r' % name)
     actions, differences = container_actions(current, running, desired, state, recreate, restart)
     warnings = []
+    if desired.get('storage_size') and check_mode and ('created' in actions or 'recreated' in actions):
+        _quota.require(store.path('containers'))  # the error a real run gives
     if 'recreated' in actions:
         _check_discarded(containers, name, differences, discard_changes, check_mode, warnings)
     if not check_mode:

@@ -65,13 +65,22 @@ def make_mounts_private():
     sys_.mount(None, '/', None, sys_.MS_REC | sys_.MS_PRIVATE)
 
 
-def mount_overlay(lowers, upper, work, merged, cwd=None, nodev=False):
+def mount_overlay(lowers, upper, work, merged, cwd=None, nodev=False, quota=False):
     """Mount lowers (top first) + upper at merged. Paths relative to cwd keep the option short.
-    nodev: a device node made in the image or the container cannot be opened through it."""
+    nodev: a device node made in the image or the container cannot be opened through it.
+    quota: mounted without CAP_SYS_RESOURCE, as overlayfs writes to upper with its mounter's credentials,
+    and with that capability ext4 lets every write past a quota limit."""
     if cwd:
         os.chdir(cwd)
-    sys_.mount('overlay', merged, 'overlay', sys_.MS_NODEV if nodev else 0,
-               'lowerdir=%s,upperdir=%s,workdir=%s' % (':'.join(lowers), upper, work))
+    if quota:
+        effective, permitted, inheritable = sys_.capability_sets()
+        sys_.set_capability_sets(effective & ~(1 << sys_.CAP_SYS_RESOURCE), permitted, inheritable)
+    try:
+        sys_.mount('overlay', merged, 'overlay', sys_.MS_NODEV if nodev else 0,
+                   'lowerdir=%s,upperdir=%s,workdir=%s' % (':'.join(lowers), upper, work))
+    finally:
+        if quota:
+            sys_.set_capability_sets(effective, permitted, inheritable)
 
 
 def open_in_root(root, path, flags=os.O_PATH):

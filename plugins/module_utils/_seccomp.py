@@ -22,7 +22,8 @@ import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, temp_name
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
-    NAMESPACE_FLAGS, PERSONALITIES, SECCOMP_ALLOW, SECCOMP_ALLOW_WITH, SECCOMP_VERSION, SOCKET_FAMILIES)
+    IOCTLS_WITH_SYS_RESOURCE, NAMESPACE_FLAGS, PERSONALITIES, SECCOMP_ALLOW, SECCOMP_ALLOW_WITH, SECCOMP_VERSION,
+    SOCKET_FAMILIES)
 
 CLONE_FLAGS_ARG = {'s390x': 1}  # the argument of clone that holds its flags (0 elsewhere)
 # the ABIs the kernel also runs, allowed the same list as Docker does, less the names given
@@ -89,8 +90,11 @@ def abi_filter(seccomp, caps, machine, abi=None, lacks=()):
             syscall_filter.add_rule(action.get('action', seccomp.ALLOW), name, *args)  # skipped where it lacks
 
     allowed = allowed_names(caps)
-    for name in sorted(allowed - {'clone', 'clone3'} - set(lacks)):
+    guarded = () if 'SYS_RESOURCE' in caps else IOCTLS_WITH_SYS_RESOURCE
+    for name in sorted(allowed - {'clone', 'clone3'} - set(lacks) - ({'ioctl'} if guarded else set())):
         allow(name)
+    for mask, value in every_number_but(guarded):  # ioctl with any command but these (the kernel reads 32 bits)
+        allow('ioctl', seccomp.Arg(1, seccomp.MASKED_EQ, mask, value))
     if 'clone' not in allowed:  # a clone without SYS_ADMIN makes no namespace; clone3 hides its flags
         allow('clone', seccomp.Arg(CLONE_FLAGS_ARG.get(machine, 0), seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0))
         allow('clone3', action=seccomp.ERRNO(errno.ENOSYS))  # ENOSYS, as Docker: glibc falls back to clone
@@ -102,6 +106,25 @@ def abi_filter(seccomp, caps, machine, abi=None, lacks=()):
     for family in SOCKET_FAMILIES:  # each equal in all 64 bits: the kernel reads an int, so 1 << 32 | AF_VSOCK
         allow('socket', seccomp.Arg(0, seccomp.EQ, family))  # would pass Docker's "greater than AF_VSOCK"
     return syscall_filter
+
+
+def every_number_but(excluded, bits=32):
+    """(mask, value) pairs that together match every bits-wide number but the excluded ones. A
+    libseccomp rule compares an argument once, so "none of these" is written as the prefixes at which a
+    number's binary digits part from every excluded one: one pair per digit of each, at most."""
+    pairs = []
+
+    def split(bit, mask, prefix, values):
+        for digit in (0, 1):
+            inside = [v for v in values if v >> bit & 1 == digit]
+            here = (mask | 1 << bit, prefix | digit << bit)
+            if not inside:
+                pairs.append(here)
+            elif bit:
+                split(bit - 1, here[0], here[1], inside)
+    if excluded:
+        split(bits - 1, 0, 0, list(excluded))
+    return pairs
 
 
 def filter_for(root, caps):

@@ -3,12 +3,14 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""The few Linux system calls Python's os module lacks (before 3.12), through ctypes."""
+"""The few Linux system calls Python's os module lacks (before 3.12), through ctypes; and the ioctls of
+project quotas."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ctypes
+import errno
 import fcntl
 import os
 import struct
@@ -46,6 +48,16 @@ SYS_PIVOT_ROOT = {'x86_64': 155, 'aarch64': 41, 'armv7l': 218, 'ppc64le': 203, '
 SYS_OPENAT2 = 437  # the same number on every architecture (added in Linux 5.6)
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
+SYS_QUOTACTL_FD = 443  # the same number on every architecture (Linux 5.14)
+FS_IOC_FSGETXATTR = 0x801c581f  # struct fsxattr: xflags, extsize, nextents, projid, cowextsize, 8 bytes pad
+FS_IOC_FSSETXATTR = 0x401c5820
+FS_XFLAG_PROJINHERIT = 0x200
+PRJQUOTA = 2
+Q_GETQUOTA, Q_SETQUOTA, Q_XGETQSTAT = 0x800007, 0x800008, 0x5805
+QIF_BLIMITS = 1
+FS_QUOTA_PDQ_ENFD = 0x20  # in fs_quota_stat's qs_flags: project limits are enforced
+IF_DQBLK = 'QQQQQQQQI4x'  # bhardlimit, bsoftlimit (1 KiB blocks), curspace (bytes), ihard, isoft, curinodes, btime, itime, valid
+CAP_SYS_RESOURCE = 24
 SYS_KEYCTL = {'x86_64': 250, 'aarch64': 219, 'armv7l': 311, 'ppc64le': 280, 's390x': 280, 'riscv64': 219}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -112,6 +124,21 @@ def set_capabilities(caps):
     _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), 'prctl(PR_CAP_AMBIENT_CLEAR_ALL)')
 
 
+def capability_sets():
+    """(effective, permitted, inheritable) of this process, as bit masks."""
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capget(header, data), 'capget')
+    return tuple(data[i] | data[i + 3] << 32 for i in range(3))
+
+
+def set_capability_sets(effective, permitted, inheritable):
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)(*[mask >> shift & 0xffffffff for shift in (0, 32)
+                                   for mask in (effective, permitted, inheritable)])
+    _check(_libc.capset(header, data), 'capset')
+
+
 def set_dumpable(dumpable):
     _check(_libc.prctl(PR_SET_DUMPABLE, 1 if dumpable else 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE)')
 
@@ -162,3 +189,48 @@ def set_loopback_up():
 def set_controlling_terminal(fd):
     import termios
     fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+
+
+def set_project(fd, project):
+    """Give the folder fd the project ID `project` and the inherit flag: what is made in it from then on
+    belongs to that project, and counts against its quota (FS_IOC_FSSETXATTR, as `chattr +P -p`)."""
+    xflags, extsize, nextents, dummy, cowextsize = struct.unpack_from('5I', fcntl.ioctl(fd, FS_IOC_FSGETXATTR, bytes(28)))
+    fcntl.ioctl(fd, FS_IOC_FSSETXATTR, struct.pack('5I8x', xflags | FS_XFLAG_PROJINHERIT, extsize, nextents, project,
+                                                   cowextsize))
+
+
+def project_of(fd):
+    return struct.unpack_from('5I', fcntl.ioctl(fd, FS_IOC_FSGETXATTR, bytes(28)))[3]
+
+
+def quotactl_fd(fd, command, project, buffer):
+    """quotactl_fd(2) on the file system of fd, for a project quota."""
+    if _libc.syscall(SYS_QUOTACTL_FD, fd, command << 8 | PRJQUOTA, project, buffer) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, 'quotactl: %s' % os.strerror(err))
+
+
+def project_limits_enforced(fd):
+    """Whether the file system of fd enforces project quota limits (Q_XGETQSTAT's flags)."""
+    stat = ctypes.create_string_buffer(128)  # struct fs_quota_stat: s8 version, u16 flags, ...
+    quotactl_fd(fd, Q_XGETQSTAT, 0, stat)
+    return bool(struct.unpack_from('H', stat.raw, 2)[0] & FS_QUOTA_PDQ_ENFD)
+
+
+def get_project_quota(fd, project):
+    """(block hard limit in bytes, bytes used, inodes used) of a project; an unknown one has none."""
+    block = ctypes.create_string_buffer(struct.calcsize(IF_DQBLK))
+    try:
+        quotactl_fd(fd, Q_GETQUOTA, project, block)
+    except OSError as e:
+        if e.errno == errno.ENOENT:  # XFS: no record of this project yet
+            return 0, 0, 0
+        raise
+    fields = struct.unpack(IF_DQBLK, block.raw)
+    return fields[0] << 10, fields[2], fields[5]
+
+
+def set_project_quota(fd, project, limit):
+    """Set a project's block hard limit to `limit` bytes (rounded up to KiB); 0 removes it."""
+    block = struct.pack(IF_DQBLK, (limit + 1023) >> 10, 0, 0, 0, 0, 0, 0, 0, QIF_BLIMITS)
+    quotactl_fd(fd, Q_SETQUOTA, project, ctypes.create_string_buffer(block, len(block)))

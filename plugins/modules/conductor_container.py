@@ -84,6 +84,16 @@ options:
       - Process limit; V(-1) for none. Omitted, C(PIDS_LIMIT) from conductor.conf, else 2048, so a fork bomb stops there.
       - Changed in place, as O(memory).
     type: int
+  storage_size:
+    description:
+      - A limit on what the container writes outside its volumes (its own layer), such as V(1g) (at least V(1m)),
+        as C(docker run --storage-opt size=) on overlay2 over XFS. Omitted, none.
+      - A write past it fails inside the container with C(Disk quota exceeded); the host's disk keeps its space.
+      - Needs project quotas on the file system of the state root (XFS mounted with C(pquota), or ext4 with the
+        C(project) and C(quota) features mounted with C(prjquota)); elsewhere the task fails and changes nothing.
+      - Changed in place, as O(memory), on a container made with one; a limit below what it holds already fails the task.
+        Giving one to a container made without one recreates it.
+    type: str
   user:
     description: The user (and group) the command runs as, from the image's C(/etc/passwd). Defaults to the image's C(USER).
     type: str
@@ -244,6 +254,13 @@ EXAMPLES = r'''
     state: healthy
     healthy_timeout: 120
 
+- name: A student's container that may write at most 2 GiB (the state root is on XFS with pquota)
+  cs695.conductor.conductor_container:
+    name: alice
+    image: cs695
+    memory: 1g
+    storage_size: 2g
+
 - name: Stop it, keeping its files
   cs695.conductor.conductor_container:
     name: web
@@ -266,6 +283,8 @@ container:
     image_id: 308cbd19efa18b50a72bfd97e496512161b98f25cd78e7ac058d124b129113e2
     argv: [python3, /opt/app/server.py]
     env: [APP_PORT=8080]
+    storage_size: 2147483648
+    storage_project: 100000
     status: running
     pid: 4242
 actions:

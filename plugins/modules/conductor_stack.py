@@ -105,6 +105,11 @@ options:
       pids_limit:
         description: Process limit; V(-1) for none. Changed in place.
         type: int
+      storage_size:
+        description:
+          - A limit on what the container writes outside its volumes, such as V(2g); needs project quotas on the state
+            root's file system, as in M(cs695.conductor.conductor_container). Changed in place once it has one.
+        type: str
       restart_policy:
         description: V(no), V(on-failure[:N]), V(always) or V(unless-stopped), as in M(cs695.conductor.conductor_container).
         type: str

@@ -392,7 +392,7 @@ def test_a_memory_hog_is_stopped_at_its_limit(conductor, image, root):
     conductor('update', 'hog', '--memory', '512m', '--cpus', '1')  # in place, as docker update
     assert conductor('exec', 'hog', '--', 'perl', '-e', '$x = "x" x (128 * 1024 * 1024); print "ok\\n"').stdout == 'ok\n'
     info = json.loads(conductor('inspect', 'hog').stdout)
-    assert info['limits'] == {'memory': 512 << 20, 'cpus': 1.0, 'pids': 2048} and info['usage']['pids'] >= 1
+    assert info['limits'] == {'memory': 512 << 20, 'cpus': 1.0, 'pids': 2048, 'storage_size': None} and info['usage']['pids'] >= 1
     folders = cgroup_folders(root, 'hog')
     assert folders and all(os.path.isdir(f) for f in folders)
     conductor('stop', '-t', '0', 'hog')

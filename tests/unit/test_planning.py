@@ -7,7 +7,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile imp
 
 SPEC = {'image': 'web', 'image_id': 'a' * 64, 'command': None, 'env': ['A=1'], 'hostname': None, 'privileged': False,
         'cap_add': [], 'cap_drop': [], 'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None,
-        'volumes': [], 'mounts': [], 'user': None, 'entrypoint': None, 'restart_policy': 'no'}
+        'volumes': [], 'mounts': [], 'user': None, 'entrypoint': None, 'restart_policy': 'no', 'storage_size': None}
 
 
 @pytest.mark.parametrize('current, running, desired, state, kw, actions', [
@@ -82,7 +82,7 @@ def test_desired_spec_is_what_config_json_stores():
     assert spec == {'image': 'web', 'image_id': 'c' * 64, 'command': ['sleep', '1 2'], 'env': ['A=x', 'B=2'],
                     'hostname': None, 'privileged': False, 'cap_add': ['NET_ADMIN', 'SYS_PTRACE'], 'cap_drop': [],
                     'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None, 'volumes': [], 'mounts': [],
-                    'user': None, 'entrypoint': None, 'restart_policy': 'no'}
+                    'user': None, 'entrypoint': None, 'restart_policy': 'no', 'storage_size': None}
     with pytest.raises(ConductorError, match="invalid environment entry '1A=x'"):
         _planning.desired_spec(FakeStore(), {'image': 'web', 'env': {'1A': 'x'}})
     for policy in ('sometimes', 'on-failure:-1', 'on-failure:0', 'always:3'):

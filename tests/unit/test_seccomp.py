@@ -7,7 +7,8 @@ import pytest
 
 from ansible_collections.cs695.conductor.plugins.module_utils import _seccomp
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
-    BUILD_CAPS, CAPABILITIES, DEFAULT_CAPS, SECCOMP_ALLOW, SECCOMP_ALLOW_WITH, SOCKET_FAMILIES, capability_set)
+    BUILD_CAPS, CAPABILITIES, DEFAULT_CAPS, IOCTLS_WITH_SYS_RESOURCE, SECCOMP_ALLOW, SECCOMP_ALLOW_WITH, SECCOMP_VERSION,
+    SOCKET_FAMILIES, capability_set)
 
 # Issue 10: blocked for a container with the default capabilities.
 REQUIRED = ('unshare', 'setns', 'keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd',
@@ -57,6 +58,21 @@ def test_the_program_fits_the_kernel_and_is_cached_by_the_capabilities_that_unlo
     assert len(_seccomp.filter_for(str(tmp_path), list(CAPABILITIES))) <= 8 * 4096
     assert _seccomp.filter_for(str(tmp_path), capability_set(add=['NET_ADMIN'])) == program, 'unlocks nothing'
     _seccomp.filter_for(str(tmp_path), capability_set(add=['SYS_PTRACE']))
-    assert sorted(os.listdir(str(tmp_path / 'seccomp'))) == [
-        'v2-%s-%s.bpf' % (machine, '+'.join(sorted(set(CAPABILITIES) & set(SECCOMP_ALLOW_WITH)))),
-        'v2-%s-SYS_CHROOT+SYS_PTRACE.bpf' % machine, 'v2-%s-SYS_CHROOT.bpf' % machine]
+    assert sorted(os.listdir(str(tmp_path / 'seccomp'))) == [name % (SECCOMP_VERSION, machine) for name in (
+        'v%%d-%%s-%s.bpf' % '+'.join(sorted(set(CAPABILITIES) & set(SECCOMP_ALLOW_WITH))),
+        'v%d-%s-SYS_CHROOT+SYS_PTRACE.bpf', 'v%d-%s-SYS_CHROOT.bpf')]
+
+
+def test_every_number_but_the_guarded_ioctls():
+    """ioctl's allowed commands as masked prefixes: every 32-bit command matches one, but the two guarded."""
+    import random
+    pairs = _seccomp.every_number_but(IOCTLS_WITH_SYS_RESOURCE)
+    assert len(pairs) <= 64
+
+    def allowed(number):
+        return any(number & mask == value for mask, value in pairs)
+    numbers = [random.getrandbits(32) for dummy in range(20000)] + [0, 0xffffffff, 0x5401, 0x80086601]
+    numbers += [c + d for c in IOCTLS_WITH_SYS_RESOURCE for d in (-1, 1, 1 << 31)]
+    assert all(allowed(n & 0xffffffff) for n in numbers if n & 0xffffffff not in IOCTLS_WITH_SYS_RESOURCE)
+    assert not any(allowed(c) for c in IOCTLS_WITH_SYS_RESOURCE)
+    assert _seccomp.every_number_but(()) == []
