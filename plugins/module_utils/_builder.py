@@ -30,13 +30,16 @@ import stat
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, digest, env_dict, human_size, temp_name, tree_size, utc_now, write_json)
+    TEMP_PREFIX, ConductorError, check_name, digest, env_dict, human_size, temp_name, temp_owner, tree_size, utc_now,
+    write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS
+from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 from ansible_collections.cs695.conductor.plugins.module_utils import (
     _bases, _cgroups, _conductorfile, _context, _runtime, _sandbox, _seccomp)
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 LAYER_COMMANDS = ('COPY', 'ADD', 'RUN')
+BUILD_GROUP = '.build-'  # a RUN step's cgroup: .build-<PID>-..., as its folder's temp name
 
 
 class Step:
@@ -431,10 +434,18 @@ def _run_step(store, stage, step, replace, out):
 def _step_cgroup(store, tmp):
     """A RUN step's cgroup, as a container's: the process limit (PIDS_LIMIT, else 2048) and BUILD_MEMORY
     from the config. Named after the step's folder (.build-<PID>-...): unique on the host, never a
-    container's name."""
+    container's name. The groups of builds that were killed are removed first."""
     limits = {'pids': _cgroups.default_pids(store.config),
               'memory': _cgroups.parse_memory(store.config.get('BUILD_MEMORY'), 'BUILD_MEMORY in the config')}
-    cgroup = _cgroups.Cgroup('.build' + os.path.basename(tmp)[len('.tmp'):], store.config.get('CGROUP_PARENT'))
+    parent = store.config.get('CGROUP_PARENT')
+    cgroup = _cgroups.Cgroup(BUILD_GROUP + os.path.basename(tmp)[len(TEMP_PREFIX):], parent)
+    for name in cgroup.siblings():
+        owner = temp_owner(name, BUILD_GROUP)
+        if owner is not None and not pid_alive(owner):
+            try:
+                _cgroups.Cgroup(name, parent).remove()
+            except ConductorError:
+                pass  # its processes are not all gone yet: the next build tries again
     cgroup.create(limits, optional=('pids',))
     _cgroups.keep_migrations_quick()  # the step's join, just after the fork
     return cgroup

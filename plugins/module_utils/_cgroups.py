@@ -192,6 +192,14 @@ class Cgroup:
                 raise ConductorError('the %s cgroup controller is not available on this host, so the %s limit cannot '
                                      'be applied: %s' % (controller, controller, how))
 
+    def siblings(self):
+        """The names of the groups beside this one (in its first hierarchy)."""
+        parent = os.path.dirname(self.folders()[0]) if self.folders() else None
+        try:
+            return [entry for entry in os.listdir(parent) if os.path.isdir(os.path.join(parent, entry))]
+        except (TypeError, OSError):
+            return []
+
     def _owned(self):
         """v2: the groups whose cgroup.subtree_control is ours to write, top first: the delegated parent
         alone, or the root and each group down to the parent."""

@@ -193,11 +193,12 @@ def temp_name(label=None):
     return '%s%d-%s' % (TEMP_PREFIX, os.getpid(), label or os.urandom(4).hex())
 
 
-def temp_owner(entry):
-    """The PID in a temp_name, or None for an entry that is not one (or whose PID cannot be read)."""
-    if not entry.startswith(TEMP_PREFIX):
+def temp_owner(entry, prefix=TEMP_PREFIX):
+    """The PID in a temp_name (or a name made with another prefix), or None for an entry that is not one
+    (or whose PID cannot be read)."""
+    if not entry.startswith(prefix):
         return None
-    pid = entry[len(TEMP_PREFIX):].partition('-')[0]
+    pid = entry[len(prefix):].partition('-')[0]
     return int(pid) if pid.isdigit() else None
 
 

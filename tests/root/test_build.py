@@ -207,3 +207,8 @@ def test_sigkill_during_run_leaves_no_reusable_layer_and_no_process(conductor, c
     out = conductor('build', 'killed', str(context / 'Conductorfile')).stdout
     assert 'RUN touch' in ran(out)[0]
     assert [d for d in os.listdir(layers_dir) if d.startswith('.tmp-')] == []
+    from ansible_collections.cs695.conductor.plugins.module_utils._cgroups import Cgroup
+    parent = os.path.dirname(Cgroup('any').folders()[0])  # gone with its last group, or holding others'
+    groups = os.listdir(parent) if os.path.isdir(parent) else []
+    assert not [g for g in groups if g.startswith('.build-%d-' % proc.pid)], 'the killed step\'s cgroup is swept'
+
