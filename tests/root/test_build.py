@@ -211,4 +211,3 @@ def test_sigkill_during_run_leaves_no_reusable_layer_and_no_process(conductor, c
     parent = os.path.dirname(Cgroup('any').folders()[0])  # gone with its last group, or holding others'
     groups = os.listdir(parent) if os.path.isdir(parent) else []
     assert not [g for g in groups if g.startswith('.build-%d-' % proc.pid)], 'the killed step\'s cgroup is swept'
-

@@ -105,8 +105,8 @@ def test_under_systemd_only_the_delegated_unit_is_written(tree, monkeypatch):
     assert group.folders() == [str(unit / 'web')]
     group.create({'memory': 64 << 20, 'cpus': None, 'pids': 100})
     assert calls[0][:3] == ['systemd-run', '--quiet', '--unit'] and 'Delegate=yes' in calls[0]
-    assert calls[0][-3:] == ['/bin/sh', '-c', 'mkdir -p %s/holder && echo 0 > %s/holder/cgroup.procs && exec sleep '
-                                                'infinity' % (unit, unit)]
+    holder = 'mkdir -p %s/holder && echo 0 > %s/holder/cgroup.procs && exec sleep infinity' % (unit, unit)
+    assert calls[0][-3:] == ['/bin/sh', '-c', holder]
     assert (tree / 'cgroup.subtree_control').read_text() == ''
     assert (tree / 'system.slice' / 'cgroup.subtree_control').read_text() == '+cpu +memory +pids'
     assert (unit / 'cgroup.subtree_control').read_text() == '+cpu +memory +pids'
