@@ -178,8 +178,8 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
         raise ConductorError('image is required to create container %r' % name)
     actions, differences = container_actions(current, running, desired, state, recreate, restart)
     warnings = []
-    if desired.get('storage_size') and check_mode and ('created' in actions or 'recreated' in actions):
-        _quota.require(store.path('containers'))  # the error a real run gives
+    if desired.get('storage_size') and ('created' in actions or 'recreated' in actions):
+        _quota.require(store.path('containers'))  # before a recreate removes anything; in check mode too
     if 'recreated' in actions:
         _check_discarded(containers, name, differences, discard_changes, check_mode, warnings)
     if not check_mode:
@@ -396,6 +396,8 @@ def ensure_stack(store, stack, entries, state='started', remove_orphans=False, s
     _check_ports_free(desired, allocations, plan)
     warnings = []
     for name, (actions, differences) in plan.items():
+        if desired.get(name, {}).get('spec', {}).get('storage_size') and ('created' in actions or 'recreated' in actions):
+            _quota.require(store.path('containers'))  # before anything of the stack is removed or made
         if 'recreated' in actions:
             _check_discarded(containers, name, differences, discard_changes, check_mode, warnings)
     if orphans and not remove_orphans and state != 'absent':
