@@ -158,3 +158,18 @@ def test_stack_bad_entries_fail_naming_the_entry_and_change_nothing(lab, course)
                               check=False)
         assert result.returncode != 0 and message in result.stdout, (message, result.stdout[-3000:])
         assert stack.ps() == {}, 'nothing was made: %s' % message
+
+
+def test_a_storage_size_that_cannot_be_enforced_leaves_the_stack_as_it_was(lab, course):
+    """Adding storage_size recreates a container; where the state root has no project quotas, the task
+    fails before the old container is removed (a student's work is in it)."""
+    one = lab(1)
+    stack = Stack(one)
+    one.cli(stack.host, 'build', 'img', course)
+    stack.run(entries(sa='drop', sb='drop'))
+    before = stack.ps()['sc']
+    result = one.playbook(str(stack.playbook), stack.inventory, '-e', json.dumps(dict(
+        entries=entries(sa='drop', sb='drop', sc={'storage_size': '64m'}), out=stack.out)), check=False)
+    assert result.returncode != 0 and 'a storage size limit needs project quotas' in result.stdout, result.stdout[-3000:]
+    after = stack.ps()['sc']
+    assert after['status'] == 'running' and after['pid'] == before['pid'] and after['created'] == before['created']
