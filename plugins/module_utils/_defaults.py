@@ -161,11 +161,11 @@ PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)  # Linux, Linux32, with
 # socket's first argument: AF_UNSPEC to AF_MCTP, less AF_ALG (the kernel's crypto) and AF_VSOCK (the
 # hypervisor's sockets), as Docker; a family newer than AF_MCTP fails with EPERM
 SOCKET_FAMILIES = tuple(family for family in range(46) if family not in (38, 40))
-SECCOMP_VERSION = 3  # bump when the filter changes: cached filters carry it in their name
+SECCOMP_VERSION = 4  # bump when the filter changes: cached filters carry it in their name
 # ioctl commands only a process holding SYS_RESOURCE may make: a file's project ID and a folder's
-# inherit flag (FS_IOC_FSSETXATTR, chattr -p and +P; FS_IOC_SETFLAGS, any chattr). Changed, what the
-# container writes would escape its --storage-size quota.
-IOCTLS_WITH_SYS_RESOURCE = (0x401c5820, 0x40086602)
+# inherit flag (FS_IOC_FSSETXATTR, chattr -p and +P; FS_IOC_SETFLAGS and the 32-bit ABI's
+# FS_IOC32_SETFLAGS, any chattr). Changed, what the container writes would escape its --storage-size quota.
+IOCTLS_WITH_SYS_RESOURCE = (0x401c5820, 0x40086602, 0x40046602)
 
 # runc's masked paths: the parts of /proc that speak for the whole host are hidden ...
 MASKED = ('/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
