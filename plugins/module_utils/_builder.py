@@ -414,8 +414,14 @@ def _run_step(store, stage, step, replace, out):
                 code, message = _sandbox.spawn(lambda report: _runtime.build_step(
                     store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
                     step.mounts, network == 'none', cgroup.procs()), out)
-            finally:
-                cgroup.remove()
+            except BaseException:  # noqa: B036 - interrupted: the group goes, quietly, and the cause is what shows
+                try:
+                    cgroup.remove()
+                except ConductorError:
+                    pass
+                raise
+            _cgroups.migrations_done()
+            cgroup.remove()
         else:
             source = step.context_folder if not step.copy_from else (
                 store.lowerdirs(*step.copy_from), os.path.join(tmp, 'from'))

@@ -32,7 +32,7 @@ __metaclass__ = type
 import errno
 import os
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, parse_size
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, locked, parse_size
 
 CONTROLLERS = ('memory', 'cpu', 'pids')
 DEFAULT_PIDS = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
@@ -40,6 +40,11 @@ CPU_PERIOD = 100000  # microseconds, as Docker's --cpus uses
 MIN_MEMORY = 6 << 20  # as Docker: less cannot run a shell
 SYSTEMD_UNIT = 'conductor-cgroups.service'
 SYSTEMD_PARENT = 'system.slice/' + SYSTEMD_UNIT
+# the unit's properties: its group, ours to divide; no cap on all containers' processes together (systemd's
+# DefaultTasksMax); if its one process dies (pkill sleep, the OOM killer), only that process is made again,
+# and stopping the unit never kills a container (KillMode=process: students' work is in them)
+SYSTEMD_PROPERTIES = ('Delegate=yes', 'TasksMax=infinity', 'KillMode=process', 'Restart=always', 'OOMScoreAdjust=-1000')
+SYSTEMD_LOCK = '/run/conductor-cgroups.lock'  # one systemd-run at a time, host-wide
 # the delegated unit's one process: moves itself (0: the writer) into a leaf, as no process may sit in a
 # group whose controllers are enabled for its children, then waits. No $ in it: systemd expands those.
 HOLDER = 'mkdir -p {0}/holder && echo 0 > {0}/holder/cgroup.procs && exec sleep infinity'
@@ -112,10 +117,10 @@ def hierarchies(mountinfo=None):
     return 'v1', v1
 
 
-_quick = {'until': 0.0}
+_quick = {'until': 0.0, 'fd': None}
 
 
-def keep_migrations_quick(seconds=1.0):
+def keep_migrations_quick(seconds=0.5):
     """For the next seconds, keep moving a process into a cgroup as quick as the kernel allows.
 
     The first write to any cgroup.procs after a quiet spell waits out an RCU grace period, 6 to 15 ms
@@ -123,7 +128,8 @@ def keep_migrations_quick(seconds=1.0):
     some 10 ms after the last writer. A container's PID 1 and every exec pay that on the way in. So a
     thread of ours moves this process into the group it is already in (nothing changes) every 4 ms,
     from before the fork until it is done: the container's join then takes 0.5 ms. Hosts whose
-    cgroup2 is mounted with favordynmods never fall asleep. Anything failing here only costs the wait."""
+    cgroup2 is mounted with favordynmods never fall asleep. Anything failing here only costs the wait.
+    migrations_done() stops it early. A forked child closes the fd at once: it is never a container's."""
     import threading
     import time
     running = _quick['until'] > time.time()
@@ -142,6 +148,9 @@ def keep_migrations_quick(seconds=1.0):
         fd = os.open(os.path.join(procs[0], 'cgroup.procs'), os.O_WRONLY | os.O_CLOEXEC)
     except (IOError, OSError, IndexError):
         return
+    if _quick['fd'] is None:
+        os.register_at_fork(after_in_child=_forget_migrations)
+    _quick['fd'] = fd
 
     def keep_awake():
         try:
@@ -151,8 +160,24 @@ def keep_migrations_quick(seconds=1.0):
         except OSError:
             pass
         finally:
+            if _quick['fd'] == fd:
+                _quick['fd'] = None
             os.close(fd)
     threading.Thread(target=keep_awake, name='conductor-cgroup-migrations', daemon=True).start()
+
+
+def migrations_done():
+    """The container's processes have joined: stop keep_migrations_quick's moves."""
+    _quick['until'] = 0.0
+
+
+def _forget_migrations():  # pragma: no cover - in a forked child
+    if _quick['fd'] is not None:
+        try:
+            os.close(_quick['fd'])
+        except OSError:
+            pass
+    _quick['fd'], _quick['until'] = None, 0.0
 
 
 def systemd_booted():
@@ -167,6 +192,8 @@ class Cgroup:
     def __init__(self, name, parent=None, mountinfo=None, container=None, delegated=None):
         self.version, mounts = hierarchies(mountinfo)
         self.delegated = self.version == 'v2' and (systemd_booted() if delegated is None else delegated)
+        if self.delegated and parent is None and os.path.isdir(os.path.join(mounts, 'conductor', name)):
+            self.delegated = False  # started by a Conductor from before delegation: its group stays where it is
         default = SYSTEMD_PARENT if self.delegated else 'conductor'
         self.name, self.parent, self.container = name, (parent or default).strip('/'), container or name
         if self.version == 'v2':
@@ -218,28 +245,35 @@ class Cgroup:
             return set()  # no cgroup2 mount in this mount namespace, or no delegated group yet
 
     def _delegate(self):
-        """On a systemd host, start the unit systemd delegates our groups to, unless it runs already."""
-        if not self.delegated or self.parent != SYSTEMD_PARENT or os.path.isdir(self._owned()[0]):
+        """On a systemd host, start the unit systemd delegates our groups to, unless it runs already; then
+        wait until its own group holds no process (the holder has moved into its leaf)."""
+        if not self.delegated or self.parent != SYSTEMD_PARENT:
+            return
+        unit = self._owned()[0]
+        if os.path.isdir(unit) and not _read(os.path.join(unit, 'cgroup.procs')).strip():
             return
         import subprocess
         import time
-        argv = ['systemd-run', '--quiet', '--unit', SYSTEMD_UNIT, '--description',
-                'Conductor: the cgroup subtree systemd delegates to containers', '--property', 'Delegate=yes',
-                '/bin/sh', '-c', HOLDER.format(self._owned()[0])]
-        try:
-            subprocess.check_output(argv, stderr=subprocess.STDOUT)
-        except (OSError, subprocess.CalledProcessError) as e:
-            output = getattr(e, 'output', b'') or b''
-            raise ConductorError('cannot start %s, the cgroup subtree systemd delegates to Conductor (%s): see '
-                                 'systemctl status %s, or name a delegated group in CGROUP_PARENT in conductor.conf'
-                                 % (SYSTEMD_UNIT, output.decode('utf-8', 'replace').strip() or e, SYSTEMD_UNIT))
-        holder = os.path.join(self._owned()[0], 'holder', 'cgroup.procs')
-        deadline = time.time() + 5
-        while not _read(holder).strip():  # the holder has not moved into its leaf yet
-            if time.time() > deadline:
-                raise ConductorError('%s started, but its process never moved into %s: see systemctl status %s'
-                                     % (SYSTEMD_UNIT, os.path.dirname(holder), SYSTEMD_UNIT))
-            time.sleep(0.01)
+        with locked(SYSTEMD_LOCK):
+            if not os.path.isdir(unit):
+                argv = ['systemd-run', '--quiet', '--collect', '--unit', SYSTEMD_UNIT, '--description',
+                        'Conductor: the cgroup subtree systemd delegates to containers']
+                for assignment in SYSTEMD_PROPERTIES:
+                    argv += ['--property', assignment]
+                try:
+                    subprocess.check_output(argv + ['/bin/sh', '-c', HOLDER.format(unit)], stderr=subprocess.STDOUT)
+                except (OSError, subprocess.CalledProcessError) as e:
+                    output = getattr(e, 'output', b'') or b''
+                    raise ConductorError('cannot start %s, the cgroup subtree systemd delegates to Conductor (%s): see '
+                                         'systemctl status %s, or name a delegated group in CGROUP_PARENT in '
+                                         'conductor.conf' % (SYSTEMD_UNIT, output.decode('utf-8', 'replace').strip()
+                                                             or e, SYSTEMD_UNIT))
+            deadline = time.time() + 5
+            while not os.path.isdir(unit) or _read(os.path.join(unit, 'cgroup.procs')).strip():
+                if time.time() > deadline:
+                    raise ConductorError('%s started, but its process never moved into %s/holder: see systemctl '
+                                         'status %s' % (SYSTEMD_UNIT, unit, SYSTEMD_UNIT))
+                time.sleep(0.01)
 
     def create(self, limits, optional=()):
         """Make the group (and the parent) and apply limits: {'memory': bytes, 'cpus': float, 'pids': n}.

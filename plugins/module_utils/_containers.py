@@ -216,13 +216,16 @@ class Containers:
         with self.store.lock(check_name('container', name)):
             old = self.require(name)
             config = dict(old, **limits)
-            if config['storage_size'] != old.get('storage_size'):
+            resize = config['storage_size'] != old.get('storage_size')
+            if resize:  # every check before anything changes
                 if not old.get('storage_project'):
                     raise ConductorError('container %r was made without a storage size, so its files count against '
                                          'no project: remove it and run it again with --storage-size' % name)
-                _quota.set_limit(self.dir(name), old['storage_project'], config['storage_size'], check_usage=True)
+                _quota.check_size(self.dir(name), old['storage_project'], config['storage_size'])
             if self.state(name)['running']:
-                self.cgroup(name).apply(self.limits(config), check_usage=True)
+                self.cgroup(name).apply(self.limits(config), check_usage=True)  # checks its usage, then writes
+            if resize:
+                _quota.set_limit(self.dir(name), old['storage_project'], config['storage_size'])
             write_json(self.dir(name, 'config.json'), config)
         return config
 
@@ -391,6 +394,7 @@ class Containers:
         master = _receive_master(pty_ours, pty_theirs) if attach else None
         with os.fdopen(ready_r, 'rb') as ready:
             line = ready.readline().decode('utf-8', 'replace').strip()
+        _cgroups.migrations_done()
         if not line.startswith('ok '):
             if master is not None:
                 os.close(master)

@@ -100,14 +100,18 @@ def usage(folder, project):
         os.close(fd)
 
 
-def set_limit(folder, project, size, check_usage=False):
-    """The project's block hard limit, live; with check_usage, refused below what it holds already."""
+def check_size(folder, project, size):
+    """Refuse a limit below what the project holds already."""
+    used = usage(folder, project)
+    if size and size < used:
+        raise ConductorError('invalid storage size %s: the container already holds %s in its own layer; give a '
+                             'larger size, or delete files in it first' % (human_size(size), human_size(used)))
+
+
+def set_limit(folder, project, size):
+    """The project's block hard limit, live (check_size first, to refuse one below what it holds)."""
     fd = _open(folder)
     try:
-        used = sys_.get_project_quota(fd, project)[1]
-        if check_usage and size and size < used:
-            raise ConductorError('invalid storage size %s: the container already holds %s in its own layer; give a '
-                                 'larger size, or delete files in it first' % (human_size(size), human_size(used)))
         sys_.set_project_quota(fd, project, size or 0)
     finally:
         os.close(fd)

@@ -207,13 +207,25 @@ def test_with_systemd_the_groups_are_in_a_delegated_unit(systemd_host, root, con
     conductor('build', 'img', context.write('FROM debian:bookworm\n'))
     run(*cli, 'run', '-d', 'img', 'web', '--', 'sleep', '1000')
     unit = os.path.join(group, 'system.slice', 'conductor-cgroups.service')
-    show = run('systemctl', 'show', '-p', 'Delegate', '-p', 'ActiveState', 'conductor-cgroups.service').stdout
-    assert sorted(show.split()) == ['ActiveState=active', 'Delegate=yes'], show
+    show = run('systemctl', 'show', '-p', 'Delegate', '-p', 'ActiveState', '-p', 'TasksMax', '-p', 'KillMode',
+               'conductor-cgroups.service').stdout
+    assert sorted(show.split()) == ['ActiveState=active', 'Delegate=yes', 'KillMode=process', 'TasksMax=infinity'], show
     web = glob.glob(os.path.join(unit, 'web-*'))
     assert len(web) == 1 and open(os.path.join(web[0], 'cgroup.procs')).read().strip(), 'PID 1 is in the group'
     assert open(os.path.join(unit, 'cgroup.procs')).read() == '' and \
         open(os.path.join(unit, 'holder', 'cgroup.procs')).read().strip(), 'the unit\'s own process is in holder/'
     step = run(*cli, 'build', 'step', context.write('FROM img\nRUN sed -n "s/^0:://p" /proc/self/cgroup\n')).stdout
     assert '/system.slice/conductor-cgroups.service/.build-' in step, step
-    run(*cli, 'stop', '-t', '0', 'web')
+    # the unit's one process killed (pkill sleep, the OOM killer): the unit and its containers live on
+    holder = int(open(os.path.join(unit, 'holder', 'cgroup.procs')).read().split()[0])
+    os.kill(holder, 9)
+    deadline = time.time() + 10
+    procs = os.path.join(unit, 'holder', 'cgroup.procs')  # systemd removes the empty holder/ on the way
+    while (open(procs).read().split() if os.path.exists(procs) else []) in ([], [str(holder)]):
+        assert time.time() < deadline, 'the holder was not made again'
+        time.sleep(0.05)
+    assert 'ActiveState=active' in run('systemctl', 'show', '-p', 'ActiveState', 'conductor-cgroups.service').stdout
+    assert open(os.path.join(web[0], 'cgroup.procs')).read().strip(), 'the container still runs'
+    run(*cli, 'run', '-d', 'img', 'web2', '--', 'sleep', '1000')
+    run(*cli, 'stop', '-t', '0', 'web', 'web2')
     assert not os.path.exists(web[0]) and os.listdir(unit).count('holder') == 1

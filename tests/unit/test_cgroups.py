@@ -101,10 +101,12 @@ def test_under_systemd_only_the_delegated_unit_is_written(tree, monkeypatch):
         (unit / 'holder' / 'cgroup.procs').write_text('4242\n')
         return b''
     monkeypatch.setattr(subprocess, 'check_output', systemd_run)
+    monkeypatch.setattr(_cgroups, 'SYSTEMD_LOCK', str(tree / 'lock'))
     group = _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=True)
     assert group.folders() == [str(unit / 'web')]
     group.create({'memory': 64 << 20, 'cpus': None, 'pids': 100})
-    assert calls[0][:3] == ['systemd-run', '--quiet', '--unit'] and 'Delegate=yes' in calls[0]
+    assert calls[0][:4] == ['systemd-run', '--quiet', '--collect', '--unit']
+    assert {'Delegate=yes', 'TasksMax=infinity', 'KillMode=process', 'Restart=always'} <= set(calls[0])
     holder = 'mkdir -p %s/holder && echo 0 > %s/holder/cgroup.procs && exec sleep infinity' % (unit, unit)
     assert calls[0][-3:] == ['/bin/sh', '-c', holder]
     assert (tree / 'cgroup.subtree_control').read_text() == ''
@@ -120,16 +122,26 @@ def test_under_systemd_only_the_delegated_unit_is_written(tree, monkeypatch):
     assert sorted(p.name for p in unit.iterdir()) == ['cgroup.controllers', 'cgroup.subtree_control', 'holder']
 
 
+def test_under_systemd_a_container_from_before_keeps_its_group(tree):
+    """Started by a Conductor from before delegation, its group is conductor/<name>: exec, update and
+    remove find it there."""
+    (tree / 'conductor' / 'old').mkdir(parents=True)
+    assert _cgroups.Cgroup('old', mountinfo=V2 % tree, delegated=True).folders() == [str(tree / 'conductor' / 'old')]
+    assert _cgroups.Cgroup('new', mountinfo=V2 % tree, delegated=True).folders() == [
+        str(tree / 'system.slice' / 'conductor-cgroups.service' / 'new')]
+
+
 def test_under_systemd_a_unit_that_cannot_start_is_one_error(tree, monkeypatch):
     import subprocess
 
     def systemd_run(argv, **kwargs):
         raise subprocess.CalledProcessError(1, argv, output=b'Failed to connect to bus: No such file or directory')
     monkeypatch.setattr(subprocess, 'check_output', systemd_run)
+    monkeypatch.setattr(_cgroups, 'SYSTEMD_LOCK', str(tree / 'lock'))
     with pytest.raises(ConductorError, match=r'cannot start conductor-cgroups.service, the cgroup subtree systemd '
                                              r'delegates to Conductor \(Failed to connect to bus'):
         _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=True).create({})
-    assert sorted(p.name for p in tree.iterdir()) == ['cgroup.controllers', 'cgroup.subtree_control']
+    assert sorted(p.name for p in tree.iterdir()) == ['cgroup.controllers', 'cgroup.subtree_control', 'lock']
 
 
 def test_a_named_parent_under_systemd_is_never_written_above(tree):

@@ -75,8 +75,9 @@ def test_a_limit_below_what_the_container_holds_is_refused(tmp_path, monkeypatch
     monkeypatch.setattr(_syscalls, 'set_project_quota', lambda fd, project, size: limits.append((project, size)))
     with pytest.raises(ConductorError, match=r'^invalid storage size 10.0MB: the container already holds 30.0MB in its '
                                              r'own layer; give a larger size, or delete files in it first$'):
-        _quota.set_limit(str(tmp_path), 100000, 10000000, check_usage=True)
-    _quota.set_limit(str(tmp_path), 100000, 40 << 20, check_usage=True)
+        _quota.check_size(str(tmp_path), 100000, 10000000)
+    _quota.check_size(str(tmp_path), 100000, 40 << 20)
+    _quota.set_limit(str(tmp_path), 100000, 40 << 20)
     _quota.set_limit(str(tmp_path), 100000, None)
     assert limits == [(100000, 40 << 20), (100000, 0)]
 
