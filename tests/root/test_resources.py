@@ -135,7 +135,8 @@ def test_keeping_migrations_quick_moves_nothing():
 
 
 # A host booted with systemd on cgroup v2, made from this one: new mount, PID, cgroup, UTS, IPC and network
-# namespaces; the host's root read-only, with $1 (the test's folder) writable, a tmpfs /tmp and /run; the
+# namespaces; the host's root read-only (the checkout stays in sight, wherever it is), with $1 (the test's
+# folder) writable, and TMPDIR in it; a tmpfs /run; the
 # cgroup2 tree (the test's own group, through the cgroup namespace) alone at /sys/fs/cgroup; and systemd
 # as PID 1, in container mode, reaching only a target of its own.
 SYSTEMD_HOST = """set -e
@@ -143,7 +144,6 @@ mount --make-rprivate /
 new="$1/sysroot"; mkdir -p "$new"
 mount --rbind / "$new"
 mount -o remount,bind,ro "$new"
-mount -t tmpfs -o mode=1777 tmpfs "$new/tmp"
 mkdir -p "$new$1" && mount --bind "$1" "$new$1"
 umount -R "$new/sys/fs/cgroup" && mount -t cgroup2 cgroup2 "$new/sys/fs/cgroup"
 mount -t tmpfs -o mode=755 tmpfs "$new/run"
@@ -174,7 +174,7 @@ def systemd_host(tmp_path):
     def run(*argv, check=True):
         result = subprocess.run(['nsenter', '-t', pid1, '-m', '-p', '-u', '-i', '-n', '-C', '-r', '-w', '--'] + list(argv),
                                 capture_output=True, text=True, check=False,
-                                env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
+                                env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull, TMPDIR=str(tmp_path)))
         assert result.returncode == 0 or not check, result
         return result
     try:
