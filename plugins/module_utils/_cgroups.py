@@ -117,7 +117,14 @@ def hierarchies(mountinfo=None):
     return 'v1', v1
 
 
-_quick = {'until': 0.0, 'fd': None}
+_quick = {'until': 0.0, 'fd': None, 'hooked': False}
+
+
+def favors_dynmods(mountinfo):
+    """Whether a cgroup hierarchy is mounted with favordynmods: the kernel then keeps its migration lock
+    awake itself, and keep_migrations_quick has nothing to do."""
+    return any('favordynmods' in line.split(' - ', 1)[1].split(',') for line in mountinfo.splitlines()
+               if ' - cgroup' in line)
 
 
 def keep_migrations_quick(seconds=0.5):
@@ -128,7 +135,8 @@ def keep_migrations_quick(seconds=0.5):
     some 10 ms after the last writer. A container's PID 1 and every exec pay that on the way in. So a
     thread of ours moves this process into the group it is already in (nothing changes) every 4 ms,
     from before the fork until it is done: the container's join then takes 0.5 ms. Hosts whose
-    cgroup2 is mounted with favordynmods never fall asleep. Anything failing here only costs the wait.
+    cgroup2 is mounted with favordynmods never fall asleep: there it does nothing. Anything failing here only
+    costs the wait.
     migrations_done() stops it early. A forked child closes the fd at once: it is never a container's."""
     import threading
     import time
@@ -137,7 +145,11 @@ def keep_migrations_quick(seconds=0.5):
     if running:
         return
     try:
-        version, mounts = hierarchies()
+        with open('/proc/self/mountinfo') as f:
+            mountinfo = f.read()
+        if favors_dynmods(mountinfo):
+            return
+        version, mounts = hierarchies(mountinfo)
         with open('/proc/self/cgroup') as f:
             ours = [line.rstrip('\n').split(':', 2) for line in f]
         if version == 'v2':
@@ -148,8 +160,9 @@ def keep_migrations_quick(seconds=0.5):
         fd = os.open(os.path.join(procs[0], 'cgroup.procs'), os.O_WRONLY | os.O_CLOEXEC)
     except (IOError, OSError, IndexError):
         return
-    if _quick['fd'] is None:
+    if not _quick['hooked']:
         os.register_at_fork(after_in_child=_forget_migrations)
+        _quick['hooked'] = True
     _quick['fd'] = fd
 
     def keep_awake():

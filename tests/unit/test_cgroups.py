@@ -157,3 +157,10 @@ def test_a_named_parent_under_systemd_is_never_written_above(tree):
     with pytest.raises(ConductorError, match=r'the cpu cgroup controller is not available on this host, so the cpu '
                                              r'limit cannot be applied: ask systemd to delegate it to .*lab.scope'):
         group.apply({'cpus': 1})
+
+
+def test_favordynmods_leaves_nothing_to_keep_awake():
+    assert not _cgroups.favors_dynmods(V1 + V2 % '/sys/fs/cgroup')
+    assert _cgroups.favors_dynmods('30 1 0:26 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 '
+                                   'rw,nsdelegate,favordynmods,memory_recursiveprot\n')
+    assert not _cgroups.favors_dynmods('31 1 0:27 / /favordynmods rw - ext4 /dev/vdb rw\n')
