@@ -32,7 +32,7 @@ __metaclass__ = type
 import errno
 import os
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, locked, parse_size
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, locked, mounts, parse_size
 
 CONTROLLERS = ('memory', 'cpu', 'pids')
 DEFAULT_PIDS = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
@@ -95,21 +95,13 @@ def default_pids(config):
 
 def hierarchies(mountinfo=None):
     """('v2', mount point) on a unified host, else ('v1', {controller: mount point})."""
-    if mountinfo is None:
-        with open('/proc/self/mountinfo') as f:
-            mountinfo = f.read()
     v1, v2 = {}, None
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if ' - ' not in line:
-            continue
-        after = line.split(' - ', 1)[1].split()
-        fstype, options = after[0], after[2].split(',') if len(after) > 2 else []
+    for point, fstype, dummy, options in mounts(mountinfo):
         if fstype == 'cgroup2' and v2 is None:
-            v2 = fields[4]
+            v2 = point
         elif fstype == 'cgroup':
             for controller in options:
-                v1.setdefault(controller, fields[4])
+                v1.setdefault(controller, point)
     if any(c in v1 for c in CONTROLLERS):
         return 'v1', v1
     if v2 is not None:
@@ -123,8 +115,8 @@ _quick = {'until': 0.0, 'fd': None, 'hooked': False}
 def favors_dynmods(mountinfo):
     """Whether a cgroup hierarchy is mounted with favordynmods: the kernel then keeps its migration lock
     awake itself, and keep_migrations_quick has nothing to do."""
-    return any('favordynmods' in line.split(' - ', 1)[1].split(',') for line in mountinfo.splitlines()
-               if ' - cgroup' in line)
+    return any(fstype in ('cgroup', 'cgroup2') and 'favordynmods' in options
+               for dummy, fstype, dummy, options in mounts(mountinfo))
 
 
 def keep_migrations_quick(seconds=0.5):
@@ -149,14 +141,14 @@ def keep_migrations_quick(seconds=0.5):
             mountinfo = f.read()
         if favors_dynmods(mountinfo):
             return
-        version, mounts = hierarchies(mountinfo)
+        version, found = hierarchies(mountinfo)
         with open('/proc/self/cgroup') as f:
             ours = [line.rstrip('\n').split(':', 2) for line in f]
         if version == 'v2':
-            procs = [mounts + path for number, controllers, path in ours if number == '0']
+            procs = [found + path for number, controllers, path in ours if number == '0']
         else:
-            procs = [mounts[c] + path for number, controllers, path in ours for c in controllers.split(',')
-                     if c in mounts]
+            procs = [found[c] + path for number, controllers, path in ours for c in controllers.split(',')
+                     if c in found]
         fd = os.open(os.path.join(procs[0], 'cgroup.procs'), os.O_WRONLY | os.O_CLOEXEC)
     except (IOError, OSError, IndexError):
         return
@@ -203,19 +195,19 @@ class Cgroup:
     the parent (systemd's); None asks whether systemd is PID 1."""
 
     def __init__(self, name, parent=None, mountinfo=None, container=None, delegated=None):
-        self.version, mounts = hierarchies(mountinfo)
+        self.version, found = hierarchies(mountinfo)
         self.delegated = self.version == 'v2' and (systemd_booted() if delegated is None else delegated)
-        if self.delegated and parent is None and os.path.isdir(os.path.join(mounts, 'conductor', name)):
+        if self.delegated and parent is None and os.path.isdir(os.path.join(found, 'conductor', name)):
             self.delegated = False  # started by a Conductor from before delegation: its group stays where it is
         default = SYSTEMD_PARENT if self.delegated else 'conductor'
         self.name, self.parent, self.container = name, (parent or default).strip('/'), container or name
         if self.version == 'v2':
-            self.root = mounts
-            self.groups = {c: os.path.join(mounts, self.parent, name) for c in CONTROLLERS}
+            self.root = found
+            self.groups = {c: os.path.join(found, self.parent, name) for c in CONTROLLERS}
         else:
-            self.roots = mounts
-            self.groups = {c: os.path.join(mounts[c], self.parent, name) for c in CONTROLLERS + ('devices',)
-                           if c in mounts}
+            self.roots = found
+            self.groups = {c: os.path.join(found[c], self.parent, name) for c in CONTROLLERS + ('devices',)
+                           if c in found}
 
     def folders(self):
         if self.version == 'v2':  # one group, whatever controllers it has

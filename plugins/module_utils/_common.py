@@ -246,6 +246,20 @@ def human_size(n):
         n /= 1000.0
 
 
+def mounts(mountinfo=None):
+    """(mount point, type, source, super options) of each mount, from /proc/self/mountinfo or its text."""
+    if mountinfo is None:
+        with open('/proc/self/mountinfo') as f:
+            mountinfo = f.read()
+    table = []
+    for line in mountinfo.splitlines():
+        if ' - ' in line:
+            before, after = (part.split() for part in line.split(' - ', 1))
+            after += [''] * (3 - len(after))
+            table.append((before[4].replace('\\040', ' '), after[0], after[1], after[2].split(',')))
+    return table
+
+
 def remove_tree(path):
     """Delete a file or a whole folder (a symlink itself, never what it points to); gone already is fine."""
     if os.path.isdir(path) and not os.path.islink(path):

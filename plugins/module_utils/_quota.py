@@ -20,7 +20,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, human_size, parse_size
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, human_size, mounts, parse_size
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 PROJECT_FIRST = 100000  # above the small numbers admins give their own projects in /etc/projid
@@ -44,17 +44,11 @@ def filesystem(path, mountinfo=None):
     path = os.path.realpath(path)
     while not os.path.exists(path):
         path = os.path.dirname(path)
-    if mountinfo is None:
-        with open('/proc/self/mountinfo') as f:
-            mountinfo = f.read()
     best = ('unknown', '?', '/')
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        point = fields[4].replace('\\040', ' ')
+    for point, fstype, source, dummy in mounts(mountinfo):
         inside = path == point or path.startswith(point.rstrip('/') + '/')
         if inside and len(point) >= len(best[2]):
-            tail = fields[fields.index('-') + 1:]
-            best = (tail[0], tail[1], point)
+            best = (fstype, source, point)
     return best
 
 
