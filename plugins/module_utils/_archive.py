@@ -37,7 +37,7 @@ import tarfile
 import zlib
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, remove_tree, temp_name, utc_now, write_json)
+    ConductorError, check_name, remove_tree, temp_name, utc_now, walk, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import SIGNALS
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases
@@ -149,7 +149,7 @@ def _blob_of_layer(folder, source, compress):
 
 def _tar_folder(tar, top):
     """A layer's folder as an OCI layer: whiteouts as .wh. files, no device nodes, numeric owners."""
-    for folder, dirs, files in os.walk(top):
+    for folder, dirs, files, dummy in walk(top):
         dirs.sort()
         rel_folder = os.path.relpath(folder, top)
         for name in sorted(dirs + files):

@@ -30,9 +30,9 @@ import stat
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    TEMP_PREFIX, ConductorError, check_name, digest, env_dict, human_size, temp_name, temp_owner, tree_size, utc_now,
-    write_json)
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS
+    TEMP_PREFIX, ConductorError, check_name, digest, env_dict, human_size, remove_tree, temp_name, temp_owner,
+    tree_size, utc_now, write_json)
+from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS, COPY_CAPS
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 from ansible_collections.cs695.conductor.plugins.module_utils import (
     _bases, _cgroups, _conductorfile, _context, _runtime, _sandbox, _seccomp)
@@ -425,14 +425,15 @@ def _run_step(store, stage, step, replace, out):
         else:
             source = step.context_folder if not step.copy_from else (
                 store.lowerdirs(*step.copy_from), os.path.join(tmp, 'from'))
+            confinement = _runtime.Confinement(COPY_CAPS, _seccomp.filter_for(store.root, COPY_CAPS))
             code, message = _sandbox.spawn(lambda report: _copy_child(
-                store.root, overlay, source, step.sources, ins.args, workdir), out)
+                store.root, overlay, source, step.sources, ins.args, workdir, confinement, report), out)
         if code != 0:
             raise ConductorError('%s:%d: %s failed with exit code %d%s: %r' % (
                 ins.source, ins.lineno, ins.command, code, ': ' + message if message else '', ins.text))
         _commit(store, tmp, step, replace)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        store.discard(tmp)
     layer = store.layer(step.key)
     out(' ---> %s (%s, %.1fs)' % (layer['id'][:12], human_size(layer['size']), time.time() - started))
 
@@ -457,10 +458,13 @@ def _step_cgroup(store, tmp):
     return cgroup
 
 
-def _copy_child(root, overlay, source, sources, args, workdir):  # pragma: no cover - runs in the child
+def _copy_child(root, overlay, source, sources, args, workdir, confinement, report):  # pragma: no cover - child
     """COPY and ADD: the image's merged view as root (so its symlinks resolve inside it); the sources read
-    through an fd: the context folder, or a read-only view of the stage or image --from names."""
-    import tarfile  # only ADD needs it: load it, and its decompressors, while the host's library is in reach
+    through an fd: the context folder, or a read-only view of the stage or image --from names. Inside the
+    image nothing is imported (every module this needs is loaded first) and the step is confined: COPY_CAPS
+    and the seccomp filter, no fd of the host's but the source's."""
+    import fnmatch  # noqa: F401 pylint: disable=unused-import - for _glob_in, loaded on the host
+    import tarfile  # ADD: load it, and its decompressors, here too
     for name in ('gzip', 'bz2', 'lzma'):
         try:
             __import__(name)
@@ -479,8 +483,11 @@ def _copy_child(root, overlay, source, sources, args, workdir):  # pragma: no co
             sys_.mount(None, at, None, sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_RDONLY | sys_.MS_NODEV)
         source = at
     source_fd = os.open(source or '/nonexistent', os.O_RDONLY | os.O_DIRECTORY) if source else None
+    _sandbox.close_fds_except({0, 1, 2, report, source_fd})
+    _sandbox.seal_imports()
     os.chroot(merged)
     os.chdir('/')
+    _runtime.confine(confinement)
     os.umask(0o022)
     owner = _runtime.user_ids(args['chown'])[:2] if args.get('chown') else (0, 0)
     mode = int(args['chmod'], 8) if args.get('chmod') else None
@@ -511,7 +518,7 @@ def _copy_child(root, overlay, source, sources, args, workdir):  # pragma: no co
 
 def _glob_in(source_fd, patterns):  # pragma: no cover - runs in the child
     """COPY --from sources: a pattern's last part may be a glob, matched in its folder in the stage."""
-    import fnmatch
+    import fnmatch  # loaded by _copy_child, before it entered the image
     found = []
     for pattern in patterns:
         folder, name = posixpath.split(pattern.rstrip('/') or '/')
@@ -596,10 +603,7 @@ def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
             if target == dest:
                 continue
             if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)):
-                if os.path.isdir(target) and not os.path.islink(target):
-                    shutil.rmtree(target)
-                else:
-                    os.unlink(target)
+                remove_tree(target)
             if member.isdir():
                 if not os.path.isdir(target):
                     os.mkdir(target)
@@ -624,7 +628,7 @@ def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
 
 def _commit(store, tmp, step, replace):
     """Turn a finished step's folder into layers/<key>: a rename under the lock, so all or nothing."""
-    shutil.rmtree(os.path.join(tmp, 'work'))
+    remove_tree(os.path.join(tmp, 'work'))
     os.rmdir(os.path.join(tmp, 'merged'))
     resolv = os.path.join(tmp, 'resolv.conf')
     if os.path.exists(resolv):
@@ -640,7 +644,7 @@ def _commit(store, tmp, step, replace):
             old = '%s-old' % tmp
             os.rename(final, old)
             os.rename(tmp, final)
-            shutil.rmtree(old)
+            remove_tree(old)
         else:
             os.rename(tmp, final)
 

@@ -230,13 +230,63 @@ def digest(*parts):
 def tree_size(path):
     """Bytes in the files under path (apparent sizes, folders not counted, hard links once)."""
     total, seen = 0, set()
-    for top, dirs, files in os.walk(path):
+    for dummy, dummy, files, fd in walk(path):
         for name in files:
-            st = os.lstat(os.path.join(top, name))
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             if (st.st_dev, st.st_ino) not in seen:
                 seen.add((st.st_dev, st.st_ino))
                 total += st.st_size
     return total
+
+
+def walk(top, leave=None):
+    """(folder, dirs, files, dir_fd) for top and each folder below it, top down, as os.fwalk gives them
+    (prune dirs in place; symlinks are never followed; a top that is no folder gives nothing). A loop, not
+    recursion, holding one fd and passing names, not paths, to the kernel: a tree of any depth (a student's
+    5000 nested folders) never meets Python's recursion limit, PATH_MAX or the fd limit. It climbs back with
+    "..", checked against the folder it came from. leave(parent_fd, name) is called as each folder below top
+    is left, its whole tree seen: where a removal deletes it."""
+    try:
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    levels = []  # from top down to where fd is: (folder, (device, inode), the names still to visit)
+    folder = top
+    try:
+        while True:
+            dirs, files = [], []
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    (dirs if entry.is_dir(follow_symlinks=False) else files).append(entry.name)
+            yield folder, dirs, files, fd
+            st = os.fstat(fd)
+            levels.append((folder, (st.st_dev, st.st_ino), dirs[::-1]))
+            while levels:
+                folder, dummy, names = levels[-1]
+                child = None
+                while names and child is None:
+                    name = names.pop()
+                    try:
+                        child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                    except (FileNotFoundError, NotADirectoryError):
+                        pass  # gone, or no longer a folder, since it was listed
+                if child is not None:
+                    os.close(fd)
+                    fd, folder = child, os.path.join(folder, name)
+                    break
+                levels.pop()
+                if not levels:
+                    return
+                parent = os.open('..', os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+                st = os.fstat(parent)
+                os.close(fd)
+                fd = parent
+                if (st.st_dev, st.st_ino) != levels[-1][1]:
+                    raise OSError(errno.ESTALE, 'a folder was moved while it was read', folder)
+                if leave:
+                    leave(fd, os.path.basename(folder))
+    finally:
+        os.close(fd)
 
 
 def human_size(n):
@@ -261,9 +311,12 @@ def mounts(mountinfo=None):
 
 
 def remove_tree(path):
-    """Delete a file or a whole folder (a symlink itself, never what it points to); gone already is fine."""
+    """Delete a file or a whole folder (a symlink itself, never what it points to); gone already is fine.
+    A loop over walk(): a tree of any depth goes."""
     if os.path.isdir(path) and not os.path.islink(path):
-        import shutil  # only removals need it: run and exec stay quick to start
-        shutil.rmtree(path)
+        for dummy, dummy, files, fd in walk(path, lambda parent, name: os.rmdir(name, dir_fd=parent)):
+            for name in files:
+                os.unlink(name, dir_fd=fd)
+        os.rmdir(path)
     elif os.path.lexists(path):
         os.unlink(path)

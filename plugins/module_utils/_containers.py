@@ -465,8 +465,8 @@ class Containers:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
-                _close_fds_except(set(fds) | set(stdio or (0, 1, 2)) | {2} | ({log} if log is not None else set())
-                                  | ({pty_theirs.fileno()} if pty_theirs is not None else set()))
+                _sandbox.close_fds_except(set(fds) | set(stdio or (0, 1, 2)) | {2} | ({log} if log is not None else set())
+                                          | ({pty_theirs.fileno()} if pty_theirs is not None else set()))
                 _runtime.join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, pty_theirs, log,
                               confinement, self.cgroup(name).procs(), user)
             except BaseException as e:  # noqa: B036
@@ -550,7 +550,7 @@ class Containers:
         with self.store.lock():
             trash = self.store.path('containers', temp_name('removed-' + name))
             os.rename(self.dir(name), trash)
-            remove_tree(trash)
+            self.store.discard(trash)
             if project:
                 _quota.release(self.store.path('containers'), project)
 
@@ -627,17 +627,6 @@ def _argv(command, entrypoint, image):
     first = entrypoint if entrypoint is not None else image.get('entrypoint') or []
     rest = command or (image.get('cmd') if entrypoint is None else None) or []
     return list(first) + list(rest) or ['/bin/bash']
-
-
-def _close_fds_except(keep):
-    """Close every fd of this forked child but keep. The caller may have had a thread holding a pipe end
-    at fork time, the write end of exec's stdin for one: held here, the command would never see its end."""
-    for fd in [int(n) for n in os.listdir('/proc/self/fd')]:
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the listing's own fd, already closed
 
 
 def _terminal_pair():

@@ -22,7 +22,7 @@ import re
 import stat
 import tarfile
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, walk
 
 IGNORE_FILES = ('.conductorignore', '.dockerignore')
 
@@ -87,7 +87,7 @@ class Context:
     def _entries(self, top):
         """Every path below the folder top (relative to it), minus the ignored ones, sorted."""
         entries = []
-        for folder, dirs, files in os.walk(os.path.join(self.folder, top)):
+        for folder, dirs, files, dummy in walk(os.path.join(self.folder, top)):
             dirs.sort()
             for name in sorted(dirs + files):
                 rel = self._rel(os.path.join(folder, name))

@@ -55,6 +55,9 @@ def capability_set(add=(), drop=(), base=DEFAULT_CAPS):
 # A build's RUN steps share the host's network: no NET_RAW (nor NET_ADMIN) there, so they cannot sniff
 # or change it.
 BUILD_CAPS = tuple(cap for cap in DEFAULT_CAPS if cap != 'NET_RAW')
+# A build's COPY and ADD run no program of the image: they only write files with their owners and modes. No
+# SYS_CHROOT above all: the step is chrooted into the image, and with it a chroot leads back out.
+COPY_CAPS = ('CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID')
 
 # The seccomp filter: Docker's default profile (moby/profiles, seccomp/default.json) as an allow list.
 # A system call not allowed here fails with EPERM, so a program degrades instead of crashing; a number

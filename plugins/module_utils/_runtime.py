@@ -81,6 +81,12 @@ class Confinement:
     def __init__(self, caps, seccomp=None, no_new_privs=False):
         self.caps = [CAPABILITIES[name] for name in caps]
         self.seccomp, self.no_new_privs = seccomp, no_new_privs
+        self.last_cap = CAPABILITIES['CHECKPOINT_RESTORE']  # the kernel's highest, read here on the host: in
+        try:  # the child, /proc may be an image's folder (a copy step), and its file anything
+            with open('/proc/sys/kernel/cap_last_cap') as f:
+                self.last_cap = int(f.read())
+        except (IOError, OSError, ValueError):
+            pass
 
 
 def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup, log_max, binds,  # pragma: no cover
@@ -157,7 +163,8 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
         _sandbox.mount_proc(rootfs)
         if not config['privileged']:
             mask_proc(rootfs)
-        # 8. pivot_root
+        # 8. pivot_root, with nothing to import from here on (sys.path is the image's)
+        _sandbox.seal_imports()
         _sandbox.pivot_into(rootfs)
         if not os.path.isdir(config['workdir']):  # WORKDIR makes its folder, as Docker's does
             os.makedirs(config['workdir'])
@@ -186,6 +193,7 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
     exit code."""
     sys_.set_dumpable(False)  # until exec: the container's root cannot read our fds through /proc (runc's CVE-2016-9962)
     join_cgroup(cgroup)  # while the host's /sys/fs/cgroup is still in reach
+    _sandbox.seal_imports()  # after the last setns, sys.path is the container's
     for fd in namespaces:
         sys_.setns(fd)
     confine(confinement)
@@ -239,10 +247,11 @@ def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user
     for source, target, readonly in mounts:
         _sandbox.bind_in_root(source, merged, target, readonly)
     sys_.sethostname('conductor-build')
+    _sandbox.seal_imports()
     _sandbox.pivot_into(merged)
+    confine(confinement)  # before anything that can fail: the image's files decide what does
     if not os.path.isdir(workdir):
         os.makedirs(workdir)
-    confine(confinement)
     switch_user(user)
     _sandbox.exec_command(argv, env, workdir)
 
@@ -288,13 +297,7 @@ def confine(confinement):
     sys_.join_session_keyring()
     if confinement is None:
         return
-    last = CAPABILITIES['CHECKPOINT_RESTORE']
-    try:
-        with open('/proc/sys/kernel/cap_last_cap') as f:
-            last = int(f.read())
-    except (IOError, OSError):
-        pass  # after pivot_root into an image with no /proc/sys: the kernel's own list is known
-    for cap in range(last + 1):
+    for cap in range(confinement.last_cap + 1):
         if cap not in confinement.caps:
             sys_.drop_bounding_capability(cap)
     if confinement.no_new_privs:

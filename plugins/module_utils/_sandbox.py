@@ -16,6 +16,7 @@ import errno
 import os
 import signal
 import stat
+import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import DEFAULT_PATH, DEVICES
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import exit_code
@@ -28,6 +29,9 @@ def spawn(child, out=None):
     child must exec or raise. An exception before exec is sent back over a close-on-exec pipe and
     returned as the message. Returns (exit code, message); signals give 128 + signal number.
     """
+    format_exc = None
+    if os.environ.get('CONDUCTOR_DEBUG'):  # imported here, on the host: the child may be inside an image
+        from traceback import format_exc
     outr, outw = os.pipe()
     errr, errw = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -43,8 +47,7 @@ def spawn(child, out=None):
             child(errw)
         except BaseException as e:  # noqa: B036 - the child must never return into the caller
             try:
-                import traceback
-                detail = traceback.format_exc() if os.environ.get('CONDUCTOR_DEBUG') else str(e) or repr(e)
+                detail = format_exc() if format_exc else str(e) or repr(e)
                 os.write(errw, detail.encode('utf-8', 'replace'))
             finally:
                 os._exit(125)
@@ -59,6 +62,28 @@ def spawn(child, out=None):
         message = errors.read().decode('utf-8', 'replace')
     dummy, status = os.waitpid(pid, 0)
     return exit_code(status), message
+
+
+def seal_imports():
+    """From here on, no module can be imported: call it before chroot, pivot_root or the last setns. After
+    those, the folders on sys.path are the image's, and a module planted there (traceback.py, say) would
+    run as this process, with every capability and an fd to the host. A module that was not loaded before
+    is then an ImportError, never the image's code."""
+    sys.meta_path[:] = []
+    sys.path_hooks[:] = []
+    sys.path[:] = []
+    sys.path_importer_cache.clear()
+
+
+def close_fds_except(keep):
+    """Close every fd of this forked child but keep. The caller may have had a thread holding a pipe end
+    at fork time, the write end of exec's stdin for one: held here, the command would never see its end."""
+    for fd in [int(n) for n in os.listdir('/proc/self/fd')]:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own fd, already closed
 
 
 def make_mounts_private():

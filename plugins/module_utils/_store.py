@@ -27,6 +27,7 @@ __metaclass__ = type
 import contextlib
 import os
 import stat
+import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     TEMP_PREFIX, ConductorError, check_name, load_config, locked, read_json, remove_tree, state_root, temp_owner,
@@ -99,7 +100,16 @@ class Store:
         path = self.path(folder)
         for entry in os.listdir(path):
             if is_orphan(entry):
-                remove_tree(os.path.join(path, entry))
+                self.discard(os.path.join(path, entry))
+
+    @staticmethod
+    def discard(path):
+        """Remove what a command leaves behind, or say what could not be removed and go on: a leftover
+        never fails the command (ps, run, build) that happens to find it. The next sweep tries again."""
+        try:
+            remove_tree(path)
+        except OSError as e:
+            sys.stderr.write('conductor: warning: cannot remove %s (%s): the next command tries again\n' % (path, e))
 
     # -- reading -------------------------------------------------------------------------------
     def image(self, name):

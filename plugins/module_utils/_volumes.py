@@ -23,7 +23,7 @@ import os
 import posixpath
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, read_json, remove_tree, temp_name, utc_now, write_json)
+    ConductorError, check_name, read_json, temp_name, utc_now, write_json)
 
 TYPES = ('volume', 'bind')
 
@@ -143,4 +143,4 @@ class Volumes:
             self.require(name)
             trash = self.store.path('volumes', temp_name('removed-' + name))
             os.rename(self.dir(name), trash)
-            remove_tree(trash)
+            self.store.discard(trash)

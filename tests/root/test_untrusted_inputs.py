@@ -1,0 +1,121 @@
+"""What a student hands the instructor to build: the Conductorfile and its image never run host code unconfined.
+
+Each attack is made as a student would make it, next to a control that shows the honest path still works.
+"""
+import os
+import subprocess
+import sys
+
+import helpers
+
+# A module the image plants on every folder of the CLI's sys.path. Run, it says so on the build's output and
+# leaves the chroot (root with every capability: mkdir, chroot, climb) to write a marker on the host.
+PLANTED = '''import os
+os.write(2, b'PLANTED module ran, uid %%d\\n' %% os.getuid())
+try:
+    os.makedirs('/.out', exist_ok=True)
+    os.chroot('/.out')
+    for _ in range(64):
+        os.chdir('..')
+    os.chroot('.')
+    with open(%r, 'w') as f:
+        f.write('host root, from a module in the image')
+except OSError:
+    pass
+raise ImportError('planted')
+'''
+LATE_IMPORTS = ('traceback', 'fnmatch', 'linecache', 'tokenize', 'shutil', 'tempfile', 'glob')
+
+
+def cli_path():
+    """The folders the CLI's interpreter searches for modules: the ones an image can plant in."""
+    out = subprocess.check_output([sys.executable, '-c', 'import sys; print("\\n".join(sys.path))'], text=True)
+    return [p for p in out.splitlines() if p.startswith('/')] + [os.path.dirname(helpers.CLI)]
+
+
+def planted_image(conductor, context, marker):
+    """An image with a planted module for each name a child might import late, in each folder of sys.path."""
+    plant = context / 'plant'
+    for folder in cli_path():
+        target = plant / folder.lstrip('/')
+        target.mkdir(parents=True, exist_ok=True)
+        for name in LATE_IMPORTS:
+            (target / (name + '.py')).write_text(PLANTED % str(marker))
+    conductor('build', 'planted', context.write('FROM debian:bookworm\nCOPY plant/ /\n'))
+
+
+def test_a_failing_copy_step_runs_no_module_of_the_image(conductor, context, tmp_path):
+    """COPY --chown of a user the image lacks fails inside the image's root: the error is reported without
+    importing anything there."""
+    marker = tmp_path / 'marker'
+    planted_image(conductor, context, marker)
+    out = conductor('build', 'graded', context.write('FROM planted\nCOPY --chown=nosuchuser app /app\n'), check=False)
+    assert not marker.exists(), 'the image wrote on the host as root'
+    assert 'PLANTED' not in out.stdout + out.stderr, 'a module of the image ran in the copy step: %s' % out.stdout
+    assert out.returncode != 0 and 'no such user' in out.stderr, out
+    # control: the same image and context, an honest COPY --chown
+    conductor('build', 'graded', context.write('FROM planted\nCOPY --chown=root app /app\n'))
+
+
+def test_a_failing_copy_from_glob_runs_no_module_of_the_image(conductor, context, tmp_path):
+    """COPY --from with a glob matches in the stage's files, inside the image: fnmatch is loaded before."""
+    marker = tmp_path / 'marker'
+    planted_image(conductor, context, marker)
+    out = conductor('build', 'graded', context.write('FROM planted\nCOPY --from=planted /etc/host*.nothing /x/\n'),
+                    check=False)
+    assert 'PLANTED' not in out.stdout + out.stderr and not marker.exists(), out.stdout
+    assert out.returncode != 0 and 'nothing matches' in out.stderr, out
+    out = conductor('build', 'graded', context.write('FROM planted\nCOPY --from=planted /etc/host* /x/\n')).stdout
+    assert 'PLANTED' not in out, 'control: the glob matches, and nothing planted ran'
+
+
+def test_a_failing_run_step_runs_no_module_of_the_image(conductor, context, tmp_path):
+    """A WORKDIR under a file fails in the RUN step's child after pivot_root: it is confined first, and imports
+    nothing from the image."""
+    marker = tmp_path / 'marker'
+    planted_image(conductor, context, marker)
+    out = conductor('build', 'graded', context.write('FROM planted\nWORKDIR /etc/passwd/below\nRUN true\n'),
+                    check=False)
+    assert 'PLANTED' not in out.stdout + out.stderr and not marker.exists(), out.stdout
+    assert out.returncode != 0 and 'Not a directory' in out.stderr, out
+    out = conductor('build', 'graded', context.write('FROM planted\nWORKDIR /srv/below\nRUN pwd\n')).stdout
+    assert '/srv/below' in out and 'PLANTED' not in out, 'control: the step runs in its new WORKDIR'
+
+
+def test_a_failing_exec_runs_no_module_of_the_container(conductor, context, tmp_path):
+    marker = tmp_path / 'marker'
+    planted_image(conductor, context, marker)
+    conductor('run', '-d', 'planted', 'p1', '--', 'sleep', '60')
+    out = conductor('exec', '-u', 'nosuchuser', 'p1', '--', 'true', check=False)
+    assert out.returncode != 0 and 'no such user' in out.stderr, out
+    assert 'PLANTED' not in out.stdout + out.stderr and not marker.exists(), out
+    assert conductor('exec', 'p1', '--', 'echo', 'ok').stdout == 'ok\n', 'control'
+
+
+# -- trees of any depth ------------------------------------------------------------------------------
+DEEP = 'perl -e \'for (1..5000) { mkdir "a" or die $!; chdir "a" or die $!; open(my $f, ">", "f") or die $! }\''
+
+
+def test_a_5000_deep_tree_in_a_container_is_stopped_sized_and_removed(conductor, context, root):
+    """shutil.rmtree and os.walk recurse: one student's deep tree failed stop, and the trash it left failed
+    every later ps and run on the host (their sweep)."""
+    conductor('build', 'img', context.write('FROM debian:bookworm\n'))
+    conductor('run', '-d', 'img', 'deep', '--', 'sleep', '60')
+    conductor('exec', 'deep', '--', 'sh', '-c', DEEP)
+    assert 'deep' in conductor('ps', '--size').stdout
+    conductor('stop', '-t', '0', 'deep')
+    assert os.listdir(os.path.join(root, 'containers')) == [], 'its folder went, with the tree'
+    assert 'deep' not in conductor('ps').stdout
+    assert conductor('run', 'img', 'after', '--', 'echo', 'ok').stdout == 'ok\n', 'control: the host still runs'
+
+
+def test_a_run_step_making_a_5000_deep_tree_builds_and_is_removed(conductor, context, root):
+    conductor('build', 'deep', context.write('FROM debian:bookworm\nRUN %s\n' % DEEP))
+    assert conductor('run', 'deep', 'd1', '--', 'sh', '-c', 'test -d /a/a/a/a && echo ok').stdout == 'ok\n'
+    # a failing step after the same tree: its folder goes, and later builds work
+    out = conductor('build', 'deep2', context.write('FROM debian:bookworm\nRUN %s; false\n' % DEEP), check=False)
+    assert out.returncode != 0 and 'RUN failed' in out.stderr, out
+    assert not [n for n in os.listdir(os.path.join(root, 'layers')) if n.startswith('.tmp-')], 'nothing half made'
+    conductor('stop', 'd1')
+    conductor('rmi', 'deep')
+    conductor('build', 'img', context.write('FROM debian:bookworm\nRUN true\n'))
