@@ -46,7 +46,7 @@ class Step:
     def __init__(self, number, instruction, stage):
         self.number, self.instruction, self.stage, self.key = number, instruction, stage, None
         self.config, self.sources, self.argv, self.below, self.copy_from, self.mounts = None, [], None, [], None, []
-        self.context_folder, self.run_env = None, {}
+        self.source_dir, self.run_env = None, {}  # the context's fd, or the folder ADD downloaded into
         self.cached = True
 
     @property
@@ -259,13 +259,13 @@ class Plan:
         if urls:
             if len(urls) != len(ins.args['sources']):
                 ins.fail('ADD: give URLs in an ADD of their own, not with files of the build context')
-            step.context_folder, names, sources_digest = self._download(urls, ins)
+            step.source_dir, names, sources_digest = self._download(urls, ins)
             step.sources = [_context.Source(n) for n in names]
             return sources_digest
         if not ins.args['sources']:
             return None  # heredocs only: their text is in the instruction
         sources, sources_digest = self._context_for(ins).resolve(ins, ins.args['sources'], ins.command == 'ADD')
-        step.sources, step.context_folder = sources, self._context.folder
+        step.sources, step.source_dir = sources, self._context.fd  # the copy reads through the plan's fd
         return sources_digest
 
     def _run_mounts(self, step):
@@ -284,7 +284,7 @@ class Plan:
                 ins.fail('RUN --mount=type=bind is read-only here: copy the files (COPY) to change them')
             context = self._context_for(ins)
             sources, sources_digest = context.resolve(ins, [mount.get('source', '.')])
-            step.mounts.append((os.path.join(context.folder, sources[0].path), mount['target'], True))
+            step.mounts.append((context.clone_source(sources[0].path), mount['target'], True))
             digests.append(sources_digest)
         return digests
 
@@ -405,7 +405,7 @@ def _run_step(store, stage, step, replace, out):
             env = dict(step.run_env)
             env.setdefault('HOME', '/root')
             for folder, dummy, dummy in step.mounts:
-                if folder.startswith(store.root) and not os.path.isdir(folder):
+                if isinstance(folder, str) and folder.startswith(store.root) and not os.path.isdir(folder):  # a cache
                     os.makedirs(folder, 0o755)
             confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
             network = ins.flags.get('network', ['default'])[-1]
@@ -423,7 +423,7 @@ def _run_step(store, stage, step, replace, out):
             _cgroups.migrations_done()
             cgroup.remove()
         else:
-            source = step.context_folder if not step.copy_from else (
+            source = step.source_dir if not step.copy_from else (
                 store.lowerdirs(*step.copy_from), os.path.join(tmp, 'from'))
             confinement = _runtime.Confinement(COPY_CAPS, _seccomp.filter_for(store.root, COPY_CAPS))
             code, message = _sandbox.spawn(lambda report: _copy_child(
@@ -463,7 +463,6 @@ def _copy_child(root, overlay, source, sources, args, workdir, confinement, repo
     through an fd: the context folder, or a read-only view of the stage or image --from names. Inside the
     image nothing is imported (every module this needs is loaded first) and the step is confined: COPY_CAPS
     and the seccomp filter, no fd of the host's but the source's."""
-    import fnmatch  # noqa: F401 pylint: disable=unused-import - for _glob_in, loaded on the host
     import tarfile  # ADD: load it, and its decompressors, here too
     for name in ('gzip', 'bz2', 'lzma'):
         try:
@@ -482,7 +481,7 @@ def _copy_child(root, overlay, source, sources, args, workdir, confinement, repo
             sys_.mount(from_lowers[0], at, None, sys_.MS_BIND)
             sys_.mount(None, at, None, sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_RDONLY | sys_.MS_NODEV)
         source = at
-    source_fd = os.open(source or '/nonexistent', os.O_RDONLY | os.O_DIRECTORY) if source else None
+    source_fd = source if isinstance(source, int) or source is None else os.open(source, os.O_RDONLY | os.O_DIRECTORY)
     _sandbox.close_fds_except({0, 1, 2, report, source_fd})
     _sandbox.seal_imports()
     os.chroot(merged)
@@ -517,22 +516,13 @@ def _copy_child(root, overlay, source, sources, args, workdir, confinement, repo
 
 
 def _glob_in(source_fd, patterns):  # pragma: no cover - runs in the child
-    """COPY --from sources: a pattern's last part may be a glob, matched in its folder in the stage."""
-    import fnmatch  # loaded by _copy_child, before it entered the image
+    """COPY --from sources: a pattern may be a glob, matched in the stage."""
     found = []
     for pattern in patterns:
-        folder, name = posixpath.split(pattern.rstrip('/') or '/')
-        if not any(c in name for c in '*?['):
-            found.append(pattern)
-            continue
-        fd = sys_.openat2(source_fd, folder or '/', os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, 0, sys_.RESOLVE_IN_ROOT)
-        try:
-            matches = sorted(fnmatch.filter(os.listdir(fd), name))
-        finally:
-            os.close(fd)
+        matches = _context.glob_in(source_fd, pattern) if _context.MAGIC.search(pattern) else [pattern]
         if not matches:
             raise ConductorError('COPY --from: nothing matches %s' % pattern)
-        found.extend(posixpath.join(folder, m) for m in matches)
+        found.extend(matches)
     return found
 
 

@@ -239,15 +239,15 @@ def tree_size(path):
     return total
 
 
-def walk(top, leave=None):
+def walk(top, leave=None, dir_fd=None):
     """(folder, dirs, files, dir_fd) for top and each folder below it, top down, as os.fwalk gives them
     (prune dirs in place; symlinks are never followed; a top that is no folder gives nothing). A loop, not
     recursion, holding one fd and passing names, not paths, to the kernel: a tree of any depth (a student's
     5000 nested folders) never meets Python's recursion limit, PATH_MAX or the fd limit. It climbs back with
     "..", checked against the folder it came from. leave(parent_fd, name) is called as each folder below top
-    is left, its whole tree seen: where a removal deletes it."""
+    is left, its whole tree seen: where a removal deletes it. dir_fd: top is relative to that folder's fd."""
     try:
-        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return
     levels = []  # from top down to where fd is: (folder, (device, inode), the names still to visit)

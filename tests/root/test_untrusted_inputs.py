@@ -119,3 +119,99 @@ def test_a_run_step_making_a_5000_deep_tree_builds_and_is_removed(conductor, con
     conductor('stop', 'd1')
     conductor('rmi', 'deep')
     conductor('build', 'img', context.write('FROM debian:bookworm\nRUN true\n'))
+
+
+# -- the build context is read once ------------------------------------------------------------------
+class Swapper:
+    """Swap a folder for a symlink and back, in a loop, as a student's running container can do to a context
+    in their work volume; until stopped."""
+
+    def __init__(self, path, target):
+        import threading
+        self.path, self.target, self.stop = str(path), str(target), threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        real = self.path + '.real'
+        while not self.stop.is_set():
+            os.rename(self.path, real)
+            os.symlink(self.target, self.path)
+            self.stop.wait(0.003)
+            os.unlink(self.path)
+            os.rename(real, self.path)
+            self.stop.wait(0.003)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def test_a_bind_source_swapped_for_a_symlink_mid_build_is_never_followed(conductor, context, tmp_path):
+    """RUN --mount=type=bind was mounted by path: the plan hashed src, and the step bound what src was by then."""
+    (tmp_path / 'host').mkdir()
+    (tmp_path / 'host' / 'secret.txt').write_text('HOST SECRET\n')
+    (context / 'src').mkdir()
+    (context / 'src' / 'honest.txt').write_text('honest\n')
+    path = context.write('FROM debian:bookworm\nRUN --mount=type=bind,source=src,target=/mnt/src '
+                         'cat /mnt/src/*.txt > /seen\n')
+    conductor('build', 'graded', path)
+    assert conductor('run', 'graded', 'g0', '--', 'cat', '/seen').stdout == 'honest\n', 'control'
+    seen = set()
+    with Swapper(context / 'src', tmp_path / 'host'):
+        for n in range(12):
+            if conductor('build', '--no-cache', 'graded', path, check=False).returncode == 0:
+                seen.add(conductor('run', 'graded', 'g%d' % (n + 1), '--', 'cat', '/seen').stdout)
+    assert 'HOST SECRET\n' not in seen, 'a host folder was bound into the step'
+    assert seen, 'some builds ran their step while the folder was swapped'
+
+
+def test_the_copy_step_copies_what_the_plan_hashed(conductor, tmp_path):
+    """The copy step opened the context folder by path again: swapped, the layer held other files than its key
+    covers. Each layer must be the good files under the good key, or the other files under their own key."""
+    good, other = tmp_path / 'ctx', tmp_path / 'other'
+    for folder, text in ((good, 'good\n'), (other, 'OTHER\n')):
+        (folder / 'src').mkdir(parents=True)
+        (folder / 'src' / 'data.txt').write_text(text)
+    conductorfile = tmp_path / 'Conductorfile'
+    conductorfile.write_text('FROM debian:bookworm\nCOPY src /src\n')
+    keys = {}
+    for folder, text in ((good, 'good\n'), (other, 'OTHER\n')):
+        conductor('build', '--context', str(folder), 'img', conductorfile)
+        keys[json_layers(conductor, 'img')[-1]] = text
+    built = 0
+    with Swapper(good, other):
+        for n in range(12):
+            if conductor('build', '--no-cache', '--context', str(good), 'img', conductorfile, check=False).returncode:
+                continue
+            built += 1
+            key = json_layers(conductor, 'img')[-1]
+            with open(os.path.join(conductor.root, 'layers', key, 'diff', 'src', 'data.txt')) as f:
+                assert keys[key] == f.read(), 'build %d: the layer under %s holds files its key does not cover' % (n, key)
+    assert built, 'some builds ran while the folder was swapped'
+
+
+def json_layers(conductor, image):
+    import json
+    with open(os.path.join(conductor.root, 'images', image + '.json')) as f:
+        return json.load(f)['layers']
+
+
+def test_a_dockerignore_that_is_a_symlink_is_refused(conductor, context, tmp_path):
+    """.dockerignore was read through a symlink: an oracle on the lines of any host file."""
+    (tmp_path / 'host-file').write_text('app\n')
+    os.symlink(str(tmp_path / 'host-file'), str(context / '.dockerignore'))
+    error = conductor.fails('build', 'img', context.write('FROM debian:bookworm\nCOPY app /app\n'))
+    assert '.dockerignore in the build context' in error and 'make it a plain file or remove it' in error, error
+    os.unlink(str(context / '.dockerignore'))
+    os.mkfifo(str(context / '.dockerignore'))
+    error = conductor.fails('build', 'img', context.write('FROM debian:bookworm\nCOPY app /app\n'))
+    assert 'is not a regular file' in error, error
+    os.unlink(str(context / '.dockerignore'))
+    (context / '.dockerignore').write_text('app/data.txt\n')
+    conductor('build', 'img', context.write('FROM debian:bookworm\nCOPY app /app\n'))
+    out = conductor('run', 'img', 'c', '--', 'ls', '/app').stdout
+    assert out.split() == ['hello.sh'], 'control: a plain .dockerignore works'

@@ -117,7 +117,7 @@ class FakeContext(_context.Context):
     """A context whose one source has the digest given: nothing is read."""
 
     def __init__(self, sources_digest='d' * 64):
-        self.folder, self.sources_digest = '/nowhere', sources_digest
+        self.folder, self.fd, self.sources_digest = '/nowhere', None, sources_digest
 
     def resolve(self, ins, sources, archives=False):
         return [_context.Source(s, []) for s in sources], self.sources_digest
