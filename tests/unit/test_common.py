@@ -64,3 +64,58 @@ def test_firewall_library_failure_says_what_to_do(monkeypatch):
                                              r'cannot open shared object file\): it needs the legacy xtables kernel '
                                              r'modules \(ip_tables, iptable_nat\) and libxtables'):
         _fastimport.import_iptc()
+
+
+def test_walk_sizes_and_removes_a_tree_deeper_than_recursion_and_path_max(tmp_path):
+    top = str(tmp_path / 'deep')
+    os.mkdir(top)
+    fd = os.open(top, os.O_RDONLY)
+    for dummy in range(3000):  # 6000 characters of path: past PATH_MAX, and past Python's recursion limit
+        os.mkdir('a', dir_fd=fd)
+        os.close(os.open('f', os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+        os.symlink('/', 'l', dir_fd=fd)  # never followed
+        below = os.open('a', os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = below
+    os.close(fd)
+    assert sum(1 for dummy in _common.walk(top)) == 3001
+    assert _common.tree_size(top) == 3000  # the symlinks' one byte each; the files are empty
+    _common.remove_tree(top)
+    assert not os.path.exists(top)
+
+
+def test_walk_gives_what_os_walk_gives_and_honours_pruning(tmp_path):
+    for folder in ('a/b', 'a/c', 'd'):
+        os.makedirs(str(tmp_path / folder))
+    (tmp_path / 'a' / 'x').write_text('x')
+    ours = [(f, sorted(d), sorted(n)) for f, d, n, dummy in _common.walk(str(tmp_path))]
+    assert sorted(ours) == sorted((f, sorted(d), sorted(n)) for f, d, n in os.walk(str(tmp_path)))
+    pruned = []
+    for folder, dirs, dummy, dummy in _common.walk(str(tmp_path)):
+        pruned.append(folder)
+        dirs[:] = [d for d in dirs if d != 'a']
+    assert sorted(pruned) == [str(tmp_path), str(tmp_path / 'd')]
+
+
+def test_sealed_imports_load_nothing_new(tmp_path):
+    """After seal_imports, a module that was not loaded is an ImportError, even one on sys.path's first folder."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
+    (tmp_path / 'planted_module_x.py').write_text('import os\nos.write(1, b"PLANTED")\n')
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.dup2(write, 1)
+        import sys
+        sys.path.insert(0, str(tmp_path))
+        _sandbox.seal_imports()
+        try:
+            __import__('planted_module_x')
+        except ImportError:
+            os.write(1, b'refused')
+        import json as again  # loaded before: still there  # noqa: F811 pylint: disable=reimported
+        os.write(1, b' loaded' if again.dumps(1) == '1' else b'')
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, 'rb') as f:
+        assert f.read() == b'refused loaded'
