@@ -215,3 +215,22 @@ def test_a_dockerignore_that_is_a_symlink_is_refused(conductor, context, tmp_pat
     conductor('build', 'img', context.write('FROM debian:bookworm\nCOPY app /app\n'))
     out = conductor('run', 'img', 'c', '--', 'ls', '/app').stdout
     assert out.split() == ['hello.sh'], 'control: a plain .dockerignore works'
+
+
+def test_a_leftover_the_sweep_cannot_remove_never_fails_ps_or_run(conductor, context, root):
+    conductor('build', 'img', context.write('FROM debian:bookworm\n'))
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    leftover = os.path.join(root, 'containers', '.tmp-%d-removed-x' % dead.pid)
+    os.makedirs(leftover)
+    with open(os.path.join(leftover, 'stuck'), 'w') as f:
+        f.write('x')
+    subprocess.run(['chattr', '+i', os.path.join(leftover, 'stuck')], check=True)  # this flag alone
+    try:
+        out = conductor('run', 'img', 'c1', '--', 'echo', 'ok')
+        assert out.stdout == 'ok\n' and 'cannot remove %s' % leftover in out.stderr, out
+        assert conductor('ps').returncode == 0
+    finally:
+        subprocess.run(['chattr', '-i', os.path.join(leftover, 'stuck')], check=True)
+    conductor('ps')
+    assert not os.path.exists(leftover), 'the next sweep takes it'
