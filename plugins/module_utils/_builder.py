@@ -452,7 +452,7 @@ def _step_cgroup(store, tmp):
                 _cgroups.Cgroup(name, parent).remove()
             except ConductorError:
                 pass  # its processes are not all gone yet: the next build tries again
-    cgroup.create(limits, optional=('pids',))
+    cgroup.create(limits, optional=('pids',), totals=_cgroups.total_limits(store.config))
     _cgroups.keep_migrations_quick()  # the step's join, just after the fork
     return cgroup
 

@@ -375,7 +375,8 @@ class Containers:
         _cgroups.keep_migrations_quick()
         confinement = self.confinement(config)
         cgroup = self.cgroup(name)
-        cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else ())
+        cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else (),
+                      totals=_cgroups.total_limits(self.store.config))
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         pid = os.fork()
