@@ -129,11 +129,12 @@ def test_a_check_that_prints_without_end_keeps_its_last_4_kib_and_writes_no_file
     assert result.stdout.startswith(prefix), result.stdout[:200] + result.stderr
     output = result.stdout[len(prefix):].rstrip('\n')
     assert len(output) <= 4096 and output.endswith('student\nstudent\ndone'), 'the last 4 KiB, cut at the start'
-    conductor('build', 'quiet', context.write('FROM debian:bookworm\nHEALTHCHECK CMD echo first; echo second >&2; '
-                                              'exit 1\n'))
+    conductor('build', 'quiet', context.write('FROM debian:bookworm\nHEALTHCHECK CMD sleep 1000 & echo first; '
+                                              'echo second >&2; exit 1\n'))
     conductor('run', '-d', 'quiet', 'q', '--', 'sleep', '1000')
-    result = conductor('healthcheck', 'q', check=False, preexec_fn=no_file_over_1_mib)
-    assert result.stdout == 'unhealthy (exit code 1): first\nsecond\n', 'control: a short output is kept whole'
+    result = conductor('healthcheck', 'q', check=False, preexec_fn=no_file_over_1_mib, timeout=120)  # a guard only
+    assert result.stdout == 'unhealthy (exit code 1): first\nsecond\n', \
+        'control: a short output is kept whole, and the sleep left behind with the pipe does not hold the check'
 
 
 def test_an_nginx_like_image_stops_with_its_signal(conductor, build):
