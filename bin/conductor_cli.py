@@ -50,7 +50,8 @@ def cmd_build(store, args):
     path = args.conductorfile or args.file or _default_file()
     steps, context = _builder.load_steps(path, context=args.context)
     plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
-                              build_args=_build_args(args.build_arg), downloads=args.allow_downloads)
+                              build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
+                              allowed_images=args.allow_image or None)
     manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True))
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 
@@ -406,6 +407,8 @@ COMMANDS = {
         ('--context', 'context', 'DIR', "folder COPY sources are read from (default: the Conductorfile's folder)"),
         ('--build-arg', 'build_arg', 'NAME=VALUE...', 'a value for an ARG of the Conductorfile'),
         ('--allow-downloads', 'allow_downloads', None, 'let ADD download its http(s) URLs (off by default)'),
+        ('--allow-image', 'allow_image', 'NAME...', 'a built image FROM and COPY --from may name; given, no other '
+         'may (default: all; stages of the file and FROM debian:/ubuntu: always may)'),
         ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
     'images': (cmd_images, '', [JSON]),
     'save': (cmd_save, 'NAME', [('-o, --output', 'output', 'FILE', 'the archive to write'),

@@ -75,11 +75,15 @@ class Plan:
     layers, bases   the keys the store holds: those steps are cached
     build_args  --build-arg values; cache_root: where RUN --mount=type=cache folders live
     download    download(urls, instruction) -> (folder, names, digest) for ADD <URL>; None refuses URLs
+    allowed_images  the built images FROM and COPY --from may name (--allow-image); None: all, as Docker.
+                Stages of the file and debootstrap bases are always allowed.
     """
 
     def __init__(self, name, instructions, config, images=None, context=None, layers=(), bases=(), nocache=False,
-                 build_args=None, cache_root=None, download=None):
+                 build_args=None, cache_root=None, download=None, allowed_images=None):
         self.name, self.nocache = check_name('image', name), nocache
+        self.allowed_images = None if allowed_images is None else \
+            sorted(set(check_name('image', image) for image in allowed_images))
         self.settings, self._images, self._context = config, images, context
         self.layer_keys, self.base_keys, self.cache_root = set(layers), set(bases), cache_root
         self._download = download
@@ -165,6 +169,11 @@ class Plan:
         """The manifest of a built image that FROM or COPY --from names; a clear error if there is none."""
         if ref == self.name:
             ins.fail('image %r cannot be built FROM itself' % ref)
+        if self.allowed_images is not None and ref not in self.allowed_images:  # before any read: no oracle
+            ins.fail('%s names the image %r, which this build may not use (allowed: %s): give --allow-image %s (the '
+                     'module\'s allowed_images) if it may' % (ins.command if ins.command == 'FROM' else
+                                                               ins.command + ' --from', ref,
+                                                               ', '.join(self.allowed_images) or 'none', ref))
         try:
             check_name('image', ref)
             if self._images is None:
@@ -312,13 +321,15 @@ def check_from(ins):
         raise ConductorError('%s:%d: %s' % (ins.source, ins.lineno, e))
 
 
-def make_plan(store, name, steps, context=None, nocache=False, build_args=None, images=None, downloads=False):
+def make_plan(store, name, steps, context=None, nocache=False, build_args=None, images=None, downloads=False,
+              allowed_images=None):
     """A Plan that reads the store's images (or images(name)) and cache keys and the build context;
-    with downloads, ADD <URL> fetches into the state root's downloads/ folder."""
+    with downloads, ADD <URL> fetches into the state root's downloads/ folder. allowed_images: the built
+    images FROM and COPY --from may name (None: all)."""
     check_name('image', name)
     return Plan(name, steps, store.config, images or store.require_image, context, store.keys('layers'),
                 store.keys('bases'), nocache, build_args, store.root,
-                (lambda urls, ins: download(store, urls, ins)) if downloads else None)
+                (lambda urls, ins: download(store, urls, ins)) if downloads else None, allowed_images=allowed_images)
 
 
 def download(store, urls, ins):
@@ -453,7 +464,7 @@ def _step_cgroup(store, tmp):
                 _cgroups.Cgroup(name, parent).remove()
             except ConductorError:
                 pass  # its processes are not all gone yet: the next build tries again
-    cgroup.create(limits, optional=('pids',))
+    cgroup.create(limits, optional=('pids',), totals=_cgroups.total_limits(store.config))
     _cgroups.keep_migrations_quick()  # the step's join, just after the fork
     return cgroup
 

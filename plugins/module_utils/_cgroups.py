@@ -24,6 +24,12 @@ controllers can be enabled below it. CGROUP_PARENT in the config names another p
 systemd host, one delegated to Conductor: nothing above it is written). PID 1 and every exec join
 the group (before pivot_root or setns, through its cgroup.procs); the supervisor stays outside it,
 so an out-of-memory kill never takes the supervisor.
+
+All containers and RUN steps together are limited in the parent group: TOTAL_PIDS_LIMIT processes (by
+default half of the kernel's pid_max, so the host keeps PIDs of its own however many students start
+containers) and, if set, TOTAL_MEMORY_LIMIT. They are written when a group is made and the parent's
+differ (a new parent, or a changed conductor.conf); in systemd's unit they are its TasksMax= and
+MemoryMax=, given to systemd-run and corrected with systemctl set-property.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -40,10 +46,10 @@ CPU_PERIOD = 100000  # microseconds, as Docker's --cpus uses
 MIN_MEMORY = 6 << 20  # as Docker: less cannot run a shell
 SYSTEMD_UNIT = 'conductor-cgroups.service'
 SYSTEMD_PARENT = 'system.slice/' + SYSTEMD_UNIT
-# the unit's properties: its group, ours to divide; no cap on all containers' processes together (systemd's
-# DefaultTasksMax); if its one process dies (pkill sleep, the OOM killer), only that process is made again,
-# and stopping the unit never kills a container (KillMode=process: students' work is in them)
-SYSTEMD_PROPERTIES = ('Delegate=yes', 'TasksMax=infinity', 'KillMode=process', 'Restart=always', 'OOMScoreAdjust=-1000')
+# the unit's properties: its group, ours to divide; the totals (TasksMax=, MemoryMax=) are added from the config,
+# never systemd's DefaultTasksMax; if its one process dies (pkill sleep, the OOM killer), only that process is made
+# again, and stopping the unit never kills a container (KillMode=process: students' work is in them)
+SYSTEMD_PROPERTIES = ('Delegate=yes', 'KillMode=process', 'Restart=always', 'OOMScoreAdjust=-1000')
 SYSTEMD_LOCK = '/run/conductor-cgroups.lock'  # one systemd-run at a time, host-wide
 # the delegated unit's one process: moves itself (0: the writer) into a leaf, as no process may sit in a
 # group whose controllers are enabled for its children, then waits. No $ in it: systemd expands those.
@@ -91,6 +97,22 @@ def parse_pids(value):
 def default_pids(config):
     """The process limit of a container that sets none, and of a build's RUN steps: PIDS_LIMIT, else 2048."""
     return parse_pids(config.get('PIDS_LIMIT') or DEFAULT_PIDS)
+
+
+def total_limits(config):
+    """What all containers and RUN steps together may use (the parent group's limits): {'pids': TOTAL_PIDS_LIMIT,
+    else half of the kernel's pid_max; -1 for none, 'memory': TOTAL_MEMORY_LIMIT in bytes, else None}."""
+    try:
+        pids = parse_pids(config.get('TOTAL_PIDS_LIMIT'))
+    except ConductorError as e:
+        raise ConductorError('TOTAL_PIDS_LIMIT in the config: %s' % e)
+    if pids is None:
+        with open('/proc/sys/kernel/pid_max') as f:
+            pids = max(1, int(f.read()) // 2)
+    memory = parse_memory(config.get('TOTAL_MEMORY_LIMIT'), 'TOTAL_MEMORY_LIMIT in the config')
+    if memory is not None:
+        memory -= memory % os.sysconf('SC_PAGE_SIZE')  # as the kernel keeps it: compared at every start
+    return {'pids': pids, 'memory': memory}
 
 
 def hierarchies(mountinfo=None):
@@ -249,7 +271,7 @@ class Cgroup:
         except (IOError, OSError):
             return set()  # no cgroup2 mount in this mount namespace, or no delegated group yet
 
-    def _delegate(self):
+    def _delegate(self, totals=None):
         """On a systemd host, start the unit systemd delegates our groups to, unless it runs already; then
         wait until its own group holds no process (the holder has moved into its leaf)."""
         if not self.delegated or self.parent != SYSTEMD_PARENT:
@@ -263,7 +285,7 @@ class Cgroup:
             if not os.path.isdir(unit):
                 argv = ['systemd-run', '--quiet', '--collect', '--unit', SYSTEMD_UNIT, '--description',
                         'Conductor: the cgroup subtree systemd delegates to containers']
-                for assignment in SYSTEMD_PROPERTIES:
+                for assignment in SYSTEMD_PROPERTIES + _unit_properties(totals):
                     argv += ['--property', assignment]
                 try:
                     subprocess.check_output(argv + ['/bin/sh', '-c', HOLDER.format(unit)], stderr=subprocess.STDOUT)
@@ -280,11 +302,12 @@ class Cgroup:
                                          'status %s' % (SYSTEMD_UNIT, unit, SYSTEMD_UNIT))
                 time.sleep(0.01)
 
-    def create(self, limits, optional=()):
+    def create(self, limits, optional=(), totals=None):
         """Make the group (and the parent) and apply limits: {'memory': bytes, 'cpus': float, 'pids': n}.
-        A controller the host lacks is an error, unless its limit is in `optional` (a default)."""
+        A controller the host lacks is an error, unless its limit is in `optional` (a default). totals: the
+        parent's limits (total_limits: all containers together), set where they differ; None leaves them."""
         if self.version == 'v2':
-            self._delegate()
+            self._delegate(totals)
         self._require(limits, optional)
         if self.version == 'v2':  # only the controllers the host has, enabled from the first group we own down
             available = self._available()
@@ -296,6 +319,9 @@ class Cgroup:
                 _write(os.path.join(folder, 'cgroup.subtree_control'), wanted)
         for folder in self.folders():
             _mkdir(os.path.dirname(folder))
+        if totals:
+            self._limit_parent(totals)
+        for folder in self.folders():
             _mkdir(folder)
         if self.version == 'v1' and 'devices' in self.groups:
             devices = self.groups['devices']
@@ -332,20 +358,26 @@ class Cgroup:
                 _write(os.path.join(self.groups[controller], file_name), value)
 
     def _set_memory(self, memory):
-        """The memory limit, swap included (a memory hog is stopped, not swapped out)."""
-        folder, value = self.groups['memory'], 'max' if memory is None else str(memory)
-        if self.version == 'v2':
-            pairs = [('memory.max', value), ('memory.swap.max', '0' if memory is not None else 'max')]
-        else:
-            value = '-1' if memory is None else value
-            pairs = [('memory.limit_in_bytes', value), ('memory.memsw.limit_in_bytes', value)]
-        pairs = [(name, v) for name, v in pairs if name == pairs[0][0] or os.path.exists(os.path.join(folder, name))]
-        try:  # v1 wants memory <= memory+swap at every step: lowering goes memory first, raising swap first
-            for name, v in pairs:
-                _write(os.path.join(folder, name), v)
-        except ConductorError:
-            for name, v in reversed(pairs):
-                _write(os.path.join(folder, name), v)
+        _set_memory(self.version, self.groups['memory'], memory)
+
+    def _limit_parent(self, totals):
+        """The totals in the parent group, written only where they differ from what it has (one read each when
+        they are right). In systemd's unit they are its properties: systemd would reset a file written there."""
+        wanted = {'pids': _kernel_value(totals.get('pids')), 'memory': _kernel_value(totals.get('memory'))}
+        files = {'pids': 'pids.max', 'memory': 'memory.max' if self.version == 'v2' else 'memory.limit_in_bytes'}
+        parents = {c: os.path.dirname(folder) for c, folder in self.groups.items() if c in wanted}
+        differs = [c for c, folder in parents.items() if os.path.exists(os.path.join(folder, files[c]))
+                   and _kernel_value(_read(os.path.join(folder, files[c])).strip()) != wanted[c]]
+        if not differs:
+            return
+        if self.delegated:
+            if self.parent == SYSTEMD_PARENT:
+                _systemctl('set-property', '--runtime', SYSTEMD_UNIT, *_unit_properties(totals))
+            return  # a group an administrator delegated: its TasksMax= and MemoryMax= are theirs to set
+        if 'pids' in differs:
+            _write(os.path.join(parents['pids'], 'pids.max'), wanted['pids'])
+        if 'memory' in differs:
+            _set_memory(self.version, parents['memory'], totals.get('memory'))
 
     def procs(self):
         """The cgroup.procs files a process writes its PID to, to join the container's groups."""
@@ -377,6 +409,53 @@ class Cgroup:
                     os.rmdir(os.path.dirname(folder))
             except OSError:
                 pass  # other containers' groups are in it
+
+
+def _set_memory(version, folder, memory):
+    """A group's memory limit, swap included (a memory hog is stopped, not swapped out)."""
+    value = 'max' if memory is None else str(memory)
+    if version == 'v2':
+        pairs = [('memory.max', value), ('memory.swap.max', '0' if memory is not None else 'max')]
+    else:
+        value = '-1' if memory is None else value
+        pairs = [('memory.limit_in_bytes', value), ('memory.memsw.limit_in_bytes', value)]
+    pairs = [(name, v) for name, v in pairs if name == pairs[0][0] or os.path.exists(os.path.join(folder, name))]
+    try:  # v1 wants memory <= memory+swap at every step: lowering goes memory first, raising swap first
+        for name, v in pairs:
+            _write(os.path.join(folder, name), v)
+    except ConductorError:
+        for name, v in reversed(pairs):
+            _write(os.path.join(folder, name), v)
+
+
+def _unit_properties(totals):
+    """The totals as systemd unit properties (none: systemd's defaults)."""
+    if not totals:
+        return ()
+    pids, memory = totals.get('pids'), totals.get('memory')
+    return ('TasksMax=%s' % ('infinity' if pids in (None, -1) else pids),
+            'MemoryMax=%s' % ('infinity' if memory is None else memory),
+            'MemorySwapMax=%s' % ('infinity' if memory is None else 0))
+
+
+def _kernel_value(value):
+    """A limit as the kernel shows it, for comparing: a number as text, or 'max' for none (v1's huge number)."""
+    if value is None or str(value) in ('max', '-1'):
+        return 'max'
+    try:
+        return 'max' if int(value) >= 1 << 62 else str(int(value))
+    except ValueError:
+        return str(value)
+
+
+def _systemctl(*argv):
+    import subprocess
+    try:
+        subprocess.check_output(('systemctl',) + argv, stderr=subprocess.STDOUT)
+    except (OSError, subprocess.CalledProcessError) as e:
+        output = (getattr(e, 'output', b'') or b'').decode('utf-8', 'replace').strip()
+        raise ConductorError('cannot set the limits of all containers on %s (systemctl %s: %s): see systemctl status %s'
+                             % (SYSTEMD_UNIT, ' '.join(argv), output or e, SYSTEMD_UNIT))
 
 
 def _read(path):

@@ -327,7 +327,7 @@ def _run(ins, words):
 
 def parse_mount(ins, text):
     """RUN --mount=type=cache|bind,target=...[,source=...][,from=...][,id=...][,readonly|rw]: a dict."""
-    mount = {'type': 'bind'}
+    mount = {}
     for item in text.split(','):
         key, equals, value = item.partition('=')
         key = {'dst': 'target', 'destination': 'target', 'src': 'source', 'ro': 'readonly', 'readwrite': 'rw'}.get(key, key)
@@ -335,7 +335,10 @@ def parse_mount(ins, text):
             value = 'true'
         if key not in ('type', 'target', 'source', 'from', 'id', 'readonly', 'rw', 'sharing', 'mode', 'uid', 'gid'):
             ins.fail('RUN --mount: unknown option %r (use type, target, source, from, id, readonly)' % key)
+        if key in mount:
+            ins.fail('RUN --mount: the option %r is given twice: give each option once' % key)
         mount[key] = value
+    mount.setdefault('type', 'bind')
     if mount['type'] not in ('cache', 'bind'):
         ins.fail('RUN --mount=type=%s is not supported: use type=cache or type=bind' % mount['type'])
     if not mount.get('target', '').startswith('/'):

@@ -47,6 +47,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils import (
     _cgroups, _quota, _runtime, _sandbox, _seccomp, _volumes)
 
 DEFAULT_LOG_MAX = '10m'  # as Docker's json-file driver with max-size 10m, max-file 2
+HEALTH_OUTPUT_MAX = 4096  # as Docker: the last 4 KiB of a health check's output are kept
 RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
 
@@ -374,7 +375,8 @@ class Containers:
         _cgroups.keep_migrations_quick()
         confinement = self.confinement(config)
         cgroup = self.cgroup(name)
-        cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else ())
+        cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else (),
+                      totals=_cgroups.total_limits(self.store.config))
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         pid = os.fork()
@@ -490,22 +492,32 @@ class Containers:
             time.sleep(0.02)
 
     def health(self, name):
-        """Run the image's HEALTHCHECK once: {'healthy': bool, 'exit_code': int or None, 'output': its last 4 KiB}."""
-        import tempfile
+        """Run the image's HEALTHCHECK once: {'healthy': bool, 'exit_code': int or None, 'output': its last 4 KiB}.
+        The output goes through a pipe and only its last 4 KiB are kept, as Docker keeps 4 KiB: a check that
+        prints without end costs neither the host's disk nor its memory."""
+        import threading
         check = self.require(name).get('healthcheck')
         if not check:
             raise ConductorError('container %r has no health check: its image has no HEALTHCHECK CMD' % name)
         argv = ['/bin/sh', '-c', check['test'][1]] if check['test'][0] == 'CMD-SHELL' else check['test'][1:]
-        with tempfile.TemporaryFile() as out:
-            null = os.open(os.devnull, os.O_RDONLY)
-            try:
-                code = self.exec(name, argv, stdio=(null, out.fileno(), out.fileno()), timeout=check['timeout'])
-                out.seek(max(0, out.seek(0, 2) - 4096))
-                output = out.read().decode('utf-8', 'replace')
-            except ExecTimeout as e:
-                code, output = None, str(e)
-            finally:
-                os.close(null)
+        null = os.open(os.devnull, os.O_RDONLY)
+        read, write = os.pipe()
+        kept, ended = [b''], threading.Event()
+        reader = threading.Thread(target=_keep_tail, args=(read, kept, ended), name='conductor-health-output')
+        reader.start()
+        try:
+            code = self.exec(name, argv, stdio=(null, write, write), timeout=check['timeout'])
+            output = None
+        except ExecTimeout as e:
+            code, output = None, str(e)
+        finally:
+            os.close(null)
+            os.close(write)
+            ended.set()
+            reader.join()
+            os.close(read)
+        if output is None:
+            output = kept[0].decode('utf-8', 'replace')
         return {'healthy': code == 0, 'exit_code': code, 'output': output.strip()}
 
     def wait_healthy(self, name, timeout):
@@ -611,6 +623,25 @@ def parse_security_opts(options):
         else:
             raise ConductorError('unknown security option %r: use seccomp=unconfined or no-new-privileges' % option)
     return seccomp, no_new_privs
+
+
+def _keep_tail(fd, kept, ended, limit=HEALTH_OUTPUT_MAX):
+    """Read the pipe fd to its end, keeping its last limit bytes in kept[0] and dropping the rest, so the
+    writer never blocks. Once ended is set (the check is over) it stops when nothing more waits, or after
+    16 more reads: a process the check left behind may write for ever."""
+    import select
+    budget = 16
+    while budget:
+        if not select.select([fd], [], [], 0.05)[0]:
+            if ended.is_set():
+                return
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        kept[0] = (kept[0] + chunk)[-limit:]
+        if ended.is_set():
+            budget -= 1
 
 
 def _same_file(a, b):

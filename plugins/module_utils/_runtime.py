@@ -48,6 +48,7 @@ import errno
 import fcntl
 import os
 import signal
+import stat
 import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
@@ -72,6 +73,7 @@ SUPERVISOR = ('my ($d, $max, @restart) = @ARGV; if ($max) { my $n = -s "$d/log" 
 HOST_NAMESPACES = ('net', 'uts', 'ipc', 'pid', 'mnt')  # the supervisor's way back for a restart: fds 5 to 9
 FIRST_NAMESPACE_FD = 5
 CONFINEMENT_VERSION = 1  # in state.json: a container started before the hardening has none
+USERS_MAX = 4 << 20  # /etc/passwd or /etc/group larger than this is refused: the largest sites' are far smaller
 BOUND_FILES = ('hosts', 'hostname', 'resolv.conf')  # from the state folder over the image's /etc/
 
 
@@ -364,11 +366,32 @@ def user_ids(spec):
 
 
 def _entries(path):
+    """/etc/passwd or /etc/group, each line split at its colons; none when there is no such file. It is read
+    only as a regular file of at most USERS_MAX bytes, opened inside the root (the container's or the image's)
+    without blocking: a FIFO, a device, a huge file or a link out of the root planted there is an error, never
+    a wait, a host file or all memory."""
     try:
-        with open(path) as f:
-            return [line.rstrip('\n').split(':') for line in f if line.count(':') >= 3]
-    except (IOError, OSError):
-        return []
+        fd = _sandbox.open_in_root('/', path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return []
+        raise ConductorError('cannot read users and groups from %s (%s): make it a regular file' % (path, e.strerror))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConductorError('cannot read users and groups from %s: it is not a regular file: make it one' % path)
+        data = b''
+        while len(data) <= USERS_MAX:
+            chunk = os.read(fd, USERS_MAX + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > USERS_MAX:
+        raise ConductorError('cannot read users and groups from %s: it is larger than %d MiB: make it smaller'
+                             % (path, USERS_MAX >> 20))
+    return [line.split(':') for line in data.decode('utf-8', 'replace').split('\n') if line.count(':') >= 3]
 
 
 def _lookup(path, key, id_field):

@@ -76,6 +76,9 @@ def parse_mount(text):
         key = {'src': 'source', 'dst': 'target', 'destination': 'target', 'ro': 'readonly'}.get(key, key)
         if key not in ('type', 'source', 'target', 'readonly'):
             raise ConductorError('invalid mount %r: unknown field %r: use type, source, target and readonly' % (text, key))
+        if key in fields:  # never the last one wins: type=volume,...,type=bind,source=/ is not a volume
+            raise ConductorError('invalid mount %r: the field %r is given twice: give each of type, source, target '
+                                 'and readonly once' % (text, key))
         fields[key] = value if sep else 'true'
     readonly = fields.get('readonly', 'false').lower() in ('true', '1', 'yes')
     return mount(fields.get('type', 'volume'), fields.get('source') or None, fields.get('target'), readonly, text)

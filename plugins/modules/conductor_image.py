@@ -59,6 +59,15 @@ options:
       - A download runs on every build (in check mode too); the step is rebuilt when the file changes.
     type: bool
     default: false
+  allowed_images:
+    description:
+      - The built images the Conductorfile's C(FROM) and C(COPY --from) may name, as C(conductor build --allow-image)
+        gives them; any other is an error before anything runs (in check mode too).
+      - Stages of the same file and debootstrap bases (C(FROM debian:...), C(FROM ubuntu:...)) are always allowed.
+      - Omitted, every image is allowed, as in Docker. Give it when building a student's Dockerfile, so that it cannot
+        copy another image, such as the solution's. An empty list allows stages and bases only.
+    type: list
+    elements: str
   source:
     description:
       - V(build) builds the image from O(conductorfile) or O(instructions).
@@ -119,6 +128,12 @@ EXAMPLES = r'''
     name: cs695
     conductorfile: /srv/course/Conductorfile
     force: true
+
+- name: Build a student's Dockerfile, which may start from the course image but copy no other
+  cs695.conductor.conductor_image:
+    name: "grade-{{ student }}"
+    conductorfile: "/srv/submissions/{{ student }}/Dockerfile"
+    allowed_images: [cs695]
 
 - name: Build on one host and write the archive to ship
   cs695.conductor.conductor_image:
@@ -216,6 +231,7 @@ def main():
             force=dict(type='bool', default=False),
             build_args=dict(type='dict'),
             allow_downloads=dict(type='bool', default=False),
+            allowed_images=dict(type='list', elements='str'),
             source=dict(type='str', choices=['build', 'load'], default='build'),
             load_path=dict(type='path'),
             archive_path=dict(type='path'),
@@ -231,7 +247,8 @@ def main():
         store, p['name'], state=p['state'], conductorfile=p['conductorfile'], instructions=p['instructions'],
         context=p['context'], force=p['force'], build_args=p['build_args'], allow_downloads=p['allow_downloads'],
         source=p['source'], load_path=p['load_path'], archive_path=p['archive_path'],
-        archive_compress=p['archive_compress'], check_mode=module.check_mode, out=out))
+        archive_compress=p['archive_compress'], check_mode=module.check_mode, out=out,
+        allowed_images=p['allowed_images']))
 
 
 if __name__ == '__main__':

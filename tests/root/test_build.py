@@ -211,3 +211,30 @@ def test_sigkill_during_run_leaves_no_reusable_layer_and_no_process(conductor, c
     parent = os.path.dirname(Cgroup('any').folders()[0])  # gone with its last group, or holding others'
     groups = os.listdir(parent) if os.path.isdir(parent) else []
     assert not [g for g in groups if g.startswith('.build-%d-' % proc.pid)], 'the killed step\'s cgroup is swept'
+
+
+def test_a_students_dockerfile_cannot_name_an_image_it_is_not_allowed(conductor, context, tmp_path):
+    """Grading: the instructor builds a student's Dockerfile with --allow-image base-only; the file copies the
+    instructor's solution image, or starts from it."""
+    conductor('build', 'base-only', context.write('FROM debian:bookworm\nRUN mkdir /work\n'))
+    conductor('build', 'solution', context.write('FROM debian:bookworm\nRUN echo 42 > /answer\n'))
+    student = tmp_path / 'student'
+    student.mkdir()
+    dockerfile = student / 'Dockerfile'
+    before = conductor.listing()
+    for text, line in (('FROM base-only\nCOPY --from=solution /answer /answer\n', "2: COPY --from names the image"),
+                       ('FROM solution\nRUN cat /answer\n', '1: FROM names the image')):
+        dockerfile.write_text(text)
+        error = conductor.fails('build', '--allow-image', 'base-only', '-f', dockerfile, 'graded')
+        assert "Dockerfile:%s 'solution', which this build may not use (allowed: base-only): give --allow-image " \
+            "solution (the module's allowed_images) if it may" % line in error, error
+        assert conductor.listing() == before, 'nothing built: the answer never reaches an image'
+    # the controls: the allowed image, the file's own stages and a debootstrap base work
+    dockerfile.write_text('FROM debian:bookworm AS tools\nRUN echo tool > /tool\nFROM base-only\n'
+                          'COPY --from=tools /tool /tool\n')
+    conductor('build', '--allow-image', 'base-only', '-f', dockerfile, 'graded')
+    assert conductor('run', 'graded', 'g', '--', 'sh', '-c', 'cat /tool; ls -d /work').stdout == 'tool\n/work\n'
+    dockerfile.write_text('FROM base-only\nCOPY --from=solution /answer /answer\n')
+    conductor('build', '--allow-image', 'base-only', '--allow-image', 'solution', '-f', dockerfile, 'allowed')
+    conductor('build', '-f', dockerfile, 'as-docker')  # no --allow-image: every image, as Docker
+    assert conductor('run', 'as-docker', 'a', '--', 'cat', '/answer').stdout == '42\n'

@@ -47,3 +47,26 @@ def test_a_user_the_image_lacks_is_refused_at_run(conductor, context):
     message = conductor.fails('run', '-u', 'nobody-here', 'df', 'h')
     assert "USER nobody-here: no such user in the image's /etc/passwd" in message
     assert 'invalid user' in conductor.fails('run', '-u', 'a b', 'df', 'i')
+
+
+def test_exec_as_a_user_reads_only_a_regular_passwd_of_bounded_size(conductor, context):
+    """A student's container plants its /etc/passwd or /etc/group: exec -u (and Ansible's remote_user) fails at once
+    with the error, never waits on a FIFO, reads a device for ever or follows a link through /proc."""
+    conductor('build', 'df', context.write(DOCKERFILE))
+    conductor('run', '-d', '-u', 'root', '--entrypoint', 'sleep', 'df', 'u', '--', '1000')
+    conductor('exec', 'u', '--', 'sh', '-c', 'cp /etc/passwd /etc/passwd.real && cp /etc/group /etc/group.real')
+    plants = [('rm /etc/passwd && mkfifo /etc/passwd', 'from /etc/passwd: it is not a regular file'),
+              ('rm /etc/group && mkfifo /etc/group', 'from /etc/group: it is not a regular file'),
+              ('truncate -s 64M /etc/passwd', 'from /etc/passwd: it is larger than 4 MiB'),
+              ('ln -sf /dev/zero /etc/passwd', 'from /etc/passwd: it is not a regular file'),
+              ('ln -sf /proc/1/root/etc/passwd.real /etc/passwd',
+               'from /etc/passwd (openat2 etc/passwd: Too many levels of symbolic links)')]
+    for plant, error in plants:
+        conductor('exec', 'u', '--', 'sh', '-c', 'rm -f /etc/passwd /etc/group && cp /etc/passwd.real /etc/passwd && '
+                  'cp /etc/group.real /etc/group && ' + plant)
+        result = conductor('exec', '-u', 'student', 'u', '--', 'id', '-un', check=False, timeout=120)  # a guard only
+        assert result.returncode != 0 and 'cannot read users and groups ' + error in result.stderr, (plant, result)
+    conductor('exec', 'u', '--', 'sh', '-c', 'rm -f /etc/passwd /etc/group && ln -s passwd.real /etc/passwd && '
+              'cp /etc/group.real /etc/group')
+    assert conductor('exec', '-u', 'student', 'u', '--', 'id', '-un').stdout == 'student\n', \
+        'control: a regular file, even through a link inside the container, is read'

@@ -5,6 +5,7 @@ bookworm-slim, oldstable, docker.io/library/debian:12-slim), so no test download
 """
 import json
 import os
+import resource
 import shutil
 import tarfile
 
@@ -113,6 +114,27 @@ def test_a_check_that_hangs_is_killed_at_its_timeout(conductor, context):
     assert result.returncode == 1 and 'did not finish within 1s' in result.stdout
     assert conductor('exec', 's', '--', 'sh', '-c', 'ps -eo stat=,comm= | grep -v ^Z | grep -c sleep', check=False).stdout == '1\n', \
         'the hung check is gone (a zombie at most: PID 1 is sleep, which reaps nothing)'
+
+
+def test_a_check_that_prints_without_end_keeps_its_last_4_kib_and_writes_no_file(conductor, context):
+    """300 MiB of output: before, all of it went to a host temp file (unlinked, so only a file size limit shows it)."""
+    conductor('build', 'chatty', context.write('FROM debian:bookworm\nHEALTHCHECK CMD yes student 2>/dev/null | '
+                                               'head -c 314572800; echo done; exit 3\n'))
+    conductor('run', '-d', 'chatty', 'c', '--', 'sleep', '1000')
+
+    def no_file_over_1_mib():  # inherited by the check: a write past 1 MiB into any file kills it (SIGXFSZ)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    result = conductor('healthcheck', 'c', check=False, preexec_fn=no_file_over_1_mib)
+    prefix = 'unhealthy (exit code 3): '
+    assert result.stdout.startswith(prefix), result.stdout[:200] + result.stderr
+    output = result.stdout[len(prefix):].rstrip('\n')
+    assert len(output) <= 4096 and output.endswith('student\nstudent\ndone'), 'the last 4 KiB, cut at the start'
+    conductor('build', 'quiet', context.write('FROM debian:bookworm\nHEALTHCHECK CMD sleep 1000 & echo first; '
+                                              'echo second >&2; exit 1\n'))
+    conductor('run', '-d', 'quiet', 'q', '--', 'sleep', '1000')
+    result = conductor('healthcheck', 'q', check=False, preexec_fn=no_file_over_1_mib, timeout=120)  # a guard only
+    assert result.stdout == 'unhealthy (exit code 1): first\nsecond\n', \
+        'control: a short output is kept whole, and the sleep left behind with the pipe does not hold the check'
 
 
 def test_an_nginx_like_image_stops_with_its_signal(conductor, build):

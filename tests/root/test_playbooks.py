@@ -123,7 +123,9 @@ def test_role_check_mode_real_run_and_idempotence(lab):
                         '        conductor_host_config_dir: %s\n        conductor_host_sysctl_file: %s\n'
                         '        conductor_host_pool: 10.77.0.0/16\n        conductor_host_dns: [192.0.2.53]\n'
                         '        conductor_host_cli_path: %s/conductor\n        conductor_host_cli_lib: %s/lib\n'
-                        '        conductor_host_cli_python: %s\n' % (config_dir, sysctl, one.tmp, one.tmp, sys.executable))
+                        '        conductor_host_cli_python: %s\n        conductor_host_total_pids_limit: "30000"\n'
+                        '        conductor_host_total_memory_limit: 32g\n'
+                        % (config_dir, sysctl, one.tmp, one.tmp, sys.executable))
     check = recap(one.playbook(str(playbook), inventory, '--check').stdout)['lab0']
     assert check['changed'] >= 2 and not os.path.exists(config_dir + '/conductor.conf')
     first = recap(one.playbook(str(playbook), inventory).stdout)['lab0']
@@ -132,6 +134,7 @@ def test_role_check_mode_real_run_and_idempotence(lab):
     assert first['changed'] >= 3 and second['changed'] == 0 and again_check['changed'] == 0
     conf = open(config_dir + '/conductor.conf').read()
     assert 'POOL=10.77.0.0/16\n' in conf and 'DEFAULT_IFC=up0\n' in conf and 'DNS=192.0.2.53\n' in conf
+    assert 'TOTAL_PIDS_LIMIT=30000\n' in conf and 'TOTAL_MEMORY_LIMIT=32g\n' in conf, 'all containers together'
     assert sh('cat', '/proc/sys/net/ipv4/ip_forward', ns=host['ns']).stdout.strip() == '1'
     installed = subprocess.run([str(one.tmp / 'conductor'), '--root', host['root'], 'ps', '--json'],
                                capture_output=True, text=True, check=True)  # the CLI the connection plugin runs

@@ -209,7 +209,9 @@ def test_with_systemd_the_groups_are_in_a_delegated_unit(systemd_host, root, con
     unit = os.path.join(group, 'system.slice', 'conductor-cgroups.service')
     show = run('systemctl', 'show', '-p', 'Delegate', '-p', 'ActiveState', '-p', 'TasksMax', '-p', 'KillMode',
                'conductor-cgroups.service').stdout
-    assert sorted(show.split()) == ['ActiveState=active', 'Delegate=yes', 'KillMode=process', 'TasksMax=infinity'], show
+    half = int(run('cat', '/proc/sys/kernel/pid_max').stdout) // 2  # TOTAL_PIDS_LIMIT's default (its own pid_max)
+    assert sorted(show.split()) == ['ActiveState=active', 'Delegate=yes', 'KillMode=process',
+                                    'TasksMax=%d' % half], show
     web = glob.glob(os.path.join(unit, 'web-*'))
     assert len(web) == 1 and open(os.path.join(web[0], 'cgroup.procs')).read().strip(), 'PID 1 is in the group'
     assert open(os.path.join(unit, 'cgroup.procs')).read() == '' and \
@@ -229,3 +231,35 @@ def test_with_systemd_the_groups_are_in_a_delegated_unit(systemd_host, root, con
     run(*cli, 'run', '-d', 'img', 'web2', '--', 'sleep', '1000')
     run(*cli, 'stop', '-t', '0', 'web', 'web2')
     assert not os.path.exists(web[0]) and os.listdir(unit).count('holder') == 1
+
+
+def test_all_containers_together_stay_under_the_total_limits(conductor, context, tmp_path):
+    """The attack: a container whose own process limit is above what all may have together forks as far as it
+    can. The totals are in the test's own parent group (CGROUP_PARENT), so the host's stays as it was."""
+    parent = 'conductor-test-total-%d' % os.getpid()
+    config = tmp_path / 'total.conf'
+    config.write_text('CGROUP_PARENT=%s\nTOTAL_PIDS_LIMIT=60\nTOTAL_MEMORY_LIMIT=128m\n' % parent)
+    env = dict(os.environ, CONDUCTOR_CONFIG=str(config))
+    groups = {c: os.path.dirname(folder) for c, folder in _cgroups.Cgroup('any', parent).groups.items()}
+    memory_file = 'memory.max' if _cgroups.hierarchies()[0] == 'v2' else 'memory.limit_in_bytes'
+    try:
+        conductor('build', 'img', context.write('FROM debian:bookworm\nCMD ["sleep", "1000"]\n'), env=env)
+        conductor('run', '-d', '--pids-limit', '1000', '--memory', '1g', 'img', 'bomb', env=env)
+        quiet = FORKS.replace('sleep 30 &', 'sleep 30 >/dev/null 2>&1 &')  # the output ends with the loop
+        forks = conductor('exec', 'bomb', '--', 'sh', '-c', quiet % 100, check=False, env=env)
+        assert 'started: 100' not in forks.stdout and 'cannot fork' in forks.stderr.lower(), forks
+        assert int(open(os.path.join(groups['pids'], 'pids.current')).read()) <= 60
+        hog = ['perl', '-e', '$x = "x" x (256 * 1024 * 1024); print 6 * 7, "\\n"']
+        assert conductor('exec', 'bomb', '--', *hog, check=False, env=env).returncode == 137, 'killed at 128m, not 1g'
+        assert open(os.path.join(groups['pids'], 'pids.max')).read() == '60\n'
+        assert open(os.path.join(groups['memory'], memory_file)).read() == '%d\n' % (128 << 20)
+        conductor('stop', '-t', '0', 'bomb', env=env)
+        # the control: under the totals, containers start and fork as before
+        conductor('run', '-d', 'img', 'calm', env=env)
+        assert 'started: 10' in conductor('exec', 'calm', '--', 'sh', '-c', quiet % 10, env=env).stdout
+    finally:
+        for name in ('bomb', 'calm'):
+            conductor('stop', '-t', '0', name, check=False, env=env)
+        for folder in set(groups.values()):
+            if os.path.isdir(folder):
+                os.rmdir(folder)

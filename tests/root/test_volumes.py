@@ -133,3 +133,13 @@ def test_a_recreate_keeps_the_images_anonymous_volumes(conductor, context, root)
     assert len([v for v in volumes(conductor).values() if v['anonymous']]) == 1
     conductor('stop', '-t', '0', 'db')
     assert not volumes(conductor), 'and it still goes with the container when that is removed'
+
+
+def test_a_repeated_mount_field_is_refused_never_the_last_one_wins(conductor, image):
+    before = conductor.listing()
+    error = conductor.fails('run', '--mount', 'type=volume,source=work,target=/srv/w,type=bind,source=/', image, 'bad',
+                            '--', 'ls', '/srv/w/root')
+    assert "the field 'type' is given twice" in error
+    assert conductor.listing() == before, 'nothing made: no container, no volume'
+    out = conductor('run', '--mount', 'type=volume,source=work,target=/srv/w', image, 'good', '--', 'ls', '/srv/w')
+    assert out.returncode == 0 and 'work' in volumes(conductor), 'control: the mount given once works'

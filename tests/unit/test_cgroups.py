@@ -104,9 +104,10 @@ def test_under_systemd_only_the_delegated_unit_is_written(tree, monkeypatch):
     monkeypatch.setattr(_cgroups, 'SYSTEMD_LOCK', str(tree / 'lock'))
     group = _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=True)
     assert group.folders() == [str(unit / 'web')]
-    group.create({'memory': 64 << 20, 'cpus': None, 'pids': 100})
+    group.create({'memory': 64 << 20, 'cpus': None, 'pids': 100}, totals={'pids': 500, 'memory': None})
     assert calls[0][:4] == ['systemd-run', '--quiet', '--collect', '--unit']
-    assert {'Delegate=yes', 'TasksMax=infinity', 'KillMode=process', 'Restart=always'} <= set(calls[0])
+    assert {'Delegate=yes', 'TasksMax=500', 'MemoryMax=infinity', 'KillMode=process', 'Restart=always'} <= set(calls[0])
+    assert not (unit / 'pids.max').exists(), 'the unit\'s own files are systemd\'s: its properties, never written'
     holder = 'mkdir -p %s/holder && echo 0 > %s/holder/cgroup.procs && exec sleep infinity' % (unit, unit)
     assert calls[0][-3:] == ['/bin/sh', '-c', holder]
     assert (tree / 'cgroup.subtree_control').read_text() == ''
@@ -164,3 +165,47 @@ def test_favordynmods_leaves_nothing_to_keep_awake():
     assert _cgroups.favors_dynmods('30 1 0:26 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 '
                                    'rw,nsdelegate,favordynmods,memory_recursiveprot\n')
     assert not _cgroups.favors_dynmods('31 1 0:27 / /favordynmods rw - ext4 /dev/vdb rw\n')
+
+
+def test_all_containers_together_have_the_totals_in_the_parent(tree):
+    """TOTAL_PIDS_LIMIT (else half of pid_max) and TOTAL_MEMORY_LIMIT: in the parent, written when they differ."""
+    with open('/proc/sys/kernel/pid_max') as f:
+        half = int(f.read()) // 2
+    assert _cgroups.total_limits({}) == {'pids': half, 'memory': None}
+    assert _cgroups.total_limits({'TOTAL_PIDS_LIMIT': '-1', 'TOTAL_MEMORY_LIMIT': '8g'}) == \
+        {'pids': -1, 'memory': 8 << 30}
+    with pytest.raises(ConductorError, match=r"TOTAL_PIDS_LIMIT in the config: invalid pids limit 'many'"):
+        _cgroups.total_limits({'TOTAL_PIDS_LIMIT': 'many'})
+    with pytest.raises(ConductorError, match=r"invalid TOTAL_MEMORY_LIMIT in the config '1q'"):
+        _cgroups.total_limits({'TOTAL_MEMORY_LIMIT': '1q'})
+    parent = tree / 'conductor'
+    parent.mkdir()
+    for name, value in (('pids.max', 'max'), ('memory.max', 'max'), ('memory.swap.max', 'max')):
+        (parent / name).write_text(value)  # what the kernel shows in a new group
+    web = _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=False)
+    web.create({'pids': 2048}, totals={'pids': 300, 'memory': 1 << 30})
+    assert [(parent / f).read_text() for f in ('pids.max', 'memory.max', 'memory.swap.max')] == [
+        '300', str(1 << 30), '0']
+    assert (parent / 'web' / 'pids.max').read_text() == '2048', 'a container\'s own limit stays its own'
+    (parent / 'pids.max').write_text('300\n')  # as the kernel shows it
+    _cgroups.Cgroup('db', mountinfo=V2 % tree, delegated=False).create({}, totals={'pids': 300, 'memory': 1 << 30})
+    assert (parent / 'pids.max').read_text() == '300\n', 'right already: not written again'
+    _cgroups.Cgroup('db', mountinfo=V2 % tree, delegated=False).create({}, totals={'pids': -1, 'memory': None})
+    assert [(parent / f).read_text() for f in ('pids.max', 'memory.max', 'memory.swap.max')] == ['max', 'max', 'max']
+
+
+def test_under_systemd_changed_totals_are_the_units_properties(tree, monkeypatch):
+    import subprocess
+    unit = tree / 'system.slice' / 'conductor-cgroups.service'
+    (unit / 'holder').mkdir(parents=True)
+    (unit / 'cgroup.controllers').write_text('memory pids\n')
+    (unit / 'holder' / 'cgroup.procs').write_text('4242\n')
+    (unit / 'pids.max').write_text('500\n')
+    calls = []
+    monkeypatch.setattr(subprocess, 'check_output', lambda argv, **kwargs: calls.append(list(argv)) or b'')
+    _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=True).create({}, totals={'pids': 500, 'memory': None})
+    assert calls == [], 'as they should be: no systemctl'
+    _cgroups.Cgroup('db', mountinfo=V2 % tree, delegated=True).create({}, totals={'pids': 90, 'memory': 1 << 30})
+    assert calls == [['systemctl', 'set-property', '--runtime', 'conductor-cgroups.service', 'TasksMax=90',
+                      'MemoryMax=%d' % (1 << 30), 'MemorySwapMax=0']]
+    assert (unit / 'pids.max').read_text() == '500\n', 'systemd writes it, not conductor'

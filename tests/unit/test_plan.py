@@ -189,3 +189,36 @@ def test_a_bad_from_is_the_first_error(store):
         parse('FROM debian:bogus\nFORM x\n', 'Dockerfile', _builder.check_from)
     with pytest.raises(ConductorError, match="Dockerfile:1: unknown distribution 'alpine' in FROM alpine:3"):
         parse('FROM alpine:3\nRUN apk add x\nFORM y\n', 'Dockerfile', _builder.check_from)
+
+
+def test_allowed_images_limit_from_and_copy_from_but_never_stages_or_bases(store):
+    """Grading a student's Dockerfile: --allow-image base-only, and the file names the instructor's solution."""
+    read = []
+
+    def images(ref):
+        read.append(ref)
+        return {'id': ref * 8, 'base': 'b' * 32, 'layers': [], 'config': {}}
+    text = 'FROM base-only\nCOPY --from=solution /answer /\n'
+    with pytest.raises(ConductorError) as e:
+        plan_of(store, text, images=images, allowed_images=['base-only'])
+    assert str(e.value) == ("Dockerfile:2: COPY --from names the image 'solution', which this build may not use "
+                            "(allowed: base-only): give --allow-image solution (the module's allowed_images) if it "
+                            "may: 'COPY --from=solution /answer /'")
+    assert read == ['base-only'], 'a refused image is never read: no oracle on which images exist'
+    with pytest.raises(ConductorError, match="Dockerfile:1: FROM names the image 'solution', which this build may not "
+                                             r"use \(allowed: none\)"):
+        plan_of(store, 'FROM solution\n', images=images, allowed_images=[])
+    assert plan_of(store, MULTI, allowed_images=[]).layers == plan_of(store, MULTI).layers, \
+        'stages of the file and debootstrap bases are always allowed'
+    assert plan_of(store, text, images=images, allowed_images=['base-only', 'solution']).steps[-1].copy_from
+    assert plan_of(store, text, images=images).steps[-1].copy_from, 'the default: every image, as Docker'
+    with pytest.raises(ConductorError, match="invalid image name '../x'"):
+        plan_of(store, 'FROM debian:bookworm\n', allowed_images=['../x'])
+
+
+def test_the_modules_allowed_images_hold_in_check_mode(store):
+    with pytest.raises(ConductorError, match="<instructions>:2: COPY --from names the image 'solution', which this "
+                                             r"build may not use \(allowed: base-only\)"):
+        _planning.ensure_image(store, 'graded', instructions=['FROM debian:bookworm', 'COPY --from=solution / /'],
+                               allowed_images=['base-only'], check_mode=True)
+    assert not os.path.exists(store.path('images'))

@@ -1,7 +1,7 @@
 """The modules' decisions as pure functions: what a task would do, with no root and no state root."""
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _context, _planning
+from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _context, _planning, _volumes
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 
@@ -228,3 +228,18 @@ def test_stopped_and_present_stacks_leave_networks_and_peers_alone():
     plan, dummy, peer = _planning.stack_actions('lab', {'a': want(network=NET, peers=['b']), 'b': want(network=NET)},
                                                 {'a': have(), 'b': have()}, set(), state='stopped')
     assert plan == {'a': (['stopped'], []), 'b': (['stopped'], [])} and peer == []
+
+
+@pytest.mark.parametrize('text, field', [
+    ('type=volume,target=/data,type=bind,source=/', 'type'),
+    ('type=bind,source=/srv,target=/data,src=/', 'source'),
+    ('type=volume,target=/data,destination=/etc', 'target'),
+    ('type=bind,source=/srv,target=/data,readonly,ro=false', 'readonly'),
+])
+def test_a_repeated_mount_field_is_an_error_never_the_last_one_wins(text, field):
+    with pytest.raises(ConductorError) as e:
+        _volumes.parse_mount(text)
+    assert str(e.value) == ("invalid mount %r: the field %r is given twice: give each of type, source, target and "
+                            "readonly once" % (text, field))
+    assert _volumes.parse_mount('type=bind,source=/srv,target=/data,readonly') == \
+        {'type': 'bind', 'source': '/srv', 'target': '/data', 'readonly': True}
