@@ -54,7 +54,10 @@ def test_save_load_run_same_id_whiteouts_kept(conductor, other, saved, tmp_path)
     assert config['config']['Env'] == ['GREETING=shipped'] and config['rootfs']['type'] == 'layers'
     assert whiteouts == ['etc/.wh.issue', 'usr/share/doc/.wh..wh..opq'], 'overlay whiteouts as OCI has them'
     assert 'Loaded course' in other('load', '-i', saved).stdout
-    assert json.loads(other('images', '--json').stdout)[0]['id'] == image['id']
+    loaded = json.loads(other('images', '--json').stdout)[0]
+    assert loaded['id'] == index['manifests'][0]['annotations']['io.cs695.conductor.loads-as'] != image['id']
+    assert loaded['base'] == 'sha256-' + config['rootfs']['diff_ids'][0][7:], 'stored under its content digest'
+    assert all(k.startswith('sha256-') and len(k) == 71 for k in loaded['layers'])
     assert not os.path.exists(os.path.join(other.root, 'bases', '.' + image['base'] + '.lock')), 'no debootstrap ran'
     assert other('run', 'course', 'c').stdout == 'shipped\nonly\nissue-gone\nnobody\n'
     assert 'unchanged' in other('load', '-i', saved).stdout
@@ -65,7 +68,7 @@ def test_save_load_run_same_id_whiteouts_kept(conductor, other, saved, tmp_path)
     assert os.path.getsize(gz) < os.path.getsize(saved) / 2
     assert 'Loaded zipped' in other('load', '--name', 'zipped', '-i', gz).stdout
     ids = {i['name']: i['id'] for i in json.loads(other('images', '--json').stdout)}
-    assert set(ids.values()) == {image['id']} and len(ids) == 3
+    assert set(ids.values()) == {loaded['id']} and len(ids) == 3
 
 
 def rewrite(path, out, change):
