@@ -40,7 +40,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, human_size, parse_size, remove_tree, temp_name, tree_size, utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import SIGNALS, check_config
-from ansible_collections.cs695.conductor.plugins.module_utils._store import HEX, loaded_key
+from ansible_collections.cs695.conductor.plugins.module_utils._store import HEX, check_keys, loaded_key
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases
 
 ANNOTATION = 'io.cs695.conductor'
@@ -308,6 +308,8 @@ def _image(record, diff_ids, name):
     saved = record.get('image') if isinstance(record, dict) else None
     if not isinstance(saved, dict):
         raise ConductorError('the archive\'s %s annotation has no image record: nothing was loaded' % ANNOTATION)
+    check_keys(saved, 'the archive\'s image record', 'nothing was loaded (the keys are not used, but an archive '
+               'conductor save wrote has only sound ones)')
     try:
         keys = loaded_keys(diff_ids)
     except ConductorError as e:

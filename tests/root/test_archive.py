@@ -1,4 +1,5 @@
 """Images shipped, not rebuilt (issue 13): conductor save writes an OCI image layout archive, load reads it back."""
+import gzip
 import hashlib
 import io
 import json
@@ -175,3 +176,185 @@ def test_a_killed_load_leaves_nothing_half_made(other, saved):
         assert all(n.startswith('.') for n in os.listdir(path)) if os.path.isdir(path) else True
     assert 'Loaded course' in other('load', '-i', saved).stdout
     assert not [n for n in os.listdir(os.path.join(other.root, 'images')) if n.startswith('.tmp-')], 'swept'
+
+
+# -- archives a student makes by hand (issue 19): nothing in them is a key, a path or a size to trust ----
+TAR_LAYER = 'application/vnd.oci.image.layer.v1.tar'
+ANNOTATION = 'io.cs695.conductor'
+
+
+def files_layer(files):
+    """A layer's tar bytes: {name: bytes (a file), or ('link', target) (a symlink)}."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w') as tar:
+        for name, content in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            if isinstance(content, tuple):
+                info.type, info.linkname = tarfile.SYMTYPE, content[1]
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(content), 0o755
+                tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def craft(out, layers, keys, config=None, name='student', gzipped=False, index_pad=0, label_pad=0):
+    """An image archive as a student writes one by hand, in the form conductor save writes: the tar bytes
+    `layers` (the base first), and in Conductor's record the base and layer `keys` it claims and the image
+    `config`. Every digest is right, so only what Conductor does with the record can stop it. index_pad
+    pads index.json, label_pad the manifest; both compress to nothing in the gzipped outer archive."""
+    blobs = {}
+
+    def put(data, media):
+        digest = hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {'mediaType': media, 'digest': 'sha256:' + digest, 'size': len(data)}
+    descriptors = [put(gzip.compress(layer) if gzipped else layer, TAR_LAYER + ('+gzip' if gzipped else ''))
+                   for layer in layers]
+    diff_ids = ['sha256:' + hashlib.sha256(layer).hexdigest() for layer in layers]
+    config = dict({'env': []}, **(config or {}))
+    if label_pad:
+        config['labels'] = {'pad': ' ' * label_pad}
+    image = {'name': name, 'id': 'a' * 64, 'base': keys[0], 'layers': keys[1:], 'config': config,
+             'created': '2026-12-01T00:00:00Z', 'size': 0}
+    record = {'image': image, 'base': {'key': keys[0], 'size': 0, 'spec': {'arch': 'amd64', 'distro': 'debian'}},
+              'layers': [{'key': key, 'id': 'b' * 32, 'instruction': 'RUN true', 'size': 0} for key in keys[1:]]}
+    oci_config = put(json.dumps({'architecture': 'amd64', 'os': 'linux', 'config': {},
+                                 'rootfs': {'type': 'layers', 'diff_ids': diff_ids}}).encode(),
+                     'application/vnd.oci.image.config.v1+json')
+    manifest = put(json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.manifest.v1+json',
+                               'config': oci_config, 'layers': descriptors,
+                               'annotations': {ANNOTATION: json.dumps(record)}}).encode(),
+                   'application/vnd.oci.image.manifest.v1+json')
+    manifest['annotations'] = {'org.opencontainers.image.ref.name': name, ANNOTATION + '.id': image['id']}
+    index = json.dumps({'schemaVersion': 2, 'manifests': [manifest]}).encode() + b' ' * index_pad
+    members = [('oci-layout', b'{"imageLayoutVersion": "1.0.0"}'), ('index.json', index)]
+    with tarfile.open(out, 'w:gz' if index_pad or label_pad else 'w') as tar:
+        for member, data in members + [('blobs/sha256/' + d, b) for d, b in sorted(blobs.items())]:
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def outside_listing(path):
+    return sorted((os.path.relpath(os.path.join(top, n), path)) for top, dirs, files in os.walk(path)
+                  for n in dirs + files)
+
+
+def test_forged_keys_sizes_and_values_in_an_archive_are_refused(other, tmp_path, base_key):
+    """Keys that are paths (.., through a symlink an earlier load made) or mount options (:), a huge
+    index.json or manifest, a stop signal no kernel has: one clear error each, nothing changed in the store
+    and nothing made or removed outside it."""
+    helpers.seed(other.root)
+    outside = tmp_path / 'outside'  # a host folder next to the state root
+    outside.mkdir()
+    (outside / 'keep').write_text('host file\n')
+    tiny = files_layer({'tiny': b''})
+    layer = files_layer({'bin/tool': b'#!/bin/sh\necho forged\n'})
+    # the control, and the step a symlink attack builds on: a layer whose diff holds a link to the host folder
+    assert 'Loaded linked' in other('load', '-i', craft(str(tmp_path / 'linked.tar'), [tiny, files_layer(
+        {'link': ('link', str(outside))})], [base_key, 'a' * 32], name='linked')).stdout
+    honest = craft(str(tmp_path / 'honest.tar'), [tiny, layer], [base_key, 'c' * 32],
+                   config={'stop_signal': 10, 'cmd': ['/bin/tool']}, name='honest')
+    assert 'Loaded honest' in other('load', '-i', honest).stdout
+    message = "which is not a key Conductor makes"
+    cases = [
+        (craft(str(tmp_path / 'dotdot.tar'), [tiny, layer], [base_key, '../../made-by-load']),
+         "has the layer key '../../made-by-load', " + message),
+        (craft(str(tmp_path / 'colon.tar'), [tiny, layer, layer], [base_key, 'd' * 32, 'd' * 32 + ':containers']),
+         "has the layer key '%s:containers', %s" % ('d' * 32, message)),
+        (craft(str(tmp_path / 'comma.tar'), [tiny, layer], ['%s,upperdir=/' % base_key, 'e' * 32]),
+         "has the base key '%s,upperdir=/', %s" % (base_key, message)),
+        (craft(str(tmp_path / 'symlink.tar'), [tiny, layer], [base_key, 'a' * 32 + '/diff/link/evil']),
+         "has the layer key '%s/diff/link/evil', %s" % ('a' * 32, message)),
+        (craft(str(tmp_path / 'index.tar'), [tiny, layer], [base_key, 'f' * 32], index_pad=64 << 20),
+         'index.json is larger than 4.2MB: refused, nothing was loaded'),
+        (craft(str(tmp_path / 'manifest.tar'), [tiny, layer], [base_key, 'f' * 32], label_pad=5 << 20),
+         'a manifest or config, is larger than 4.2MB: refused, nothing was loaded'),
+        (craft(str(tmp_path / 'signal.tar'), [tiny, layer], [base_key, 'f' * 32], config={'stop_signal': 999}),
+         "the image config's stop_signal is 999: it must be a signal number from 1 to 64"),
+        (craft(str(tmp_path / 'user.tar'), [tiny, layer], [base_key, 'f' * 32], config={'user': 'root\nx'}),
+         "the image config's user is 'root\\nx': it must be user[:group] or uid[:gid]"),
+        (craft(str(tmp_path / 'env.tar'), [tiny, layer], [base_key, 'f' * 32], config={'env': ['A=\0']}),
+         "the image config's env is ['A=\\x00']: it must be a list of KEY=VALUE"),
+    ]
+    assert os.path.getsize(cases[4][0]) < (1 << 20), 'a small archive, a big index.json'
+    before, host = other.listing(), outside_listing(str(outside))
+    bases = sorted(os.listdir(os.path.join(other.root, 'bases')))
+    for path, expected in cases:
+        assert expected in other.fails('load', '-i', path), path
+        assert other.listing() == before, path
+        assert sorted(os.listdir(os.path.join(other.root, 'bases'))) == bases, path
+        assert outside_listing(str(outside)) == host and not (tmp_path / 'made-by-load').exists(), path
+    loaded = dict((i['name'], i) for i in json.loads(other('images', '--json').stdout))['honest']
+    assert loaded['config']['stop_signal'] == 10 and loaded['layers'][0].startswith('sha256-'), 'the control'
+
+
+def test_an_archive_cannot_claim_a_build_steps_cache_key(conductor, other, context, tmp_path, base_key):
+    """A student who knows the instructor's Conductorfile knows its cache keys: an archive that claims one
+    with a layer of the student's is loaded under its own digest, and the instructor's build runs the step."""
+    grading = context.write('FROM debian:bookworm\nRUN echo graded > /result\nCMD ["cat", "/result"]\n')
+    conductor('build', 'reference', grading)
+    with open(os.path.join(conductor.root, 'images', 'reference.json')) as f:
+        key = json.load(f)['layers'][0]  # what the student computes from the file
+    helpers.seed(other.root)
+    forged = craft(str(tmp_path / 'forged.tar'), [files_layer({'tiny': b''}), files_layer({'result': b'forged\n'})],
+                   [base_key, key])
+    assert 'Loaded student' in other('load', '-i', forged).stdout
+    assert not os.path.exists(os.path.join(other.root, 'layers', key))
+    built = other('build', 'graded', grading).stdout
+    assert 'echo graded > /result (cached)' not in built and 'echo graded > /result' in built, built
+    assert other('run', 'graded', 'g').stdout == 'graded\n'
+    assert 'echo graded > /result (cached)' in other('build', 'graded', grading).stdout, 'the real step is cached'
+
+
+def test_an_archive_cannot_stand_in_for_a_debootstrap_base(other, context, tmp_path, base_key):
+    """An archive whose base claims the key of FROM debian:bookworm's base, loaded where that base is not
+    yet made: the base is stored under its digest, and a build FROM debian:bookworm never sees it."""
+    forged = craft(str(tmp_path / 'base.tar'), [files_layer({'forged': b'', 'bin/sh': b'#!/forged\n'})], [base_key])
+    assert 'Loaded student' in other('load', '-i', forged).stdout
+    assert not os.path.exists(os.path.join(other.root, 'bases', base_key))
+    helpers.seed(other.root)  # the real base, as debootstrap would make it
+    built = other('build', 'clean', context.write('FROM debian:bookworm\nRUN test ! -e /forged && echo clean\n'))
+    assert 'clean' in built.stdout
+
+
+def test_a_layer_over_LOAD_MAX_LAYER_SIZE_is_refused_while_unpacking(other, tmp_path, base_key):
+    """A gzip bomb: a layer of a few kB that unpacks to 3 MiB, under LOAD_MAX_LAYER_SIZE=1m."""
+    config = tmp_path / 'conductor.conf'
+    config.write_text('LOAD_MAX_LAYER_SIZE=1m\n')
+    env = dict(os.environ, CONDUCTOR_CONFIG=str(config))
+    helpers.seed(other.root)
+    tiny = files_layer({'tiny': b''})
+    bomb = craft(str(tmp_path / 'bomb.tar'), [tiny, files_layer({'zeros': bytes(3 << 20)})], [base_key, 'a' * 32],
+                 gzipped=True)
+    assert os.path.getsize(bomb) < (64 << 10)
+    fits = craft(str(tmp_path / 'fits.tar'), [tiny, files_layer({'zeros': bytes(512 << 10)})], [base_key, 'a' * 32],
+                 gzipped=True, name='fits')
+    assert 'Loaded fits' in other('load', '-i', fits, env=env).stdout, 'the control: under the limit'
+    before = other.listing()
+    result = other('load', '-i', bomb, check=False, env=env)
+    assert result.returncode == 1 and result.stderr.count('\n') == 1, result.stderr
+    assert 'unpacked is larger than LOAD_MAX_LAYER_SIZE (1.0MB): refused, nothing was loaded' in result.stderr
+    assert other.listing() == before
+
+
+def test_a_forged_manifest_in_the_store_is_refused_by_run_and_build_and_removed_by_rmi(other, context, tmp_path,
+                                                                                     base_key):
+    """A manifest with a key that is a path (as an older Conductor's load wrote them): run and build name it and
+    refuse it, images and rmcache still work, and rmi removes the record without touching the path."""
+    helpers.seed(other.root)
+    victim = tmp_path / 'victim'
+    (victim / 'diff').mkdir(parents=True)
+    (victim / 'diff' / 'keep').write_text('host file\n')
+    os.makedirs(os.path.join(other.root, 'images'), exist_ok=True)
+    with open(os.path.join(other.root, 'images', 'evil.json'), 'w') as f:
+        json.dump({'name': 'evil', 'id': 'e' * 64, 'base': base_key, 'layers': ['../../victim'], 'config': {}}, f)
+    expected = "image 'evil' has the layer key '../../victim', which is not a key Conductor makes"
+    assert expected in other.fails('run', 'evil', 'e')
+    assert expected in other.fails('build', 'on-top', context.write('FROM evil\nRUN true\n'))
+    assert other('images').stdout.count('\n') == 1 and other('rmcache').returncode == 0
+    other('rmi', 'evil')
+    assert not os.path.exists(os.path.join(other.root, 'images', 'evil.json'))
+    assert (victim / 'diff' / 'keep').read_text() == 'host file\n'
