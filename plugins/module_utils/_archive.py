@@ -78,8 +78,7 @@ def save(store, name, output, compress=False):
         oci_manifest = {'schemaVersion': 2, 'mediaType': MANIFEST, 'config': config, 'layers': descriptors,
                         'annotations': {ANNOTATION: json.dumps(record, sort_keys=True), REF_NAME: name}}
         top = _blob(tmp, MANIFEST, json.dumps(oci_manifest, sort_keys=True).encode())
-        top['annotations'] = {REF_NAME: name, ANNOTATION + '.id': manifest['id'],
-                              ANNOTATION + '.loads-as': loaded_id(loaded_keys(diff_ids), manifest.get('config', {}))}
+        top['annotations'] = {REF_NAME: name, ANNOTATION + '.id': manifest['id']}
         _write(tmp, 'index.json', {'schemaVersion': 2, 'manifests': [top]})
         _write(tmp, 'oci-layout', {'imageLayoutVersion': '1.0.0'})
         partial = '%s.%s' % (output, temp_name())
@@ -229,14 +228,12 @@ def max_layer_size(config):
                       'LOAD_MAX_LAYER_SIZE in the config', 1 << 20, '1m')
 
 
-def archive_id(path, loaded=False):
-    """The image id an archive holds (from index.json), or None if it is not one of ours: the id of the
-    image that was saved, or (loaded) the id a load gives it, which comes from its content."""
+def archive_id(path):
+    """The image id an archive holds (from index.json), or None if it is not one of ours."""
     try:
         with tarfile.open(path) as tar:
             index = json.loads(_read_json(tar.extractfile('index.json'), 'index.json'))
-        annotations = index['manifests'][0]['annotations']
-        return annotations.get(ANNOTATION + '.loads-as') if loaded else annotations[ANNOTATION + '.id']
+        return index['manifests'][0]['annotations'][ANNOTATION + '.id']
     except (OSError, KeyError, IndexError, ValueError, TypeError, tarfile.TarError, AttributeError, RecursionError,
             ConductorError):
         return None
@@ -250,8 +247,9 @@ def loaded_keys(diff_ids):
     return keys
 
 
-def loaded_id(keys, config):
-    """A loaded image's id: from its content alone (a layer's id is its key), never what the archive claims."""
+def cache_id(keys, config):
+    """What builds FROM a loaded image (and COPY --from it) key their steps on, instead of its id, which is
+    the archive's word: a digest of its keys and config, so only the same content shares a build's cache."""
     return image_digest(keys[0], keys[1:], config)
 
 
@@ -259,8 +257,9 @@ def load(store, source, name=None):
     """Load the archive at `source` (a path, or a readable binary stream); returns (manifest, changed).
 
     Nothing of the archive's record becomes a key or a path: each layer is stored under its chain ID
-    (layers/sha256-..., bases/sha256-...), so no archive stands in for a build step or a debootstrap base,
-    and the image's id is computed from those keys and its config, which is checked as a build checks it."""
+    (layers/sha256-..., bases/sha256-...), so no archive stands in for a build step or a debootstrap base.
+    The image keeps the id it was saved with (the same id on every host), but builds FROM it key their
+    steps on its cache_id, from its content; its config is checked as a build checks it."""
     store.prepare()
     store.sweep('images')
     limit = max_layer_size(store.config)
@@ -291,7 +290,7 @@ def load(store, source, name=None):
                 made.pop()
                 remove_tree(folder)
             old = store.image(image['name'], checked=False)
-            if old and old.get('id') == image['id']:
+            if old and old.get('id') == image['id'] and old.get('cache_id') == image['cache_id']:
                 return old, False
             image['size'] = _bases.base_info(store.root, image['base'])['size'] + sum(
                 store.layer(key)['size'] for key in image['layers'])
@@ -315,7 +314,10 @@ def _image(record, diff_ids, name):
     except ConductorError as e:
         raise ConductorError('the archive\'s config names a bad layer digest: %s: nothing was loaded' % e)
     config = check_config(saved.get('config', {}), 'the archive\'s image config (nothing was loaded)')
-    return {'name': check_name('image', name or saved.get('name')), 'id': loaded_id(keys, config),
+    image_id = saved.get('id')
+    if not isinstance(image_id, str) or len(image_id) != 64 or not HEX.issuperset(image_id):
+        raise ConductorError('the archive\'s image id %r is not 64 hex digits: nothing was loaded' % (image_id,))
+    return {'name': check_name('image', name or saved.get('name')), 'id': image_id, 'cache_id': cache_id(keys, config),
             'base': keys[0], 'layers': keys[1:], 'config': config, 'from': _text(saved.get('from')),
             'resolved': _text(saved.get('resolved')), 'created': _text(saved.get('created')) or utc_now()}
 

@@ -56,7 +56,7 @@ def test_save_load_run_same_id_whiteouts_kept(conductor, other, saved, tmp_path)
     assert whiteouts == ['etc/.wh.issue', 'usr/share/doc/.wh..wh..opq'], 'overlay whiteouts as OCI has them'
     assert 'Loaded course' in other('load', '-i', saved).stdout
     loaded = json.loads(other('images', '--json').stdout)[0]
-    assert loaded['id'] == index['manifests'][0]['annotations']['io.cs695.conductor.loads-as'] != image['id']
+    assert loaded['id'] == image['id']
     assert loaded['base'] == 'sha256-' + config['rootfs']['diff_ids'][0][7:], 'stored under its content digest'
     assert all(k.startswith('sha256-') and len(k) == 71 for k in loaded['layers'])
     assert not os.path.exists(os.path.join(other.root, 'bases', '.' + image['base'] + '.lock')), 'no debootstrap ran'
@@ -69,7 +69,7 @@ def test_save_load_run_same_id_whiteouts_kept(conductor, other, saved, tmp_path)
     assert os.path.getsize(gz) < os.path.getsize(saved) / 2
     assert 'Loaded zipped' in other('load', '--name', 'zipped', '-i', gz).stdout
     ids = {i['name']: i['id'] for i in json.loads(other('images', '--json').stdout)}
-    assert set(ids.values()) == {loaded['id']} and len(ids) == 3
+    assert set(ids.values()) == {image['id']} and len(ids) == 3
 
 
 def rewrite(path, out, change):
@@ -198,7 +198,7 @@ def files_layer(files):
     return buffer.getvalue()
 
 
-def craft(out, layers, keys, config=None, name='student', gzipped=False, index_pad=0, label_pad=0):
+def craft(out, layers, keys, config=None, name='student', gzipped=False, index_pad=0, label_pad=0, image_id='a' * 64):
     """An image archive as a student writes one by hand, in the form conductor save writes: the tar bytes
     `layers` (the base first), and in Conductor's record the base and layer `keys` it claims and the image
     `config`. Every digest is right, so only what Conductor does with the record can stop it. index_pad
@@ -215,7 +215,7 @@ def craft(out, layers, keys, config=None, name='student', gzipped=False, index_p
     config = dict({'env': []}, **(config or {}))
     if label_pad:
         config['labels'] = {'pad': ' ' * label_pad}
-    image = {'name': name, 'id': 'a' * 64, 'base': keys[0], 'layers': keys[1:], 'config': config,
+    image = {'name': name, 'id': image_id, 'base': keys[0], 'layers': keys[1:], 'config': config,
              'created': '2026-12-01T00:00:00Z', 'size': 0}
     record = {'image': image, 'base': {'key': keys[0], 'size': 0, 'spec': {'arch': 'amd64', 'distro': 'debian'}},
               'layers': [{'key': key, 'id': 'b' * 32, 'instruction': 'RUN true', 'size': 0} for key in keys[1:]]}
@@ -297,7 +297,8 @@ def test_an_archive_cannot_claim_a_build_steps_cache_key(conductor, other, conte
     grading = context.write('FROM debian:bookworm\nRUN echo graded > /result\nCMD ["cat", "/result"]\n')
     conductor('build', 'reference', grading)
     with open(os.path.join(conductor.root, 'images', 'reference.json')) as f:
-        key = json.load(f)['layers'][0]  # what the student computes from the file
+        reference = json.load(f)
+    key = reference['layers'][0]  # what the student computes from the file
     helpers.seed(other.root)
     forged = craft(str(tmp_path / 'forged.tar'), [files_layer({'tiny': b''}), files_layer({'result': b'forged\n'})],
                    [base_key, key])
@@ -307,6 +308,14 @@ def test_an_archive_cannot_claim_a_build_steps_cache_key(conductor, other, conte
     assert 'echo graded > /result (cached)' not in built and 'echo graded > /result' in built, built
     assert other('run', 'graded', 'g').stdout == 'graded\n'
     assert 'echo graded > /result (cached)' in other('build', 'graded', grading).stdout, 'the real step is cached'
+    # an image's id is the archive's word: one that claims the reference's id shares none of its builds' cache
+    twin = craft(str(tmp_path / 'twin.tar'), [files_layer({'tiny': b''}), files_layer({'result': b'forged\n'})],
+                 [base_key, key], name='twin', image_id=reference['id'])
+    assert 'Loaded twin' in conductor('load', '-i', twin).stdout
+    assert 'COPY app /app' in conductor('build', 'on-twin', context.write('FROM twin\nCOPY app /app\n')).stdout
+    on_reference = conductor('build', 'on-reference', context.write('FROM reference\nCOPY app /app\n')).stdout
+    assert 'COPY app /app (cached)' not in on_reference, on_reference
+    assert conductor('run', 'on-reference', 'r').stdout == 'graded\n'
 
 
 def test_an_archive_cannot_stand_in_for_a_debootstrap_base(other, context, tmp_path, base_key):
