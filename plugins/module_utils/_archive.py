@@ -433,8 +433,9 @@ def _read_layout(tmp):
             len(descriptors) != len(diff_ids) or len(descriptors) != 1 + len(record['layers']):
         raise ConductorError('the archive\'s manifest, config and record disagree on the layers: nothing was loaded')
     for descriptor in descriptors:
-        if not isinstance(descriptor, dict) or descriptor.get('mediaType') not in (LAYER, LAYER + '+gzip'):
-            raise ConductorError('layer %s has media type %s: only tar and tar+gzip layers load'
+        descriptor = descriptor if isinstance(descriptor, dict) else {}
+        if descriptor.get('mediaType') not in (LAYER, LAYER + '+gzip'):
+            raise ConductorError('layer %s has media type %s: only tar and tar+gzip layers load: nothing was loaded'
                                  % (descriptor.get('digest'), descriptor.get('mediaType')))
         _verified(tmp, descriptor, read=False)
     return record, descriptors, diff_ids
@@ -490,9 +491,13 @@ def _unpack_layer(path, descriptor, diff_id, target, limit):
     if 'sha256:' + h.hexdigest() != diff_id:
         raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % descriptor['digest'])
     links, budget = set(), [limit, too_big]
-    with opener(path, 'rb') as f, tarfile.open(fileobj=f, mode='r|') as tar:
-        for member in tar:
-            _unpack_member(tar, member, target, links, descriptor['digest'], budget)
+    try:
+        with opener(path, 'rb') as f, tarfile.open(fileobj=f, mode='r|') as tar:
+            for member in tar:
+                _unpack_member(tar, member, target, links, descriptor['digest'], budget)
+    except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError) as e:
+        raise ConductorError('layer %s cannot be unpacked (%s): nothing was loaded'
+                             % (descriptor['digest'], e if not isinstance(e, RecursionError) else 'too deep'))
 
 
 def _unpack_member(tar, member, target, links, blob, budget):

@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -367,3 +368,65 @@ def test_a_forged_manifest_in_the_store_is_refused_by_run_and_build_and_removed_
     other('rmi', 'evil')
     assert not os.path.exists(os.path.join(other.root, 'images', 'evil.json'))
     assert (victim / 'diff' / 'keep').read_text() == 'host file\n'
+
+
+def test_load_where_it_was_built_build_from_it_rmi_and_rmcache(conductor, saved, context):
+    """The honest paths around content-addressed layers: a load into the root that built the image (its layers
+    come in under their digests; the built ones stay as cache), twice, a build FROM it, rmi and rmcache."""
+    built = json.loads(conductor('images', '--json').stdout)[0]
+    assert 'Loaded course' in conductor('load', '-i', saved).stdout
+    loaded = json.loads(conductor('images', '--json').stdout)[0]
+    assert loaded['id'] == built['id'] and loaded['base'] != built['base'] and loaded['layers'] != built['layers']
+    assert 'unchanged' in conductor('load', '-i', saved).stdout
+    assert conductor('run', 'course', 'c').stdout == 'shipped\nonly\nissue-gone\nnobody\n'
+    derived = context.write('FROM course\nUSER root\nRUN echo derived > /derived\nCMD ["cat", "/derived"]\n')
+    conductor('build', 'derived', derived)
+    assert 'echo derived > /derived (cached)' in conductor('build', 'derived', derived).stdout
+    assert conductor('run', 'derived', 'd').stdout == 'derived\n'
+    conductor('stop', 'c', 'd')
+    conductor('rmi', 'derived')
+    conductor('rmi', 'course')
+    conductor('rmcache')
+    for folder in ('bases', 'layers'):
+        assert [n for n in os.listdir(os.path.join(conductor.root, folder)) if not n.startswith('.')] == [], folder
+
+
+def with_top_layer(path, out, layer, key='d' * 32):
+    """A copy of the archive at path with one more layer (tar bytes) on top, claimed under `key`: record,
+    manifest, config and index.json rewritten with every digest right and appended (the later index.json wins)."""
+    shutil.copyfile(path, out)
+    with tarfile.open(path) as tar:
+        index = json.load(tar.extractfile('index.json'))
+        manifest = json.load(tar.extractfile('blobs/sha256/' + index['manifests'][0]['digest'][7:]))
+        config = json.load(tar.extractfile('blobs/sha256/' + manifest['config']['digest'][7:]))
+    record, new = json.loads(manifest['annotations'][ANNOTATION]), {}
+
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        new['blobs/sha256/' + digest] = data
+        return {'digest': 'sha256:' + digest, 'size': len(data)}
+    manifest['layers'].append(dict(put(layer), mediaType=TAR_LAYER))
+    config['rootfs']['diff_ids'].append('sha256:' + hashlib.sha256(layer).hexdigest())
+    record['image']['layers'].append(key)
+    record['layers'].append({'key': key, 'id': key, 'instruction': 'COPY null /dev/null', 'size': 0})
+    manifest['annotations'][ANNOTATION] = json.dumps(record)
+    manifest['config'].update(put(json.dumps(config).encode()))
+    index['manifests'][0].update(put(json.dumps(manifest).encode()))
+    new['index.json'] = json.dumps(index).encode()
+    with tarfile.open(out, 'a') as tar:
+        for name, data in new.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def test_a_loaded_layers_dev_null_never_brings_a_host_file_into_a_build(other, saved, context, tmp_path):
+    """A layer whose /dev/null is a link to a host file (save keeps no device nodes, so a loaded base has no
+    /dev/null of its own): a RUN step FROM it masks /proc/keys with its own /dev/null, never the link's target."""
+    secret = tmp_path / 'secret'
+    secret.write_text('host secret\n')
+    forged = with_top_layer(saved, str(tmp_path / 'devnull.tar'), files_layer({'dev/null': ('link', str(secret))}))
+    assert 'Loaded devnull' in other('load', '-i', forged, '--name', 'devnull').stdout
+    built = other('build', 'peek', context.write('FROM devnull\nUSER root\nRUN cat /proc/keys; echo step-ran\n'))
+    assert 'step-ran' in built.stdout and 'host secret' not in built.stdout, built.stdout
