@@ -341,7 +341,8 @@ def _layer_info(kind, key, diff_id, info, size):
 def _too_big(what, limit):
     def fail():
         raise ConductorError('%s is larger than LOAD_MAX_LAYER_SIZE (%s): refused, nothing was loaded; raise '
-                             'LOAD_MAX_LAYER_SIZE in conductor.conf only for an image you trust' % (what, human_size(limit)))
+                             'LOAD_MAX_LAYER_SIZE in conductor.conf only for an image you trust'
+                             % (what, human_size(limit)))
     return fail
 
 

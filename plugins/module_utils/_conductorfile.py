@@ -599,16 +599,18 @@ def _seconds(value):
 
 
 def _health(value):
+    """null, or a HEALTHCHECK as _healthcheck records it: what the runtime reads is there, nothing else."""
     if value is None:
         return True
-    if not isinstance(value, dict) or not {'test', 'interval', 'timeout', 'start_period', 'retries'} <= set(value) or \
-            not set(value) <= set(HEALTH_DEFAULTS) | {'test'} or \
-            not _strings(value.get('test')) or value['test'][0] not in ('CMD', 'CMD-SHELL') or len(value['test']) < 2:
+    if not isinstance(value, dict) or not set(HEALTH_READ) <= set(value) <= set(HEALTH_DEFAULTS) | {'test'}:
         return False
-    return type(value['retries']) is int and value['retries'] >= 1 and all(
-        _seconds(value[k]) for k in value if k not in ('test', 'retries'))
+    test = value['test']
+    return _strings(test) and test[0] in ('CMD', 'CMD-SHELL') and len(test) > 1 and \
+        type(value['retries']) is int and value['retries'] >= 1 and \
+        all(_seconds(value[k]) for k in value if k not in ('test', 'retries'))
 
 
+HEALTH_READ = ('test', 'interval', 'timeout', 'start_period', 'retries')
 CONFIG_CHECKS = {  # key: (check, what it must be)
     'env': (lambda v: isinstance(v, list) and all(
         isinstance(e, str) and '=' in e and is_env_key(e.partition('=')[0]) for e in v), 'a list of KEY=VALUE'),

@@ -85,8 +85,8 @@ def rewrite(path, out, change):
 
 def forge(path, out, layer):
     """A well-formed archive whose top layer is the tar bytes `layer`: every digest recomputed, so only the
-    check of the layer's members can catch what is in it. The base blob is swapped for a tiny one (the
-    root it is loaded into has the base already, so it is skipped) to keep the archives small."""
+    check of the layer's members can catch what is in it. The base blob is swapped for a tiny one to keep
+    the archives small."""
     with tarfile.open(path) as tar:
         blobs = dict((m.name, tar.extractfile(m).read()) for m in tar if m.isfile() and m.size < (1 << 24))
     index = json.loads(blobs['index.json'])
@@ -350,8 +350,8 @@ def test_a_layer_over_LOAD_MAX_LAYER_SIZE_is_refused_while_unpacking(other, tmp_
     assert other.listing() == before
 
 
-def test_a_forged_manifest_in_the_store_is_refused_by_run_and_build_and_removed_by_rmi(other, context, tmp_path,
-                                                                                     base_key):
+def test_a_forged_manifest_in_the_store_is_refused_by_run_and_build_and_removed_by_rmi(
+        other, context, tmp_path, base_key):
     """A manifest with a key that is a path (as an older Conductor's load wrote them): run and build name it and
     refuse it, images and rmcache still work, and rmi removes the record without touching the path."""
     helpers.seed(other.root)
