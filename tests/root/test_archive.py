@@ -430,3 +430,14 @@ def test_a_loaded_layers_dev_null_never_brings_a_host_file_into_a_build(other, s
     assert 'Loaded devnull' in other('load', '-i', forged, '--name', 'devnull').stdout
     built = other('build', 'peek', context.write('FROM devnull\nUSER root\nRUN cat /proc/keys; echo step-ran\n'))
     assert 'step-ran' in built.stdout and 'host secret' not in built.stdout, built.stdout
+
+
+def test_a_copied_dev_null_link_never_brings_a_host_file_into_a_build(conductor, context, tmp_path):
+    """The same through COPY: a context folder with a null link copied into /dev/ of the image."""
+    secret = tmp_path / 'secret'
+    secret.write_text('host secret\n')
+    (context / 'dev').mkdir()
+    os.symlink(str(secret), str(context / 'dev' / 'null'))
+    built = conductor('build', 'peek', context.write('FROM debian:bookworm\nCOPY dev/ /dev/\n'
+                                                     'RUN cat /proc/keys; echo step-ran\n'))
+    assert 'step-ran' in built.stdout and 'host secret' not in built.stdout, built.stdout
