@@ -231,7 +231,7 @@ def max_layer_size(config):
 def archive_id(path):
     """The image id an archive holds (from index.json), or None if it is not one of ours."""
     try:
-        with tarfile.open(path) as tar:
+        with tarfile.open(path, tarinfo=_Header) as tar:
             index = json.loads(_read_json(tar.extractfile('index.json'), 'index.json'))
         return index['manifests'][0]['annotations'][ANNOTATION + '.id']
     except (OSError, KeyError, IndexError, ValueError, TypeError, tarfile.TarError, AttributeError, RecursionError,
@@ -338,6 +338,18 @@ def _layer_info(kind, key, diff_id, info, size):
     return dict(made, spec=dict(spec, arch=_text(saved.get('arch')) or _bases.host_arch()))
 
 
+class _Header(tarfile.TarInfo):
+    """A tar header whose extended records (pax headers, GNU long names), which tarfile reads whole into
+    memory before any member is seen, are refused past JSON_MAX."""
+    EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                tarfile.GNUTYPE_LONGLINK)
+
+    def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name
+        if self.type in self.EXTENDED and self.size > JSON_MAX:
+            _too_json('an extended tar header (a pax header or long name) of %d bytes' % self.size)()
+        return super()._proc_member(tarfile)
+
+
 def _too_big(what, limit):
     def fail():
         raise ConductorError('%s is larger than LOAD_MAX_LAYER_SIZE (%s): refused, nothing was loaded; raise '
@@ -369,7 +381,8 @@ def _read_json(f, what):
 def _unpack_outer(source, tmp, limit):
     """The OCI layout's files into tmp: only regular files, only the layout's names, each under its cap."""
     try:
-        tar = tarfile.open(source, 'r|*') if isinstance(source, str) else tarfile.open(fileobj=source, mode='r|*')
+        tar = tarfile.open(source, 'r|*', tarinfo=_Header) if isinstance(source, str) else \
+            tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
     except (OSError, tarfile.TarError) as e:
         raise ConductorError('cannot read the archive %s: %s' % (_where(source), e))
     os.makedirs(os.path.join(tmp, 'blobs', 'sha256'))
@@ -493,7 +506,7 @@ def _unpack_layer(path, descriptor, diff_id, target, limit):
         raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % descriptor['digest'])
     links, budget = set(), [limit, too_big]
     try:
-        with opener(path, 'rb') as f, tarfile.open(fileobj=f, mode='r|') as tar:
+        with opener(path, 'rb') as f, tarfile.open(fileobj=f, mode='r|', tarinfo=_Header) as tar:
             for member in tar:
                 _unpack_member(tar, member, target, links, descriptor['digest'], budget)
     except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError) as e:

@@ -280,6 +280,13 @@ def test_forged_keys_sizes_and_values_in_an_archive_are_refused(other, tmp_path,
         (craft(str(tmp_path / 'env.tar'), [tiny, layer], [base_key, 'f' * 32], config={'env': ['A=\0']}),
          "the image config's env is ['A=\\x00']: it must be a list of KEY=VALUE"),
     ]
+    padded = io.BytesIO()
+    with tarfile.open(fileobj=padded, mode='w', format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo('f')
+        info.pax_headers['comment'] = ' ' * (64 << 20)  # tarfile reads a pax header whole, before the member
+        tar.addfile(info, io.BytesIO(b''))
+    cases.append((craft(str(tmp_path / 'pax.tar'), [tiny, padded.getvalue()], [base_key, 'f' * 32], gzipped=True),
+                  'an extended tar header (a pax header or long name) of 67108882 bytes is larger than 4.2MB'))
     assert os.path.getsize(cases[4][0]) < (1 << 20), 'a small archive, a big index.json'
     before, host = other.listing(), outside_listing(str(outside))
     bases = sorted(os.listdir(os.path.join(other.root, 'bases')))
