@@ -10,13 +10,13 @@
     bases/<key>/           rootfs/ from debootstrap + base.json
     layers/<key>/          diff/ (one overlayfs upper dir per COPY/RUN step) + layer.json
     images/<name>.json     manifest: base, ordered layer keys, config, id, size, created
+    containers/, network/  owned by _containers.py and _addresses.py
 
 A key is 32 hex digits (a build step's cache key, a debootstrap base's) or sha256-<64 hex digits> (a
 loaded layer's or base's: the OCI chain ID of its content, see loaded_key): the two forms never meet,
 so no archive can stand in for a build step or a base. Keys become paths and overlay options, so
 every manifest and every overlay checks them (check_keys, lowerdirs): a record with another key, a
 forged or damaged one, is refused with its name.
-    containers/, network/  owned by _containers.py and _addresses.py
 
 Everything is root's alone: the root and every folder in it are 0700, files 0600, so no other user
 of the host can reach a file a container made (a setuid shell in its upper layer, say). A root made
