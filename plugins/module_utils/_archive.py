@@ -31,15 +31,16 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import stat
 import tarfile
 import zlib
 
+from ansible_collections.cs695.conductor.plugins.module_utils._builder import image_digest
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, remove_tree, temp_name, utc_now, walk, write_json)
+    ConductorError, check_name, human_size, parse_size, remove_tree, temp_name, tree_size, utc_now, walk, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path
-from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import SIGNALS
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import SIGNALS, check_config
+from ansible_collections.cs695.conductor.plugins.module_utils._store import HEX, check_keys, loaded_key
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases
 
 ANNOTATION = 'io.cs695.conductor'
@@ -215,48 +216,84 @@ def oci_config(manifest, base, layers, diff_ids):
 
 
 # -- load -------------------------------------------------------------------------------------------
+JSON_MAX = 4 << 20  # index.json, a manifest, a config: Conductor writes a few kB; a few MiB leaves room for labels
+# The most one layer may unpack to (its plain tar), LOAD_MAX_LAYER_SIZE in conductor.conf. A debootstrap
+# base is about 200 MB and the biggest single steps of course images (a full TeX Live, a CUDA toolkit)
+# stay well under 10 GB, while a gzip bomb of a few MB stops at 10 GiB instead of filling the disk.
+DEFAULT_MAX_LAYER_SIZE = '10g'
+
+
+def max_layer_size(config):
+    return parse_size(config.get('LOAD_MAX_LAYER_SIZE') or DEFAULT_MAX_LAYER_SIZE,
+                      'LOAD_MAX_LAYER_SIZE in the config', 1 << 20, '1m')
+
+
 def archive_id(path):
     """The image id an archive holds (from index.json), or None if it is not one of ours."""
     try:
-        with tarfile.open(path) as tar:
-            index = json.load(tar.extractfile('index.json'))
+        with tarfile.open(path, tarinfo=_Header) as tar:
+            index = json.loads(_read_json(tar.extractfile('index.json'), 'index.json'))
         return index['manifests'][0]['annotations'][ANNOTATION + '.id']
-    except (OSError, KeyError, IndexError, ValueError, TypeError, tarfile.TarError, AttributeError):
+    except (OSError, KeyError, IndexError, ValueError, TypeError, tarfile.TarError, AttributeError, RecursionError,
+            ConductorError):
         return None
 
 
+def loaded_keys(diff_ids):
+    """The store keys of an archive's base and layers: OCI chain IDs of their diff_ids (see _store.loaded_key)."""
+    keys = []
+    for diff_id in diff_ids:
+        keys.append(loaded_key(keys[-1] if keys else None, diff_id))
+    return keys
+
+
+def cache_id(keys, config):
+    """What builds FROM a loaded image (and COPY --from it) key their steps on, instead of its id, which is
+    the archive's word: a digest of its keys and config, so only the same content shares a build's cache."""
+    return image_digest(keys[0], keys[1:], config)
+
+
 def load(store, source, name=None):
-    """Load the archive at `source` (a path, or a readable binary stream); returns (manifest, changed)."""
+    """Load the archive at `source` (a path, or a readable binary stream); returns (manifest, changed).
+
+    Nothing of the archive's record becomes a key or a path: each layer is stored under its chain ID
+    (layers/sha256-..., bases/sha256-...), so no archive stands in for a build step or a debootstrap base.
+    The image keeps the id it was saved with (the same id on every host), but builds FROM it key their
+    steps on its cache_id, from its content; its config is checked as a build checks it."""
     store.prepare()
     store.sweep('images')
+    limit = max_layer_size(store.config)
     tmp = store.path('images', temp_name('load'))
     os.makedirs(tmp, 0o700)
     made = []
     try:
-        _unpack_outer(source, tmp)
+        _unpack_outer(source, tmp, limit)
         record, descriptors, diff_ids = _read_layout(tmp)
-        image = dict(record['image'], name=check_name('image', name or record['image']['name']))
+        image = _image(record, diff_ids, name)
         keys = [('bases', image['base'])] + [('layers', key) for key in image['layers']]
         for (kind, key), descriptor, diff_id, info in zip(keys, descriptors, diff_ids,
                                                           [record['base']] + record['layers']):
             if os.path.isdir(store.path(kind, key)):
-                continue  # already here: a layer is never replaced by a load
+                continue  # already here: the same content, by its digest
             folder = store.path(kind, temp_name(key))
             made.append((folder, kind, key))
             content = os.path.join(folder, 'rootfs' if kind == 'bases' else 'diff')
             os.makedirs(content)
-            _unpack_layer(_blob_path(tmp, descriptor), descriptor, diff_id, content)
-            write_json(os.path.join(folder, 'base.json' if kind == 'bases' else 'layer.json'), info)
+            _unpack_layer(_blob_path(tmp, descriptor), descriptor, diff_id, content, limit)
+            write_json(os.path.join(folder, 'base.json' if kind == 'bases' else 'layer.json'),
+                       _layer_info(kind, key, diff_id, info, tree_size(content)))
         with store.lock():
             while made:
                 folder, kind, key = made[-1]
-                if not os.path.isdir(store.path(kind, key)):  # else a concurrent load or build made it first
+                if not os.path.isdir(store.path(kind, key)):  # else a concurrent load made it first
                     os.rename(folder, store.path(kind, key))
                 made.pop()
                 remove_tree(folder)
-            old = store.image(image['name'])
-            if old and old['id'] == image['id']:
+            old = store.image(image['name'], checked=False)
+            if old and old.get('id') == image['id'] and old.get('cache_id') == image['cache_id']:
                 return old, False
+            image['size'] = _bases.base_info(store.root, image['base'])['size'] + sum(
+                store.layer(key)['size'] for key in image['layers'])
             write_json(store.path('images', image['name'] + '.json'), image)
         return image, True
     finally:
@@ -265,10 +302,87 @@ def load(store, source, name=None):
         remove_tree(tmp)
 
 
-def _unpack_outer(source, tmp):
-    """The OCI layout's files into tmp: only regular files, only the layout's names."""
+def _image(record, diff_ids, name):
+    """The manifest a load writes: its keys from the layers' digests, its config checked, the rest text."""
+    saved = record.get('image') if isinstance(record, dict) else None
+    if not isinstance(saved, dict):
+        raise ConductorError('the archive\'s %s annotation has no image record: nothing was loaded' % ANNOTATION)
+    check_keys(saved, 'the archive\'s image record', 'nothing was loaded (the keys are not used, but an archive '
+               'conductor save wrote has only sound ones)')
     try:
-        tar = tarfile.open(source, 'r|*') if isinstance(source, str) else tarfile.open(fileobj=source, mode='r|*')
+        keys = loaded_keys(diff_ids)
+    except ConductorError as e:
+        raise ConductorError('the archive\'s config names a bad layer digest: %s: nothing was loaded' % e)
+    config = check_config(saved.get('config', {}), 'the archive\'s image config (nothing was loaded)')
+    image_id = saved.get('id')
+    if not isinstance(image_id, str) or len(image_id) != 64 or not HEX.issuperset(image_id):
+        raise ConductorError('the archive\'s image id %r is not 64 hex digits: nothing was loaded' % (image_id,))
+    return {'name': check_name('image', name or saved.get('name')), 'id': image_id, 'cache_id': cache_id(keys, config),
+            'base': keys[0], 'layers': keys[1:], 'config': config, 'from': _text(saved.get('from')),
+            'resolved': _text(saved.get('resolved')), 'created': _text(saved.get('created')) or utc_now()}
+
+
+def _text(value, most=200):
+    """A string of the archive's record kept for display (a layer's instruction, a date), or None."""
+    return value[:most] if isinstance(value, str) else None
+
+
+def _layer_info(kind, key, diff_id, info, size):
+    """layer.json or base.json of a loaded layer: its key, digest and size are ours; from the archive, only text."""
+    info = info if isinstance(info, dict) else {}
+    made = {'key': key, 'diff_id': diff_id, 'size': size, 'created': _text(info.get('created'))}
+    if kind == 'layers':
+        return dict(made, id=key, instruction=_text(info.get('instruction'), 4096))
+    saved = info.get('spec') if isinstance(info.get('spec'), dict) else {}
+    spec = dict((k, _text(saved.get(k))) for k in ('distro', 'suite', 'variant', 'mirror') if _text(saved.get(k)))
+    return dict(made, spec=dict(spec, arch=_text(saved.get('arch')) or _bases.host_arch()))
+
+
+class _Header(tarfile.TarInfo):
+    """A tar header whose extended records (pax headers, GNU long names), which tarfile reads whole into
+    memory before any member is seen, are refused past JSON_MAX."""
+    EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                tarfile.GNUTYPE_LONGLINK)
+
+    def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name
+        if self.type in self.EXTENDED and self.size > JSON_MAX:
+            _too_json('an extended tar header (a pax header or long name) of %d bytes' % self.size)()
+        return super()._proc_member(tarfile)
+
+
+def _too_big(what, limit):
+    def fail():
+        raise ConductorError('%s is larger than LOAD_MAX_LAYER_SIZE (%s): refused, nothing was loaded; raise '
+                             'LOAD_MAX_LAYER_SIZE in conductor.conf only for an image you trust'
+                             % (what, human_size(limit)))
+    return fail
+
+
+def _stream(f, write, limit, too_big):
+    """Pass f's bytes to write, 1 MiB at a time; too_big() (which raises) as soon as more than limit come.
+    Returns the count."""
+    total = 0
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+        total += len(chunk)
+        if total > limit:
+            too_big()
+        write(chunk)
+    return total
+
+
+def _read_json(f, what):
+    """At most JSON_MAX bytes of f; an error past that."""
+    data = f.read(JSON_MAX + 1)
+    if len(data) > JSON_MAX:
+        _too_json(what)()
+    return data
+
+
+def _unpack_outer(source, tmp, limit):
+    """The OCI layout's files into tmp: only regular files, only the layout's names, each under its cap."""
+    try:
+        tar = tarfile.open(source, 'r|*', tarinfo=_Header) if isinstance(source, str) else \
+            tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
     except (OSError, tarfile.TarError) as e:
         raise ConductorError('cannot read the archive %s: %s' % (_where(source), e))
     os.makedirs(os.path.join(tmp, 'blobs', 'sha256'))
@@ -279,14 +393,27 @@ def _unpack_outer(source, tmp):
                 if member.isdir() and name in ('.', 'blobs', 'blobs/sha256'):
                     continue
                 folder, base = os.path.split(name or '')
-                if not member.isreg() or not (name in ('oci-layout', 'index.json') or (
-                        folder == 'blobs/sha256' and len(base) == 64 and all(c in '0123456789abcdef' for c in base))):
+                if not member.isreg() or member.issparse() or not (name in ('oci-layout', 'index.json') or (
+                        folder == 'blobs/sha256' and len(base) == 64 and HEX.issuperset(base))):
                     raise ConductorError('%s is not an OCI image layout archive: unexpected entry %r'
                                          % (_where(source), member.name))
+                if name in ('oci-layout', 'index.json'):
+                    too_big = _too_json(name)
+                    cap = JSON_MAX
+                else:
+                    too_big, cap = _too_big('blob %s of the archive' % base, limit), limit
+                if member.size > cap:
+                    too_big()
                 with tar.extractfile(member) as f, open(os.path.join(tmp, name), 'wb') as out:
-                    shutil.copyfileobj(f, out, 1 << 20)
+                    _stream(f, out.write, cap, too_big)
     except (OSError, EOFError, tarfile.TarError, zlib.error) as e:
         raise ConductorError('the archive %s is damaged or truncated (%s): nothing was loaded' % (_where(source), e))
+
+
+def _too_json(what):
+    def fail():
+        raise ConductorError('%s is larger than %s: refused, nothing was loaded' % (what, human_size(JSON_MAX)))
+    return fail
 
 
 def _where(source):
@@ -296,11 +423,11 @@ def _where(source):
 def _read_layout(tmp):
     """Check the layout and every blob's digest; return (Conductor's record, layer descriptors, diff_ids)."""
     try:
-        with open(os.path.join(tmp, 'oci-layout')) as f:
-            if json.load(f).get('imageLayoutVersion') != '1.0.0':
+        with open(os.path.join(tmp, 'oci-layout'), 'rb') as f:
+            if json.loads(_read_json(f, 'oci-layout')).get('imageLayoutVersion') != '1.0.0':
                 raise ValueError('oci-layout is not version 1.0.0')
-        with open(os.path.join(tmp, 'index.json')) as f:
-            index = json.load(f)
+        with open(os.path.join(tmp, 'index.json'), 'rb') as f:
+            index = json.loads(_read_json(f, 'index.json'))
         manifests = [m for m in index.get('manifests', []) if m.get('mediaType') == MANIFEST]
         if len(manifests) != 1:
             raise ValueError('index.json must name exactly one image manifest, it names %d' % len(manifests))
@@ -308,66 +435,86 @@ def _read_layout(tmp):
         config = json.loads(_verified(tmp, manifest['config']))
         descriptors, diff_ids = manifest['layers'], config['rootfs']['diff_ids']
         record = json.loads(manifest.get('annotations', {}).get(ANNOTATION, 'null'))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ConductorError('not an OCI image archive Conductor can load: %s: nothing was loaded' % e)
+        if not isinstance(descriptors, list) or not isinstance(diff_ids, list):
+            raise ValueError('the layers and diff_ids must be lists')
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise ConductorError('not an OCI image archive Conductor can load: %s: nothing was loaded'
+                             % (e if not isinstance(e, RecursionError) else 'JSON nested too deeply'))
     if not record:
         raise ConductorError('this OCI image was not saved by Conductor (no %s annotation): Conductor loads the '
                              'archives `conductor save` writes: nothing was loaded' % ANNOTATION)
-    if len(descriptors) != len(diff_ids) or len(descriptors) != 1 + len(record['image']['layers']):
+    if not isinstance(record, dict) or not isinstance(record.get('layers'), list) or not descriptors or \
+            len(descriptors) != len(diff_ids) or len(descriptors) != 1 + len(record['layers']):
         raise ConductorError('the archive\'s manifest, config and record disagree on the layers: nothing was loaded')
     for descriptor in descriptors:
+        descriptor = descriptor if isinstance(descriptor, dict) else {}
         if descriptor.get('mediaType') not in (LAYER, LAYER + '+gzip'):
-            raise ConductorError('layer %s has media type %s: only tar and tar+gzip layers load'
+            raise ConductorError('layer %s has media type %s: only tar and tar+gzip layers load: nothing was loaded'
                                  % (descriptor.get('digest'), descriptor.get('mediaType')))
         _verified(tmp, descriptor, read=False)
     return record, descriptors, diff_ids
 
 
 def _blob_path(tmp, descriptor):
-    digest = str(descriptor.get('digest', ''))
-    if not digest.startswith('sha256:') or len(digest) != 71:
-        raise ValueError('a blob digest must be sha256:<64 hex digits>, not %r' % digest)
+    digest = descriptor.get('digest') if isinstance(descriptor, dict) else None
+    if not isinstance(digest, str) or not digest.startswith('sha256:') or len(digest) != 71 or \
+            not HEX.issuperset(digest[7:]):
+        raise ValueError('a blob digest must be sha256:<64 hex digits>, not %r' % (digest,))
     return os.path.join(tmp, 'blobs', 'sha256', digest[7:])
 
 
 def _verified(tmp, descriptor, read=True):
-    """A blob's content (or None), after checking its size and sha256 against the descriptor."""
+    """A blob's content (or None), after checking its size and sha256 against the descriptor. A blob is
+    read no further than its size; one read into memory (a manifest, a config) is at most JSON_MAX."""
     path = _blob_path(tmp, descriptor)
-    if not os.path.isfile(path):
-        raise ConductorError('blob %s is missing from the archive: nothing was loaded' % descriptor['digest'])
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    if 'sha256:' + h.hexdigest() != descriptor['digest'] or os.path.getsize(path) != descriptor.get('size'):
+    size = descriptor.get('size')
+
+    def mismatch():
         raise ConductorError('blob %s does not match its digest or size (damaged archive): nothing was loaded'
                              % descriptor['digest'])
-    if read:
-        with open(path, 'rb') as f:
-            return f.read()
-    return None
+    if type(size) is not int or size < 0:
+        mismatch()
+    if read and size > JSON_MAX:
+        _too_json('blob %s, a manifest or config,' % descriptor['digest'])()
+    if not os.path.isfile(path):
+        raise ConductorError('blob %s is missing from the archive: nothing was loaded' % descriptor['digest'])
+    h, kept = hashlib.sha256(), []
+
+    def take(chunk):
+        h.update(chunk)
+        if read:
+            kept.append(chunk)
+    with open(path, 'rb') as f:
+        if _stream(f, take, size, mismatch) != size or 'sha256:' + h.hexdigest() != descriptor['digest']:
+            mismatch()
+    return b''.join(kept) if read else None
 
 
-def _unpack_layer(path, descriptor, diff_id, target):
-    """Unpack one layer into the new, empty folder target: its diff_id checked first, every member checked
-    (no .., no absolute or escaping link, nothing written through a symlink, no device node)."""
+def _unpack_layer(path, descriptor, diff_id, target, limit):
+    """Unpack one layer into the new, empty folder target: its diff_id checked first, reading no more than
+    limit bytes of it, then every member checked (no .., no absolute or escaping link, nothing written
+    through a symlink, no device node, no sparse file) and the bytes written counted against limit."""
     opener = gzip.open if descriptor['mediaType'].endswith('+gzip') else open
+    too_big = _too_big('layer %s unpacked' % descriptor['digest'], limit)
     h = hashlib.sha256()
     try:
         with opener(path, 'rb') as f:
-            for chunk in iter(lambda: f.read(1 << 20), b''):
-                h.update(chunk)
-    except (OSError, EOFError) as e:
+            _stream(f, h.update, limit, too_big)
+    except (OSError, EOFError, zlib.error) as e:
         raise ConductorError('layer %s cannot be read (%s): nothing was loaded' % (descriptor['digest'], e))
     if 'sha256:' + h.hexdigest() != diff_id:
         raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % descriptor['digest'])
-    links = set()
-    with opener(path, 'rb') as f, tarfile.open(fileobj=f, mode='r|') as tar:
-        for member in tar:
-            _unpack_member(tar, member, target, links, descriptor['digest'])
+    links, budget = set(), [limit, too_big]
+    try:
+        with opener(path, 'rb') as f, tarfile.open(fileobj=f, mode='r|', tarinfo=_Header) as tar:
+            for member in tar:
+                _unpack_member(tar, member, target, links, descriptor['digest'], budget)
+    except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError) as e:
+        raise ConductorError('layer %s cannot be unpacked (%s): nothing was loaded'
+                             % (descriptor['digest'], e if not isinstance(e, RecursionError) else 'too deep'))
 
 
-def _unpack_member(tar, member, target, links, blob):
+def _unpack_member(tar, member, target, links, blob, budget):
     def refuse(why):
         raise ConductorError('layer %s: %s %s: refused, nothing was loaded' % (blob, member.name, why))
 
@@ -409,9 +556,11 @@ def _unpack_member(tar, member, target, links, blob):
             refuse('is a hard link to outside the layer')
         os.link(os.path.join(target, linked), path)
         return  # a hard link shares its target's owner, mode and times
+    elif member.issparse():
+        refuse('is a sparse file')
     elif member.isreg():
         with tar.extractfile(member) as f, open(path, 'xb') as out:
-            shutil.copyfileobj(f, out, 1 << 20)
+            budget[0] -= _stream(f, out.write, budget[0], budget[1])
     else:
         refuse('has an unknown type')
     os.lchown(path, member.uid, member.gid)

@@ -209,7 +209,8 @@ class Plan:
             first.cached = stage.base in self.base_keys
         else:
             manifest = self._image(ref, stage.instruction)
-            stage.base, stage.chain, stage.parent_layers = manifest['base'], manifest['id'], list(manifest['layers'])
+            stage.base, stage.parent_layers = manifest['base'], list(manifest['layers'])
+            stage.chain = manifest.get('cache_id') or manifest['id']  # a loaded image's id is the archive's word
             stage.pending = bool(manifest.get('pending'))
             config, stage.resolved = dict(manifest.get('config', {})), manifest.get('resolved') or manifest.get('from')
         stage.steps.append(first)
@@ -260,7 +261,7 @@ class Plan:
             manifest = self._image(source, ins)
             step.copy_from = (manifest['base'], manifest['layers'])
             step.cached = not manifest.get('pending')  # a pending image is never in the cache
-            return manifest['id']
+            return manifest.get('cache_id') or manifest['id']
         urls = [s for s in ins.args['sources'] if '://' in s]
         if urls and self._download is None:
             ins.fail('ADD %s: downloads are off: build with --allow-downloads (the module\'s allow_downloads), or '

@@ -578,4 +578,77 @@ def apply_config(config, step):
         config['shell'] = step.args
     elif step.command == 'HEALTHCHECK':
         config['healthcheck'] = None if step.args['test'] == ['NONE'] else step.args
+    check_config(dict((k, v) for k, v in config.items() if k != 'cmd_here'), '%s:%d' % (step.source, step.lineno))
+    return config
+
+
+# -- an image's config, as apply_config makes it ----------------------------------------------------
+def _strings(value):
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def _absolute(value):
+    return isinstance(value, str) and value.startswith('/') and posixpath.normpath(value) == value
+
+
+def _port(value):
+    port, dummy, protocol = value.partition('/') if isinstance(value, str) else ('', '', '')
+    return port.isdigit() and protocol in ('tcp', 'udp') and value == '%d/%s' % (int(port), protocol) and \
+        0 < int(port) < 65536
+
+
+def _seconds(value):
+    return type(value) in (int, float) and 0 <= value < 1e9
+
+
+def _health(value):
+    """null, or a HEALTHCHECK as _healthcheck records it: what the runtime reads is there, nothing else."""
+    if value is None:
+        return True
+    if not isinstance(value, dict) or not set(HEALTH_READ) <= set(value) <= set(HEALTH_DEFAULTS) | {'test'}:
+        return False
+    test = value['test']
+    return _strings(test) and test[0] in ('CMD', 'CMD-SHELL') and len(test) > 1 and \
+        type(value['retries']) is int and value['retries'] >= 1 and \
+        all(_seconds(value[k]) for k in value if k not in ('test', 'retries'))
+
+
+HEALTH_READ = ('test', 'interval', 'timeout', 'start_period', 'retries')
+CONFIG_CHECKS = {  # key: (check, what it must be)
+    'env': (lambda v: isinstance(v, list) and all(
+        isinstance(e, str) and '=' in e and is_env_key(e.partition('=')[0]) for e in v), 'a list of KEY=VALUE'),
+    'cmd': (lambda v: v is None or _strings(v), 'null or a non-empty list of strings'),
+    'entrypoint': (lambda v: v is None or _strings(v), 'null or a non-empty list of strings'),
+    'shell': (_strings, 'a non-empty list of strings'),
+    'workdir': (lambda v: v is None or _absolute(v), 'an absolute, normalised path'),
+    'user': (lambda v: v is None or isinstance(v, str) and check_user(v) == v, 'user[:group] or uid[:gid]'),
+    'labels': (lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+               'an object of strings'),
+    'exposed': (lambda v: isinstance(v, list) and all(_port(p) for p in v), 'a list of ports such as 80/tcp'),
+    'volumes': (lambda v: isinstance(v, list) and all(_absolute(p) for p in v), 'a list of absolute paths'),
+    'stop_signal': (lambda v: v is None or type(v) is int and 0 < v < 65, 'a signal number from 1 to 64'),
+    'healthcheck': (_health, 'null or a HEALTHCHECK as Conductor records it (test, interval, timeout, start_period, '
+                             'start_interval, retries)'),
+}
+
+
+def _texts(value):
+    if isinstance(value, dict):
+        value = list(value) + list(value.values())
+    return [t for v in value for t in _texts(v)] if isinstance(value, list) else [value]
+
+
+def check_config(config, where):
+    """Refuse an image config whose values Conductor would not make: the build checks every config it
+    makes (apply_config), load the config an archive brings. One clear error naming the value."""
+    if not isinstance(config, dict):
+        raise ConductorError('%s: the image config is not an object' % where)
+    for key, value in sorted(config.items()):
+        check, form = CONFIG_CHECKS.get(key, (None, None))
+        if check is None:
+            raise ConductorError('%s: the image config has the unknown key %r' % (where, key))
+        if not check(value) or any(isinstance(t, str) and '\0' in t for t in _texts(value)):
+            text = repr(value)
+            raise ConductorError('%s: the image config\'s %s is %s: it must be %s'
+                                 % (where, key, text if len(text) < 80 else text[:76] + '...', form))
     return config

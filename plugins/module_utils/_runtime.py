@@ -241,10 +241,10 @@ def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user
     _sandbox.make_mounts_private()
     lowers, upper, work, merged = overlay
     _sandbox.mount_overlay(lowers, upper, work, merged, cwd=root, nodev=True)
+    _sandbox.mount_dev(merged)  # first: mask_proc binds its /dev/null, never the image's (absent, or a link out)
     _sandbox.mount_proc(merged)
     mask_proc(merged)
     mount_sys(merged, False)
-    _sandbox.mount_dev(merged)
     _sandbox.bind_file(resolv_conf, merged, '/etc/resolv.conf')
     for source, target, readonly in mounts:
         _sandbox.bind_in_root(source, merged, target, readonly)

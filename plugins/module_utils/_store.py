@@ -12,6 +12,12 @@
     images/<name>.json     manifest: base, ordered layer keys, config, id, size, created
     containers/, network/  owned by _containers.py and _addresses.py
 
+A key is 32 hex digits (a build step's cache key, a debootstrap base's) or sha256-<64 hex digits> (a
+loaded layer's or base's: the OCI chain ID of its content, see loaded_key): the two forms never meet,
+so no archive can stand in for a build step or a base. Keys become paths and overlay options, so
+every manifest and every overlay checks them (check_keys, lowerdirs): a record with another key, a
+forged or damaged one, is refused with its name.
+
 Everything is root's alone: the root and every folder in it are 0700, files 0600, so no other user
 of the host can reach a file a container made (a setuid shell in its upper layer, say). A root made
 by an older Conductor is tightened the first time a command takes the lock.
@@ -33,6 +39,9 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     TEMP_PREFIX, ConductorError, check_name, load_config, locked, read_json, remove_tree, state_root, temp_owner,
     tree_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
+
+LOADED = 'sha256-'
+HEX = frozenset('0123456789abcdef')
 
 
 class Store:
@@ -112,23 +121,30 @@ class Store:
             sys.stderr.write('conductor: warning: cannot remove %s (%s): the next command tries again\n' % (path, e))
 
     # -- reading -------------------------------------------------------------------------------
-    def image(self, name):
-        return read_json(self.path('images', check_name('image', name) + '.json'))
+    def image(self, name, checked=True):
+        """The manifest of image `name`, or None; its keys checked (checked=False: as it is, for rmi)."""
+        manifest = read_json(self.path('images', check_name('image', name) + '.json'))
+        if manifest is not None and checked:
+            check_keys(manifest, 'image %r' % name, 'remove it (conductor rmi %s) and build or load it again' % name)
+        return manifest
 
-    def require_image(self, name):
-        manifest = self.image(name)
+    def require_image(self, name, checked=True):
+        manifest = self.image(name, checked)
         if manifest is None:
             raise ConductorError("no image named %r: build it first (conductor build %s) or see conductor images"
                                  % (name, name))
         return manifest
 
     def images(self):
+        """Every image whose manifest is sound: one damaged or forged manifest never breaks a listing or
+        rmcache (run, build and rmi name it)."""
         folder = self.path('images')
         names = sorted(n[:-5] for n in os.listdir(folder) if n.endswith('.json')) if os.path.isdir(folder) else []
-        return [m for m in (self.image(n) for n in names) if m]
+        manifests = (self.image(n, checked=False) for n in names)
+        return [m for m in manifests if m and bad_key(m) is None]
 
     def layer(self, key):
-        return read_json(self.path('layers', key, 'layer.json'))
+        return read_json(self.path('layers', check_key(key, 'layer'), 'layer.json'))
 
     def keys(self, folder):
         """The finished entries of bases/ or layers/: what a build plan counts as cached."""
@@ -136,18 +152,23 @@ class Store:
         return set(n for n in os.listdir(path) if not n.startswith('.')) if os.path.isdir(path) else set()
 
     def lowerdirs(self, base, layers):
-        """Overlay lowerdir entries, top layer first, relative to the root to keep the option short."""
+        """Overlay lowerdir entries, top layer first, relative to the root to keep the option short. Every key
+        is checked here too: a container's record carries its image's keys, and a key is a path and a mount
+        option (`..`, `:` and `,` would reach other folders)."""
+        check_keys({'base': base, 'layers': layers}, 'this overlay', 'remove the container and its image and '
+                   'make them again')
         return ['layers/%s/diff' % key for key in reversed(layers)] + ['bases/%s/rootfs' % base]
 
     # -- removing: `others` are the other users of layers (containers' configs: base and layers) --
     def delete_image(self, name, others=()):
         """Delete the manifest and the layers nothing else uses; return the manifest."""
         with self.lock():
-            manifest = self.require_image(name)
+            manifest = self.require_image(name, checked=False)
             os.unlink(self.path('images', name + '.json'))
             used = self._used(others)[1]
-            for key in manifest['layers']:
-                if key not in used:
+            layers = manifest.get('layers') if isinstance(manifest, dict) else None
+            for key in layers if isinstance(layers, list) else []:
+                if is_key(key) and key not in used:  # a forged manifest's other keys are left alone
                     remove_tree(self.path('layers', key))
         return manifest
 
@@ -174,8 +195,53 @@ class Store:
 
     def _used(self, others):
         """Bases and layers some image, or one of `others`, still needs."""
-        users = self.images() + list(others)
+        users = self.images() + [m for m in others if bad_key(m) is None]
         return ({m['base'] for m in users}, {k for m in users for k in m['layers']})
+
+
+def is_key(key):
+    """A base or layer key Conductor makes: 32 hex digits (built) or sha256-<64 hex digits> (loaded)."""
+    if not isinstance(key, str):
+        return False
+    body = key[len(LOADED):] if key.startswith(LOADED) else key
+    return len(body) == (64 if body is not key else 32) and HEX.issuperset(body)
+
+
+def check_key(key, kind):
+    if not is_key(key):
+        raise ConductorError('%r is not a %s key Conductor makes (32 hex digits, or sha256- and 64)' % (key, kind))
+    return key
+
+
+def loaded_key(below, diff_id):
+    """The key of a loaded layer (or base, below=None): the OCI chain ID of it and the layers under it,
+    sha256(chain ID below + ' ' + diff_id), as sha256-<hex>. A built key is 32 hex digits, so the two never meet."""
+    import hashlib  # load's alone: run and exec stay quick to start
+    if not (isinstance(diff_id, str) and diff_id.startswith('sha256:') and is_key(LOADED + diff_id[7:])):
+        raise ConductorError('%r is not a diff_id (sha256:<64 hex digits>)' % (diff_id,))
+    if below is None:
+        return LOADED + diff_id[7:]
+    return LOADED + hashlib.sha256(('sha256:%s %s' % (below[len(LOADED):], diff_id)).encode()).hexdigest()
+
+
+def bad_key(manifest):
+    """What is wrong with a manifest's (or a container record's) keys, as words; None when they are sound."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get('layers'), list):
+        return 'no list of layers'
+    if not is_key(manifest.get('base')):
+        return 'the base key %r' % (manifest.get('base'),)
+    for key in manifest['layers']:
+        if not is_key(key):
+            return 'the layer key %r' % (key,)
+    return None
+
+
+def check_keys(manifest, what, fix):
+    """Refuse a record whose base or layer keys Conductor did not make: they become paths and mount options."""
+    bad = bad_key(manifest)
+    if bad is not None:
+        raise ConductorError('%s has %s, which is not a key Conductor makes (32 hex digits, or sha256- and 64): a '
+                             'damaged or forged record, not used: %s' % (what, bad, fix))
 
 
 def is_orphan(entry):

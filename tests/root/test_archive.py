@@ -1,8 +1,10 @@
 """Images shipped, not rebuilt (issue 13): conductor save writes an OCI image layout archive, load reads it back."""
+import gzip
 import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,7 +56,10 @@ def test_save_load_run_same_id_whiteouts_kept(conductor, other, saved, tmp_path)
     assert config['config']['Env'] == ['GREETING=shipped'] and config['rootfs']['type'] == 'layers'
     assert whiteouts == ['etc/.wh.issue', 'usr/share/doc/.wh..wh..opq'], 'overlay whiteouts as OCI has them'
     assert 'Loaded course' in other('load', '-i', saved).stdout
-    assert json.loads(other('images', '--json').stdout)[0]['id'] == image['id']
+    loaded = json.loads(other('images', '--json').stdout)[0]
+    assert loaded['id'] == image['id']
+    assert loaded['base'] == 'sha256-' + config['rootfs']['diff_ids'][0][7:], 'stored under its content digest'
+    assert all(k.startswith('sha256-') and len(k) == 71 for k in loaded['layers'])
     assert not os.path.exists(os.path.join(other.root, 'bases', '.' + image['base'] + '.lock')), 'no debootstrap ran'
     assert other('run', 'course', 'c').stdout == 'shipped\nonly\nissue-gone\nnobody\n'
     assert 'unchanged' in other('load', '-i', saved).stdout
@@ -80,8 +85,8 @@ def rewrite(path, out, change):
 
 def forge(path, out, layer):
     """A well-formed archive whose top layer is the tar bytes `layer`: every digest recomputed, so only the
-    check of the layer's members can catch what is in it. The base blob is swapped for a tiny one (the
-    root it is loaded into has the base already, so it is skipped) to keep the archives small."""
+    check of the layer's members can catch what is in it. The base blob is swapped for a tiny one to keep
+    the archives small."""
     with tarfile.open(path) as tar:
         blobs = dict((m.name, tar.extractfile(m).read()) for m in tar if m.isfile() and m.size < (1 << 24))
     index = json.loads(blobs['index.json'])
@@ -172,3 +177,274 @@ def test_a_killed_load_leaves_nothing_half_made(other, saved):
         assert all(n.startswith('.') for n in os.listdir(path)) if os.path.isdir(path) else True
     assert 'Loaded course' in other('load', '-i', saved).stdout
     assert not [n for n in os.listdir(os.path.join(other.root, 'images')) if n.startswith('.tmp-')], 'swept'
+
+
+# -- archives a student makes by hand (issue 19): nothing in them is a key, a path or a size to trust ----
+TAR_LAYER = 'application/vnd.oci.image.layer.v1.tar'
+ANNOTATION = 'io.cs695.conductor'
+
+
+def files_layer(files):
+    """A layer's tar bytes: {name: bytes (a file), or ('link', target) (a symlink)}."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w') as tar:
+        for name, content in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            if isinstance(content, tuple):
+                info.type, info.linkname = tarfile.SYMTYPE, content[1]
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(content), 0o755
+                tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def craft(out, layers, keys, config=None, name='student', gzipped=False, index_pad=0, label_pad=0, image_id='a' * 64):
+    """An image archive as a student writes one by hand, in the form conductor save writes: the tar bytes
+    `layers` (the base first), and in Conductor's record the base and layer `keys` it claims and the image
+    `config`. Every digest is right, so only what Conductor does with the record can stop it. index_pad
+    pads index.json, label_pad the manifest; both compress to nothing in the gzipped outer archive."""
+    blobs = {}
+
+    def put(data, media):
+        digest = hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {'mediaType': media, 'digest': 'sha256:' + digest, 'size': len(data)}
+    descriptors = [put(gzip.compress(layer) if gzipped else layer, TAR_LAYER + ('+gzip' if gzipped else ''))
+                   for layer in layers]
+    diff_ids = ['sha256:' + hashlib.sha256(layer).hexdigest() for layer in layers]
+    config = dict({'env': []}, **(config or {}))
+    if label_pad:
+        config['labels'] = {'pad': ' ' * label_pad}
+    image = {'name': name, 'id': image_id, 'base': keys[0], 'layers': keys[1:], 'config': config,
+             'created': '2026-12-01T00:00:00Z', 'size': 0}
+    record = {'image': image, 'base': {'key': keys[0], 'size': 0, 'spec': {'arch': 'amd64', 'distro': 'debian'}},
+              'layers': [{'key': key, 'id': 'b' * 32, 'instruction': 'RUN true', 'size': 0} for key in keys[1:]]}
+    oci_config = put(json.dumps({'architecture': 'amd64', 'os': 'linux', 'config': {},
+                                 'rootfs': {'type': 'layers', 'diff_ids': diff_ids}}).encode(),
+                     'application/vnd.oci.image.config.v1+json')
+    manifest = put(json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.manifest.v1+json',
+                               'config': oci_config, 'layers': descriptors,
+                               'annotations': {ANNOTATION: json.dumps(record)}}).encode(),
+                   'application/vnd.oci.image.manifest.v1+json')
+    manifest['annotations'] = {'org.opencontainers.image.ref.name': name, ANNOTATION + '.id': image['id']}
+    index = json.dumps({'schemaVersion': 2, 'manifests': [manifest]}).encode() + b' ' * index_pad
+    members = [('oci-layout', b'{"imageLayoutVersion": "1.0.0"}'), ('index.json', index)]
+    with tarfile.open(out, 'w:gz' if index_pad or label_pad else 'w') as tar:
+        for member, data in members + [('blobs/sha256/' + d, b) for d, b in sorted(blobs.items())]:
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def outside_listing(path):
+    return sorted((os.path.relpath(os.path.join(top, n), path)) for top, dirs, files in os.walk(path)
+                  for n in dirs + files)
+
+
+def test_forged_keys_sizes_and_values_in_an_archive_are_refused(other, tmp_path, base_key):
+    """Keys that are paths (.., through a symlink an earlier load made) or mount options (:), a huge
+    index.json or manifest, a stop signal no kernel has: one clear error each, nothing changed in the store
+    and nothing made or removed outside it."""
+    helpers.seed(other.root)
+    outside = tmp_path / 'outside'  # a host folder next to the state root
+    outside.mkdir()
+    (outside / 'keep').write_text('host file\n')
+    tiny = files_layer({'tiny': b''})
+    layer = files_layer({'bin/tool': b'#!/bin/sh\necho forged\n'})
+    # the control, and the step a symlink attack builds on: a layer whose diff holds a link to the host folder
+    assert 'Loaded linked' in other('load', '-i', craft(str(tmp_path / 'linked.tar'), [tiny, files_layer(
+        {'link': ('link', str(outside))})], [base_key, 'a' * 32], name='linked')).stdout
+    honest = craft(str(tmp_path / 'honest.tar'), [tiny, layer], [base_key, 'c' * 32],
+                   config={'stop_signal': 10, 'cmd': ['/bin/tool']}, name='honest')
+    assert 'Loaded honest' in other('load', '-i', honest).stdout
+    message = "which is not a key Conductor makes"
+    cases = [
+        (craft(str(tmp_path / 'dotdot.tar'), [tiny, layer], [base_key, '../../made-by-load']),
+         "has the layer key '../../made-by-load', " + message),
+        (craft(str(tmp_path / 'colon.tar'), [tiny, layer, layer], [base_key, 'd' * 32, 'd' * 32 + ':containers']),
+         "has the layer key '%s:containers', %s" % ('d' * 32, message)),
+        (craft(str(tmp_path / 'comma.tar'), [tiny, layer], ['%s,upperdir=/' % base_key, 'e' * 32]),
+         "has the base key '%s,upperdir=/', %s" % (base_key, message)),
+        (craft(str(tmp_path / 'symlink.tar'), [tiny, layer], [base_key, 'a' * 32 + '/diff/link/evil']),
+         "has the layer key '%s/diff/link/evil', %s" % ('a' * 32, message)),
+        (craft(str(tmp_path / 'index.tar'), [tiny, layer], [base_key, 'f' * 32], index_pad=64 << 20),
+         'index.json is larger than 4.2MB: refused, nothing was loaded'),
+        (craft(str(tmp_path / 'manifest.tar'), [tiny, layer], [base_key, 'f' * 32], label_pad=5 << 20),
+         'a manifest or config, is larger than 4.2MB: refused, nothing was loaded'),
+        (craft(str(tmp_path / 'signal.tar'), [tiny, layer], [base_key, 'f' * 32], config={'stop_signal': 999}),
+         "the image config's stop_signal is 999: it must be a signal number from 1 to 64"),
+        (craft(str(tmp_path / 'user.tar'), [tiny, layer], [base_key, 'f' * 32], config={'user': 'root\nx'}),
+         "the image config's user is 'root\\nx': it must be user[:group] or uid[:gid]"),
+        (craft(str(tmp_path / 'env.tar'), [tiny, layer], [base_key, 'f' * 32], config={'env': ['A=\0']}),
+         "the image config's env is ['A=\\x00']: it must be a list of KEY=VALUE"),
+    ]
+    padded = io.BytesIO()
+    with tarfile.open(fileobj=padded, mode='w', format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo('f')
+        info.pax_headers['comment'] = ' ' * (64 << 20)  # tarfile reads a pax header whole, before the member
+        tar.addfile(info, io.BytesIO(b''))
+    cases.append((craft(str(tmp_path / 'pax.tar'), [tiny, padded.getvalue()], [base_key, 'f' * 32], gzipped=True),
+                  'an extended tar header (a pax header or long name) of 67108882 bytes is larger than 4.2MB'))
+    assert os.path.getsize(cases[4][0]) < (1 << 20), 'a small archive, a big index.json'
+    before, host = other.listing(), outside_listing(str(outside))
+    bases = sorted(os.listdir(os.path.join(other.root, 'bases')))
+    for path, expected in cases:
+        assert expected in other.fails('load', '-i', path), path
+        assert other.listing() == before, path
+        assert sorted(os.listdir(os.path.join(other.root, 'bases'))) == bases, path
+        assert outside_listing(str(outside)) == host and not (tmp_path / 'made-by-load').exists(), path
+    loaded = dict((i['name'], i) for i in json.loads(other('images', '--json').stdout))['honest']
+    assert loaded['config']['stop_signal'] == 10 and loaded['layers'][0].startswith('sha256-'), 'the control'
+
+
+def test_an_archive_cannot_claim_a_build_steps_cache_key(conductor, other, context, tmp_path, base_key):
+    """A student who knows the instructor's Conductorfile knows its cache keys: an archive that claims one
+    with a layer of the student's is loaded under its own digest, and the instructor's build runs the step."""
+    grading = context.write('FROM debian:bookworm\nRUN echo graded > /result\nCMD ["cat", "/result"]\n')
+    conductor('build', 'reference', grading)
+    with open(os.path.join(conductor.root, 'images', 'reference.json')) as f:
+        reference = json.load(f)
+    key = reference['layers'][0]  # what the student computes from the file
+    helpers.seed(other.root)
+    forged = craft(str(tmp_path / 'forged.tar'), [files_layer({'tiny': b''}), files_layer({'result': b'forged\n'})],
+                   [base_key, key])
+    assert 'Loaded student' in other('load', '-i', forged).stdout
+    assert not os.path.exists(os.path.join(other.root, 'layers', key))
+    built = other('build', 'graded', grading).stdout
+    assert 'echo graded > /result (cached)' not in built and 'echo graded > /result' in built, built
+    assert other('run', 'graded', 'g').stdout == 'graded\n'
+    assert 'echo graded > /result (cached)' in other('build', 'graded', grading).stdout, 'the real step is cached'
+    # an image's id is the archive's word: one that claims the reference's id shares none of its builds' cache
+    twin = craft(str(tmp_path / 'twin.tar'), [files_layer({'tiny': b''}), files_layer({'result': b'forged\n'})],
+                 [base_key, key], name='twin', image_id=reference['id'])
+    assert 'Loaded twin' in conductor('load', '-i', twin).stdout
+    assert 'COPY app /app' in conductor('build', 'on-twin', context.write('FROM twin\nCOPY app /app\n')).stdout
+    on_reference = conductor('build', 'on-reference', context.write('FROM reference\nCOPY app /app\n')).stdout
+    assert 'COPY app /app (cached)' not in on_reference, on_reference
+    assert conductor('run', 'on-reference', 'r').stdout == 'graded\n'
+
+
+def test_an_archive_cannot_stand_in_for_a_debootstrap_base(other, context, tmp_path, base_key):
+    """An archive whose base claims the key of FROM debian:bookworm's base, loaded where that base is not
+    yet made: the base is stored under its digest, and a build FROM debian:bookworm never sees it."""
+    forged = craft(str(tmp_path / 'base.tar'), [files_layer({'forged': b'', 'bin/sh': b'#!/forged\n'})], [base_key])
+    assert 'Loaded student' in other('load', '-i', forged).stdout
+    assert not os.path.exists(os.path.join(other.root, 'bases', base_key))
+    helpers.seed(other.root)  # the real base, as debootstrap would make it
+    built = other('build', 'clean', context.write('FROM debian:bookworm\nRUN test ! -e /forged && echo clean\n'))
+    assert 'clean' in built.stdout
+
+
+def test_a_layer_over_LOAD_MAX_LAYER_SIZE_is_refused_while_unpacking(other, tmp_path, base_key):
+    """A gzip bomb: a layer of a few kB that unpacks to 3 MiB, under LOAD_MAX_LAYER_SIZE=1m."""
+    config = tmp_path / 'conductor.conf'
+    config.write_text('LOAD_MAX_LAYER_SIZE=1m\n')
+    env = dict(os.environ, CONDUCTOR_CONFIG=str(config))
+    helpers.seed(other.root)
+    tiny = files_layer({'tiny': b''})
+    bomb = craft(str(tmp_path / 'bomb.tar'), [tiny, files_layer({'zeros': bytes(3 << 20)})], [base_key, 'a' * 32],
+                 gzipped=True)
+    assert os.path.getsize(bomb) < (64 << 10)
+    fits = craft(str(tmp_path / 'fits.tar'), [tiny, files_layer({'zeros': bytes(512 << 10)})], [base_key, 'a' * 32],
+                 gzipped=True, name='fits')
+    assert 'Loaded fits' in other('load', '-i', fits, env=env).stdout, 'the control: under the limit'
+    before = other.listing()
+    result = other('load', '-i', bomb, check=False, env=env)
+    assert result.returncode == 1 and result.stderr.count('\n') == 1, result.stderr
+    assert 'unpacked is larger than LOAD_MAX_LAYER_SIZE (1.0MB): refused, nothing was loaded' in result.stderr
+    assert other.listing() == before
+
+
+def test_a_forged_manifest_in_the_store_is_refused_by_run_and_build_and_removed_by_rmi(
+        other, context, tmp_path, base_key):
+    """A manifest with a key that is a path (as an older Conductor's load wrote them): run and build name it and
+    refuse it, images and rmcache still work, and rmi removes the record without touching the path."""
+    helpers.seed(other.root)
+    victim = tmp_path / 'victim'
+    (victim / 'diff').mkdir(parents=True)
+    (victim / 'diff' / 'keep').write_text('host file\n')
+    os.makedirs(os.path.join(other.root, 'images'), exist_ok=True)
+    with open(os.path.join(other.root, 'images', 'evil.json'), 'w') as f:
+        json.dump({'name': 'evil', 'id': 'e' * 64, 'base': base_key, 'layers': ['../../victim'], 'config': {}}, f)
+    expected = "image 'evil' has the layer key '../../victim', which is not a key Conductor makes"
+    assert expected in other.fails('run', 'evil', 'e')
+    assert expected in other.fails('build', 'on-top', context.write('FROM evil\nRUN true\n'))
+    assert other('images').stdout.count('\n') == 1 and other('rmcache').returncode == 0
+    other('rmi', 'evil')
+    assert not os.path.exists(os.path.join(other.root, 'images', 'evil.json'))
+    assert (victim / 'diff' / 'keep').read_text() == 'host file\n'
+
+
+def test_load_where_it_was_built_build_from_it_rmi_and_rmcache(conductor, saved, context):
+    """The honest paths around content-addressed layers: a load into the root that built the image (its layers
+    come in under their digests; the built ones stay as cache), twice, a build FROM it, rmi and rmcache."""
+    built = json.loads(conductor('images', '--json').stdout)[0]
+    assert 'Loaded course' in conductor('load', '-i', saved).stdout
+    loaded = json.loads(conductor('images', '--json').stdout)[0]
+    assert loaded['id'] == built['id'] and loaded['base'] != built['base'] and loaded['layers'] != built['layers']
+    assert 'unchanged' in conductor('load', '-i', saved).stdout
+    assert conductor('run', 'course', 'c').stdout == 'shipped\nonly\nissue-gone\nnobody\n'
+    derived = context.write('FROM course\nUSER root\nRUN echo derived > /derived\nCMD ["cat", "/derived"]\n')
+    conductor('build', 'derived', derived)
+    assert 'echo derived > /derived (cached)' in conductor('build', 'derived', derived).stdout
+    assert conductor('run', 'derived', 'd').stdout == 'derived\n'
+    conductor('stop', 'c', 'd')
+    conductor('rmi', 'derived')
+    conductor('rmi', 'course')
+    conductor('rmcache')
+    for folder in ('bases', 'layers'):
+        assert [n for n in os.listdir(os.path.join(conductor.root, folder)) if not n.startswith('.')] == [], folder
+
+
+def with_top_layer(path, out, layer, key='d' * 32):
+    """A copy of the archive at path with one more layer (tar bytes) on top, claimed under `key`: record,
+    manifest, config and index.json rewritten with every digest right and appended (the later index.json wins)."""
+    shutil.copyfile(path, out)
+    with tarfile.open(path) as tar:
+        index = json.load(tar.extractfile('index.json'))
+        manifest = json.load(tar.extractfile('blobs/sha256/' + index['manifests'][0]['digest'][7:]))
+        config = json.load(tar.extractfile('blobs/sha256/' + manifest['config']['digest'][7:]))
+    record, new = json.loads(manifest['annotations'][ANNOTATION]), {}
+
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        new['blobs/sha256/' + digest] = data
+        return {'digest': 'sha256:' + digest, 'size': len(data)}
+    manifest['layers'].append(dict(put(layer), mediaType=TAR_LAYER))
+    config['rootfs']['diff_ids'].append('sha256:' + hashlib.sha256(layer).hexdigest())
+    record['image']['layers'].append(key)
+    record['layers'].append({'key': key, 'id': key, 'instruction': 'COPY null /dev/null', 'size': 0})
+    manifest['annotations'][ANNOTATION] = json.dumps(record)
+    manifest['config'].update(put(json.dumps(config).encode()))
+    index['manifests'][0].update(put(json.dumps(manifest).encode()))
+    new['index.json'] = json.dumps(index).encode()
+    with tarfile.open(out, 'a') as tar:
+        for name, data in new.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def test_a_loaded_layers_dev_null_never_brings_a_host_file_into_a_build(other, saved, context, tmp_path):
+    """A layer whose /dev/null is a link to a host file (save keeps no device nodes, so a loaded base has no
+    /dev/null of its own): a RUN step FROM it masks /proc/keys with its own /dev/null, never the link's target."""
+    secret = tmp_path / 'secret'
+    secret.write_text('host secret\n')
+    forged = with_top_layer(saved, str(tmp_path / 'devnull.tar'), files_layer({'dev/null': ('link', str(secret))}))
+    assert 'Loaded devnull' in other('load', '-i', forged, '--name', 'devnull').stdout
+    built = other('build', 'peek', context.write('FROM devnull\nUSER root\nRUN cat /proc/keys; echo step-ran\n'))
+    assert 'step-ran' in built.stdout and 'host secret' not in built.stdout, built.stdout
+
+
+def test_a_copied_dev_null_link_never_brings_a_host_file_into_a_build(conductor, context, tmp_path):
+    """The same through COPY: a context folder with a null link copied into /dev/ of the image."""
+    secret = tmp_path / 'secret'
+    secret.write_text('host secret\n')
+    (context / 'dev').mkdir()
+    os.symlink(str(secret), str(context / 'dev' / 'null'))
+    built = conductor('build', 'peek', context.write('FROM debian:bookworm\nCOPY dev/ /dev/\n'
+                                                     'RUN cat /proc/keys; echo step-ran\n'))
+    assert 'step-ran' in built.stdout and 'host secret' not in built.stdout, built.stdout

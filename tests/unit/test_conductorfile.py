@@ -2,7 +2,7 @@ import pytest
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import (
-    apply_config, expand, lex, parse, parse_duration, parse_file, with_shell)
+    apply_config, check_config, expand, lex, parse, parse_duration, parse_file, with_shell)
 
 
 def test_docker_syntax():
@@ -145,3 +145,53 @@ def test_heredocs_flags_shell_and_healthcheck():
     assert config['healthcheck']['retries'] == 5 and config['shell'] == ['/bin/bash', '-eo', 'pipefail', '-c']
     assert apply_config(config, steps[7])['healthcheck'] is None, 'HEALTHCHECK NONE turns off a parent\'s check'
     assert parse_duration('1h2m3s') == 3723 and parse_duration('5') is None and parse_duration('') is None
+
+
+def built_config(text):
+    config = {}
+    for ins in parse(text):
+        if ins.command not in ('FROM', 'RUN', 'COPY', 'ADD', 'ARG'):
+            config = apply_config(config, ins)
+    config.pop('cmd_here', None)
+    return config
+
+
+def test_every_config_a_build_makes_passes_the_check_load_uses():
+    config = built_config('FROM debian\nENV A=1 B="two words"\nWORKDIR /srv/../app\nUSER 1000:1000\nLABEL a=b c=\n'
+                          'EXPOSE 80 53/udp\nVOLUME /data\nSTOPSIGNAL SIGINT\nSHELL ["/bin/bash", "-c"]\n'
+                          'HEALTHCHECK --interval=5s CMD true\nENTRYPOINT ["/x"]\nCMD echo hi\n')
+    assert check_config(config, 'here') == config and config['stop_signal'] == 2 and config['workdir'] == '/app'
+    assert check_config(built_config('FROM debian\nHEALTHCHECK NONE\nENTRYPOINT /x\n'), 'here')
+
+
+@pytest.mark.parametrize('key, value, form', [
+    ('stop_signal', 999, 'a signal number from 1 to 64'),
+    ('stop_signal', True, 'a signal number from 1 to 64'),
+    ('stop_signal', 'SIGTERM', 'a signal number from 1 to 64'),
+    ('env', ['1A=x'], 'a list of KEY=VALUE'),
+    ('env', ['A=\0'], 'a list of KEY=VALUE'),
+    ('cmd', [], 'null or a non-empty list of strings'),
+    ('cmd', 'sh', 'null or a non-empty list of strings'),
+    ('entrypoint', [1], 'null or a non-empty list of strings'),
+    ('workdir', 'relative', 'an absolute, normalised path'),
+    ('workdir', '/a/../..', 'an absolute, normalised path'),
+    ('user', 'root\nx', 'user[:group] or uid[:gid]'),
+    ('labels', {'a': 1}, 'an object of strings'),
+    ('exposed', ['99999/tcp'], 'a list of ports such as 80/tcp'),
+    ('exposed', ['80/sctp'], 'a list of ports such as 80/tcp'),
+    ('volumes', ['data'], 'a list of absolute paths'),
+    ('shell', [], 'a non-empty list of strings'),
+    ('healthcheck', {'test': ['CMD-SHELL', 'true']}, 'null or a HEALTHCHECK'),
+    ('healthcheck', {'test': ['NONE'], 'interval': 1, 'timeout': 1, 'start_period': 0, 'retries': 1}, 'null or a'),
+    ('healthcheck', {'test': ['CMD', 'x'], 'interval': -1, 'timeout': 1, 'start_period': 0, 'retries': 1}, 'null or'),
+    ('healthcheck', {'test': ['CMD', 'x'], 'interval': 1, 'timeout': 1, 'start_period': 0, 'retries': 0}, 'null or'),
+])
+def test_config_values_no_build_makes_are_refused(key, value, form):
+    with pytest.raises(ConductorError) as error:
+        check_config({'env': [], key: value}, 'the archive')
+    assert str(error.value).startswith("the archive: the image config's %s is " % key) and form in str(error.value)
+
+
+def test_unknown_config_keys_are_refused():
+    with pytest.raises(ConductorError, match="the archive: the image config has the unknown key 'privileged'"):
+        check_config({'privileged': True}, 'the archive')

@@ -1,10 +1,14 @@
-"""The state root's temporary entries: names that say whose they are, and sweeps that read them."""
+"""The state root's temporary entries: names that say whose they are, and sweeps that read them; keys."""
+import hashlib
 import os
 import subprocess
 import sys
 
+import pytest
+
 import helpers
 from ansible_collections.cs695.conductor.plugins.module_utils import _common, _store
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 
 
 def cli(*args, root):
@@ -53,3 +57,44 @@ def dead_pid():
     child = subprocess.Popen(['true'])
     child.wait()
     return child.pid
+
+
+@pytest.mark.parametrize('key, sound', [
+    ('0123456789abcdef' * 2, True),  # a build step's or a debootstrap base's
+    ('sha256-' + 'ab' * 32, True),  # a loaded layer's chain ID
+    ('0123456789ABCDEF' * 2, False), ('0' * 31, False), ('0' * 33, False), ('sha256-' + '0' * 32, False),
+    ('sha256:' + '0' * 64, False), ('../../' + '0' * 26, False), ('0' * 16 + ':containers', False),
+    ('0' * 31 + '/', False), (None, False), (['0' * 32], False), ('0' * 32 + ',upperdir=/', False),
+])
+def test_keys_are_hex_of_one_of_two_lengths(key, sound):
+    assert _store.is_key(key) is sound
+
+
+def test_loaded_keys_are_oci_chain_ids_and_never_a_build_key():
+    diff = 'sha256:' + 'ab' * 32
+    assert _store.loaded_key(None, diff) == 'sha256-' + 'ab' * 32
+    upper = _store.loaded_key('sha256-' + 'ab' * 32, 'sha256:' + 'cd' * 32)
+    assert upper == 'sha256-' + hashlib.sha256(('sha256:%s sha256:%s' % ('ab' * 32, 'cd' * 32)).encode()).hexdigest()
+    assert _store.is_key(upper) and len(upper) == 71
+    with pytest.raises(ConductorError, match="is not a diff_id"):
+        _store.loaded_key(None, 'sha256:../../x')
+
+
+def test_every_manifest_and_overlay_checks_its_keys(tmp_path):
+    store = _store.Store(str(tmp_path / 'root'), config={})
+    store.prepare()
+    good = {'name': 'ok', 'id': 'e' * 64, 'base': 'a' * 32, 'layers': ['b' * 32, 'sha256-' + 'c' * 64], 'config': {}}
+    bad = dict(good, name='bad', layers=['b' * 32, 'b' * 32 + ':containers'])
+    for manifest in (good, bad):
+        _common.write_json(store.path('images', manifest['name'] + '.json'), manifest)
+    assert store.image('ok') == good and [m['name'] for m in store.images()] == ['ok']
+    message = "image 'bad' has the layer key '%s:containers', which is not a key Conductor makes" % ('b' * 32)
+    for read in (store.image, store.require_image):
+        with pytest.raises(ConductorError, match=message):
+            read('bad')
+    assert store.image('bad', checked=False) == bad
+    with pytest.raises(ConductorError, match="this overlay has the base key '../x'"):
+        store.lowerdirs('../x', [])
+    with pytest.raises(ConductorError, match="is not a layer key Conductor makes"):
+        store.layer('../../etc')
+    assert store.lowerdirs('a' * 32, ['b' * 32]) == ['layers/%s/diff' % ('b' * 32), 'bases/%s/rootfs' % ('a' * 32)]
