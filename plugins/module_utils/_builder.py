@@ -31,7 +31,7 @@ import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     TEMP_PREFIX, ConductorError, check_name, digest, env_dict, human_size, remove_tree, temp_name, temp_owner,
-    tree_size, utc_now, write_json)
+    tree_size, utc_now, walk, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS, COPY_CAPS
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 from ansible_collections.cs695.conductor.plugins.module_utils import (
@@ -47,6 +47,7 @@ class Step:
         self.number, self.instruction, self.stage, self.key = number, instruction, stage, None
         self.config, self.sources, self.argv, self.below, self.copy_from, self.mounts = None, [], None, [], None, []
         self.source_dir, self.run_env = None, {}  # the context's fd, or the folder ADD downloaded into
+        self.context = None
         self.cached = True
 
     @property
@@ -170,10 +171,9 @@ class Plan:
         if ref == self.name:
             ins.fail('image %r cannot be built FROM itself' % ref)
         if self.allowed_images is not None and ref not in self.allowed_images:  # before any read: no oracle
+            what = ins.command if ins.command == 'FROM' else ins.command + ' --from'
             ins.fail('%s names the image %r, which this build may not use (allowed: %s): give --allow-image %s (the '
-                     'module\'s allowed_images) if it may' % (ins.command if ins.command == 'FROM' else
-                                                               ins.command + ' --from', ref,
-                                                               ', '.join(self.allowed_images) or 'none', ref))
+                     'module\'s allowed_images) if it may' % (what, ref, ', '.join(self.allowed_images) or 'none', ref))
         try:
             check_name('image', ref)
             if self._images is None:
@@ -294,7 +294,8 @@ class Plan:
                 ins.fail('RUN --mount=type=bind is read-only here: copy the files (COPY) to change them')
             context = self._context_for(ins)
             sources, sources_digest = context.resolve(ins, [mount.get('source', '.')])
-            step.mounts.append((context.clone_source(sources[0].path), mount['target'], True))
+            step.mounts.append((sources[0], mount['target'], True))  # copied, checked, when the step runs
+            step.context = context
             digests.append(sources_digest)
         return digests
 
@@ -416,21 +417,16 @@ def _run_step(store, stage, step, replace, out):
             shutil.copyfile('/etc/resolv.conf', resolv_conf)
             env = dict(step.run_env)
             env.setdefault('HOME', '/root')
-            for folder, dummy, dummy in step.mounts:
-                if isinstance(folder, str) and folder.startswith(store.root) and not os.path.isdir(folder):  # a cache
-                    os.makedirs(folder, 0o755)
+            mounts = _mount_sources(store, step, tmp)
             confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
             network = ins.flags.get('network', ['default'])[-1]
             cgroup = _step_cgroup(store, tmp)
             try:
                 code, message = _sandbox.spawn(lambda report: _runtime.build_step(
                     store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
-                    step.mounts, network == 'none', cgroup.procs()), out)
+                    mounts, network == 'none', cgroup.procs()), out)
             except BaseException:  # noqa: B036 - interrupted: the group goes, quietly, and the cause is what shows
-                try:
-                    cgroup.remove()
-                except ConductorError:
-                    pass
+                _remove_quietly(cgroup)
                 raise
             _cgroups.migrations_done()
             cgroup.remove()
@@ -438,8 +434,17 @@ def _run_step(store, stage, step, replace, out):
             source = step.source_dir if not step.copy_from else (
                 store.lowerdirs(*step.copy_from), os.path.join(tmp, 'from'))
             confinement = _runtime.Confinement(COPY_CAPS, _seccomp.filter_for(store.root, COPY_CAPS))
-            code, message = _sandbox.spawn(lambda report: _copy_child(
-                store.root, overlay, source, step.sources, ins.args, workdir, confinement, report), out)
+            scratch = os.open(tmp, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600) \
+                if any(s.archive for s in step.sources) else None  # where ADD's archive is copied, checked, read
+            cgroup = _step_cgroup(store, tmp)
+            try:
+                code, message = _sandbox.spawn(lambda report: _copy_child(
+                    store.root, overlay, source, step.sources, ins.args, workdir, confinement, report, scratch,
+                    cgroup.procs()), out)
+            finally:
+                if scratch is not None:
+                    os.close(scratch)
+                _remove_quietly(cgroup)
         if code != 0:
             raise ConductorError('%s:%d: %s failed with exit code %d%s: %r' % (
                 ins.source, ins.lineno, ins.command, code, ': ' + message if message else '', ins.text))
@@ -448,6 +453,29 @@ def _run_step(store, stage, step, replace, out):
         store.discard(tmp)
     layer = store.layer(step.key)
     out(' ---> %s (%s, %.1fs)' % (layer['id'][:12], human_size(layer['size']), time.time() - started))
+
+
+def _remove_quietly(cgroup):
+    try:
+        cgroup.remove()
+    except ConductorError:
+        pass  # its processes are not all gone yet: the next build sweeps it
+
+
+def _mount_sources(store, step, tmp):
+    """RUN --mount's (host folder, target, read-only): each bind source copied from the context into the step's
+    folder, checked against what the plan hashed (the student may change the context meanwhile); each cache
+    folder made if new."""
+    mounts = []
+    for number, (source, target, readonly) in enumerate(step.mounts):
+        if isinstance(source, _context.Source):
+            folder = os.path.join(tmp, 'bind-%d' % number)
+            step.context.snapshot(source, folder)
+            source = folder
+        elif not os.path.isdir(source):
+            os.makedirs(source, 0o755)
+        mounts.append((source, target, readonly))
+    return mounts
 
 
 def _step_cgroup(store, tmp):
@@ -470,17 +498,20 @@ def _step_cgroup(store, tmp):
     return cgroup
 
 
-def _copy_child(root, overlay, source, sources, args, workdir, confinement, report):  # pragma: no cover - child
+def _copy_child(root, overlay, source, sources, args, workdir, confinement, report, scratch,
+                cgroup):  # pragma: no cover - runs in the child
     """COPY and ADD: the image's merged view as root (so its symlinks resolve inside it); the sources read
-    through an fd: the context folder, or a read-only view of the stage or image --from names. Inside the
-    image nothing is imported (every module this needs is loaded first) and the step is confined: COPY_CAPS
-    and the seccomp filter, no fd of the host's but the source's."""
+    through an fd: the context's (each entry checked against what the plan hashed as it is copied), or a
+    read-only view of the stage or image --from names. Inside the image nothing is imported (every module
+    this needs is loaded first) and the step is confined: its cgroup, COPY_CAPS and the seccomp filter, no
+    fd of the host's but the source's and scratch (an unnamed file ADD's archives are copied to)."""
     import tarfile  # ADD: load it, and its decompressors, here too
     for name in ('gzip', 'bz2', 'lzma'):
         try:
             __import__(name)
         except ImportError:
             pass
+    _runtime.join_cgroup(cgroup)
     sys_.unshare(sys_.CLONE_NEWNS)
     _sandbox.make_mounts_private()
     lowers, upper, work, merged = overlay
@@ -494,7 +525,7 @@ def _copy_child(root, overlay, source, sources, args, workdir, confinement, repo
             sys_.mount(None, at, None, sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_RDONLY | sys_.MS_NODEV)
         source = at
     source_fd = source if isinstance(source, int) or source is None else os.open(source, os.O_RDONLY | os.O_DIRECTORY)
-    _sandbox.close_fds_except({0, 1, 2, report, source_fd})
+    _sandbox.close_fds_except({0, 1, 2, report, source_fd, scratch})
     _sandbox.seal_imports()
     os.chroot(merged)
     os.chdir('/')
@@ -507,22 +538,31 @@ def _copy_child(root, overlay, source, sources, args, workdir, confinement, repo
     for word, text in args.get('inline', []):
         target = posixpath.join(dest, word) if into else dest
         _make_parent(target)
-        with open(target, 'w') as f:
+        if os.path.lexists(target) and not os.path.isdir(target):
+            os.unlink(target)  # never written through: a fifo or a link the image planted there
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), 'w') as f:
             f.write(text)
         os.lchown(target, *owner)
         os.chmod(target, mode if mode is not None else 0o644)
     for item in sources or [_context.Source(s) for s in _glob_in(source_fd, args['sources'])]:
-        # the top follows its links inside the source, as Docker's does; nothing below it is followed
-        top = sys_.openat2(source_fd, item.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, 0, sys_.RESOLVE_IN_ROOT)
-        st = os.fstat(top)
-        if stat.S_ISDIR(st.st_mode):
-            _copy_tree(top, dest, item.entries, owner, mode)
-        elif item.archive:
-            _extract(tarfile, top, dest, owner if args.get('chown') else None)
+        # the top follows its links inside the source (a context's was resolved by the plan: followed no more);
+        # nothing below it is followed
+        top = sys_.openat2(source_fd, item.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, 0,
+                           sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS if item.expected else sys_.RESOLVE_IN_ROOT)
+        if item.archive:
+            os.ftruncate(scratch, 0)
+            _context.check_copied('', os.fstat(top), _context.copy_hashed(top, os.dup(scratch)), item.expected)
+            os.lseek(scratch, 0, os.SEEK_SET)
+            _extract(tarfile, scratch, dest, owner if args.get('chown') else None)
+        elif stat.S_ISDIR(os.fstat(top).st_mode):
+            if not os.path.isdir(dest):
+                os.makedirs(dest)
+                os.lchown(dest, *owner)  # a folder the copy makes belongs to --chown's user too
+            for entry in item.entries if item.entries is not None else _listing(top):
+                _copy_into(top, entry, posixpath.join(dest, entry), item.expected, owner, mode)
         else:
-            target = posixpath.join(dest, posixpath.basename(item.path)) if into else dest
-            _make_parent(target)
-            _copy_one(top, '', target, owner, mode)
+            _copy_into(top, '', posixpath.join(dest, posixpath.basename(item.path)) if into else dest, item.expected,
+                       owner, mode)
         os.close(top)
     os._exit(0)
 
@@ -544,48 +584,31 @@ def _make_parent(target):  # pragma: no cover - runs in the child
         os.makedirs(parent)
 
 
-def _copy_tree(top, dest, entries, owner, mode):  # pragma: no cover - runs in the child
-    """A folder's contents into dest: `entries` (the context's, .dockerignore applied), or all of it."""
-    if not os.path.isdir(dest):
-        os.makedirs(dest)
-        os.lchown(dest, *owner)  # a folder the copy makes belongs to --chown's user too
-    wanted = set(entries) if entries is not None else None
-    for folder, dirs, files, folder_fd in os.fwalk('.', dir_fd=top):  # symlinks are copied, never followed
-        below = folder[2:]
-        for name in sorted(dirs + files):
-            rel = posixpath.join(below, name) if below else name
-            if wanted is None or rel in wanted:
-                target = posixpath.join(dest, rel)
-                _make_parent(target)
-                _copy_one(folder_fd, name, target, owner, mode)
+def _listing(top):  # pragma: no cover - runs in the child
+    """Every path below the folder fd top (a stage's, for COPY --from), parents first."""
+    return [posixpath.join(folder[2:], name) if folder != '.' else name
+            for folder, dirs, files, dummy in walk('.', dir_fd=top) for name in sorted(dirs + files)]
 
 
-def _copy_one(dir_fd, name, target, owner, mode):  # pragma: no cover - runs in the child
-    """Copy one entry (name in dir_fd, or dir_fd itself when name is ''), owned by owner as Docker's
-    COPY does (root unless --chown), its mode kept unless --chmod."""
-    st = os.stat(name or '', dir_fd=dir_fd, follow_symlinks=False) if name else os.fstat(dir_fd)
-    if stat.S_ISDIR(st.st_mode):
-        if not os.path.isdir(target):
-            os.mkdir(target)
-    elif stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
-        if os.path.lexists(target) and not os.path.isdir(target):
-            os.unlink(target)
-        if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(name, dir_fd=dir_fd), target)
-        else:
-            src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd) if name else os.dup(dir_fd)
-            try:
-                out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-                with os.fdopen(src, 'rb', closefd=False) as fin, os.fdopen(out, 'wb') as fout:
-                    shutil.copyfileobj(fin, fout, 1 << 20)
-            finally:
-                os.close(src)
-    else:
-        return  # sockets, fifos and devices are not copied
-    os.lchown(target, *owner)
-    if not stat.S_ISLNK(st.st_mode):
-        os.chmod(target, mode if mode is not None else stat.S_IMODE(st.st_mode))
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+def _copy_into(top, entry, target, expected, owner, mode):  # pragma: no cover - runs in the child
+    """Copy one entry of the source (_context.copy_entry) to target in the image, owned by owner as Docker's
+    COPY does (root unless --chown), its mode kept unless --chmod. The target's folder is found as the
+    image's links lead (the copy is chrooted into it); a file or link already there is replaced."""
+    _make_parent(target)
+    if os.path.lexists(target) and not os.path.isdir(target):
+        os.unlink(target)
+    folder, name = posixpath.split(target)
+    parent = os.open(folder or '/', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        st = _context.copy_entry(top, entry, parent, name, expected)
+        if st is None:
+            return  # sockets, fifos and devices are not copied
+        os.chown(name, owner[0], owner[1], dir_fd=parent, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, mode if mode is not None else stat.S_IMODE(st.st_mode), dir_fd=parent)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=parent)
+    finally:
+        os.close(parent)
 
 
 def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
@@ -593,6 +616,7 @@ def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
     the names): its folder must resolve inside dest, so no symlink, made by the archive or already in
     the image, carries a member out of it."""
     with os.fdopen(os.dup(top), 'rb') as f, tarfile.open(fileobj=f, mode='r:*') as tar:
+        _context.keep_no_members(tar)
         if not os.path.isdir(dest):
             os.makedirs(dest)
         real_dest = os.path.realpath(dest)

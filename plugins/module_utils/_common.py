@@ -228,30 +228,40 @@ def digest(*parts):
 
 
 def tree_size(path):
-    """Bytes in the files under path (apparent sizes, folders not counted, hard links once)."""
+    """Bytes in the files under path (apparent sizes, folders not counted, hard links once). A tree that a
+    running container changes meanwhile gives what could be counted: files gone are skipped, and a folder
+    moved away ends the count there (ps --size and inspect never fail for it)."""
     total, seen = 0, set()
-    for dummy, dummy, files, fd in walk(path):
-        for name in files:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
+    try:
+        for dummy, dummy, files, fd in walk(path):
+            for name in files:
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_size
+    except OSError as e:
+        if e.errno != errno.ESTALE:
+            raise
     return total
 
 
-def walk(top, leave=None, dir_fd=None):
+def walk(top, leave=None, dir_fd=None, one_device=False):
     """(folder, dirs, files, dir_fd) for top and each folder below it, top down, as os.fwalk gives them
     (prune dirs in place; symlinks are never followed; a top that is no folder gives nothing). A loop, not
     recursion, holding one fd and passing names, not paths, to the kernel: a tree of any depth (a student's
     5000 nested folders) never meets Python's recursion limit, PATH_MAX or the fd limit. It climbs back with
     "..", checked against the folder it came from. leave(parent_fd, name) is called as each folder below top
-    is left, its whole tree seen: where a removal deletes it. dir_fd: top is relative to that folder's fd."""
+    is left, its whole tree seen: where a removal deletes it. dir_fd: top is relative to that folder's fd.
+    one_device: folders on another file system than top (a mount point) are not entered."""
     try:
         fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return
     levels = []  # from top down to where fd is: (folder, (device, inode), the names still to visit)
-    folder = top
+    folder, device = top, os.fstat(fd).st_dev
     try:
         while True:
             dirs, files = [], []
@@ -269,7 +279,10 @@ def walk(top, leave=None, dir_fd=None):
                     try:
                         child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
                     except (FileNotFoundError, NotADirectoryError):
-                        pass  # gone, or no longer a folder, since it was listed
+                        continue  # gone, or no longer a folder, since it was listed
+                    if one_device and os.fstat(child).st_dev != device:
+                        os.close(child)
+                        child = None
                 if child is not None:
                     os.close(fd)
                     fd, folder = child, os.path.join(folder, name)
@@ -312,9 +325,10 @@ def mounts(mountinfo=None):
 
 def remove_tree(path):
     """Delete a file or a whole folder (a symlink itself, never what it points to); gone already is fine.
-    A loop over walk(): a tree of any depth goes."""
+    A loop over walk(): a tree of any depth goes. A mount inside it is never entered (its mount point's
+    removal fails, EBUSY), as rm --one-file-system."""
     if os.path.isdir(path) and not os.path.islink(path):
-        for dummy, dummy, files, fd in walk(path, lambda parent, name: os.rmdir(name, dir_fd=parent)):
+        for dummy, dummy, files, fd in walk(path, lambda parent, name: os.rmdir(name, dir_fd=parent), one_device=True):
             for name in files:
                 os.unlink(name, dir_fd=fd)
         os.rmdir(path)

@@ -16,10 +16,14 @@ file is imported by run, which must not pay for `re`.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import errno
+import os
 import posixpath
+import stat
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, env_dict, env_list, is_env_key, loads)
+from ansible_collections.cs695.conductor.plugins.module_utils._syscalls import AT_FDCWD, RESOLVE_NO_SYMLINKS, openat2
 
 INSTRUCTIONS = ('FROM', 'ARG', 'COPY', 'ADD', 'RUN', 'ENV', 'WORKDIR', 'CMD', 'ENTRYPOINT', 'SHELL', 'USER', 'LABEL',
                 'EXPOSE', 'STOPSIGNAL', 'VOLUME', 'HEALTHCHECK')
@@ -32,6 +36,7 @@ FLAGS = {  # the --flags each instruction takes; a repeated flag keeps every val
 }
 HEREDOCS = ('RUN', 'COPY', 'ADD')
 DEFAULT_SHELL = ['/bin/sh', '-c']
+CONDUCTORFILE_MAX = 4 << 20
 HEALTH_DEFAULTS = {'interval': 30.0, 'timeout': 30.0, 'start_period': 0.0, 'start_interval': 5.0, 'retries': 3}
 SIGNALS = {'HUP': 1, 'INT': 2, 'QUIT': 3, 'KILL': 9, 'USR1': 10, 'USR2': 12, 'TERM': 15, 'CONT': 18, 'STOP': 19,
            'WINCH': 28, 'PWR': 30, 'RTMIN+3': 37}
@@ -59,12 +64,23 @@ class Instruction:
 
 
 def parse_file(path, check_from=None):
+    """Parse the file at path, read as a regular file reached through no symlink: a student who can swap
+    the folder of the file they handed in cannot make the build read a host file, and show its lines in
+    errors."""
     try:
-        with open(path) as f:
-            content = f.read()
+        fd = openat2(AT_FDCWD, os.path.abspath(path), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS)
+        with os.fdopen(fd, 'rb') as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConductorError('cannot read Conductorfile %s: it is not a regular file' % path)
+            content = f.read(CONDUCTORFILE_MAX + 1)
     except (IOError, OSError) as e:
+        if e.errno == errno.ELOOP:
+            raise ConductorError('cannot read Conductorfile %s: its path goes through a symlink: give its real path (%s)'
+                                 % (path, os.path.realpath(path)))
         raise ConductorError('cannot read Conductorfile %s: %s' % (path, e.strerror))
-    return parse(content, path, check_from)
+    if len(content) > CONDUCTORFILE_MAX:
+        raise ConductorError('cannot read Conductorfile %s: it is larger than %d bytes' % (path, CONDUCTORFILE_MAX))
+    return parse(content.decode('utf-8', 'replace'), path, check_from)
 
 
 def parse(content, source='<instructions>', check_from=None):

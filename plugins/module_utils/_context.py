@@ -36,28 +36,29 @@ MAGIC = re.compile('[*?[]')
 
 class Source:
     """One resolved source: `path` relative to the context; `entries` the paths below it to copy (None:
-    a file); `archive` when ADD should unpack it."""
+    a file); `archive` when ADD should unpack it. `expected`: what the plan hashed, {entry ('' for the
+    top): (mode, size, hash or link target)}, which whoever copies it checks (copy_entry)."""
 
-    def __init__(self, path, entries=None, archive=False):
-        self.path, self.entries, self.archive = path, entries, archive
+    def __init__(self, path, entries=None, archive=False, expected=None):
+        self.path, self.entries, self.archive, self.expected = path, entries, archive, expected
 
     def as_list(self):
         return [self.path, self.entries, self.archive]
 
 
 class Context:
-    def __init__(self, folder, conductorfile=None):
+    def __init__(self, folder):
         try:
-            self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
+            self.fd = sys_.openat2(sys_.AT_FDCWD, os.path.abspath(folder), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                                   sys_.RESOLVE_NO_SYMLINKS)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ConductorError('the build context %s goes through a symlink: give its real path (%s), which no '
+                                     'one can swap mid-build' % (folder, os.path.realpath(folder)))
             raise ConductorError('the build context %s is not a folder: give the folder the sources are in' % folder)
         self.folder = os.readlink('/proc/self/fd/%d' % self.fd)  # where it was when opened: for messages only
         self.ignore_file, text = None, None
-        if conductorfile and os.path.lexists(conductorfile + '.dockerignore'):
-            self.ignore_file = conductorfile + '.dockerignore'
-            text = read_regular(os.open(self.ignore_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC),
-                                self.ignore_file)
-        for name in IGNORE_FILES if text is None else ():
+        for name in IGNORE_FILES:
             try:
                 fd = self._open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, sys_.RESOLVE_NO_SYMLINKS)
             except FileNotFoundError:
@@ -72,21 +73,13 @@ class Context:
     def _open(self, rel, flags, resolve=sys_.RESOLVE_IN_ROOT):
         return sys_.openat2(self.fd, rel or '.', flags | os.O_CLOEXEC, 0, resolve | sys_.RESOLVE_NO_MAGICLINKS)
 
-    def clone_source(self, rel):
-        """A resolved source as a detached mount (RUN --mount=type=bind's), made now, from the context's fd: a
-        folder swapped after planning is never followed. _sandbox.bind_in_root mounts it in the step."""
-        fd = self._open(rel, os.O_PATH)
-        try:
-            return sys_.clone_tree(fd)
-        finally:
-            os.close(fd)
-
     def ignored(self, rel):
         return is_ignored(self.patterns, rel)
 
     def resolve(self, ins, sources, archives=False):
         """[Source] for COPY/ADD sources (globs expanded), and their digest. Refuses any that lead out."""
         resolved, h = [], hashlib.sha256()
+        excludes = ' (or %s excludes it)' % os.path.basename(self.ignore_file) if self.ignore_file else ''
         for src in sources:
             if os.path.isabs(src):
                 ins.fail('%s source %s is an absolute path: sources are relative to the build context %s'
@@ -96,9 +89,7 @@ class Context:
             matches = glob_in(self.fd, src) if MAGIC.search(src) else [posixpath.normpath(src)]
             matches = [m for m in matches if exists_in_root(self.fd, m) and not self.ignored(m)]
             if not matches:
-                ins.fail('%s source %s is not in the build context %s%s' % (
-                    ins.command, src, self.folder, ' (or %s excludes it)' % os.path.basename(self.ignore_file)
-                    if self.ignore_file else ''))
+                ins.fail('%s source %s is not in the build context %s%s' % (ins.command, src, self.folder, excludes))
             for rel in matches:
                 try:
                     top = self._open(rel, os.O_PATH, sys_.RESOLVE_BENEATH)
@@ -111,6 +102,9 @@ class Context:
                     raise
                 try:
                     source = self._scan(top, ins)
+                    if self.ignored(source.path):  # a link to an excluded file is excluded too
+                        ins.fail('%s source %s is not in the build context %s%s'
+                                 % (ins.command, src, self.folder, excludes))
                     if archives and source.entries is None:
                         with _reopen(top) as f:
                             source.archive = tarfile.is_tarfile(f)
@@ -128,7 +122,7 @@ class Context:
         if rel.split('/')[0] == '..':
             ins.fail('%s: the build context %s was moved while the build read it: build again' % (ins.command, self.folder))
         st = os.fstat(top)
-        records = [(rel, st, _extra(top, '', st, ins))]
+        records = [(rel, '', st, _extra(top, '', st, ins))]
         if not stat.S_ISDIR(st.st_mode):
             return _Scanned(rel, None, records)
         entries = []
@@ -141,22 +135,112 @@ class Context:
                 if not self.ignored(in_context):
                     entries.append(entry)
                     st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                    records.append((in_context, st, _extra(fd, name, st, ins)))
+                    records.append((in_context, entry, st, _extra(fd, name, st, ins)))
         return _Scanned(rel, entries, records)
+
+    def snapshot(self, source, dest):
+        """Copy the resolved source to dest (a new path in a folder of ours), exactly the entries the plan
+        listed and hashed, each checked as it is copied (copy_entry), with their owners and modes: RUN
+        --mount=type=bind mounts this copy, never the context, which the student may change while the step
+        runs. Files .dockerignore excludes are not in it."""
+        top = self._open(source.path, os.O_RDONLY | os.O_NONBLOCK, sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS)
+        try:
+            for entry in [''] + (source.entries or []):
+                target = posixpath.join(dest, entry) if entry else dest
+                parent = os.open(os.path.dirname(target), os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                try:
+                    name = os.path.basename(target)
+                    st = copy_entry(top, entry, parent, name, source.expected)
+                    os.chown(name, st.st_uid, st.st_gid, dir_fd=parent, follow_symlinks=False)
+                    if not stat.S_ISLNK(st.st_mode):
+                        os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=parent)
+                finally:
+                    os.close(parent)
+        finally:
+            os.close(top)
 
 
 class _Scanned(Source):
     def __init__(self, path, entries, records):
-        Source.__init__(self, path, entries)
+        expected = dict((entry, (st.st_mode, st.st_size if extra else 0, extra)) for dummy, entry, st, extra in records)
+        Source.__init__(self, path, entries, expected=expected)
         self.records = records
 
 
 def _digest(h, sources):
     """Path, mode, size, content and link target of every entry; never mtime."""
     for source in sources:
-        for rel, st, extra in source.records:
+        for rel, dummy, st, extra in source.records:
             h.update(('%s\0%o\0%d\0%s\n' % (rel, st.st_mode, st.st_size if extra else 0, extra)).encode(
                 'utf-8', 'surrogateescape'))
+    return h.hexdigest()
+
+
+def copy_entry(top, entry, out_dir, name, expected):
+    """Copy the entry (a path below the folder fd top, or '' for top itself, opened for reading) to name in
+    the folder fd out_dir, as the plan saw it: no symlink is followed on the way to it, and a file is hashed
+    as it is copied. With expected (the plan's records), what was copied is checked against expected[entry]:
+    anything else (the student changed the context since the plan hashed it) is one error, and the step is
+    not kept. Returns the entry's stat (owners, modes and times are the caller's), None for what is not
+    copied (sockets, fifos and devices of a stage)."""
+    extra = source = None
+    if entry:
+        folder = sys_.openat2(top, posixpath.dirname(entry) or '.', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                              sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS)
+        base = posixpath.basename(entry)
+        try:
+            st = os.stat(base, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                source = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+            elif stat.S_ISLNK(st.st_mode):
+                extra = os.readlink(base, dir_fd=folder)
+        finally:
+            os.close(folder)
+    else:
+        st = os.fstat(top)
+        if stat.S_ISREG(st.st_mode):
+            source = os.dup(top)
+            os.lseek(source, 0, os.SEEK_SET)
+    if stat.S_ISDIR(st.st_mode):
+        extra = ''
+        try:
+            os.mkdir(name, 0o700, dir_fd=out_dir)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.stat(name, dir_fd=out_dir).st_mode):
+                raise
+    elif stat.S_ISLNK(st.st_mode):
+        os.symlink(extra, name, dir_fd=out_dir)
+    elif source is not None:
+        try:
+            if not stat.S_ISREG(os.fstat(source).st_mode):
+                raise ConductorError('%s changed while it was copied' % (entry or 'the source'))
+            extra = copy_hashed(source, os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                                0o600, dir_fd=out_dir))
+            st = os.fstat(source)
+        finally:
+            os.close(source)
+    if expected is not None:
+        check_copied(entry, st, extra, expected)
+    return st if extra is not None else None
+
+
+def check_copied(entry, st, extra, expected):
+    """Refuse what was copied unless it is what the plan hashed (expected[entry])."""
+    if (st.st_mode, st.st_size if extra else 0, extra) != expected.get(entry):
+        raise ConductorError('the build context changed while it was built (%s is not what the plan hashed): '
+                             'build again when it stays still' % (entry or 'the source'))
+
+
+def copy_hashed(source, out):
+    """Copy the open file source into out (closed after); its sha256, of exactly the bytes written."""
+    h = hashlib.sha256()
+    with os.fdopen(out, 'wb') as f:
+        while True:
+            chunk = os.read(source, 1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            f.write(chunk)
     return h.hexdigest()
 
 
@@ -291,11 +375,23 @@ def is_ignored(patterns, rel):
 
 
 # -- ADD's archives -----------------------------------------------------------------------------
+class _NoMembers(list):
+    def append(self, member):
+        pass
+
+
+def keep_no_members(tar):
+    """Read tar one member at a time: tarfile keeps every member it has read in tar.members, and a small
+    archive of a million empty members filled hundreds of MB of the host's memory."""
+    tar.members = _NoMembers()
+
+
 def check_archive(fileobj, archive, ins):
     """Refuse an archive any member of which would land outside the destination: .. in a name, a link
     to outside, or a path through a symlink the archive itself makes."""
     links = set()
     with tarfile.open(fileobj=fileobj) as tar:
+        keep_no_members(tar)
         for member in tar:
             name = member_path(member.name)
             problem = None

@@ -29,9 +29,9 @@ def spawn(child, out=None):
     child must exec or raise. An exception before exec is sent back over a close-on-exec pipe and
     returned as the message. Returns (exit code, message); signals give 128 + signal number.
     """
-    format_exc = None
+    walk_tb = None
     if os.environ.get('CONDUCTOR_DEBUG'):  # imported here, on the host: the child may be inside an image
-        from traceback import format_exc
+        from traceback import walk_tb
     outr, outw = os.pipe()
     errr, errw = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -47,7 +47,11 @@ def spawn(child, out=None):
             child(errw)
         except BaseException as e:  # noqa: B036 - the child must never return into the caller
             try:
-                detail = format_exc() if format_exc else str(e) or repr(e)
+                detail = str(e) or repr(e)
+                if walk_tb:  # files and lines only: reading their source (linecache) would open the image's files
+                    detail = ''.join('  File "%s", line %d, in %s\n' % (frame.f_code.co_filename, line,
+                                                                        frame.f_code.co_name)
+                                     for frame, line in walk_tb(e.__traceback__)) + repr(e)
                 os.write(errw, detail.encode('utf-8', 'replace'))
             finally:
                 os._exit(125)
@@ -164,22 +168,17 @@ def make_dirs_in_root(rootfs, target):
 
 def bind_in_root(source, rootfs, target, readonly=False):
     """Bind the host folder or file source at target inside rootfs (made if missing), nosuid and nodev,
-    read-only if asked. The target is resolved inside the root: an image's symlink cannot lead out.
-    source may be a tree from _syscalls.clone_tree (an fd): then no path of the host is resolved here."""
-    is_dir = stat.S_ISDIR(os.fstat(source).st_mode) if isinstance(source, int) else os.path.isdir(source)
-    if is_dir:
+    read-only if asked. The target is resolved inside the root: an image's symlink cannot lead out."""
+    if os.path.isdir(source):
         os.close(make_dirs_in_root(rootfs, target))
     else:
         os.close(make_dirs_in_root(rootfs, os.path.dirname(target)))
-        bind_file(None if isinstance(source, int) else source, rootfs, target, create=True)
+        bind_file(source, rootfs, target, create=True)
     flags = sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_NOSUID | sys_.MS_NODEV | (sys_.MS_RDONLY if readonly else 0)
-    if is_dir or isinstance(source, int):
-        fd = open_in_root(rootfs, target, os.O_PATH | (os.O_DIRECTORY if is_dir else os.O_NOFOLLOW))
+    if os.path.isdir(source):
+        fd = open_in_root(rootfs, target, os.O_PATH | os.O_DIRECTORY)
         try:
-            if isinstance(source, int):
-                sys_.attach_tree(source, fd)
-            else:
-                sys_.mount(source, '/proc/self/fd/%d' % fd, None, sys_.MS_BIND | sys_.MS_REC)
+            sys_.mount(source, '/proc/self/fd/%d' % fd, None, sys_.MS_BIND | sys_.MS_REC)
         finally:
             os.close(fd)
     fd = open_in_root(rootfs, target)  # now the new mount, on top
@@ -217,8 +216,7 @@ def mount_dev(rootfs):
 def bind_file(source, rootfs, target, create=False):
     """Bind source over target inside rootfs. With create, a missing target (or a symlink in its
     place) becomes an empty file first: in the container's own upper layer, never in the image, and
-    never through a symlink out of the root (the folder is opened with open_in_root). A source of None
-    only makes the target."""
+    never through a symlink out of the root (the folder is opened with open_in_root)."""
     folder, name = os.path.split(target.lstrip('/'))
     parent = open_in_root(rootfs, folder, os.O_PATH | os.O_DIRECTORY)
     try:
@@ -232,7 +230,7 @@ def bind_file(source, rootfs, target, create=False):
             os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
                              dir_fd=parent))
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-        if source is not None and st is not None and stat.S_ISREG(st.st_mode):
+        if st is not None and stat.S_ISREG(st.st_mode):
             mount_in_root(source, rootfs, target, None, sys_.MS_BIND)
     finally:
         os.close(parent)

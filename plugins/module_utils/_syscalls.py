@@ -46,14 +46,11 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 1
 SYS_PIVOT_ROOT = {'x86_64': 155, 'aarch64': 41, 'armv7l': 218, 'ppc64le': 203, 's390x': 217, 'riscv64': 41}
 SYS_OPENAT2 = 437  # the same number on every architecture (added in Linux 5.6)
+AT_FDCWD = -100
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
-SYS_OPEN_TREE, SYS_MOVE_MOUNT = 428, 429  # the new mount API, the same numbers on every architecture (Linux 5.2)
-OPEN_TREE_CLONE = 1
-AT_EMPTY_PATH = 0x1000
-MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH = 0x04, 0x40
 SYS_QUOTACTL_FD = 443  # the same number on every architecture (Linux 5.14)
 FS_IOC_FSGETXATTR = 0x801c581f  # struct fsxattr: xflags, extsize, nextents, projid, cowextsize, 8 bytes pad
 FS_IOC_FSSETXATTR = 0x401c5820
@@ -181,22 +178,6 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
         err = ctypes.get_errno()
         raise OSError(err, 'openat2 %s: %s' % (path, os.strerror(err)))
     return fd
-
-
-def clone_tree(fd):
-    """open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at the O_PATH fd (its file or folder
-    alone), as an fd that attach_tree can mount in another mount namespace (a bind mount cannot: EINVAL)."""
-    tree = _libc.syscall(SYS_OPEN_TREE, fd, b'', OPEN_TREE_CLONE | AT_EMPTY_PATH | os.O_CLOEXEC)
-    if tree < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, 'open_tree: %s' % os.strerror(err))
-    return tree
-
-
-def attach_tree(tree, target_fd):
-    """move_mount(2): mount the detached tree on the file or folder at the O_PATH fd target_fd."""
-    _check(_libc.syscall(SYS_MOVE_MOUNT, tree, b'', target_fd, b'', MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
-           'move_mount')
 
 
 def set_loopback_up():

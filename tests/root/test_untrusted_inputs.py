@@ -234,3 +234,67 @@ def test_a_leftover_the_sweep_cannot_remove_never_fails_ps_or_run(conductor, con
         subprocess.run(['chattr', '-i', os.path.join(leftover, 'stuck')], check=True)
     conductor('ps')
     assert not os.path.exists(leftover), 'the next sweep takes it'
+
+
+def test_a_context_path_through_a_symlink_is_refused_so_a_swap_before_the_plan_gets_nothing(conductor, tmp_path):
+    """The context folder itself swapped for a symlink to a host folder just before the plan opens it: the
+    plan opened the host folder (9 of 15 builds copied the host's file in the review)."""
+    (tmp_path / 'host' / 'etc').mkdir(parents=True)
+    (tmp_path / 'host' / 'etc' / 'hostname').write_text('HOST SECRET\n')
+    hw1 = tmp_path / 'vol' / 'hw1'
+    (hw1 / 'etc').mkdir(parents=True)
+    (hw1 / 'etc' / 'hostname').write_text('honest\n')
+    dockerfile = tmp_path / 'Dockerfile'  # the instructor's copy of the file
+    dockerfile.write_text('FROM debian:bookworm\nCOPY etc/hostname /leak\n')
+    conductor('build', '--context', str(hw1), '-f', str(dockerfile), 'leak')
+    assert conductor('run', 'leak', 'l0', '--', 'cat', '/leak').stdout == 'honest\n', 'control'
+    seen, refused = set(), 0
+    with Swapper(hw1, tmp_path / 'host'):
+        for n in range(15):
+            out = conductor('build', '--no-cache', '--context', str(hw1), '-f', str(dockerfile), 'leak', check=False)
+            if out.returncode == 0:
+                seen.add(conductor('run', 'leak', 'l%d' % (n + 1), '--', 'cat', '/leak').stdout)
+            refused += 'goes through a symlink: give its real path' in out.stderr
+    assert 'HOST SECRET\n' not in seen, 'the plan opened a host folder as the context'
+    assert refused, 'some builds met the symlink, and said so'
+    link = tmp_path / 'link'
+    os.symlink(str(hw1), str(link))
+    error = conductor.fails('build', '--context', str(link), '-f', str(dockerfile), 'leak')
+    assert 'goes through a symlink: give its real path (%s)' % hw1 in error, error
+
+
+def test_a_context_changed_after_the_plan_hashed_it_never_becomes_a_cached_layer(conductor, tmp_path):
+    """One student changes a starter file while their build runs an earlier step: the copy step copied the new
+    content under the key of the old, and every later build of the same files (the instructor's) used it."""
+    import threading
+    contexts = []
+    for name in ('a', 'b'):
+        (tmp_path / name / 'src').mkdir(parents=True)
+        (tmp_path / name / 'src' / 'app.txt').write_text('honest\n')
+        contexts.append(tmp_path / name)
+    dockerfile = tmp_path / 'Dockerfile'
+    for text in ('RUN sleep 2\nCOPY src/ /app/\n',
+                 'RUN sleep 2\nRUN --mount=type=bind,source=src,target=/src cat /src/app.txt > /seen\n'):
+        dockerfile.write_text('FROM debian:bookworm\n' + text)
+        timer = threading.Timer(1.0, (contexts[0] / 'src' / 'app.txt').write_text, ['EVIL BACKDOOR\n'])
+        timer.start()
+        out = conductor('build', '--no-cache', '--context', str(contexts[0]), '-f', str(dockerfile), 'a', check=False)
+        timer.join()
+        assert out.returncode != 0 and 'the build context changed while it was built' in out.stderr, out
+        (contexts[0] / 'src' / 'app.txt').write_text('honest\n')
+        out = conductor('build', '--context', str(contexts[1]), '-f', str(dockerfile), 'b').stdout
+        path = '/app/app.txt' if 'COPY' in text else '/seen'
+        assert conductor('run', 'b', 'b%d' % len(text), '--', 'cat', path).stdout == 'honest\n', out
+
+
+def test_files_the_dockerignore_excludes_reach_no_step(conductor, context):
+    (context / 'solution').mkdir()
+    (context / 'solution' / 'answer').write_text('SECRET ANSWER\n')
+    (context / '.dockerignore').write_text('solution\n')
+    os.symlink('solution/answer', str(context / 'notes'))
+    error = conductor.fails('build', 'img', context.write('FROM debian:bookworm\nCOPY notes /n\n'))
+    assert 'COPY source notes is not in the build context' in error and 'excludes it' in error, error
+    conductor('build', 'img', context.write(
+        'FROM debian:bookworm\nRUN --mount=type=bind,target=/ctx sh -c "cat /ctx/solution/answer; ls /ctx" > /seen\n'))
+    seen = conductor('run', 'img', 'c', '--', 'cat', '/seen').stdout
+    assert 'SECRET' not in seen and 'app' in seen.split(), 'control: the rest of the context is there: %r' % seen
