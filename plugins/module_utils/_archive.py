@@ -150,11 +150,11 @@ def _blob_of_layer(folder, source, compress):
 
 def _tar_folder(tar, top):
     """A layer's folder as an OCI layer: whiteouts as .wh. files, no device nodes, numeric owners."""
-    for folder, dirs, files, dummy in walk(top):
+    for folder, dirs, files, fd in walk(top):
         dirs.sort()
         rel_folder = os.path.relpath(folder, top)
         for name in sorted(dirs + files):
-            path = os.path.join(folder, name)
+            path = '/proc/self/fd/%d/%s' % (fd, name)  # through the folder's fd: short at any depth
             arcname = os.path.normpath(os.path.join(rel_folder, name))
             st = os.lstat(path)
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # overlay's whiteout: the name was deleted

@@ -298,3 +298,15 @@ def test_files_the_dockerignore_excludes_reach_no_step(conductor, context):
         'FROM debian:bookworm\nRUN --mount=type=bind,target=/ctx sh -c "cat /ctx/solution/answer; ls /ctx" > /seen\n'))
     seen = conductor('run', 'img', 'c', '--', 'cat', '/seen').stdout
     assert 'SECRET' not in seen and 'app' in seen.split(), 'control: the rest of the context is there: %r' % seen
+
+
+def test_an_image_with_a_5000_deep_tree_is_saved_and_refused_by_load_with_one_error(conductor, context, tmp_path):
+    """save walks the layer through its folders' fds (paths past PATH_MAX failed it); load unpacks by path, so
+    a layer deeper than PATH_MAX is one clear error that changes nothing (a named limit)."""
+    conductor('build', 'deep', context.write('FROM debian:bookworm\nRUN %s\n' % DEEP))
+    conductor('save', 'deep', '-o', str(tmp_path / 'deep.tar'))
+    conductor('rmi', 'deep')
+    listing = conductor.listing()
+    error = conductor.fails('load', '-i', str(tmp_path / 'deep.tar'))
+    assert 'cannot be unpacked (' in error and 'File name too long' in error, error
+    assert conductor.listing() == listing
