@@ -50,7 +50,8 @@ def cmd_build(store, args):
     path = args.conductorfile or args.file or _default_file()
     steps, context = _builder.load_steps(path, context=args.context)
     plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
-                              build_args=_build_args(args.build_arg), downloads=args.allow_downloads)
+                              build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
+                              network=args.network or 'default')
     manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True))
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 
@@ -406,6 +407,9 @@ COMMANDS = {
         ('--context', 'context', 'DIR', "folder COPY sources are read from (default: the Conductorfile's folder)"),
         ('--build-arg', 'build_arg', 'NAME=VALUE...', 'a value for an ARG of the Conductorfile'),
         ('--allow-downloads', 'allow_downloads', None, 'let ADD download its http(s) URLs (off by default)'),
+        ('--network', 'network', 'MODE', "the RUN steps' network: default (a namespace of its own for each step, "
+         "with internet access), none, or host (the host's own: its loopback and services; also allows RUN "
+         "--network=host)"),
         ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
     'images': (cmd_images, '', [JSON]),
     'save': (cmd_save, 'NAME', [('-o, --output', 'output', 'FILE', 'the archive to write'),

@@ -23,6 +23,7 @@ and hashes.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import os
 import posixpath
 import shutil
@@ -35,18 +36,19 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 from ansible_collections.cs695.conductor.plugins.module_utils import (
-    _bases, _cgroups, _conductorfile, _context, _runtime, _sandbox, _seccomp)
+    _addresses, _bases, _cgroups, _conductorfile, _context, _runtime, _sandbox, _seccomp)
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 LAYER_COMMANDS = ('COPY', 'ADD', 'RUN')
 BUILD_GROUP = '.build-'  # a RUN step's cgroup: .build-<PID>-..., as its folder's temp name
+NETWORKS = ('default', 'none', 'host')  # what a build's RUN steps get: conductor build --network, RUN --network
 
 
 class Step:
     def __init__(self, number, instruction, stage):
         self.number, self.instruction, self.stage, self.key = number, instruction, stage, None
         self.config, self.sources, self.argv, self.below, self.copy_from, self.mounts = None, [], None, [], None, []
-        self.context_folder, self.run_env = None, {}
+        self.context_folder, self.run_env, self.network = None, {}, 'default'
         self.cached = True
 
     @property
@@ -75,11 +77,16 @@ class Plan:
     layers, bases   the keys the store holds: those steps are cached
     build_args  --build-arg values; cache_root: where RUN --mount=type=cache folders live
     download    download(urls, instruction) -> (folder, names, digest) for ADD <URL>; None refuses URLs
+    network     the RUN steps' network (conductor build --network): default, none or host
     """
 
     def __init__(self, name, instructions, config, images=None, context=None, layers=(), bases=(), nocache=False,
-                 build_args=None, cache_root=None, download=None):
+                 build_args=None, cache_root=None, download=None, network='default'):
         self.name, self.nocache = check_name('image', name), nocache
+        if network not in NETWORKS:
+            raise ConductorError('invalid build network %r: use default (a network namespace of its own for each RUN '
+                                 'step), none or host' % network)
+        self.network = network
         self.settings, self._images, self._context = config, images, context
         self.layer_keys, self.base_keys, self.cache_root = set(layers), set(bases), cache_root
         self._download = download
@@ -218,7 +225,7 @@ class Plan:
             if ins.command in ('COPY', 'ADD'):
                 chain = digest(chain, ins.command, ins.args, config.get('workdir'), self._copy_sources(step))
             elif ins.command == 'RUN':
-                step.run_env = variables
+                step.run_env, step.network = variables, step_network(ins, self.network)
                 arguments = sorted((k, v) for k, v in scope.items() if v is not None)
                 chain = digest(chain, 'RUN', step.argv, ins.flags, self._run_mounts(step), arguments)
             else:
@@ -312,13 +319,26 @@ def check_from(ins):
         raise ConductorError('%s:%d: %s' % (ins.source, ins.lineno, e))
 
 
-def make_plan(store, name, steps, context=None, nocache=False, build_args=None, images=None, downloads=False):
+def make_plan(store, name, steps, context=None, nocache=False, build_args=None, images=None, downloads=False,
+              network='default'):
     """A Plan that reads the store's images (or images(name)) and cache keys and the build context;
-    with downloads, ADD <URL> fetches into the state root's downloads/ folder."""
+    with downloads, ADD <URL> fetches into the state root's downloads/ folder. network: the RUN steps'."""
     check_name('image', name)
     return Plan(name, steps, store.config, images or store.require_image, context, store.keys('layers'),
                 store.keys('bases'), nocache, build_args, store.root,
-                (lambda urls, ins: download(store, urls, ins)) if downloads else None)
+                (lambda urls, ins: download(store, urls, ins)) if downloads else None, network)
+
+
+def step_network(ins, build_network='default'):
+    """The network a RUN step gets: RUN --network=none or host, else the build's. RUN --network=host needs the
+    build's host too, as BuildKit needs the network.host entitlement: a student's Dockerfile cannot reach the
+    host's loopback and services unless the instructor says so for this build."""
+    wanted = ins.flags.get('network', ['default'])[-1]
+    if wanted == 'host' and build_network != 'host':
+        ins.fail("RUN --network=host reaches the host's loopback and services, so it needs the build option "
+                 "--network host (the module's build_network: host); or drop it: each RUN step has a network of its "
+                 "own, with internet access")
+    return build_network if wanted == 'default' else wanted
 
 
 def download(store, urls, ins):
@@ -401,19 +421,18 @@ def _run_step(store, stage, step, replace, out):
     try:
         if ins.command == 'RUN':
             resolv_conf = os.path.join(tmp, 'resolv.conf')
-            shutil.copyfile('/etc/resolv.conf', resolv_conf)
             env = dict(step.run_env)
             env.setdefault('HOME', '/root')
             for folder, dummy, dummy in step.mounts:
                 if folder.startswith(store.root) and not os.path.isdir(folder):
                     os.makedirs(folder, 0o755)
             confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
-            network = ins.flags.get('network', ['default'])[-1]
             cgroup = _step_cgroup(store, tmp)
             try:
-                code, message = _sandbox.spawn(lambda report: _runtime.build_step(
-                    store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
-                    step.mounts, network == 'none', cgroup.procs()), out)
+                with _step_network(store, tmp, step.network) as netns:
+                    code, message = _sandbox.spawn(lambda report: _runtime.build_step(
+                        store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
+                        step.mounts, step.network == 'none', cgroup.procs(), netns), out)
             except BaseException:  # noqa: B036 - interrupted: the group goes, quietly, and the cause is what shows
                 try:
                     cgroup.remove()
@@ -435,6 +454,22 @@ def _run_step(store, stage, step, replace, out):
         shutil.rmtree(tmp, ignore_errors=True)
     layer = store.layer(step.key)
     out(' ---> %s (%s, %.1fs)' % (layer['id'][:12], human_size(layer['size']), time.time() - started))
+
+
+@contextlib.contextmanager
+def _step_network(store, tmp, network):
+    """A RUN step's network and its resolv.conf (tmp/resolv.conf). Yields the fd of a network namespace of its
+    own (default: a veth and a container's -i rules, gone when the step ends), or None for the host's (host)
+    or a fresh empty one (none, made by the step itself). Only then is the network code loaded."""
+    if network != 'default':
+        shutil.copyfile('/etc/resolv.conf', os.path.join(tmp, 'resolv.conf'))
+        yield None
+        return
+    with open(os.path.join(tmp, 'resolv.conf'), 'w') as f:
+        f.write(_addresses.resolv_conf(store.config))  # a loopback stub (127.0.0.53) is out of reach: its upstreams
+    from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
+    with Network(store).step(os.path.basename(tmp)) as netns:
+        yield netns
 
 
 def _step_cgroup(store, tmp):
