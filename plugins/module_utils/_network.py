@@ -234,15 +234,14 @@ class Network:
             self._add_step(tag, netns)
             yield netns
         except BaseException:  # noqa: B036 - the cause is what shows; a sweep takes what this cannot
+            os.close(netns)
             try:
                 self.remove(tag)
             except (ConductorError, OSError):
                 pass
             raise
-        else:
-            self.remove(tag)  # the veth first, by name: the namespace's own end goes with it at once
-        finally:
-            os.close(netns)
+        os.close(netns)  # the last reference once the step's processes are gone: the kernel takes its veth with it
+        self.remove(tag, links=False)  # deleting the veth here would wait for the kernel (about 20 ms)
 
     def _add_step(self, tag, netns):
         """The step's allocation, a veth into `netns` (eth0 there), its rules, then the links up and its default route."""
@@ -272,15 +271,16 @@ class Network:
                 inner.add_default_route(alloc['host_ip'])  # without internet, the firewall drops what is not for the host
 
     # -- stop, peer ----------------------------------------------------------------------------
-    def remove(self, *names):
+    def remove(self, *names, links=True):
         """Delete the containers' veths, rules, peerings and addresses: one firewall commit per table for
-        them all. Only their own links and rules are touched: another container's may be gone already."""
+        them all. Only their own links and rules are touched: another container's may be gone already.
+        links=False leaves the veths to go with their network namespaces."""
         with self._locked():
             change = _firewall.Change()
             allocations = self.book.load()
             expected = bool(allocations)
             for name in names:
-                self._forget(change, allocations, name)
+                self._forget(change, allocations, name, links)
             self._sweep(allocations, change)
             self.book.save(allocations)
             self._commit(change, allocations, expected)
@@ -353,9 +353,10 @@ class Network:
             return is_orphan(name)
         return not os.path.exists(self.containers.dir(name, 'config.json'))
 
-    def _forget(self, change, allocations, name):
+    def _forget(self, change, allocations, name, links=True):
         """Delete one container's links, rules and peerings, and drop it from `allocations`."""
-        _delete_links(interface_names(name))
+        if links:
+            _delete_links(interface_names(name))
         alloc = allocations.pop(name, None)
         _release_ports(alloc or {})
         partners = self._partners(name, allocations)
