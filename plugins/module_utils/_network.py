@@ -244,7 +244,8 @@ class Network:
         self.remove(tag, links=False)  # deleting the veth here would wait for the kernel (about 20 ms)
 
     def _add_step(self, tag, netns):
-        """The step's allocation, a veth into `netns` (eth0 there), its rules, then the links up and its default route."""
+        """The step's allocation, a veth into `netns` (eth0 there), its rules, then the links up and a default
+        route (without internet, the firewall drops what is not for the host)."""
         with self._locked():
             change = _firewall.Change()
             allocations = self._sweep(self.book.load(), change)
@@ -268,7 +269,7 @@ class Network:
                 index = socket.if_nametoindex('eth0')
                 inner.add_address(index, alloc['container_ip'], alloc['prefix'])
                 inner.set_up(index)
-                inner.add_default_route(alloc['host_ip'])  # without internet, the firewall drops what is not for the host
+                inner.add_default_route(alloc['host_ip'])
 
     # -- stop, peer ----------------------------------------------------------------------------
     def remove(self, *names, links=True):
