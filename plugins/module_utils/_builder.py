@@ -458,9 +458,10 @@ def _run_step(store, stage, step, replace, out):
 
 @contextlib.contextmanager
 def _step_network(store, tmp, network):
-    """A RUN step's network and its resolv.conf (tmp/resolv.conf). Yields the fd of a network namespace of its
-    own (default: a veth and a container's -i rules, gone when the step ends), or None for the host's (host)
-    or a fresh empty one (none, made by the step itself). Only then is the network code loaded."""
+    """A RUN step's network and its resolv.conf (tmp/resolv.conf). Yields build_step's netns: a network
+    namespace of its own (default: a veth and a container's -i rules, gone when the step ends), or None for
+    the host's (host) or a fresh empty one (none, made by the step itself). Only then is the network code
+    loaded."""
     if network != 'default':
         shutil.copyfile('/etc/resolv.conf', os.path.join(tmp, 'resolv.conf'))
         yield None

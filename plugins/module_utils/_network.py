@@ -226,22 +226,59 @@ class Network:
     @contextlib.contextmanager
     def step(self, tag):
         """A network namespace of its own for a RUN step, networked as a container with -i and the default
-        host_access: yields an fd of it, for the step to setns into. On the way out, also on an error or an
-        interrupt, its veth, rules and address go. tag: the step's temp name (.tmp-<PID>-...), so a sweep
-        forgets what a killed build left. No pyroute2: it would cost more than the step's budget."""
+        host_access. Yields (the namespace's fd, ready): the step joins the namespace, sets itself up, and
+        reads one byte from the fd `ready` before it execs. A helper, a fork of this process, makes the
+        network meanwhile (python-iptables is loaded there: 20 ms the step's own set-up hides), and removes
+        its rules and address when the step is over (this process closes the pipe: also when it is
+        interrupted or killed). tag: the step's temp name (.tmp-<PID>-...): a sweep forgets what a killed
+        build left. No pyroute2: it costs more than the step's whole budget."""
         netns = _new_namespace()
+        ready, ready_w = os.pipe2(os.O_CLOEXEC)
+        done_r, done = os.pipe2(os.O_CLOEXEC)
+        report_r, report = os.pipe2(os.O_CLOEXEC)
+        helper = os.fork()
+        if helper == 0:  # pragma: no cover - the helper
+            for fd in (ready, done, report_r):
+                os.close(fd)
+            os._exit(self._step_helper(tag, netns, ready_w, done_r, report))
+        for fd in (ready_w, done_r, report):
+            os.close(fd)
+        over = False
+        try:
+            yield netns, ready
+            over = True
+        finally:
+            # a byte, not an end of file: the step's first process holds the pipe until it is gone. 1: the
+            # step's processes are gone, so the namespace goes with our last fd and its veth with it
+            os.write(done, b'1' if over else b'0')
+            for fd in (ready, netns, done):
+                os.close(fd)
+            with os.fdopen(report_r, 'rb') as reported:
+                error = reported.read().decode('utf-8', 'replace')
+            os.waitpid(helper, 0)
+        if error:
+            raise ConductorError("the RUN step's network: %s" % error)
+
+    def _step_helper(self, tag, netns, ready, done, report):  # pragma: no cover - the helper
+        """Make the step's network, say so on `ready`, wait for a byte on `done` (or its end: the build is
+        gone), remove it. The exit code. Unless the byte is 1 the step may still be running (the build was
+        interrupted or killed): then its veth is deleted too, at once."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which closes `done`
+        error = None
         try:
             self._add_step(tag, netns)
-            yield netns
-        except BaseException:  # noqa: B036 - the cause is what shows; a sweep takes what this cannot
-            os.close(netns)
-            try:
-                self.remove(tag)
-            except (ConductorError, OSError):
-                pass
-            raise
-        os.close(netns)  # the last reference once the step's processes are gone: the kernel takes its veth with it
-        self.remove(tag, links=False)  # deleting the veth here would wait for the kernel (about 20 ms)
+            os.write(ready, b'1')
+        except Exception as e:  # pylint: disable=broad-except - reported to the build
+            error = str(e) or repr(e)
+        os.close(ready)  # without its byte the step does not run
+        os.close(netns)
+        over = error is None and os.read(done, 1) == b'1'
+        try:
+            self.remove(tag, links=not over)  # else the veth goes with the namespace (a delete waits 20 ms)
+        except Exception as e:  # pylint: disable=broad-except - the next sweep removes it
+            error = error or 'removing it: %s' % e
+        os.write(report, (error or '').encode())
+        return 1 if error else 0
 
     def _add_step(self, tag, netns):
         """The step's allocation, a veth into `netns` (eth0 there), its rules, then the links up and a default

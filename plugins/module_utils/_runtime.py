@@ -221,13 +221,13 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
 
 def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user=None, mounts=(),
                no_network=False, cgroup=(), netns=None):  # pragma: no cover - child
-    """A build's RUN step: its cgroup, fresh mount, PID, UTS and IPC namespaces, confined. Its network: the
-    namespace of the fd netns (the builder's, with a veth), else a fresh empty one (no_network: RUN
-    --network=none), else the host's (conductor build --network host). mounts: (host folder, target,
-    read-only) from RUN --mount."""
+    """A build's RUN step: its cgroup, fresh mount, PID, UTS and IPC namespaces, confined. Its network: with
+    netns (fd, ready), the namespace of the fd, whose veth the builder brings up meanwhile (a byte on the
+    fd ready says it is done); else a fresh empty one (no_network: RUN --network=none); else the host's
+    (conductor build --network host). mounts: (host folder, target, read-only) from RUN --mount."""
     join_cgroup(cgroup)
     if netns is not None:
-        sys_.setns(netns, sys_.CLONE_NEWNET)
+        sys_.setns(netns[0], sys_.CLONE_NEWNET)
     sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC |
                  (sys_.CLONE_NEWNET if no_network else 0))
     pid = os.fork()
@@ -250,6 +250,8 @@ def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user
         os.makedirs(workdir)
     confine(confinement)
     switch_user(user)
+    if netns is not None and os.read(netns[1], 1) != b'1':
+        raise OSError(errno.ENETDOWN, "the step's network could not be made")
     _sandbox.exec_command(argv, env, workdir)
 
 

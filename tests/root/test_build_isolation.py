@@ -112,21 +112,25 @@ def test_run_network_none_and_the_step_network_leaves_nothing_behind(netconducto
         time.sleep(0.05)
 
 
-def killed_build(cli, netlab, root, context):
-    """A build killed (SIGKILL, with its step) while its RUN step runs: returns the step's allocation name."""
+def killed_build(cli, netlab, root, context, sig=signal.SIGKILL):
+    """A build killed (SIGKILL, with its step and the helper that makes its network; or the build alone
+    interrupted, as by Ctrl-C, with SIGINT) while its RUN step runs: returns the step's allocation name."""
     path = context.write('FROM debian:bookworm\nRUN sleep 600\n')
     build = subprocess.Popen(['nsenter', '--net=/run/netns/' + netlab.host, '--', sys.executable, CLI, '--root', root,
                               'build', 'probe', path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)  # nsenter execs the CLI: build.pid is the build's PID
     try:
         deadline = time.time() + 30
-        while not allocations(root):
+        while not (allocations(root) and 'CONDUCTOR-' in ''.join(netlab.iptables())):
             assert build.poll() is None and time.time() < deadline, 'the RUN step never got a network'
             time.sleep(0.05)
         names = list(allocations(root))
-        assert names[0].startswith('.tmp-%d-' % build.pid) and 'CONDUCTOR-' in ''.join(netlab.iptables())
+        assert names[0].startswith('.tmp-%d-' % build.pid)
     finally:
-        os.killpg(build.pid, signal.SIGKILL)
+        if sig == signal.SIGKILL:
+            os.killpg(build.pid, sig)
+        else:
+            os.kill(build.pid, sig)
         build.wait()
     return names[0]
 
@@ -137,6 +141,19 @@ def allocations(root):
         return {}
     with open(path) as f:
         return json.load(f)
+
+
+def test_an_interrupted_or_failed_step_takes_its_network_with_it(netconductor, netlab, context, root):
+    rules, links = netlab.iptables(), netlab.links()
+    path = context.write('FROM debian:bookworm\nRUN exit 3\n')
+    assert 'exit code 3' in netconductor.fails('build', 'probe', path)
+    assert allocations(root) == {} and netlab.iptables() == rules
+    killed_build(netconductor, netlab, root, context, signal.SIGINT)
+    assert allocations(root) == {} and netlab.iptables() == rules  # removed by the build itself, no sweep
+    deadline = time.time() + 10
+    while netlab.links() != links:
+        assert time.time() < deadline, 'an interrupted RUN step left a link: %s' % netlab.links()
+        time.sleep(0.05)
 
 
 def test_a_killed_builds_step_network_is_swept_by_repair_or_the_next_build(netconductor, netlab, context, root):
