@@ -458,19 +458,48 @@ def _run_step(store, stage, step, replace, out):
 
 @contextlib.contextmanager
 def _step_network(store, tmp, network):
-    """A RUN step's network and its resolv.conf (tmp/resolv.conf). Yields build_step's netns: a network
-    namespace of its own (default: a veth and a container's -i rules, gone when the step ends), or None for
-    the host's (host) or a fresh empty one (none, made by the step itself). Only then is the network code
-    loaded."""
+    """A RUN step's network and its resolv.conf (tmp/resolv.conf). Yields build_step's netns: (the fd of a
+    network namespace of its own, the fd the step reads a byte from before it execs) for default; None for
+    the host's (host) or a fresh empty one (none, made by the step itself).
+
+    For default a helper process, forked here, gives the namespace a veth and a container's -i rules
+    (_network.Network.serve_step) while the step sets itself up: the network code and python-iptables load
+    there, behind the step's mounts, not on its way. A byte on `done` tells it the step is over (1) or was
+    interrupted (0); it then removes them, and this waits for it."""
     if network != 'default':
         shutil.copyfile('/etc/resolv.conf', os.path.join(tmp, 'resolv.conf'))
         yield None
         return
     with open(os.path.join(tmp, 'resolv.conf'), 'w') as f:
         f.write(_addresses.resolv_conf(store.config))  # a loopback stub (127.0.0.53) is out of reach: its upstreams
-    from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
-    with Network(store).step(os.path.basename(tmp)) as netns:
-        yield netns
+    netns = _sandbox.new_net_namespace()
+    (ready, ready_w), (done_r, done), (report_r, report) = (os.pipe2(os.O_CLOEXEC) for dummy in range(3))
+    helper = os.fork()
+    if helper == 0:  # pragma: no cover - the helper
+        try:
+            for fd in (ready, done, report_r):
+                os.close(fd)
+            from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
+            os._exit(Network(store).serve_step(os.path.basename(tmp), netns, ready_w, done_r, report))
+        finally:
+            os._exit(1)
+    for fd in (ready_w, done_r, report):
+        os.close(fd)
+    over = False
+    try:
+        yield netns, ready
+        over = True
+    finally:
+        # a byte, not an end of file: the step's first process holds the pipe until it is gone. 1: the step's
+        # processes are gone, so the namespace goes with our last fd and its veth with it
+        os.write(done, b'1' if over else b'0')
+        for fd in (ready, netns, done):
+            os.close(fd)
+        with os.fdopen(report_r, 'rb') as reported:
+            error = reported.read().decode('utf-8', 'replace')
+        os.waitpid(helper, 0)
+    if error:
+        raise ConductorError("the RUN step's network: %s" % error)
 
 
 def _step_cgroup(store, tmp):

@@ -223,47 +223,16 @@ class Network:
                                      % key)
 
     # -- a build's RUN step -------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def step(self, tag):
-        """A network namespace of its own for a RUN step, networked as a container with -i and the default
-        host_access. Yields (the namespace's fd, ready): the step joins the namespace, sets itself up, and
-        reads one byte from the fd `ready` before it execs. A helper, a fork of this process, makes the
-        network meanwhile (python-iptables is loaded there: 20 ms the step's own set-up hides), and removes
-        its rules and address when the step is over (this process closes the pipe: also when it is
-        interrupted or killed). tag: the step's temp name (.tmp-<PID>-...): a sweep forgets what a killed
-        build left. No pyroute2: it costs more than the step's whole budget."""
-        netns = _new_namespace()
-        ready, ready_w = os.pipe2(os.O_CLOEXEC)
-        done_r, done = os.pipe2(os.O_CLOEXEC)
-        report_r, report = os.pipe2(os.O_CLOEXEC)
-        helper = os.fork()
-        if helper == 0:  # pragma: no cover - the helper
-            for fd in (ready, done, report_r):
-                os.close(fd)
-            os._exit(self._step_helper(tag, netns, ready_w, done_r, report))
-        for fd in (ready_w, done_r, report):
-            os.close(fd)
-        over = False
-        try:
-            yield netns, ready
-            over = True
-        finally:
-            # a byte, not an end of file: the step's first process holds the pipe until it is gone. 1: the
-            # step's processes are gone, so the namespace goes with our last fd and its veth with it
-            os.write(done, b'1' if over else b'0')
-            for fd in (ready, netns, done):
-                os.close(fd)
-            with os.fdopen(report_r, 'rb') as reported:
-                error = reported.read().decode('utf-8', 'replace')
-            os.waitpid(helper, 0)
-        if error:
-            raise ConductorError("the RUN step's network: %s" % error)
-
-    def _step_helper(self, tag, netns, ready, done, report):  # pragma: no cover - the helper
-        """Make the step's network, say so on `ready`, wait for a byte on `done` (or its end: the build is
-        gone), remove it. The exit code. Unless the byte is 1 the step may still be running (the build was
-        interrupted or killed): then its veth is deleted too, at once."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which closes `done`
+    def serve_step(self, tag, netns, ready, done, report):  # pragma: no cover - the builder's helper process
+        """A RUN step's network, in a helper process the builder forks (_builder._step_network), while the step
+        sets itself up: the namespace of the fd `netns` networked as a container with -i and the default
+        host_access. Says so with a byte on `ready` (the step execs only then), waits for a byte on `done`
+        (or its end: the build is gone), then removes the rules and the address, and writes what failed to
+        `report`. Returns the exit code. tag: the step's temp name (.tmp-<PID of the build>-...), so a sweep
+        forgets what a killed build left. Unless the byte on `done` is 1 the step may still be running (the
+        build was interrupted or killed): then its veth is deleted too, at once; else it goes with the
+        namespace (a delete would wait 20 ms). No pyroute2: it costs more than the step's whole budget."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so on `done`
         error = None
         try:
             self._add_step(tag, netns)
@@ -274,7 +243,7 @@ class Network:
         os.close(netns)
         over = error is None and os.read(done, 1) == b'1'
         try:
-            self.remove(tag, links=not over)  # else the veth goes with the namespace (a delete waits 20 ms)
+            self.remove(tag, links=not over)
         except Exception as e:  # pylint: disable=broad-except - the next sweep removes it
             error = error or 'removing it: %s' % e
         os.write(report, (error or '').encode())
@@ -303,6 +272,9 @@ class Network:
                 _write_sysctl('net/ipv4/ip_forward', '1')
                 nl.set_up(host)
             with _entered(netns), Netlink() as inner:
+                for path in ('net/ipv6/conf/all/disable_ipv6', 'net/ipv6/conf/default/disable_ipv6'):
+                    _write_sysctl(path, '1', missing_ok=True)
+                inner.set_up(socket.if_nametoindex('lo'))
                 index = socket.if_nametoindex('eth0')
                 inner.add_address(index, alloc['container_ip'], alloc['prefix'])
                 inner.set_up(index)
@@ -434,22 +406,6 @@ def _entered(netns):
         sys_.setns(netns, sys_.CLONE_NEWNET)
         try:
             yield
-        finally:
-            sys_.setns(own, sys_.CLONE_NEWNET)
-    finally:
-        os.close(own)
-
-
-def _new_namespace():
-    """A new network namespace, loopback up and IPv6 off, as an fd; this thread stays in its own."""
-    own = os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        sys_.unshare(sys_.CLONE_NEWNET)
-        try:
-            for path in ('net/ipv6/conf/all/disable_ipv6', 'net/ipv6/conf/default/disable_ipv6'):
-                _write_sysctl(path, '1', missing_ok=True)
-            sys_.set_loopback_up()
-            return os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
         finally:
             sys_.setns(own, sys_.CLONE_NEWNET)
     finally:
