@@ -397,19 +397,21 @@ def build(store, plan, out):
     for warning in plan.warnings:
         out('[warning] %s' % warning)
     total = len(plan.steps)
-    for stage in plan.planned_stages:
-        for step in stage.steps:
-            ins = step.instruction
-            cached = step.cached and (step.makes_layer or step is stage.steps[0])
-            out('Step %d/%d : %s%s' % (step.number, total, ins.text, ' (cached)' if cached else ''))
-            if step is stage.steps[0] and stage.base_spec:
-                _bases.ensure_base(store.root, stage.base_spec, out)
-            elif step.makes_layer and not step.cached:
-                _run_step(store, stage, step, plan.nocache, out)
+    networked = any(s.instruction.command == 'RUN' and s.network == 'default' and not s.cached for s in plan.steps)
+    with _StepNetworks(store) if networked else contextlib.nullcontext() as networks:
+        for stage in plan.planned_stages:
+            for step in stage.steps:
+                ins = step.instruction
+                cached = step.cached and (step.makes_layer or step is stage.steps[0])
+                out('Step %d/%d : %s%s' % (step.number, total, ins.text, ' (cached)' if cached else ''))
+                if step is stage.steps[0] and stage.base_spec:
+                    _bases.ensure_base(store.root, stage.base_spec, out)
+                elif step.makes_layer and not step.cached:
+                    _run_step(store, stage, step, plan.nocache, out, networks)
     return _write_manifest(store, plan)
 
 
-def _run_step(store, stage, step, replace, out):
+def _run_step(store, stage, step, replace, out, networks=None):
     ins = step.instruction
     started = time.time()
     tmp = store.path('layers', temp_name())
@@ -429,7 +431,7 @@ def _run_step(store, stage, step, replace, out):
             confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
             cgroup = _step_cgroup(store, tmp)
             try:
-                with _step_network(store, tmp, step.network) as netns:
+                with _step_network(store, tmp, step.network, networks) as netns:
                     code, message = _sandbox.spawn(lambda report: _runtime.build_step(
                         store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
                         step.mounts, step.network == 'none', cgroup.procs(), netns), out)
@@ -457,49 +459,80 @@ def _run_step(store, stage, step, replace, out):
 
 
 @contextlib.contextmanager
-def _step_network(store, tmp, network):
+def _step_network(store, tmp, network, networks):
     """A RUN step's network and its resolv.conf (tmp/resolv.conf). Yields build_step's netns: (the fd of a
-    network namespace of its own, the fd the step reads a byte from before it execs) for default; None for
-    the host's (host) or a fresh empty one (none, made by the step itself).
-
-    For default a helper process, forked here, gives the namespace a veth and a container's -i rules
-    (_network.Network.serve_step) while the step sets itself up: the network code and python-iptables load
-    there, behind the step's mounts, not on its way. A byte on `done` tells it the step is over (1) or was
-    interrupted (0); it then removes them, and this waits for it."""
+    network namespace of its own, the fd the step reads a byte from before it execs) for default, through
+    networks (_StepNetworks); None for the host's (host) or a fresh empty one (none, made by the step)."""
     if network != 'default':
         shutil.copyfile('/etc/resolv.conf', os.path.join(tmp, 'resolv.conf'))
         yield None
         return
     with open(os.path.join(tmp, 'resolv.conf'), 'w') as f:
         f.write(_addresses.resolv_conf(store.config))  # a loopback stub (127.0.0.53) is out of reach: its upstreams
-    netns = _sandbox.new_net_namespace()
-    (ready, ready_w), (done_r, done), (report_r, report) = (os.pipe2(os.O_CLOEXEC) for dummy in range(3))
-    helper = os.fork()
-    if helper == 0:  # pragma: no cover - the helper
+    with networks.step(os.path.basename(tmp)) as netns:
+        yield netns
+
+
+class _StepNetworks:
+    """The network namespaces of a build's RUN steps, each with a veth and a container's -i rules
+    (_network.Network.serve_steps), made by a helper process forked when the build starts: the network code
+    and python-iptables load there while the build does other things, and each step's network is made
+    while the step sets itself up, not on its way. One message per step: its tag with the namespace's fd
+    and the write end of `ready` (a byte there lets the step exec); after the step, 1 (over) or 0
+    (interrupted: it may still run), answered once the rules are gone. `end` ends the helper; so does the
+    build's death (an end of file), after it removed what it made."""
+
+    def __init__(self, store):
+        import socket  # only a networked build needs it
+        self.socket = socket
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # both close-on-exec
+        self.helper = os.fork()
+        if self.helper == 0:  # pragma: no cover - the helper
+            try:
+                ours.close()
+                from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
+                os._exit(Network(store).serve_steps(theirs))
+            finally:
+                os._exit(1)
+        theirs.close()
+        self.sock = ours
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
         try:
-            for fd in (ready, done, report_r):
-                os.close(fd)
-            from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
-            os._exit(Network(store).serve_step(os.path.basename(tmp), netns, ready_w, done_r, report))
+            self.sock.send(b'end')  # a message, not an end of file: a step's first process may hold our end
+        except OSError:
+            pass  # the helper is gone already
+        self.sock.close()
+        os.waitpid(self.helper, 0)
+
+    @contextlib.contextmanager
+    def step(self, tag):
+        netns = _sandbox.new_net_namespace()
+        ready, ready_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            self.socket.send_fds(self.sock, [tag.encode()], [netns, ready_w])
+        except OSError as e:
+            os.close(ready)
+            raise ConductorError("the helper that makes RUN steps' networks is gone (%s): build again" % e)
         finally:
-            os._exit(1)
-    for fd in (ready_w, done_r, report):
-        os.close(fd)
-    over = False
-    try:
-        yield netns, ready
-        over = True
-    finally:
-        # a byte, not an end of file: the step's first process holds the pipe until it is gone. 1: the step's
-        # processes are gone, so the namespace goes with our last fd and its veth with it
-        os.write(done, b'1' if over else b'0')
-        for fd in (ready, netns, done):
-            os.close(fd)
-        with os.fdopen(report_r, 'rb') as reported:
-            error = reported.read().decode('utf-8', 'replace')
-        os.waitpid(helper, 0)
-    if error:
-        raise ConductorError("the RUN step's network: %s" % error)
+            os.close(ready_w)
+        over = False
+        try:
+            yield netns, ready
+            over = True
+        finally:
+            for fd in (ready, netns):  # the namespace's last fd once the step is over: its veth goes with it
+                os.close(fd)
+            try:
+                self.sock.send(b'1' if over else b'0')
+                answer = self.sock.recv(4096).decode('utf-8', 'replace')
+            except OSError as e:
+                answer = 'the helper is gone (%s)' % e
+        if answer != 'ok':
+            raise ConductorError("the RUN step's network: %s" % (answer or 'the helper is gone'))
 
 
 def _step_cgroup(store, tmp):

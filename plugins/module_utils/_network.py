@@ -26,7 +26,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import TEM
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import (
     Allocations, interface_names, normalize_ports, resolv_conf)
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
-from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute
+from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute, import_iptc
 from ansible_collections.cs695.conductor.plugins.module_utils._netlink import Netlink
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive, start_time, wait_gone
 from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_perl
@@ -222,32 +222,39 @@ class Network:
                 raise ConductorError('host port %d/%s is in use by a program listening on this host: choose another'
                                      % key)
 
-    # -- a build's RUN step -------------------------------------------------------------------------
-    def serve_step(self, tag, netns, ready, done, report):  # pragma: no cover - the builder's helper process
-        """A RUN step's network, in a helper process the builder forks (_builder._step_network), while the step
-        sets itself up: the namespace of the fd `netns` networked as a container with -i and the default
-        host_access. Says so with a byte on `ready` (the step execs only then), waits for a byte on `done`
-        (or its end: the build is gone), then removes the rules and the address, and writes what failed to
-        `report`. Returns the exit code. tag: the step's temp name (.tmp-<PID of the build>-...), so a sweep
-        forgets what a killed build left. Unless the byte on `done` is 1 the step may still be running (the
-        build was interrupted or killed): then its veth is deleted too, at once; else it goes with the
-        namespace (a delete would wait 20 ms). No pyroute2: it costs more than the step's whole budget."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so on `done`
-        error = None
-        try:
-            self._add_step(tag, netns)
-            os.write(ready, b'1')
-        except Exception as e:  # pylint: disable=broad-except - reported to the build
-            error = str(e) or repr(e)
-        os.close(ready)  # without its byte the step does not run
-        os.close(netns)
-        over = error is None and os.read(done, 1) == b'1'
-        try:
-            self.remove(tag, links=not over)
-        except Exception as e:  # pylint: disable=broad-except - the next sweep removes it
-            error = error or 'removing it: %s' % e
-        os.write(report, (error or '').encode())
-        return 1 if error else 0
+    # -- a build's RUN steps ------------------------------------------------------------------------
+    def serve_steps(self, sock):  # pragma: no cover - the builder's helper process
+        """The networks of a build's RUN steps, in a helper process the builder forks (_builder._StepNetworks):
+        for each message on `sock` (a step's tag, with the fd of its network namespace and the write end of
+        its `ready` pipe) network the namespace as a container with -i and the default host_access, and
+        write a byte to `ready` (the step execs only then). Then wait for 1 (the step is over: its veth goes
+        with its namespace, a delete would wait 20 ms) or 0 (interrupted: it may still run, so the veth is
+        deleted at once), remove the rules and the address, and answer ok or what failed. A message without
+        fds (end) or an end of file (the build is gone) ends it. The tag is the step's temp name (.tmp-<PID of the build>-...),
+        so a sweep forgets what a killed build and its helper left. No pyroute2: it costs more than the
+        step's whole budget. Returns the exit code."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so
+        import_iptc()  # now, while the build does other things
+        while True:
+            message, fds, dummy, dummy = socket.recv_fds(sock, 4096, 2)
+            if len(fds) != 2:  # end, or an end of file: the build is over, or gone
+                return 0
+            tag, (netns, ready), error = message.decode(), fds, None
+            try:
+                self._add_step(tag, netns)
+                os.write(ready, b'1')
+            except Exception as e:  # pylint: disable=broad-except - answered to the build
+                error = str(e) or repr(e)
+            os.close(ready)  # without its byte the step does not run
+            os.close(netns)
+            verdict = sock.recv(16)
+            try:
+                self.remove(tag, links=verdict != b'1')
+            except Exception as e:  # pylint: disable=broad-except - the next sweep removes it
+                error = error or 'removing it: %s' % e
+            if not verdict:
+                return 1
+            sock.send((error or 'ok').encode())
 
     def _add_step(self, tag, netns):
         """The step's allocation, a veth into `netns` (eth0 there), its rules, then the links up and a default
