@@ -479,8 +479,9 @@ class _StepNetworks:
     and python-iptables load there while the build does other things, and each step's network is made
     while the step sets itself up, not on its way. One message per step: its tag with the namespace's fd
     and the write end of `ready` (a byte there lets the step exec); after the step, 1 (over) or 0
-    (interrupted: it may still run), answered once the rules are gone. `end` ends the helper; so does the
-    build's death (an end of file), after it removed what it made."""
+    (interrupted: it may still run), answered once the rules are gone (the answer is read before the next
+    step, or when the build ends). `end` ends the helper; so does the build's death (an end of file),
+    after it removed what it made."""
 
     def __init__(self, store):
         import socket  # only a networked build needs it
@@ -495,21 +496,38 @@ class _StepNetworks:
             finally:
                 os._exit(1)
         theirs.close()
-        self.sock = ours
+        self.sock, self.removing = ours, False
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, *exc):
         try:
+            if self.removing:  # a failed set-up explains the step's failure: it is the error to show
+                failed = kind is not None
+                self._removed(raise_error=not failed or issubclass(kind, ConductorError), only_setup=failed)
             self.sock.send(b'end')  # a message, not an end of file: a step's first process may hold our end
         except OSError:
             pass  # the helper is gone already
-        self.sock.close()
-        os.waitpid(self.helper, 0)
+        finally:
+            self.sock.close()
+            os.waitpid(self.helper, 0)
+
+    def _removed(self, raise_error=True, only_setup=False):
+        """Wait for the helper's answer about the last step's removal (asked for after the step: the layer's
+        commit and the next step's set-up run meanwhile); raise what failed, or only a failed set-up."""
+        self.removing = False
+        try:
+            answer = self.sock.recv(4096).decode('utf-8', 'replace') or 'the helper is gone'
+        except OSError as e:
+            answer = 'the helper is gone (%s)' % e
+        if answer != 'ok' and raise_error and (answer.startswith('making it') or not only_setup):
+            raise ConductorError("a RUN step's network: %s" % answer)
 
     @contextlib.contextmanager
     def step(self, tag):
+        if self.removing:
+            self._removed()
         netns = _sandbox.new_net_namespace()
         ready, ready_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -528,11 +546,11 @@ class _StepNetworks:
                 os.close(fd)
             try:
                 self.sock.send(b'1' if over else b'0')
-                answer = self.sock.recv(4096).decode('utf-8', 'replace')
-            except OSError as e:
-                answer = 'the helper is gone (%s)' % e
-        if answer != 'ok':
-            raise ConductorError("the RUN step's network: %s" % (answer or 'the helper is gone'))
+                self.removing = True
+            except OSError:
+                pass  # the helper is gone: the next sweep removes what it made
+            if not over:
+                self._removed(raise_error=False)  # interrupted: gone before the build is
 
 
 def _step_cgroup(store, tmp):

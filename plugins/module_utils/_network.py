@@ -244,7 +244,7 @@ class Network:
                 self._add_step(tag, netns)
                 os.write(ready, b'1')
             except Exception as e:  # pylint: disable=broad-except - answered to the build
-                error = str(e) or repr(e)
+                error = 'making it: %s' % (str(e) or repr(e))
             os.close(ready)  # without its byte the step does not run
             os.close(netns)
             verdict = sock.recv(16)

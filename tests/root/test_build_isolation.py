@@ -148,6 +148,11 @@ def test_an_interrupted_or_failed_step_takes_its_network_with_it(netconductor, n
     path = context.write('FROM debian:bookworm\nRUN exit 3\n')
     assert 'exit code 3' in netconductor.fails('build', 'probe', path)
     assert allocations(root) == {} and netlab.iptables() == rules
+    config = context / 'conductor.conf'
+    config.write_text('DEFAULT_IFC=nosuch0\n')  # a network that cannot be made: its error, not the step's
+    result = netconductor('build', 'probe', path, check=False, env=dict(os.environ, CONDUCTOR_CONFIG=str(config)))
+    assert result.returncode == 1 and "a RUN step's network: making it: DEFAULT_IFC=nosuch0" in result.stderr
+    assert allocations(root) == {} and netlab.iptables() == rules
     killed_build(netconductor, netlab, root, context, signal.SIGINT)
     assert allocations(root) == {} and netlab.iptables() == rules  # removed by the build itself, no sweep
     deadline = time.time() + 10
