@@ -9,7 +9,9 @@
                                                           routes: POOL via host_ip (+ default with -i)
 
 Only the commands that change the network import this module: pyroute2 and python-iptables cost
-about 150 ms to import, which run, exec and ps must not pay (_fastimport.py makes it less).
+about 150 ms to import, which run, exec and ps must not pay (_fastimport.py makes it less). A build
+imports it only in the helper process that makes its RUN steps' networks (serve_steps): a namespace of
+the step's own, a veth made through _netlink (no pyroute2) and the rules of a container with -i.
 """
 
 from __future__ import absolute_import, division, print_function
