@@ -534,6 +534,7 @@ class _StepNetworks:
             self.socket.send_fds(self.sock, [tag.encode()], [netns, ready_w])
         except OSError as e:
             os.close(ready)
+            os.close(netns)
             raise ConductorError("the helper that makes RUN steps' networks is gone (%s): build again" % e)
         finally:
             os.close(ready_w)

@@ -237,9 +237,12 @@ class Network:
         step's whole budget. Returns the exit code."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so
         import_iptc()  # now, while the build does other things
+        fresh = not os.path.isdir(self.book.folder)
         while True:
             message, fds, dummy, dummy = socket.recv_fds(sock, 4096, 2)
             if len(fds) != 2:  # end, or an end of file: the build is over, or gone
+                if fresh:
+                    self._tidy()
                 return 0
             tag, (netns, ready), error = message.decode(), fds, None
             try:
@@ -257,6 +260,18 @@ class Network:
             if not verdict:
                 return 1
             sock.send((error or 'ok').encode())
+
+    def _tidy(self):
+        """The network folder a build made, gone again if no network is left: a build leaves no trace in it."""
+        with self.store.lock():
+            if not self.book.load() and not self.book.peers():
+                for name in ('allocations.json', 'peers.json'):
+                    if os.path.exists(os.path.join(self.book.folder, name)):
+                        os.unlink(os.path.join(self.book.folder, name))
+                try:
+                    os.rmdir(self.book.folder)
+                except OSError:
+                    pass  # something else is in it
 
     def _add_step(self, tag, netns):
         """The step's allocation, a veth into `netns` (eth0 there), its rules, then the links up and a default
