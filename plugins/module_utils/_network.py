@@ -226,15 +226,15 @@ class Network:
 
     # -- a build's RUN steps ------------------------------------------------------------------------
     def serve_steps(self, sock):  # pragma: no cover - the builder's helper process
-        """The networks of a build's RUN steps, in a helper process the builder forks (_builder._StepNetworks):
-        for each message on `sock` (a step's tag, with the fd of its network namespace and the write end of
-        its `ready` pipe) network the namespace as a container with -i and the default host_access, and
+        """The networks of a build's RUN steps, in a helper process the builder forks (_builder._StepNetworks).
+        For each message on `sock` (a step's tag, with the fd of its network namespace and the write end of
+        its `ready` pipe): network the namespace as a container with -i and the default host_access, and
         write a byte to `ready` (the step execs only then). Then wait for 1 (the step is over: its veth goes
         with its namespace, a delete would wait 20 ms) or 0 (interrupted: it may still run, so the veth is
         deleted at once), remove the rules and the address, and answer ok or what failed. A message without
-        fds (end) or an end of file (the build is gone) ends it. The tag is the step's temp name (.tmp-<PID of the build>-...),
-        so a sweep forgets what a killed build and its helper left. No pyroute2: it costs more than the
-        step's whole budget. Returns the exit code."""
+        fds (end) or an end of file (the build is gone) ends it. The tag is the step's temp name
+        (.tmp-<PID of the build>-...), so a sweep forgets what a killed build and its helper left. No
+        pyroute2: it costs more than the step's whole budget. Returns the exit code."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so
         import_iptc()  # now, while the build does other things
         fresh = not os.path.isdir(self.book.folder)
@@ -248,15 +248,15 @@ class Network:
             try:
                 self._add_step(tag, netns)
                 os.write(ready, b'1')
-            except Exception as e:  # pylint: disable=broad-except - answered to the build
+            except Exception as e:  # pylint: disable=broad-except
                 error = 'making it: %s' % (str(e) or repr(e))
             os.close(ready)  # without its byte the step does not run
             os.close(netns)
             verdict = sock.recv(16)
             try:
                 self.remove(tag, links=verdict != b'1')
-            except Exception as e:  # pylint: disable=broad-except - the next sweep removes it
-                error = error or 'removing it: %s' % e
+            except Exception as e:  # pylint: disable=broad-except
+                error = error or 'removing it (the next sweep will): %s' % e
             if not verdict:
                 return 1
             sock.send((error or 'ok').encode())

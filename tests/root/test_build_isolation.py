@@ -83,8 +83,8 @@ def test_a_run_step_cannot_read_the_metadata_address_but_reaches_the_internet(ne
     assert 'REFUSED' in out and SECRET not in out
     assert SECRET in build_output(netconductor, context, TCP % (METADATA, 80), '--network', 'host')  # control
     # the control: through NAT, as apt-get in a RUN step needs
-    out = build_output(netconductor, context, "bash -c 'exec 3<>/dev/tcp/%s/80 && printf \"GET / HTTP/1.0\\r\\n\\r\\n\" "
-                       ">&3 && cat <&3'" % INTERNET_IP)
+    get = "bash -c 'exec 3<>/dev/tcp/%s/80 && printf \"GET / HTTP/1.0\\r\\n\\r\\n\" >&3 && cat <&3'" % INTERNET_IP
+    out = build_output(netconductor, context, get)
     assert 'internet ok' in out
 
 

@@ -199,7 +199,7 @@ def test_each_run_steps_network_and_the_build_option_keep_the_keys(store, ctx, f
     text = 'FROM debian:bookworm\nRUN %secho hi\n' % flag
     plan = _builder.make_plan(store, 'img', parse(text), str(ctx), network=build)
     assert [s.network for s in plan.steps if s.makes_layer] == [step]
-    assert keys(store, ctx, text, network=build) == keys(store, ctx, text, network='host')  # as in Docker: not in the key
+    assert keys(store, ctx, text, network=build) == keys(store, ctx, text, network='host')  # as in Docker
 
 
 def test_run_network_host_needs_the_build_option(store, ctx):
