@@ -51,7 +51,8 @@ def cmd_build(store, args):
     steps, context = _builder.load_steps(path, context=args.context)
     plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
                               build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
-                              allowed_images=args.allow_image or None)
+                              allowed_images=args.allow_image or None,
+                              network=args.network or 'default')
     manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True))
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 
@@ -409,6 +410,9 @@ COMMANDS = {
         ('--allow-downloads', 'allow_downloads', None, 'let ADD download its http(s) URLs (off by default)'),
         ('--allow-image', 'allow_image', 'NAME...', 'a built image FROM and COPY --from may name; given, no other '
          'may (default: all; stages of the file and FROM debian:/ubuntu: always may)'),
+        ('--network', 'network', 'MODE', "the RUN steps' network: default (a namespace of its own for each step, "
+         "with internet access), none, or host (the host's own: its loopback and services; also allows RUN "
+         "--network=host)"),
         ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
     'images': (cmd_images, '', [JSON]),
     'save': (cmd_save, 'NAME', [('-o, --output', 'output', 'FILE', 'the archive to write'),

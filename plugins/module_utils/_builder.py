@@ -23,6 +23,7 @@ and hashes.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import os
 import posixpath
 import shutil
@@ -35,19 +36,20 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS, COPY_CAPS
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 from ansible_collections.cs695.conductor.plugins.module_utils import (
-    _bases, _cgroups, _conductorfile, _context, _runtime, _sandbox, _seccomp)
+    _addresses, _bases, _cgroups, _conductorfile, _context, _runtime, _sandbox, _seccomp)
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 LAYER_COMMANDS = ('COPY', 'ADD', 'RUN')
 BUILD_GROUP = '.build-'  # a RUN step's cgroup: .build-<PID>-..., as its folder's temp name
+NETWORKS = ('default', 'none', 'host')  # what a build's RUN steps get: conductor build --network, RUN --network
 
 
 class Step:
     def __init__(self, number, instruction, stage):
         self.number, self.instruction, self.stage, self.key = number, instruction, stage, None
         self.config, self.sources, self.argv, self.below, self.copy_from, self.mounts = None, [], None, [], None, []
-        self.source_dir, self.run_env = None, {}  # the context's fd, or the folder ADD downloaded into
-        self.context = None
+        self.source_dir, self.run_env, self.network = None, {}, 'default'  # source_dir: the context's fd, or
+        self.context = None  # the folder ADD downloaded into
         self.cached = True
 
     @property
@@ -78,13 +80,18 @@ class Plan:
     download    download(urls, instruction) -> (folder, names, digest) for ADD <URL>; None refuses URLs
     allowed_images  the built images FROM and COPY --from may name (--allow-image); None: all, as Docker.
                 Stages of the file and debootstrap bases are always allowed.
+    network     the RUN steps' network (conductor build --network): default, none or host
     """
 
     def __init__(self, name, instructions, config, images=None, context=None, layers=(), bases=(), nocache=False,
-                 build_args=None, cache_root=None, download=None, allowed_images=None):
+                 build_args=None, cache_root=None, download=None, allowed_images=None, network='default'):
         self.name, self.nocache = check_name('image', name), nocache
         self.allowed_images = None if allowed_images is None else \
             sorted(set(check_name('image', image) for image in allowed_images))
+        if network not in NETWORKS:
+            raise ConductorError('invalid build network %r: use default (a network namespace of its own for each RUN '
+                                 'step), none or host' % network)
+        self.network = network
         self.settings, self._images, self._context = config, images, context
         self.layer_keys, self.base_keys, self.cache_root = set(layers), set(bases), cache_root
         self._download = download
@@ -228,7 +235,7 @@ class Plan:
             if ins.command in ('COPY', 'ADD'):
                 chain = digest(chain, ins.command, ins.args, config.get('workdir'), self._copy_sources(step))
             elif ins.command == 'RUN':
-                step.run_env = variables
+                step.run_env, step.network = variables, step_network(ins, self.network)
                 arguments = sorted((k, v) for k, v in scope.items() if v is not None)
                 chain = digest(chain, 'RUN', step.argv, ins.flags, self._run_mounts(step), arguments)
             else:
@@ -324,14 +331,26 @@ def check_from(ins):
 
 
 def make_plan(store, name, steps, context=None, nocache=False, build_args=None, images=None, downloads=False,
-              allowed_images=None):
+              allowed_images=None, network='default'):
     """A Plan that reads the store's images (or images(name)) and cache keys and the build context;
     with downloads, ADD <URL> fetches into the state root's downloads/ folder. allowed_images: the built
-    images FROM and COPY --from may name (None: all)."""
+    images FROM and COPY --from may name (None: all); network: the RUN steps'."""
     check_name('image', name)
     return Plan(name, steps, store.config, images or store.require_image, context, store.keys('layers'),
                 store.keys('bases'), nocache, build_args, store.root,
-                (lambda urls, ins: download(store, urls, ins)) if downloads else None, allowed_images=allowed_images)
+                (lambda urls, ins: download(store, urls, ins)) if downloads else None, allowed_images, network)
+
+
+def step_network(ins, build_network='default'):
+    """The network a RUN step gets: RUN --network=none or host, else the build's. RUN --network=host needs the
+    build's host too, as BuildKit needs the network.host entitlement: a student's Dockerfile cannot reach the
+    host's loopback and services unless the instructor says so for this build."""
+    wanted = ins.flags.get('network', ['default'])[-1]
+    if wanted == 'host' and build_network != 'host':
+        ins.fail("RUN --network=host reaches the host's loopback and services, so it needs the build option "
+                 "--network host (the module's build_network: host); or drop it: each RUN step has a network of its "
+                 "own, with internet access")
+    return build_network if wanted == 'default' else wanted
 
 
 def download(store, urls, ins):
@@ -390,19 +409,21 @@ def build(store, plan, out):
     for warning in plan.warnings:
         out('[warning] %s' % warning)
     total = len(plan.steps)
-    for stage in plan.planned_stages:
-        for step in stage.steps:
-            ins = step.instruction
-            cached = step.cached and (step.makes_layer or step is stage.steps[0])
-            out('Step %d/%d : %s%s' % (step.number, total, ins.text, ' (cached)' if cached else ''))
-            if step is stage.steps[0] and stage.base_spec:
-                _bases.ensure_base(store.root, stage.base_spec, out)
-            elif step.makes_layer and not step.cached:
-                _run_step(store, stage, step, plan.nocache, out)
+    networked = any(s.instruction.command == 'RUN' and s.network == 'default' and not s.cached for s in plan.steps)
+    with _StepNetworks(store) if networked else contextlib.nullcontext() as networks:
+        for stage in plan.planned_stages:
+            for step in stage.steps:
+                ins = step.instruction
+                cached = step.cached and (step.makes_layer or step is stage.steps[0])
+                out('Step %d/%d : %s%s' % (step.number, total, ins.text, ' (cached)' if cached else ''))
+                if step is stage.steps[0] and stage.base_spec:
+                    _bases.ensure_base(store.root, stage.base_spec, out)
+                elif step.makes_layer and not step.cached:
+                    _run_step(store, stage, step, plan.nocache, out, networks)
     return _write_manifest(store, plan)
 
 
-def _run_step(store, stage, step, replace, out):
+def _run_step(store, stage, step, replace, out, networks=None):
     ins = step.instruction
     started = time.time()
     tmp = store.path('layers', temp_name())
@@ -414,17 +435,16 @@ def _run_step(store, stage, step, replace, out):
     try:
         if ins.command == 'RUN':
             resolv_conf = os.path.join(tmp, 'resolv.conf')
-            shutil.copyfile('/etc/resolv.conf', resolv_conf)
             env = dict(step.run_env)
             env.setdefault('HOME', '/root')
             mounts = _mount_sources(store, step, tmp)
             confinement = _runtime.Confinement(BUILD_CAPS, _seccomp.filter_for(store.root, BUILD_CAPS))
-            network = ins.flags.get('network', ['default'])[-1]
             cgroup = _step_cgroup(store, tmp)
             try:
-                code, message = _sandbox.spawn(lambda report: _runtime.build_step(
-                    store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
-                    mounts, network == 'none', cgroup.procs()), out)
+                with _step_network(store, tmp, step.network, networks) as netns:
+                    code, message = _sandbox.spawn(lambda report: _runtime.build_step(
+                        store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
+                        mounts, step.network == 'none', cgroup.procs(), netns), out)
             except BaseException:  # noqa: B036 - interrupted: the group goes, quietly, and the cause is what shows
                 _remove_quietly(cgroup)
                 raise
@@ -476,6 +496,102 @@ def _mount_sources(store, step, tmp):
             os.makedirs(source, 0o755)
         mounts.append((source, target, readonly))
     return mounts
+
+
+@contextlib.contextmanager
+def _step_network(store, tmp, network, networks):
+    """A RUN step's network and its resolv.conf (tmp/resolv.conf). Yields build_step's netns: (the fd of a
+    network namespace of its own, the fd the step reads a byte from before it execs) for default, through
+    networks (_StepNetworks); None for the host's (host) or a fresh empty one (none, made by the step)."""
+    if network != 'default':
+        shutil.copyfile('/etc/resolv.conf', os.path.join(tmp, 'resolv.conf'))
+        yield None
+        return
+    with open(os.path.join(tmp, 'resolv.conf'), 'w') as f:
+        f.write(_addresses.resolv_conf(store.config))  # a loopback stub (127.0.0.53) is out of reach: its upstreams
+    with networks.step(os.path.basename(tmp)) as netns:
+        yield netns
+
+
+class _StepNetworks:
+    """The network namespaces of a build's RUN steps, each with a veth and a container's -i rules
+    (_network.Network.serve_steps), made by a helper process forked when the build starts: the network code
+    and python-iptables load there while the build does other things, and each step's network is made
+    while the step sets itself up, not on its way. One message per step: its tag with the namespace's fd
+    and the write end of `ready` (a byte there lets the step exec); after the step, 1 (over) or 0
+    (interrupted: it may still run), answered once the rules are gone (the answer is read before the next
+    step, or when the build ends). `end` ends the helper; so does the build's death (an end of file),
+    after it removed what it made."""
+
+    def __init__(self, store):
+        import socket  # only a networked build needs it
+        self.socket = socket
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # both close-on-exec
+        self.helper = os.fork()
+        if self.helper == 0:  # pragma: no cover - the helper
+            try:
+                ours.close()
+                from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
+                os._exit(Network(store).serve_steps(theirs))
+            finally:
+                os._exit(1)
+        theirs.close()
+        self.sock, self.removing = ours, False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *exc):
+        try:
+            if self.removing:  # a failed set-up explains the step's failure: it is the error to show
+                failed = kind is not None
+                self._removed(raise_error=not failed or issubclass(kind, ConductorError), only_setup=failed)
+            self.sock.send(b'end')  # a message, not an end of file: a step's first process may hold our end
+        except OSError:
+            pass  # the helper is gone already
+        finally:
+            self.sock.close()
+            os.waitpid(self.helper, 0)
+
+    def _removed(self, raise_error=True, only_setup=False):
+        """Wait for the helper's answer about the last step's removal (asked for after the step: the layer's
+        commit and the next step's set-up run meanwhile); raise what failed, or only a failed set-up."""
+        self.removing = False
+        try:
+            answer = self.sock.recv(4096).decode('utf-8', 'replace') or 'the helper is gone'
+        except OSError as e:
+            answer = 'the helper is gone (%s)' % e
+        if answer != 'ok' and raise_error and (answer.startswith('making it') or not only_setup):
+            raise ConductorError("a RUN step's network: %s" % answer)
+
+    @contextlib.contextmanager
+    def step(self, tag):
+        if self.removing:
+            self._removed()
+        netns = _sandbox.new_net_namespace()
+        ready, ready_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            self.socket.send_fds(self.sock, [tag.encode()], [netns, ready_w])
+        except OSError as e:
+            os.close(ready)
+            os.close(netns)
+            raise ConductorError("the helper that makes RUN steps' networks is gone (%s): build again" % e)
+        finally:
+            os.close(ready_w)
+        over = False
+        try:
+            yield netns, ready
+            over = True
+        finally:
+            for fd in (ready, netns):  # the namespace's last fd once the step is over: its veth goes with it
+                os.close(fd)
+            try:
+                self.sock.send(b'1' if over else b'0')
+                self.removing = True
+            except OSError:
+                pass  # the helper is gone: the next sweep removes what it made
+            if not over:
+                self._removed(raise_error=False)  # interrupted: gone before the build is
 
 
 def _step_cgroup(store, tmp):

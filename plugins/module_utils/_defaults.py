@@ -52,8 +52,8 @@ def capability_set(add=(), drop=(), base=DEFAULT_CAPS):
     return sorted((set(base) - removed) | added, key=CAPABILITIES.get)
 
 
-# A build's RUN steps share the host's network: no NET_RAW (nor NET_ADMIN) there, so they cannot sniff
-# or change it.
+# A build's RUN steps may share the host's network (conductor build --network host): no NET_RAW (nor
+# NET_ADMIN) there, so they cannot sniff or change it.
 BUILD_CAPS = tuple(cap for cap in DEFAULT_CAPS if cap != 'NET_RAW')
 # A build's COPY and ADD run no program of the image: they only write files with their owners and modes. No
 # SYS_CHROOT above all: the step is chrooted into the image, and with it a chroot leads back out.

@@ -9,7 +9,9 @@
                                                           routes: POOL via host_ip (+ default with -i)
 
 Only the commands that change the network import this module: pyroute2 and python-iptables cost
-about 150 ms to import, which run, exec and ps must not pay (_fastimport.py makes it less).
+about 150 ms to import, which run, exec and ps must not pay (_fastimport.py makes it less). A build
+imports it only in the helper process that makes its RUN steps' networks (serve_steps): a namespace of
+the step's own, a veth made through _netlink (no pyroute2) and the rules of a container with -i.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,13 +24,15 @@ import os
 import signal
 import socket
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.cs695.conductor.plugins.module_utils._common import TEMP_PREFIX, ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import (
     Allocations, interface_names, normalize_ports, resolv_conf)
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
-from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute
+from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute, import_iptc
+from ansible_collections.cs695.conductor.plugins.module_utils._netlink import Netlink
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive, start_time, wait_gone
 from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_perl
+from ansible_collections.cs695.conductor.plugins.module_utils._store import is_orphan
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
@@ -72,7 +76,7 @@ class Network:
                     alloc = dict(current or self.book.allocate(allocations, networks))
                     host_if = interface_names(name)[0]
                     alloc.update(internet=bool(wanted.get('internet')), ports=ports[name], host_if=host_if,
-                                 uplink=self._uplink(ipr) if wanted.get('internet') else None,
+                                 uplink=self._uplink() if wanted.get('internet') else None,
                                  dns=list(wanted['dns']) if wanted.get('dns') else None,
                                  host_access=self.host_access(wanted.get('host_access')),
                                  link_local=bool(wanted.get('link_local')))
@@ -156,34 +160,28 @@ class Network:
         """An IPRoute whose netlink socket lives in the container's network namespace (and its sysctls
         written there: /proc/sys/net is the namespace of whoever opens it)."""
         IPRoute = import_iproute()
-        own = os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
         theirs = os.open('/proc/%d/ns/net' % pid, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            sys_.setns(theirs, sys_.CLONE_NEWNET)
-            try:
+            with _entered(theirs):
                 for path, value in sysctls:
                     _write_sysctl(path, value, missing_ok=True)
                 return IPRoute()  # the socket stays in the namespace it was made in
-            finally:
-                sys_.setns(own, sys_.CLONE_NEWNET)
         finally:
-            os.close(own)
             os.close(theirs)
 
-    def _uplink(self, ipr):
-        """DEFAULT_IFC from the config, else the interface of the host's default route."""
+    def _uplink(self):
+        """DEFAULT_IFC from the config, else the interface of the host's default route (from /proc: no pyroute2)."""
         configured = self.store.config.get('DEFAULT_IFC')
         if configured:
-            if not ipr.link_lookup(ifname=configured):
+            if configured not in _links():
                 raise ConductorError('DEFAULT_IFC=%s in the config is not an interface of this host: fix it or remove '
                                      'it to use the default route' % configured)
             return configured
-        for route in ipr.get_default_routes(family=socket.AF_INET):
-            index = route.get_attr('RTA_OIF')
-            if index:
-                return ipr.get_links(index)[0].get_attr('IFLA_IFNAME')
-        raise ConductorError('the host has no default route, so -i has no way out: add one, or set DEFAULT_IFC in '
-                             '/etc/conductor/conductor.conf')
+        found = _default_interface()
+        if not found:
+            raise ConductorError('the host has no default route, so -i has no way out: add one, or set DEFAULT_IFC in '
+                                 '/etc/conductor/conductor.conf')
+        return found
 
     def _publish_exposed(self, name, ports, allocations):
         """`ports` and, for each port the image EXPOSEs that they do not publish, a free host port: the one
@@ -226,16 +224,97 @@ class Network:
                 raise ConductorError('host port %d/%s is in use by a program listening on this host: choose another'
                                      % key)
 
+    # -- a build's RUN steps ------------------------------------------------------------------------
+    def serve_steps(self, sock):  # pragma: no cover - the builder's helper process
+        """The networks of a build's RUN steps, in a helper process the builder forks (_builder._StepNetworks).
+        For each message on `sock` (a step's tag, with the fd of its network namespace and the write end of
+        its `ready` pipe): network the namespace as a container with -i and the default host_access, and
+        write a byte to `ready` (the step execs only then). Then wait for 1 (the step is over: its veth goes
+        with its namespace, a delete would wait 20 ms) or 0 (interrupted: it may still run, so the veth is
+        deleted at once), remove the rules and the address, and answer ok or what failed. A message without
+        fds (end) or an end of file (the build is gone) ends it. The tag is the step's temp name
+        (.tmp-<PID of the build>-...), so a sweep forgets what a killed build and its helper left. No
+        pyroute2: it costs more than the step's whole budget. Returns the exit code."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so
+        import_iptc()  # now, while the build does other things
+        fresh = not os.path.isdir(self.book.folder)
+        while True:
+            message, fds, dummy, dummy = socket.recv_fds(sock, 4096, 2)
+            if len(fds) != 2:  # end, or an end of file: the build is over, or gone
+                if fresh:
+                    self._tidy()
+                return 0
+            tag, (netns, ready), error = message.decode(), fds, None
+            try:
+                self._add_step(tag, netns)
+                os.write(ready, b'1')
+            except Exception as e:  # pylint: disable=broad-except
+                error = 'making it: %s' % (str(e) or repr(e))
+            os.close(ready)  # without its byte the step does not run
+            os.close(netns)
+            verdict = sock.recv(16)
+            try:
+                self.remove(tag, links=verdict != b'1')
+            except Exception as e:  # pylint: disable=broad-except
+                error = error or 'removing it (the next sweep will): %s' % e
+            if not verdict:
+                return 1
+            sock.send((error or 'ok').encode())
+
+    def _tidy(self):
+        """The network folder a build made, gone again if no network is left: a build leaves no trace in it."""
+        with self.store.lock():
+            if not self.book.load() and not self.book.peers():
+                for name in ('allocations.json', 'peers.json'):
+                    if os.path.exists(os.path.join(self.book.folder, name)):
+                        os.unlink(os.path.join(self.book.folder, name))
+                try:
+                    os.rmdir(self.book.folder)
+                except OSError:
+                    pass  # something else is in it
+
+    def _add_step(self, tag, netns):
+        """The step's allocation, a veth into `netns` (eth0 there), its rules, then the links up and a default
+        route (without internet, the firewall drops what is not for the host)."""
+        with self._locked():
+            change = _firewall.Change()
+            allocations = self._sweep(self.book.load(), change)
+            expected = bool(allocations)
+            alloc = allocations[tag] = self.book.allocate(allocations, _host_networks())
+            online = bool(self.store.config.get('DEFAULT_IFC') or _default_interface())  # else the host alone
+            alloc.update(internet=online, ports=[], host_if=interface_names(tag)[0], dns=None, link_local=False,
+                         uplink=self._uplink() if online else None, host_access=self.host_access())
+            self.book.save(allocations)  # first: a crash from here on leaves an allocation the next sweep cleans
+            with Netlink() as nl:
+                nl.add_veth(alloc['host_if'], 'eth0', netns)
+                for key, value in (('disable_ipv6', '1'), ('accept_ra', '0')):
+                    _write_sysctl('net/ipv6/conf/%s/%s' % (alloc['host_if'], key), value, missing_ok=True)
+                host = socket.if_nametoindex(alloc['host_if'])
+                nl.add_address(host, alloc['host_ip'], alloc['prefix'])
+                change.put(alloc)
+                self._commit(change, allocations, expected)  # the rules are in place before the links come up
+                _write_sysctl('net/ipv4/ip_forward', '1')
+                nl.set_up(host)
+            with _entered(netns), Netlink() as inner:
+                for path in ('net/ipv6/conf/all/disable_ipv6', 'net/ipv6/conf/default/disable_ipv6'):
+                    _write_sysctl(path, '1', missing_ok=True)
+                inner.set_up(socket.if_nametoindex('lo'))
+                index = socket.if_nametoindex('eth0')
+                inner.add_address(index, alloc['container_ip'], alloc['prefix'])
+                inner.set_up(index)
+                inner.add_default_route(alloc['host_ip'])
+
     # -- stop, peer ----------------------------------------------------------------------------
-    def remove(self, *names):
+    def remove(self, *names, links=True):
         """Delete the containers' veths, rules, peerings and addresses: one firewall commit per table for
-        them all. Only their own links and rules are touched: another container's may be gone already."""
+        them all. Only their own links and rules are touched: another container's may be gone already.
+        links=False leaves the veths to go with their network namespaces."""
         with self._locked():
             change = _firewall.Change()
             allocations = self.book.load()
             expected = bool(allocations)
             for name in names:
-                self._forget(change, allocations, name)
+                self._forget(change, allocations, name, links)
             self._sweep(allocations, change)
             self.book.save(allocations)
             self._commit(change, allocations, expected)
@@ -297,14 +376,21 @@ class Network:
             yield
 
     def _sweep(self, allocations, change):
-        """Forget the networks of containers that are gone (a stop that was killed half way)."""
-        for name in [n for n in allocations if not os.path.exists(self.containers.dir(n, 'config.json'))]:
+        """Forget the networks of containers that are gone (a stop that was killed half way) and of RUN steps
+        whose build is gone (their names are temp names: .tmp-<PID of the build>-...)."""
+        for name in [n for n in allocations if self._gone(n)]:
             self._forget(change, allocations, name)
         return allocations
 
-    def _forget(self, change, allocations, name):
+    def _gone(self, name):
+        if name.startswith(TEMP_PREFIX):
+            return is_orphan(name)
+        return not os.path.exists(self.containers.dir(name, 'config.json'))
+
+    def _forget(self, change, allocations, name, links=True):
         """Delete one container's links, rules and peerings, and drop it from `allocations`."""
-        _delete_links(interface_names(name))
+        if links:
+            _delete_links(interface_names(name))
         alloc = allocations.pop(name, None)
         _release_ports(alloc or {})
         partners = self._partners(name, allocations)
@@ -336,6 +422,20 @@ def facts(name, alloc):
     return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0')
 
 
+@contextlib.contextmanager
+def _entered(netns):
+    """This thread in the network namespace of the fd `netns`, then back in its own."""
+    own = os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sys_.setns(netns, sys_.CLONE_NEWNET)
+        try:
+            yield
+        finally:
+            sys_.setns(own, sys_.CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
 def _host_networks():
     """The networks this namespace routes to (its main table, which has each address's own subnet too),
     without the default route. From /proc/net/route, not a netlink dump: pyroute2 would parse every
@@ -352,17 +452,31 @@ def _host_networks():
 
 def _delete_links(names):
     """Delete those of these links that exist in this network namespace. A container's veth goes with its
-    network namespace, so after a stop there is none, and stop does not pay for importing pyroute2.
-    /proc/net/dev, not /sys/class/net: /proc/net follows the caller's namespace, sysfs the mounter's."""
-    with open('/proc/net/dev') as f:
-        links = {line.split(':')[0].strip() for line in f.read().splitlines()[2:]}
-    present = [name for name in names if name in links]
+    network namespace, so after a stop there is none."""
+    present = [name for name in names if name in _links()]
     if present:
-        IPRoute = import_iproute()
-        with IPRoute() as ipr:
+        with Netlink() as nl:
             for name in present:
-                for index in ipr.link_lookup(ifname=name):
-                    ipr.link('del', index=index)
+                try:
+                    nl.delete_link(socket.if_nametoindex(name))
+                except OSError:
+                    pass  # gone meanwhile, with its namespace
+
+
+def _default_interface():
+    """The interface of this namespace's first default route (from /proc/net/route: no pyroute2), or None."""
+    with open('/proc/net/route') as f:
+        for fields in [line.split() for line in f.read().splitlines()[1:]]:
+            if fields[1] == fields[7] == '00000000':  # destination and mask 0.0.0.0
+                return fields[0]
+    return None
+
+
+def _links():
+    """The names of this network namespace's links. /proc/net/dev, not /sys/class/net: /proc/net follows the
+    caller's namespace, sysfs the mounter's."""
+    with open('/proc/net/dev') as f:
+        return {line.split(':')[0].strip() for line in f.read().splitlines()[2:]}
 
 
 # Published ports are held, as docker-proxy and conmon hold them: a program that starts later on one gets

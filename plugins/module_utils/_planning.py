@@ -545,7 +545,8 @@ def image_summary(manifest):
 
 def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,
                  force=False, check_mode=False, out=None, build_args=None, allow_downloads=False, source='build',
-                 load_path=None, archive_path=None, archive_compress=False, allowed_images=None):
+                 load_path=None, archive_path=None, archive_compress=False, allowed_images=None,
+                 build_network='default'):
     """Bring image `name` to `state`; the one entry point of the conductor_image module. source=load
     loads it from the archive load_path unless the image already has the archive's id; archive_path
     exports it after building or loading unless that archive already holds the image's id."""
@@ -560,7 +561,7 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
         result = _load_image(store, name, before, load_path, force, check_mode)
     else:
         result = _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out,
-                              build_args, allow_downloads, allowed_images)
+                              build_args, allow_downloads, allowed_images, build_network)
     if archive_path:
         from ansible_collections.cs695.conductor.plugins.module_utils import _archive
         image_id = result['image'].get('id')
@@ -573,7 +574,7 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
 
 
 def _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out, build_args,
-                 allow_downloads, allowed_images=None):
+                 allow_downloads, allowed_images=None, build_network='default'):
     from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # the only place that hashes
     steps, context = _builder.load_steps(conductorfile, instructions, context)
     build_args = dict((str(k), str(v)) for k, v in (build_args or {}).items())
@@ -582,7 +583,7 @@ def _build_image(store, name, before, conductorfile, instructions, context, forc
         return store.image(ref) or _builder.pending_image(ref)
     plan = _builder.make_plan(store, name, steps, context, nocache=force, build_args=build_args,
                               images=pending if check_mode else None, downloads=allow_downloads,
-                              allowed_images=allowed_images)
+                              allowed_images=allowed_images, network=build_network)
     if check_mode:
         image_id = plan.image_id(_builder.layer_ids(store, plan.layers))
         changed = force or image_id is None or before is None or before['id'] != image_id

@@ -30,9 +30,11 @@ confine(), fork (only children enter the PID namespace), a new session (never th
 terminal), exec.
 
 A build's RUN step runs build_step() in a forked child: a cgroup of its own (the process limit and
-BUILD_MEMORY), fresh mount, PID, UTS and IPC namespaces, the
+BUILD_MEMORY), fresh mount, PID, UTS and IPC namespaces, a network namespace the builder made (a veth
+and a container's -i rules: the host's loopback, abstract unix sockets and 169.254.0.0/16 are out of
+reach; none for RUN --network=none; the host's only with conductor build --network host), the
 overlay (nodev), /proc masked, /sys read-only, /dev, pivot_root, confine() with the build's
-capabilities (no NET_RAW, no NET_ADMIN: the step shares the host's network), exec.
+capabilities (no NET_RAW, no NET_ADMIN: with --network host the step shares the host's network), exec.
 
 What confine() applies comes from the caller as a Confinement: capability numbers, the compiled
 seccomp filter (_seccomp.py) and no_new_privs; None for a privileged container.
@@ -228,10 +230,14 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
 
 
 def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user=None, mounts=(),
-               no_network=False, cgroup=()):  # pragma: no cover - child
-    """A build's RUN step: its cgroup, fresh mount, PID, UTS and IPC namespaces, the host's network (or
-    none, for RUN --network=none), confined. mounts: (host folder, target, read-only) from RUN --mount."""
+               no_network=False, cgroup=(), netns=None):  # pragma: no cover - child
+    """A build's RUN step: its cgroup, fresh mount, PID, UTS and IPC namespaces, confined. Its network: with
+    netns (fd, ready), the namespace of the fd, whose veth the builder brings up meanwhile (a byte on the
+    fd ready says it is done); else a fresh empty one (no_network: RUN --network=none); else the host's
+    (conductor build --network host). mounts: (host folder, target, read-only) from RUN --mount."""
     join_cgroup(cgroup)
+    if netns is not None:
+        sys_.setns(netns[0], sys_.CLONE_NEWNET)
     sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC |
                  (sys_.CLONE_NEWNET if no_network else 0))
     pid = os.fork()
@@ -255,6 +261,8 @@ def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user
     if not os.path.isdir(workdir):
         os.makedirs(workdir)
     switch_user(user)
+    if netns is not None and os.read(netns[1], 1) != b'1':
+        raise OSError(errno.ENETDOWN, "the step's network could not be made")
     _sandbox.exec_command(argv, env, workdir)
 
 

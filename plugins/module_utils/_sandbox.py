@@ -90,6 +90,19 @@ def close_fds_except(keep):
                 pass  # the listing's own fd, already closed
 
 
+def new_net_namespace():
+    """A new, empty network namespace as an fd (close-on-exec); this thread stays in its own."""
+    own = os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sys_.unshare(sys_.CLONE_NEWNET)
+        try:
+            return os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            sys_.setns(own, sys_.CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
 def make_mounts_private():
     sys_.mount(None, '/', None, sys_.MS_REC | sys_.MS_PRIVATE)
 

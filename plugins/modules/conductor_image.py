@@ -68,6 +68,20 @@ options:
         copy another image, such as the solution's. An empty list allows stages and bases only.
     type: list
     elements: str
+  build_network:
+    description:
+      - The network of the C(RUN) steps, as C(conductor build --network) (and C(docker build --network)) sets it.
+      - V(default) gives each C(RUN) step a network namespace of its own, with internet access through NAT as a
+        container run with C(-i) has (so C(apt-get) works) and the host's C(HOST_ACCESS) default; the host's
+        loopback, its abstract unix sockets and 169.254.0.0/16 are out of reach.
+      - V(none) gives every C(RUN) step no network but its own loopback, as C(RUN --network=none) does.
+      - V(host) runs the C(RUN) steps in the host's network namespace, with its loopback and services. Only this
+        allows C(RUN --network=host), as BuildKit's C(--allow network.host) does; without it, such a line is an
+        error. Give it only for a Conductorfile you trust.
+      - Not part of the build cache's keys, as in Docker; check mode and idempotence are the same for every value.
+    type: str
+    choices: [default, none, host]
+    default: default
   source:
     description:
       - V(build) builds the image from O(conductorfile) or O(instructions).
@@ -232,6 +246,7 @@ def main():
             build_args=dict(type='dict'),
             allow_downloads=dict(type='bool', default=False),
             allowed_images=dict(type='list', elements='str'),
+            build_network=dict(type='str', choices=['default', 'none', 'host'], default='default'),
             source=dict(type='str', choices=['build', 'load'], default='build'),
             load_path=dict(type='path'),
             archive_path=dict(type='path'),
@@ -248,7 +263,7 @@ def main():
         context=p['context'], force=p['force'], build_args=p['build_args'], allow_downloads=p['allow_downloads'],
         source=p['source'], load_path=p['load_path'], archive_path=p['archive_path'],
         archive_compress=p['archive_compress'], check_mode=module.check_mode, out=out,
-        allowed_images=p['allowed_images']))
+        allowed_images=p['allowed_images'], build_network=p['build_network']))
 
 
 if __name__ == '__main__':

@@ -222,3 +222,23 @@ def test_the_modules_allowed_images_hold_in_check_mode(store):
         _planning.ensure_image(store, 'graded', instructions=['FROM debian:bookworm', 'COPY --from=solution / /'],
                                allowed_images=['base-only'], check_mode=True)
     assert not os.path.exists(store.path('images'))
+
+
+@pytest.mark.parametrize('flag, build, step', [
+    ('', 'default', 'default'), ('', 'host', 'host'), ('', 'none', 'none'),
+    ('--network=none ', 'default', 'none'), ('--network=none ', 'host', 'none'),
+    ('--network=host ', 'host', 'host'), ('--network=default ', 'none', 'none')])
+def test_each_run_steps_network_and_the_build_option_keep_the_keys(store, ctx, flag, build, step):
+    text = 'FROM debian:bookworm\nRUN %secho hi\n' % flag
+    plan = _builder.make_plan(store, 'img', parse(text), str(ctx), network=build)
+    assert [s.network for s in plan.steps if s.makes_layer] == [step]
+    assert keys(store, ctx, text, network=build) == keys(store, ctx, text, network='host')  # as in Docker
+
+
+def test_run_network_host_needs_the_build_option(store, ctx):
+    with pytest.raises(ConductorError, match=r"Conductorfile:2: RUN --network=host reaches the host's loopback .* "
+                                             r"needs the build option --network host"):
+        _builder.make_plan(store, 'img', parse('FROM debian:bookworm\nRUN --network=host true\n', 'Conductorfile'),
+                           str(ctx))
+    with pytest.raises(ConductorError, match='invalid build network'):
+        _builder.make_plan(store, 'img', parse('FROM debian:bookworm\nRUN true\n'), str(ctx), network='bridge')
