@@ -11,6 +11,7 @@ from helpers import Conductor  # noqa: E402
 
 helpers.load_cli()
 os.environ['CONDUCTOR_CONFIG'] = os.devnull  # the machine's own conductor.conf must not shape the tests
+helpers.private_network()
 
 
 @pytest.fixture(scope='session')

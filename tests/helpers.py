@@ -15,6 +15,19 @@ CLI = os.path.join(CHECKOUT, 'bin', 'conductor')
 CLI_MODULE = os.path.join(CHECKOUT, 'bin', 'conductor_cli.py')
 CACHE = os.environ.get('CONDUCTOR_TEST_CACHE') or os.path.join(CHECKOUT, '.cache', 'test-root')
 BASE_FROM = 'debian:bookworm'
+# The machine's own network namespace, for the few commands that need its network (apt in a RUN step of a
+# Conductorfile of ours, built with --network host): the rest of the test run is in one of its own.
+MACHINE_NET = ['nsenter', '--net=/proc/1/ns/net', '--']
+
+
+def private_network():
+    """Move this test process, and so every command the tests start, into a network namespace of its own
+    (loopback up): each RUN step makes a veth, conductor's chains and ip_forward in the namespace its build
+    runs in, and the tests must leave the machine's network as they found it."""
+    load_cli()
+    from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls
+    _syscalls.unshare(_syscalls.CLONE_NEWNET)
+    subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
 
 
 def load_cli():
@@ -61,7 +74,8 @@ def ensure_image(name, conductorfile=PYTHON_IMAGE):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, 'Conductorfile'), 'w') as f:
         f.write(conductorfile)
-    subprocess.run([sys.executable, CLI, '--root', CACHE, 'build', name, os.path.join(folder, 'Conductorfile')],
+    subprocess.run(MACHINE_NET + [sys.executable, CLI, '--root', CACHE, 'build', '--network', 'host', name,
+                                  os.path.join(folder, 'Conductorfile')],
                    check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
     with open(os.path.join(CACHE, 'images', name + '.json')) as f:
         return json.load(f)['layers']
