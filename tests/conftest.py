@@ -11,12 +11,18 @@ from helpers import Conductor  # noqa: E402
 
 helpers.load_cli()
 os.environ['CONDUCTOR_CONFIG'] = os.devnull  # the machine's own conductor.conf must not shape the tests
-helpers.private_network()
 
 
 @pytest.fixture(scope='session')
 def base_key():
     return helpers.ensure_base()
+
+
+@pytest.fixture(scope='session')
+def private_network(base_key):  # pylint: disable=redefined-outer-name,unused-argument
+    """The rest of the run in a network namespace of its own (helpers.private_network), once the base is made
+    (debootstrap needs the machine's network). The root suites use it for every test (autouse)."""
+    helpers.private_network()
 
 
 @pytest.fixture

@@ -24,3 +24,9 @@ def pytest_terminal_summary(terminalreporter):
     if any(FIGURES.values()):
         terminalreporter.write_line('reliability (%s profile): %s' % (
             'long' if LONG else 'quick', ', '.join('%s %d' % item for item in FIGURES.items())))
+
+
+@pytest.fixture(scope='session', autouse=True)
+def in_a_network_of_its_own(private_network):  # pylint: disable=unused-argument
+    """Every test of this suite runs in the test run's own network namespace: RUN steps make veths, chains and
+    ip_forward where their build runs, never in the machine's."""
