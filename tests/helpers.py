@@ -15,9 +15,10 @@ CLI = os.path.join(CHECKOUT, 'bin', 'conductor')
 CLI_MODULE = os.path.join(CHECKOUT, 'bin', 'conductor_cli.py')
 CACHE = os.environ.get('CONDUCTOR_TEST_CACHE') or os.path.join(CHECKOUT, '.cache', 'test-root')
 BASE_FROM = 'debian:bookworm'
-# The machine's own network namespace, for the few commands that need its network (apt in a RUN step of a
-# Conductorfile of ours, built with --network host): the rest of the test run is in one of its own.
-MACHINE_NET = ['nsenter', '--net=/proc/1/ns/net', '--']
+# The prefix that runs a command in the machine's own network namespace, for the few that need its network
+# (apt in a RUN step of a Conductorfile of ours, built with --network host): once private_network() has run,
+# the rest of the test run is in one of its own. (PID 1's namespace file may be closed to us: keep our own.)
+MACHINE_NET = []
 
 
 def private_network():
@@ -26,6 +27,9 @@ def private_network():
     runs in, and the tests must leave the machine's network as they found it."""
     load_cli()
     from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls
+    if not MACHINE_NET:
+        machine = os.open('/proc/self/ns/net', os.O_RDONLY)  # kept open for the whole run
+        MACHINE_NET[:] = ['nsenter', '--net=/proc/%d/fd/%d' % (os.getpid(), machine), '--']
     _syscalls.unshare(_syscalls.CLONE_NEWNET)
     subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
 
