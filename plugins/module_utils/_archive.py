@@ -472,7 +472,7 @@ def _verified(tmp, descriptor, read=True):
     def mismatch():
         raise ConductorError('blob %s does not match its digest or size (damaged archive): nothing was loaded'
                              % descriptor['digest'])
-    if type(size) is not int or size < 0:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         mismatch()
     if read and size > JSON_MAX:
         _too_json('blob %s, a manifest or config,' % descriptor['digest'])()

@@ -617,6 +617,10 @@ def _seconds(value):
     return type(value) in (int, float) and 0 <= value < 1e9
 
 
+def _integer(value):
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON's true is no number
+
+
 def _health(value):
     """null, or a HEALTHCHECK as _healthcheck records it: what the runtime reads is there, nothing else."""
     if value is None:
@@ -625,7 +629,7 @@ def _health(value):
         return False
     test = value['test']
     return _strings(test) and test[0] in ('CMD', 'CMD-SHELL') and len(test) > 1 and \
-        type(value['retries']) is int and value['retries'] >= 1 and \
+        _integer(value['retries']) and value['retries'] >= 1 and \
         all(_seconds(value[k]) for k in value if k not in ('test', 'retries'))
 
 
@@ -642,7 +646,7 @@ CONFIG_CHECKS = {  # key: (check, what it must be)
                'an object of strings'),
     'exposed': (lambda v: isinstance(v, list) and all(_port(p) for p in v), 'a list of ports such as 80/tcp'),
     'volumes': (lambda v: isinstance(v, list) and all(_absolute(p) for p in v), 'a list of absolute paths'),
-    'stop_signal': (lambda v: v is None or type(v) is int and 0 < v < 65, 'a signal number from 1 to 64'),
+    'stop_signal': (lambda v: v is None or _integer(v) and 0 < v < 65, 'a signal number from 1 to 64'),
     'healthcheck': (_health, 'null or a HEALTHCHECK as Conductor records it (test, interval, timeout, start_period, '
                              'start_interval, retries)'),
 }
