@@ -42,13 +42,13 @@ def test_a_changed_limit_is_applied_in_place():
 
 
 def test_volumes_in_both_syntaxes_compare_by_what_they_mount():
-    short = _planning.desired_spec(FakeStore(), {'image': 'web', 'volumes': ['/srv:/data:ro', 'work:/home/student/work']})
-    mounts = [{'type': 'volume', 'source': 'work', 'target': '/home/student/work/'},
+    short = _planning.desired_spec(FakeStore(), {'image': 'web', 'volumes': ['/srv:/data:ro', 'work:/home/student/lab']})
+    mounts = [{'type': 'volume', 'source': 'work', 'target': '/home/student/lab/'},
               {'type': 'bind', 'source': '/srv', 'target': '/data', 'readonly': True}]
     long = _planning.desired_spec(FakeStore(), {'image': 'web', 'mounts': mounts})
     assert short['volumes'] == long['mounts'] == [
         {'type': 'bind', 'source': '/srv', 'target': '/data', 'readonly': True},
-        {'type': 'volume', 'source': 'work', 'target': '/home/student/work', 'readonly': False}]
+        {'type': 'volume', 'source': 'work', 'target': '/home/student/lab', 'readonly': False}]
     actions, differences = _planning.container_actions(SPEC, True, dict(SPEC, volumes=short['volumes']), 'started')
     assert actions == ['recreated', 'started'] and differences == ['volumes']
 
