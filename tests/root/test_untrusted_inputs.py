@@ -44,14 +44,20 @@ def planted_image(conductor, context, marker):
     conductor('build', 'planted', context.write('FROM debian:bookworm\nCOPY plant/ /\n'))
 
 
+def failing_build(conductor, context, marker, text):
+    """Build text on the planted image, expecting it to fail; assert that nothing planted ran. The result."""
+    out = conductor('build', 'graded', context.write('FROM planted\n' + text), check=False)
+    assert not marker.exists(), 'the image wrote on the host as root'
+    assert 'PLANTED' not in out.stdout + out.stderr, 'a module of the image ran in the step: %s' % out.stdout
+    return out
+
+
 def test_a_failing_copy_step_runs_no_module_of_the_image(conductor, context, tmp_path):
     """COPY --chown of a user the image lacks fails inside the image's root: the error is reported without
     importing anything there."""
     marker = tmp_path / 'marker'
     planted_image(conductor, context, marker)
-    out = conductor('build', 'graded', context.write('FROM planted\nCOPY --chown=nosuchuser app /app\n'), check=False)
-    assert not marker.exists(), 'the image wrote on the host as root'
-    assert 'PLANTED' not in out.stdout + out.stderr, 'a module of the image ran in the copy step: %s' % out.stdout
+    out = failing_build(conductor, context, marker, 'COPY --chown=nosuchuser app /app\n')
     assert out.returncode != 0 and 'no such user' in out.stderr, out
     # control: the same image and context, an honest COPY --chown
     conductor('build', 'graded', context.write('FROM planted\nCOPY --chown=root app /app\n'))
@@ -61,9 +67,7 @@ def test_a_failing_copy_from_glob_runs_no_module_of_the_image(conductor, context
     """COPY --from with a glob matches in the stage's files, inside the image: fnmatch is loaded before."""
     marker = tmp_path / 'marker'
     planted_image(conductor, context, marker)
-    out = conductor('build', 'graded', context.write('FROM planted\nCOPY --from=planted /etc/host*.nothing /x/\n'),
-                    check=False)
-    assert 'PLANTED' not in out.stdout + out.stderr and not marker.exists(), out.stdout
+    out = failing_build(conductor, context, marker, 'COPY --from=planted /etc/host*.nothing /x/\n')
     assert out.returncode != 0 and 'nothing matches' in out.stderr, out
     out = conductor('build', 'graded', context.write('FROM planted\nCOPY --from=planted /etc/host* /x/\n')).stdout
     assert 'PLANTED' not in out, 'control: the glob matches, and nothing planted ran'
@@ -74,9 +78,7 @@ def test_a_failing_run_step_runs_no_module_of_the_image(conductor, context, tmp_
     nothing from the image."""
     marker = tmp_path / 'marker'
     planted_image(conductor, context, marker)
-    out = conductor('build', 'graded', context.write('FROM planted\nWORKDIR /etc/passwd/below\nRUN true\n'),
-                    check=False)
-    assert 'PLANTED' not in out.stdout + out.stderr and not marker.exists(), out.stdout
+    out = failing_build(conductor, context, marker, 'WORKDIR /etc/passwd/below\nRUN true\n')
     assert out.returncode != 0 and 'Not a directory' in out.stderr, out
     out = conductor('build', 'graded', context.write('FROM planted\nWORKDIR /srv/below\nRUN pwd\n')).stdout
     assert '/srv/below' in out and 'PLANTED' not in out, 'control: the step runs in its new WORKDIR'
