@@ -5,6 +5,7 @@
 bin/conductor runs main(); the code lives in this module so Python caches it compiled.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -38,22 +39,25 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (  
     ConductorError, check_name, dumps, human_size, is_env_key)
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
+from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils import _operations  # noqa: E402
 
 
 def cmd_build(store, args):
     """build NAME [CONDUCTORFILE]: build an image, one layer per COPY/RUN step, reusing the cache."""
-    from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # only build needs it
-    check_name('image', args.name)
-    if args.conductorfile and args.file:
-        raise ConductorError('give the file once: as CONDUCTORFILE or with -f, not both')
-    path = args.conductorfile or args.file or _default_file()
-    steps, context = _builder.load_steps(path, context=args.context)
-    plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
-                              build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
-                              allowed_images=args.allow_image or None,
-                              network=args.network or 'default')
-    manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True))
+    # the helper that networks RUN steps loads its code while the builder does: a build that needs none kills it
+    with StepNetworks(store) if args.network in (None, 'default') else contextlib.nullcontext() as networks:
+        from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # only build needs it
+        check_name('image', args.name)
+        if args.conductorfile and args.file:
+            raise ConductorError('give the file once: as CONDUCTORFILE or with -f, not both')
+        path = args.conductorfile or args.file or _default_file()
+        steps, context = _builder.load_steps(path, context=args.context)
+        plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
+                                  build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
+                                  allowed_images=args.allow_image or None,
+                                  network=args.network or 'default')
+        manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True), networks=networks)
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 
 

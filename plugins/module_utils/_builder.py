@@ -35,6 +35,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     tree_size, utc_now, walk, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS, COPY_CAPS
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
+from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks
 from ansible_collections.cs695.conductor.plugins.module_utils import (
     _addresses, _bases, _cgroups, _conductorfile, _context, _runtime, _sandbox, _seccomp)
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
@@ -402,15 +403,17 @@ def load_steps(conductorfile=None, instructions=None, context=None):
 
 
 # -- building --------------------------------------------------------------------------------------
-def build(store, plan, out):
-    """Run the plan's uncached steps, stage by stage, then write the manifest. Returns (manifest, changed)."""
+def build(store, plan, out, networks=None):
+    """Run the plan's uncached steps, stage by stage, then write the manifest. Returns (manifest, changed).
+    networks: a StepNetworks the caller started early (its helper loads meanwhile) and ends, used if a RUN
+    step needs it; without it, one is started here when one does."""
     store.prepare()
     store.sweep('layers')
     for warning in plan.warnings:
         out('[warning] %s' % warning)
     total = len(plan.steps)
     networked = any(s.instruction.command == 'RUN' and s.network == 'default' and not s.cached for s in plan.steps)
-    with _StepNetworks(store) if networked else contextlib.nullcontext() as networks:
+    with StepNetworks(store) if networks is None and networked else contextlib.nullcontext(networks) as networks:
         for stage in plan.planned_stages:
             for step in stage.steps:
                 ins = step.instruction
@@ -502,7 +505,7 @@ def _mount_sources(store, step, tmp):
 def _step_network(store, tmp, network, networks):
     """A RUN step's network and its resolv.conf (tmp/resolv.conf). Yields build_step's netns: (the fd of a
     network namespace of its own, the fd the step reads a byte from before it execs) for default, through
-    networks (_StepNetworks); None for the host's (host) or a fresh empty one (none, made by the step)."""
+    networks (StepNetworks); None for the host's (host) or a fresh empty one (none, made by the step)."""
     if network != 'default':
         shutil.copyfile('/etc/resolv.conf', os.path.join(tmp, 'resolv.conf'))
         yield None
@@ -511,87 +514,6 @@ def _step_network(store, tmp, network, networks):
         f.write(_addresses.resolv_conf(store.config))  # a loopback stub (127.0.0.53) is out of reach: its upstreams
     with networks.step(os.path.basename(tmp)) as netns:
         yield netns
-
-
-class _StepNetworks:
-    """The network namespaces of a build's RUN steps, each with a veth and a container's -i rules
-    (_network.Network.serve_steps), made by a helper process forked when the build starts: the network code
-    and python-iptables load there while the build does other things, and each step's network is made
-    while the step sets itself up, not on its way. One message per step: its tag with the namespace's fd
-    and the write end of `ready` (a byte there lets the step exec); after the step, 1 (over) or 0
-    (interrupted: it may still run), answered once the rules are gone (the answer is read before the next
-    step, or when the build ends). `end` ends the helper; so does the build's death (an end of file),
-    after it removed what it made."""
-
-    def __init__(self, store):
-        import socket  # only a networked build needs it
-        self.socket = socket
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # both close-on-exec
-        self.helper = os.fork()
-        if self.helper == 0:  # pragma: no cover - the helper
-            try:
-                ours.close()
-                from ansible_collections.cs695.conductor.plugins.module_utils._network import Network
-                os._exit(Network(store).serve_steps(theirs))
-            finally:
-                os._exit(1)
-        theirs.close()
-        self.sock, self.removing = ours, False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, *exc):
-        try:
-            if self.removing:  # a failed set-up explains the step's failure: it is the error to show
-                failed = kind is not None
-                self._removed(raise_error=not failed or issubclass(kind, ConductorError), only_setup=failed)
-            self.sock.send(b'end')  # a message, not an end of file: a step's first process may hold our end
-        except OSError:
-            pass  # the helper is gone already
-        finally:
-            self.sock.close()
-            os.waitpid(self.helper, 0)
-
-    def _removed(self, raise_error=True, only_setup=False):
-        """Wait for the helper's answer about the last step's removal (asked for after the step: the layer's
-        commit and the next step's set-up run meanwhile); raise what failed, or only a failed set-up."""
-        self.removing = False
-        try:
-            answer = self.sock.recv(4096).decode('utf-8', 'replace') or 'the helper is gone'
-        except OSError as e:
-            answer = 'the helper is gone (%s)' % e
-        if answer != 'ok' and raise_error and (answer.startswith('making it') or not only_setup):
-            raise ConductorError("a RUN step's network: %s" % answer)
-
-    @contextlib.contextmanager
-    def step(self, tag):
-        if self.removing:
-            self._removed()
-        netns = _sandbox.new_net_namespace()
-        ready, ready_w = os.pipe2(os.O_CLOEXEC)
-        try:
-            self.socket.send_fds(self.sock, [tag.encode()], [netns, ready_w])
-        except OSError as e:
-            os.close(ready)
-            os.close(netns)
-            raise ConductorError("the helper that makes RUN steps' networks is gone (%s): build again" % e)
-        finally:
-            os.close(ready_w)
-        over = False
-        try:
-            yield netns, ready
-            over = True
-        finally:
-            for fd in (ready, netns):  # the namespace's last fd once the step is over: its veth goes with it
-                os.close(fd)
-            try:
-                self.sock.send(b'1' if over else b'0')
-                self.removing = True
-            except OSError:
-                pass  # the helper is gone: the next sweep removes what it made
-            if not over:
-                self._removed(raise_error=False)  # interrupted: gone before the build is
 
 
 def _step_cgroup(store, tmp):

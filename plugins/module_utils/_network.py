@@ -226,7 +226,7 @@ class Network:
 
     # -- a build's RUN steps ------------------------------------------------------------------------
     def serve_steps(self, sock):  # pragma: no cover - the builder's helper process
-        """The networks of a build's RUN steps, in a helper process the builder forks (_builder._StepNetworks).
+        """The networks of a build's RUN steps, in a helper process a build forks (_stepnetworks.StepNetworks).
         For each message on `sock` (a step's tag, with the fd of its network namespace and the write end of
         its `ready` pipe): network the namespace as a container with -i and the default host_access, and
         write a byte to `ready` (the step execs only then). Then wait for 1 (the step is over: its veth goes
@@ -313,6 +313,8 @@ class Network:
             change = _firewall.Change()
             allocations = self.book.load()
             expected = bool(allocations)
+            if not set(allocations) - set(names):
+                change.from_scratch()  # the last networks: commit deletes every chain, edits would be thrown away
             for name in names:
                 self._forget(change, allocations, name, links)
             self._sweep(allocations, change)

@@ -112,6 +112,34 @@ def test_run_network_none_and_the_step_network_leaves_nothing_behind(netconducto
         time.sleep(0.05)
 
 
+def test_a_build_whose_steps_need_no_network_kills_the_helper_it_started(netconductor, netlab, context, root):
+    """The CLI forks the helper before it knows the plan: a cache hit, or a build without a networked RUN
+    step, kills it unused, and neither it nor a trace of it outlives the build."""
+    rules = netlab.iptables()
+    cached = context.write('FROM debian:bookworm\nRUN echo cached > /cached\n')
+    netconductor('build', 'probe', cached)
+    for path in (cached, context.write('FROM debian:bookworm\nRUN --network=none echo none > /none\n')):
+        build = subprocess.Popen(['nsenter', '--net=/run/netns/' + netlab.host, '--', sys.executable, CLI, '--root',
+                                  root, 'build', 'probe', path], stdout=subprocess.PIPE, text=True,
+                                 start_new_session=True)  # its session holds the build and the helper it forks
+        out, dummy = build.communicate(timeout=60)
+        assert build.returncode == 0 and 'Successfully built probe' in out
+        assert session_processes(build.pid) == []
+        assert not os.path.exists(os.path.join(root, 'network')) and netlab.iptables() == rules
+
+
+def session_processes(sid):
+    """The PIDs of the processes still in session `sid`."""
+    found = []
+    for name in os.listdir('/proc'):
+        try:
+            if name.isdigit() and os.getsid(int(name)) == sid:
+                found.append(int(name))
+        except ProcessLookupError:
+            pass  # gone while we looked
+    return found
+
+
 def killed_build(cli, netlab, root, context, sig=signal.SIGKILL):
     """A build killed (SIGKILL, with its step and the helper that makes its network; or the build alone
     interrupted, as by Ctrl-C, with SIGINT) while its RUN step runs: returns the step's allocation name."""
