@@ -27,6 +27,7 @@ import contextlib
 import os
 import posixpath
 import shutil
+import signal
 import stat
 import time
 
@@ -469,8 +470,7 @@ def _run_step(store, stage, step, replace, out, networks=None):
                     os.close(scratch)
                 _remove_quietly(cgroup)
         if code != 0:
-            raise ConductorError('%s:%d: %s failed with exit code %d%s: %r' % (
-                ins.source, ins.lineno, ins.command, code, ': ' + message if message else '', ins.text))
+            raise _step_failed(ins, code, message)
         _commit(store, tmp, step, replace)
     finally:
         store.discard(tmp)
@@ -499,6 +499,21 @@ def _mount_sources(store, step, tmp):
             os.makedirs(source, 0o755)
         mounts.append((source, target, readonly))
     return mounts
+
+
+def _step_failed(ins, code, message):
+    """One clear error for a failed step: the cause its child reported (in the image's paths), the signal
+    that killed it with what usually sends that one, or the exit code of RUN's command."""
+    where = '%s:%d: %s' % (ins.source, ins.lineno, ins.command)
+    if message:
+        return ConductorError('%s failed: %s: %r' % (where, message, ins.text))
+    if code > 128:
+        number = code - 128
+        name = signal.Signals(number).name if number in signal.valid_signals() else 'signal %d' % number
+        hint = {'SIGKILL': ' (the out-of-memory killer does that: BUILD_MEMORY in the config may be too low)',
+                'SIGSYS': ' (a system call the seccomp filter refuses)'}.get(name, '')
+        return ConductorError('%s was killed by %s%s: %r' % (where, name, hint, ins.text))
+    return ConductorError('%s failed with exit code %d: %r' % (where, code, ins.text))
 
 
 @contextlib.contextmanager
@@ -569,10 +584,25 @@ def _copy_child(root, overlay, source, sources, args, workdir, confinement, repo
     os.chdir('/')
     _runtime.confine(confinement)
     os.umask(0o022)
+    try:
+        _copy(tarfile, source_fd, sources, args, workdir, scratch)
+    except OSError as e:  # the cause, in the image's paths: the bare errno text names no file
+        raise ConductorError('%s: %s' % (e.filename, e.strerror) if e.filename and e.strerror else str(e)) from None
+    os._exit(0)
+
+
+def _copy(tarfile, source_fd, sources, args, workdir, scratch):  # pragma: no cover - runs in the child
+    """_copy_child's copy, in the image. The WORKDIR is made first, as Docker's WORKDIR makes it, so that
+    `COPY x .` copies into it; a destination that ends in /, /. or /.. names a folder, made if missing."""
+    if not os.path.isdir(workdir):
+        if os.path.lexists(workdir):
+            raise ConductorError('the WORKDIR %s is not a folder in the image' % workdir)
+        os.makedirs(workdir, 0o755)
     owner = _runtime.user_ids(args['chown'])[:2] if args.get('chown') else (0, 0)
     mode = int(args['chmod'], 8) if args.get('chmod') else None
     dest = posixpath.join(workdir, args['dest'])
-    into = dest.endswith('/') or os.path.isdir(dest) or len(args.get('inline', [])) + len(sources or args['sources']) > 1
+    into = dest.endswith('/') or posixpath.basename(dest) in ('.', '..') or os.path.isdir(dest) or \
+        len(args.get('inline', [])) + len(sources or args['sources']) > 1
     for word, text in args.get('inline', []):
         target = posixpath.join(dest, word) if into else dest
         _make_parent(target)
@@ -602,7 +632,6 @@ def _copy_child(root, overlay, source, sources, args, workdir, confinement, repo
             _copy_into(top, '', posixpath.join(dest, posixpath.basename(item.path)) if into else dest, item.expected,
                        owner, mode)
         os.close(top)
-    os._exit(0)
 
 
 def _glob_in(source_fd, patterns):  # pragma: no cover - runs in the child

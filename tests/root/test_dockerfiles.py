@@ -30,6 +30,15 @@ def image_config(conductor, name):
     return next(i for i in json.loads(conductor('images', '--json').stdout) if i['name'] == name)['config']
 
 
+def test_a_python_project_copies_into_its_workdir(conductor, build):
+    """WORKDIR (given through an ARG) then `COPY requirements.txt .`, before anything made the folder: it
+    is made, as Docker's WORKDIR makes it. `./`, `..`, a relative folder (with / and /.) and a file name."""
+    build('python-app')
+    assert conductor('run', 'python-app', 'py').stdout.splitlines() == [
+        '/srv/app/src', '/srv/app/again/requirements.txt', '/srv/app/lib/requirements.txt',
+        '/srv/app/renamed', '/srv/app/requirements.txt', '/srv/app/src/app.py', '/srv/requirements.txt']
+
+
 def test_a_multi_stage_web_project(conductor, build, tmp_path):
     """ARG, multi-stage, LABEL, USER, ENTRYPOINT + CMD, COPY --from with --chown, ADD of a tarball, .dockerignore."""
     context = tmp_path / 'webapp'
@@ -207,3 +216,19 @@ def test_add_downloads_only_when_allowed(conductor, context):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize('text, message', [
+    ('WORKDIR /etc/passwd\nCOPY Dockerfile .\n',
+     "Dockerfile:3: COPY failed: the WORKDIR /etc/passwd is not a folder in the image: 'COPY Dockerfile .'"),
+    ('COPY Dockerfile /etc/passwd/\n', "Dockerfile:2: COPY failed: /etc/passwd: File exists: 'COPY Dockerfile /etc/passwd/'"),
+    ("RUN sh -c 'kill -SYS $$'\n",
+     "Dockerfile:2: RUN was killed by SIGSYS (a system call the seccomp filter refuses): \"RUN sh -c 'kill -SYS $$'\""),
+])
+def test_a_failed_step_names_its_cause_never_a_bare_exit_code(conductor, tmp_path, text, message):
+    (tmp_path / 'Dockerfile').write_text('FROM debian:bookworm\n')
+    conductor('build', '-f', str(tmp_path / 'Dockerfile'), 'base')  # the store exists: "nothing changed" is exact
+    (tmp_path / 'Dockerfile').write_text('FROM debian:bookworm\n' + text)
+    before = conductor.listing()
+    assert message in conductor.fails('build', '-f', str(tmp_path / 'Dockerfile'), 'bad')
+    assert conductor.listing() == before
