@@ -50,7 +50,7 @@ def cmd_build(store, args):
         from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # only build needs it
         check_name('image', args.name)
         if args.conductorfile and args.file:
-            raise ConductorError('give the file once: as CONDUCTORFILE or with -f, not both')
+            raise usage(args, 'give the file once: as CONDUCTORFILE or with -f, not both')
         path = args.conductorfile or args.file or _default_file()
         steps, context = _builder.load_steps(path, context=args.context)
         plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
@@ -97,7 +97,7 @@ def cmd_save(store, args):
     """save: write an image to an OCI image layout archive (its base and every layer, its config)."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _archive
     if not args.output:
-        raise ConductorError('save needs -o FILE: the archive to write')
+        raise usage(args, 'save needs -o FILE: the archive to write')
     summary = _archive.save(store, args.name, args.output, compress=args.gzip)
     print('Saved %s (id %s) to %s, %s' % (summary['name'], summary['id'][:12], summary['path'],
                                           human_size(summary['size'])))
@@ -107,7 +107,7 @@ def cmd_load(store, args):
     """load: load an image from an archive `conductor save` wrote (-i -: standard input)."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _archive
     if not args.input:
-        raise ConductorError('load needs -i FILE (or -i - for standard input): the archive to read')
+        raise usage(args, 'load needs -i FILE (or -i - for standard input): the archive to read')
     manifest, changed = _archive.load(store, sys.stdin.buffer if args.input == '-' else args.input, args.name)
     print('Loaded %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 
@@ -127,8 +127,14 @@ def cmd_rmcache(store, args):
 def cmd_run(store, args):
     """run IMAGE NAME [-- COMMAND...]: create a container and start it, attached unless -d."""
     containers = Containers(store)
+    if args.tty and not args.detach and not os.isatty(0):
+        raise usage(args, '-t needs a terminal on standard input: leave -t out to use pipes')
+    if args.rm and args.detach:
+        raise usage(args, '--rm is for an attached run: a detached container is kept until conductor rm (or stop)')
+    if args.rm and args.restart and args.restart != 'no':
+        raise usage(args, '--rm and --restart contradict each other: a restart policy keeps the container')
     if args.restart and args.restart != 'no' and not args.detach:
-        raise ConductorError('--restart %s needs -d: a restart policy supervises a detached container' % args.restart)
+        raise usage(args, '--restart %s needs -d: a restart policy supervises a detached container' % args.restart)
     containers.create(args.name, args.image, command=args.command or None, env=args.env,
                       hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
                       cap_drop=args.cap_drop, security_opts=args.security_opt, memory=args.memory, cpus=args.cpus,
@@ -139,11 +145,14 @@ def cmd_run(store, args):
             _operations.start(store, args.name)
             print(args.name)
             return 0
-        return _attached(store, args.name)
+        return _attached(store, args.name, args.interactive, args.tty)
     except ConductorError:
         if not containers.state(args.name)['running']:
             _operations.remove(store, args.name)  # a run that could not start leaves nothing behind
         raise
+    finally:
+        if args.rm and not args.detach and containers.config(args.name) is not None:
+            _operations.remove(store, args.name)
 
 
 def cmd__restart(store, args):
@@ -181,7 +190,7 @@ def cmd_update(store, args):
     keys = ('memory', 'cpus', 'pids_limit', 'storage_size')
     changes = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     if not changes:
-        raise ConductorError('nothing to update: give --memory, --cpus, --pids-limit or --storage-size')
+        raise usage(args, 'nothing to update: give --memory, --cpus, --pids-limit or --storage-size')
     current = {key: config.get(key) for key in keys}
     limits = containers.update(args.name, **dict(current, **changes))
     print('%s: %s' % (args.name, ', '.join('%s %s' % (key, limits[key]) for key in sorted(changes))))
@@ -192,7 +201,7 @@ def cmd_volume(store, args):
     from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
     volumes, action, name = Volumes(store), args.action, args.name
     if action in ('create', 'inspect', 'rm') and not name:
-        raise ConductorError('volume %s needs a NAME' % action)
+        raise usage(args, 'volume %s needs a NAME' % action)
     if action == 'create':
         print(volumes.create(check_name('volume', name))['name'])
     elif action == 'ls':
@@ -212,23 +221,24 @@ def cmd_volume(store, args):
         removed = _operations.prune_volumes(store)
         print('Removed %d anonymous volumes%s' % (len(removed), (': ' + ', '.join(removed)) if removed else ''))
     else:
-        raise ConductorError('unknown volume action %r: use create, ls, inspect, rm or prune' % action)
+        raise usage(args, 'unknown volume action %r: use create, ls, inspect, rm or prune' % action)
 
 
-def _attached(store, name):
-    """Start with our terminal attached (through a pty of the container's if stdin is a terminal)."""
-    if os.isatty(0):
+def _attached(store, name, interactive, tty):
+    """Start with our terminal attached: Docker's -t (a pty of the container's; our stdin must be a terminal)
+    and -i (our stdin reaches it; without, it reads an end of file)."""
+    if tty:
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-        os.waitpid(_operations.start(store, name, attach=_terminal.relay), 0)
+        os.waitpid(_operations.start(store, name, attach=lambda master: _terminal.relay(master, interactive)), 0)
     else:
-        _through_pipes(lambda stdio: os.waitpid(_operations.start(store, name, stdio=stdio), 0))
+        _through_pipes(lambda stdio: os.waitpid(_operations.start(store, name, stdio=stdio), 0), interactive)
     return Containers(store).state(name)['exit_code']
 
 
-def _through_pipes(call):
+def _through_pipes(call, stdin=True):
     """call(stdio) with pipes this process copies to and from its own stdin, stdout and stderr. A container
     never gets our fds themselves: through /proc/self/fd its root could reopen the file or terminal they
-    are (a script fed to exec, the admin's terminal) for writing."""
+    are (a script fed to exec, the admin's terminal) for writing. stdin=False: it reads an end of file."""
     import threading
     ends = [os.pipe() for dummy in range(3)]
     ours, theirs = [ends[0][1], ends[1][0], ends[2][0]], [ends[0][0], ends[1][1], ends[2][1]]
@@ -244,7 +254,9 @@ def _through_pipes(call):
     threads = [threading.Thread(target=copy, args=(0, ours[0], True), daemon=True),
                threading.Thread(target=copy, args=(ours[1], 1, False), daemon=True),
                threading.Thread(target=copy, args=(ours[2], 2, False), daemon=True)]
-    for thread in threads:
+    if not stdin:
+        os.close(ours[0])
+    for thread in threads[0 if stdin else 1:]:
         thread.start()
     try:
         return call(tuple(theirs))
@@ -333,16 +345,38 @@ def cmd_logs(store, args):
 
 
 def cmd_stop(store, args):
-    """stop NAME...: SIGTERM, SIGKILL after the timeout, then delete the containers and their state."""
+    """stop NAME...: SIGTERM, SIGKILL after the timeout, then delete the containers (conductor.sh's stop; --keep: Docker's)."""
     if args.all == bool(args.name):
-        raise ConductorError('give container names or --all, not both' if args.all else
-                             'give the containers to stop, or --all for every one')
-    configs, errors, repaired = _operations.stop(store, None if args.all else args.name,
-                                                 timeout=10 if args.time is None else args.time)
+        raise usage(args, 'give container names or --all, not both' if args.all else
+                    'give the containers to stop, or --all for every one')
+    timeout = 10 if args.time is None else args.time
+    if args.keep:
+        names = Containers(store).names() if args.all else args.name
+        for name in names:
+            Containers(store).require(name)  # each named one exists, before any is stopped
+        _operations.kill(store, names, timeout)
+        for name in names:
+            print(name)
+        return 0
+    return _removed(args, *_operations.stop(store, None if args.all else args.name, timeout=timeout))
+
+
+def cmd_rm(store, args):
+    """rm NAME...: delete exited containers, their files and anonymous volumes (-f: running ones too, killed)."""
+    if not args.name:
+        raise usage(args, 'give the containers to remove')
+    containers = Containers(store)
+    running = [n for n in args.name if containers.config(n) is not None and containers.state(n)['running']]
+    if running and not args.force:
+        raise ConductorError('%s is running: stop it first (conductor stop), or rm -f to kill it' % running[0])
+    return _removed(args, *_operations.stop(store, args.name, timeout=0))
+
+
+def _removed(args, configs, errors, repaired):
     for config in configs:
         print(config['name'])
     for line in errors + (['firewall repaired: its rules were missing or damaged'] if repaired else []):
-        sys.stderr.write('conductor stop: %s\n' % line)
+        sys.stderr.write('conductor %s: %s\n' % (args.verb, line))
     return 1 if errors else 0
 
 
@@ -426,8 +460,13 @@ COMMANDS = {
     'rmi': (cmd_rmi, 'NAME', []),
     'rmcache': (cmd_rmcache, '', []),
     'run': (cmd_run, 'IMAGE NAME [-- COMMAND...]', [
-        ('-d, --detach', 'detach', None, 'run in the background; output goes to the log'), ENV,
-        ('--hostname', 'hostname', 'NAME', 'hostname inside (default: the container name)'),
+        ('--name', 'name', 'NAME', "the container's name, as Docker's: then every word after IMAGE is the command"),
+        ('--rm', 'rm', None, 'delete the container (and its anonymous volumes) when its command ends'),
+        ('-d, --detach', 'detach', None, 'run in the background; output goes to the log'),
+        ('-i, --interactive', 'interactive', None, 'connect standard input to the container (without: it reads an '
+         'end of file)'),
+        ('-t, --tty', 'tty', None, "give the container a terminal of its own, attached to this one (-it for a shell)"),
+        ENV, ('--hostname', 'hostname', 'NAME', 'hostname inside (default: the container name)'),
         ('--privileged', 'privileged', None, 'keep every capability, no seccomp filter, /proc and /sys writable'),
         ('--cap-add', 'cap_add', 'CAP...', 'add a capability to the default set (NET_ADMIN, SYS_PTRACE, ALL, ...)'),
         ('--cap-drop', 'cap_drop', 'CAP...', 'drop a capability from the default set (or ALL)'),
@@ -452,7 +491,10 @@ COMMANDS = {
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
     'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)'),
-                                     ('-a, --all', 'all', None, 'stop every container')]),
+                                     ('-a, --all', 'all', None, 'stop every container'),
+                                     ('--keep', 'keep', None, "keep the containers, exited, as Docker's stop does "
+                                      "(conductor start runs one again)")]),
+    'rm': (cmd_rm, '[NAME...]', [('-f, --force', 'force', None, 'kill and delete running containers too')]),
     'addnetwork': (cmd_addnetwork, 'NAME', [
         ('-i, --internet', 'internet', None, 'a default route via the host, NAT out of its uplink, and DNS'),
         ('-e, --expose', 'expose', 'INNER-OUTER...',
@@ -469,10 +511,15 @@ COMMANDS = {
 }
 ROOT = ('--root', 'root', 'DIR', 'state root (default: $CONDUCTOR_ROOT, ROOT in the config, /var/lib/conductor)')
 HELP = ('-h, --help', 'help', None, 'show this help')
+VERSION = ('--version', 'version', None, "print conductor's version")
 
 
 class UsageError(Exception):
-    pass
+    """A command line that cannot be run: printed as it is, exit code 2 (or help and version: 0)."""
+
+
+def usage(args, message):
+    return UsageError('conductor %s: error: %s' % (args.verb, message))
 
 
 def parse(argv):
@@ -480,12 +527,19 @@ def parse(argv):
     args = types.SimpleNamespace(root=None)
     argv = list(argv)
     while argv and argv[0].startswith('-'):
-        _apply(args, *_getopt_one(argv, [ROOT, HELP], 'conductor'))
+        _apply(args, *_getopt_one(argv, [ROOT, HELP, VERSION], 'conductor'))
+    if getattr(args, 'version', False):
+        raise UsageError('conductor %s' % _version())
     if getattr(args, 'help', False) or not argv:
         raise UsageError('' if getattr(args, 'help', False) else 'conductor: error: a command is required')
     verb = argv.pop(0)
+    if verb == 'help':  # conductor help [COMMAND], as git's and docker's
+        if argv and argv[0] not in COMMANDS:
+            raise UsageError('conductor help: error: unknown command %r' % argv[0])
+        raise UsageError(_help(argv[0]) if argv else '')
     if verb not in COMMANDS:
-        raise UsageError('conductor: error: unknown command %r: use one of %s' % (verb, ', '.join(COMMANDS)))
+        raise UsageError('conductor: error: unknown command %r: use one of %s'
+                         % (verb, ', '.join(v for v in COMMANDS if not v.startswith('_'))))
     func, usage, options = COMMANDS[verb]
     prog = 'conductor ' + verb
     options = options + [ROOT, HELP]
@@ -497,6 +551,8 @@ def parse(argv):
     names = [w for w in words if not w.startswith('[') and not w.endswith(']')]
     rest = []
     while argv:
+        if getattr(args, 'name', None) and 'NAME' in names and remainder:  # run --name NAME IMAGE [COMMAND...]
+            names.remove('NAME')
         if argv[0] == '--':
             rest += argv[1:]
             break
@@ -522,15 +578,34 @@ def parse(argv):
 
 
 def _getopt_one(argv, options, prog):
+    """Take one option off argv: (option, value, prog). As Docker's: --flag=VALUE or --flag VALUE, -f VALUE or
+    -fVALUE, and short true/false flags combined (-it, -dt). A true/false flag given a value is an error, never
+    true: --privileged=false must not give a privileged container."""
     word = argv.pop(0)
-    flag, dummy, value = word.partition('=')
+    if not word.startswith('--') and len(word) > 2 and word[2] != '=':  # -it, -eFOO=bar (not -d=...)
+        option = _option(word[:2], options, prog)
+        if option[2]:
+            return option, word[2:], prog
+        argv.insert(0, '-' + word[2:])
+        return option, None, prog
+    flag, equals, value = word.partition('=')
+    option = _option(flag, options, prog)
+    if not option[2]:
+        if equals:
+            raise UsageError('%s: error: option %s takes no value, got %r: give it for true, leave it out for false'
+                             % (prog, flag, value))
+        return option, None, prog
+    if not equals:
+        if not argv:
+            raise UsageError('%s: error: option %s requires an argument' % (prog, flag))
+        value = argv.pop(0)
+    return option, value, prog
+
+
+def _option(flag, options, prog):
     for option in options:
         if flag in option[0].split(', '):
-            if option[2] and not value:
-                if not argv:
-                    raise UsageError('%s: error: option %s requires an argument' % (prog, flag))
-                value = argv.pop(0)
-            return option, value, prog
+            return option
     raise UsageError('%s: error: unknown option %s (see %s --help)' % (prog, flag, prog))
 
 
@@ -547,22 +622,53 @@ def _apply(args, option, value, prog):
         setattr(args, dest, value if metavar else True)
 
 
+def _version():
+    """The collection's version: galaxy.yml in a checkout, MANIFEST.json where the collection is installed."""
+    top = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    try:
+        with open(os.path.join(top, 'galaxy.yml')) as f:
+            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('version:'))
+    except (OSError, StopIteration):
+        import json
+        try:
+            with open(os.path.join(top, 'MANIFEST.json')) as f:
+                return json.load(f)['collection_info']['version']
+        except (OSError, ValueError, KeyError):
+            return 'unknown'
+
+
 def _help(verb=None):
     if verb is None:
         lines = ['usage: conductor [--root DIR] COMMAND ...', '',
                  'Build images and run containers from Linux primitives.', '', 'commands:']
         lines += ['  %-11s %s' % (v, f.__doc__.split(': ', 1)[1]) for v, (f, dummy, unused) in COMMANDS.items()
                   if not v.startswith('_')]
-        lines += ['', 'options:'] + ['  %-20s %s' % ('%s %s' % (o[0], o[2] or ''), o[3]) for o in (ROOT, HELP)]
-        lines += ['', "Run 'conductor COMMAND --help' for a command's arguments."]
+        lines += ['', 'options:'] + [_option_help(o) for o in (ROOT, HELP, VERSION)]
+        lines += ['', "Run 'conductor COMMAND --help' or 'conductor help COMMAND' for a command's arguments."]
         return '\n'.join(lines)
     func, usage, options = COMMANDS[verb]
     lines = ['usage: conductor %s [OPTIONS] %s' % (verb, usage), '', func.__doc__, '', 'options:']
-    lines += ['  %-20s %s' % ('%s %s' % (o[0], o[2] or ''), o[3]) for o in options + [ROOT, HELP]]
+    lines += [_option_help(o) for o in options + [ROOT, HELP]]
     return '\n'.join(lines)
 
 
+def _option_help(option):
+    """An option's help line; a name too long for its column puts the text on the next line, as argparse does."""
+    name = ('%s %s' % (option[0], option[2] or '')).rstrip()
+    if len(name) >= 20:
+        return '  %s\n  %-20s %s' % (name, '', option[3])
+    return '  %-20s %s' % (name, option[3])
+
+
 def main(argv=None):
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader went away (conductor images | head -1): quiet, as a tool SIGPIPE ends
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's last flush would complain
+        return 128 + 13
+
+
+def _main(argv):
     if os.path.basename(sys.argv[0]).startswith('conductor'):
         os.environ.setdefault('CONDUCTOR_CLI', os.path.realpath(sys.argv[0]))  # what a restart policy runs again
     try:
@@ -573,12 +679,17 @@ def main(argv=None):
         return 2 if ': error: ' in message else 0
     try:
         code = args.func(Store(args.root), args)
+    except UsageError as e:
+        sys.stderr.write('%s\n' % e)
+        return 2
     except ConductorError as e:
         sys.stderr.write('conductor %s: %s\n' % (args.verb, e))
         return 1
     except KeyboardInterrupt:
         sys.stderr.write('conductor %s: interrupted\n' % args.verb)
         return 130
+    except BrokenPipeError:
+        raise  # main's: quiet
     except OSError as e:
         sys.stderr.write('conductor %s: %s%s\n' % (args.verb, e, '' if os.geteuid() == 0 else ' (conductor needs root)'))
         return 1

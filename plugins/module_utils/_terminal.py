@@ -61,13 +61,14 @@ def _copy_size(master):
         pass
 
 
-def relay(master):
-    """Copy our stdin to the pty and the pty to our stdout, raw, until the container side closes."""
+def relay(master, forward_input=True):
+    """Copy our stdin to the pty (unless forward_input is false: run -t without -i) and the pty to our
+    stdout, raw, until the container side closes."""
     saved = termios.tcgetattr(0)
     previous = signal.signal(signal.SIGWINCH, lambda *_: _copy_size(master))
     tty.setraw(0)
     try:
-        fds = [0, master]
+        fds = [0, master] if forward_input else [master]
         while True:
             try:
                 readable = select.select(fds, [], [])[0]

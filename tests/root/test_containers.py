@@ -198,13 +198,38 @@ def test_bad_input_is_refused_and_changes_nothing(conductor, image):
 
 
 def test_attached_run_and_exec_get_a_pty(conductor, image, root):
-    """On a terminal (script(1) gives us one), run and exec attach through a new pseudo-terminal."""
+    """On a terminal (script(1) gives us one), run -it and exec attach through a new pseudo-terminal. Without
+    -t run uses pipes, even on a terminal, and without -i its command reads an end of file, as Docker's."""
     cli = '%s %s --root %s' % (sys.executable, helpers.CLI, root)
     attached = "sh -c '[ -t 0 ] && [ -t 1 ] && echo attached $(tty); exit %d'"
-    result = subprocess.run(['script', '-qec', cli + ' run img tty1 -- ' + attached % 5, '/dev/null'],
+    result = subprocess.run(['script', '-qec', cli + ' run -it img tty1 -- ' + attached % 5, '/dev/null'],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 5 and 'attached /dev/pts/0' in result.stdout, result.stdout + result.stderr
+    piped = "sh -c '[ -t 0 ] || echo no terminal; read line && echo read $line || echo end of file'"
+    result = subprocess.run(['script', '-qec', 'echo typed | ' + cli + ' run img tty3 -- ' + piped, '/dev/null'],
+                            capture_output=True, text=True, check=False)
+    assert 'no terminal' in result.stdout and 'end of file' in result.stdout, result.stdout + result.stderr
+    assert conductor('run', '-i', image, 'tty4', '--', 'cat', input='typed\n').stdout == 'typed\n'
+    assert 'error: -t needs a terminal' in conductor.fails('run', '-t', image, 'tty5')
+    assert 'tty5' not in conductor('ps').stdout, 'refused before the container was made'
     conductor('run', '-d', image, 'tty2', '--', 'sleep', '1000')
     result = subprocess.run(['script', '-qec', cli + ' exec tty2 -- ' + attached % 6, '/dev/null'],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 6 and 'attached /dev/pts/0' in result.stdout, result.stdout + result.stderr
+
+
+def test_docker_habits_run_name_rm_and_stop_keep(conductor, image):
+    """run --name (every word after IMAGE is the command), run --rm, rm (refused while it runs, -f kills),
+    stop --keep (Docker's stop: the container stays, exited, and starts again)."""
+    assert conductor('run', '--rm', '--name', 'gone', image, 'echo', 'hi', 'there').stdout == 'hi there\n'
+    assert 'gone' not in conductor('ps').stdout
+    conductor('run', '-d', '--name=keeper', image, 'sleep', '1000')
+    assert conductor('stop', '--keep', '-t', '0', 'keeper').stdout == 'keeper\n'
+    assert 'keeper' in conductor('ps').stdout and 'exited (137)' in conductor('ps').stdout
+    conductor('start', 'keeper')
+    assert 'running' in conductor('ps').stdout
+    assert 'keeper is running: stop it first' in conductor.fails('rm', 'keeper')
+    assert conductor('rm', '-f', 'keeper').stdout == 'keeper\n'
+    conductor('run', image, 'done', '--', 'true')
+    assert conductor('rm', 'done').stdout == 'done\n' and 'done' not in conductor('ps').stdout
+    assert 'error: --rm is for an attached run' in conductor.fails('run', '--rm', '-d', image, 'x')
