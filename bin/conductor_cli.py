@@ -40,7 +40,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (  
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks  # noqa: E402
-from ansible_collections.cs695.conductor.plugins.module_utils import _operations  # noqa: E402
+from ansible_collections.cs695.conductor.plugins.module_utils import _operations, _options  # noqa: E402
 
 
 def cmd_build(store, args):
@@ -131,15 +131,15 @@ def cmd_run(store, args):
         raise usage(args, '-t needs a terminal on standard input: leave -t out to use pipes')
     if args.rm and args.detach:
         raise usage(args, '--rm is for an attached run: a detached container is kept until conductor rm (or stop)')
-    if args.rm and args.restart and args.restart != 'no':
+    if args.rm and args.restart_policy and args.restart_policy != 'no':
         raise usage(args, '--rm and --restart contradict each other: a restart policy keeps the container')
-    if args.restart and args.restart != 'no' and not args.detach:
-        raise usage(args, '--restart %s needs -d: a restart policy supervises a detached container' % args.restart)
-    containers.create(args.name, args.image, command=args.command or None, env=args.env,
-                      hostname=args.hostname, privileged=args.privileged, cap_add=args.cap_add,
-                      cap_drop=args.cap_drop, security_opts=args.security_opt, memory=args.memory, cpus=args.cpus,
-                      pids_limit=args.pids_limit, volumes=args.volume, mounts=args.mount, user=args.user,
-                      entrypoint=args.entrypoint, restart_policy=args.restart, storage_size=args.storage_size)
+    if args.restart_policy and args.restart_policy != 'no' and not args.detach:
+        raise usage(args, '--restart %s needs -d: a restart policy supervises a detached container' % args.restart_policy)
+    spec = {name: getattr(args, name) for name in _options.NAMES if hasattr(args, name)}
+    entrypoint = args.entrypoint
+    spec.update(image=args.image, command=args.command or None,
+                entrypoint=[entrypoint] if entrypoint else entrypoint)  # one program, as docker run's: never split
+    containers.create(args.name, spec)
     try:
         if args.detach:
             _operations.start(store, args.name)
@@ -187,10 +187,10 @@ def cmd_update(store, args):
     """update NAME: change a container's limits, at once if it runs (as docker update)."""
     containers = Containers(store)
     config = containers.require(args.name)
-    keys = ('memory', 'cpus', 'pids_limit', 'storage_size')
+    keys = _options.IN_PLACE
     changes = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     if not changes:
-        raise usage(args, 'nothing to update: give --memory, --cpus, --pids-limit or --storage-size')
+        raise usage(args, 'nothing to update: give %s' % ', '.join(f[0].split(', ')[-1] for f in UPDATE_FLAGS))
     current = {key: config.get(key) for key in keys}
     limits = containers.update(args.name, **dict(current, **changes))
     print('%s: %s' % (args.name, ', '.join('%s %s' % (key, limits[key]) for key in sorted(changes))))
@@ -432,12 +432,10 @@ def _table(header, rows):
 # The command table: function, positional arguments, options (flags, destination, metavar, help).
 # A metavar marks an option that takes a value, one ending in ... may repeat. "[-- X...]" takes the rest.
 ENV = ('-e, --env', 'env', 'K=V...', 'set an environment variable')
-MEMORY = ('-m, --memory', 'memory', 'BYTES', 'memory limit, such as 512m or 2g (default: MEMORY_LIMIT in the config, else none)')
-CPUS = ('--cpus', 'cpus', 'NUMBER', 'CPU limit in CPUs, such as 1.5 (default: none)')
 USER = ('-u, --user', 'user', 'USER[:GROUP]', "run as this user of the image (default: its USER, else root)")
-PIDS = ('--pids-limit', 'pids_limit', 'N', 'process limit (default: PIDS_LIMIT in the config, else 2048; -1: none)')
-STORAGE = ('--storage-size', 'storage_size', 'BYTES', "limit on what it writes (its own layer), such as 1g; needs "
-           "project quotas on the state root's file system (default: none)")
+# run's and update's container options: one row each in _options.OPTIONS
+RUN_FLAGS = [(option.flag[0], option.name, option.flag[1], option.flag[2]) for option in _options.OPTIONS if option.flag]
+UPDATE_FLAGS = [flag for flag in RUN_FLAGS if flag[1] in _options.IN_PLACE]
 JSON = ('--json', 'json', None, 'print the list as JSON')
 COMMANDS = {
     'build': (cmd_build, 'NAME [CONDUCTORFILE]', [
@@ -466,22 +464,11 @@ COMMANDS = {
         ('-i, --interactive', 'interactive', None, 'connect standard input to the container (without: it reads an '
          'end of file)'),
         ('-t, --tty', 'tty', None, "give the container a terminal of its own, attached to this one (-it for a shell)"),
-        ENV, ('--hostname', 'hostname', 'NAME', 'hostname inside (default: the container name)'),
-        ('--privileged', 'privileged', None, 'keep every capability, no seccomp filter, /proc and /sys writable'),
-        ('--cap-add', 'cap_add', 'CAP...', 'add a capability to the default set (NET_ADMIN, SYS_PTRACE, ALL, ...)'),
-        ('--cap-drop', 'cap_drop', 'CAP...', 'drop a capability from the default set (or ALL)'),
-        ('--security-opt', 'security_opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), MEMORY, CPUS, PIDS,
-        STORAGE,
-        ('-v, --volume', 'volume', 'SRC:DST[:ro]...', 'a volume (NAME:/path, or /path for an anonymous one) or a host '
-         'folder (/host/path:/path)'),
-        ('--mount', 'mount', 'type=..,source=..,target=..[,readonly]...', 'the same, in Docker\'s long form'),
-        USER, ('--entrypoint', 'entrypoint', 'PROGRAM', "run this instead of the image's ENTRYPOINT (and its CMD)"),
-        ('--restart', 'restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its '
-         'command ends (needs -d)')]),
+    ] + RUN_FLAGS),
     '_restart': (cmd__restart, 'NAME', []),
     'start': (cmd_start, 'NAME', []),
     'restore': (cmd_restore, '', []),
-    'update': (cmd_update, 'NAME', [MEMORY, CPUS, PIDS, STORAGE]),
+    'update': (cmd_update, 'NAME', UPDATE_FLAGS),
     'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV, USER,

@@ -38,27 +38,16 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     DEFAULT_ROOT, ConductorError, check_env, check_name, parse_size, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
     utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
-from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
     alive, exit_code, kill_tree, terminate, wait_gone)
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 from ansible_collections.cs695.conductor.plugins.module_utils import (
-    _cgroups, _quota, _runtime, _sandbox, _seccomp, _volumes)
+    _cgroups, _options, _quota, _runtime, _sandbox, _seccomp, _volumes)
 
 DEFAULT_LOG_MAX = '10m'  # as Docker's json-file driver with max-size 10m, max-file 2
 HEALTH_OUTPUT_MAX = 4096  # as Docker: the last 4 KiB of a health check's output are kept
-RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
-
-
-def parse_restart(text):
-    """Docker's restart policies: no, on-failure[:N], always, unless-stopped -> (policy, N or None)."""
-    policy, colon, count = str(text or 'no').partition(':')
-    if policy not in RESTART_POLICIES or (colon and (policy != 'on-failure' or not count.isdigit() or int(count) < 1)):
-        raise ConductorError('invalid restart policy %r: use no, on-failure, on-failure:N (N at least 1), always or '
-                             'unless-stopped' % text)
-    return policy, int(count) if colon else None
 
 
 class ExecTimeout(ConductorError):
@@ -209,11 +198,11 @@ class Containers:
             memory = _cgroups.parse_memory(self.store.config.get('MEMORY_LIMIT'), 'MEMORY_LIMIT in the config')
         return {'memory': memory, 'cpus': config.get('cpus'), 'pids': pids, 'storage_size': config.get('storage_size')}
 
-    def update(self, name, memory=None, cpus=None, pids_limit=None, storage_size=None):
-        """docker update: new limits in the config and, on a running container, in its cgroup at once; a
-        new storage size at once too, if the container was made with one."""
-        limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
-                  'pids_limit': _cgroups.parse_pids(pids_limit), 'storage_size': _quota.parse_storage_size(storage_size)}
+    def update(self, name, **limits):
+        """docker update: new values of the options that change in place (_options.IN_PLACE: the limits; each
+        given, None for none) in the config and, on a running container, in its cgroup at once; a new storage
+        size at once too, if the container was made with one."""
+        limits = {key: _options.BY_NAME[key].check(limits.get(key)) for key in _options.IN_PLACE}
         with self.store.lock(check_name('container', name)):
             old = self.require(name)
             config = dict(old, **limits)
@@ -267,40 +256,28 @@ class Containers:
         return result
 
     # -- create and start ----------------------------------------------------------------------
-    def create(self, name, image, command=None, env=None, hostname=None, privileged=False, cap_add=None,
-               cap_drop=None, security_opts=None, memory=None, cpus=None, pids_limit=None, volumes=None,
-               mounts=None, user=None, entrypoint=None, adopt=None, restart_policy=None, stack=None, storage_size=None):
-        """Make the container's folder and config, and the volumes it names; nothing runs yet. adopt:
-        {target: anonymous volume} of the container this one replaces, mounted again at the same targets.
-        stack: the conductor_stack it belongs to, kept in config.json (None: none). storage_size: a limit on
-        what it writes, its own layer given a project quota (where the state root's file system has them)."""
+    def create(self, name, spec, adopt=None, stack=None):
+        """Make the container's folder and config, and the volumes it names; nothing runs yet. spec: its options
+        (_options.NAMES: as a task or the CLI gives them, or as `_options.check` returned them), all checked
+        first. adopt: {target: anonymous volume} of the container this one replaces, mounted again at the same
+        targets. stack: the conductor_stack it belongs to, kept in config.json (None: none)."""
         check_name('container', name)
-        volumes, mounts, limits, env, security_opts, entrypoint, restart_policy = check_options(
-            command, env, hostname, cap_add, cap_drop, security_opts, memory, cpus, pids_limit, volumes, mounts,
-            user, entrypoint, restart_policy, storage_size)
+        spec = _options.check(spec)
+        image, command, env, entrypoint, user = spec['image'], spec['command'], spec['env'], spec['entrypoint'], spec['user']
         manifest = self.store.require_image(image)
-        if limits['storage_size']:
+        if spec['storage_size']:
             _quota.require(self.store.path('containers'))
         image_config = manifest.get('config', {})
-        binds = self._binds(volumes + mounts, image_config.get('volumes', []))
+        binds = self._binds(spec['volumes'] + spec['mounts'], image_config.get('volumes', []))
         environment = env_dict(image_config.get('env'))
         environment.update(env_dict(env))
-        config = {
-            'name': name, 'image': image, 'image_id': manifest['id'], 'base': manifest['base'],
-            'layers': manifest['layers'], 'command': command, 'env': env, 'hostname': hostname,
-            'privileged': bool(privileged), 'cap_add': sorted(cap_add or []), 'cap_drop': sorted(cap_drop or []),
-            'security_opts': security_opts, 'memory': limits['memory'], 'cpus': limits['cpus'],
-            'pids_limit': limits['pids_limit'], 'storage_size': limits['storage_size'], 'storage_project': None,
-            'volumes': volumes, 'mounts': mounts,
-            'user': user, 'entrypoint': entrypoint, 'run_as': user or image_config.get('user'),
-            'stop_signal': image_config.get('stop_signal') or 15, 'labels': image_config.get('labels') or {},
-            'exposed': image_config.get('exposed') or [], 'healthcheck': image_config.get('healthcheck'),
-            'restart_policy': restart_policy, 'stack': stack,
-            'argv': _argv(command, entrypoint, image_config),
-            'workdir': image_config.get('workdir') or '/',
-            'environment': env_list(environment),
-            'created': utc_now(),
-        }
+        config = dict(
+            spec, name=name, image_id=manifest['id'], base=manifest['base'], layers=manifest['layers'],
+            storage_project=None, run_as=user or image_config.get('user'),
+            stop_signal=image_config.get('stop_signal') or 15, labels=image_config.get('labels') or {},
+            exposed=image_config.get('exposed') or [], healthcheck=image_config.get('healthcheck'), stack=stack,
+            argv=_argv(command, entrypoint, image_config), workdir=image_config.get('workdir') or '/',
+            environment=env_list(environment), created=utc_now())
         with self.store.lock():
             os.makedirs(self.store.path('containers'), 0o700, exist_ok=True)
             self.store.sweep('containers')
@@ -313,14 +290,14 @@ class Containers:
             for sub in ('upper', 'work', 'rootfs'):
                 os.mkdir(os.path.join(tmp, sub))
                 os.chmod(os.path.join(tmp, sub), 0o755)  # upper's mode is the mode of the container's /
-            if limits['storage_size']:
+            if spec['storage_size']:
                 try:
                     config['storage_project'] = _quota.assign(tmp, [os.path.join(tmp, 'upper'), os.path.join(tmp, 'work')])
-                    _quota.set_limit(tmp, config['storage_project'], limits['storage_size'])
+                    _quota.set_limit(tmp, config['storage_project'], spec['storage_size'])
                 except OSError as e:
                     remove_tree(tmp)
                     raise ConductorError('giving container %r its storage size: %s' % (name, e))
-            host = hostname or name
+            host = spec['hostname'] or name
             for file_name, content in (('hosts', HOSTS % host), ('hostname', host + '\n'),
                                        ('resolv.conf', resolv_conf(self.store.config))):
                 with open(os.path.join(tmp, file_name), 'w') as f:
@@ -363,7 +340,7 @@ class Containers:
         if self.state(name)['running']:
             raise ConductorError('container %r is already running' % name)
         detached = stdio is None and not attach
-        policy = parse_restart(config.get('restart_policy'))[0]
+        policy = _options.parse_restart(config.get('restart_policy'))[0]
         restart = self.restart_command(name) if policy != 'no' and detached else None
         if restart:
             write_json(self.dir(name, 'restart.json'), dict(restarting or {'count': 0, 'delay': None}, at=time.time()))
@@ -439,7 +416,7 @@ class Containers:
         if config['privileged']:
             return None
         caps = capability_set(config.get('cap_add'), config.get('cap_drop'))
-        seccomp, no_new_privs = parse_security_opts(config.get('security_opts'))
+        seccomp, no_new_privs = _options.parse_security_opts(config.get('security_opts'))
         program = _seccomp.filter_for(self.store.root, caps) if seccomp else None
         return _runtime.Confinement(caps, program, no_new_privs)
 
@@ -545,7 +522,7 @@ class Containers:
             if state and alive(state['pid'], state['pid_start']):
                 terminate(state['pid'], state['pid_start'], timeout, config.get('stop_signal') or 15)
             if state and alive(state['supervisor'], state['supervisor_start']):
-                if parse_restart(config.get('restart_policy'))[0] != 'no':  # it becomes the restart command: end it
+                if _options.parse_restart(config.get('restart_policy'))[0] != 'no':  # it becomes the restart command: end it
                     self._wait_exit_code(name, 5.0)  # written before that
                     kill_tree(state['supervisor'])
                 elif wait_gone(state['supervisor'], state['supervisor_start'], 5.0) is False:
@@ -581,48 +558,6 @@ class Containers:
         if state.get('piped'):
             return os.open('/proc/%d/fd/0' % state['supervisor'], os.O_WRONLY | os.O_CLOEXEC)
         return os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-
-
-def check_options(command=None, env=None, hostname=None, cap_add=None, cap_drop=None, security_opts=None, memory=None,
-                  cpus=None, pids_limit=None, volumes=None, mounts=None, user=None, entrypoint=None, restart_policy=None,
-                  storage_size=None):
-    """Every check create makes of its options before anything is made, so a caller can check many
-    containers' options before it makes any. Returns volumes, mounts, limits, env, security_opts,
-    entrypoint and restart_policy as create stores them."""
-    volumes, mounts = _volumes.normalize(volumes, _volumes.parse_volume), _volumes.normalize(mounts, _volumes.parse_mount)
-    limits = {'memory': _cgroups.parse_memory(memory), 'cpus': _cgroups.parse_cpus(cpus),
-              'pids_limit': _cgroups.parse_pids(pids_limit), 'storage_size': _quota.parse_storage_size(storage_size)}
-    env = check_env(env)
-    capability_set(cap_add, cap_drop)  # refuses unknown names before anything is made
-    security_opts = sorted(security_opts or [])
-    parse_security_opts(security_opts)
-    if hostname is not None:
-        check_name('hostname', hostname)
-    if command is not None and (not command or not all(isinstance(a, str) for a in command)):
-        raise ConductorError('invalid command %r: give a non-empty list of strings' % (command,))
-    if user is not None and check_user(user) is None:
-        raise ConductorError('invalid user %r: give a name or number from the image, such as student or 1000:1000'
-                             % user)
-    if isinstance(entrypoint, str):
-        entrypoint = [entrypoint] if entrypoint else []
-    restart_policy = restart_policy or 'no'
-    parse_restart(restart_policy)
-    return volumes, mounts, limits, env, security_opts, entrypoint, restart_policy
-
-
-def parse_security_opts(options):
-    """Docker's --security-opt values Conductor knows: seccomp=unconfined, no-new-privileges[=true|false].
-    Returns (seccomp on, no_new_privs)."""
-    seccomp, no_new_privs = True, False
-    for option in options or []:
-        key, sep, value = str(option).partition('=')
-        if key == 'seccomp' and value == 'unconfined':
-            seccomp = False
-        elif key == 'no-new-privileges' and value in ('', 'true', 'false'):
-            no_new_privs = value != 'false'
-        else:
-            raise ConductorError('unknown security option %r: use seccomp=unconfined or no-new-privileges' % option)
-    return seccomp, no_new_privs
 
 
 def _keep_tail(fd, kept, ended, limit=HEALTH_OUTPUT_MAX):

@@ -25,7 +25,8 @@ import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, parse_restart
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._options import parse_restart
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
     RESTART_DELAY_FIRST, RESTART_DELAY_LAST, RESTART_RESET)
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes

@@ -14,7 +14,7 @@ Check mode plans each task on its own, so in a dry run of a whole playbook an im
 earlier task only pretended to make is missing: each ensure_* then takes it as pending (it would be
 made when run) and reports what it would do to it, instead of the error a real run gives.
 
-A container option is declared once, in CONTAINER_OPTIONS: the module's argument spec, the spec
+A container option is declared once, in _options.OPTIONS: the module's argument spec, the spec
 config.json stores and the comparison that decides a recreate all come from there.
 """
 
@@ -24,87 +24,22 @@ __metaclass__ = type
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_env, check_name, env_list, human_size)
+    ConductorError, check_name, env_list, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
-from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers, check_options, parse_restart
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
-from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _operations, _quota, _volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import _operations, _options, _quota
 
 
 # -- containers --------------------------------------------------------------------------------
-def _command(value):
-    if isinstance(value, str):
-        import shlex
-        value = shlex.split(value)
-    return value or None
-
-
-def _env(value):
-    return sorted(check_env(env_list(value)))
-
-
-def _as_given(value):
-    return value
-
-
-def _restart_policy(value):
-    parse_restart(value)  # a bad one is refused before anything is compared or made
-    return value or 'no'
-
-
-def _sorted(value):
-    return sorted(value or [])
-
-
-def _volumes_of(value):
-    return sorted(_volumes.normalize(value, _volumes.parse_volume), key=_by_target)
-
-
-def _mounts_of(value):
-    return sorted(_volumes.normalize(value, _volumes.parse_mount), key=_by_target)
-
-
-def _by_target(spec):
-    return spec['target']
-
-
-# name: (the module's argument spec, the value config.json stores for what a task gives)
-CONTAINER_OPTIONS = {
-    'image': (dict(type='str'), _as_given),
-    'command': (dict(type='raw'), _command),
-    'env': (dict(type='dict', default={}), _env),
-    'hostname': (dict(type='str'), _as_given),
-    'privileged': (dict(type='bool', default=False), bool),
-    'cap_add': (dict(type='list', elements='str', default=[]), _sorted),
-    'cap_drop': (dict(type='list', elements='str', default=[]), _sorted),
-    'security_opts': (dict(type='list', elements='str', default=[]), _sorted),
-    'memory': (dict(type='str'), _cgroups.parse_memory),
-    'cpus': (dict(type='float'), _cgroups.parse_cpus),
-    'pids_limit': (dict(type='int'), _cgroups.parse_pids),
-    'storage_size': (dict(type='str'), _quota.parse_storage_size),
-    'user': (dict(type='str'), _as_given),
-    'entrypoint': (dict(type='raw'), _command),
-    'restart_policy': (dict(type='str', default='no'), _restart_policy),
-    'volumes': (dict(type='list', elements='str', default=[]), _volumes_of),
-    'mounts': (dict(type='list', elements='dict', default=[], options=dict(
-        type=dict(type='str', choices=['volume', 'bind'], default='volume'), source=dict(type='str'),
-        target=dict(type='str', required=True), readonly=dict(type='bool', default=False))), _mounts_of),
-}
 PENDING_IMAGE = '(built when run)'  # check mode: the id of an image an earlier task would build
-COMPARED = tuple(CONTAINER_OPTIONS) + ('image_id',)  # image_id: a rebuilt image recreates its containers
-# as docker update: a change of these alone recreates nothing (storage_size: once the container has one)
-UPDATED_IN_PLACE = ('memory', 'cpus', 'pids_limit', 'storage_size')
-
-
-def container_argument_spec():
-    return {name: dict(spec) for name, (spec, dummy) in CONTAINER_OPTIONS.items()}
 
 
 def desired_spec(store, options, check_mode=False):
-    """What a conductor_container task asks for, in the form config.json stores it."""
-    spec = {name: stored(options.get(name)) for name, (dummy, stored) in CONTAINER_OPTIONS.items()}
+    """What a conductor_container task asks for, in the form config.json stores it (_options.check)."""
+    spec = _options.check(options)
     image = store.image(spec['image']) if check_mode else store.require_image(spec['image'])
     spec['image_id'] = image['id'] if image else PENDING_IMAGE
     return spec
@@ -112,15 +47,7 @@ def desired_spec(store, options, check_mode=False):
 
 def stored_spec(config):
     """The compared part of a container's config.json; {} when there is no container."""
-    if not config:
-        return {}
-    spec = {key: config.get(key) for key in COMPARED}
-    spec['restart_policy'] = spec['restart_policy'] or 'no'  # absent in configs of older containers
-    for key in ('env', 'cap_add', 'cap_drop', 'security_opts'):  # absent in configs of older containers
-        spec[key] = sorted(spec[key] or [])
-    for key in ('volumes', 'mounts'):
-        spec[key] = sorted(spec[key] or [], key=_by_target)
-    return spec
+    return _options.stored(config) if config else {}
 
 
 def container_actions(current, running, desired, state, recreate=False, restart=False):
@@ -131,8 +58,8 @@ def container_actions(current, running, desired, state, recreate=False, restart=
         return (['removed'] if current else []), []
     actions, differences = [], []
     if current:
-        differences = [key for key in COMPARED if current[key] != desired[key]]
-        in_place = [key for key in UPDATED_IN_PLACE if key != 'storage_size' or current.get('storage_size')]
+        differences = [key for key in _options.COMPARED if current[key] != desired[key]]
+        in_place = [key for key in _options.IN_PLACE if key != 'storage_size' or current.get('storage_size')]
         if recreate or [key for key in differences if key not in in_place]:
             actions.append('recreated')
             current, running = {}, False
@@ -153,7 +80,7 @@ def container_actions(current, running, desired, state, recreate=False, restart=
 
 def ensure_container(store, name, state='started', options=None, recreate=False, restart=False, stop_timeout=10,
                      network=None, discard_changes='warn', check_mode=False, healthy_timeout=60):
-    """Bring container `name` to `state` with `options` (CONTAINER_OPTIONS' names); returns changed,
+    """Bring container `name` to `state` with `options` (_options.NAMES); returns changed,
     actions, differences, container and diff. `healthy` is `started`, then the image's HEALTHCHECK run
     until it passes (at most healthy_timeout seconds; not in check mode): waiting changes nothing.
 
@@ -187,9 +114,9 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
             if action in ('removed', 'recreated'):
                 _operations.remove(store, name, stop_timeout, keep_volumes=action == 'recreated')
             if action in ('recreated', 'created'):
-                containers.create(name, adopt=_anonymous_volumes(config), **{key: desired[key] for key in CONTAINER_OPTIONS})
+                containers.create(name, {key: desired[key] for key in _options.NAMES}, adopt=_anonymous_volumes(config))
             if action == 'updated':
-                containers.update(name, **{key: desired[key] for key in UPDATED_IN_PLACE})
+                containers.update(name, **{key: desired[key] for key in _options.IN_PLACE})
             if action in ('restarted', 'stopped'):
                 containers.kill(name, stop_timeout)
             if action == 'started':
@@ -370,7 +297,7 @@ def stack_actions(stack, desired, current, peers, state='started', remove_orphan
 
 def ensure_stack(store, stack, entries, state='started', remove_orphans=False, stop_timeout=10,
                  discard_changes='warn', check_mode=False):
-    """conductor_stack: the containers of `entries` (dicts of name, CONTAINER_OPTIONS, network, peers) as
+    """conductor_stack: the containers of `entries` (dicts of name, _options.NAMES, network, peers) as
     asked, all compared in one run, only the differences applied, each kind of change batched (one
     firewall commit for all networks); state absent removes the stack's containers. Every entry is
     checked before anything is done: a bad one fails the task naming it, with nothing changed."""
@@ -428,11 +355,10 @@ def _stack_desired(store, entries, state, check_mode):
             if state == 'absent':
                 desired[name] = {'index': index, 'peers': []}
                 continue
-            options = {key: entry.get(key) for key in CONTAINER_OPTIONS}
+            options = {key: entry.get(key) for key in _options.NAMES}
             if not options['image']:
                 raise ConductorError('image is required: name the image to run')
-            spec = desired_spec(store, options, check_mode)
-            check_options(**{key: spec[key] for key in CONTAINER_OPTIONS if key not in ('image', 'privileged')})
+            spec = desired_spec(store, options, check_mode)  # every option checked
             network = entry.get('network')
             if network is not None:
                 if access is None:
@@ -502,9 +428,9 @@ def _apply_stack(store, stack, plan, desired, current, peer, stop_timeout):
         for name in having('created') + having('recreated'):
             spec = desired[name]['spec']
             adopt = _anonymous_volumes(current.get(name, {}).get('config'))
-            containers.create(name, adopt=adopt, stack=stack, **{key: spec[key] for key in CONTAINER_OPTIONS})
+            containers.create(name, {key: spec[key] for key in _options.NAMES}, adopt=adopt, stack=stack)
     for name in having('updated'):
-        containers.update(name, **{key: desired[name]['spec'][key] for key in UPDATED_IN_PLACE})
+        containers.update(name, **{key: desired[name]['spec'][key] for key in _options.IN_PLACE})
     _operations.kill(store, having('stopped'), stop_timeout)
     for name in having('started'):
         _operations.start(store, name)

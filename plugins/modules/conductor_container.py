@@ -310,8 +310,8 @@ health:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.cs695.conductor.plugins.module_utils._planning import (
-    CONTAINER_OPTIONS, container_argument_spec, ensure_container)
+from ansible_collections.cs695.conductor.plugins.module_utils._options import NAMES, argument_spec
+from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_container
 from ansible_collections.cs695.conductor.plugins.module_utils._module import NETWORK_OPTIONS, ROOT_OPTION, run_module
 
 
@@ -327,14 +327,14 @@ def main():
             stop_timeout=dict(type='float', default=10),
             network=dict(type='dict', options=NETWORK_OPTIONS),
             root=ROOT_OPTION,
-            **container_argument_spec()
+            **argument_spec()
         ),
         required_if=[('state', 'started', ('image',)), ('state', 'healthy', ('image',)), ('state', 'present', ('image',))],
         supports_check_mode=True,
     )
     p = module.params
     run_module(module, lambda store, out: ensure_container(
-        store, p['name'], state=p['state'], options={key: p[key] for key in CONTAINER_OPTIONS},
+        store, p['name'], state=p['state'], options={key: p[key] for key in NAMES},
         recreate=p['recreate'], restart=p['restart'], stop_timeout=p['stop_timeout'], network=p['network'],
         discard_changes=p['discard_changes'], check_mode=module.check_mode, healthy_timeout=p['healthy_timeout']))
 

@@ -62,9 +62,8 @@ options:
         type: str
         required: true
       image:
-        description: The image to run.
+        description: The image to run. Required in every entry unless O(state=absent).
         type: str
-        required: true
       command:
         description: The command, a list or a string split as a shell would. Defaults to the image's.
         type: raw
@@ -74,6 +73,7 @@ options:
       env:
         description: Environment variables, added to the image's C(ENV).
         type: dict
+        default: {}
       hostname:
         description: The hostname inside. Defaults to the container name.
         type: str
@@ -88,14 +88,17 @@ options:
         description: Capabilities to add to the default set.
         type: list
         elements: str
+        default: []
       cap_drop:
         description: Capabilities to drop from the default set.
         type: list
         elements: str
+        default: []
       security_opts:
         description: Docker's security options that Conductor knows (V(seccomp=unconfined), V(no-new-privileges)).
         type: list
         elements: str
+        default: []
       memory:
         description: Memory limit, swap included, such as V(1g). A change is applied in place (action V(updated)).
         type: str
@@ -118,10 +121,29 @@ options:
         description: Docker's short syntax (V(NAME:/path), V(/host/path:/path[:ro]), V(/path)).
         type: list
         elements: str
+        default: []
       mounts:
-        description: Docker's long syntax, dicts of C(type) (V(volume) or V(bind)), C(source), C(target), C(readonly).
+        description: Docker's long syntax.
         type: list
         elements: dict
+        default: []
+        suboptions:
+          type:
+            description: V(volume) or V(bind).
+            type: str
+            choices: [volume, bind]
+            default: volume
+          source:
+            description: The volume name, or the host path for V(bind). Omitted for an anonymous volume.
+            type: str
+          target:
+            description: The absolute path inside the container.
+            type: str
+            required: true
+          readonly:
+            description: Mount it read-only.
+            type: bool
+            default: false
       network:
         description:
           - The container's network, as M(cs695.conductor.conductor_network) gives it; applied with O(state=started).
@@ -225,12 +247,13 @@ orphans:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.cs695.conductor.plugins.module_utils._planning import container_argument_spec, ensure_stack
+from ansible_collections.cs695.conductor.plugins.module_utils._options import argument_spec
+from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_stack
 from ansible_collections.cs695.conductor.plugins.module_utils._module import NETWORK_OPTIONS, ROOT_OPTION, run_module
 
 # One entry of containers. Checked here, entry by entry, so that an error names the entry: Ansible's own check
 # of a list's suboptions does not say which element failed.
-ENTRY_OPTIONS = dict(container_argument_spec(), name=dict(type='str', required=True), image=dict(type='str'),
+ENTRY_OPTIONS = dict(argument_spec(), name=dict(type='str', required=True),
                      network=dict(type='dict', options=NETWORK_OPTIONS), peers=dict(type='list', elements='str', default=[]))
 
 

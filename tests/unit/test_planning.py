@@ -1,7 +1,7 @@
 """The modules' decisions as pure functions: what a task would do, with no root and no state root."""
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _context, _planning, _volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _context, _options, _planning, _volumes
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 
@@ -54,10 +54,11 @@ def test_volumes_in_both_syntaxes_compare_by_what_they_mount():
 
 
 def test_every_declared_option_is_compared_and_in_the_argument_spec():
-    spec = _planning.container_argument_spec()
-    assert set(spec) == set(_planning.CONTAINER_OPTIONS)
-    assert set(_planning.COMPARED) == set(spec) | {'image_id'}
+    spec = _options.argument_spec()
+    assert set(spec) == set(_options.NAMES)
+    assert set(_options.COMPARED) == set(spec) | {'image_id'}
     assert spec['env'] == {'type': 'dict', 'default': {}}
+    assert set(SPEC) == set(_options.COMPARED), 'SPEC, below, has every compared key'
 
 
 class FakeStore:

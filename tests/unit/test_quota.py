@@ -6,7 +6,7 @@ import struct
 import pytest
 
 import helpers
-from ansible_collections.cs695.conductor.plugins.module_utils import _planning, _quota, _syscalls
+from ansible_collections.cs695.conductor.plugins.module_utils import _options, _planning, _quota, _syscalls
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 
 MOUNTINFO = ('22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard\n'
@@ -94,7 +94,7 @@ def test_the_quota_block_is_the_kernels_if_dqblk(monkeypatch):
 
 
 def test_a_changed_storage_size_is_applied_in_place_once_the_container_has_one():
-    spec = {key: None for key in _planning.COMPARED}
+    spec = {key: None for key in _options.COMPARED}
     sized = dict(spec, storage_size=20 << 20)
     assert _planning.container_actions(sized, True, dict(sized, storage_size=1 << 30), 'started') == \
         (['updated'], ['storage_size'])

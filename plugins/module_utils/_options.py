@@ -1,0 +1,211 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""Container options: one row per option, and the one place to add one.
+
+A row says everything the faces and the engine need to know of an option:
+
+    name       the key in config.json, the module option, the stack entry's key
+    spec       the module's argument spec (conductor_container, and each conductor_stack entry)
+    flag       the CLI's (flags, metavar, help) on run (and on update if in_place); None: not a flag
+    check      the value as a task or the CLI gives it -> the value config.json stores, or ConductorError;
+               given what it returns it returns it again, so a stored spec checks as it is
+    in_place   a change is applied to the existing container (docker update), not by a recreate
+    before     what a config.json written before the option existed means
+
+From the table come the run and update flags (bin/conductor_cli.py), the modules' argument specs,
+`check` (every option of a container checked before anything is made), the recreate comparison
+(`COMPARED`, `IN_PLACE`) and the reading of old configs (`stored`). tests/unit/test_options.py fails
+when a module's DOCUMENTATION disagrees with the table. Adding an option: a row here, the step that
+applies it (usually in _runtime or _containers.create), its entry in both modules' DOCUMENTATION.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from collections import namedtuple
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_env, check_name, env_list
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user
+from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _quota, _volumes
+
+RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
+
+Option = namedtuple('Option', 'name spec flag check in_place before')
+
+
+def parse_restart(text):
+    """Docker's restart policies: no, on-failure[:N], always, unless-stopped -> (policy, N or None)."""
+    policy, colon, count = str(text or 'no').partition(':')
+    if policy not in RESTART_POLICIES or (colon and (policy != 'on-failure' or not count.isdigit() or int(count) < 1)):
+        raise ConductorError('invalid restart policy %r: use no, on-failure, on-failure:N (N at least 1), always or '
+                             'unless-stopped' % text)
+    return policy, int(count) if colon else None
+
+
+def parse_security_opts(options):
+    """Docker's --security-opt values Conductor knows: seccomp=unconfined, no-new-privileges[=true|false].
+    Returns (seccomp on, no_new_privs)."""
+    seccomp, no_new_privs = True, False
+    for option in options or []:
+        key, dummy, value = str(option).partition('=')
+        if key == 'seccomp' and value == 'unconfined':
+            seccomp = False
+        elif key == 'no-new-privileges' and value in ('', 'true', 'false'):
+            no_new_privs = value != 'false'
+        else:
+            raise ConductorError('unknown security option %r: use seccomp=unconfined or no-new-privileges' % option)
+    return seccomp, no_new_privs
+
+
+# -- the checks: the value given -> the value stored ------------------------------------------
+def _image(value):
+    if not isinstance(value, str) or not value:
+        raise ConductorError('a container needs an image: give its name')
+    return value
+
+
+def _command(value, what='command'):
+    """A list of strings, or a string split as a shell would (a task's); None: the image's."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        import shlex
+        value = shlex.split(value)
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value):
+        raise ConductorError('invalid %s %r: give a non-empty list of strings' % (what, value))
+    return value
+
+
+def _entrypoint(value):
+    """As the command; [] (or '') clears the image's ENTRYPOINT, as docker run --entrypoint ''."""
+    return [] if value in ('', []) else _command(value, 'entrypoint')
+
+
+def _env(value):
+    """KEY=VALUE entries (a task's dict, or the CLI's list), the last of a key winning, as Docker's; sorted."""
+    entries = check_env(env_list(value or []))
+    return ['%s=%s' % item for item in sorted(dict(e.partition('=')[::2] for e in entries).items())]
+
+
+def _hostname(value):
+    return None if value is None else check_name('hostname', value)
+
+
+def _capabilities(option):
+    def check(value):
+        names = sorted(value or [])
+        capability_set(**{option[4:]: names})  # cap_add -> add=...: unknown names are refused
+        return names
+    return check
+
+
+def _security_opts(value):
+    opts = sorted(value or [])
+    parse_security_opts(opts)
+    return opts
+
+
+def _user(value):
+    if value is not None and check_user(value) is None:
+        raise ConductorError('invalid user %r: give a name or number from the image, such as student or 1000:1000'
+                             % value)
+    return value
+
+
+def _restart_policy(value):
+    parse_restart(value)
+    return value or 'no'
+
+
+def _specs(parser):
+    def check(value):
+        return sorted(_volumes.normalize(value, parser), key=lambda spec: spec['target'])
+    return check
+
+
+MOUNT_OPTIONS = dict(type=dict(type='str', choices=['volume', 'bind'], default='volume'), source=dict(type='str'),
+                     target=dict(type='str', required=True), readonly=dict(type='bool', default=False))
+
+OPTIONS = (
+    Option('image', dict(type='str'), None, _image, False, None),
+    Option('command', dict(type='raw'), None, _command, False, None),
+    Option('env', dict(type='dict', default={}), ('-e, --env', 'K=V...', 'set an environment variable'),
+           _env, False, []),
+    Option('hostname', dict(type='str'), ('--hostname', 'NAME', 'hostname inside (default: the container name)'),
+           _hostname, False, None),
+    Option('privileged', dict(type='bool', default=False),
+           ('--privileged', None, 'keep every capability, no seccomp filter, /proc and /sys writable'),
+           bool, False, False),
+    Option('cap_add', dict(type='list', elements='str', default=[]),
+           ('--cap-add', 'CAP...', 'add a capability to the default set (NET_ADMIN, SYS_PTRACE, ALL, ...)'),
+           _capabilities('cap_add'), False, []),
+    Option('cap_drop', dict(type='list', elements='str', default=[]),
+           ('--cap-drop', 'CAP...', 'drop a capability from the default set (or ALL)'),
+           _capabilities('cap_drop'), False, []),
+    Option('security_opts', dict(type='list', elements='str', default=[]),
+           ('--security-opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), _security_opts, False, []),
+    Option('memory', dict(type='str'), ('-m, --memory', 'BYTES', 'memory limit, such as 512m or 2g (default: '
+                                        'MEMORY_LIMIT in the config, else none)'),
+           _cgroups.parse_memory, True, None),
+    Option('cpus', dict(type='float'), ('--cpus', 'NUMBER', 'CPU limit in CPUs, such as 1.5 (default: none)'),
+           _cgroups.parse_cpus, True, None),
+    Option('pids_limit', dict(type='int'), ('--pids-limit', 'N', 'process limit (default: PIDS_LIMIT in the '
+                                            'config, else 2048; -1: none)'),
+           _cgroups.parse_pids, True, None),
+    Option('storage_size', dict(type='str'),
+           ('--storage-size', 'BYTES', "limit on what it writes (its own layer), such as 1g; needs project quotas "
+            "on the state root's file system (default: none)"),
+           _quota.parse_storage_size, True, None),
+    Option('volumes', dict(type='list', elements='str', default=[]),
+           ('-v, --volume', 'SRC:DST[:ro]...', 'a volume (NAME:/path, or /path for an anonymous one) or a host '
+            'folder (/host/path:/path)'),
+           _specs(_volumes.parse_volume), False, []),
+    Option('mounts', dict(type='list', elements='dict', default=[], options=MOUNT_OPTIONS),
+           ('--mount', 'type=..,source=..,target=..[,readonly]...', "the same, in Docker's long form"),
+           _specs(_volumes.parse_mount), False, []),
+    Option('user', dict(type='str'), ('-u, --user', 'USER[:GROUP]', "run as this user of the image (default: "
+                                      "its USER, else root)"),
+           _user, False, None),
+    Option('entrypoint', dict(type='raw'), ('--entrypoint', 'PROGRAM', "run this instead of the image's "
+                                            "ENTRYPOINT (and its CMD)"),
+           _entrypoint, False, None),
+    Option('restart_policy', dict(type='str', default='no'),
+           ('--restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its command '
+            'ends (needs -d)'),
+           _restart_policy, False, 'no'),
+)
+BY_NAME = {option.name: option for option in OPTIONS}
+NAMES = tuple(BY_NAME)
+IN_PLACE = tuple(o.name for o in OPTIONS if o.in_place)
+COMPARED = NAMES + ('image_id',)  # image_id: a rebuilt image recreates its containers
+
+
+def argument_spec():
+    """The modules' argument spec of the options (a copy: Ansible changes what it is given)."""
+    return {o.name: dict(o.spec, options=dict(o.spec['options'])) if 'options' in o.spec else dict(o.spec)
+            for o in OPTIONS}
+
+
+def check(options):
+    """Every option of a container ({name: value as given}; absent ones get their defaults), checked before
+    anything is made, so a caller can check many containers first. Returns the spec config.json stores."""
+    unknown = sorted(set(options) - set(NAMES))
+    if unknown:
+        raise ConductorError('unknown container option %s: use %s' % (', '.join(unknown), ', '.join(NAMES)))
+    return {o.name: o.check(options.get(o.name, o.spec.get('default'))) for o in OPTIONS}
+
+
+def stored(config):
+    """The options a container's config.json holds, each filled with its `before` where a config written
+    before it existed lacks it, plus image_id: the form `check` returns, compared to decide a recreate."""
+    spec = {o.name: config[o.name] if config.get(o.name) is not None else o.before for o in OPTIONS}
+    for name in ('env', 'cap_add', 'cap_drop', 'security_opts'):  # older configs kept them in the order given
+        spec[name] = sorted(spec[name])
+    for name in ('volumes', 'mounts'):
+        spec[name] = sorted(spec[name], key=lambda item: item['target'])
+    spec['image_id'] = config.get('image_id')
+    return spec
