@@ -5,9 +5,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 
-SPEC = {'image': 'web', 'image_id': 'a' * 64, 'command': None, 'env': ['A=1'], 'hostname': None, 'privileged': False,
-        'cap_add': [], 'cap_drop': [], 'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None,
-        'volumes': [], 'mounts': [], 'user': None, 'entrypoint': None, 'restart_policy': 'no', 'storage_size': None}
+SPEC = _options.stored({'image': 'web', 'image_id': 'a' * 64, 'env': ['A=1']})  # every other option as it defaults
 
 
 @pytest.mark.parametrize('current, running, desired, state, kw, actions', [
