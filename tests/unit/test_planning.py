@@ -78,10 +78,9 @@ def test_check_mode_takes_a_missing_image_as_one_an_earlier_task_builds():
 def test_desired_spec_is_what_config_json_stores():
     spec = _planning.desired_spec(FakeStore(), {'image': 'web', 'command': 'sleep "1 2"', 'env': {'B': 2, 'A': 'x'},
                                                 'hostname': None, 'privileged': None, 'cap_add': ['SYS_PTRACE', 'NET_ADMIN']})
-    assert spec == {'image': 'web', 'image_id': 'c' * 64, 'command': ['sleep', '1 2'], 'env': ['A=x', 'B=2'],
-                    'hostname': None, 'privileged': False, 'cap_add': ['NET_ADMIN', 'SYS_PTRACE'], 'cap_drop': [],
-                    'security_opts': [], 'memory': None, 'cpus': None, 'pids_limit': None, 'volumes': [], 'mounts': [],
-                    'user': None, 'entrypoint': None, 'restart_policy': 'no', 'storage_size': None}
+    assert spec == dict(_options.stored({'image': 'web', 'image_id': 'c' * 64}), command=['sleep', '1 2'],
+                        env=['A=x', 'B=2'], cap_add=['NET_ADMIN', 'SYS_PTRACE'])
+    assert (spec['privileged'], spec['restart_policy'], spec['volumes']) == (False, 'no', []), 'the defaults as stored'
     with pytest.raises(ConductorError, match="invalid environment entry '1A=x'"):
         _planning.desired_spec(FakeStore(), {'image': 'web', 'env': {'1A': 'x'}})
     for policy in ('sometimes', 'on-failure:-1', 'on-failure:0', 'always:3'):
