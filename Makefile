@@ -15,7 +15,7 @@ export CONDUCTOR_TEST_CACHE := $(TEST_CACHE)
 COLLECTIONS := .build/collections
 CHECKOUT_LINK := $(COLLECTIONS)/ansible_collections/cs695/conductor
 
-.PHONY: setup demo test unit integration reliability ansible-integration quality sanity lint docs changelog collection clean bench
+.PHONY: setup demo test fast ruff unit integration reliability ansible-integration quality sanity lint docs changelog collection clean bench
 setup: .build/apt.stamp $(VENV)/.stamp $(CHECKOUT_LINK)
 
 .build/apt.stamp:
@@ -45,7 +45,10 @@ demo: setup
 	$(PY) bin/conductor images
 	$(PY) bin/conductor ps
 
-test: setup unit integration reliability ansible-integration quality collection
+test: setup fast integration reliability ansible-integration quality collection
+
+# the fast lane: seconds, no root, no network (the engine's layers are a unit test)
+fast: unit ruff
 
 unit:
 	$(PY) -m pytest -q tests/unit
@@ -77,7 +80,10 @@ ansible-integration: $(COLLECTION)
 	  ansible-test integration --local --allow-destructive --python-interpreter $(CURDIR)/$(PY) -v; \
 	  status=$$?; ip netns del $(TEST_NETNS); exit $$status
 
-quality: sanity lint docs changelog
+quality: ruff sanity lint docs changelog
+
+ruff:
+	$(VENV)/bin/ruff check .
 
 # ansible-test makes a venv per sanity test and bootstraps pip in it from a host this network cannot
 # reach: tests/get_pip.py, put where ansible-test keeps its cached copy, does the same from PyPI.

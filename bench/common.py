@@ -10,7 +10,7 @@ CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONDUCTOR = [sys.executable, os.path.join(CHECKOUT, 'bin', 'conductor')]
 sys.path.insert(0, os.path.join(CHECKOUT, 'tests'))
 # re-exported for the bench scripts: the shared debootstrap base and the engine's import path
-import helpers  # noqa: E402, pylint: disable=unused-import
+import helpers  # noqa: E402, F401, pylint: disable=unused-import
 
 
 def timed(argv, **kw):

@@ -81,7 +81,7 @@ class NetLab:
             elif current is not None and not line.startswith('#'):
                 current.append(line.split(' [')[0])
         return [line for table in tables
-                if any(l.startswith('-A') or (l.startswith(':') and l.split()[1] not in ('ACCEPT', '-')) for l in table)
+                if any(line.startswith("-A") or (line.startswith(":") and line.split()[1] not in ("ACCEPT", "-")) for line in table)
                 for line in table]
 
     def flush_conductor_chains(self):
