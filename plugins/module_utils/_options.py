@@ -27,7 +27,8 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_env, check_name, env_list
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (
+    ConductorError, check_env, check_name, env_list, parse_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _quota, _volumes
@@ -121,6 +122,10 @@ def _restart_policy(value):
     return value or 'no'
 
 
+def _shm_size(value):
+    return parse_size(value, 'shm size', 1 << 20, '1m')
+
+
 def _specs(parser):
     def check(value):
         return sorted(_volumes.normalize(value, parser), key=lambda spec: spec['target'])
@@ -173,6 +178,9 @@ OPTIONS = (
     Option('entrypoint', dict(type='raw'), ('--entrypoint', 'PROGRAM', "run this instead of the image's "
                                             "ENTRYPOINT (and its CMD)"),
            _entrypoint, False, None),
+    Option('shm_size', dict(type='str'), ('--shm-size', 'BYTES', 'size of /dev/shm, such as 256m (default: 64m, as '
+                                          "Docker's); it counts against the memory limit"),
+           _shm_size, False, None),
     Option('restart_policy', dict(type='str', default='no'),
            ('--restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its command '
             'ends (needs -d)'),

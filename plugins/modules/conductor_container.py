@@ -97,6 +97,10 @@ options:
   user:
     description: The user (and group) the command runs as, from the image's C(/etc/passwd). Defaults to the image's C(USER).
     type: str
+  shm_size:
+    description: The size of the container's C(/dev/shm), such as V(256m); C(64m) when omitted, as in Docker. What is
+      written there counts against O(memory).
+    type: str
   restart_policy:
     description:
       - Start the container again when its command ends, as Docker's restart policies do (C(docker run --restart)).
