@@ -78,11 +78,20 @@ def normalize_ports(ports):
     return sorted(result, key=lambda p: (p['host_port'], p['protocol']))
 
 
-def resolv_conf(config, servers=None):
-    """A container's resolv.conf: the servers given, else DNS from the config, else the host's servers.
+def resolv_conf(config, servers=None, search=None):
+    """A container's resolv.conf: the servers given, else DNS from the config, else the host's servers; with
+    search (--dns-search), its search line instead of the host's.
 
     A loopback stub such as systemd-resolved's 127.0.0.53 is useless in another network namespace:
     then its upstream list."""
+    content = _resolv_conf(config, servers)
+    if not search:
+        return content
+    kept = [line for line in content.splitlines() if line.split()[:1] not in (['search'], ['domain'])]
+    return '\n'.join(kept + ['search ' + ' '.join(search)]) + '\n'
+
+
+def _resolv_conf(config, servers):
     servers = servers or (config.get('DNS') or '').split()
     if servers:
         return ''.join('nameserver %s\n' % server for server in servers)

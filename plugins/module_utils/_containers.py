@@ -298,8 +298,9 @@ class Containers:
                     remove_tree(tmp)
                     raise ConductorError('giving container %r its storage size: %s' % (name, e))
             host = spec['hostname'] or name
-            for file_name, content in (('hosts', HOSTS % host), ('hostname', host + '\n'),
-                                       ('resolv.conf', resolv_conf(self.store.config))):
+            hosts = HOSTS % host + ''.join('%s\t%s\n' % (address, name) for name, address in spec['etc_hosts'].items())
+            for file_name, content in (('hosts', hosts), ('hostname', host + '\n'),
+                                       ('resolv.conf', resolv_conf(self.store.config, search=spec['dns_search']))):
                 with open(os.path.join(tmp, file_name), 'w') as f:
                     f.write(content)
             open(os.path.join(tmp, 'log'), 'a').close()

@@ -414,7 +414,7 @@ class Network:
     def _write_resolv_conf(self, name, alloc):
         # in place, not by rename: the container sees this file through a bind mount of its inode
         with open(self.containers.dir(name, 'resolv.conf'), 'w') as f:
-            f.write(resolv_conf(self.store.config, alloc['dns']))
+            f.write(resolv_conf(self.store.config, alloc['dns'], (self.containers.config(name) or {}).get('dns_search')))
 
 
 def facts(name, alloc):

@@ -27,7 +27,8 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_env, check_name, env_list
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (
+    ConductorError, check_env, check_name, env_list, parse_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _quota, _volumes
@@ -121,6 +122,51 @@ def _restart_policy(value):
     return value or 'no'
 
 
+def _shm_size(value):
+    return parse_size(value, 'shm size', 1 << 20, '1m')
+
+
+def _dns_search(value):
+    """Search domains, in their order (it matters): names such as lab.example.edu."""
+    domains = list(value or [])
+    for domain in domains:
+        try:
+            if not isinstance(domain, str) or len(domain) > 253:
+                raise ConductorError('too long')
+            for part in domain.rstrip('.').split('.'):
+                check_name('domain', part)
+        except ConductorError:
+            raise ConductorError('invalid DNS search domain %r: give a domain name such as lab.example.edu' % (domain,))
+    return domains
+
+
+def _etc_hosts(value):
+    """Extra /etc/hosts entries: a task's {host: address}, or the CLI's HOST:ADDRESS (HOST=ADDRESS too, as
+    Docker's --add-host) -> {host: address}."""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        pairs = [tuple(str(entry).split('=' if '=' in str(entry) else ':', 1)) for entry in value or []]
+    hosts = {}
+    for pair in pairs:
+        host, address = pair if len(pair) == 2 else (pair[0], '')
+        check_name('host', host)
+        if not _is_address(str(address)):
+            raise ConductorError('invalid address %r for host %s: give an IPv4 or IPv6 address, such as '
+                                 '--add-host db:10.0.0.5' % (address, host))
+        hosts[host] = str(address)
+    return dict(sorted(hosts.items()))
+
+
+def _is_address(text):
+    """An IPv4 address in dotted quads, or an IPv6 one (hexadecimal groups and colons), checked without
+    importing ipaddress or socket: run must start quickly."""
+    parts = text.split('.')
+    if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts):
+        return True
+    return ':' in text and 2 < len(text) < 46 and all(c in '0123456789abcdefABCDEF:.' for c in text)
+
+
 def _specs(parser):
     def check(value):
         return sorted(_volumes.normalize(value, parser), key=lambda spec: spec['target'])
@@ -173,6 +219,13 @@ OPTIONS = (
     Option('entrypoint', dict(type='raw'), ('--entrypoint', 'PROGRAM', "run this instead of the image's "
                                             "ENTRYPOINT (and its CMD)"),
            _entrypoint, False, None),
+    Option('shm_size', dict(type='str'), ('--shm-size', 'BYTES', 'size of /dev/shm, such as 256m (default: 64m, as '
+                                          "Docker's); it counts against the memory limit"),
+           _shm_size, False, None),
+    Option('dns_search', dict(type='list', elements='str', default=[]),
+           ('--dns-search', 'DOMAIN...', "a DNS search domain of the container's resolv.conf"), _dns_search, False, []),
+    Option('etc_hosts', dict(type='dict', default={}),
+           ('--add-host', 'HOST:ADDRESS...', "an entry of the container's /etc/hosts"), _etc_hosts, False, {}),
     Option('restart_policy', dict(type='str', default='no'),
            ('--restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its command '
             'ends (needs -d)'),

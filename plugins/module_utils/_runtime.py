@@ -119,7 +119,7 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
     _sandbox.make_mounts_private()
     _sandbox.mount_overlay(lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs, cwd=root,
                            nodev=confinement is not None, quota=bool(config.get('storage_project')))
-    _sandbox.mount_dev(rootfs)
+    _sandbox.mount_dev(rootfs, config.get('shm_size'))
     if pty is not None:
         _attach_pty(pty, os.path.join(rootfs, 'dev', 'pts'))
         sys_.set_controlling_terminal(0)

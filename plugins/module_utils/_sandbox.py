@@ -205,8 +205,9 @@ def mount_proc(rootfs):
     mount_in_root('proc', rootfs, '/proc', 'proc', sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC)
 
 
-def mount_dev(rootfs):
-    """A private /dev: tmpfs with a few nodes, its own devpts and shm. Never the host's /dev."""
+def mount_dev(rootfs, shm_size=None):
+    """A private /dev: tmpfs with a few nodes, its own devpts and shm (shm_size bytes, default 64 MiB as
+    Docker's). Never the host's /dev."""
     mount_in_root('tmpfs', rootfs, '/dev', 'tmpfs', sys_.MS_NOSUID, 'mode=755,size=65536k')
     dev = os.path.join(rootfs, 'dev')  # a tmpfs of our own now: nothing in it was planted
     old = os.umask(0)
@@ -220,7 +221,7 @@ def mount_dev(rootfs):
     sys_.mount('devpts', os.path.join(dev, 'pts'), 'devpts', sys_.MS_NOSUID | sys_.MS_NOEXEC,
                'newinstance,ptmxmode=0666,mode=0620,gid=5')
     sys_.mount('shm', os.path.join(dev, 'shm'), 'tmpfs', sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC,
-               'mode=1777,size=65536k')
+               'mode=1777,size=%dk' % ((shm_size or 64 << 20) >> 10))
     for name, target in (('ptmx', 'pts/ptmx'), ('fd', '/proc/self/fd'), ('stdin', '/proc/self/fd/0'),
                          ('stdout', '/proc/self/fd/1'), ('stderr', '/proc/self/fd/2')):
         os.symlink(target, os.path.join(dev, name))

@@ -97,6 +97,19 @@ options:
   user:
     description: The user (and group) the command runs as, from the image's C(/etc/passwd). Defaults to the image's C(USER).
     type: str
+  shm_size:
+    description: The size of the container's C(/dev/shm), such as V(256m); C(64m) when omitted, as in Docker. What is
+      written there counts against O(memory).
+    type: str
+  dns_search:
+    description: DNS search domains of the container's C(resolv.conf), in order, as C(docker run --dns-search).
+    type: list
+    elements: str
+    default: []
+  etc_hosts:
+    description: Extra entries of the container's C(/etc/hosts), host name to address, as C(docker run --add-host).
+    type: dict
+    default: {}
   restart_policy:
     description:
       - Start the container again when its command ends, as Docker's restart policies do (C(docker run --restart)).

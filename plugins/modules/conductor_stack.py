@@ -113,6 +113,19 @@ options:
           - A limit on what the container writes outside its volumes, such as V(2g); needs project quotas on the state
             root's file system, as in M(cs695.conductor.conductor_container). Changed in place once it has one.
         type: str
+      shm_size:
+        description: The size of the container's C(/dev/shm), such as V(256m); C(64m) when omitted, as in Docker. What is
+          written there counts against O(memory).
+        type: str
+      dns_search:
+        description: DNS search domains of the container's C(resolv.conf), in order, as C(docker run --dns-search).
+        type: list
+        elements: str
+        default: []
+      etc_hosts:
+        description: Extra entries of the container's C(/etc/hosts), host name to address, as C(docker run --add-host).
+        type: dict
+        default: {}
       restart_policy:
         description: V(no), V(on-failure[:N]), V(always) or V(unless-stopped), as in M(cs695.conductor.conductor_container).
         type: str

@@ -233,3 +233,20 @@ def test_docker_habits_run_name_rm_and_stop_keep(conductor, image):
     conductor('run', image, 'done', '--', 'true')
     assert conductor('rm', 'done').stdout == 'done\n' and 'done' not in conductor('ps').stdout
     assert 'error: --rm is for an attached run' in conductor.fails('run', '--rm', '-d', image, 'x')
+
+
+def test_shm_size_sets_the_size_of_dev_shm(conductor, image):
+    """--shm-size (the row the options table was made for): Docker's 64m by default."""
+    size = "df -k /dev/shm | tail -1 | tr -s ' ' | cut -d ' ' -f 2"
+    assert conductor('run', image, 'shm1', '--', 'sh', '-c', size).stdout == '65536\n'
+    assert conductor('run', '--shm-size', '256m', image, 'shm2', '--', 'sh', '-c', size).stdout == '262144\n'
+    assert "invalid shm size '1k'" in conductor.fails('run', '--shm-size', '1k', image, 'shm3')
+
+
+def test_dns_search_and_add_host_write_the_containers_files(conductor, image):
+    out = conductor('run', '--dns-search', 'lab.example.edu', '--dns-search', 'example.edu', '--add-host', 'db:10.0.0.5',
+                    '--add-host', 'v6=fd00::5', image, 'names', '--', 'sh', '-c',
+                    'grep ^search /etc/resolv.conf; grep -E "db|v6" /etc/hosts').stdout
+    assert out == 'search lab.example.edu example.edu\n10.0.0.5\tdb\nfd00::5\tv6\n'
+    assert "invalid address 'nowhere' for host db" in conductor.fails('run', '--add-host', 'db:nowhere', image, 'n2')
+    assert 'invalid DNS search domain' in conductor.fails('run', '--dns-search', 'bad domain', image, 'n3')

@@ -89,3 +89,12 @@ def test_old_configs_read_with_each_options_before():
     spec = _options.stored({'image': 'web', 'image_id': 'i', 'env': ['B=2', 'A=1']})
     assert spec['restart_policy'] == 'no' and spec['cap_add'] == [] and spec['env'] == ['A=1', 'B=2']
     assert set(spec) == set(_options.COMPARED)
+
+
+def test_etc_hosts_from_a_task_or_the_command_line():
+    assert _options.check({'image': 'web', 'etc_hosts': ['db:10.0.0.5', 'v6:fd00::1', 'web=192.168.1.2']})['etc_hosts'] == \
+        {'db': '10.0.0.5', 'v6': 'fd00::1', 'web': '192.168.1.2'}
+    assert _options.check({'image': 'web', 'etc_hosts': {'db': '10.0.0.5'}})['etc_hosts'] == {'db': '10.0.0.5'}
+    for bad in (['db'], ['db:300.1.1.1'], ['../x:10.0.0.1']):
+        with pytest.raises(ConductorError):
+            _options.check({'image': 'web', 'etc_hosts': bad})
