@@ -175,9 +175,10 @@ def _container_facts(containers, name, after, check_mode):
 
 
 def exec_capture(store, name, argv, env=None, workdir=None, detach=False, creates=None, removes=None,
-                 check_mode=False):
-    """conductor_exec: run argv in the container, capturing stdout and stderr; creates/removes are
-    paths inside the container, checked through /proc/<PID 1>/root as ansible.builtin.command does."""
+                 check_mode=False, user=None, tty=False):
+    """conductor_exec: run argv in the container, capturing stdout and stderr (with tty, a pty of the
+    container's: both arrive in stdout); creates/removes are paths inside the container, checked through
+    /proc/<PID 1>/root as ansible.builtin.command does."""
     containers = Containers(store)
     env = env_list(env)
     if not check_mode:
@@ -195,14 +196,33 @@ def exec_capture(store, name, argv, env=None, workdir=None, detach=False, create
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         null = os.open(os.devnull, os.O_RDONLY)
         try:
-            rc = containers.exec(name, argv, env, workdir=workdir, stdio=(null, out.fileno(), err.fileno()),
-                                 detach=detach)
+            if tty:
+                rc = containers.exec(name, argv, env, workdir=workdir, user=user,
+                                     attach=lambda master: _drain(master, out.fileno()))
+            else:
+                rc = containers.exec(name, argv, env, workdir=workdir, stdio=(null, out.fileno(), err.fileno()),
+                                     detach=detach, user=user)
         finally:
             os.close(null)
         out.seek(0)
         err.seek(0)
         stdout, stderr = (f.read().decode('utf-8', 'replace') for f in (out, err))
-    return {'changed': True, 'rc': rc, 'stdout': stdout.rstrip('\n'), 'stderr': stderr.rstrip('\n')}
+    return {'changed': True, 'rc': rc, 'stdout': stdout.rstrip('\r\n'), 'stderr': stderr.rstrip('\n')}
+
+
+def _drain(master, into):
+    """Copy a pty's output to the fd `into` until the container's side closes (EIO), then close it."""
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break  # EIO: every process of the container's side has closed the terminal
+            if not data:
+                break
+            os.write(into, data)
+    finally:
+        os.close(master)
 
 
 # -- networks and peers ------------------------------------------------------------------------

@@ -11,8 +11,8 @@ module: conductor_exec
 short_description: Run a command in a running Conductor container
 version_added: 0.1.0
 description:
-  - Runs a command in all five namespaces of a running container, as its root user with the
-    container's capabilities, as C(conductor exec) does.
+  - Runs a command in all five namespaces of a running container, with the container's capabilities and
+    seccomp filter, as C(conductor exec) does: as the image's C(USER) (root if it names none), or as O(user).
   - Like M(ansible.builtin.command), it reports a change whenever it runs the command, fails when the
     command exits non-zero, and can be skipped with O(creates) or O(removes).
 author:
@@ -44,6 +44,18 @@ options:
   chdir:
     description: The folder inside the container to run in. Defaults to the image's C(WORKDIR).
     type: str
+    aliases: [workdir]
+  user:
+    description:
+      - The user (and group) to run as, a name or number of the image's, such as V(student) or V(1000:1000), as
+        C(conductor exec -u). Defaults to the image's C(USER), else root.
+    type: str
+  tty:
+    description:
+      - Give the command a terminal of the container's own, as C(conductor exec) on a terminal (for programs that
+        want one). Its stdout and stderr then both arrive in RV(stdout), with the terminal's line endings.
+    type: bool
+    default: false
   env:
     description: Environment variables, added to the container's.
     type: dict
@@ -72,6 +84,14 @@ EXAMPLES = r'''
     container: web
     command: sh -c "apt-get update && apt-get install -y curl"
     creates: /usr/bin/curl
+
+- name: Run as the course's user, in its home, on a terminal
+  cs695.conductor.conductor_exec:
+    container: web
+    argv: [sh, -c, "id -un; pwd; tty"]
+    user: student
+    workdir: /home/student
+    tty: true
 
 - name: Start a service in the background
   cs695.conductor.conductor_exec:
@@ -111,14 +131,16 @@ def main():
             container=dict(type='str', required=True),
             argv=dict(type='list', elements='str'),
             command=dict(type='str'),
-            chdir=dict(type='str'),
+            chdir=dict(type='str', aliases=['workdir']),
+            user=dict(type='str'),
+            tty=dict(type='bool', default=False),
             env=dict(type='dict', default={}),
             detach=dict(type='bool', default=False),
             creates=dict(type='str'),
             removes=dict(type='str'),
             root=ROOT_OPTION,
         ),
-        mutually_exclusive=[('argv', 'command')],
+        mutually_exclusive=[('argv', 'command'), ('tty', 'detach')],
         required_one_of=[('argv', 'command')],
         supports_check_mode=True,
     )
@@ -126,8 +148,8 @@ def main():
     argv = p['argv'] or shlex.split(p['command'])
 
     def action(store, out):
-        result = exec_capture(store, p['container'], argv, env=p['env'],
-                              workdir=p['chdir'], detach=p['detach'], creates=p['creates'], removes=p['removes'],
+        result = exec_capture(store, p['container'], argv, env=p['env'], workdir=p['chdir'], user=p['user'],
+                              tty=p['tty'], detach=p['detach'], creates=p['creates'], removes=p['removes'],
                               check_mode=module.check_mode)
         if result['rc'] != 0:
             module.fail_json(msg='the command exited with code %d' % result['rc'], **result)
