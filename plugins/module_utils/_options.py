@@ -167,6 +167,72 @@ def _is_address(text):
     return ':' in text and 2 < len(text) < 46 and all(c in '0123456789abcdefABCDEF:.' for c in text)
 
 
+def _tmpfs(value):
+    """Docker's --tmpfs PATH[:OPTIONS]: a tmpfs of the container's own at PATH, always nosuid and nodev (and
+    noexec, unless exec is given), 64m unless size= says otherwise. Options: size=, mode= (octal), exec,
+    noexec. -> sorted 'PATH:size=...,mode=...[,exec]' strings."""
+    mounts = {}
+    for entry in value or []:
+        path, dummy, text = str(entry).partition(':')
+        if not path.startswith('/') or '..' in path.split('/') or path == '/':
+            raise ConductorError('invalid tmpfs %r: give an absolute path below /, such as /run or /tmp:size=64m' % entry)
+        options = {'size': str(64 << 20), 'mode': '1777', 'exec': False}
+        for option in filter(None, text.split(',')):
+            key, dummy, word = option.partition('=')
+            if key == 'size':
+                options['size'] = str(parse_size(word, 'tmpfs size', 4096, '4k'))
+            elif key == 'mode' and word and all(c in '01234567' for c in word) and len(word) <= 4:
+                options['mode'] = word
+            elif key in ('exec', 'noexec') and not word:
+                options['exec'] = key == 'exec'
+            else:
+                raise ConductorError('invalid tmpfs option %r in %r: use size=, mode= (octal), exec or noexec' % (option, entry))
+        mounts[path.rstrip('/')] = '%s:size=%s,mode=%s%s' % (path.rstrip('/'), options['size'], options['mode'],
+                                                             ',exec' if options['exec'] else '')
+    return [mounts[path] for path in sorted(mounts)]
+
+
+ULIMITS = ('core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss',
+           'rtprio', 'rttime', 'sigpending', 'stack')  # Docker's names: RLIMIT_ and the name in capitals
+
+
+def _ulimits(value):
+    """Docker's --ulimit NAME=SOFT[:HARD] (a task's {name: 'SOFT[:HARD]'} too), -1 for unlimited ->
+    sorted 'NAME=SOFT:HARD'."""
+    items = value.items() if isinstance(value, dict) else [str(e).partition('=')[::2] for e in value or []]
+    limits = {}
+    for name, text in items:
+        soft, dummy, hard = str(text).partition(':')
+        hard = hard or soft
+        if name not in ULIMITS or not all(n.lstrip('-').isdigit() and int(n) >= -1 for n in (soft, hard)) or \
+                (int(hard) != -1 and (int(soft) == -1 or int(soft) > int(hard))):
+            raise ConductorError('invalid ulimit %s=%s: use NAME=SOFT[:HARD] (numbers, -1 for unlimited, soft at most '
+                                 'hard), NAME one of %s' % (name, text, ', '.join(ULIMITS)))
+        limits[name] = '%s=%d:%d' % (name, int(soft), int(hard))
+    return [limits[name] for name in sorted(limits)]
+
+
+# Docker's namespaced sysctls: what a container may set, for itself alone
+SYSCTLS = ('kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax',
+           'kernel.shmmni', 'kernel.shm_rmid_forced')
+SYSCTL_PREFIXES = ('fs.mqueue.', 'net.')
+SYSCTL_CHARS = frozenset('abcdefghijklmnopqrstuvwxyz0123456789_.-')
+
+
+def _sysctls(value):
+    """Namespaced kernel parameters ({name: value}, or the CLI's NAME=VALUE) -> {name: value}, sorted."""
+    items = value.items() if isinstance(value, dict) else [str(e).partition('=')[::2] for e in value or []]
+    found = {}
+    for name, text in items:
+        text = str(text)
+        if not (name in SYSCTLS or name.startswith(SYSCTL_PREFIXES)) or not SYSCTL_CHARS.issuperset(name) or \
+                '..' in name or not text or '\n' in text or len(text) > 256:
+            raise ConductorError('invalid sysctl %s=%s: only namespaced ones may be set (net.*, fs.mqueue.*, %s), '
+                                 'with a one-line value' % (name, text, ', '.join(SYSCTLS)))
+        found[name] = text
+    return dict(sorted(found.items()))
+
+
 def _specs(parser):
     def check(value):
         return sorted(_volumes.normalize(value, parser), key=lambda spec: spec['target'])
@@ -226,6 +292,18 @@ OPTIONS = (
            ('--dns-search', 'DOMAIN...', "a DNS search domain of the container's resolv.conf"), _dns_search, False, []),
     Option('etc_hosts', dict(type='dict', default={}),
            ('--add-host', 'HOST:ADDRESS...', "an entry of the container's /etc/hosts"), _etc_hosts, False, {}),
+    Option('read_only', dict(type='bool', default=False),
+           ('--read-only', None, "mount the container's root read-only (its volumes, tmpfs, /dev and /etc/hosts stay "
+            "writable)"), bool, False, False),
+    Option('tmpfs', dict(type='list', elements='str', default=[]),
+           ('--tmpfs', 'PATH[:OPTIONS]...', 'a tmpfs of its own at PATH (64m, nosuid, nodev, noexec; options: size=, '
+            'mode=, exec)'), _tmpfs, False, []),
+    Option('ulimits', dict(type='list', elements='str', default=[]),
+           ('--ulimit', 'NAME=SOFT[:HARD]...', 'a resource limit of its processes, such as nofile=1024:2048'),
+           _ulimits, False, []),
+    Option('sysctls', dict(type='dict', default={}),
+           ('--sysctl', 'NAME=VALUE...', 'a namespaced kernel parameter (net.*, fs.mqueue.*, kernel.shm*, kernel.msg*, '
+            'kernel.sem)'), _sysctls, False, {}),
     Option('restart_policy', dict(type='str', default='no'),
            ('--restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its command '
             'ends (needs -d)'),

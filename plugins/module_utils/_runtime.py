@@ -49,6 +49,7 @@ __metaclass__ = type
 import errno
 import fcntl
 import os
+import resource
 import signal
 import stat
 import sys
@@ -128,6 +129,10 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
         _sandbox.bind_file(os.path.join(folder, file_name), rootfs, '/etc/' + file_name, create=True)
     for source, target, readonly in binds:  # volumes and bind mounts: nosuid, nodev, resolved inside the root
         _sandbox.bind_in_root(source, rootfs, target, readonly)
+    for entry in config.get('tmpfs') or ():  # 'PATH:size=N,mode=M[,exec]', as _options checked it
+        target, dummy, options = entry.partition(':')
+        values = dict(o.partition('=')[::2] for o in options.split(','))
+        _sandbox.tmpfs_in_root(rootfs, target, int(values['size']), values['mode'], 'exec' in values)
     # 4. identity
     sys_.sethostname(config['hostname'] or config['name'])
     sys_.set_loopback_up()
@@ -163,8 +168,10 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
         host_pid = int(os.readlink('/proc/self'))  # still the host's /proc: our PID out there
         write_json(state_file, dict(supervisor, pid=host_pid, pid_start=start_time(), started=utc_now(),
                                     confined=CONFINEMENT_VERSION), durable=False)
-        # 7. /proc
+        # 7. /proc, and the namespaced sysctls given (before /proc/sys is made read-only)
         _sandbox.mount_proc(rootfs)
+        for name, value in (config.get('sysctls') or {}).items():
+            _write_sysctl(rootfs, name, value)
         if not config['privileged']:
             mask_proc(rootfs)
         # 8. pivot_root, with nothing to import from here on (sys.path is the image's)
@@ -172,6 +179,12 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
         _sandbox.pivot_into(rootfs)
         if not os.path.isdir(config['workdir']):  # WORKDIR makes its folder, as Docker's does
             os.makedirs(config['workdir'])
+        if config.get('read_only'):  # the root mount alone: /dev, /proc, volumes, tmpfs and /etc/hosts stay as they are
+            sys_.mount(None, '/', None, sys_.MS_REMOUNT | sys_.MS_BIND | sys_.MS_RDONLY)
+        for entry in config.get('ulimits') or ():  # 'NAME=SOFT:HARD', before confine drops CAP_SYS_RESOURCE
+            name, dummy, limits = entry.partition('=')
+            resource.setrlimit(getattr(resource, 'RLIMIT_' + name.upper()),
+                               tuple(resource.RLIM_INFINITY if int(n) == -1 else int(n) for n in limits.split(':')))
         # 9. confinement, then the image's USER (or --user)
         confine(confinement)
         home = switch_user(config.get('run_as'))
@@ -282,6 +295,21 @@ def mount_sys(rootfs, privileged):
     for path in () if privileged else MASKED_SYS:  # a fresh sysfs: nothing in it was planted
         if os.path.isdir(rootfs + path):
             sys_.mount('tmpfs', rootfs + path, 'tmpfs', sys_.MS_RDONLY)
+
+
+def _write_sysctl(rootfs, name, value):
+    """Write a namespaced kernel parameter (checked by _options) through the container's own /proc."""
+    path = os.path.join(rootfs, 'proc', 'sys', *name.split('.'))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise OSError(e.errno, 'sysctl %s: %s' % (name, e.strerror))
+    try:
+        os.write(fd, value.encode())
+    except OSError as e:
+        raise OSError(e.errno, 'sysctl %s=%s: %s' % (name, value, e.strerror))
+    finally:
+        os.close(fd)
 
 
 def mask_proc(rootfs):

@@ -179,6 +179,17 @@ def make_dirs_in_root(rootfs, target):
     return open_in_root(rootfs, target, os.O_PATH | os.O_DIRECTORY)
 
 
+def tmpfs_in_root(rootfs, target, size, mode, executable=False):
+    """A tmpfs at target inside rootfs (made if missing, resolved inside the root), nosuid and nodev, noexec
+    unless executable: --tmpfs."""
+    fd = make_dirs_in_root(rootfs, target)
+    try:
+        sys_.mount('tmpfs', '/proc/self/fd/%d' % fd, 'tmpfs', sys_.MS_NOSUID | sys_.MS_NODEV |
+                   (0 if executable else sys_.MS_NOEXEC), 'size=%d,mode=%s' % (size, mode))
+    finally:
+        os.close(fd)
+
+
 def bind_in_root(source, rootfs, target, readonly=False):
     """Bind the host folder or file source at target inside rootfs (made if missing), nosuid and nodev,
     read-only if asked. The target is resolved inside the root: an image's symlink cannot lead out."""

@@ -126,6 +126,34 @@ options:
         description: Extra entries of the container's C(/etc/hosts), host name to address, as C(docker run --add-host).
         type: dict
         default: {}
+      read_only:
+        description:
+          - Mount the container's root read-only, as C(docker run --read-only). Its volumes, O(tmpfs), C(/dev), C(/proc)
+            and C(/etc/hosts), C(/etc/hostname) and C(/etc/resolv.conf) stay as they are.
+        type: bool
+        default: false
+      tmpfs:
+        description:
+          - A tmpfs of the container's own at each path, as C(docker run --tmpfs PATH[:OPTIONS]), such as V(/run) or
+            V(/tmp:size=256m). Always C(nosuid) and C(nodev), C(noexec) unless the options say C(exec); V(64m) unless
+            C(size=) says otherwise; C(mode=) in octal. What is written there counts against O(memory).
+        type: list
+        elements: str
+        default: []
+      ulimits:
+        description:
+          - Resource limits of the container's processes, as C(docker run --ulimit), such as V(nofile=1024:2048) or
+            V(core=0); V(-1) for unlimited.
+        type: list
+        elements: str
+        default: []
+      sysctls:
+        description:
+          - Namespaced kernel parameters, as C(docker run --sysctl), such as C(net.ipv4.ip_unprivileged_port_start=0).
+            Only those that belong to the container alone may be set (C(net.*), C(fs.mqueue.*), C(kernel.shm*),
+            C(kernel.msg*), C(kernel.sem)).
+        type: dict
+        default: {}
       restart_policy:
         description: V(no), V(on-failure[:N]), V(always) or V(unless-stopped), as in M(cs695.conductor.conductor_container).
         type: str

@@ -250,3 +250,24 @@ def test_dns_search_and_add_host_write_the_containers_files(conductor, image):
     assert out == 'search lab.example.edu example.edu\n10.0.0.5\tdb\nfd00::5\tv6\n'
     assert "invalid address 'nowhere' for host db" in conductor.fails('run', '--add-host', 'db:nowhere', image, 'n2')
     assert 'invalid DNS search domain' in conductor.fails('run', '--dns-search', 'bad domain', image, 'n3')
+
+
+def test_read_only_tmpfs_ulimits_and_sysctls(conductor, image):
+    """--read-only: the root refuses writes, the tmpfs and volumes take them; --tmpfs is noexec unless asked;
+    --ulimit reaches the command; --sysctl sets the container's own parameter and never a host-wide one."""
+    script = ('touch /root/x 2>/dev/null && echo root-writable; touch /run/x && echo run-ok; '
+              'cp /bin/true /run/t && /run/t 2>/dev/null && echo run-exec; ulimit -n; ulimit -Hn; '
+              'cat /proc/sys/net/ipv4/ip_unprivileged_port_start; cat /proc/sys/kernel/shmmni; df -k /run | tail -1')
+    out = conductor('run', '--read-only', '--tmpfs', '/run:size=8m', '--ulimit', 'nofile=100:200',
+                    '--sysctl', 'net.ipv4.ip_unprivileged_port_start=80', '--sysctl', 'kernel.shmmni=1024',
+                    image, 'ro', '--', 'sh', '-c', script).stdout.splitlines()
+    assert out[:5] == ['run-ok', '100', '200', '80', '1024'], out
+    assert out[5].split()[1] == '8192', 'the tmpfs has the size asked for'
+    control = conductor('run', '--tmpfs', '/run:exec', image, 'rw', '--', 'sh', '-c', script).stdout.splitlines()
+    assert control[:3] == ['root-writable', 'run-ok', 'run-exec'], control
+    for flag, message in (('kernel.hostname=x', 'invalid sysctl kernel.hostname=x'),
+                          ('vm.swappiness=0', 'invalid sysctl vm.swappiness=0'),
+                          ('net.ipv4/../../kernel/core_pattern=x', 'invalid sysctl')):
+        assert message in conductor.fails('run', '--sysctl', flag, image, 'bad')
+    assert 'invalid ulimit nofile=2:1' in conductor.fails('run', '--ulimit', 'nofile=2:1', image, 'bad')
+    assert 'invalid tmpfs' in conductor.fails('run', '--tmpfs', 'run', image, 'bad')
