@@ -282,7 +282,7 @@ def cmd_exec(store, args):
 def cmd_ps(store, args):
     """ps: list containers with their status (running / exited (code))."""
     containers = Containers(store)
-    rows = containers.list()
+    rows = [row for row in containers.list() if all(_matches(row, f, args) for f in args.filter)]
     if args.size:
         for row in rows:
             row['size'] = containers.size(row['name'])
@@ -294,6 +294,15 @@ def cmd_ps(store, args):
     _table(header, [(r['name'], r['image'], r['status'], r['pid'] or '-', r['address'] or '-',
                      published(r['ports']) or '-', r['created'])
                     + ((human_size(r['size']),) if args.size else ()) for r in rows])
+
+
+def _matches(row, given, args):
+    """ps --filter label=KEY or label=KEY=VALUE, as Docker's: every filter given must match."""
+    kind, dummy, wanted = given.partition('=')
+    if kind != 'label' or not wanted:
+        raise usage(args, 'unknown filter %r: use label=KEY or label=KEY=VALUE' % given)
+    key, equals, value = wanted.partition('=')
+    return key in row['labels'] and (not equals or row['labels'][key] == value)
 
 
 def cmd_inspect(store, args):
@@ -473,7 +482,8 @@ COMMANDS = {
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV, USER,
         ('-w, --workdir', 'workdir', 'DIR', "working folder of the command (default: the image's WORKDIR)")]),
-    'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)")]),
+    'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)"),
+                        ('-f, --filter', 'filter', 'label=KEY[=VALUE]...', 'only the containers with this label')]),
     'inspect': (cmd_inspect, 'NAME', []),
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),

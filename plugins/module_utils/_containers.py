@@ -38,6 +38,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     DEFAULT_ROOT, ConductorError, check_env, check_name, parse_size, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
     utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse_signal
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
     alive, exit_code, kill_tree, terminate, wait_gone)
@@ -63,7 +64,8 @@ class Containers:
 
     # -- reading -------------------------------------------------------------------------------
     def config(self, name):
-        return read_json(self.dir(name, 'config.json'))
+        """The container's config.json, upgraded to this version's form (_options.upgrade); None if there is none."""
+        return _options.upgrade(read_json(self.dir(name, 'config.json')))
 
     def require(self, name):
         config = self.config(name)
@@ -242,7 +244,7 @@ class Containers:
             except ValueError:  # cut short by a crash: shown, so it can be looked at, never a traceback
                 result.append({'name': name, 'image': '?', 'status': 'damaged (config.json cannot be read)',
                                'pid': None, 'address': '', 'created': '?', 'running': False, 'exit_code': None,
-                               'restart_policy': '?', 'restarts': 0, 'ports': [], 'peers': []})
+                               'restart_policy': '?', 'restarts': 0, 'ports': [], 'peers': [], 'labels': {}})
                 continue
             if config:
                 state, network = self.state(name), allocations.get(name) or {}
@@ -251,7 +253,7 @@ class Containers:
                                'ports': network.get('ports', []),
                                'created': config['created'], 'running': state['running'],
                                'exit_code': state['exit_code'], 'restart_policy': config.get('restart_policy') or 'no',
-                               'restarts': self.restarts(name)['count'],
+                               'restarts': self.restarts(name)['count'], 'labels': config['run_labels'],
                                'peers': sorted(other for pair in peers if name in pair for other in pair if other != name)})
         return result
 
@@ -272,12 +274,15 @@ class Containers:
         environment = env_dict(image_config.get('env'))
         environment.update(env_dict(env))
         config = dict(
-            spec, name=name, image_id=manifest['id'], base=manifest['base'], layers=manifest['layers'],
-            storage_project=None, run_as=user or image_config.get('user'),
-            stop_signal=image_config.get('stop_signal') or 15, labels=image_config.get('labels') or {},
-            exposed=image_config.get('exposed') or [], healthcheck=image_config.get('healthcheck'), stack=stack,
-            argv=_argv(command, entrypoint, image_config), workdir=image_config.get('workdir') or '/',
-            environment=env_list(environment), created=utc_now())
+            spec, version=_options.CONFIG_VERSION, name=name, image_id=manifest['id'], base=manifest['base'],
+            layers=manifest['layers'], storage_project=None, stack=stack, created=utc_now(),
+            # what it runs with: the options given, else what the image says
+            run_as=user or image_config.get('user'),
+            run_workdir=spec['workdir'] or image_config.get('workdir') or '/',
+            run_stop_signal=parse_signal(spec['stop_signal']) if spec['stop_signal'] else image_config.get('stop_signal') or 15,
+            run_labels=dict(image_config.get('labels') or {}, **spec['labels']),
+            exposed=image_config.get('exposed') or [], healthcheck=image_config.get('healthcheck'),
+            argv=_argv(command, entrypoint, image_config), environment=env_list(environment))
         with self.store.lock():
             os.makedirs(self.store.path('containers'), 0o700, exist_ok=True)
             self.store.sweep('containers')
@@ -521,7 +526,7 @@ class Containers:
                 pass  # first: the restart policy, woken by PID 1's end, must find it
             state = read_json(self.dir(name, 'state.json')) or {}
             if state and alive(state['pid'], state['pid_start']):
-                terminate(state['pid'], state['pid_start'], timeout, config.get('stop_signal') or 15)
+                terminate(state['pid'], state['pid_start'], timeout, config['run_stop_signal'])
             if state and alive(state['supervisor'], state['supervisor_start']):
                 if _options.parse_restart(config.get('restart_policy'))[0] != 'no':  # it becomes the restart command: end it
                     self._wait_exit_code(name, 5.0)  # written before that

@@ -25,11 +25,12 @@ applies it (usually in _runtime or _containers.create), its entry in both module
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import signal
 from collections import namedtuple
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_env, check_name, env_list, parse_size)
-from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user, parse_signal
 from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _quota, _volumes
 
@@ -233,6 +234,34 @@ def _sysctls(value):
     return dict(sorted(found.items()))
 
 
+def _workdir(value):
+    if value is not None and (not isinstance(value, str) or not value.startswith('/') or '\0' in value):
+        raise ConductorError('invalid workdir %r: give an absolute path inside the container, such as /srv/app' % (value,))
+    return value
+
+
+def _labels(value):
+    """A task's {key: value}, or the CLI's KEY=VALUE (KEY alone: an empty value, as Docker's) -> sorted dict."""
+    items = value.items() if isinstance(value, dict) else [str(e).partition('=')[::2] for e in value or []]
+    labels = {}
+    for key, text in items:
+        if not key or not isinstance(key, str) or '\n' in key + str(text) or len(key) > 255:
+            raise ConductorError('invalid label %r: give KEY=VALUE, such as course=cs695' % (key,))
+        labels[key] = str(text)
+    return dict(sorted(labels.items()))
+
+
+def _stop_signal(value):
+    """SIGTERM, TERM or 15 -> 'SIGTERM'; None: the image's STOPSIGNAL, else SIGTERM."""
+    if value is None:
+        return None
+    number = parse_signal(value)
+    if number is None:
+        raise ConductorError('invalid stop signal %r: give a signal such as SIGTERM, SIGINT or 15' % (value,))
+    return signal.Signals(number).name if number in signal.valid_signals() and number < signal.SIGRTMIN else \
+        str(number)
+
+
 def _specs(parser):
     def check(value):
         return sorted(_volumes.normalize(value, parser), key=lambda spec: spec['target'])
@@ -304,6 +333,14 @@ OPTIONS = (
     Option('sysctls', dict(type='dict', default={}),
            ('--sysctl', 'NAME=VALUE...', 'a namespaced kernel parameter (net.*, fs.mqueue.*, kernel.shm*, kernel.msg*, '
             'kernel.sem)'), _sysctls, False, {}),
+    Option('workdir', dict(type='str'), ('-w, --workdir', 'DIR', "the command's working folder (default: the image's "
+                                         "WORKDIR); made if missing, as Docker's"), _workdir, False, None),
+    Option('labels', dict(type='dict', default={}),
+           ('-l, --label', 'KEY=VALUE...', "a label, added to the image's (ps --filter label=KEY[=VALUE] finds it)"),
+           _labels, False, {}),
+    Option('stop_signal', dict(type='str'),
+           ('--stop-signal', 'SIGNAL', "the signal stop sends first (default: the image's STOPSIGNAL, else SIGTERM)"),
+           _stop_signal, False, None),
     Option('restart_policy', dict(type='str', default='no'),
            ('--restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its command '
             'ends (needs -d)'),
@@ -313,6 +350,31 @@ BY_NAME = {option.name: option for option in OPTIONS}
 NAMES = tuple(BY_NAME)
 IN_PLACE = tuple(o.name for o in OPTIONS if o.in_place)
 COMPARED = NAMES + ('image_id',)  # image_id: a rebuilt image recreates its containers
+
+
+CONFIG_VERSION = 2  # config.json: 1 (no version) kept the image's WORKDIR, STOPSIGNAL and LABELS as workdir, ...
+
+
+def upgrade(config):
+    """A container's config.json as read -> as this version writes it, at read time, once: every reader
+    takes it from here (Containers.config). Version 1 kept what the image said (WORKDIR, STOPSIGNAL, LABELS)
+    under the names the options have now: it moves to run_workdir, run_stop_signal and run_labels, what the
+    container runs with (as run_as for the user). An option a config predates gets the row's `before`."""
+    if config is None:
+        return None
+    version = config.get('version', 1)
+    if not isinstance(version, int) or version > CONFIG_VERSION:
+        raise ConductorError('container %s was made by a newer Conductor (config version %r): use that one'
+                             % (config.get('name'), version))
+    config = dict(config)
+    if version < 2:
+        config.update(run_workdir=config.get('workdir') or '/', run_stop_signal=config.get('stop_signal') or 15,
+                      run_labels=config.get('labels') or {}, workdir=None, stop_signal=None, labels={})
+    for option in OPTIONS:
+        if config.get(option.name) is None:
+            config[option.name] = option.before
+    config['version'] = CONFIG_VERSION
+    return config
 
 
 def argument_spec():

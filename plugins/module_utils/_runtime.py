@@ -177,8 +177,8 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
         # 8. pivot_root, with nothing to import from here on (sys.path is the image's)
         _sandbox.seal_imports()
         _sandbox.pivot_into(rootfs)
-        if not os.path.isdir(config['workdir']):  # WORKDIR makes its folder, as Docker's does
-            os.makedirs(config['workdir'])
+        if not os.path.isdir(config['run_workdir']):  # WORKDIR (or -w) makes its folder, as Docker's does
+            os.makedirs(config['run_workdir'])
         if config.get('read_only'):  # the root mount alone: /dev, /proc, volumes, tmpfs and /etc/hosts stay as they are
             sys_.mount(None, '/', None, sys_.MS_REMOUNT | sys_.MS_BIND | sys_.MS_RDONLY)
         for entry in config.get('ulimits') or ():  # 'NAME=SOFT:HARD', before confine drops CAP_SYS_RESOURCE
@@ -197,7 +197,7 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
         os.write(ready, ('error: container setup failed: %s\n' % e).encode())
         os._exit(125)
     try:
-        _sandbox.exec_command(config['argv'], env, config['workdir'])
+        _sandbox.exec_command(config['argv'], env, config['run_workdir'])
     except OSError as e:
         sys.stderr.write('conductor: cannot run %s: %s\n' % (config['argv'][0], e.strerror))
         os._exit(127 if e.errno == errno.ENOENT else 126)
@@ -233,7 +233,7 @@ def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confin
         if pty is not None:
             sys_.set_controlling_terminal(0)
         try:
-            _sandbox.exec_command(argv, environment, workdir or config['workdir'])
+            _sandbox.exec_command(argv, environment, workdir or config['run_workdir'])
         except OSError as e:
             sys.stderr.write('conductor exec: cannot run %s: %s\n' % (argv[0], e.strerror))
             os._exit(127 if e.errno == errno.ENOENT else 126)

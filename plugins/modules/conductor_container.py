@@ -138,6 +138,16 @@ options:
         C(kernel.msg*), C(kernel.sem)).
     type: dict
     default: {}
+  workdir:
+    description: The command's working folder, as C(docker run -w); the image's C(WORKDIR) when omitted. Made if missing.
+    type: str
+  labels:
+    description: Labels added to the image's, as C(docker run --label); C(conductor ps --filter label=KEY[=VALUE]) finds them.
+    type: dict
+    default: {}
+  stop_signal:
+    description: The signal a stop sends first, such as V(SIGINT); the image's C(STOPSIGNAL) when omitted, else V(SIGTERM).
+    type: str
   restart_policy:
     description:
       - Start the container again when its command ends, as Docker's restart policies do (C(docker run --restart)).

@@ -271,3 +271,33 @@ def test_read_only_tmpfs_ulimits_and_sysctls(conductor, image):
         assert message in conductor.fails('run', '--sysctl', flag, image, 'bad')
     assert 'invalid ulimit nofile=2:1' in conductor.fails('run', '--ulimit', 'nofile=2:1', image, 'bad')
     assert 'invalid tmpfs' in conductor.fails('run', '--tmpfs', 'run', image, 'bad')
+
+
+def test_workdir_labels_and_stop_signal(conductor, image, root):
+    """-w (made if missing), --label (ps --filter finds it), --stop-signal (what stop sends first); a config
+    written before these options existed still reads, runs and stops as it did."""
+    assert conductor('run', '-w', '/srv/made', '-l', 'course=cs695', '-l', 'team', image, 'w1', '--', 'pwd').stdout == \
+        '/srv/made\n'
+    trap = "trap 'echo got USR1; exit 7' USR1; echo ready; while :; do sleep 0.1; done"
+    conductor('run', '-d', '--stop-signal', 'USR1', '-l', 'course=cs101', image, 'w2', '--', 'sh', '-c', trap)
+    assert [r['name'] for r in json.loads(conductor('ps', '--json', '--filter', 'label=course').stdout)] == ['w1', 'w2']
+    assert [r['name'] for r in json.loads(conductor('ps', '--json', '-f', 'label=course=cs695').stdout)] == ['w1']
+    assert [r['name'] for r in json.loads(conductor('ps', '--json', '-f', 'label=team', '-f', 'label=course').stdout)] == ['w1']
+    assert "error: unknown filter 'status=running'" in conductor.fails('ps', '--filter', 'status=running')
+    time.sleep(0.5)
+    conductor('stop', '--keep', '-t', '5', 'w2')
+    assert 'got USR1' in conductor('logs', 'w2').stdout and 'exited (7)' in conductor('ps').stdout
+    # a config as version 1 wrote it: the image's WORKDIR and STOPSIGNAL under the names the options have now
+    path = os.path.join(root, 'containers', 'w2', 'config.json')
+    with open(path) as f:
+        old = json.load(f)
+    old.update(workdir='/srv/old', stop_signal=10, labels={'course': 'cs101'})
+    for key in ('version', 'run_workdir', 'run_stop_signal', 'run_labels', 'shm_size', 'dns_search', 'etc_hosts'):
+        old.pop(key)
+    with open(path, 'w') as f:
+        json.dump(old, f)
+    conductor('start', 'w2')
+    time.sleep(0.5)
+    assert conductor('exec', 'w2', '--', 'pwd').stdout == '/srv/old\n'
+    conductor('stop', '--keep', '-t', '5', 'w2')
+    assert conductor('logs', 'w2').stdout.count('got USR1') == 2, 'signal 10 (USR1), as the old config said'
