@@ -135,6 +135,7 @@ def cmd_run(store, args):
         raise usage(args, '--rm and --restart contradict each other: a restart policy keeps the container')
     if args.restart_policy and args.restart_policy != 'no' and not args.detach:
         raise usage(args, '--restart %s needs -d: a restart policy supervises a detached container' % args.restart_policy)
+    network = _run_network(args)
     spec = {name: getattr(args, name) for name in _options.NAMES if hasattr(args, name)}
     entrypoint = args.entrypoint
     spec.update(image=args.image, command=args.command or None,
@@ -142,10 +143,10 @@ def cmd_run(store, args):
     containers.create(args.name, spec)
     try:
         if args.detach:
-            _operations.start(store, args.name)
+            _operations.start(store, args.name, network=network)
             print(args.name)
             return 0
-        return _attached(store, args.name, args.interactive, args.tty)
+        return _attached(store, args.name, args.interactive, args.tty, network)
     except ConductorError:
         if not containers.state(args.name)['running']:
             _operations.remove(store, args.name)  # a run that could not start leaves nothing behind
@@ -224,14 +225,29 @@ def cmd_volume(store, args):
         raise usage(args, 'unknown volume action %r: use create, ls, inspect, rm or prune' % action)
 
 
-def _attached(store, name, interactive, tty):
+def _run_network(args):
+    """run's network, as addnetwork would make it: --network bridge (Docker's default network: a veth, NAT to
+    the internet, DNS), which -p and -P imply; --network none (the default: its loopback alone)."""
+    if args.network not in (None, 'none', 'bridge'):
+        raise usage(args, 'unknown network %r: use bridge (a veth, with internet access) or none' % args.network)
+    if args.network == 'none' and (args.publish or args.publish_all):
+        raise usage(args, '-p and -P need a network: leave out --network none')
+    if args.network != 'bridge' and not args.publish and not args.publish_all:
+        return None
+    from ansible_collections.cs695.conductor.plugins.module_utils import _addresses
+    return dict(internet=True, ports=[_addresses.parse_publish(p) for p in args.publish], publish_all=args.publish_all)
+
+
+def _attached(store, name, interactive, tty, network=None):
     """Start with our terminal attached: Docker's -t (a pty of the container's; our stdin must be a terminal)
     and -i (our stdin reaches it; without, it reads an end of file)."""
     if tty:
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-        os.waitpid(_operations.start(store, name, attach=lambda master: _terminal.relay(master, interactive)), 0)
+        os.waitpid(_operations.start(store, name, attach=lambda master: _terminal.relay(master, interactive),
+                                     network=network), 0)
     else:
-        _through_pipes(lambda stdio: os.waitpid(_operations.start(store, name, stdio=stdio), 0), interactive)
+        _through_pipes(lambda stdio: os.waitpid(_operations.start(store, name, stdio=stdio, network=network), 0),
+                       interactive)
     return Containers(store).state(name)['exit_code']
 
 
@@ -473,6 +489,12 @@ COMMANDS = {
         ('-i, --interactive', 'interactive', None, 'connect standard input to the container (without: it reads an '
          'end of file)'),
         ('-t, --tty', 'tty', None, "give the container a terminal of its own, attached to this one (-it for a shell)"),
+        ('--network', 'network', 'MODE', 'bridge: a network as addnetwork -i makes it (a veth, NAT to the internet, '
+         'DNS), before its command runs; none (default): its loopback alone'),
+        ('-p, --publish', 'publish', 'HOST:CONTAINER...', 'publish container port CONTAINER as host port HOST, as '
+         'addnetwork -p (implies --network bridge)'),
+        ('-P, --publish-all', 'publish_all', None, 'publish every port the image EXPOSEs on free host ports '
+         '(implies --network bridge)'),
     ] + RUN_FLAGS),
     '_restart': (cmd__restart, 'NAME', []),
     'start': (cmd_start, 'NAME', []),

@@ -320,8 +320,8 @@ class Containers:
 
     def start(self, name, stdio=None, attach=None, started=None, restarting=None):
         """Start the container's PID 1 (_runtime.launch). stdio=None runs it detached, its output
-        going to the log. started() is called once it runs, before attach: _operations.start
-        reconnects the network there.
+        going to the log. started() is called once it runs, before attach and before its command runs (PID 1
+        waits on a pipe): _operations.start gives it its network there, so the command never runs without it.
 
         For an attached run, stdio is the (stdin, stdout, stderr) fds, or with attach a pty of the
         container's own is made and attach(master) is called once it runs; the supervisor is then a
@@ -361,19 +361,22 @@ class Containers:
         cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else (),
                       totals=_cgroups.total_limits(self.store.config))
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)  # PID 1 execs once a byte comes: after started() (its network)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 os.close(ready_r)
+                os.close(go_w)
                 if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
                 _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w,
-                                confinement, cgroup.procs(), self.log_max(), binds, restart)
+                                confinement, cgroup.procs(), self.log_max(), binds, restart, go_r)
             except BaseException as e:  # noqa: B036
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)
         os.close(ready_w)
+        os.close(go_r)
         if detached:
             os.waitpid(pid, 0)
         master = _receive_master(pty_ours, pty_theirs) if attach else None
@@ -381,14 +384,29 @@ class Containers:
             line = ready.readline().decode('utf-8', 'replace').strip()
         _cgroups.migrations_done()
         if not line.startswith('ok '):
+            os.close(go_w)
             if master is not None:
                 os.close(master)
             if not detached:
                 os.waitpid(pid, 0)
             raise ConductorError('container %r did not start: %s' % (name, line[len('error: '):] or
                                                                      'its setup ended without a word'))
-        if started is not None:
-            started()
+        try:
+            if started is not None:
+                started()
+            os.write(go_w, b'1')
+        except BaseException:  # its network could not be made: PID 1 reads an end of file and ends, its command unrun
+            os.close(go_w)
+            if master is not None:
+                os.close(master)
+            if detached:
+                state = read_json(self.dir(name, 'state.json')) or {}
+                if state.get('pid'):
+                    wait_gone(state['pid'], state['pid_start'], 5)
+            else:
+                os.waitpid(pid, 0)
+            raise
+        os.close(go_w)
         return pid, master
 
     def restart_command(self, name):

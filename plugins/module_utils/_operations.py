@@ -37,9 +37,15 @@ def _network(store):
     return Network(store)
 
 
-def start(store, name, stdio=None, attach=None, restarting=None):
-    """Containers.start, then the network the container had. Returns the supervisor's PID."""
-    return Containers(store).start(name, stdio, attach, started=lambda: _reconnect(store, name), restarting=restarting)
+def start(store, name, stdio=None, attach=None, restarting=None, network=None):
+    """Containers.start with the network the container had, or with `network` (Network.add's keyword
+    arguments: run -p, -P, --network bridge), made before its command runs. Returns the supervisor's PID."""
+    def connect():
+        if network is not None:
+            _network(store).add(name, **network)
+        else:
+            _reconnect(store, name)
+    return Containers(store).start(name, stdio, attach, started=connect, restarting=restarting)
 
 
 def restart_after_exit(store, name):

@@ -22,7 +22,8 @@ start (conductor run, conductor start): the CLI or module forks a child that run
     9. confinement           confine(): a new session keyring, the capability bounding set, then
                              the seccomp filter (while CAP_SYS_ADMIN is still held, as runc does,
                              so setuid programs keep working), then the other capability sets
-   10. exec                  report ready to the caller, then replace itself with the command
+   10. exec                  report ready to the caller, wait for its go (its network is made by
+                             then), then replace itself with the command
 
 exec (conductor exec) runs join() in a forked child: the container's cgroup, setns into each
 namespace (mount last),
@@ -95,11 +96,13 @@ class Confinement:
 
 
 def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup, log_max, binds,  # pragma: no cover
-           restart=None):
+           restart=None, go=None):
     """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on.
     Detached (no stdio, no pty), the output goes through a pipe to the supervisor, which caps the log.
     binds: (host folder or file, target, read-only) for each volume and bind mount. restart: the command
-    the supervisor execs when PID 1 ends (a restart policy), given the host's namespaces as fds 5 to 9."""
+    the supervisor execs when PID 1 ends (a restart policy), given the host's namespaces as fds 5 to 9.
+    go: the pipe PID 1 waits on, once ready, before it execs: a byte when the caller has made its network,
+    an end of file when it could not (PID 1 then ends, and the command never runs without it)."""
     # 1. session and stdio; the host's namespaces kept for a restart (at 64 and up: clear of what follows)
     os.setsid()
     host_namespaces = []
@@ -142,8 +145,10 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
     supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time(), 'piped': output is not None}
     exitcode = os.open(os.path.join(folder, 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if os.fork() == 0:
-        _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready, confinement, cgroup)
+        _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready, confinement, cgroup, go)
     os.close(ready)
+    if go is not None:
+        os.close(go)
     argv = ['conductor-supervisor', '-e', SUPERVISOR, folder]
     if output is not None:  # read the container's output; hold no writer of it ourselves, or it never ends
         null = os.open(os.devnull, os.O_WRONLY)
@@ -158,7 +163,7 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
     os.execve(perl, argv, {'PATH': DEFAULT_PATH})
 
 
-def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgroup):  # pragma: no cover - PID 1
+def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgroup, go=None):  # pragma: no cover
     """Steps 6 to 10, as the container's PID 1."""
     try:
         # 6. state and cgroup
@@ -193,6 +198,8 @@ def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgrou
         # 10. exec
         os.write(ready, ('ok %d\n' % host_pid).encode())
         os.close(ready)
+        if go is not None and os.read(go, 1) != b'1':  # the caller could not make its network: never run without
+            os._exit(125)
     except Exception as e:
         os.write(ready, ('error: container setup failed: %s\n' % e).encode())
         os._exit(125)

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -187,3 +188,19 @@ def test_published_ports_are_held_while_the_container_lives(netconductor, netlab
     assert sh(sys.executable, '-c', bind, '8002', 'tcp', ns=netlab.host, check=False).returncode == 1
     netconductor('stop', 'web')
     assert sh(sys.executable, '-c', bind, '8002', 'tcp', ns=netlab.host, check=False).returncode == 0, 'freed'
+
+
+def test_run_with_a_network_has_it_from_its_first_instruction(netconductor, netlab, image):
+    """run -p / --network bridge: the network exists before the command runs (PID 1 waits for it), and a
+    network that cannot be made leaves no container that ran without it."""
+    first = netconductor('run', '--network', 'bridge', image, 'n1', '--', 'sh', '-c',
+                         'cat /sys/class/net/eth0/operstate; ' + WGET % INTERNET_IP).stdout
+    assert first.startswith('up\n') and 'internet ok' in first, first
+    netconductor('run', '-d', '-p', '8080:8080', image, 'n2', '--', 'sh', '-c', SERVER)
+    deadline = time.time() + 10  # the server listens a moment after it starts
+    while netlab.fetch(netlab.internet, 'http://%s:8080/' % HOST_IP) != 'hello from n2\n':
+        assert time.time() < deadline, 'the published port never answered'
+        time.sleep(0.1)
+    taken = netconductor.fails('run', '-p', '8080:8080', image, 'n3', '--', 'sh', '-c', 'echo RAN > /dev/console; echo RAN')
+    assert 'n3' not in netconductor('ps').stdout and 'RAN' not in taken, 'never run without its network, then removed'
+    assert 'error: -p and -P need a network' in netconductor.fails('run', '--network', 'none', '-p', '1:2', image, 'n4')
