@@ -379,11 +379,11 @@ def cmd_stop(store, args):
         names = Containers(store).names() if args.all else args.name
         for name in names:
             Containers(store).require(name)  # each named one exists, before any is stopped
-        _operations.kill(store, names, timeout)
+        _operations.stop(store, names, timeout)
         for name in names:
             print(name)
         return 0
-    return _removed(args, *_operations.stop(store, None if args.all else args.name, timeout=timeout))
+    return _removed(args, *_operations.rm(store, None if args.all else args.name, timeout=timeout))
 
 
 def cmd_rm(store, args):
@@ -394,7 +394,7 @@ def cmd_rm(store, args):
     running = [n for n in args.name if containers.config(n) is not None and containers.state(n)['running']]
     if running and not args.force:
         raise ConductorError('%s is running: stop it first (conductor stop), or rm -f to kill it' % running[0])
-    return _removed(args, *_operations.stop(store, args.name, timeout=0))
+    return _removed(args, *_operations.rm(store, args.name, timeout=0))
 
 
 def _removed(args, configs, errors, repaired):

@@ -111,7 +111,7 @@ def stop_all(root):
     containers = Containers(Store(root, config={}))
     for name in containers.names():
         if containers.config(name):
-            containers.kill(name, timeout=0)
+            containers.stop(name, timeout=0)
             containers.cgroup(name).remove()  # the host's cgroup tree is left as the test found it
 
 

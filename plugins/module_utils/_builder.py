@@ -34,7 +34,7 @@ import time
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     TEMP_PREFIX, ConductorError, check_name, digest, env_dict, human_size, remove_tree, temp_name, temp_owner,
     tree_size, utc_now, walk, write_json)
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import BUILD_CAPS, COPY_CAPS
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import BUILD_CAPS, COPY_CAPS
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks
 from ansible_collections.cs695.conductor.plugins.module_utils import (

@@ -55,7 +55,7 @@ SYSTEMD_LOCK = '/run/conductor-cgroups.lock'  # one systemd-run at a time, host-
 # group whose controllers are enabled for its children, then waits. No $ in it: systemd expands those.
 HOLDER = 'mkdir -p {0}/holder && echo 0 > {0}/holder/cgroup.procs && exec sleep infinity'
 
-# the standard nodes of a container's /dev (as in _defaults.DEVICES), and its pts
+# the standard nodes of a container's /dev (as in _policy.DEVICES), and its pts
 ALLOWED_DEVICES = ('c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm',
                    'c 136:* rwm')
 

@@ -39,7 +39,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse_signal
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
     alive, exit_code, kill_tree, terminate, wait_gone)
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
@@ -536,7 +536,7 @@ class Containers:
             time.sleep(min(check.get('interval', 1.0), check.get('start_interval', 1.0), 1.0))
 
     # -- stop and delete -----------------------------------------------------------------------
-    def kill(self, name, timeout=10):
+    def stop(self, name, timeout=10):
         """SIGTERM PID 1, SIGKILL after timeout seconds; wait until the supervisor is gone too."""
         with self.store.lock(check_name('container', name)):
             config = self.require(name)

@@ -70,9 +70,8 @@ def import_iptc():
     - the package's __init__ is skipped, as for pyroute2: it imports ip6tc and iptc.easy, which conductor
       does not use (1 ms), beside ip4tc, whose names the stub package gets. Still needed while
       `python -X importtime -c 'import iptc'` shows iptc.ip6tc.
-    - tables that are not loaded are declared absent: iptc looks for a chain named like a target
-      (DNAT, our chains) in every table, which would load raw, mangle and security into the host's
-      netfilter. This one is about the host, not speed: keep it.
+    What protects the host from iptc (the tables it would load) is _firewall's, not here: use
+    _firewall.import_iptc.
     """
     if 'iptc' in sys.modules:
         return sys.modules['iptc']
@@ -94,11 +93,6 @@ def import_iptc():
         sys.modules['iptc'] = iptc
         from iptc import ip4tc
         iptc.__dict__.update((key, value) for key, value in vars(ip4tc).items() if not key.startswith('_'))
-        with open('/proc/net/ip_tables_names') as f:
-            loaded = set(f.read().split())
-        for name in ('mangle', 'raw', 'security'):
-            if name not in loaded:
-                iptc.Table.existing_table_names.setdefault(name, False)
         iptc.Table(iptc.Table.FILTER)
     except Exception as e:  # iptc raises its own errors, or OSError, when libxtables or the kernel says no
         sys.modules.pop('iptc', None)  # the next call tries again

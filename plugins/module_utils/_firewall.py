@@ -32,7 +32,7 @@ import os
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iptc
+from ansible_collections.cs695.conductor.plugins.module_utils import _fastimport
 
 CHAINS = (('filter', 'FORWARD', 'CONDUCTOR-FORWARD'), ('filter', 'INPUT', 'CONDUCTOR-INPUT'),
           ('nat', 'PREROUTING', 'CONDUCTOR-PREROUTING'), ('nat', 'OUTPUT', 'CONDUCTOR-OUTPUT'),
@@ -347,6 +347,19 @@ def _rule(iptc, spec):
     if 'to' in spec:
         target.to_destination = spec['to']
     return rule
+
+
+def import_iptc():
+    """python-iptables (imported the quick way, _fastimport), with the tables the host has not loaded declared
+    absent: iptc looks for a chain named like a target (DNAT, our chains) in every table, which would load raw,
+    mangle and security into the host's netfilter. Every use of iptc goes through here."""
+    iptc = _fastimport.import_iptc()
+    with open('/proc/net/ip_tables_names') as f:
+        loaded = set(f.read().split())
+    for name in ('mangle', 'raw', 'security'):
+        if name not in loaded:
+            iptc.Table.existing_table_names.setdefault(name, False)
+    return iptc
 
 
 def listing():

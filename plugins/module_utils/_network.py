@@ -28,7 +28,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import TEM
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import (
     Allocations, interface_names, normalize_ports, resolv_conf)
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
-from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute, import_iptc
+from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute
 from ansible_collections.cs695.conductor.plugins.module_utils._netlink import Netlink
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive, start_time, wait_gone
 from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_perl
@@ -236,7 +236,7 @@ class Network:
         (.tmp-<PID of the build>-...), so a sweep forgets what a killed build and its helper left. No
         pyroute2: it costs more than the step's whole budget. Returns the exit code."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so
-        import_iptc()  # now, while the build does other things
+        _firewall.import_iptc()  # now, while the build does other things
         fresh = not os.path.isdir(self.book.folder)
         while True:
             message, fds, dummy, dummy = socket.recv_fds(sock, 4096, 2)

@@ -27,7 +27,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import Con
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 from ansible_collections.cs695.conductor.plugins.module_utils._options import parse_restart
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import (
     RESTART_DELAY_FIRST, RESTART_DELAY_LAST, RESTART_RESET)
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 
@@ -110,15 +110,15 @@ def _reconnect(store, name):
 def remove(store, name, timeout=10, keep_volumes=False):
     """conductor.sh's stop: end every process, remove the network, then delete the container and its
     anonymous volumes (kept with keep_volumes, for a recreate to take over, as docker compose does)."""
-    configs, errors, dummy = stop(store, [name], timeout, keep_volumes)
+    configs, errors, dummy = rm(store, [name], timeout, keep_volumes)
     if errors:
         raise ConductorError(errors[0])
     return configs[0]
 
 
-def stop(store, names=None, timeout=10, keep_volumes=False):
-    """conductor stop NAME... (every container when names is None), each name its own request as in
-    Docker. The processes are ended in parallel, the networks torn down together (one firewall commit
+def rm(store, names=None, timeout=10, keep_volumes=False):
+    """Docker's rm -f, and conductor.sh's stop: conductor stop NAME... and conductor rm (every container when
+    names is None), each name its own request as in Docker. The processes are ended in parallel, the networks torn down together (one firewall commit
     per table), then the containers deleted. Returns (the removed containers' configs, one error per
     name that is no container, whether the firewall had to be repaired)."""
     containers = Containers(store)
@@ -131,7 +131,7 @@ def stop(store, names=None, timeout=10, keep_volumes=False):
                 configs[name] = containers.require(name)  # a start cannot slip in from here on
             except ConductorError as e:
                 errors[name] = str(e)
-        _each(configs, lambda name: containers.kill(name, timeout))
+        _each(configs, lambda name: containers.stop(name, timeout))
         networked = [n for n in configs if n in Allocations(store).load()]
         network = _network(store) if networked else None
         if network:
@@ -147,10 +147,10 @@ def stop(store, names=None, timeout=10, keep_volumes=False):
             bool(network and network.repaired))
 
 
-def kill(store, names, timeout=10):
-    """End several containers' processes at once (their stop timeouts side by side), keeping the containers."""
+def stop(store, names, timeout=10):
+    """Docker's stop: end several containers' processes at once (their stop timeouts side by side), keeping the containers."""
     containers = Containers(store)
-    _each(names, lambda name: containers.kill(name, timeout))
+    _each(names, lambda name: containers.stop(name, timeout))
 
 
 def _each(names, call):

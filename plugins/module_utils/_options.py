@@ -31,7 +31,7 @@ from collections import namedtuple
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_env, check_name, env_list, parse_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user, parse_signal
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import capability_set
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _quota, _volumes
 
 RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')

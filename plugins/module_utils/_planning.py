@@ -118,7 +118,7 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
             if action == 'updated':
                 containers.update(name, **{key: desired[key] for key in _options.IN_PLACE})
             if action in ('restarted', 'stopped'):
-                containers.kill(name, stop_timeout)
+                containers.stop(name, stop_timeout)
             if action == 'started':
                 _operations.start(store, name)
     after = dict(desired, running=(state == 'started')) if desired else {}
@@ -439,7 +439,7 @@ def _apply_stack(store, stack, plan, desired, current, peer, stop_timeout):
         return [n for n, (actions, dummy) in plan.items() if action in actions]
     for action, keep_volumes in (('removed', False), ('recreated', True)):
         if having(action):
-            dummy, errors, dummy = _operations.stop(store, having(action), stop_timeout, keep_volumes)
+            dummy, errors, dummy = _operations.rm(store, having(action), stop_timeout, keep_volumes)
             if errors:
                 raise ConductorError(errors[0])
     for name in having('adopted'):
@@ -451,7 +451,7 @@ def _apply_stack(store, stack, plan, desired, current, peer, stop_timeout):
             containers.create(name, {key: spec[key] for key in _options.NAMES}, adopt=adopt, stack=stack)
     for name in having('updated'):
         containers.update(name, **{key: desired[name]['spec'][key] for key in _options.IN_PLACE})
-    _operations.kill(store, having('stopped'), stop_timeout)
+    _operations.stop(store, having('stopped'), stop_timeout)
     for name in having('started'):
         _operations.start(store, name)
     networked = having('networked')

@@ -57,7 +57,7 @@ import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, env_dict, utc_now, write_json)
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import (
     CAPABILITIES, DEFAULT_PATH, MASKED, MASKED_SYS, READ_ONLY)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import forward_exit, start_time
 from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox

@@ -18,7 +18,7 @@ import signal
 import stat
 import sys
 
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import DEFAULT_PATH, DEVICES
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import DEFAULT_PATH, DEVICES
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import exit_code
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 

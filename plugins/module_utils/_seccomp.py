@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""The seccomp filter: the allow list of _defaults (Docker's default profile) made with libseccomp,
+"""The seccomp filter: the allow list of _policy (Docker's default profile) made with libseccomp,
 compiled once to BPF.
 
 libseccomp's Python bindings (python3-seccomp from apt, or pyseccomp from PyPI, which has the same
@@ -21,7 +21,7 @@ import errno
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, temp_name
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import (
     IOCTLS_WITH_SYS_RESOURCE, NAMESPACE_FLAGS, PERSONALITIES, SECCOMP_ALLOW, SECCOMP_ALLOW_WITH, SECCOMP_VERSION,
     SOCKET_FAMILIES)
 

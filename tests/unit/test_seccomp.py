@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ansible_collections.cs695.conductor.plugins.module_utils import _seccomp
-from ansible_collections.cs695.conductor.plugins.module_utils._defaults import (
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import (
     BUILD_CAPS, CAPABILITIES, DEFAULT_CAPS, IOCTLS_WITH_SYS_RESOURCE, SECCOMP_ALLOW, SECCOMP_ALLOW_WITH, SECCOMP_VERSION,
     SOCKET_FAMILIES, capability_set)
 
