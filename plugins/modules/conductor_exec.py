@@ -12,7 +12,7 @@ short_description: Run a command in a running Conductor container
 version_added: 0.1.0
 description:
   - Runs a command in all five namespaces of a running container, with the container's capabilities and
-    seccomp filter, as C(conductor exec) does: as the image's C(USER) (root if it names none), or as O(user).
+    seccomp filter, as C(conductor exec) does, and as the image's C(USER) (root if it names none) or O(user).
   - Like M(ansible.builtin.command), it reports a change whenever it runs the command, fails when the
     command exits non-zero, and can be skipped with O(creates) or O(removes).
 author:

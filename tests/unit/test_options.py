@@ -98,3 +98,12 @@ def test_etc_hosts_from_a_task_or_the_command_line():
     for bad in (['db'], ['db:300.1.1.1'], ['../x:10.0.0.1']):
         with pytest.raises(ConductorError):
             _options.check({'image': 'web', 'etc_hosts': bad})
+
+
+@pytest.mark.parametrize('module', sorted(f[:-3] for f in os.listdir(MODULES) if f.endswith('.py')))
+def test_every_modules_documentation_parses(module):
+    """ansible-doc and sanity read DOCUMENTATION as YAML: a stray ': ' in a description breaks the module's docs."""
+    with open(os.path.join(MODULES, module + '.py')) as f:
+        source = f.read()
+    for name in ('DOCUMENTATION', 'EXAMPLES', 'RETURN'):
+        assert yaml.safe_load(source.split("%s = r'''" % name, 1)[1].split("'''", 1)[0]), name
