@@ -115,7 +115,7 @@ options:
         type: str
       shm_size:
         description: The size of the container's C(/dev/shm), such as V(256m); C(64m) when omitted, as in Docker. What is
-          written there counts against O(memory).
+          written there counts against O(containers[].memory).
         type: str
       dns_search:
         description: DNS search domains of the container's C(resolv.conf), in order, as C(docker run --dns-search).
@@ -128,7 +128,7 @@ options:
         default: {}
       read_only:
         description:
-          - Mount the container's root read-only, as C(docker run --read-only). Its volumes, O(tmpfs), C(/dev), C(/proc)
+          - Mount the container's root read-only, as C(docker run --read-only). Its volumes, O(containers[].tmpfs), C(/dev), C(/proc)
             and C(/etc/hosts), C(/etc/hostname) and C(/etc/resolv.conf) stay as they are.
         type: bool
         default: false
@@ -136,7 +136,7 @@ options:
         description:
           - A tmpfs of the container's own at each path, as C(docker run --tmpfs PATH[:OPTIONS]), such as V(/run) or
             V(/tmp:size=256m). Always C(nosuid) and C(nodev), C(noexec) unless the options say C(exec); V(64m) unless
-            C(size=) says otherwise; C(mode=) in octal. What is written there counts against O(memory).
+            C(size=) says otherwise; C(mode=) in octal. What is written there counts against O(containers[].memory).
         type: list
         elements: str
         default: []
