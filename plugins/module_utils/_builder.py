@@ -495,8 +495,8 @@ def _mount_sources(store, step, tmp):
             folder = os.path.join(tmp, 'bind-%d' % number)
             step.context.snapshot(source, folder)
             source = folder
-        elif not os.path.isdir(source):
-            os.makedirs(source, 0o755)
+        else:
+            os.makedirs(source, 0o755, exist_ok=True)  # concurrent builds may share a cache
         mounts.append((source, target, readonly))
     return mounts
 

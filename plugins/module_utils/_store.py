@@ -54,14 +54,12 @@ class Store:
         return os.path.join(self.root, *parts)
 
     def prepare(self):
-        if not os.path.isdir(self.root):
-            os.makedirs(self.root, 0o700)
+        """The state root and its folders, made if missing; concurrent commands may make them at once."""
+        os.makedirs(self.root, 0o700, exist_ok=True)
         if stat.S_IMODE(os.stat(self.root).st_mode) & 0o077:
             self.tighten()
         for folder in ('bases', 'layers', 'images'):
-            path = self.path(folder)
-            if not os.path.isdir(path):
-                os.makedirs(path, 0o700)
+            os.makedirs(self.path(folder), 0o700, exist_ok=True)
 
     def tighten(self):
         """Make a state root from before the hardening root's alone: folders 0700, records 0600."""

@@ -98,3 +98,20 @@ def test_every_manifest_and_overlay_checks_its_keys(tmp_path):
     with pytest.raises(ConductorError, match="is not a layer key Conductor makes"):
         store.layer('../../etc')
     assert store.lowerdirs('a' * 32, ['b' * 32]) == ['layers/%s/diff' % ('b' * 32), 'bases/%s/rootfs' % ('a' * 32)]
+
+
+def test_prepare_takes_folders_another_command_made_meanwhile(tmp_path, monkeypatch):
+    """Ten builds at once prepare one state root: a folder another one makes between a look and a mkdir is
+    no error (seen as 'File exists: .../layers' in the reliability suite)."""
+    root = tmp_path / 'root'
+    root.mkdir(mode=0o700)
+    real = os.path.isdir
+
+    def isdir(path):  # whoever looks first finds nothing, and another build makes the folder right then
+        if os.path.basename(path) in ('bases', 'layers', 'images') and not os.path.lexists(path):
+            os.mkdir(path, 0o700)
+            return False
+        return real(path)
+    monkeypatch.setattr(os.path, 'isdir', isdir)
+    _store.Store(str(root), config={}).prepare()
+    assert sorted(os.listdir(str(root))) == ['bases', 'images', 'layers']
