@@ -272,6 +272,8 @@ class Containers:
         image_config = manifest.get('config', {})
         binds = self._binds(spec['volumes'] + spec['mounts'], image_config.get('volumes', []))
         environment = env_dict(image_config.get('env'))
+        for entries in spec['env_file'].values():  # as Docker's: the image's, then the env files', then -e
+            environment.update(env_dict(entries))
         environment.update(env_dict(env))
         config = dict(
             spec, version=_options.CONFIG_VERSION, name=name, image_id=manifest['id'], base=manifest['base'],

@@ -25,7 +25,9 @@ applies it (usually in _runtime or _containers.create), its entry in both module
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import signal
+import stat
 from collections import namedtuple
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
@@ -91,6 +93,36 @@ def _env(value):
     """KEY=VALUE entries (a task's dict, or the CLI's list), the last of a key winning, as Docker's; sorted."""
     entries = check_env(env_list(value or []))
     return ['%s=%s' % item for item in sorted(dict(e.partition('=')[::2] for e in entries).items())]
+
+
+ENV_FILE_MAX = 1 << 20  # an env file is read whole, in memory: 1 MiB at most
+
+
+def _env_file(value):
+    """Docker's --env-file FILE...: each file's KEY=VALUE lines (# comments and blank lines skipped; KEY alone
+    takes its value from this process's environment, as Docker's) -> {file: ['KEY=VALUE', ...]}, read now,
+    so a file whose content changed is a changed option (a recreate). A dict is that form already."""
+    if isinstance(value, dict):
+        return {path: check_env(entries, 'entry of env file %s' % path) for path, entries in value.items()}
+    files = {}
+    for path in value or []:
+        try:
+            fd = os.open(str(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+            with os.fdopen(fd, 'rb') as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise ConductorError('env file %s is not a regular file' % path)
+                data = f.read(ENV_FILE_MAX + 1)
+        except OSError as e:
+            raise ConductorError('cannot read env file %s: %s' % (path, e.strerror))
+        if len(data) > ENV_FILE_MAX:
+            raise ConductorError('env file %s is larger than 1 MiB' % path)
+        entries = []
+        for line in data.decode('utf-8', 'replace').splitlines():
+            line = line.strip()
+            if line and not line.startswith('#'):
+                entries.append(line if '=' in line else '%s=%s' % (line, os.environ.get(line, '')))
+        files[str(path)] = check_env(entries, 'entry of env file %s' % path)
+    return files
 
 
 def _hostname(value):
@@ -276,6 +308,9 @@ OPTIONS = (
     Option('command', dict(type='raw'), None, _command, False, None),
     Option('env', dict(type='dict', default={}), ('-e, --env', 'K=V...', 'set an environment variable'),
            _env, False, []),
+    Option('env_file', dict(type='list', elements='path', default=[]),
+           ('--env-file', 'FILE...', 'read environment variables from a file of KEY=VALUE lines (-e wins over it)'),
+           _env_file, False, {}),
     Option('hostname', dict(type='str'), ('--hostname', 'NAME', 'hostname inside (default: the container name)'),
            _hostname, False, None),
     Option('privileged', dict(type='bool', default=False),

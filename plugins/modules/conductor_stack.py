@@ -164,6 +164,14 @@ options:
       stop_signal:
         description: The signal a stop sends first, such as V(SIGINT); the image's C(STOPSIGNAL) when omitted, else V(SIGTERM).
         type: str
+      env_file:
+        description:
+          - Files of C(KEY=VALUE) lines (C(#) comments and blank lines skipped) whose variables the container gets, as
+            C(docker run --env-file); read on the host when the task runs, so a changed file recreates the container.
+            O(containers[].env) wins over them.
+        type: list
+        elements: path
+        default: []
       restart_policy:
         description: V(no), V(on-failure[:N]), V(always) or V(unless-stopped), as in M(cs695.conductor.conductor_container).
         type: str

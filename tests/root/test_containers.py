@@ -301,3 +301,10 @@ def test_workdir_labels_and_stop_signal(conductor, image, root):
     assert conductor('exec', 'w2', '--', 'pwd').stdout == '/srv/old\n'
     conductor('stop', '--keep', '-t', '5', 'w2')
     assert conductor('logs', 'w2').stdout.count('got USR1') == 2, 'signal 10 (USR1), as the old config said'
+
+
+def test_env_file(conductor, image, tmp_path):
+    env = tmp_path / 'course.env'
+    env.write_text('# course settings\nCOURSE=cs695\nWEEK=1\n')
+    out = conductor('run', '--env-file', str(env), '-e', 'WEEK=2', image, 'ef', '--', 'sh', '-c', 'echo $COURSE $WEEK').stdout
+    assert out == 'cs695 2\n', '-e wins over the file'

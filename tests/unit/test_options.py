@@ -107,3 +107,25 @@ def test_every_modules_documentation_parses(module):
         source = f.read()
     for name in ('DOCUMENTATION', 'EXAMPLES', 'RETURN'):
         assert yaml.safe_load(source.split("%s = r'''" % name, 1)[1].split("'''", 1)[0]), name
+
+
+def test_env_files_are_read_when_checked_and_the_image_env_then_files_then_env_win(tmp_path, monkeypatch):
+    first, second = tmp_path / 'a.env', tmp_path / 'b.env'
+    first.write_text('# the course\nCOURSE=cs695\n\nWEEK=1\nFROM_HOST\n')
+    second.write_text('WEEK=2\n')
+    monkeypatch.setenv('FROM_HOST', 'yes')
+    spec = _options.check({'image': 'web', 'env_file': [str(first), str(second)]})
+    assert spec['env_file'] == {str(first): ['COURSE=cs695', 'WEEK=1', 'FROM_HOST=yes'], str(second): ['WEEK=2']}
+    assert _options.check(spec) == spec, 'the checked form checks as it is'
+    first.write_text('COURSE=cs101\n')
+    assert _options.check({'image': 'web', 'env_file': [str(first)]})['env_file'] != spec['env_file'], 'a change recreates'
+    (tmp_path / 'bad.env').write_text('1A=x\n')
+    os.mkfifo(str(tmp_path / 'fifo.env'))  # never read: it would block
+    for path, message in ((tmp_path / 'bad.env', "invalid entry of env file"), (tmp_path / 'none.env', 'cannot read env file'),
+                          (tmp_path, 'Is a directory'), (tmp_path / 'fifo.env', 'not a regular file')):
+        with pytest.raises(ConductorError, match=message):
+            _options.check({'image': 'web', 'env_file': [str(path)]})
+    link = tmp_path / 'link.env'
+    link.symlink_to(first)
+    with pytest.raises(ConductorError, match='cannot read env file'):
+        _options.check({'image': 'web', 'env_file': [str(link)]})
