@@ -138,7 +138,7 @@ def cmd_run(store, args):
     network = _run_network(args)
     spec = {name: getattr(args, name) for name in _options.NAMES if hasattr(args, name)}
     entrypoint = args.entrypoint
-    spec.update(image=args.image, command=args.command or None,
+    spec.update(image=args.image, command=args.command or None, healthcheck=_run_healthcheck(args),
                 entrypoint=[entrypoint] if entrypoint else entrypoint)  # one program, as docker run's: never split
     containers.create(args.name, spec)
     try:
@@ -223,6 +223,19 @@ def cmd_volume(store, args):
         print('Removed %d anonymous volumes%s' % (len(removed), (': ' + ', '.join(removed)) if removed else ''))
     else:
         raise usage(args, 'unknown volume action %r: use create, ls, inspect, rm or prune' % action)
+
+
+def _run_healthcheck(args):
+    """Docker's --health-cmd and its tuning flags, or --no-healthcheck -> the healthcheck option."""
+    tuning = {key: getattr(args, 'health_' + key) for key in ('interval', 'timeout', 'retries', 'start_period')
+              if getattr(args, 'health_' + key) is not None}
+    if args.no_healthcheck:
+        if args.healthcheck or tuning:
+            raise usage(args, '--no-healthcheck turns the health check off: give no --health-* flag with it')
+        return {'test': ['NONE']}
+    if tuning and not args.healthcheck:
+        raise usage(args, '--health-%s tunes the check --health-cmd gives: give that too' % sorted(tuning)[0].replace('_', '-'))
+    return dict(tuning, test=args.healthcheck) if args.healthcheck else None
 
 
 def _run_network(args):
@@ -495,7 +508,12 @@ COMMANDS = {
          'addnetwork -p (implies --network bridge)'),
         ('-P, --publish-all', 'publish_all', None, 'publish every port the image EXPOSEs on free host ports '
          '(implies --network bridge)'),
-    ] + RUN_FLAGS),
+    ] + RUN_FLAGS + [
+        ('--health-interval', 'health_interval', 'DURATION', 'time between checks (default 30s)'),
+        ('--health-timeout', 'health_timeout', 'DURATION', 'time a check may take (default 30s)'),
+        ('--health-retries', 'health_retries', 'N', 'failures in a row that make it unhealthy (default 3)'),
+        ('--health-start-period', 'health_start_period', 'DURATION', 'time to start before failures count (default 0s)'),
+        ('--no-healthcheck', 'no_healthcheck', None, "run no health check, not even the image's HEALTHCHECK")]),
     '_restart': (cmd__restart, 'NAME', []),
     'start': (cmd_start, 'NAME', []),
     'restore': (cmd_restore, '', []),

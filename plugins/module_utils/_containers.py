@@ -283,7 +283,8 @@ class Containers:
             run_workdir=spec['workdir'] or image_config.get('workdir') or '/',
             run_stop_signal=parse_signal(spec['stop_signal']) if spec['stop_signal'] else image_config.get('stop_signal') or 15,
             run_labels=dict(image_config.get('labels') or {}, **spec['labels']),
-            exposed=image_config.get('exposed') or [], healthcheck=image_config.get('healthcheck'),
+            run_healthcheck=_health(spec['healthcheck'] or image_config.get('healthcheck')),
+            exposed=image_config.get('exposed') or [],
             argv=_argv(command, entrypoint, image_config), environment=env_list(environment))
         with self.store.lock():
             os.makedirs(self.store.path('containers'), 0o700, exist_ok=True)
@@ -499,9 +500,10 @@ class Containers:
         The output goes through a pipe and only its last 4 KiB are kept, as Docker keeps 4 KiB: a check that
         prints without end costs neither the host's disk nor its memory."""
         import threading
-        check = self.require(name).get('healthcheck')
+        check = self.require(name)['run_healthcheck']
         if not check:
-            raise ConductorError('container %r has no health check: its image has no HEALTHCHECK CMD' % name)
+            raise ConductorError('container %r has no health check: its image has no HEALTHCHECK CMD and none was '
+                                 'given (--health-cmd, healthcheck)' % name)
         argv = ['/bin/sh', '-c', check['test'][1]] if check['test'][0] == 'CMD-SHELL' else check['test'][1:]
         null = os.open(os.devnull, os.O_RDONLY)
         read, write = os.pipe()
@@ -525,7 +527,7 @@ class Containers:
 
     def wait_healthy(self, name, timeout):
         """Run the health check until it passes (returns its result) or timeout seconds pass (an error)."""
-        check = self.require(name).get('healthcheck') or {}
+        check = self.require(name)['run_healthcheck'] or {}
         deadline = time.time() + timeout
         while True:
             self.require_running(name)
@@ -584,6 +586,11 @@ class Containers:
         if state.get('piped'):
             return os.open('/proc/%d/fd/0' % state['supervisor'], os.O_WRONLY | os.O_CLOEXEC)
         return os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+
+
+def _health(check):
+    """The health check a container runs; HEALTHCHECK NONE (or test NONE) is none."""
+    return None if not check or check['test'][0] == 'NONE' else check
 
 
 def _keep_tail(fd, kept, ended, limit=HEALTH_OUTPUT_MAX):

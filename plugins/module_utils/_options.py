@@ -32,7 +32,8 @@ from collections import namedtuple
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_env, check_name, env_list, parse_size)
-from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import check_user, parse_signal
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import (
+    HEALTH_DEFAULTS, check_user, parse_duration, parse_signal)
 from ansible_collections.cs695.conductor.plugins.module_utils._policy import capability_set
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _quota, _volumes
 
@@ -294,6 +295,38 @@ def _stop_signal(value):
         str(number)
 
 
+def _healthcheck(value):
+    """A health check given in the task, overriding the image's HEALTHCHECK: test (a string, run by /bin/sh -c;
+    a list, run as it is; or ['NONE'], no check), interval, timeout and start_period (durations such as 30s,
+    or seconds) and retries -> Docker's form, with its defaults. None: the image's."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value.get('test'):
+        raise ConductorError('invalid healthcheck %r: give at least its test, such as {test: "curl -f localhost"}' % (value,))
+    test = value['test']
+    if isinstance(test, str):
+        test = ['NONE'] if test.upper() == 'NONE' else ['CMD-SHELL', test]
+    elif not isinstance(test, list) or not all(isinstance(word, str) and word for word in test):
+        raise ConductorError('invalid healthcheck test %r: give a string or a list of words' % (test,))
+    elif test[0] not in ('CMD', 'CMD-SHELL', 'NONE'):
+        test = ['CMD'] + test
+    if test[0] != 'NONE' and len(test) < 2:
+        raise ConductorError('invalid healthcheck test %r: it names no command' % (test,))
+    check = dict(HEALTH_DEFAULTS, test=test)
+    for key in ('interval', 'timeout', 'start_period', 'start_interval'):
+        given = value.get(key)
+        if given is not None:
+            seconds = float(given) if isinstance(given, (int, float)) and not isinstance(given, bool) else parse_duration(given)
+            if seconds is None or seconds < 0:
+                raise ConductorError('invalid healthcheck %s %r: give a duration such as 30s, 1m30s or 500ms' % (key, given))
+            check[key] = seconds
+    if value.get('retries') is not None:
+        if isinstance(value['retries'], bool) or not str(value['retries']).isdigit() or int(value['retries']) < 1:
+            raise ConductorError('invalid healthcheck retries %r: give a whole number of at least 1' % (value['retries'],))
+        check['retries'] = int(value['retries'])
+    return check
+
+
 def _specs(parser):
     def check(value):
         return sorted(_volumes.normalize(value, parser), key=lambda spec: spec['target'])
@@ -376,6 +409,12 @@ OPTIONS = (
     Option('stop_signal', dict(type='str'),
            ('--stop-signal', 'SIGNAL', "the signal stop sends first (default: the image's STOPSIGNAL, else SIGTERM)"),
            _stop_signal, False, None),
+    Option('healthcheck', dict(type='dict', options=dict(
+               test=dict(type='raw'), interval=dict(type='str'), timeout=dict(type='str'), start_period=dict(type='str'),
+               retries=dict(type='int'))),
+           ('--health-cmd', 'COMMAND', "a health check run by /bin/sh -c, instead of the image's HEALTHCHECK (NONE: "
+            "none; --health-interval, --health-timeout, --health-retries, --health-start-period tune it)"),
+           _healthcheck, False, None),
     Option('restart_policy', dict(type='str', default='no'),
            ('--restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its command '
             'ends (needs -d)'),
@@ -387,14 +426,14 @@ IN_PLACE = tuple(o.name for o in OPTIONS if o.in_place)
 COMPARED = NAMES + ('image_id',)  # image_id: a rebuilt image recreates its containers
 
 
-CONFIG_VERSION = 2  # config.json: 1 (no version) kept the image's WORKDIR, STOPSIGNAL and LABELS as workdir, ...
+CONFIG_VERSION = 2  # config.json: 1 (no version) kept the image's WORKDIR, STOPSIGNAL, LABELS and HEALTHCHECK as workdir, ...
 
 
 def upgrade(config):
     """A container's config.json as read -> as this version writes it, at read time, once: every reader
-    takes it from here (Containers.config). Version 1 kept what the image said (WORKDIR, STOPSIGNAL, LABELS)
-    under the names the options have now: it moves to run_workdir, run_stop_signal and run_labels, what the
-    container runs with (as run_as for the user). An option a config predates gets the row's `before`."""
+    takes it from here (Containers.config). Version 1 kept what the image said (WORKDIR, STOPSIGNAL, LABELS,
+    HEALTHCHECK) under the names the options have now: it moves to run_workdir, run_stop_signal, run_labels
+    and run_healthcheck, what the container runs with (as run_as for the user). An option a config predates gets the row's `before`."""
     if config is None:
         return None
     version = config.get('version', 1)
@@ -404,7 +443,8 @@ def upgrade(config):
     config = dict(config)
     if version < 2:
         config.update(run_workdir=config.get('workdir') or '/', run_stop_signal=config.get('stop_signal') or 15,
-                      run_labels=config.get('labels') or {}, workdir=None, stop_signal=None, labels={})
+                      run_labels=config.get('labels') or {}, run_healthcheck=config.get('healthcheck'), workdir=None,
+                      stop_signal=None, labels={}, healthcheck=None)
     for option in OPTIONS:
         if config.get(option.name) is None:
             config[option.name] = option.before

@@ -156,6 +156,27 @@ options:
     type: list
     elements: path
     default: []
+  healthcheck:
+    description:
+      - A health check instead of the image's C(HEALTHCHECK), as C(docker run --health-cmd) and its siblings, used by
+        O(state=healthy) and C(conductor healthcheck). Omitted, the image's.
+    type: dict
+    suboptions:
+      test:
+        description: A string run by C(/bin/sh -c), a list run as it is, or V(NONE) for no check at all.
+        type: raw
+      interval:
+        description: Time between checks, such as V(30s).
+        type: str
+      timeout:
+        description: Time a check may take, such as V(10s).
+        type: str
+      start_period:
+        description: Time to start before failures count, such as V(1m).
+        type: str
+      retries:
+        description: Failures in a row that make it unhealthy.
+        type: int
   restart_policy:
     description:
       - Start the container again when its command ends, as Docker's restart policies do (C(docker run --restart)).

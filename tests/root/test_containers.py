@@ -308,3 +308,17 @@ def test_env_file(conductor, image, tmp_path):
     env.write_text('# course settings\nCOURSE=cs695\nWEEK=1\n')
     out = conductor('run', '--env-file', str(env), '-e', 'WEEK=2', image, 'ef', '--', 'sh', '-c', 'echo $COURSE $WEEK').stdout
     assert out == 'cs695 2\n', '-e wins over the file'
+
+
+def test_a_health_check_given_at_run_replaces_the_images(conductor, context):
+    conductor('build', 'hc', context.write('FROM debian:bookworm\nHEALTHCHECK CMD test -f /from-image\n'))
+    conductor('run', '-d', '--health-cmd', 'test -f /given', '--health-timeout', '5s', 'hc', 'h1', '--', 'sleep', '1000')
+    assert conductor('healthcheck', 'h1', check=False).returncode == 1
+    conductor('exec', 'h1', '--', 'touch', '/given')
+    assert conductor('healthcheck', 'h1').returncode == 0
+    conductor('run', '-d', '--no-healthcheck', 'hc', 'h2', '--', 'sleep', '1000')
+    assert 'has no health check' in conductor.fails('healthcheck', 'h2')
+    conductor('run', '-d', 'hc', 'h3', '--', 'sleep', '1000')
+    conductor('exec', 'h3', '--', 'touch', '/from-image')
+    assert conductor('healthcheck', 'h3').returncode == 0, "without flags, the image's"
+    assert 'error: --health-timeout tunes the check' in conductor.fails('run', '--health-timeout', '1s', 'hc', 'h4')
