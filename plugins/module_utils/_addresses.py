@@ -11,9 +11,6 @@
 Everything here is plain data, so `ps` can show addresses without importing pyroute2 or iptc.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, read_json, write_json

@@ -23,9 +23,6 @@ store's lock, are the folders renamed into bases/ and layers/ and the manifest w
 load leaves only .tmp- folders, which the next sweep removes.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import gzip
 import hashlib
 import io

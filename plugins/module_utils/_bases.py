@@ -5,9 +5,6 @@
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
 """Base root filesystems made by debootstrap, cached under bases/<key>/ by everything that shapes them."""
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import glob
 import os
 import shutil

@@ -20,9 +20,6 @@ and hashes.
                 then writes the manifest of the last stage: only it becomes the image
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import contextlib
 import os
 import posixpath

@@ -32,9 +32,6 @@ differ (a new parent, or a changed conductor.conf); in systemd's unit they are i
 MemoryMax=, given to systemd-run and corrected with systemctl set-property.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import errno
 import os
 

@@ -6,9 +6,6 @@
 """Things every part of the engine needs: errors, names, the config and state root, the lock, atomic
 JSON, temporary folder names, time stamps, environment lists and removal."""
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import contextlib
 import errno
 import fcntl

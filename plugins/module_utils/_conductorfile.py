@@ -13,9 +13,6 @@ expand variables; RUN, CMD and ENTRYPOINT leave them to the shell). Plain string
 file is imported by run, which must not pay for `re`.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import errno
 import os
 import posixpath

@@ -27,9 +27,6 @@ The network is not this file's business: start and remove of a networked contain
 _operations.py, which reconnects or tears down the network too.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import os
 import sys
 import time

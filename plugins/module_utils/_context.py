@@ -13,9 +13,6 @@ or a folder in it, for a symlink to / mid-build is never followed out: the step 
 plan saw, or files of the context. A cache key never depends on mtime.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import errno
 import fnmatch
 import hashlib

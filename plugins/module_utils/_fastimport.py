@@ -14,9 +14,6 @@ paying that cost, drop the patch. How to check that each one still pays for itse
 and bench/network.py prints both timings side by side ("import" rows).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import importlib.util
 import os
 import sys

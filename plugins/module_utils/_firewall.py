@@ -23,9 +23,6 @@ host's chains get exactly one jump each into ours, removed with our chains when 
 goes; their rules and policies are never touched otherwise.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import contextlib
 import fcntl
 import os

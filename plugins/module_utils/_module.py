@@ -5,9 +5,6 @@
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
 """What every conductor module does around its one call into the engine."""
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
 

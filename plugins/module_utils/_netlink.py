@@ -18,9 +18,6 @@ network; these requests are one message each:
 A Netlink socket acts in the network namespace it was made in, whatever the thread does later.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import os
 import socket
 import struct

@@ -14,9 +14,6 @@ imports it only in the helper process that makes its RUN steps' networks (serve_
 the step's own, a veth made through _netlink (no pyroute2) and the rules of a container with -i.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import contextlib
 import fcntl
 import ipaddress

@@ -17,9 +17,6 @@ The CLI and the planning layer call these, never the pieces one by one. The netw
 only when the container has one: run and exec never load pyroute2 or python-iptables.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import contextlib
 import time
 

@@ -22,9 +22,6 @@ when a module's DOCUMENTATION disagrees with the table. Adding an option: a row 
 applies it (usually in _runtime or _containers.create), its entry in both modules' DOCUMENTATION.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import os
 import signal
 import stat
@@ -333,6 +330,8 @@ def _specs(parser):
     return check
 
 
+HEALTH_OPTIONS = dict(test=dict(type='raw'), interval=dict(type='str'), timeout=dict(type='str'),
+                      start_period=dict(type='str'), retries=dict(type='int'))
 MOUNT_OPTIONS = dict(type=dict(type='str', choices=['volume', 'bind'], default='volume'), source=dict(type='str'),
                      target=dict(type='str', required=True), readonly=dict(type='bool', default=False))
 
@@ -409,9 +408,7 @@ OPTIONS = (
     Option('stop_signal', dict(type='str'),
            ('--stop-signal', 'SIGNAL', "the signal stop sends first (default: the image's STOPSIGNAL, else SIGTERM)"),
            _stop_signal, False, None),
-    Option('healthcheck', dict(type='dict', options=dict(
-               test=dict(type='raw'), interval=dict(type='str'), timeout=dict(type='str'), start_period=dict(type='str'),
-               retries=dict(type='int'))),
+    Option('healthcheck', dict(type='dict', options=HEALTH_OPTIONS),
            ('--health-cmd', 'COMMAND', "a health check run by /bin/sh -c, instead of the image's HEALTHCHECK (NONE: "
             "none; --health-interval, --health-timeout, --health-retries, --health-start-period tune it)"),
            _healthcheck, False, None),

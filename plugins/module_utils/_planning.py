@@ -18,9 +18,6 @@ A container option is declared once, in _options.OPTIONS: the module's argument 
 config.json stores and the comparison that decides a recreate all come from there.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (

@@ -10,9 +10,6 @@ lifts all but the last two.
 The runtime (_runtime.py) applies these; a reader checking Conductor's confinement starts here.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 
 # Every capability by name (linux/capability.h), for --cap-add and --cap-drop.

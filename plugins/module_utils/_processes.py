@@ -9,9 +9,6 @@ A process is known by its PID plus its start time (field 22 of /proc/<pid>/stat)
 alone: a PID is recycled, the pair is not.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import errno
 import os
 import signal

@@ -15,9 +15,6 @@ Everything the container writes lands in its upper folder (copy-ups go through w
 against its project; a write past the limit fails with EDQUOT, "Disk quota exceeded", inside it.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, human_size, mounts, parse_size

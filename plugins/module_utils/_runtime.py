@@ -44,9 +44,6 @@ After pivot_root or the last setns the host's Python library is out of reach: fr
 nothing may import a module that is not already loaded.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import errno
 import fcntl
 import os

@@ -9,9 +9,6 @@ Every mount is made inside a new mount namespace, so when the last process in it
 drops them all: a crash or a SIGKILL cannot leave a mount behind on the host.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import errno
 import os
 import signal

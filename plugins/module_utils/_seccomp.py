@@ -14,9 +14,6 @@ calls) and the runtime loads those bytes with one prctl.
 Nothing here runs in a container's processes.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import errno
 import os
 

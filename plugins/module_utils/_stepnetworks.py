@@ -17,9 +17,6 @@ socket: 0.5 ms, not 3), and the fork freezes the garbage collector's view of the
 collection would write to every page the parent shares with the helper, copying them (copy on write).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import contextlib
 import gc
 import os

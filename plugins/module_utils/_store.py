@@ -27,9 +27,6 @@ those whose process is gone. The store knows nothing of containers: whoever remo
 in what else still uses layers (_operations.py does).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import contextlib
 import os
 import stat

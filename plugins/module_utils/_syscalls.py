@@ -6,9 +6,6 @@
 """The few Linux system calls Python's os module lacks (before 3.12), through ctypes; and the ioctls of
 project quotas."""
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import ctypes
 import errno
 import fcntl

@@ -9,9 +9,6 @@ The container side opens the pty pair in its /dev/pts (so `tty` names it /dev/pt
 terminal is ever handed in) and passes the master over a socket to the CLI, which relays it.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import errno
 import fcntl
 import os

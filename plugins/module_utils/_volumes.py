@@ -16,9 +16,6 @@ A mount spec, as config.json stores it: {'type': 'volume' | 'bind', 'source': vo
 path or None (anonymous), 'target': absolute path inside, 'readonly': bool}.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import os
 import posixpath
 

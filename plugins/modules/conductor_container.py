@@ -3,9 +3,6 @@
 # Copyright (c) 2026 Conductor contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: conductor_container
 short_description: Manage Conductor containers

@@ -13,9 +13,6 @@ conductor_host role installs it), reached with ssh in batch mode over one Contro
 per VM and user, kept for a minute, so a task does not pay for a handshake.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import os
 import shlex
 import subprocess
