@@ -35,8 +35,8 @@ def test_labels_exposed_ports_and_the_stop_signal(conductor, context):
     trap = "trap '' TERM; trap 'exit 0' INT; while :; do sleep 0.1; done"  # deaf to SIGTERM
     conductor('run', '-d', '-u', 'root', '--entrypoint', 'sh', 'df', 'svc', '--', '-c', trap)
     config = json.loads(conductor('inspect', 'svc').stdout)['config']
-    assert config['labels'] == {'course': 'cs695', 'maintainer': 'a teacher'}
-    assert config['exposed'] == ['53/udp', '8080/tcp'] and config['stop_signal'] == 2
+    assert config['run_labels'] == {'course': 'cs695', 'maintainer': 'a teacher'}  # the image's, what it runs with
+    assert config['exposed'] == ['53/udp', '8080/tcp'] and config['run_stop_signal'] == 2
     started = time.time()
     conductor('stop', 'svc')
     assert time.time() - started < 5, 'SIGINT, the image\'s STOPSIGNAL, ended it at once'

@@ -151,8 +151,8 @@ def test_an_nginx_like_image_stops_with_its_signal(conductor, build):
     conductor('run', '-d', 'nginx-like', 'web')
     assert conductor('exec', 'web', '--', 'stat', '-c', '%U', '/var/www/html/index.html').stdout == 'www-data\n'
     config = json.loads(conductor('inspect', 'web').stdout)['config']
-    assert config['exposed'] == ['443/tcp', '80/tcp'] and config['stop_signal'] == 3
-    assert config['labels'] == {'maintainer': 'teaching team <cs695@example.org>'}
+    assert config['exposed'] == ['443/tcp', '80/tcp'] and config['run_stop_signal'] == 3
+    assert config['run_labels'] == {'maintainer': 'teaching team <cs695@example.org>'}
 
 
 def test_heredocs_and_a_parent_image(conductor, build):
