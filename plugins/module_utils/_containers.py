@@ -361,13 +361,15 @@ class Containers:
         cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else (),
                       totals=_cgroups.total_limits(self.store.config))
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-        go_r, go_w = os.pipe2(os.O_CLOEXEC)  # PID 1 execs once a byte comes: after started() (its network)
+        # with started (its network to make), PID 1 execs only once a byte comes on go, after started()
+        go_r, go_w = os.pipe2(os.O_CLOEXEC) if started is not None else (None, None)
         pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 os.close(ready_r)
-                os.close(go_w)
+                if go_w is not None:
+                    os.close(go_w)
                 if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
                 _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w,
@@ -376,7 +378,8 @@ class Containers:
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)
         os.close(ready_w)
-        os.close(go_r)
+        if go_r is not None:
+            os.close(go_r)
         if detached:
             os.waitpid(pid, 0)
         master = _receive_master(pty_ours, pty_theirs) if attach else None
@@ -384,16 +387,18 @@ class Containers:
             line = ready.readline().decode('utf-8', 'replace').strip()
         _cgroups.migrations_done()
         if not line.startswith('ok '):
-            os.close(go_w)
+            if go_w is not None:
+                os.close(go_w)
             if master is not None:
                 os.close(master)
             if not detached:
                 os.waitpid(pid, 0)
             raise ConductorError('container %r did not start: %s' % (name, line[len('error: '):] or
                                                                      'its setup ended without a word'))
+        if started is None:
+            return pid, master
         try:
-            if started is not None:
-                started()
+            started()
             os.write(go_w, b'1')
         except BaseException:  # its network could not be made: PID 1 reads an end of file and ends, its command unrun
             os.close(go_w)

@@ -42,7 +42,8 @@ def start(store, name, stdio=None, attach=None, restarting=None, network=None):
             _network(store).add(name, **network)
         else:
             _reconnect(store, name)
-    return Containers(store).start(name, stdio, attach, started=connect, restarting=restarting)
+    networked = network is not None or name in Allocations(store).load()  # else its command need not wait
+    return Containers(store).start(name, stdio, attach, started=connect if networked else None, restarting=restarting)
 
 
 def restart_after_exit(store, name):
