@@ -192,9 +192,9 @@ def cmd_update(store, args):
     changes = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     if not changes:
         raise usage(args, 'nothing to update: give %s' % ', '.join(f[0].split(', ')[-1] for f in UPDATE_FLAGS))
-    current = {key: config.get(key) for key in keys}
-    limits = containers.update(args.name, **dict(current, **changes))
-    print('%s: %s' % (args.name, ', '.join('%s %s' % (key, limits[key]) for key in sorted(changes))))
+    current = {key: getattr(config, key) for key in keys}
+    config = containers.update(args.name, **dict(current, **changes))
+    print('%s: %s' % (args.name, ', '.join('%s %s' % (key, getattr(config, key)) for key in sorted(changes))))
 
 
 def cmd_volume(store, args):
@@ -298,14 +298,16 @@ def _through_pipes(call, stdin=True):
 
 def cmd_exec(store, args):
     """exec NAME [-- COMMAND...]: run a command in a running container's namespaces (default /bin/bash)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils._exec import exec_in
     containers = Containers(store)
     argv = args.command or None
     if args.detach:
-        return containers.exec(args.name, argv, args.env, args.workdir, detach=True, user=args.user)
+        return exec_in(containers, args.name, argv, args.env, args.workdir, detach=True, user=args.user)
     if os.isatty(0):
         from ansible_collections.cs695.conductor.plugins.module_utils import _terminal  # only on a terminal
-        return containers.exec(args.name, argv, args.env, args.workdir, attach=_terminal.relay, user=args.user)
-    return _through_pipes(lambda stdio: containers.exec(args.name, argv, args.env, args.workdir, stdio=stdio, user=args.user))
+        return exec_in(containers, args.name, argv, args.env, args.workdir, attach=_terminal.relay, user=args.user)
+    return _through_pipes(lambda stdio: exec_in(containers, args.name, argv, args.env, args.workdir, stdio=stdio,
+                                                user=args.user))
 
 
 def cmd_ps(store, args):
@@ -341,8 +343,9 @@ def cmd_inspect(store, args):
 
 def cmd_healthcheck(store, args):
     """healthcheck NAME: run the image's HEALTHCHECK once in the container (podman healthcheck run); exit 1 if it fails."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _exec
     containers = Containers(store)
-    result = containers.wait_healthy(args.name, args.wait) if args.wait else containers.health(args.name)
+    result = _exec.wait_healthy(containers, args.name, args.wait) if args.wait else _exec.health(containers, args.name)
     print('healthy' if result['healthy'] else 'unhealthy (exit code %s): %s' % (result['exit_code'], result['output']))
     return 0 if result['healthy'] else 1
 
@@ -387,7 +390,7 @@ def cmd_stop(store, args):
     if args.all == bool(args.name):
         raise usage(args, 'give container names or --all, not both' if args.all else
                     'give the containers to stop, or --all for every one')
-    timeout = 10 if args.time is None else args.time
+    timeout = args.time  # None: each container's own --stop-timeout, else 10
     if args.keep:
         names = Containers(store).names() if args.all else args.name
         for name in names:
@@ -412,7 +415,7 @@ def cmd_rm(store, args):
 
 def _removed(args, configs, errors, repaired):
     for config in configs:
-        print(config['name'])
+        print(config.name)
     for line in errors + (['firewall repaired: its rules were missing or damaged'] if repaired else []):
         sys.stderr.write('conductor %s: %s\n' % (args.verb, line))
     return 1 if errors else 0
@@ -527,7 +530,7 @@ COMMANDS = {
     'inspect': (cmd_inspect, 'NAME', []),
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
-    'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default 10)'),
+    'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default: the container\'s --stop-timeout, else 10)'),
                                      ('-a, --all', 'all', None, 'stop every container'),
                                      ('--keep', 'keep', None, "keep the containers, exited, as Docker's stop does "
                                       "(conductor start runs one again)")]),

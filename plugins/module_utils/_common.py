@@ -23,6 +23,44 @@ class ConductorError(Exception):
     """A failure the user can act on. The message is the whole story: what, where, how to fix."""
 
 
+class Record:
+    """A typed record: the class's annotations are its fields, given by keyword, each required unless the class
+    gives a default. A dataclass without the dataclasses module, whose import (inspect, re) would cost run and
+    exec 20 ms; the annotations are builtins or strings, so typing is never imported either."""
+
+    def __init__(self, **values):
+        fields = self.fields()
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise TypeError('%s has no field %s' % (type(self).__name__, ', '.join(unknown)))
+        for name in fields:
+            if name in values:
+                setattr(self, name, values[name])
+            elif not hasattr(type(self), name):
+                raise TypeError('%s needs the field %s' % (type(self).__name__, name))
+
+    @classmethod
+    def fields(cls):
+        """The field names, in the order the classes declare them (a base class's first)."""
+        names = {}
+        for klass in reversed(cls.__mro__):
+            names.update(dict.fromkeys(klass.__dict__.get('__annotations__', ())))
+        return tuple(names)
+
+    def as_dict(self):
+        return {name: getattr(self, name) for name in self.fields()}
+
+    def replace(self, **changes):
+        """A copy with some fields changed (dataclasses.replace)."""
+        return type(self)(**dict(self.as_dict(), **changes))
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.as_dict() == other.as_dict()
+
+    def __repr__(self):
+        return '%s(%s)' % (type(self).__name__, ', '.join('%s=%r' % item for item in self.as_dict().items()))
+
+
 def check_name(kind, name):
     """Refuse names that could escape a folder, confuse a shell or break an interface name."""
     # [a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}, checked without re: importing it costs run and exec 5 ms

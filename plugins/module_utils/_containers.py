@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""Container records and their lifecycle: create, start, inspect, exec, kill and delete.
+"""Containers and their lifecycle: create, start, inspect, update, stop (keeps) and delete.
 
 A running container is its command, PID 1 of a new PID namespace, and one small supervisor:
 
@@ -14,9 +14,7 @@ What runs inside those processes is in _runtime.py, step by step; this file is t
 the records, forking, waiting for "ready", and reconciling the records with the kernel. Every mount
 lives only in the container's mount namespaces, so they vanish with its last process.
 
-    containers/<name>/config.json   the spec: image, its layers, command, env, hostname, privileged,
-                                    cap_add, cap_drop, security_opts, memory, cpus, pids_limit,
-                                    storage_size and storage_project (its disk limit, see _quota.py)
+    containers/<name>/config.json   its record (_records.Config): every option, and what it runs with
     containers/<name>/state.json    written by PID 1: host PID and start time, the supervisor's too
     containers/<name>/exitcode      written by the supervisor when PID 1 ends
     containers/<name>/log           stdout and stderr of a detached container and of exec -d
@@ -24,7 +22,8 @@ lives only in the container's mount namespaces, so they vanish with its last pro
     containers/<name>/hosts, hostname, resolv.conf   bind-mounted over the image's files
 
 The network is not this file's business: start and remove of a networked container go through
-_operations.py, which reconnects or tears down the network too.
+_operations.py, which reconnects or tears down the network too. exec and the health check are in _exec.py,
+the filling of volumes in _volumes.py.
 """
 
 import os
@@ -32,39 +31,34 @@ import sys
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    DEFAULT_ROOT, ConductorError, check_env, check_name, parse_size, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
+    DEFAULT_ROOT, ConductorError, check_name, parse_size, env_dict, env_list, read_json, remove_tree, temp_name, tree_size,
     utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, resolv_conf
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse_signal
 from ansible_collections.cs695.conductor.plugins.module_utils._policy import capability_set
-from ansible_collections.cs695.conductor.plugins.module_utils._processes import (
-    alive, exit_code, kill_tree, terminate, wait_gone)
+from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive, kill_tree, terminate, wait_gone
+from ansible_collections.cs695.conductor.plugins.module_utils._records import Config
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
-from ansible_collections.cs695.conductor.plugins.module_utils import (
-    _cgroups, _options, _quota, _runtime, _sandbox, _seccomp, _volumes)
+from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _options, _quota, _records, _runtime, _seccomp, _volumes
 
 DEFAULT_LOG_MAX = '10m'  # as Docker's json-file driver with max-size 10m, max-file 2
-HEALTH_OUTPUT_MAX = 4096  # as Docker: the last 4 KiB of a health check's output are kept
+DEFAULT_STOP_TIMEOUT = 10  # seconds, as Docker's
 HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n'
-
-
-class ExecTimeout(ConductorError):
-    """An exec given a timeout ran past it, and was killed."""
 
 
 class Containers:
     def __init__(self, store):
         self.store = store
 
-    def dir(self, name, *parts):
+    def dir(self, name: str, *parts: str) -> str:
         return self.store.path('containers', check_name('container', name), *parts)
 
     # -- reading -------------------------------------------------------------------------------
-    def config(self, name):
-        """The container's config.json, upgraded to this version's form (_options.upgrade); None if there is none."""
-        return _options.upgrade(read_json(self.dir(name, 'config.json')))
+    def config(self, name: str) -> 'Config | None':
+        """The container's record, upgraded to this version's form (_records.upgrade); None if there is none."""
+        return _records.read(self.dir(name, 'config.json'))
 
-    def require(self, name):
+    def require(self, name: str) -> Config:
         config = self.config(name)
         if config is None and not os.path.isdir(self.store.root):
             raise ConductorError('no container named %r: the state root %s does not exist (check --root, '
@@ -73,15 +67,15 @@ class Containers:
             raise ConductorError('no container named %r: see conductor ps' % name)
         return config
 
-    def names(self):
+    def names(self) -> list:
         folder = self.store.path('containers')
         return sorted(n for n in os.listdir(folder) if not n.startswith('.')) if os.path.isdir(folder) else []
 
-    def configs(self):
+    def configs(self) -> list:
         """Every container's config: what rmi and rmcache must keep the base and layers of."""
         return [c for c in (self.config(n) for n in self.names()) if c]
 
-    def state(self, name):
+    def state(self, name: str) -> dict:
         """Reconcile what the files say with what the kernel says: running, exited (code) or created."""
         state = read_json(self.dir(name, 'state.json')) or {}
         code = self._exit_code(name)
@@ -96,7 +90,7 @@ class Containers:
             return dict(state, status=status, running=False, exit_code=code)
         return {'status': 'created', 'running': False, 'exit_code': None, 'pid': None}
 
-    def require_running(self, name):
+    def require_running(self, name: str) -> dict:
         """The state of a running container, or the one error every command gives when it is not."""
         self.require(name)
         state = self.state(name)
@@ -121,115 +115,65 @@ class Containers:
             time.sleep(0.01)
         return None
 
-    def inspect(self, name):
+    def inspect(self, name: str) -> dict:
         config = self.require(name)
         state = self.state(name)
         network = Allocations(self.store).load().get(name)
-        return {'name': name, 'config': config, 'state': state, 'size': self.size(name), 'network': network,
+        return {'name': name, 'config': config.as_dict(), 'state': state, 'size': self.size(name), 'network': network,
                 'restarts': self.restarts(name),
                 'limits': self.limits(config), 'usage': self.cgroup(name).usage() if state['running'] else {}}
 
-    def _binds(self, specs, image_volumes):
-        """What gets mounted: the specs, then an anonymous volume for each VOLUME of the image that no
-        spec covers. Refuses two mounts on one target and a bind source that does not exist."""
-        binds, targets = [dict(spec) for spec in specs], set()
-        for spec in binds:
-            if spec['target'] in targets:
-                raise ConductorError('two mounts have the target %s: give each folder one' % spec['target'])
-            targets.add(spec['target'])
-            if spec['type'] == 'bind' and not os.path.exists(spec['source']):
-                raise ConductorError('the bind source %s does not exist: create it first (a missing source is an '
-                                     'error, not a new empty folder)' % spec['source'])
-        return binds + [_volumes.mount('volume', None, path) for path in image_volumes if path not in targets]
-
-    def host_binds(self, name, config, lowers):
-        """(host folder or file, target, read-only) for each mount, each volume filled on first use."""
-        result, volumes = [], Volumes(self.store)
-        for spec in config.get('binds', []):
-            source = spec['source']
-            if spec['type'] == 'volume':
-                volume = volumes.get(source) or volumes.create(source)
-                if not volume['populated']:
-                    self._populate(name, lowers, spec['target'], volumes.dir(source, 'data'))
-                    volumes.mark_populated(source)
-                source = volumes.dir(source, 'data')
-            result.append((source, spec['target'], spec['readonly']))
-        return result
-
-    def _populate(self, name, lowers, target, data):
-        """Copy what the container's root holds at target into a new volume (in a mount namespace of its own)."""
-        if os.listdir(data):
-            return  # not empty: as Docker, only an empty volume is filled
-        folder = self.dir(name)
-
-        def child(report):  # pragma: no cover - runs in the child
-            from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
-            sys_.unshare(sys_.CLONE_NEWNS)
-            _sandbox.make_mounts_private()
-            rootfs = os.path.join(folder, 'rootfs')
-            _sandbox.mount_overlay(lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs,
-                                   cwd=self.store.root, nodev=True)
-            try:
-                fd = _sandbox.open_in_root(rootfs, target, os.O_PATH | os.O_DIRECTORY)
-            except (FileNotFoundError, NotADirectoryError):
-                os._exit(0)  # nothing there to copy
-            os.set_inheritable(fd, True)
-            os.execv('/bin/cp', ['cp', '-a', '/proc/self/fd/%d/.' % fd, data])
-        code, message = _sandbox.spawn(child)
-        if code != 0:
-            raise ConductorError('filling the volume for %s from the image failed (%d): %s' % (target, code, message))
-
     # -- resources -------------------------------------------------------------------------------
-    def cgroup(self, name):
+    def cgroup(self, name: str) -> _cgroups.Cgroup:
         """The container's cgroup: <parent>/<name> under the default root, <name>-<crc of root> elsewhere,
         so two state roots on one host never share a group."""
         import zlib
         group = name if self.store.root == DEFAULT_ROOT else '%s-%08x' % (name, zlib.crc32(self.store.root.encode()))
         return _cgroups.Cgroup(group, self.store.config.get('CGROUP_PARENT'), container=name)
 
-    def limits(self, config):
+    def limits(self, config: Config) -> dict:
         """The limits the container runs with: its own, else the config's defaults (PIDS_LIMIT, else 2048;
         MEMORY_LIMIT, else none)."""
-        pids, memory = config.get('pids_limit'), config.get('memory')
+        pids, memory = config.pids_limit, config.memory
         if pids is None:
             pids = _cgroups.default_pids(self.store.config)
         if memory is None:
             memory = _cgroups.parse_memory(self.store.config.get('MEMORY_LIMIT'), 'MEMORY_LIMIT in the config')
-        return {'memory': memory, 'cpus': config.get('cpus'), 'pids': pids, 'storage_size': config.get('storage_size')}
+        return {'memory': memory, 'cpus': config.cpus, 'pids': pids, 'storage_size': config.storage_size}
 
-    def update(self, name, **limits):
+    def update(self, name: str, **limits) -> Config:
         """docker update: new values of the options that change in place (_options.IN_PLACE: the limits; each
         given, None for none) in the config and, on a running container, in its cgroup at once; a new storage
         size at once too, if the container was made with one."""
         limits = {key: _options.BY_NAME[key].check(limits.get(key)) for key in _options.IN_PLACE}
         with self.store.lock(check_name('container', name)):
             old = self.require(name)
-            config = dict(old, **limits)
-            resize = config['storage_size'] != old.get('storage_size')
+            config = old.replace(**limits)
+            resize = config.storage_size != old.storage_size
             if resize:  # every check before anything changes
-                if not old.get('storage_project'):
+                if not old.storage_project:
                     raise ConductorError('container %r was made without a storage size, so its files count against '
                                          'no project: remove it and run it again with --storage-size' % name)
-                _quota.check_size(self.dir(name), old['storage_project'], config['storage_size'])
+                _quota.check_size(self.dir(name), old.storage_project, config.storage_size)
             if self.state(name)['running']:
                 self.cgroup(name).apply(self.limits(config), check_usage=True)  # checks its usage, then writes
             if resize:
-                _quota.set_limit(self.dir(name), old['storage_project'], config['storage_size'])
-            write_json(self.dir(name, 'config.json'), config)
+                _quota.set_limit(self.dir(name), old.storage_project, config.storage_size)
+            config.write(self.dir(name, 'config.json'))
         return config
 
-    def set_stack(self, name, stack):
+    def set_stack(self, name: str, stack: 'str | None') -> Config:
         """Record in config.json that a container made outside conductor_stack now belongs to `stack`."""
         with self.store.lock(check_name('container', name)):
-            config = dict(self.require(name), stack=stack)
-            write_json(self.dir(name, 'config.json'), config)
+            config = self.require(name).replace(stack=stack)
+            config.write(self.dir(name, 'config.json'))
         return config
 
-    def size(self, name):
+    def size(self, name: str) -> int:
         """Bytes in the container's own layer: what it wrote, which a recreate would discard."""
         return tree_size(self.dir(name, 'upper'))
 
-    def list(self):
+    def list(self) -> list:
         if os.path.isdir(self.store.path('containers')):
             with self.store.lock():
                 self.store.sweep('containers')  # what a killed create or stop left
@@ -245,17 +189,17 @@ class Containers:
                 continue
             if config:
                 state, network = self.state(name), allocations.get(name) or {}
-                result.append({'name': name, 'image': config['image'], 'status': state['status'],
+                result.append({'name': name, 'image': config.image, 'status': state['status'],
                                'pid': state.get('pid'), 'address': network.get('container_ip', ''),
                                'ports': network.get('ports', []),
-                               'created': config['created'], 'running': state['running'],
-                               'exit_code': state['exit_code'], 'restart_policy': config.get('restart_policy') or 'no',
-                               'restarts': self.restarts(name)['count'], 'labels': config['run_labels'],
+                               'created': config.created, 'running': state['running'],
+                               'exit_code': state['exit_code'], 'restart_policy': config.restart_policy,
+                               'restarts': self.restarts(name)['count'], 'labels': config.run_labels,
                                'peers': sorted(other for pair in peers if name in pair for other in pair if other != name)})
         return result
 
     # -- create and start ----------------------------------------------------------------------
-    def create(self, name, spec, adopt=None, stack=None):
+    def create(self, name: str, spec: dict, adopt: 'dict | None' = None, stack: 'str | None' = None) -> Config:
         """Make the container's folder and config, and the volumes it names; nothing runs yet. spec: its options
         (_options.NAMES: as a task or the CLI gives them, or as `_options.check` returned them), all checked
         first. adopt: {target: anonymous volume} of the container this one replaces, mounted again at the same
@@ -267,14 +211,14 @@ class Containers:
         if spec['storage_size']:
             _quota.require(self.store.path('containers'))
         image_config = manifest.get('config', {})
-        binds = self._binds(spec['volumes'] + spec['mounts'], image_config.get('volumes', []))
+        binds = _volumes.with_image_volumes(spec['volumes'] + spec['mounts'], image_config.get('volumes', []))
         environment = env_dict(image_config.get('env'))
         for entries in spec['env_file'].values():  # as Docker's: the image's, then the env files', then -e
             environment.update(env_dict(entries))
         environment.update(env_dict(env))
-        config = dict(
-            spec, version=_options.CONFIG_VERSION, name=name, image_id=manifest['id'], base=manifest['base'],
-            layers=manifest['layers'], storage_project=None, stack=stack, created=utc_now(),
+        config = Config(
+            **spec, version=_records.VERSION, name=name, image_id=manifest['id'], base=manifest['base'],
+            layers=manifest['layers'], storage_project=None, stack=stack, created=utc_now(), binds=binds,
             # what it runs with: the options given, else what the image says
             run_as=user or image_config.get('user'),
             run_workdir=spec['workdir'] or image_config.get('workdir') or '/',
@@ -297,8 +241,8 @@ class Containers:
                 os.chmod(os.path.join(tmp, sub), 0o755)  # upper's mode is the mode of the container's /
             if spec['storage_size']:
                 try:
-                    config['storage_project'] = _quota.assign(tmp, [os.path.join(tmp, 'upper'), os.path.join(tmp, 'work')])
-                    _quota.set_limit(tmp, config['storage_project'], spec['storage_size'])
+                    config.storage_project = _quota.assign(tmp, [os.path.join(tmp, 'upper'), os.path.join(tmp, 'work')])
+                    _quota.set_limit(tmp, config.storage_project, spec['storage_size'])
                 except OSError as e:
                     remove_tree(tmp)
                     raise ConductorError('giving container %r its storage size: %s' % (name, e))
@@ -309,16 +253,16 @@ class Containers:
                 with open(os.path.join(tmp, file_name), 'w') as f:
                     f.write(content)
             open(os.path.join(tmp, 'log'), 'a').close()
-            for spec in binds:  # named volumes on first use; an anonymous one per target, for this container
-                if spec['type'] == 'volume':
-                    source = spec['source'] or (adopt or {}).get(spec['target'])
-                    spec['source'] = Volumes(self.store).create(source, None if source else name)['name']
-            config['binds'] = binds
-            write_json(os.path.join(tmp, 'config.json'), config)
+            for mount in binds:  # named volumes on first use; an anonymous one per target, for this container
+                if mount['type'] == 'volume':
+                    source = mount['source'] or (adopt or {}).get(mount['target'])
+                    mount['source'] = Volumes(self.store).create(source, None if source else name)['name']
+            config.write(os.path.join(tmp, 'config.json'))
             os.rename(tmp, folder)
         return config
 
-    def start(self, name, stdio=None, attach=None, started=None, restarting=None):
+    def start(self, name: str, stdio: 'tuple | None' = None, attach=None, started=None,
+              restarting: 'dict | None' = None) -> int:
         """Start the container's PID 1 (_runtime.launch). stdio=None runs it detached, its output
         going to the log. started() is called once it runs, before attach and before its command runs (PID 1
         waits on a pipe): _operations.start gives it its network there, so the command never runs without it.
@@ -346,24 +290,29 @@ class Containers:
         if self.state(name)['running']:
             raise ConductorError('container %r is already running' % name)
         detached = stdio is None and not attach
-        policy = _options.parse_restart(config.get('restart_policy'))[0]
+        policy = _options.parse_restart(config.restart_policy)[0]
         restart = self.restart_command(name) if policy != 'no' and detached else None
         if restart:
             write_json(self.dir(name, 'restart.json'), dict(restarting or {'count': 0, 'delay': None}, at=time.time()))
         for stale in ('state.json', 'exitcode', 'stopping'):
             if os.path.exists(self.dir(name, stale)):
                 os.unlink(self.dir(name, stale))
-        lowers = self.store.lowerdirs(config['base'], config['layers'])
-        binds = self.host_binds(name, config, lowers)
+        lowers = self.store.lowerdirs(config.base, config.layers)
+        folder = self.dir(name)
+        overlay = (lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), os.path.join(folder, 'rootfs'),
+                   self.store.root)
+        binds = Volumes(self.store).host_paths(config.binds, overlay)
         _cgroups.keep_migrations_quick()
-        confinement = self.confinement(config)
         cgroup = self.cgroup(name)
-        cgroup.create(self.limits(config), optional=('pids',) if config.get('pids_limit') is None else (),
+        cgroup.create(self.limits(config), optional=('pids',) if config.pids_limit is None else (),
                       totals=_cgroups.total_limits(self.store.config))
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         # with started (its network to make), PID 1 execs only once a byte comes on go, after started()
         go_r, go_w = os.pipe2(os.O_CLOEXEC) if started is not None else (None, None)
-        pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
+        pty_ours, pty_theirs = terminal_pair() if attach else (None, None)
+        spec = _runtime.Launch(config=config, folder=folder, lowers=lowers, root=self.store.root, binds=binds,
+                               confinement=self.confinement(config), cgroup=cgroup.procs(), log_max=self.log_max(),
+                               ready=ready_w, stdio=stdio, pty=pty_theirs, restart=restart, go=go_r)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
@@ -372,8 +321,7 @@ class Containers:
                     os.close(go_w)
                 if detached and os.fork():
                     os._exit(0)  # detached: the supervisor must not be our child
-                _runtime.launch(self.dir(name), config, lowers, self.store.root, stdio, pty_theirs, ready_w,
-                                confinement, cgroup.procs(), self.log_max(), binds, restart, go_r)
+                _runtime.launch(spec)
             except BaseException as e:  # noqa: B036
                 os.write(ready_w, ('error: %s\n' % e).encode())
             os._exit(125)
@@ -382,7 +330,7 @@ class Containers:
             os.close(go_r)
         if detached:
             os.waitpid(pid, 0)
-        master = _receive_master(pty_ours, pty_theirs) if attach else None
+        master = receive_master(pty_ours, pty_theirs) if attach else None
         with os.fdopen(ready_r, 'rb') as ready:
             line = ready.readline().decode('utf-8', 'replace').strip()
         _cgroups.migrations_done()
@@ -414,7 +362,7 @@ class Containers:
         os.close(go_w)
         return pid, master
 
-    def restart_command(self, name):
+    def restart_command(self, name: str) -> list:
         """What the supervisor execs when PID 1 ends: `conductor _restart NAME`, with this interpreter and the
         conductor command ($CONDUCTOR_CLI, which the CLI sets to itself, else `conductor` on PATH)."""
         cli = os.environ.get('CONDUCTOR_CLI') or next(
@@ -429,141 +377,54 @@ class Containers:
         return (['/usr/bin/env', 'CONDUCTOR_CONFIG=' + config] if config else []) + \
             ([sys.executable] if python else []) + [os.path.realpath(cli), '--root', self.store.root, '_restart', name]
 
-    def stopping(self, name):
+    def stopping(self, name: str) -> bool:
         """Whether stop (or state: stopped) ended the container: its restart policy then leaves it down."""
         return os.path.exists(self.dir(name, 'stopping'))
 
-    def restarts(self, name):
+    def restarts(self, name: str) -> dict:
         """The restart record: how many times the policy started it again, the last delay, when."""
         return read_json(self.dir(name, 'restart.json')) or {'count': 0, 'delay': None, 'at': 0}
 
-    def exit_code(self, name):
+    def exit_code(self, name: str) -> 'int | None':
         return self._exit_code(name)
 
-    def confinement(self, config):
+    def confinement(self, config: Config) -> '_runtime.Confinement | None':
         """What the runtime confines the container's processes with; None for a privileged one."""
-        if config['privileged']:
+        if config.privileged:
             return None
-        caps = capability_set(config.get('cap_add'), config.get('cap_drop'))
-        seccomp, no_new_privs = _options.parse_security_opts(config.get('security_opts'))
+        caps = capability_set(config.cap_add, config.cap_drop)
+        seccomp, no_new_privs = _options.parse_security_opts(config.security_opts)
         program = _seccomp.filter_for(self.store.root, caps) if seccomp else None
         return _runtime.Confinement(caps, program, no_new_privs)
 
     # -- exec ----------------------------------------------------------------------------------
-    def exec(self, name, argv=None, env=None, workdir=None, stdio=None, detach=False, attach=None, user=None,
-             timeout=None):
-        """Run argv in the container's namespaces (_runtime.join); returns its exit code (0 at once
-        when detached). With attach, the command gets a pty of the container's own and
-        attach(master) runs meanwhile. After timeout seconds it is killed, and ExecTimeout raised."""
-        _cgroups.keep_migrations_quick()
-        config = self.require(name)
-        env = check_env(env)
-        state = self.require_running(name)
-        fds = [os.open('/proc/%d/ns/%s' % (state['pid'], ns), os.O_RDONLY | os.O_CLOEXEC)
-               for ns in _runtime.JOIN_ORDER]
-        if not alive(state['pid'], state['pid_start']):  # the fds must belong to PID 1, not a successor
-            raise ConductorError('container %r stopped while exec was joining it' % name)
-        if _same_file('/proc/%d/root' % state['pid'], '/'):  # PID 1 has not left the host's root yet
-            for fd in fds:
-                os.close(fd)
-            raise ConductorError('container %r is still starting: try again in a moment' % name)
-        log = self._log_writer(name, state) if detach else None
-        confinement = self.confinement(config)
-        pty_ours, pty_theirs = _terminal_pair() if attach else (None, None)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            try:
-                _sandbox.close_fds_except(set(fds) | set(stdio or (0, 1, 2)) | {2} | ({log} if log is not None else set())
-                                          | ({pty_theirs.fileno()} if pty_theirs is not None else set()))
-                _runtime.join(config, fds, argv or ['/bin/bash'], env, workdir, stdio, detach, pty_theirs, log,
-                              confinement, self.cgroup(name).procs(), user)
-            except BaseException as e:  # noqa: B036
-                sys.stderr.write('conductor exec: %s\n' % e)
-            os._exit(126)
-        for fd in fds + ([log] if log is not None else []):
-            os.close(fd)
-        if attach:
-            master = _receive_master(pty_ours, pty_theirs)
-            if master is not None:
-                attach(master)
-        deadline = time.time() + timeout if timeout else None
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG if deadline else 0)
-            if done:
-                return exit_code(status)
-            if time.time() > deadline:
-                kill_tree(pid)  # the joining process and the command it forked
-                os.waitpid(pid, 0)
-                raise ExecTimeout('%s did not finish within %gs' % (' '.join(argv), timeout))
-            time.sleep(0.02)
-
-    def health(self, name):
-        """Run the image's HEALTHCHECK once: {'healthy': bool, 'exit_code': int or None, 'output': its last 4 KiB}.
-        The output goes through a pipe and only its last 4 KiB are kept, as Docker keeps 4 KiB: a check that
-        prints without end costs neither the host's disk nor its memory."""
-        import threading
-        check = self.require(name)['run_healthcheck']
-        if not check:
-            raise ConductorError('container %r has no health check: its image has no HEALTHCHECK CMD and none was '
-                                 'given (--health-cmd, healthcheck)' % name)
-        argv = ['/bin/sh', '-c', check['test'][1]] if check['test'][0] == 'CMD-SHELL' else check['test'][1:]
-        null = os.open(os.devnull, os.O_RDONLY)
-        read, write = os.pipe()
-        kept, ended = [b''], threading.Event()
-        reader = threading.Thread(target=_keep_tail, args=(read, kept, ended), name='conductor-health-output')
-        reader.start()
-        try:
-            code = self.exec(name, argv, stdio=(null, write, write), timeout=check['timeout'])
-            output = None
-        except ExecTimeout as e:
-            code, output = None, str(e)
-        finally:
-            os.close(null)
-            os.close(write)
-            ended.set()
-            reader.join()
-            os.close(read)
-        if output is None:
-            output = kept[0].decode('utf-8', 'replace')
-        return {'healthy': code == 0, 'exit_code': code, 'output': output.strip()}
-
-    def wait_healthy(self, name, timeout):
-        """Run the health check until it passes (returns its result) or timeout seconds pass (an error)."""
-        check = self.require(name)['run_healthcheck'] or {}
-        deadline = time.time() + timeout
-        while True:
-            self.require_running(name)
-            result = self.health(name)
-            if result['healthy']:
-                return result
-            if time.time() > deadline:
-                raise ConductorError('container %r is not healthy after %gs: the last check exited %s: %s'
-                                     % (name, timeout, result['exit_code'], result['output'] or '(no output)'))
-            time.sleep(min(check.get('interval', 1.0), check.get('start_interval', 1.0), 1.0))
-
     # -- stop and delete -----------------------------------------------------------------------
-    def stop(self, name, timeout=10):
-        """SIGTERM PID 1, SIGKILL after timeout seconds; wait until the supervisor is gone too."""
+    def stop(self, name: str, timeout: 'float | None' = None) -> dict:
+        """The stop signal to PID 1 (SIGTERM, or STOPSIGNAL, or --stop-signal), SIGKILL after timeout seconds (None:
+        the container's stop_timeout, else 10); wait until the supervisor is gone too."""
         with self.store.lock(check_name('container', name)):
             config = self.require(name)
             with open(self.dir(name, 'stopping'), 'w'):
                 pass  # first: the restart policy, woken by PID 1's end, must find it
             state = read_json(self.dir(name, 'state.json')) or {}
             if state and alive(state['pid'], state['pid_start']):
-                terminate(state['pid'], state['pid_start'], timeout, config['run_stop_signal'])
+                if timeout is None:
+                    timeout = DEFAULT_STOP_TIMEOUT if config.stop_timeout is None else config.stop_timeout
+                terminate(state['pid'], state['pid_start'], timeout, config.run_stop_signal)
             if state and alive(state['supervisor'], state['supervisor_start']):
-                if _options.parse_restart(config.get('restart_policy'))[0] != 'no':  # it becomes the restart command: end it
+                if _options.parse_restart(config.restart_policy)[0] != 'no':  # it becomes the restart command: end it
                     self._wait_exit_code(name, 5.0)  # written before that
                     kill_tree(state['supervisor'])
                 elif wait_gone(state['supervisor'], state['supervisor_start'], 5.0) is False:
                     kill_tree(state['supervisor'])
             return self.state(name)
 
-    def delete(self, name):
+    def delete(self, name: str):
         """Delete a stopped container's folder (its upper layer, log and records), its cgroup and its storage limit."""
         self.cgroup(name).remove()
         try:
-            project = (self.config(name) or {}).get('storage_project')
+            config = self.config(name)
+            project = config.storage_project if config else None
         except ValueError:  # config.json cut short by a crash
             project = None
         with self.store.lock():
@@ -573,53 +434,19 @@ class Containers:
             if project:
                 _quota.release(self.store.path('containers'), project)
 
-    def logs(self, name):
+    def logs(self, name: str) -> list:
         """The log's files, oldest first: log.1 (rotated away past LOG_MAX) if there is one, and log."""
         self.require(name)
         rotated = self.dir(name, 'log.1')
         return ([rotated] if os.path.exists(rotated) else []) + [self.dir(name, 'log')]
 
-    def log_max(self):
+    def log_max(self) -> int:
         """LOG_MAX from the config (default 10m): a detached container's log rotates past it, one old file kept."""
         return parse_size(self.store.config.get('LOG_MAX') or DEFAULT_LOG_MAX, 'LOG_MAX in the config', 1 << 10, '1k')
-
-    def _log_writer(self, name, state):
-        """Where exec -d writes: the supervisor's pipe when it caps the log, else the log itself."""
-        if state.get('piped'):
-            return os.open('/proc/%d/fd/0' % state['supervisor'], os.O_WRONLY | os.O_CLOEXEC)
-        return os.open(self.dir(name, 'log'), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-
 
 def _health(check):
     """The health check a container runs; HEALTHCHECK NONE (or test NONE) is none."""
     return None if not check or check['test'][0] == 'NONE' else check
-
-
-def _keep_tail(fd, kept, ended, limit=HEALTH_OUTPUT_MAX):
-    """Read the pipe fd to its end, keeping its last limit bytes in kept[0] and dropping the rest, so the
-    writer never blocks. Once ended is set (the check is over) it stops when nothing more waits, or after
-    16 more reads: a process the check left behind may write for ever."""
-    import select
-    budget = 16
-    while budget:
-        if not select.select([fd], [], [], 0.05)[0]:
-            if ended.is_set():
-                return
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return
-        kept[0] = (kept[0] + chunk)[-limit:]
-        if ended.is_set():
-            budget -= 1
-
-
-def _same_file(a, b):
-    try:
-        first, second = os.stat(a), os.stat(b)
-    except OSError:
-        return False
-    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 def _argv(command, entrypoint, image):
@@ -630,7 +457,7 @@ def _argv(command, entrypoint, image):
     return list(first) + list(rest) or ['/bin/bash']
 
 
-def _terminal_pair():
+def terminal_pair():
     """A socket pair to pass a pty master over. The terminal code loads here, for attached runs only:
     the children use it from sys.modules, as after setns they can no longer reach the host's files."""
     import socket
@@ -638,7 +465,7 @@ def _terminal_pair():
     return socket.socketpair(socket.AF_UNIX)
 
 
-def _receive_master(ours, theirs):
+def receive_master(ours, theirs):
     from ansible_collections.cs695.conductor.plugins.module_utils import _terminal
     theirs.close()
     try:

@@ -193,7 +193,7 @@ class Network:
         with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
             low, high = (int(n) for n in f.read().split())
         added = []
-        for exposed in self.containers.require(name).get('exposed') or []:
+        for exposed in self.containers.require(name).exposed:
             number, dummy, protocol = exposed.partition('/')
             key = (int(number), protocol or 'tcp')
             if key in given:
@@ -411,7 +411,8 @@ class Network:
     def _write_resolv_conf(self, name, alloc):
         # in place, not by rename: the container sees this file through a bind mount of its inode
         with open(self.containers.dir(name, 'resolv.conf'), 'w') as f:
-            f.write(resolv_conf(self.store.config, alloc['dns'], (self.containers.config(name) or {}).get('dns_search')))
+            config = self.containers.config(name)
+            f.write(resolv_conf(self.store.config, alloc['dns'], config.dns_search if config else None))
 
 
 def facts(name, alloc):

@@ -56,7 +56,7 @@ def restart_after_exit(store, name):
     config = containers.config(name)
     if not config or containers.stopping(name):
         return 'stopped'
-    policy, maximum = parse_restart(config.get('restart_policy'))
+    policy, maximum = parse_restart(config.restart_policy)
     record, code = containers.restarts(name), containers.exit_code(name)
     if policy == 'no' or (policy == 'on-failure' and code == 0) or (maximum and record['count'] >= maximum):
         return 'done'
@@ -81,7 +81,7 @@ def restore(store):
     for name in containers.names():
         try:
             config = containers.require(name)
-            policy = parse_restart(config.get('restart_policy'))[0]
+            policy = parse_restart(config.restart_policy)[0]
             if policy == 'no' or containers.state(name)['running']:
                 continue
             if policy != 'always' and containers.stopping(name):
@@ -105,7 +105,7 @@ def _reconnect(store, name):
                             network.get('link_local'))
 
 
-def remove(store, name, timeout=10, keep_volumes=False):
+def remove(store, name, timeout=None, keep_volumes=False):
     """conductor.sh's stop: end every process, remove the network, then delete the container and its
     anonymous volumes (kept with keep_volumes, for a recreate to take over, as docker compose does)."""
     configs, errors, dummy = rm(store, [name], timeout, keep_volumes)
@@ -114,7 +114,7 @@ def remove(store, name, timeout=10, keep_volumes=False):
     return configs[0]
 
 
-def rm(store, names=None, timeout=10, keep_volumes=False):
+def rm(store, names=None, timeout=None, keep_volumes=False):
     """Docker's rm -f, and conductor.sh's stop: conductor stop NAME... and conductor rm (every container when
     names is None), each name its own request as in Docker. The processes are ended in parallel, the networks torn down together (one firewall commit
     per table), then the containers deleted. Returns (the removed containers' configs, one error per
@@ -137,7 +137,7 @@ def rm(store, names=None, timeout=10, keep_volumes=False):
         volumes = Volumes(store)
         for name, config in configs.items():
             containers.delete(name)
-            for spec in [] if keep_volumes else config.get('binds', []):  # anonymous volumes go with it; named never
+            for spec in [] if keep_volumes else config.binds:  # anonymous volumes go with it; named never
                 volume = volumes.get(spec['source']) if spec['type'] == 'volume' else None
                 if volume and volume['anonymous'] and volume['container'] == name:
                     volumes.delete(volume['name'])
@@ -145,8 +145,9 @@ def rm(store, names=None, timeout=10, keep_volumes=False):
             bool(network and network.repaired))
 
 
-def stop(store, names, timeout=10):
-    """Docker's stop: end several containers' processes at once (their stop timeouts side by side), keeping the containers."""
+def stop(store, names, timeout=None):
+    """Docker's stop: end several containers' processes at once (their stop timeouts side by side), keeping the containers.
+    timeout None: each container's own stop_timeout."""
     containers = Containers(store)
     _each(names, lambda name: containers.stop(name, timeout))
 
@@ -178,7 +179,7 @@ def remove_image(store, name):
     """rmi: delete an image no container uses, and the layers nothing else needs."""
     with store.lock():
         store.require_image(name, checked=False)  # rmi removes a damaged manifest too
-        configs = Containers(store).configs()
+        configs = [c.as_dict() for c in Containers(store).configs()]
         users = sorted(c['name'] for c in configs if c['image'] == name)
         if users:
             raise ConductorError('image %r is used by container(s) %s: stop them first (conductor stop NAME)'
@@ -187,8 +188,8 @@ def remove_image(store, name):
 
 
 def volume_users(store, name):
-    return sorted(c['name'] for c in Containers(store).configs()
-                  if any(s['type'] == 'volume' and s['source'] == name for s in c.get('binds', [])))
+    return sorted(c.name for c in Containers(store).configs()
+                  if any(s['type'] == 'volume' and s['source'] == name for s in c.binds))
 
 
 def remove_volume(store, name):
@@ -214,4 +215,4 @@ def prune_volumes(store):
 def prune(store):
     """rmcache: delete every base and layer no image or container uses; return (count, bytes)."""
     with store.lock():
-        return store.prune(Containers(store).configs())
+        return store.prune([c.as_dict() for c in Containers(store).configs()])

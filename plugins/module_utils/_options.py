@@ -14,10 +14,11 @@ A row says everything the faces and the engine need to know of an option:
                given what it returns it returns it again, so a stored spec checks as it is
     in_place   a change is applied to the existing container (docker update), not by a recreate
     before     what a config.json written before the option existed means
+    type       the type of the value config.json stores (the field's in _records.Config)
 
 From the table come the run and update flags (bin/conductor_cli.py), the modules' argument specs,
 `check` (every option of a container checked before anything is made), the recreate comparison
-(`COMPARED`, `IN_PLACE`) and the reading of old configs (`stored`). tests/unit/test_options.py fails
+(`COMPARED`, `IN_PLACE`), the fields of a container's record and the reading of old ones (_records.py). tests/unit/test_options.py fails
 when a module's DOCUMENTATION disagrees with the table. Adding an option: a row here, the step that
 applies it (usually in _runtime or _containers.create), its entry in both modules' DOCUMENTATION.
 """
@@ -36,7 +37,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups, _
 
 RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
 
-Option = namedtuple('Option', 'name spec flag check in_place before')
+Option = namedtuple('Option', 'name spec flag check in_place before type')
 
 
 def parse_restart(text):
@@ -292,6 +293,19 @@ def _stop_signal(value):
         str(number)
 
 
+def _stop_timeout(value):
+    """Seconds stop waits for the command to end before it kills it; None: 10, as Docker's."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1
+    if isinstance(value, bool) or not 0 <= seconds <= 86400:
+        raise ConductorError('invalid stop timeout %r: give seconds from 0 to 86400, such as 10' % (value,))
+    return seconds
+
+
 def _healthcheck(value):
     """A health check given in the task, overriding the image's HEALTHCHECK: test (a string, run by /bin/sh -c;
     a list, run as it is; or ['NONE'], no check), interval, timeout and start_period (durations such as 30s,
@@ -336,117 +350,94 @@ MOUNT_OPTIONS = dict(type=dict(type='str', choices=['volume', 'bind'], default='
                      target=dict(type='str', required=True), readonly=dict(type='bool', default=False))
 
 OPTIONS = (
-    Option('image', dict(type='str'), None, _image, False, None),
-    Option('command', dict(type='raw'), None, _command, False, None),
+    Option('image', dict(type='str'), None, _image, False, None, 'str'),
+    Option('command', dict(type='raw'), None, _command, False, None, 'list | None'),
     Option('env', dict(type='dict', default={}), ('-e, --env', 'K=V...', 'set an environment variable'),
-           _env, False, []),
+           _env, False, [], 'list'),
     Option('env_file', dict(type='list', elements='path', default=[]),
            ('--env-file', 'FILE...', 'read environment variables from a file of KEY=VALUE lines (-e wins over it)'),
-           _env_file, False, {}),
+           _env_file, False, {}, 'dict'),
     Option('hostname', dict(type='str'), ('--hostname', 'NAME', 'hostname inside (default: the container name)'),
-           _hostname, False, None),
+           _hostname, False, None, 'str | None'),
     Option('privileged', dict(type='bool', default=False),
            ('--privileged', None, 'keep every capability, no seccomp filter, /proc and /sys writable'),
-           bool, False, False),
+           bool, False, False, 'bool'),
     Option('cap_add', dict(type='list', elements='str', default=[]),
            ('--cap-add', 'CAP...', 'add a capability to the default set (NET_ADMIN, SYS_PTRACE, ALL, ...)'),
-           _capabilities('cap_add'), False, []),
+           _capabilities('cap_add'), False, [], 'list'),
     Option('cap_drop', dict(type='list', elements='str', default=[]),
            ('--cap-drop', 'CAP...', 'drop a capability from the default set (or ALL)'),
-           _capabilities('cap_drop'), False, []),
+           _capabilities('cap_drop'), False, [], 'list'),
     Option('security_opts', dict(type='list', elements='str', default=[]),
-           ('--security-opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), _security_opts, False, []),
+           ('--security-opt', 'OPT...', 'seccomp=unconfined, or no-new-privileges'), _security_opts, False, [], 'list'),
     Option('memory', dict(type='str'), ('-m, --memory', 'BYTES', 'memory limit, such as 512m or 2g (default: '
                                         'MEMORY_LIMIT in the config, else none)'),
-           _cgroups.parse_memory, True, None),
+           _cgroups.parse_memory, True, None, 'int | None'),
     Option('cpus', dict(type='float'), ('--cpus', 'NUMBER', 'CPU limit in CPUs, such as 1.5 (default: none)'),
-           _cgroups.parse_cpus, True, None),
+           _cgroups.parse_cpus, True, None, 'float | None'),
     Option('pids_limit', dict(type='int'), ('--pids-limit', 'N', 'process limit (default: PIDS_LIMIT in the '
                                             'config, else 2048; -1: none)'),
-           _cgroups.parse_pids, True, None),
+           _cgroups.parse_pids, True, None, 'int | None'),
     Option('storage_size', dict(type='str'),
            ('--storage-size', 'BYTES', "limit on what it writes (its own layer), such as 1g; needs project quotas "
             "on the state root's file system (default: none)"),
-           _quota.parse_storage_size, True, None),
+           _quota.parse_storage_size, True, None, 'int | None'),
     Option('volumes', dict(type='list', elements='str', default=[]),
            ('-v, --volume', 'SRC:DST[:ro]...', 'a volume (NAME:/path, or /path for an anonymous one) or a host '
             'folder (/host/path:/path)'),
-           _specs(_volumes.parse_volume), False, []),
+           _specs(_volumes.parse_volume), False, [], 'list'),
     Option('mounts', dict(type='list', elements='dict', default=[], options=MOUNT_OPTIONS),
            ('--mount', 'type=..,source=..,target=..[,readonly]...', "the same, in Docker's long form"),
-           _specs(_volumes.parse_mount), False, []),
+           _specs(_volumes.parse_mount), False, [], 'list'),
     Option('user', dict(type='str'), ('-u, --user', 'USER[:GROUP]', "run as this user of the image (default: "
                                       "its USER, else root)"),
-           _user, False, None),
+           _user, False, None, 'str | None'),
     Option('entrypoint', dict(type='raw'), ('--entrypoint', 'PROGRAM', "run this instead of the image's "
                                             "ENTRYPOINT (and its CMD)"),
-           _entrypoint, False, None),
+           _entrypoint, False, None, 'list | None'),
     Option('shm_size', dict(type='str'), ('--shm-size', 'BYTES', 'size of /dev/shm, such as 256m (default: 64m, as '
                                           "Docker's); it counts against the memory limit"),
-           _shm_size, False, None),
+           _shm_size, False, None, 'int | None'),
     Option('dns_search', dict(type='list', elements='str', default=[]),
-           ('--dns-search', 'DOMAIN...', "a DNS search domain of the container's resolv.conf"), _dns_search, False, []),
+           ('--dns-search', 'DOMAIN...', "a DNS search domain of the container's resolv.conf"), _dns_search, False, [], 'list'),
     Option('etc_hosts', dict(type='dict', default={}),
-           ('--add-host', 'HOST:ADDRESS...', "an entry of the container's /etc/hosts"), _etc_hosts, False, {}),
+           ('--add-host', 'HOST:ADDRESS...', "an entry of the container's /etc/hosts"), _etc_hosts, False, {}, 'dict'),
     Option('read_only', dict(type='bool', default=False),
            ('--read-only', None, "mount the container's root read-only (its volumes, tmpfs, /dev and /etc/hosts stay "
-            "writable)"), bool, False, False),
+            "writable)"), bool, False, False, 'bool'),
     Option('tmpfs', dict(type='list', elements='str', default=[]),
            ('--tmpfs', 'PATH[:OPTIONS]...', 'a tmpfs of its own at PATH (64m, nosuid, nodev, noexec; options: size=, '
-            'mode=, exec)'), _tmpfs, False, []),
+            'mode=, exec)'), _tmpfs, False, [], 'list'),
     Option('ulimits', dict(type='list', elements='str', default=[]),
            ('--ulimit', 'NAME=SOFT[:HARD]...', 'a resource limit of its processes, such as nofile=1024:2048'),
-           _ulimits, False, []),
+           _ulimits, False, [], 'list'),
     Option('sysctls', dict(type='dict', default={}),
            ('--sysctl', 'NAME=VALUE...', 'a namespaced kernel parameter (net.*, fs.mqueue.*, kernel.shm*, kernel.msg*, '
-            'kernel.sem)'), _sysctls, False, {}),
+            'kernel.sem)'), _sysctls, False, {}, 'dict'),
     Option('workdir', dict(type='str'), ('-w, --workdir', 'DIR', "the command's working folder (default: the image's "
-                                         "WORKDIR); made if missing, as Docker's"), _workdir, False, None),
+                                         "WORKDIR); made if missing, as Docker's"), _workdir, False, None, 'str | None'),
     Option('labels', dict(type='dict', default={}),
            ('-l, --label', 'KEY=VALUE...', "a label, added to the image's (ps --filter label=KEY[=VALUE] finds it)"),
-           _labels, False, {}),
+           _labels, False, {}, 'dict'),
     Option('stop_signal', dict(type='str'),
            ('--stop-signal', 'SIGNAL', "the signal stop sends first (default: the image's STOPSIGNAL, else SIGTERM)"),
-           _stop_signal, False, None),
+           _stop_signal, False, None, 'str | None'),
+    Option('stop_timeout', dict(type='float'),
+           ('--stop-timeout', 'SECONDS', 'how long stop waits after the stop signal before SIGKILL (default: 10)'),
+           _stop_timeout, True, None, 'float | None'),
     Option('healthcheck', dict(type='dict', options=HEALTH_OPTIONS),
            ('--health-cmd', 'COMMAND', "a health check run by /bin/sh -c, instead of the image's HEALTHCHECK (NONE: "
             "none; --health-interval, --health-timeout, --health-retries, --health-start-period tune it)"),
-           _healthcheck, False, None),
+           _healthcheck, False, None, 'dict | None'),
     Option('restart_policy', dict(type='str', default='no'),
            ('--restart', 'POLICY', 'no, on-failure[:N], always or unless-stopped: start it again when its command '
             'ends (needs -d)'),
-           _restart_policy, False, 'no'),
+           _restart_policy, False, 'no', 'str'),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 NAMES = tuple(BY_NAME)
 IN_PLACE = tuple(o.name for o in OPTIONS if o.in_place)
 COMPARED = NAMES + ('image_id',)  # image_id: a rebuilt image recreates its containers
-
-
-CONFIG_VERSION = 2  # config.json: 1 (no version) kept the image's WORKDIR, STOPSIGNAL, LABELS and HEALTHCHECK as workdir, ...
-
-
-def upgrade(config):
-    """A container's config.json as read -> as this version writes it, at read time, once: every reader
-    takes it from here (Containers.config). Version 1 kept what the image said (WORKDIR, STOPSIGNAL, LABELS,
-    HEALTHCHECK) under the names the options have now: it moves to run_workdir, run_stop_signal, run_labels
-    and run_healthcheck, what the container runs with (as run_as for the user). An option a config predates gets the row's `before`."""
-    if config is None:
-        return None
-    version = config.get('version', 1)
-    if not isinstance(version, int) or version > CONFIG_VERSION:
-        raise ConductorError('container %s was made by a newer Conductor (config version %r): use that one'
-                             % (config.get('name'), version))
-    config = dict(config)
-    if version < 2:
-        config.update(run_workdir=config.get('workdir') or '/', run_stop_signal=config.get('stop_signal') or 15,
-                      run_labels=config.get('labels') or {}, run_healthcheck=config.get('healthcheck'), workdir=None,
-                      stop_signal=None, labels={}, healthcheck=None)
-    for option in OPTIONS:
-        if config.get(option.name) is None:
-            config[option.name] = option.before
-    config['version'] = CONFIG_VERSION
-    return config
 
 
 def argument_spec():

@@ -21,13 +21,12 @@ config.json stores and the comparison that decides a recreate all come from ther
 import os
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, env_list, human_size)
+    ConductorError, check_name, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
-from ansible_collections.cs695.conductor.plugins.module_utils._sandbox import exists_in_root
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
-from ansible_collections.cs695.conductor.plugins.module_utils import _operations, _options, _quota
+from ansible_collections.cs695.conductor.plugins.module_utils import _exec, _operations, _options, _quota
 
 
 # -- containers --------------------------------------------------------------------------------
@@ -43,8 +42,8 @@ def desired_spec(store, options, check_mode=False):
 
 
 def stored_spec(config):
-    """The compared part of a container's config.json; {} when there is no container."""
-    return _options.stored(config) if config else {}
+    """The compared part of a container's record (_records.Config.spec); {} when there is no container."""
+    return config.spec() if config else {}
 
 
 def container_actions(current, running, desired, state, recreate=False, restart=False):
@@ -75,7 +74,7 @@ def container_actions(current, running, desired, state, recreate=False, restart=
     return actions, differences
 
 
-def ensure_container(store, name, state='started', options=None, recreate=False, restart=False, stop_timeout=10,
+def ensure_container(store, name, state='started', options=None, recreate=False, restart=False, stop_timeout=None,
                      network=None, discard_changes='warn', check_mode=False, healthy_timeout=60):
     """Bring container `name` to `state` with `options` (_options.NAMES); returns changed,
     actions, differences, container and diff. `healthy` is `started`, then the image's HEALTHCHECK run
@@ -135,7 +134,7 @@ def ensure_container(store, name, state='started', options=None, recreate=False,
     if networked:
         result['container']['network'] = networked['network']
     if wait_healthy and not check_mode:
-        result['health'] = containers.wait_healthy(name, healthy_timeout)
+        result['health'] = _exec.wait_healthy(containers, name, healthy_timeout)
     return result
 
 
@@ -168,58 +167,7 @@ def _container_facts(containers, name, after, check_mode):
     if not containers.config(name):
         return {}
     state = containers.state(name)
-    return dict(containers.config(name), **{key: state.get(key) for key in ('status', 'pid', 'exit_code')})
-
-
-def exec_capture(store, name, argv, env=None, workdir=None, detach=False, creates=None, removes=None,
-                 check_mode=False, user=None, tty=False):
-    """conductor_exec: run argv in the container, capturing stdout and stderr (with tty, a pty of the
-    container's: both arrive in stdout); creates/removes are paths inside the container, checked through
-    /proc/<PID 1>/root as ansible.builtin.command does."""
-    containers = Containers(store)
-    env = env_list(env)
-    if not check_mode:
-        containers.require(name)
-    state = containers.state(name)  # in check mode a missing or stopped container is pending: it would run
-    if state['running']:
-        root = '/proc/%d/root' % state['pid']  # resolved inside it: a symlink the container made stays there
-        for path, skip_if_exists in ((creates, True), (removes, False)):
-            if path and exists_in_root(root, path) == skip_if_exists:
-                return {'changed': False, 'rc': 0, 'stdout': '', 'stderr': '', 'skipped': True,
-                        'msg': 'skipped: %s %s' % (path, 'exists' if skip_if_exists else 'does not exist')}
-    if check_mode:
-        return {'changed': True, 'rc': 0, 'stdout': '', 'stderr': '', 'msg': 'not run in check mode'}
-    import tempfile
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        null = os.open(os.devnull, os.O_RDONLY)
-        try:
-            if tty:
-                rc = containers.exec(name, argv, env, workdir=workdir, user=user,
-                                     attach=lambda master: _drain(master, out.fileno()))
-            else:
-                rc = containers.exec(name, argv, env, workdir=workdir, stdio=(null, out.fileno(), err.fileno()),
-                                     detach=detach, user=user)
-        finally:
-            os.close(null)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = (f.read().decode('utf-8', 'replace') for f in (out, err))
-    return {'changed': True, 'rc': rc, 'stdout': stdout.rstrip('\r\n'), 'stderr': stderr.rstrip('\n')}
-
-
-def _drain(master, into):
-    """Copy a pty's output to the fd `into` until the container's side closes (EIO), then close it."""
-    try:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break  # EIO: every process of the container's side has closed the terminal
-            if not data:
-                break
-            os.write(into, data)
-    finally:
-        os.close(master)
+    return dict(containers.config(name).as_dict(), **{key: state.get(key) for key in ('status', 'pid', 'exit_code')})
 
 
 # -- networks and peers ------------------------------------------------------------------------
@@ -312,7 +260,7 @@ def stack_actions(stack, desired, current, peers, state='started', remove_orphan
     return plan, orphans, peer
 
 
-def ensure_stack(store, stack, entries, state='started', remove_orphans=False, stop_timeout=10,
+def ensure_stack(store, stack, entries, state='started', remove_orphans=False, stop_timeout=None,
                  discard_changes='warn', check_mode=False):
     """conductor_stack: the containers of `entries` (dicts of name, _options.NAMES, network, peers) as
     asked, all compared in one run, only the differences applied, each kind of change batched (one
@@ -325,11 +273,11 @@ def ensure_stack(store, stack, entries, state='started', remove_orphans=False, s
     allocations, peers = book.load(), set(book.peers())
     current = {}
     for config in containers.configs():
-        name = config['name']
-        if name in desired or config.get('stack') == stack:
+        name = config.name
+        if name in desired or config.stack == stack:
             running = containers.state(name)
             current[name] = {'spec': stored_spec(config), 'running': running['running'], 'pid': running.get('pid'),
-                             'stack': config.get('stack'), 'network': allocations.get(name), 'config': config}
+                             'stack': config.stack, 'network': allocations.get(name), 'config': config}
     for name, want in desired.items():
         other = (current.get(name) or {}).get('stack')
         if other not in (None, stack):

@@ -53,10 +53,11 @@ import stat
 import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, env_dict, utc_now, write_json)
+    ConductorError, Record, env_dict, utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._policy import (
     CAPABILITIES, DEFAULT_PATH, MASKED, MASKED_SYS, READ_ONLY)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import forward_exit, start_time
+from ansible_collections.cs695.conductor.plugins.module_utils._records import Config
 from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
@@ -92,18 +93,34 @@ class Confinement:
             pass
 
 
-def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup, log_max, binds,  # pragma: no cover
-           restart=None, go=None):
-    """Steps 1 to 5 in the forked child of start; never returns. ready: the pipe PID 1 reports on.
-    Detached (no stdio, no pty), the output goes through a pipe to the supervisor, which caps the log.
-    binds: (host folder or file, target, read-only) for each volume and bind mount. restart: the command
-    the supervisor execs when PID 1 ends (a restart policy), given the host's namespaces as fds 5 to 9.
-    go: the pipe PID 1 waits on, once ready, before it execs: a byte when the caller has made its network,
-    an end of file when it could not (PID 1 then ends, and the command never runs without it)."""
+class Launch(Record):
+    """What start hands the container's first process (runc's initConfig): everything was prepared by the
+    caller, so the child only applies it."""
+    config: Config                 # the container's record
+    folder: str                    # containers/<name>: its upper, work, rootfs, state.json, log
+    lowers: list                   # the image's layers, relative to root
+    root: str                      # the state root
+    binds: list                    # (host folder or file, target, read-only) for each volume and bind mount
+    confinement: 'Confinement | None'
+    cgroup: list                   # the cgroup.procs files PID 1 joins
+    log_max: int                   # the log rotates past it (detached)
+    ready: int                     # the pipe PID 1 reports on: 'ok PID' or 'error: ...'
+    stdio: 'tuple | None' = None   # the caller's (stdin, stdout, stderr); None with no pty: detached, to the log
+    pty: 'object | None' = None    # the socket a pty master goes back over
+    restart: 'list | None' = None  # what the supervisor execs when PID 1 ends (a restart policy)
+    go: 'int | None' = None        # the pipe PID 1 waits on before exec: its network is made
+
+
+def launch(spec):  # pragma: no cover - runs in the child
+    """Steps 1 to 5 in the forked child of start; never returns. Detached (no stdio, no pty), the output goes
+    through a pipe to the supervisor, which caps the log. With a restart command, the supervisor gets the host's
+    namespaces as fds 5 to 9. With go, PID 1 waits, once ready, before it execs: for a byte when the caller has
+    made its network, an end of file when it could not (PID 1 then ends, and the command never runs without it)."""
+    config, folder, stdio, pty = spec.config, spec.folder, spec.stdio, spec.pty
     # 1. session and stdio; the host's namespaces kept for a restart (at 64 and up: clear of what follows)
     os.setsid()
     host_namespaces = []
-    for name in HOST_NAMESPACES if restart else ():
+    for name in HOST_NAMESPACES if spec.restart else ():
         fd = os.open('/proc/self/ns/' + name, os.O_RDONLY | os.O_CLOEXEC)
         host_namespaces.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64))
         os.close(fd)
@@ -118,23 +135,23 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
     # 3. root filesystem
     rootfs = os.path.join(folder, 'rootfs')
     _sandbox.make_mounts_private()
-    _sandbox.mount_overlay(lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs, cwd=root,
-                           nodev=confinement is not None, quota=bool(config.get('storage_project')))
-    _sandbox.mount_dev(rootfs, config.get('shm_size'))
+    _sandbox.mount_overlay(spec.lowers, os.path.join(folder, 'upper'), os.path.join(folder, 'work'), rootfs,
+                           cwd=spec.root, nodev=spec.confinement is not None, quota=bool(config.storage_project))
+    _sandbox.mount_dev(rootfs, config.shm_size)
     if pty is not None:
         _attach_pty(pty, os.path.join(rootfs, 'dev', 'pts'))
         sys_.set_controlling_terminal(0)
-    mount_sys(rootfs, config['privileged'])
+    mount_sys(rootfs, config.privileged)
     for file_name in BOUND_FILES:
         _sandbox.bind_file(os.path.join(folder, file_name), rootfs, '/etc/' + file_name, create=True)
-    for source, target, readonly in binds:  # volumes and bind mounts: nosuid, nodev, resolved inside the root
+    for source, target, readonly in spec.binds:  # volumes and bind mounts: nosuid, nodev, resolved inside the root
         _sandbox.bind_in_root(source, rootfs, target, readonly)
-    for entry in config.get('tmpfs') or ():  # 'PATH:size=N,mode=M[,exec]', as _options checked it
+    for entry in config.tmpfs:  # 'PATH:size=N,mode=M[,exec]', as _options checked it
         target, dummy, options = entry.partition(':')
         values = dict(o.partition('=')[::2] for o in options.split(','))
         _sandbox.tmpfs_in_root(rootfs, target, int(values['size']), values['mode'], 'exec' in values)
     # 4. identity
-    sys_.sethostname(config['hostname'] or config['name'])
+    sys_.sethostname(config.hostname or config.name)
     sys_.set_loopback_up()
     # 5. PID 1, and this process becomes the supervisor
     perl = find_perl()
@@ -142,16 +159,16 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
     supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time(), 'piped': output is not None}
     exitcode = os.open(os.path.join(folder, 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if os.fork() == 0:
-        _pid1(rootfs, config, env, os.path.join(folder, 'state.json'), supervisor, ready, confinement, cgroup, go)
-    os.close(ready)
-    if go is not None:
-        os.close(go)
+        _pid1(spec, rootfs, env, supervisor)
+    os.close(spec.ready)
+    if spec.go is not None:
+        os.close(spec.go)
     argv = ['conductor-supervisor', '-e', SUPERVISOR, folder]
     if output is not None:  # read the container's output; hold no writer of it ourselves, or it never ends
         null = os.open(os.devnull, os.O_WRONLY)
         for target, fd in ((0, output), (1, null), (2, null)):
             os.dup2(fd, target)
-    argv += [str(log_max if output is not None else 0)] + list(restart or [])
+    argv += [str(spec.log_max if output is not None else 0)] + list(spec.restart or [])
     os.dup2(exitcode, 4)  # after the stdio: output may have been fd 4
     os.set_inheritable(4, True)  # dup2 onto itself (exitcode was 4 already) keeps close-on-exec
     for number, fd in enumerate(host_namespaces, FIRST_NAMESPACE_FD):
@@ -160,88 +177,105 @@ def launch(folder, config, lowers, root, stdio, pty, ready, confinement, cgroup,
     os.execve(perl, argv, {'PATH': DEFAULT_PATH})
 
 
-def _pid1(rootfs, config, env, state_file, supervisor, ready, confinement, cgroup, go=None):  # pragma: no cover
+def _pid1(spec, rootfs, env, supervisor):  # pragma: no cover
     """Steps 6 to 10, as the container's PID 1."""
+    config, ready = spec.config, spec.ready
     try:
         # 6. state and cgroup
         sys_.set_parent_death_signal(signal.SIGKILL)  # the supervisor gone means the container is
-        join_cgroup(cgroup)  # the supervisor stays out: an out-of-memory kill never takes it
+        join_cgroup(spec.cgroup)  # the supervisor stays out: an out-of-memory kill never takes it
         sys_.unshare(sys_.CLONE_NEWNS)  # a mount namespace of our own: pivot_root must not move the supervisor
         host_pid = int(os.readlink('/proc/self'))  # still the host's /proc: our PID out there
-        write_json(state_file, dict(supervisor, pid=host_pid, pid_start=start_time(), started=utc_now(),
+        write_json(os.path.join(spec.folder, 'state.json'), dict(supervisor, pid=host_pid, pid_start=start_time(), started=utc_now(),
                                     confined=CONFINEMENT_VERSION), durable=False)
         # 7. /proc, and the namespaced sysctls given (before /proc/sys is made read-only)
         _sandbox.mount_proc(rootfs)
-        for name, value in (config.get('sysctls') or {}).items():
+        for name, value in config.sysctls.items():
             _write_sysctl(rootfs, name, value)
-        if not config['privileged']:
+        if not config.privileged:
             mask_proc(rootfs)
         # 8. pivot_root, with nothing to import from here on (sys.path is the image's)
         _sandbox.seal_imports()
         _sandbox.pivot_into(rootfs)
-        if not os.path.isdir(config['run_workdir']):  # WORKDIR (or -w) makes its folder, as Docker's does
-            os.makedirs(config['run_workdir'])
-        if config.get('read_only'):  # the root mount alone: /dev, /proc, volumes, tmpfs and /etc/hosts stay as they are
+        if not os.path.isdir(config.run_workdir):  # WORKDIR (or -w) makes its folder, as Docker's does
+            os.makedirs(config.run_workdir)
+        if config.read_only:  # the root mount alone: /dev, /proc, volumes, tmpfs and /etc/hosts stay as they are
             sys_.mount(None, '/', None, sys_.MS_REMOUNT | sys_.MS_BIND | sys_.MS_RDONLY)
-        for entry in config.get('ulimits') or ():  # 'NAME=SOFT:HARD', before confine drops CAP_SYS_RESOURCE
+        for entry in config.ulimits:  # 'NAME=SOFT:HARD', before confine drops CAP_SYS_RESOURCE
             name, dummy, limits = entry.partition('=')
             resource.setrlimit(getattr(resource, 'RLIMIT_' + name.upper()),
                                tuple(resource.RLIM_INFINITY if int(n) == -1 else int(n) for n in limits.split(':')))
         # 9. confinement, then the image's USER (or --user)
-        confine(confinement)
-        home = switch_user(config.get('run_as'))
-        if home and 'HOME' not in env_dict(config['environment']):
+        confine(spec.confinement)
+        home = switch_user(config.run_as)
+        if home and 'HOME' not in env_dict(config.environment):
             env['HOME'] = home
         # 10. exec
         os.write(ready, ('ok %d\n' % host_pid).encode())
         os.close(ready)
-        if go is not None and os.read(go, 1) != b'1':  # the caller could not make its network: never run without
+        if spec.go is not None and os.read(spec.go, 1) != b'1':  # the caller could not make its network: never run without
             os._exit(125)
     except Exception as e:
         os.write(ready, ('error: container setup failed: %s\n' % e).encode())
         os._exit(125)
     try:
-        _sandbox.exec_command(config['argv'], env, config['run_workdir'])
+        _sandbox.exec_command(config.argv, env, config.run_workdir)
     except OSError as e:
-        sys.stderr.write('conductor: cannot run %s: %s\n' % (config['argv'][0], e.strerror))
+        sys.stderr.write('conductor: cannot run %s: %s\n' % (config.argv[0], e.strerror))
         os._exit(127 if e.errno == errno.ENOENT else 126)
 
 
-def join(config, namespaces, argv, env, workdir, stdio, detach, pty, log, confinement, cgroup,  # pragma: no cover
-         user=None):
+class Join(Record):
+    """What exec hands the process that joins a running container."""
+    config: Config                 # the container's record
+    namespaces: list               # fds of PID 1's namespaces, in JOIN_ORDER
+    argv: list
+    env: list                      # KEY=VALUE, over the container's environment
+    workdir: str
+    user: 'str | None'             # the image's USER or -u; None: root
+    confinement: 'Confinement | None'
+    cgroup: list                   # the cgroup.procs files to join
+    stdio: 'tuple | None' = None   # the caller's (stdin, stdout, stderr); None: this process's
+    detach: bool = False           # output to log, and return at once
+    pty: 'object | None' = None    # the socket a pty master goes back over
+    log: 'int | None' = None       # where a detached command writes
+
+
+def join(spec):  # pragma: no cover - runs in the child
     """exec: setns into each namespace fd (in JOIN_ORDER), confine, then fork: only children enter the
     new PID namespace. The forked child runs argv in a session of its own; this process forwards its
     exit code."""
+    config, stdio, pty = spec.config, spec.stdio, spec.pty
     sys_.set_dumpable(False)  # until exec: the container's root cannot read our fds through /proc (runc's CVE-2016-9962)
-    join_cgroup(cgroup)  # while the host's /sys/fs/cgroup is still in reach
+    join_cgroup(spec.cgroup)  # while the host's /sys/fs/cgroup is still in reach
     _sandbox.seal_imports()  # after the last setns, sys.path is the container's
-    for fd in namespaces:
+    for fd in spec.namespaces:
         sys_.setns(fd)
-    confine(confinement)
+    confine(spec.confinement)
     environment = container_environment(config, pty is not None)
-    home = switch_user(user or config.get('run_as'))
-    if home and 'HOME' not in env_dict(config['environment']):
+    home = switch_user(spec.user)
+    if home and 'HOME' not in env_dict(config.environment):
         environment['HOME'] = home
-    environment.update(env_dict(env))
+    environment.update(env_dict(spec.env))
     if pty is not None:  # a terminal from the container's own devpts, as run has
         _attach_pty(pty, '/dev/pts')
         stdio = (0, 1, 2)
     pid = os.fork()
     if pid == 0:
         os.setsid()  # never the caller's controlling terminal: /dev/tty and TIOCSTI cannot reach it
-        if detach:
-            stdio = (os.open(os.devnull, os.O_RDONLY), log, log)
+        if spec.detach:
+            stdio = (os.open(os.devnull, os.O_RDONLY), spec.log, spec.log)
         for target, fd in enumerate(stdio or ()):
             if fd != target:
                 os.dup2(fd, target)
         if pty is not None:
             sys_.set_controlling_terminal(0)
         try:
-            _sandbox.exec_command(argv, environment, workdir or config['run_workdir'])
+            _sandbox.exec_command(spec.argv, environment, spec.workdir)
         except OSError as e:
-            sys.stderr.write('conductor exec: cannot run %s: %s\n' % (argv[0], e.strerror))
+            sys.stderr.write('conductor exec: cannot run %s: %s\n' % (spec.argv[0], e.strerror))
             os._exit(127 if e.errno == errno.ENOENT else 126)
-    if detach:
+    if spec.detach:
         os._exit(0)
     forward_exit(pid)
 
@@ -351,10 +385,10 @@ def confine(confinement):
 
 def container_environment(config, tty):
     """The command's environment: the image's and the container's, then PATH, HOME, HOSTNAME, TERM."""
-    env = env_dict(config['environment'])
+    env = env_dict(config.environment)
     env.setdefault('PATH', DEFAULT_PATH)
     env.setdefault('HOME', '/root')
-    env.setdefault('HOSTNAME', config['hostname'] or config['name'])
+    env.setdefault('HOSTNAME', config.hostname or config.name)
     if tty:
         env.setdefault('TERM', os.environ.get('TERM', 'xterm'))
     return env

@@ -10,7 +10,7 @@
 
 A named volume is made by `volume create` or on first use by `run -v NAME:/path`; stop, rmi and
 rmcache never delete it. An anonymous one (`-v /path`, or the image's VOLUME) goes with its container.
-On first use a volume is filled with what the image holds at the target, as Docker does.
+On first use a volume is filled with what the image holds at the target, as Docker does (`host_paths`).
 
 A mount spec, as config.json stores it: {'type': 'volume' | 'bind', 'source': volume name, host
 path or None (anonymous), 'target': absolute path inside, 'readonly': bool}.
@@ -21,6 +21,7 @@ import posixpath
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, read_json, temp_name, utc_now, write_json)
+from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
 
 TYPES = ('volume', 'bind')
 
@@ -87,6 +88,20 @@ def from_dict(spec):
                  spec.get('readonly'), str(spec))
 
 
+def with_image_volumes(specs, image_volumes):
+    """What a container mounts: the specs, then an anonymous volume for each VOLUME of the image that no spec
+    covers. Refuses two mounts on one target and a bind source that does not exist."""
+    mounts, targets = [dict(spec) for spec in specs], set()
+    for spec in mounts:
+        if spec['target'] in targets:
+            raise ConductorError('two mounts have the target %s: give each folder one' % spec['target'])
+        targets.add(spec['target'])
+        if spec['type'] == 'bind' and not os.path.exists(spec['source']):
+            raise ConductorError('the bind source %s does not exist: create it first (a missing source is an '
+                                 'error, not a new empty folder)' % spec['source'])
+    return mounts + [mount('volume', None, path) for path in image_volumes if path not in targets]
+
+
 def normalize(items, parser):
     """Specs from strings (parsed with parser) or dicts, checked, without duplicates."""
     return [parser(item) if isinstance(item, str) else from_dict(item) for item in items or []]
@@ -144,3 +159,41 @@ class Volumes:
             trash = self.store.path('volumes', temp_name('removed-' + name))
             os.rename(self.dir(name), trash)
             self.store.discard(trash)
+
+    def host_paths(self, binds, overlay):
+        """(host folder or file, target, read-only) for each mount spec of a container, each volume filled on first
+        use from what the container's root holds at its target. overlay: (lower folders, upper, work, the
+        mount point, the folder the lower paths are relative to) of the container's root."""
+        result = []
+        for spec in binds:
+            source = spec['source']
+            if spec['type'] == 'volume':
+                volume = self.get(source) or self.create(source)
+                if not volume['populated']:
+                    _fill(overlay, spec['target'], self.dir(source, 'data'))
+                    self.mark_populated(source)
+                source = self.dir(source, 'data')
+            result.append((source, spec['target'], spec['readonly']))
+        return result
+
+
+def _fill(overlay, target, data):
+    """Copy what the container's root holds at target into a new volume's data (in a mount namespace of its own)."""
+    if os.listdir(data):
+        return  # not empty: as Docker, only an empty volume is filled
+    lowers, upper, work, rootfs, cwd = overlay
+
+    def child(report):  # pragma: no cover - runs in the child
+        from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
+        sys_.unshare(sys_.CLONE_NEWNS)
+        _sandbox.make_mounts_private()
+        _sandbox.mount_overlay(lowers, upper, work, rootfs, cwd=cwd, nodev=True)
+        try:
+            fd = _sandbox.open_in_root(rootfs, target, os.O_PATH | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            os._exit(0)  # nothing there to copy
+        os.set_inheritable(fd, True)
+        os.execv('/bin/cp', ['cp', '-a', '/proc/self/fd/%d/.' % fd, data])
+    code, message = _sandbox.spawn(child)
+    if code != 0:
+        raise ConductorError('filling the volume for %s from the image failed (%d): %s' % (target, code, message))

@@ -259,9 +259,12 @@ options:
     type: bool
     default: false
   stop_timeout:
-    description: Seconds between SIGTERM and SIGKILL when the container is stopped.
+    description:
+      - Seconds a stop waits after the stop signal before SIGKILL, as C(docker run --stop-timeout). Kept with the
+        container, so every later stop (C(conductor stop), a recreate, a removal) waits as long; a stop this task
+        makes waits as long too. Omitted, V(10).
+      - A change is applied to the existing container, never by a recreate.
     type: float
-    default: 10
   network:
     description:
       - Also give the started container a network, as M(cs695.conductor.conductor_network) does, in the same task.
@@ -401,7 +404,6 @@ def main():
             recreate=dict(type='bool', default=False),
             discard_changes=dict(type='str', choices=['warn', 'refuse'], default='warn'),
             restart=dict(type='bool', default=False),
-            stop_timeout=dict(type='float', default=10),
             network=dict(type='dict', options=NETWORK_OPTIONS),
             root=ROOT_OPTION,
             **argument_spec()

@@ -118,7 +118,7 @@ stderr:
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.cs695.conductor.plugins.module_utils._planning import exec_capture
+from ansible_collections.cs695.conductor.plugins.module_utils._exec import capture
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
 
 
@@ -145,9 +145,9 @@ def main():
     argv = p['argv'] or shlex.split(p['command'])
 
     def action(store, out):
-        result = exec_capture(store, p['container'], argv, env=p['env'], workdir=p['chdir'], user=p['user'],
-                              tty=p['tty'], detach=p['detach'], creates=p['creates'], removes=p['removes'],
-                              check_mode=module.check_mode)
+        result = capture(store, p['container'], argv, env=p['env'], workdir=p['chdir'], user=p['user'],
+                         tty=p['tty'], detach=p['detach'], creates=p['creates'], removes=p['removes'],
+                         check_mode=module.check_mode)
         if result['rc'] != 0:
             module.fail_json(msg='the command exited with code %d' % result['rc'], **result)
         return result

@@ -161,6 +161,11 @@ options:
       stop_signal:
         description: The signal a stop sends first, such as V(SIGINT); the image's C(STOPSIGNAL) when omitted, else V(SIGTERM).
         type: str
+      stop_timeout:
+        description:
+          - Seconds a stop waits after the stop signal before SIGKILL, as C(docker run --stop-timeout); kept with the
+            container, for every later stop. Omitted, V(10) (or the stack's O(stop_timeout)). A change is applied in place.
+        type: float
       env_file:
         description:
           - Files of C(KEY=VALUE) lines (C(#) comments and blank lines skipped) whose variables the container gets, as
@@ -260,9 +265,10 @@ options:
     type: bool
     default: false
   stop_timeout:
-    description: Seconds between SIGTERM and SIGKILL when containers are stopped; they are stopped all at once.
+    description:
+      - Seconds between the stop signal and SIGKILL when this task stops containers; they are stopped all at once.
+      - Omitted, each container waits its own O(containers[].stop_timeout), else V(10).
     type: float
-    default: 10
   discard_changes:
     description:
       - What to do when a recreate would discard what a container wrote outside its volumes, as in
@@ -356,7 +362,7 @@ def main():
             state=dict(type='str', choices=['started', 'present', 'stopped', 'absent'], default='started'),
             containers=dict(type='list', elements='dict', default=[]),
             remove_orphans=dict(type='bool', default=False),
-            stop_timeout=dict(type='float', default=10),
+            stop_timeout=dict(type='float'),
             discard_changes=dict(type='str', choices=['warn', 'refuse'], default='warn'),
             root=ROOT_OPTION,
         ),

@@ -351,15 +351,15 @@ def test_symlinks_in_the_upper_layer_never_lead_host_side_code_out(conductor, im
 
 
 def test_creates_and_removes_are_resolved_inside_the_container(conductor, image, tmp_path):
-    from ansible_collections.cs695.conductor.plugins.module_utils import _planning, _store
+    from ansible_collections.cs695.conductor.plugins.module_utils import _exec, _store
     marker = tmp_path / 'host-only'
     marker.write_text('host')
     conductor('run', '-d', image, 'paths')
     conductor('exec', 'paths', '--', 'sh', '-c', 'ln -s / /up && touch /inside')
     store = _store.Store(conductor.root, config={})
-    skipped = _planning.exec_capture(store, 'paths', ['true'], creates='/up' + str(marker), check_mode=True)
+    skipped = _exec.capture(store, 'paths', ['true'], creates='/up' + str(marker), check_mode=True)
     assert not skipped.get('skipped'), 'the host file is not seen through the planted symlink'
-    control = _planning.exec_capture(store, 'paths', ['true'], creates='/inside', check_mode=True)
+    control = _exec.capture(store, 'paths', ['true'], creates='/inside', check_mode=True)
     assert control['skipped'] and control['msg'] == 'skipped: /inside exists'
 
 

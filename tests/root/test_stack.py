@@ -79,7 +79,7 @@ def test_stack_check_run_rerun_change_orphans_and_teardown(lab, course):
     rows = stack.ps()
     assert sorted(rows) == ['sa', 'sb', 'sc'] and all(r['status'] == 'running' for r in rows.values())
     assert rows['sa']['address'] and rows['sb']['address'] and not rows['sc']['address']
-    assert {stack.config(n)['stack'] for n in rows} == {'lab'}
+    assert {stack.config(n).stack for n in rows} == {'lab'}
     assert '--dport 30001' in sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
     with open(os.path.join(host['root'], 'network', 'peers.json')) as f:
         assert json.load(f) == [['sa', 'sb']]

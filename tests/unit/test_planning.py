@@ -1,7 +1,7 @@
 """The modules' decisions as pure functions: what a task would do, with no root and no state root."""
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _context, _options, _planning, _volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _context, _options, _planning, _records, _volumes
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 
@@ -88,13 +88,20 @@ def test_desired_spec_is_what_config_json_stores():
             _planning.desired_spec(FakeStore(), {'image': 'web', 'restart_policy': policy})
 
 
+def _config(values):
+    """A Config as _records.read makes it from a config.json holding values."""
+    made = dict(version=2, name='web', created='now', base='b' * 64, layers=[], argv=['/bin/bash'], environment=[],
+                run_workdir='/', run_stop_signal=15, run_labels={}, run_healthcheck=None)
+    return _records.Config(**_records.upgrade(dict(made, **values)))
+
+
 def test_stored_spec_ignores_env_order_and_other_keys():
-    config = dict(SPEC, env=['B=2', 'A=1'], argv=['/bin/bash'], created='now')
+    config = _config(dict(SPEC, env=['B=2', 'A=1']))
     assert _planning.stored_spec(config) == dict(SPEC, env=['A=1', 'B=2'])
     older = {key: value for key, value in SPEC.items()
              if key not in ('cap_add', 'cap_drop', 'security_opts', 'memory', 'cpus', 'pids_limit', 'volumes', 'mounts',
                             'user', 'entrypoint')}
-    assert _planning.stored_spec(older) == SPEC  # a container made before these options compares equal
+    assert _planning.stored_spec(_config(older)) == SPEC  # a container made before these options compares equal
     assert _planning.stored_spec(None) == {}
 
 

@@ -70,7 +70,9 @@ def test_ps_json_carries_what_the_inventory_plugin_reads(tmp_path):
     store = Store(str(tmp_path), config={})
     for name in ('a', 'b', 'c'):
         os.makedirs(str(tmp_path / 'containers' / name))
-        write_json(str(tmp_path / 'containers' / name / 'config.json'), {'image': 'py', 'created': 'now'})
+        write_json(str(tmp_path / 'containers' / name / 'config.json'),
+                   {'name': name, 'image': 'py', 'created': 'now', 'base': 'b' * 64, 'layers': [], 'argv': ['/bin/sh'],
+                    'environment': []})
     os.makedirs(str(tmp_path / 'network'))
     port = {'container_port': 8080, 'host_port': 20000, 'protocol': 'tcp'}
     write_json(str(tmp_path / 'network' / 'allocations.json'), {'a': {'container_ip': '192.168.0.2', 'ports': [port]}})
