@@ -530,7 +530,9 @@ COMMANDS = {
     'inspect': (cmd_inspect, 'NAME', []),
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
-    'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS', 'seconds between SIGTERM and SIGKILL (default: the container\'s --stop-timeout, else 10)'),
+    'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS',
+                                      "seconds between SIGTERM and SIGKILL (default: the container's --stop-timeout, "
+                                      "else 10)"),
                                      ('-a, --all', 'all', None, 'stop every container'),
                                      ('--keep', 'keep', None, "keep the containers, exited, as Docker's stop does "
                                       "(conductor start runs one again)")]),
