@@ -518,17 +518,17 @@ def ensure_image(store, name, state='present', conductorfile=None, instructions=
 
 def _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out, build_args,
                  allow_downloads, allowed_images=None, build_network='default'):
-    from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # the only place that hashes
-    steps, context = _builder.load_steps(conductorfile, instructions, context)
+    from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _buildplan  # only a build hashes
+    steps, context = _buildplan.load_steps(conductorfile, instructions, context)
     build_args = dict((str(k), str(v)) for k, v in (build_args or {}).items())
 
     def pending(ref):  # check mode: an image FROM or COPY --from names, which an earlier task would build
-        return store.image(ref) or _builder.pending_image(ref)
-    plan = _builder.make_plan(store, name, steps, context, nocache=force, build_args=build_args,
-                              images=pending if check_mode else None, downloads=allow_downloads,
-                              allowed_images=allowed_images, network=build_network)
+        return store.image(ref) or _buildplan.pending_image(ref)
+    plan = _buildplan.make_plan(store, name, steps, context, nocache=force, build_args=build_args,
+                                images=pending if check_mode else None, downloads=allow_downloads,
+                                allowed_images=allowed_images, network=build_network)
     if check_mode:
-        image_id = plan.image_id(_builder.layer_ids(store, plan.layers))
+        image_id = plan.image_id(_buildplan.layer_ids(store, plan.layers))
         changed = force or image_id is None or before is None or before['id'] != image_id
         after = {'id': image_id or PENDING_IMAGE, 'layers': plan.layers}
         result = public(before) if before and not changed else dict(public(before), **after)
