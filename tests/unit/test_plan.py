@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _buildplan, _planning
+from ansible_collections.cs695.conductor.plugins.module_utils import _buildplan, _imagetasks
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
@@ -104,22 +104,22 @@ def fake_cache(store, plan):
 
 
 def test_check_mode_reports_what_would_run(store, ctx):
-    result = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
+    result = _imagetasks.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
     assert result['changed'] is True
     assert result['would_run'] == ['FROM debian:bookworm', 'COPY app /app', 'RUN make -C /app', 'RUN echo done']
     assert result['image']['id'] == '(built when run)'
     assert not os.path.exists(store.path('images'))
 
     fake_cache(store, _buildplan.make_plan(store, 'img', parse(FILE), str(ctx)))
-    result = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
+    result = _imagetasks.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
     assert result['changed'] is True and result['would_run'] == []  # cached, but no manifest yet
-    forced = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True,
-                                    force=True)
+    forced = _imagetasks.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True,
+                                      force=True)
     assert len(forced['would_run']) == 3
 
 
 def test_absent_in_check_mode_changes_nothing(store):
-    result = _planning.ensure_image(store, 'img', state='absent', check_mode=True)
+    result = _imagetasks.ensure_image(store, 'img', state='absent', check_mode=True)
     assert result == {'changed': False, 'image': {}, 'diff': {'before': {}, 'after': {}}}
 
 
@@ -219,8 +219,8 @@ def test_allowed_images_limit_from_and_copy_from_but_never_stages_or_bases(store
 def test_the_modules_allowed_images_hold_in_check_mode(store):
     with pytest.raises(ConductorError, match="<instructions>:2: COPY --from names the image 'solution', which this "
                                              r"build may not use \(allowed: base-only\)"):
-        _planning.ensure_image(store, 'graded', instructions=['FROM debian:bookworm', 'COPY --from=solution / /'],
-                               allowed_images=['base-only'], check_mode=True)
+        _imagetasks.ensure_image(store, 'graded', instructions=['FROM debian:bookworm', 'COPY --from=solution / /'],
+                                 allowed_images=['base-only'], check_mode=True)
     assert not os.path.exists(store.path('images'))
 
 
