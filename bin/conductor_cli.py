@@ -47,16 +47,16 @@ def cmd_build(store, args):
     """build NAME [CONDUCTORFILE]: build an image, one layer per COPY/RUN step, reusing the cache."""
     # the helper that networks RUN steps loads its code while the builder does: a build that needs none kills it
     with StepNetworks(store) if args.network in (None, 'default') else contextlib.nullcontext() as networks:
-        from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # only build needs it
+        from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _buildplan  # build's alone
         check_name('image', args.name)
         if args.conductorfile and args.file:
             raise usage(args, 'give the file once: as CONDUCTORFILE or with -f, not both')
         path = args.conductorfile or args.file or _default_file()
-        steps, context = _builder.load_steps(path, context=args.context)
-        plan = _builder.make_plan(store, args.name, steps, context, nocache=args.no_cache,
-                                  build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
-                                  allowed_images=args.allow_image or None,
-                                  network=args.network or 'default')
+        steps, context = _buildplan.load_steps(path, context=args.context)
+        plan = _buildplan.make_plan(store, args.name, steps, context, nocache=args.no_cache,
+                                    build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
+                                    allowed_images=args.allow_image or None,
+                                    network=args.network or 'default')
         manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True), networks=networks)
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 

@@ -32,7 +32,7 @@ import stat
 import tarfile
 import zlib
 
-from ansible_collections.cs695.conductor.plugins.module_utils._builder import image_digest
+from ansible_collections.cs695.conductor.plugins.module_utils._buildplan import image_digest
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, human_size, parse_size, remove_tree, temp_name, tree_size, utc_now, walk, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path

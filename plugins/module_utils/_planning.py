@@ -6,7 +6,7 @@
 """The Ansible modules' planning: what a task asks for, compared with what is, turned into actions.
 
 Each ensure_* reads the current state, asks a pure function what to do (inputs in, actions out:
-container_actions, network_differs, the builder's Plan; unit tests need no root), and then, unless
+container_actions, network_differs, _buildplan's Plan; unit tests need no root), and then, unless
 in check mode, carries the actions out through the engine. Every result has changed, the actions and
 a before/after diff.
 
@@ -18,13 +18,10 @@ A container option is declared once, in _options.OPTIONS: the module's argument 
 config.json stores and the comparison that decides a recreate all come from there.
 """
 
-import os
-
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
-from ansible_collections.cs695.conductor.plugins.module_utils._store import public
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 from ansible_collections.cs695.conductor.plugins.module_utils import _exec, _operations, _options, _quota
 
@@ -426,86 +423,3 @@ def ensure_volume(store, name, state='present', check_mode=False):
         return {'changed': False, 'volume': before, 'diff': {'before': summary, 'after': summary}}
     after = {'name': name} if check_mode else volumes.create(name)
     return {'changed': True, 'volume': after, 'diff': {'before': {}, 'after': {'name': name}}}
-
-
-# -- images ------------------------------------------------------------------------------------
-def image_summary(manifest):
-    """What the diff shows of an image: its id and layer keys."""
-    return {'id': manifest['id'], 'layers': manifest['layers']} if manifest else {}
-
-
-def ensure_image(store, name, state='present', conductorfile=None, instructions=None, context=None,
-                 force=False, check_mode=False, out=None, build_args=None, allow_downloads=False, source='build',
-                 load_path=None, archive_path=None, archive_compress=False, allowed_images=None,
-                 build_network='default'):
-    """Bring image `name` to `state`; the one entry point of the conductor_image module. source=load
-    loads it from the archive load_path unless the image already has the archive's id; archive_path
-    exports it after building or loading unless that archive already holds the image's id."""
-    out = out or (lambda line: None)
-    before = store.image(check_name('image', name))
-    if state == 'absent':
-        if before and not check_mode:
-            _operations.remove_image(store, name)
-        return {'changed': before is not None, 'image': {},
-                'diff': {'before': image_summary(before), 'after': {}}}
-    if source == 'load':
-        result = _load_image(store, name, before, load_path, force, check_mode)
-    else:
-        result = _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out,
-                              build_args, allow_downloads, allowed_images, build_network)
-    if archive_path:
-        from ansible_collections.cs695.conductor.plugins.module_utils import _archive
-        image_id = result['image'].get('id')
-        if _archive.archive_id(archive_path) != image_id:
-            if not check_mode:
-                result['archive'] = _archive.save(store, name, archive_path, archive_compress)
-            result['changed'] = True
-            result.setdefault('actions', []).append('archived')
-    return result
-
-
-def _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out, build_args,
-                 allow_downloads, allowed_images=None, build_network='default'):
-    from ansible_collections.cs695.conductor.plugins.module_utils import _builder  # the only place that hashes
-    steps, context = _builder.load_steps(conductorfile, instructions, context)
-    build_args = dict((str(k), str(v)) for k, v in (build_args or {}).items())
-
-    def pending(ref):  # check mode: an image FROM or COPY --from names, which an earlier task would build
-        return store.image(ref) or _builder.pending_image(ref)
-    plan = _builder.make_plan(store, name, steps, context, nocache=force, build_args=build_args,
-                              images=pending if check_mode else None, downloads=allow_downloads,
-                              allowed_images=allowed_images, network=build_network)
-    if check_mode:
-        image_id = plan.image_id(_builder.layer_ids(store, plan.layers))
-        changed = force or image_id is None or before is None or before['id'] != image_id
-        after = {'id': image_id or PENDING_IMAGE, 'layers': plan.layers}
-        result = public(before) if before and not changed else dict(public(before), **after)
-        return {'changed': changed, 'image': dict(result, name=name),
-                'diff': {'before': image_summary(before), 'after': after if changed else image_summary(before)},
-                'would_run': [s.instruction.text for s in plan.steps if not s.cached], 'warnings': plan.warnings}
-    manifest, changed = _builder.build(store, plan, out)
-    return {'changed': changed, 'image': public(manifest), 'warnings': plan.warnings,
-            'diff': {'before': image_summary(before), 'after': image_summary(manifest)}}
-
-
-def _load_image(store, name, before, load_path, force, check_mode):
-    from ansible_collections.cs695.conductor.plugins.module_utils import _archive
-    if not load_path:
-        raise ConductorError('source: load needs load_path, the archive conductor save (or archive_path) wrote')
-    if check_mode and not os.path.exists(load_path):  # pending: an earlier task would write or copy it
-        return {'changed': True, 'image': dict(public(before), name=name, id=PENDING_IMAGE),
-                'diff': {'before': image_summary(before), 'after': {'id': PENDING_IMAGE, 'layers': []}}}
-    archive = _archive.archive_id(load_path)
-    if archive is None:
-        raise ConductorError('%s is not an image archive Conductor wrote (or cannot be read): make it with conductor '
-                             'save or the archive_path option' % load_path)
-    if before and before['id'] == archive and not force:
-        return {'changed': False, 'image': public(before),
-                'diff': {'before': image_summary(before), 'after': image_summary(before)}}
-    if check_mode:
-        after = {'id': archive, 'layers': before['layers'] if before and before['id'] == archive else []}
-        return {'changed': True, 'image': dict(public(before), name=name, id=archive),
-                'diff': {'before': image_summary(before), 'after': after}}
-    manifest, dummy = _archive.load(store, load_path, name)
-    return {'changed': True, 'image': public(manifest),
-            'diff': {'before': image_summary(before), 'after': image_summary(manifest)}}

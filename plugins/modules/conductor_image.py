@@ -227,7 +227,7 @@ actions:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_image
+from ansible_collections.cs695.conductor.plugins.module_utils._imagetasks import ensure_image
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
 
 

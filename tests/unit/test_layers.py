@@ -140,5 +140,5 @@ def test_the_check_catches(sources, problem):
 def test_the_check_passes_what_is_allowed():
     sources = {'_planning': 'from %s._store import Store\nfrom %s import _network\n' % (PACKAGE, PACKAGE),
                '_network': 'from %s._containers import Containers\n' % PACKAGE,
-               'bin/cli.py': 'from %s._planning import ensure_image\n' % PACKAGE}
+               'bin/cli.py': 'from %s._planning import ensure_container\n' % PACKAGE}
     assert violations(sources, LAYERS) == []

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _planning
+from ansible_collections.cs695.conductor.plugins.module_utils import _buildplan, _imagetasks
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
@@ -28,7 +28,7 @@ def store(tmp_path):
 
 
 def keys(store, ctx, text=FILE, **kw):
-    plan = _builder.make_plan(store, 'img', parse(text), str(ctx), **kw)
+    plan = _buildplan.make_plan(store, 'img', parse(text), str(ctx), **kw)
     return [s.key for s in plan.steps if s.makes_layer]
 
 
@@ -83,15 +83,15 @@ def test_escaping_sources_are_refused(store, ctx, tmp_path):
 
 def test_copy_without_context_and_unknown_from(store):
     with pytest.raises(ConductorError, match='COPY needs a build context'):
-        _builder.make_plan(store, 'img', parse('FROM debian:bookworm\nCOPY a /a'), None)
+        _buildplan.make_plan(store, 'img', parse('FROM debian:bookworm\nCOPY a /a'), None)
     with pytest.raises(ConductorError, match="unknown distribution 'alpine' in FROM alpine:3"):
-        _builder.make_plan(store, 'img', parse('FROM alpine:3'), None)
+        _buildplan.make_plan(store, 'img', parse('FROM alpine:3'), None)
     with pytest.raises(ConductorError, match="no image named 'nosuch': build it first"):
-        _builder.make_plan(store, 'img', parse('FROM nosuch'), None)
+        _buildplan.make_plan(store, 'img', parse('FROM nosuch'), None)
     with pytest.raises(ConductorError, match="image 'img' cannot be built FROM itself"):
-        _builder.make_plan(store, 'img', parse('FROM img'), None)
+        _buildplan.make_plan(store, 'img', parse('FROM img'), None)
     with pytest.raises(ConductorError, match="invalid image name 'bad/name'"):
-        _builder.make_plan(store, 'bad/name', parse('FROM debian:bookworm'), None)
+        _buildplan.make_plan(store, 'bad/name', parse('FROM debian:bookworm'), None)
 
 
 def fake_cache(store, plan):
@@ -104,22 +104,22 @@ def fake_cache(store, plan):
 
 
 def test_check_mode_reports_what_would_run(store, ctx):
-    result = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
+    result = _imagetasks.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
     assert result['changed'] is True
     assert result['would_run'] == ['FROM debian:bookworm', 'COPY app /app', 'RUN make -C /app', 'RUN echo done']
     assert result['image']['id'] == '(built when run)'
     assert not os.path.exists(store.path('images'))
 
-    fake_cache(store, _builder.make_plan(store, 'img', parse(FILE), str(ctx)))
-    result = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
+    fake_cache(store, _buildplan.make_plan(store, 'img', parse(FILE), str(ctx)))
+    result = _imagetasks.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True)
     assert result['changed'] is True and result['would_run'] == []  # cached, but no manifest yet
-    forced = _planning.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True,
-                                    force=True)
+    forced = _imagetasks.ensure_image(store, 'img', instructions=FILE.splitlines(), context=str(ctx), check_mode=True,
+                                      force=True)
     assert len(forced['would_run']) == 3
 
 
 def test_absent_in_check_mode_changes_nothing(store):
-    result = _planning.ensure_image(store, 'img', state='absent', check_mode=True)
+    result = _imagetasks.ensure_image(store, 'img', state='absent', check_mode=True)
     assert result == {'changed': False, 'image': {}, 'diff': {'before': {}, 'after': {}}}
 
 
@@ -137,7 +137,7 @@ RUN echo $GREETING
 
 
 def plan_of(store, text, **kw):
-    return _builder.make_plan(store, 'img', parse(text, 'Dockerfile', _builder.check_from), None, **kw)
+    return _buildplan.make_plan(store, 'img', parse(text, 'Dockerfile', _buildplan.check_from), None, **kw)
 
 
 def test_only_the_stages_the_image_needs_are_planned(store):
@@ -186,9 +186,9 @@ def test_stage_and_variable_errors(store, text, message):
 def test_a_bad_from_is_the_first_error(store):
     with pytest.raises(ConductorError, match=r"Dockerfile:1: unknown debian tag 'bogus' in FROM debian:bogus: use one "
                                              r"of .*12, 13.*stable"):
-        parse('FROM debian:bogus\nFORM x\n', 'Dockerfile', _builder.check_from)
+        parse('FROM debian:bogus\nFORM x\n', 'Dockerfile', _buildplan.check_from)
     with pytest.raises(ConductorError, match="Dockerfile:1: unknown distribution 'alpine' in FROM alpine:3"):
-        parse('FROM alpine:3\nRUN apk add x\nFORM y\n', 'Dockerfile', _builder.check_from)
+        parse('FROM alpine:3\nRUN apk add x\nFORM y\n', 'Dockerfile', _buildplan.check_from)
 
 
 def test_allowed_images_limit_from_and_copy_from_but_never_stages_or_bases(store):
@@ -219,8 +219,8 @@ def test_allowed_images_limit_from_and_copy_from_but_never_stages_or_bases(store
 def test_the_modules_allowed_images_hold_in_check_mode(store):
     with pytest.raises(ConductorError, match="<instructions>:2: COPY --from names the image 'solution', which this "
                                              r"build may not use \(allowed: base-only\)"):
-        _planning.ensure_image(store, 'graded', instructions=['FROM debian:bookworm', 'COPY --from=solution / /'],
-                               allowed_images=['base-only'], check_mode=True)
+        _imagetasks.ensure_image(store, 'graded', instructions=['FROM debian:bookworm', 'COPY --from=solution / /'],
+                                 allowed_images=['base-only'], check_mode=True)
     assert not os.path.exists(store.path('images'))
 
 
@@ -230,7 +230,7 @@ def test_the_modules_allowed_images_hold_in_check_mode(store):
     ('--network=host ', 'host', 'host'), ('--network=default ', 'none', 'none')])
 def test_each_run_steps_network_and_the_build_option_keep_the_keys(store, ctx, flag, build, step):
     text = 'FROM debian:bookworm\nRUN %secho hi\n' % flag
-    plan = _builder.make_plan(store, 'img', parse(text), str(ctx), network=build)
+    plan = _buildplan.make_plan(store, 'img', parse(text), str(ctx), network=build)
     assert [s.network for s in plan.steps if s.makes_layer] == [step]
     assert keys(store, ctx, text, network=build) == keys(store, ctx, text, network='host')  # as in Docker
 
@@ -238,7 +238,7 @@ def test_each_run_steps_network_and_the_build_option_keep_the_keys(store, ctx, f
 def test_run_network_host_needs_the_build_option(store, ctx):
     with pytest.raises(ConductorError, match=r"Conductorfile:2: RUN --network=host reaches the host's loopback .* "
                                              r"needs the build option --network host"):
-        _builder.make_plan(store, 'img', parse('FROM debian:bookworm\nRUN --network=host true\n', 'Conductorfile'),
-                           str(ctx))
+        _buildplan.make_plan(store, 'img', parse('FROM debian:bookworm\nRUN --network=host true\n', 'Conductorfile'),
+                             str(ctx))
     with pytest.raises(ConductorError, match='invalid build network'):
-        _builder.make_plan(store, 'img', parse('FROM debian:bookworm\nRUN true\n'), str(ctx), network='bridge')
+        _buildplan.make_plan(store, 'img', parse('FROM debian:bookworm\nRUN true\n'), str(ctx), network='bridge')

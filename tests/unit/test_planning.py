@@ -1,7 +1,7 @@
 """The modules' decisions as pure functions: what a task would do, with no root and no state root."""
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _context, _options, _planning, _records, _volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import _buildplan, _context, _options, _planning, _records, _volumes
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
 
@@ -132,7 +132,7 @@ def pure_plan(sources_digest='d' * 64, **kw):
     """A Plan made from its inputs alone: no store, no files, nothing hashed."""
     args = dict(context=FakeContext(sources_digest), layers=(), bases=())
     args.update(kw)
-    return _builder.Plan('img', parse(FILE), {}, **args)
+    return _buildplan.Plan('img', parse(FILE), {}, **args)
 
 
 def test_plan_is_a_pure_function_of_its_inputs():
@@ -155,7 +155,7 @@ def test_plan_counts_what_the_store_holds_as_cached():
 
 def test_plan_on_a_parent_image():
     parent = {'id': 'p' * 64, 'base': 'b' * 32, 'layers': ['l' * 32], 'config': {'env': ['X=1'], 'workdir': '/srv'}}
-    plan = _builder.Plan('img', parse('FROM web\nRUN true\n'), {}, images={'web': parent}.__getitem__)
+    plan = _buildplan.Plan('img', parse('FROM web\nRUN true\n'), {}, images={'web': parent}.__getitem__)
     assert plan.base == 'b' * 32 and plan.layers[0] == 'l' * 32 and len(plan.layers) == 2
     assert plan.config == {'env': ['X=1'], 'workdir': '/srv'}
 
