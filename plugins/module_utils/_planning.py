@@ -22,6 +22,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._records import Config
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 from ansible_collections.cs695.conductor.plugins.module_utils import _exec, _operations, _options, _quota
 
@@ -30,7 +31,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _exec, _ope
 PENDING_IMAGE = '(built when run)'  # check mode: the id of an image an earlier task would build
 
 
-def desired_spec(store, options, check_mode=False):
+def desired_spec(store, options: dict, check_mode: bool = False) -> dict:
     """What a conductor_container task asks for, in the form config.json stores it (_options.check)."""
     spec = _options.check(options)
     image = store.image(spec['image']) if check_mode else store.require_image(spec['image'])
@@ -38,12 +39,13 @@ def desired_spec(store, options, check_mode=False):
     return spec
 
 
-def stored_spec(config):
+def stored_spec(config: 'Config | None') -> dict:
     """The compared part of a container's record (_records.Config.spec); {} when there is no container."""
     return config.spec() if config else {}
 
 
-def container_actions(current, running, desired, state, recreate=False, restart=False):
+def container_actions(current: dict, running: bool, desired: dict, state: str, recreate: bool = False,
+                      restart: bool = False) -> 'tuple[list, list]':
     """Pure: what to do to a container. current is its stored spec ({} if there is none), desired the
     spec asked for (or current itself when no image is given). Returns (actions, differences):
     actions in order from removed, recreated, created, updated, restarted, started, stopped."""
@@ -71,65 +73,45 @@ def container_actions(current, running, desired, state, recreate=False, restart=
     return actions, differences
 
 
-def ensure_container(store, name, state='started', options=None, recreate=False, restart=False, stop_timeout=None,
-                     network=None, discard_changes='warn', check_mode=False, healthy_timeout=60):
+def ensure_container(store, name: str, state: str = 'started', options: 'dict | None' = None,
+                     recreate: bool = False, restart: bool = False, stop_timeout: 'float | None' = None,
+                     network: 'dict | None' = None, discard_changes: str = 'warn', check_mode: bool = False,
+                     healthy_timeout: float = 60) -> dict:
     """Bring container `name` to `state` with `options` (_options.NAMES); returns changed,
     actions, differences, container and diff. `healthy` is `started`, then the image's HEALTHCHECK run
     until it passes (at most healthy_timeout seconds; not in check mode): waiting changes nothing.
 
-    network (a dict of internet, published_ports, dns) also gives a started container its network,
-    as conductor_network would: one task instead of two.
+    network (a dict of internet, published_ports, dns, host_access, link_local) also gives a started
+    container its network, as conductor_network would: one task instead of two.
+
+    A stack of one, run by conductor_stack's executor (_converge) with no stack: the container joins none,
+    keeps the one it is in (conductor_stack's), and no other container is looked at.
     """
     containers = Containers(store)
     check_name('container', name)
     options = options or {}
     wait_healthy, state = state == 'healthy', 'started' if state == 'healthy' else state
-    config = containers.config(name)
-    running = bool(config) and containers.state(name)['running']
-    current = stored_spec(config)
-    before = dict(current, running=running) if config else {}
-    if state == 'absent':
-        desired = {}
-    elif options.get('image'):
-        desired = desired_spec(store, options, check_mode)
-    elif config:
-        desired = current  # no image given: take the container as it is (e.g. to stop it)
-    else:
-        raise ConductorError('image is required to create container %r' % name)
-    actions, differences = container_actions(current, running, desired, state, recreate, restart)
-    warnings = []
-    if desired.get('storage_size') and ('created' in actions or 'recreated' in actions):
-        _quota.require(store.path('containers'))  # before a recreate removes anything; in check mode too
-    if 'recreated' in actions:
-        _check_discarded(containers, name, differences, discard_changes, check_mode, warnings)
-    if not check_mode:
-        for action in actions:
-            if action in ('removed', 'recreated'):
-                _operations.remove(store, name, stop_timeout, keep_volumes=action == 'recreated')
-            if action in ('recreated', 'created'):
-                containers.create(name, {key: desired[key] for key in _options.NAMES}, adopt=_anonymous_volumes(config))
-            if action == 'updated':
-                containers.update(name, **{key: desired[key] for key in _options.IN_PLACE})
-            if action in ('restarted', 'stopped'):
-                containers.stop(name, stop_timeout)
-            if action == 'started':
-                _operations.start(store, name)
-    after = dict(desired, running=(state == 'started')) if desired else {}
-    networked = None
-    if network is not None and state == 'started':
-        if check_mode and actions:
-            actions.append('networked')  # the container does not exist or run yet: it would be networked
-        else:
-            networked = ensure_network(store, name, 'present', network.get('internet'),
-                                       network.get('published_ports'), network.get('dns'), network.get('host_access'),
-                                       network.get('link_local'), check_mode)
-            if networked['changed']:
-                actions.append('networked')
+    want = {'peers': [], 'recreate': recreate, 'restart': restart}
+    if state != 'absent':
+        if options.get('image'):
+            want['spec'] = desired_spec(store, options, check_mode)
+        else:  # no image given: take the container as it is (e.g. to stop it)
+            want['spec'] = stored_spec(containers.config(name))
+            if not want['spec']:
+                raise ConductorError('image is required to create container %r' % name)
+        want['network'] = _network_wanted(store, network) if network is not None and state == 'started' else None
+    plan, dummy, current, warnings = _converge(store, None, {name: want}, state, False, stop_timeout, discard_changes,
+                                               check_mode)
+    (actions, differences), (before, after) = plan.get(name, ([], [])), _diff([name], current, {name: want}, state)
     result = {'changed': bool(actions), 'actions': actions, 'differences': differences, 'warnings': warnings,
-              'container': _container_facts(containers, name, after, check_mode),
-              'diff': {'before': before, 'after': after}}
-    if networked:
-        result['container']['network'] = networked['network']
+              'container': _container_facts(containers, name, after.get(name, {}), check_mode),
+              'diff': {'before': before.get(name, {}), 'after': after.get(name, {})}}
+    if want.get('network') is not None:
+        from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+        alloc = Allocations(store).load().get(name) or {}
+        if check_mode and 'networked' in actions:
+            alloc = dict(alloc, **want['network'])  # as it would be
+        result['container']['network'] = _network.facts(name, alloc)
     if wait_healthy and not check_mode:
         result['health'] = _exec.wait_healthy(containers, name, healthy_timeout)
     return result
@@ -154,17 +136,19 @@ def _check_discarded(containers, name, differences, discard_changes, check_mode,
 def _anonymous_volumes(config):
     """{target: volume} of a container's anonymous volumes: a recreate mounts them again, so the data the
     image's VOLUME folders hold survives an image update."""
-    return {s['target']: s['source'] for s in (config or {}).get('binds', [])
+    return {s['target']: s['source'] for s in (config.binds if config else [])
             if s['type'] == 'volume' and s['source'].startswith('anon-')}
 
 
 def _container_facts(containers, name, after, check_mode):
     if check_mode:
         return dict(after, name=name) if after else {}
-    if not containers.config(name):
+    config = containers.config(name)
+    if not config:
         return {}
     state = containers.state(name)
-    return dict(containers.config(name).as_dict(), **{key: state.get(key) for key in ('status', 'pid', 'exit_code')})
+    return dict(config.as_dict(), **{key: state.get(key) for key in ('status', 'pid', 'exit_code')})
+
 
 
 # -- networks and peers ------------------------------------------------------------------------
@@ -217,23 +201,27 @@ def ensure_peer(store, a, b, state='present', check_mode=False):
 
 
 # -- stacks ------------------------------------------------------------------------------------
-def stack_actions(stack, desired, current, peers, state='started', remove_orphans=False):
-    """Pure: what conductor_stack does to each container.
+def stack_actions(stack: 'str | None', desired: dict, current: dict, peers: set, state: str = 'started',
+                  remove_orphans: bool = False) -> 'tuple[dict, list, list]':
+    """Pure: what conductor_stack (and conductor_container, a stack of one) does to each container.
 
-    desired: {name: {spec, network, peers}} as the task asks (network: the wanted settings, or None to
-    leave a container's network as it is); current: {name: {spec, running, pid, stack, network}} of the
-    containers on the host that matter (the listed ones and the stack's members; network: the
-    allocation or None); peers: the host's peerings, as sorted pairs. Returns (plan, orphans, peer):
-    plan {name: (actions, differences)} for the listed containers and the removed ones; orphans, the
-    members no longer listed; peer, the [(a, b, present)] peerings to make or undo."""
-    members = sorted(n for n, have in current.items() if have['stack'] == stack)
+    desired: {name: {spec, network, peers, recreate, restart}} as the task asks (network: the wanted settings,
+    or None to leave a container's network as it is; recreate and restart: container_actions', False when
+    missing); current: {name: {spec, running, pid, stack, network}} of the containers on the host that
+    matter (the listed ones and the stack's members; network: the allocation or None); peers: the host's
+    peerings, as sorted pairs. stack None is conductor_container's: no members, so no orphans, and a
+    container is never adopted. Returns (plan, orphans, peer): plan {name: (actions, differences)} for the
+    listed containers and the removed ones; orphans, the members no longer listed; peer, the
+    [(a, b, present)] peerings to make or undo."""
+    members = sorted(n for n, have in current.items() if have['stack'] == stack) if stack is not None else []
     if state == 'absent':
         return {n: (['removed'], []) for n in sorted(set(members) | (set(desired) & set(current)))}, [], []
     plan, orphans = {}, [n for n in members if n not in desired]
     for name, want in desired.items():
         have = current.get(name) or {}
-        actions, differences = container_actions(have.get('spec', {}), have.get('running', False), want['spec'], state)
-        if have and have['stack'] != stack and 'recreated' not in actions:
+        actions, differences = container_actions(have.get('spec', {}), have.get('running', False), want['spec'], state,
+                                                 want.get('recreate', False), want.get('restart', False))
+        if stack is not None and have and have['stack'] != stack and 'recreated' not in actions:
             actions.insert(0, 'adopted')  # made by conductor_container: labelled as the stack's, nothing else
         if state == 'started' and want['network'] is not None:
             alloc, fresh = have.get('network'), bool({'created', 'recreated'} & set(actions))
@@ -257,56 +245,27 @@ def stack_actions(stack, desired, current, peers, state='started', remove_orphan
     return plan, orphans, peer
 
 
-def ensure_stack(store, stack, entries, state='started', remove_orphans=False, stop_timeout=None,
-                 discard_changes='warn', check_mode=False):
+def ensure_stack(store, stack: str, entries: list, state: str = 'started', remove_orphans: bool = False,
+                 stop_timeout: 'float | None' = None, discard_changes: str = 'warn', check_mode: bool = False) -> dict:
     """conductor_stack: the containers of `entries` (dicts of name, _options.NAMES, network, peers) as
     asked, all compared in one run, only the differences applied, each kind of change batched (one
     firewall commit for all networks); state absent removes the stack's containers. Every entry is
     checked before anything is done: a bad one fails the task naming it, with nothing changed."""
-    containers = Containers(store)
     check_name('stack', stack)
     desired = _stack_desired(store, entries, state, check_mode)
-    book = Allocations(store)
-    allocations, peers = book.load(), set(book.peers())
-    current = {}
-    for config in containers.configs():
-        name = config.name
-        if name in desired or config.stack == stack:
-            running = containers.state(name)
-            current[name] = {'spec': stored_spec(config), 'running': running['running'], 'pid': running.get('pid'),
-                             'stack': config.stack, 'network': allocations.get(name), 'config': config}
-    for name, want in desired.items():
-        other = (current.get(name) or {}).get('stack')
-        if other not in (None, stack):
-            raise ConductorError('containers[%d] (%s): this container belongs to stack %r: remove it there, or choose '
-                                 'another name' % (want['index'], name, other))
-    _check_peers(desired, allocations, current, check_mode)
-    plan, orphans, peer = stack_actions(stack, desired, current, peers, state, remove_orphans)
-    _check_ports_free(desired, allocations, plan)
-    warnings = []
-    for name, (actions, differences) in plan.items():
-        if desired.get(name, {}).get('spec', {}).get('storage_size') and ('created' in actions or 'recreated' in actions):
-            _quota.require(store.path('containers'))  # before anything of the stack is removed or made
-        if 'recreated' in actions:
-            _check_discarded(containers, name, differences, discard_changes, check_mode, warnings)
-    if orphans and not remove_orphans and state != 'absent':
-        warnings.append('container(s) %s of stack %r are no longer listed and were left as they are: set '
-                        'remove_orphans: true to remove them' % (', '.join(orphans), stack))
-    if not check_mode:
-        _apply_stack(store, stack, plan, desired, current, peer, stop_timeout)
+    plan, orphans, current, warnings = _converge(store, stack, desired, state, remove_orphans, stop_timeout,
+                                                 discard_changes, check_mode)
     changed = [n for n, (actions, dummy) in plan.items() if actions]
+    before, after = _diff(changed, current, desired, state)
     return {'changed': bool(changed), 'warnings': warnings, 'orphans': orphans,
             'containers': {n: {'actions': actions, 'differences': differences} for n, (actions, differences) in plan.items()},
-            'diff': {'before': {n: dict(current[n]['spec'], running=current[n]['running']) for n in changed if n in current},
-                     'after': {n: dict(desired[n]['spec'], running=state == 'started') for n in changed if n in desired
-                               and state != 'absent'}}}
+            'diff': {'before': before, 'after': after}}
 
 
 def _stack_desired(store, entries, state, check_mode):
     """{name: {spec, network, peers, index}} from the task's entries, each checked as create would check it;
     an error names the entry."""
     desired, ports = {}, {}
-    access = None
     for index, entry in enumerate(entries):
         name = entry.get('name')
         try:
@@ -321,28 +280,79 @@ def _stack_desired(store, entries, state, check_mode):
             if not options['image']:
                 raise ConductorError('image is required: name the image to run')
             spec = desired_spec(store, options, check_mode)  # every option checked
-            network = entry.get('network')
-            if network is not None:
-                if access is None:
-                    from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
-                    access = _network.Network(store).host_access
-                network = {'internet': bool(network.get('internet')), 'ports': normalize_ports(network.get('published_ports')),
-                           'dns': list(network['dns']) if network.get('dns') else None,
-                           'host_access': access(network.get('host_access')), 'link_local': bool(network.get('link_local'))}
-                for port in network['ports']:
-                    key = (port['host_port'], port['protocol'])
-                    if key in ports:
-                        raise ConductorError('host port %d/%s is also published by %s: choose another' % (key + (ports[key],)))
-                    ports[key] = 'containers[%d] (%s)' % (index, name)
+            network = None if entry.get('network') is None else _network_wanted(store, entry['network'])
+            for port in network['ports'] if network else []:
+                key = (port['host_port'], port['protocol'])
+                if key in ports:
+                    raise ConductorError('host port %d/%s is also published by %s: choose another' % (key + (ports[key],)))
+                ports[key] = 'containers[%d] (%s)' % (index, name)
             peers = list(entry.get('peers') or [])
             for other in peers:
                 check_name('container', other)
                 if other == name:
                     raise ConductorError('a container cannot be peered with itself: remove %r from its peers' % name)
         except ConductorError as e:
-            raise ConductorError('containers[%d] (%s): %s' % (index, name, e))
+            raise _entry_error(index, name, e)
         desired[name] = {'spec': spec, 'network': network, 'peers': peers, 'index': index}
     return desired
+
+
+def _network_wanted(store, network):
+    """A task's network option (conductor_container's, or a stack entry's: internet, published_ports, dns,
+    host_access, link_local) as Network.add takes it and an allocation records it."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+    return {'internet': bool(network.get('internet')), 'ports': normalize_ports(network.get('published_ports')),
+            'dns': list(network['dns']) if network.get('dns') else None,
+            'host_access': _network.Network(store).host_access(network.get('host_access')),
+            'link_local': bool(network.get('link_local'))}
+
+
+def _entry_error(index, name, message):
+    """An error about one container: a stack's names its entry (index); conductor_container's (None) needs not."""
+    return ConductorError(message if index is None else 'containers[%d] (%s): %s' % (index, name, message))
+
+
+def _converge(store, stack, desired, state, remove_orphans, stop_timeout, discard_changes, check_mode):
+    """The executor of conductor_stack and conductor_container: read the containers that matter, check
+    everything, plan with stack_actions and, unless in check mode, apply the plan. stack None: the one
+    container of desired, on its own (ensure_container). Returns (plan, orphans, current, warnings)."""
+    containers = Containers(store)
+    book = Allocations(store)
+    allocations, peers = book.load(), set(book.peers())
+    current = {}
+    for name in (desired if stack is None else containers.names()):  # a lone container reads only its own config
+        config = containers.config(name)
+        if config and (name in desired or config.stack == stack):
+            running = containers.state(name)
+            current[name] = {'spec': stored_spec(config), 'running': running['running'], 'pid': running.get('pid'),
+                             'stack': config.stack, 'network': allocations.get(name),
+                             'adopt': _anonymous_volumes(config)}
+    for name, want in desired.items():
+        other = (current.get(name) or {}).get('stack')
+        if stack is not None and other not in (None, stack):
+            raise _entry_error(want['index'], name, 'this container belongs to stack %r: remove it there, or choose '
+                                                    'another name' % other)
+    _check_peers(desired, allocations, current, check_mode)
+    plan, orphans, peer = stack_actions(stack, desired, current, peers, state, remove_orphans)
+    _check_ports_free(desired, allocations, plan)
+    warnings = []
+    for name, (actions, differences) in plan.items():
+        if desired.get(name, {}).get('spec', {}).get('storage_size') and ('created' in actions or 'recreated' in actions):
+            _quota.require(store.path('containers'))  # before anything is removed or made; in check mode too
+        if 'recreated' in actions:
+            _check_discarded(containers, name, differences, discard_changes, check_mode, warnings)
+    if orphans and not remove_orphans and state != 'absent':
+        warnings.append('container(s) %s of stack %r are no longer listed and were left as they are: set '
+                        'remove_orphans: true to remove them' % (', '.join(orphans), stack))
+    if not check_mode:
+        _apply(store, stack, plan, desired, current, peer, stop_timeout)
+    return plan, orphans, current, warnings
+
+
+def _diff(names, current, desired, state):
+    """Diff mode's before and after of these containers: {name: its spec and whether it runs}, of those there are."""
+    return ({n: dict(current[n]['spec'], running=current[n]['running']) for n in names if n in current},
+            {n: dict(desired[n]['spec'], running=state == 'started') for n in names if n in desired and state != 'absent'})
 
 
 def _check_peers(desired, allocations, current, check_mode):
@@ -354,12 +364,12 @@ def _check_peers(desired, allocations, current, check_mode):
             else:
                 ok = other in allocations or (check_mode and other not in current)
             if not ok or want['network'] is None:
-                raise ConductorError('containers[%d] (%s): cannot peer with %r: both need a network (give each a network, '
-                                     'or network %r first)' % (want['index'], name, other, other))
+                raise _entry_error(want['index'], name, 'cannot peer with %r: both need a network (give each a '
+                                                        'network, or network %r first)' % (other, other))
 
 
 def _check_ports_free(desired, allocations, plan):
-    """No entry publishes a host port a container outside the stack keeps (the network would refuse it
+    """No entry publishes a host port a container outside the task keeps (the network would refuse it
     only after the containers were made)."""
     kept = {(p['host_port'], p['protocol']): other for other, alloc in allocations.items() if other not in desired
             and 'removed' not in plan.get(other, ([], []))[0] for p in alloc.get('ports', [])}
@@ -369,11 +379,11 @@ def _check_ports_free(desired, allocations, plan):
         for port in want['network']['ports']:
             key = (port['host_port'], port['protocol'])
             if key in kept:
-                raise ConductorError('containers[%d] (%s): host port %d/%s is already published by container %r: choose '
-                                     'another' % ((want['index'], name) + key + (kept[key],)))
+                raise _entry_error(want.get('index'), name, 'host port %d/%s is already published by container %r: '
+                                                            'choose another' % (key + (kept[key],)))
 
 
-def _apply_stack(store, stack, plan, desired, current, peer, stop_timeout):
+def _apply(store, stack, plan, desired, current, peer, stop_timeout):
     """Carry out stack_actions' plan, one kind of change at a time for all containers."""
     containers = Containers(store)
 
@@ -388,12 +398,12 @@ def _apply_stack(store, stack, plan, desired, current, peer, stop_timeout):
         containers.set_stack(name, stack)
     with store.lock():  # one acquisition for every create
         for name in having('created') + having('recreated'):
-            spec = desired[name]['spec']
-            adopt = _anonymous_volumes(current.get(name, {}).get('config'))
-            containers.create(name, {key: spec[key] for key in _options.NAMES}, adopt=adopt, stack=stack)
+            spec, had = desired[name]['spec'], current.get(name, {})
+            containers.create(name, {key: spec[key] for key in _options.NAMES}, adopt=had.get('adopt'),
+                              stack=stack or had.get('stack'))  # conductor_container's recreate keeps its stack
     for name in having('updated'):
         containers.update(name, **{key: desired[name]['spec'][key] for key in _options.IN_PLACE})
-    _operations.stop(store, having('stopped'), stop_timeout)
+    _operations.stop(store, having('restarted') + having('stopped'), stop_timeout)
     for name in having('started'):
         _operations.start(store, name)
     networked = having('networked')
@@ -423,3 +433,4 @@ def ensure_volume(store, name, state='present', check_mode=False):
         return {'changed': False, 'volume': before, 'diff': {'before': summary, 'after': summary}}
     after = {'name': name} if check_mode else volumes.create(name)
     return {'changed': True, 'volume': after, 'diff': {'before': {}, 'after': {'name': name}}}
+

@@ -7,25 +7,26 @@ from netlab import sh
 # the lab hosts and their fixtures, shared with the playbooks' tests
 from test_playbooks import course, lab, recap  # noqa: F401, pylint: disable=unused-import
 
-STACK = '''- hosts: classroom
+PLAY = '''- hosts: classroom
   gather_facts: false
   environment: "{{ conductor_environment }}"
   tasks:
-    - cs695.conductor.conductor_stack:
-        name: lab
-        root: "{{ conductor_root }}"
-        state: "{{ stack_state | default('started') }}"
-        containers: "{{ entries }}"
-        remove_orphans: "{{ orphans | default(false) }}"
-        stop_timeout: 1
-      register: stack
+%s
+      register: result
     - ansible.builtin.copy:
-        content: "{{ stack | to_json }}"
+        content: "{{ result | to_json }}"
         dest: "{{ out }}"
         mode: "0600"
       changed_when: false
       check_mode: false
 '''
+STACK = PLAY % '''    - cs695.conductor.conductor_stack:
+        name: lab
+        root: "{{ conductor_root }}"
+        state: "{{ stack_state | default('started') }}"
+        containers: "{{ entries }}"
+        remove_orphans: "{{ orphans | default(false) }}"
+        stop_timeout: 1'''
 
 
 def entries(**changes):
@@ -44,14 +45,20 @@ class Stack:
         self.playbook.write_text(STACK)
         self.out = str(one.tmp / 'result.json')
 
-    def run(self, listed, *args, check=True, **extra):
-        extra.update(entries=listed, out=self.out)
+    def play(self, playbook, *args, check=True, **extra):
+        """Run the playbook with these extra vars; its task's result is in self.out."""
         if os.path.exists(self.out):
             os.unlink(self.out)
-        result = self.one.playbook(str(self.playbook), self.inventory, '-e', json.dumps(extra), *args, check=check)
-        counts = recap(result.stdout)['lab0']
+        return self.one.playbook(str(playbook), self.inventory, '-e', json.dumps(dict(extra, out=self.out)), *args,
+                                 check=check)
+
+    def result(self):
         with open(self.out) as f:
-            return counts, json.load(f), result.stdout + result.stderr
+            return json.load(f)
+
+    def run(self, listed, *args, check=True, **extra):
+        result = self.play(self.playbook, *args, check=check, entries=listed, **extra)
+        return recap(result.stdout)['lab0'], self.result(), result.stdout + result.stderr
 
     def ps(self):
         return {r['name']: r for r in json.loads(self.one.cli(self.host, 'ps', '--json').stdout)}
@@ -79,7 +86,7 @@ def test_stack_check_run_rerun_change_orphans_and_teardown(lab, course):
     rows = stack.ps()
     assert sorted(rows) == ['sa', 'sb', 'sc'] and all(r['status'] == 'running' for r in rows.values())
     assert rows['sa']['address'] and rows['sb']['address'] and not rows['sc']['address']
-    assert {stack.config(n).stack for n in rows} == {'lab'}
+    assert {stack.config(n)['stack'] for n in rows} == {'lab'}
     assert '--dport 30001' in sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
     with open(os.path.join(host['root'], 'network', 'peers.json')) as f:
         assert json.load(f) == [['sa', 'sb']]
@@ -173,3 +180,62 @@ def test_a_storage_size_that_cannot_be_enforced_leaves_the_stack_as_it_was(lab, 
     assert result.returncode != 0 and 'a storage size limit needs project quotas' in result.stdout, result.stdout[-3000:]
     after = stack.ps()['sc']
     assert after['status'] == 'running' and after['pid'] == before['pid'] and after['created'] == before['created']
+
+
+CONTAINER = PLAY % '''    - cs695.conductor.conductor_container:
+        name: "{{ container }}"
+        image: img
+        root: "{{ conductor_root }}"
+        env: "{{ env | default({}) }}"
+        command: "{{ command | default(omit) }}"
+        memory: "{{ memory | default(omit) }}"
+        network: "{{ network | default(omit) }}"
+        stop_timeout: 1'''
+
+
+def test_conductor_container_is_a_stack_of_one_in_no_stack(lab, course):
+    """conductor_container runs through conductor_stack's executor, but its containers are no stack's: no
+    stack's orphans, never removed with one; a stack's container it changes stays the stack's."""
+    one = lab(1)
+    stack = Stack(one)
+    one.cli(stack.host, 'build', 'img', course)
+    playbook = one.tmp / 'container.yml'
+    playbook.write_text(CONTAINER)
+
+    def container(*args, check=True, **extra):
+        result = stack.play(playbook, *args, check=check, **extra)
+        return stack.result() if check else result
+
+    stack.run(entries())
+    taken = container(container='loose', network={'published_ports': [{'container_port': 80, 'host_port': 30001}]},
+                      check=False)
+    assert taken.returncode != 0 and "host port 30001/tcp is already published by container 'sa': choose another" \
+        in taken.stdout, taken.stdout[-3000:]
+    assert 'loose' not in stack.ps(), 'refused before the container was made'
+
+    network = {'published_ports': [{'container_port': 80, 'host_port': 30005}]}
+    made = container(container='loose', network=network)
+    assert made['actions'] == ['created', 'started', 'networked'] and made['container']['network']['ports'][0]['host_port'] == 30005
+    assert stack.config('loose')['stack'] is None
+    checked = container('--check', container='loose', network=network, memory='64m')
+    assert checked['actions'] == ['updated'] and checked['differences'] == ['memory'], 'its network is as asked'
+    assert checked['container']['network']['ports'][0]['host_port'] == 30005
+    assert container(container='loose', network=network, memory='64m')['actions'] == ['updated']
+    pid = stack.ps()['loose']['pid']
+
+    counts, result, dummy = stack.run(entries(), orphans=True)
+    assert counts['changed'] == 0 and 'loose' not in result['containers'] and result['orphans'] == []
+    assert stack.ps()['loose']['pid'] == pid
+
+    # a stack's container changed by conductor_container stays the stack's, recreated or not
+    recreated = container(container='sc', env={'WEEK': '3'}, command='sleep 1000')
+    assert recreated['actions'] == ['recreated', 'started'] and recreated['differences'] == ['env']
+    assert stack.config('sc')['stack'] == 'lab'
+    counts, result, dummy = stack.run(entries(sc='drop'))
+    assert result['orphans'] == ['sc']
+    counts, result, dummy = stack.run(entries())
+    assert result['containers']['sc'] == {'actions': ['recreated', 'started'], 'differences': ['env']}
+
+    counts, result, dummy = stack.run([], stack_state='absent')
+    assert sorted(result['containers']) == ['sa', 'sb', 'sc']
+    assert list(stack.ps()) == ['loose'] and stack.ps()['loose']['pid'] == pid

@@ -164,8 +164,8 @@ def test_plan_on_a_parent_image():
 NET = {'internet': False, 'ports': [], 'dns': None, 'host_access': 'all', 'link_local': False}
 
 
-def want(spec=None, network=None, peers=()):
-    return {'spec': spec or SPEC, 'network': network, 'peers': list(peers)}
+def want(spec=None, network=None, peers=(), **flags):
+    return dict({'spec': spec or SPEC, 'network': network, 'peers': list(peers)}, **flags)
 
 
 def have(spec=None, running=True, stack='lab', network=None, pid=7):
@@ -233,6 +233,41 @@ def test_stopped_and_present_stacks_leave_networks_and_peers_alone():
     plan, dummy, peer = _planning.stack_actions('lab', {'a': want(network=NET, peers=['b']), 'b': want(network=NET)},
                                                 {'a': have(), 'b': have()}, set(), state='stopped')
     assert plan == {'a': (['stopped'], []), 'b': (['stopped'], [])} and peer == []
+
+
+# conductor_container: a stack of one, in no stack (None)
+LIMITED = dict(SPEC, memory=64 << 20)
+
+
+@pytest.mark.parametrize('have_, want_, state, plan', [
+    (None, want(network=NET), 'started', {'a': (['created', 'started', 'networked'], [])}),
+    (have(stack=None, network=dict(NET, pid=7)), want(network=NET), 'started', {'a': ([], [])}),
+    (have(stack=None, network=dict(NET, pid=7)), want(LIMITED, network=NET), 'started', {'a': (['updated'], ['memory'])}),
+    (have(stack=None, running=False, pid=None, network=dict(NET, pid=7)), want(network=NET), 'started',
+     {'a': (['started'], [])}),  # start reconnects it
+    (have(stack=None, network=dict(NET, pid=7)), want(network=NET, restart=True), 'started',
+     {'a': (['restarted', 'started'], [])}),
+    (have(stack=None, network=dict(NET, pid=7)), want(network=NET, recreate=True), 'started',
+     {'a': (['recreated', 'started', 'networked'], [])}),
+    (have(stack=None, network=dict(NET, pid=7)), want(network=dict(NET, internet=True)), 'started', {'a': (['networked'], [])}),
+    (have(stack=None), want(network=NET), 'stopped', {'a': (['stopped'], [])}),
+    (have(stack=None), want(network=NET), 'present', {'a': ([], [])}),
+    (have(), want(), 'started', {'a': ([], [])}),  # a stack's container: never adopted into no stack
+    (have(), want(LIMITED), 'started', {'a': (['updated'], ['memory'])}),
+    (have(), want(), 'absent', {'a': (['removed'], [])}),
+    (None, want(), 'absent', {}),
+])
+def test_a_lone_container_is_a_stack_of_one(have_, want_, state, plan):
+    current = {'a': have_} if have_ else {}
+    assert _planning.stack_actions(None, {'a': want_}, current, {('a', 'x')}, state) == (plan, [], [])
+
+
+def test_a_lone_container_leaves_every_other_container_alone():
+    """No stack has no members: the host's other containers are no orphans, whatever remove_orphans says."""
+    current = {'a': have(stack=None), 'loose': have(stack=None), 'theirs': have()}
+    for state in ('started', 'absent'):
+        assert _planning.stack_actions(None, {'a': want()}, current, {('a', 'loose')}, state, remove_orphans=True) == (
+            {'a': ([] if state == 'started' else ['removed'], [])}, [], [])
 
 
 @pytest.mark.parametrize('text, field', [
