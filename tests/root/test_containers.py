@@ -303,6 +303,33 @@ def test_workdir_labels_and_stop_signal(conductor, image, root):
     assert conductor('logs', 'w2').stdout.count('got USR1') == 2, 'signal 10 (USR1), as the old config said'
 
 
+def test_stop_timeout_is_the_containers_own_until_stop_says_otherwise(conductor, image):
+    """--stop-timeout: how long stop waits after SIGTERM before SIGKILL, kept with the container and changed in
+    place by update; stop -t overrides it. A command that takes 3 s to end after SIGTERM is killed (137) under
+    1 s and ends on its own (0) under the default 10 s, the control."""
+    slow = "trap 'sleep 3; exit 0' TERM; echo ready; while :; do sleep 0.1; done"
+
+    def stopped(name, *flags):
+        conductor('stop', '--keep', *flags, name)
+        return json.loads(conductor('ps', '--json').stdout)
+
+    def exit_code(rows, name):
+        return [r['exit_code'] for r in rows if r['name'] == name][0]
+    conductor('run', '-d', '--stop-timeout', '1', image, 'st1', '--', 'sh', '-c', slow)
+    conductor('run', '-d', image, 'st2', '--', 'sh', '-c', slow)
+    time.sleep(0.5)
+    assert exit_code(stopped('st1'), 'st1') == 137, 'killed after its own 1 s'
+    assert exit_code(stopped('st2'), 'st2') == 0, 'the control: 10 s is time enough to end'
+    assert json.loads(conductor('inspect', 'st1').stdout)['config']['stop_timeout'] == 1.0
+    conductor('update', '--stop-timeout', '30', 'st1')  # in place: the container is kept
+    conductor('start', 'st1')
+    time.sleep(0.5)
+    assert exit_code(stopped('st1'), 'st1') == 0, 'given 30 s now'
+    conductor('start', 'st1')
+    time.sleep(0.5)
+    assert exit_code(stopped('st1', '-t', '1'), 'st1') == 137, 'stop -t wins over the container\'s own'
+    assert 'invalid stop timeout' in conductor.fails('run', '--stop-timeout', '-1', image, 'bad')
+
 def test_env_file(conductor, image, tmp_path):
     env = tmp_path / 'course.env'
     env.write_text('# course settings\nCOURSE=cs695\nWEEK=1\n')
