@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Conductor: `make demo` sets up and runs the example workflow, `make test` sets up and runs every test.
 # Both need root on a Debian or Ubuntu machine; they install what they need (apt packages, .venv).
 SHELL := /bin/bash

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible-level benchmark: a playbook that starts 10 networked containers, each with a published port.
 
 The first run and the idempotent rerun are timed for cs695.conductor and, where podman is installed,

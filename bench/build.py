@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Build benchmark: cold build, cache-hit rebuild, rebuild after one COPY source changed.
 
 Conductor and (where installed) podman build the same FROM + COPY + RUN file on the same

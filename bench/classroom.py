@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Classroom benchmark: playbooks/classroom.yml for 20 and 100 students on one host, the image already built.
 
 Times the first run, the idempotent rerun (changed=0) and --tags teardown, against a one-task playbook

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Helpers for the bench scripts: timing commands and printing tables. Benchmarks, not tests."""
 import os
 import shutil

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Connection plugin benchmark: Ansible tasks inside containers through cs695.conductor.conductor.
 
 - one ansible.builtin.command task: (a playbook of 11 command tasks - one of 1) / 10, on one container;

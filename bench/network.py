@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Network benchmark: addnetwork, run + addnetwork, against podman's bridge network and plain `ip`.
 
 Everything runs inside a network namespace made for the run, so neither conductor nor podman touches

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Runtime benchmark: run /bin/true to completion, exec /bin/true, 50 detached starts, supervision memory.
 
 Side by side in one run: the floor (overlay mount + unshare + chroot /bin/true), conductor, and podman

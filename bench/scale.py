@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Scale benchmark: addnetwork (-i, one port), peer, and stop of a networked container, with 0, 50 and
 100 other networked containers present. Medians of BENCH_RUNS (5), inside a network namespace made for
 the run. The ratio of 100 to 0 is the point: a change must not cost more with more containers.

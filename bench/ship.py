@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shipping benchmark (issue 13): save an image, load it into an empty state root, against building it there.
 
 Building on a host means debootstrap (its time is in the base's base.json, from when the test base was

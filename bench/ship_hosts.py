@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Build on every host, or build once and ship (issue 13): N fresh state roots (no cached base), with
 the time and the bytes received on this machine's default interface (the mirror's traffic).
 

@@ -1,5 +1,6 @@
 # Copyright (c) 2026 Conductor contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """conductor: the command line face of the cs695.conductor engine (plugins/module_utils).
 
 bin/conductor runs main(); the code lives in this module so Python caches it compiled.

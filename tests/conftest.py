@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures shared by the suites that need root (tests/root, tests/reliability)."""
 import os
 import pathlib

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A stand-in for the get-pip.py that ansible-test downloads from a host this network cannot reach.
 
 It installs pip from Python's own ensurepip, then what ansible-test asked for, from PyPI.

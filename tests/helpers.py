@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared by the test suites: the engine's import path, and one debootstrap base per test run.
 
 Run as a script, it makes that base (the Makefile does so before the Ansible tests).

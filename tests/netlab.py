@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A private network lab for the networking tests: nothing touches the machine's own network.
 
     netns cdt-h-<pid>  the 'host': conductor runs here, its iptables are its own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Forged packets, as a container's root with NET_RAW can send them, and a UDP listener to catch them.
 
 Run inside a network namespace (nsenter --net=/proc/PID/ns/net): the firewall sees exactly the packet

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A tiny web app for the demo container: it answers every GET with a greeting."""
 import http.server
 import os

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 Conductor contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 #
 # This plugin utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
 """How the connection and inventory plugins reach containers: the conductor CLI, run on this machine or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Reliability and security suite: fault injection, concurrency, bad input, escape probes.
 
 A quick profile runs in make test; CONDUCTOR_RELIABILITY=long runs the long one (100+ faults).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What 'nothing leaked' means, measured: the state root, mounts, links, rules, processes."""
 import json
 import os

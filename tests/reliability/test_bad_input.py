@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A corpus of bad input: each case gets one clear error and a non-zero exit, and changes nothing
 (the state root listing, the mounts, the links and the iptables rules are compared)."""
 import os

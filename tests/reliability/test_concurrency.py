@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Many commands at once: each succeeds or fails cleanly, and nothing is corrupted."""
 import json
 import os

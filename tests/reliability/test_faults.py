@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """SIGKILL the CLI and the modules at random points; the next ps, stop and build must reconcile."""
 import json
 import os

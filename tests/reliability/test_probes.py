@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Security probes, run inside a container as its root."""
 import hashlib
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Integration tests: real debootstrap, overlayfs and namespaces, as root, each test in its own state root.
 
 The fixtures are in tests/conftest.py, shared with tests/reliability.

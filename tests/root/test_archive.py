@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Images shipped, not rebuilt (issue 13): conductor save writes an OCI image layout archive, load reads it back."""
 import gzip
 import hashlib

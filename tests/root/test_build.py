@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The image builder on real debootstrap bases, overlayfs layers and namespaces."""
 import json
 import os

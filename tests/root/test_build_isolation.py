@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A build's RUN step in a network namespace of its own, in the private lab (tests/netlab.py): the build runs
 in the lab's host namespace, so the machine's own network is never touched.
 

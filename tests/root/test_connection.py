@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The connection and inventory plugins, end to end: real containers, real ansible-playbook and ansible.
 
 One state root for the module (containers take a moment to start, and the tests only read them or write

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The container runtime on real overlayfs, namespaces, pivot_root and capabilities."""
 import hashlib
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Dockerfile instructions beyond the first six: ENTRYPOINT, USER, LABEL, EXPOSE, STOPSIGNAL (issue 11)."""
 import json
 import time

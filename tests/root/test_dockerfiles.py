@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Dockerfiles written the way course material is (tests/dockerfiles/*), built and run unchanged (issue 11).
 
 Each folder is a build context. Every FROM resolves to the cached bookworm base (12, 12-slim,

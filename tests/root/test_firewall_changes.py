@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The firewall, change by change, in the private lab (tests/netlab.py): one container's network change
 touches only its own rules, a peering only the pair's, and rules lost to a flush or a hand edit come back."""
 import json

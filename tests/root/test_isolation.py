@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Isolation on a shared lab host. Each test makes the attack a student who is root in a container
 would make, shows that it fails, and next to it a control that shows the honest path still works."""
 import fcntl

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Networking in a private lab (tests/root/netlab.py): veth, addresses, NAT, ports, peers, hygiene."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Network isolation on a shared lab host, in the private lab (tests/netlab.py). A container's root has
 NET_RAW, so it can send any packet: these tests send them with a raw socket from the container's own
 network namespace, as such a student would, and check where they arrive. Each has a control."""

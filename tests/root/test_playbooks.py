@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Ansible experience: the role, the demo and classroom playbooks, many hosts, parallel runs, ad hoc.
 
 Every 'host' is a network namespace with a state root of its own; its Python interpreter is a small

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """cgroups for real: a build's RUN steps are limited as containers are, and the path systemd's delegation
 takes is exercised on the kernel's own cgroup2 tree (this machine binds memory, cpu and pids to v1, so
 that tree has no controller Conductor limits: its groups, moves and removal are what is tested)."""

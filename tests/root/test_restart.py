@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Restart policies (issue 13): the supervisor runs `conductor _restart NAME` when PID 1 ends."""
 import json
 import os

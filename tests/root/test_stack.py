@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """conductor_stack through real ansible-playbook runs: many containers in one task, on a lab host (a network
 namespace with a state root of its own, as in test_playbooks.py)."""
 import json

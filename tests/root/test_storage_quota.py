@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """run --storage-size on real file systems: a loop device of the test's own, made ext4 (and XFS where mkfs.xfs
 is installed), mounted in the test's folder and holding its state root. The image's base is bound in
 from the test cache (as the other tests hard-link it), so nothing is copied.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a student hands the instructor to build: the Conductorfile and its image never run host code unconfined.
 
 Each attack is made as a student would make it, next to a control that shows the honest path still works.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Volumes and bind mounts: student work that outlives containers and image updates."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 import pytest
 
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """cgroups without root: the limits' syntax, and the v2 path against a fake cgroup2 tree (the
 development machine binds every controller to v1, so v2 is only tested here)."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The collection claims no Ansible it is not tested with: meta/runtime.yml's requires_ansible starts at or
 above the major.minor of the ansible-core that requirements.txt pins (the one every test runs under)."""
 import os

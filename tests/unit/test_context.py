@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Build contexts: .dockerignore with Docker's pattern rules, and ADD's archive checks, without root."""
 import io
 import os

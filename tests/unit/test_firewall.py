@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The firewall's rules as a pure function of the allocations, and Change against a fake python-iptables:
 no root, no netfilter."""
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The engine's imports point down, form no cycle and never reach another file's private names.
 
 The layers come from the table in docs/ENGINE.md, so the map and the code cannot drift apart.

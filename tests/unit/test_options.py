@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The table of container options (_options.OPTIONS) against what the faces say and do.
 
 Each module's DOCUMENTATION must agree with the table: every option documented, with the table's type,

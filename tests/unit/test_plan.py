@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Cache keys and check-mode planning, without root: nothing here runs a step."""
 import json
 import os

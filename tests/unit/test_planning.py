@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The modules' decisions as pure functions: what a task would do, with no root and no state root."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """plugins/plugin_utils/_cli.py: where the connection and inventory plugins run the conductor CLI, and which of
 its failures make a host unreachable."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """--storage-size without root: its syntax, the planning of a change, and _quota's decisions against a fake
 kernel (the quota calls themselves run in tests/root/test_storage_quota.py)."""
 import errno

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A container's record (_records): typed fields, one upgrade at read time, the typed-record base it is built on."""
 import json
 

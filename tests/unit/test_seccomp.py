@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The seccomp allow list without root: the table is consistent, what issue 10 requires stays blocked,
 and the compiled program is small enough for the kernel. The attacks themselves are in
 tests/root/test_isolation.py."""

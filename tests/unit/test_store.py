@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The state root's temporary entries: names that say whose they are, and sweeps that read them; keys."""
 import hashlib
 import os
