@@ -68,11 +68,11 @@ class Containers:
             raise ConductorError('no container named %r: see conductor ps' % name)
         return config
 
-    def names(self) -> list:
+    def names(self) -> 'list[str]':
         folder = self.store.path('containers')
         return sorted(n for n in os.listdir(folder) if not n.startswith('.')) if os.path.isdir(folder) else []
 
-    def configs(self) -> list:
+    def configs(self) -> 'list[Config]':
         """Every container's config: what rmi and rmcache must keep the base and layers of."""
         return [c for c in (self.config(n) for n in self.names()) if c]
 
@@ -174,7 +174,7 @@ class Containers:
         """Bytes in the container's own layer: what it wrote, which a recreate would discard."""
         return tree_size(self.dir(name, 'upper'))
 
-    def list(self) -> list:
+    def list(self) -> 'list[dict]':
         if os.path.isdir(self.store.path('containers')):
             with self.store.lock():
                 self.store.sweep('containers')  # what a killed create or stop left
@@ -363,7 +363,7 @@ class Containers:
         os.close(go_w)
         return pid, master
 
-    def restart_command(self, name: str) -> list:
+    def restart_command(self, name: str) -> 'list[str]':
         """What the supervisor execs when PID 1 ends: `conductor _restart NAME`, with this interpreter and the
         conductor command ($CONDUCTOR_CLI, which the CLI sets to itself, else `conductor` on PATH)."""
         cli = os.environ.get('CONDUCTOR_CLI') or next(
@@ -435,7 +435,7 @@ class Containers:
             if project:
                 _quota.release(self.store.path('containers'), project)
 
-    def logs(self, name: str) -> list:
+    def logs(self, name: str) -> 'list[str]':
         """The log's files, oldest first: log.1 (rotated away past LOG_MAX) if there is one, and log."""
         self.require(name)
         rotated = self.dir(name, 'log.1')
@@ -444,6 +444,7 @@ class Containers:
     def log_max(self) -> int:
         """LOG_MAX from the config (default 10m): a detached container's log rotates past it, one old file kept."""
         return parse_size(self.store.config.get('LOG_MAX') or DEFAULT_LOG_MAX, 'LOG_MAX in the config', 1 << 10, '1k')
+
 
 def _health(check):
     """The health check a container runs; HEALTHCHECK NONE (or test NONE) is none."""

@@ -153,10 +153,10 @@ def capture(store, name: str, argv: list, env: 'dict | None' = None, workdir: 's
         try:
             if tty:
                 rc = exec_in(containers, name, argv, env, workdir=workdir, user=user,
-                                     attach=lambda master: _drain(master, out.fileno()))
+                             attach=lambda master: _drain(master, out.fileno()))
             else:
                 rc = exec_in(containers, name, argv, env, workdir=workdir, stdio=(null, out.fileno(), err.fileno()),
-                                     detach=detach, user=user)
+                             detach=detach, user=user)
         finally:
             os.close(null)
         out.seek(0)

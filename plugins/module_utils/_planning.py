@@ -23,7 +23,6 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
-from ansible_collections.cs695.conductor.plugins.module_utils._records import Config
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 from ansible_collections.cs695.conductor.plugins.module_utils import _exec, _operations, _options, _quota
 
@@ -40,7 +39,7 @@ def desired_spec(store, options: dict, check_mode: bool = False) -> dict:
     return spec
 
 
-def stored_spec(config: 'Config | None') -> dict:
+def stored_spec(config) -> dict:
     """The compared part of a container's record (_records.Config.spec); {} when there is no container."""
     return config.spec() if config else {}
 
@@ -149,7 +148,6 @@ def _container_facts(containers, name, after, check_mode):
         return {}
     state = containers.state(name)
     return dict(config.as_dict(), **{key: state.get(key) for key in ('status', 'pid', 'exit_code')})
-
 
 
 # -- networks and peers ------------------------------------------------------------------------
@@ -434,4 +432,3 @@ def ensure_volume(store, name, state='present', check_mode=False):
         return {'changed': False, 'volume': before, 'diff': {'before': summary, 'after': summary}}
     after = {'name': name} if check_mode else volumes.create(name)
     return {'changed': True, 'volume': after, 'diff': {'before': {}, 'after': {'name': name}}}
-

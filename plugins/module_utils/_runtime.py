@@ -187,8 +187,9 @@ def _pid1(spec, rootfs, env, supervisor):  # pragma: no cover
         join_cgroup(spec.cgroup)  # the supervisor stays out: an out-of-memory kill never takes it
         sys_.unshare(sys_.CLONE_NEWNS)  # a mount namespace of our own: pivot_root must not move the supervisor
         host_pid = int(os.readlink('/proc/self'))  # still the host's /proc: our PID out there
-        write_json(os.path.join(spec.folder, 'state.json'), dict(supervisor, pid=host_pid, pid_start=start_time(), started=utc_now(),
-                                    confined=CONFINEMENT_VERSION), durable=False)
+        write_json(os.path.join(spec.folder, 'state.json'), dict(supervisor, pid=host_pid, pid_start=start_time(),
+                                                                 started=utc_now(), confined=CONFINEMENT_VERSION),
+                   durable=False)
         # 7. /proc, and the namespaced sysctls given (before /proc/sys is made read-only)
         _sandbox.mount_proc(rootfs)
         for name, value in config.sysctls.items():

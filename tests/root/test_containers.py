@@ -331,6 +331,7 @@ def test_stop_timeout_is_the_containers_own_until_stop_says_otherwise(conductor,
     assert exit_code(stopped('st1', '-t', '1'), 'st1') == 137, 'stop -t wins over the container\'s own'
     assert 'invalid stop timeout' in conductor.fails('run', '--stop-timeout', '-1', image, 'bad')
 
+
 def test_env_file(conductor, image, tmp_path):
     env = tmp_path / 'course.env'
     env.write_text('# course settings\nCOURSE=cs695\nWEEK=1\n')
