@@ -130,8 +130,6 @@ def cmd_run(store, args):
     containers = Containers(store)
     if args.tty and not args.detach and not os.isatty(0):
         raise usage(args, '-t needs a terminal on standard input: leave -t out to use pipes')
-    if args.rm and args.detach:
-        raise usage(args, '--rm is for an attached run: a detached container is kept until conductor rm (or stop)')
     if args.rm and args.restart_policy and args.restart_policy != 'no':
         raise usage(args, '--rm and --restart contradict each other: a restart policy keeps the container')
     if args.restart_policy and args.restart_policy != 'no' and not args.detach:
@@ -141,7 +139,7 @@ def cmd_run(store, args):
     entrypoint = args.entrypoint
     spec.update(image=args.image, command=args.command or None, healthcheck=_run_healthcheck(args),
                 entrypoint=[entrypoint] if entrypoint else entrypoint)  # one program, as docker run's: never split
-    containers.create(args.name, spec)
+    containers.create(args.name, spec, auto_remove=bool(args.rm and args.detach))  # attached: removed below
     try:
         if args.detach:
             _operations.start(store, args.name, network=network)

@@ -200,11 +200,13 @@ class Containers:
         return result
 
     # -- create and start ----------------------------------------------------------------------
-    def create(self, name: str, spec: dict, adopt: 'dict | None' = None, stack: 'str | None' = None) -> Config:
+    def create(self, name: str, spec: dict, adopt: 'dict | None' = None, stack: 'str | None' = None,
+               auto_remove: bool = False) -> Config:
         """Make the container's folder and config, and the volumes it names; nothing runs yet. spec: its options
         (_options.NAMES: as a task or the CLI gives them, or as `_options.check` returned them), all checked
         first. adopt: {target: anonymous volume} of the container this one replaces, mounted again at the same
-        targets. stack: the conductor_stack it belongs to, kept in config.json (None: none)."""
+        targets. stack: the conductor_stack it belongs to, kept in config.json (None: none). auto_remove: run
+        --rm -d, deleted when its command ends (started detached, its supervisor then runs `conductor _restart`)."""
         check_name('container', name)
         spec = _options.check(spec)
         image, command, env, entrypoint, user = spec['image'], spec['command'], spec['env'], spec['entrypoint'], spec['user']
@@ -220,6 +222,7 @@ class Containers:
         config = Config(
             **spec, version=_records.VERSION, name=name, image_id=manifest['id'], base=manifest['base'],
             layers=manifest['layers'], storage_project=None, stack=stack, created=utc_now(), binds=binds,
+            auto_remove=auto_remove,
             # what it runs with: the options given, else what the image says
             run_as=user or image_config.get('user'),
             run_workdir=spec['workdir'] or image_config.get('workdir') or '/',
@@ -292,8 +295,8 @@ class Containers:
             raise ConductorError('container %r is already running' % name)
         detached = stdio is None and not attach
         policy = _options.parse_restart(config.restart_policy)[0]
-        restart = self.restart_command(name) if policy != 'no' and detached else None
-        if restart:
+        restart = self.restart_command(name) if detached and (policy != 'no' or config.auto_remove) else None
+        if restart and policy != 'no':
             write_json(self.dir(name, 'restart.json'), dict(restarting or {'count': 0, 'delay': None}, at=time.time()))
         for stale in ('state.json', 'exitcode', 'stopping'):
             if os.path.exists(self.dir(name, stale)):
@@ -370,7 +373,7 @@ class Containers:
             (os.path.join(folder, 'conductor') for folder in os.get_exec_path()
              if os.access(os.path.join(folder, 'conductor'), os.X_OK)), None)
         if not cli:
-            raise ConductorError('a restart policy needs the conductor command: install it (the conductor_host role '
+            raise ConductorError('a restart policy (and run --rm -d) needs the conductor command: install it (the conductor_host role '
                                  'does) or set CONDUCTOR_CLI to its path')
         with open(cli, 'rb') as f:
             python = b'python' in f.readline()
@@ -398,11 +401,11 @@ class Containers:
         program = _seccomp.filter_for(self.store.root, caps) if seccomp else None
         return _runtime.Confinement(caps, program, no_new_privs)
 
-    # -- exec ----------------------------------------------------------------------------------
     # -- stop and delete -----------------------------------------------------------------------
     def stop(self, name: str, timeout: 'float | None' = None) -> dict:
         """The stop signal to PID 1 (SIGTERM, or STOPSIGNAL, or --stop-signal), SIGKILL after timeout seconds (None:
-        the container's stop_timeout, else 10); wait until the supervisor is gone too."""
+        the container's stop_timeout, else 10); wait until the supervisor is gone too (unless this is it: the
+        restart command of an auto_remove container, deleting it)."""
         with self.store.lock(check_name('container', name)):
             config = self.require(name)
             with open(self.dir(name, 'stopping'), 'w'):
@@ -412,8 +415,9 @@ class Containers:
                 if timeout is None:
                     timeout = DEFAULT_STOP_TIMEOUT if config.stop_timeout is None else config.stop_timeout
                 terminate(state['pid'], state['pid_start'], timeout, config.run_stop_signal)
-            if state and alive(state['supervisor'], state['supervisor_start']):
-                if _options.parse_restart(config.restart_policy)[0] != 'no':  # it becomes the restart command: end it
+            if state and state['supervisor'] != os.getpid() and alive(state['supervisor'], state['supervisor_start']):
+                if config.auto_remove or _options.parse_restart(config.restart_policy)[0] != 'no':
+                    # it becomes the restart command: end it (an auto_remove container is deleted by who stops it)
                     self._wait_exit_code(name, 5.0)  # written before that
                     kill_tree(state['supervisor'])
                 elif wait_gone(state['supervisor'], state['supervisor_start'], 5.0) is False:

@@ -57,6 +57,9 @@ def restart_after_exit(store, name):
     config = containers.config(name)
     if not config or containers.stopping(name):
         return 'stopped'
+    if config.auto_remove:  # run --rm -d: its command ended on its own
+        remove(store, name)
+        return 'removed'
     policy, maximum = parse_restart(config.restart_policy)
     record, code = containers.restarts(name), containers.exit_code(name)
     if policy == 'no' or (policy == 'on-failure' and code == 0) or (maximum and record['count'] >= maximum):
@@ -148,9 +151,12 @@ def rm(store, names=None, timeout=None, keep_volumes=False):
 
 def stop(store, names, timeout=None):
     """Docker's stop: end several containers' processes at once (their stop timeouts side by side), keeping the containers.
-    timeout None: each container's own stop_timeout."""
+    timeout None: each container's own stop_timeout. One run with --rm -d is then deleted, as Docker's stop does."""
     containers = Containers(store)
     _each(names, lambda name: containers.stop(name, timeout))
+    auto_remove = [config.name for config in map(containers.config, names) if config and config.auto_remove]
+    if auto_remove:
+        rm(store, auto_remove, timeout=0)
 
 
 def _each(names, call):

@@ -29,6 +29,7 @@ class Config(Record):
     layers: list
     storage_project: 'int | None'  # its project quota (_quota.py), when it has a storage_size
     binds: list                    # each volume and bind mount: {type, source, target, readonly}, volumes named
+    auto_remove: bool              # run --rm -d: deleted when its command ends (Docker's AutoRemove)
     # what it runs with: the options given, else what the image says
     argv: list
     environment: list              # KEY=VALUE: the image's, then the env files', then env
@@ -50,7 +51,8 @@ class Config(Record):
 for _option in _options.OPTIONS:  # and one field per container option
     Config.__annotations__[_option.name] = _option.type
 
-MADE_BEFORE = {'stack': None, 'image_id': None, 'storage_project': None, 'binds': [], 'run_as': None, 'exposed': []}
+MADE_BEFORE = {'stack': None, 'image_id': None, 'storage_project': None, 'binds': [], 'auto_remove': False,
+               'run_as': None, 'exposed': []}
 
 
 def upgrade(values):

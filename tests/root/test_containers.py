@@ -233,7 +233,34 @@ def test_docker_habits_run_name_rm_and_stop_keep(conductor, image):
     assert conductor('rm', '-f', 'keeper').stdout == 'keeper\n'
     conductor('run', image, 'done', '--', 'true')
     assert conductor('rm', 'done').stdout == 'done\n' and 'done' not in conductor('ps').stdout
-    assert 'error: --rm is for an attached run' in conductor.fails('run', '--rm', '-d', image, 'x')
+    assert '--rm and --restart contradict' in conductor.fails('run', '--rm', '-d', '--restart', 'always', image, 'x')
+
+
+def test_run_rm_detached_deletes_the_container_when_its_command_ends(conductor, image):
+    """run --rm -d (Docker's AutoRemove): the container and its anonymous volume go when the command ends on its
+    own, or when stop --keep ends it; a named volume stays. The control, run -d without --rm, is kept, exited."""
+    def names():
+        return [row['name'] for row in json.loads(conductor('ps', '--json').stdout)]
+
+    def volumes():
+        return conductor('volume', 'ls').stdout
+
+    def gone(name):
+        for dummy in range(100):  # the supervisor deletes it after the command's end
+            if name not in names():
+                return True
+            time.sleep(0.1)
+        return False
+    conductor('run', '--rm', '-d', '-v', '/scratch', '-v', 'kept:/kept', image, 'rmd1', '--', 'sh', '-c',
+              'echo work > /kept/out; sleep 0.5')
+    conductor('run', '-d', image, 'kept1', '--', 'true')
+    assert 'anon-' in volumes() and 'rmd1' in names()
+    assert gone('rmd1'), 'deleted when its command ended'
+    assert 'anon-' not in volumes() and 'kept' in volumes(), 'its anonymous volume with it; the named one stays'
+    assert 'kept1' in names() and 'exited (0)' in conductor('ps').stdout, 'the control is kept'
+    conductor('run', '--rm', '-d', image, 'rmd2', '--', 'sleep', '1000')
+    assert conductor('stop', '--keep', '-t', '0', 'rmd2').stdout == 'rmd2\n'
+    assert 'rmd2' not in names(), "stop deletes it, as Docker's"
 
 
 def test_shm_size_sets_the_size_of_dev_shm(conductor, image):

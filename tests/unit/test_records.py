@@ -35,7 +35,7 @@ def test_a_version_1_config_is_upgraded_once_at_read(tmp_path):
     assert (config.version, config.run_workdir, config.run_stop_signal, config.run_labels) == (2, '/srv', 2, {'a': 'b'})
     assert config.run_healthcheck == {'test': ['CMD', 'true']}
     assert (config.workdir, config.stop_signal, config.labels, config.healthcheck) == (None, None, {}, None)
-    assert (config.binds, config.stack, config.run_as, config.exposed) == ([], None, None, [])
+    assert (config.binds, config.stack, config.run_as, config.exposed, config.auto_remove) == ([], None, None, [], False)
     assert 'retired_key' not in config.as_dict()
     for option in _options.OPTIONS:  # an option the config predates: the row's `before`
         if option.name not in ('image', 'workdir', 'labels', 'stop_signal', 'healthcheck'):
