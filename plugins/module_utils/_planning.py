@@ -170,8 +170,8 @@ def ensure_network(store, name, state='present', internet=False, ports=None, dns
         if current and not check_mode:
             _network.Network(store).remove(name)
         return {'changed': bool(current), 'network': {}, 'diff': {'before': before, 'after': {}}}
-    wanted = {'internet': bool(internet), 'ports': normalize_ports(ports), 'dns': list(dns) if dns else None,
-              'host_access': _network.Network(store).host_access(host_access), 'link_local': bool(link_local)}
+    wanted = _network_wanted(store, {'internet': internet, 'published_ports': ports, 'dns': dns,
+                                     'host_access': host_access, 'link_local': link_local})
     if not network_differs(current, wanted, containers.state(name).get('pid')):
         return {'changed': False, 'network': before, 'diff': {'before': before, 'after': before}}
     if check_mode:
@@ -297,8 +297,8 @@ def _stack_desired(store, entries, state, check_mode):
 
 
 def _network_wanted(store, network):
-    """A task's network option (conductor_container's, or a stack entry's: internet, published_ports, dns,
-    host_access, link_local) as Network.add takes it and an allocation records it."""
+    """A task's network option (conductor_network's, conductor_container's, or a stack entry's: internet,
+    published_ports, dns, host_access, link_local) as Network.add takes it and an allocation records it."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
     return {'internet': bool(network.get('internet')), 'ports': normalize_ports(network.get('published_ports')),
             'dns': list(network['dns']) if network.get('dns') else None,
