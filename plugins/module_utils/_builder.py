@@ -75,9 +75,11 @@ def _run_step(store, stage, step, replace, out, networks=None):
             cgroup = _step_cgroup(store, tmp)
             try:
                 with _step_network(store, tmp, step.network, networks) as netns:
-                    code, message = _sandbox.spawn(lambda report: _runtime.build_step(
-                        store.root, overlay, resolv_conf, step.argv, env, workdir, confinement, step.config.get('user'),
-                        mounts, step.network == 'none', cgroup.procs(), netns), out)
+                    spec = _runtime.RunStep(
+                        root=store.root, overlay=overlay, resolv_conf=resolv_conf, argv=step.argv, env=env,
+                        workdir=workdir, confinement=confinement, user=step.config.get('user'), mounts=tuple(mounts),
+                        no_network=step.network == 'none', cgroup=tuple(cgroup.procs()), netns=netns)
+                    code, message = _sandbox.spawn(lambda report: _runtime.build_step(spec), out)
             except BaseException:  # noqa: B036 - interrupted: the group goes, quietly, and the cause is what shows
                 _remove_quietly(cgroup)
                 raise

@@ -282,41 +282,56 @@ def join(spec):  # pragma: no cover - runs in the child
     forward_exit(pid)
 
 
-def build_step(root, overlay, resolv_conf, argv, env, workdir, confinement, user=None, mounts=(),
-               no_network=False, cgroup=(), netns=None):  # pragma: no cover - child
+class RunStep(Record):
+    """What the builder hands a RUN step's child, prepared: the child only applies it."""
+    root: str                      # the state root
+    overlay: tuple                 # (lowers, upper, work, merged) of the step's layer
+    resolv_conf: str               # bound at /etc/resolv.conf
+    argv: list
+    env: dict
+    workdir: str                   # made if missing
+    confinement: Confinement       # the build's capabilities and seccomp filter
+    user: 'str | None' = None      # USER, looked up in the image
+    mounts: tuple = ()             # (host folder, target, read-only) from RUN --mount
+    no_network: bool = False       # RUN --network=none: a fresh empty network namespace
+    cgroup: tuple = ()             # the cgroup.procs files the step joins
+    netns: 'tuple | None' = None   # (fd, ready): the namespace the builder's helper networks; None: the host's
+
+
+def build_step(spec):  # pragma: no cover - child
     """A build's RUN step: its cgroup, fresh mount, PID, UTS and IPC namespaces, confined. Its network: with
-    netns (fd, ready), the namespace of the fd, whose veth the builder brings up meanwhile (a byte on the
+    spec.netns (fd, ready), the namespace of the fd, whose veth the builder brings up meanwhile (a byte on the
     fd ready says it is done); else a fresh empty one (no_network: RUN --network=none); else the host's
-    (conductor build --network host). mounts: (host folder, target, read-only) from RUN --mount."""
-    join_cgroup(cgroup)
+    (conductor build --network host)."""
+    netns, merged = spec.netns, spec.overlay[3]
+    join_cgroup(spec.cgroup)
     if netns is not None:
         sys_.setns(netns[0], sys_.CLONE_NEWNET)
     sys_.unshare(sys_.CLONE_NEWNS | sys_.CLONE_NEWPID | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC |
-                 (sys_.CLONE_NEWNET if no_network else 0))
+                 (sys_.CLONE_NEWNET if spec.no_network else 0))
     pid = os.fork()
     if pid:
         forward_exit(pid)
     sys_.set_parent_death_signal(signal.SIGKILL)
     _sandbox.make_mounts_private()
-    lowers, upper, work, merged = overlay
-    _sandbox.mount_overlay(lowers, upper, work, merged, cwd=root, nodev=True)
+    _sandbox.mount_overlay(*spec.overlay, cwd=spec.root, nodev=True)
     _sandbox.mount_dev(merged)  # first: mask_proc binds its /dev/null, never the image's (absent, or a link out)
     _sandbox.mount_proc(merged)
     mask_proc(merged)
     mount_sys(merged, False)
-    _sandbox.bind_file(resolv_conf, merged, '/etc/resolv.conf')
-    for source, target, readonly in mounts:
+    _sandbox.bind_file(spec.resolv_conf, merged, '/etc/resolv.conf')
+    for source, target, readonly in spec.mounts:
         _sandbox.bind_in_root(source, merged, target, readonly)
     sys_.sethostname('conductor-build')
     _sandbox.seal_imports()
     _sandbox.pivot_into(merged)
-    confine(confinement)  # before anything that can fail: the image's files decide what does
-    if not os.path.isdir(workdir):
-        os.makedirs(workdir)
-    switch_user(user)
+    confine(spec.confinement)  # before anything that can fail: the image's files decide what does
+    if not os.path.isdir(spec.workdir):
+        os.makedirs(spec.workdir)
+    switch_user(spec.user)
     if netns is not None and os.read(netns[1], 1) != b'1':
         raise OSError(errno.ENETDOWN, "the step's network could not be made")
-    _sandbox.exec_command(argv, env, workdir)
+    _sandbox.exec_command(spec.argv, spec.env, spec.workdir)
 
 
 # -- the steps ---------------------------------------------------------------------------------
