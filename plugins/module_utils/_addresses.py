@@ -21,7 +21,7 @@ DEFAULT_PREFIX = 24
 PROTOCOLS = ('tcp', 'udp')
 
 
-def parse_port(text, what='port'):
+def parse_port(text: object, what: str = 'port') -> int:
     try:
         port = int(text)
     except (TypeError, ValueError):
@@ -31,13 +31,13 @@ def parse_port(text, what='port'):
     return port
 
 
-def parse_expose(text):
+def parse_expose(text: str) -> dict:
     """conductor.sh's -e INNER-OUTER[/udp]: container port INNER published as host port OUTER."""
     inner, outer, protocol = _split_mapping(text, '-', '-e', 'CONTAINER_PORT-HOST_PORT, e.g. -e 8080-80')
     return _port(inner, outer, protocol, text)
 
 
-def parse_publish(text):
+def parse_publish(text: str) -> dict:
     """Docker's -p HOST:CONTAINER[/udp]."""
     outer, inner, protocol = _split_mapping(text, ':', '-p', 'HOST_PORT:CONTAINER_PORT, e.g. -p 80:8080')
     return _port(inner, outer, protocol, text)
@@ -58,12 +58,12 @@ def _port(inner, outer, protocol, text):
             'protocol': protocol}
 
 
-def published(ports):
+def published(ports: 'list[dict]') -> str:
     """Published ports as Docker shows them: 0.0.0.0:8000->8080/tcp, ..."""
     return ', '.join('0.0.0.0:%d->%d/%s' % (p['host_port'], p['container_port'], p['protocol']) for p in ports)
 
 
-def normalize_ports(ports):
+def normalize_ports(ports: 'list | tuple | None') -> 'list[dict]':
     """Sorted, validated, without duplicates of a host port (one container port per host port)."""
     result, seen = [], set()
     for port in ports or []:
@@ -76,7 +76,7 @@ def normalize_ports(ports):
     return sorted(result, key=lambda p: (p['host_port'], p['protocol']))
 
 
-def resolv_conf(config, servers=None, search=None):
+def resolv_conf(config: dict, servers: 'list | None' = None, search: 'list | None' = None) -> str:
     """A container's resolv.conf: the servers given, else DNS from the config, else the host's servers; with
     search (--dns-search), its search line instead of the host's.
 
@@ -107,7 +107,7 @@ def _resolv_conf(config, servers):
     return first or ''
 
 
-def interface_names(name):
+def interface_names(name: str) -> 'tuple[str, str]':
     """Host and temporary peer names for a container's veth: 15 characters at most, whatever the name."""
     import hashlib  # here and in pool(): ps, run and exec read allocations, and must start quickly
     tag = hashlib.sha256(name.encode()).hexdigest()[:11]
@@ -121,21 +121,21 @@ class Allocations:
         self.store = store
         self.folder = store.path('network')
 
-    def load(self):
+    def load(self) -> dict:
         return read_json(os.path.join(self.folder, 'allocations.json'), {})
 
-    def save(self, allocations):
+    def save(self, allocations: dict) -> None:
         os.makedirs(self.folder, 0o700, exist_ok=True)
         write_json(os.path.join(self.folder, 'allocations.json'), allocations)
 
-    def peers(self):
+    def peers(self) -> 'list[tuple]':
         return [tuple(p) for p in read_json(os.path.join(self.folder, 'peers.json'), [])]
 
-    def save_peers(self, peers):
+    def save_peers(self, peers: 'list | set') -> None:
         os.makedirs(self.folder, 0o700, exist_ok=True)
         write_json(os.path.join(self.folder, 'peers.json'), sorted(set(tuple(sorted(p)) for p in peers)))
 
-    def pool(self):
+    def pool(self) -> tuple:
         import ipaddress
         config = self.store.config
         try:
@@ -149,7 +149,7 @@ class Allocations:
                                  % (pool, prefix, pool.prefixlen))
         return pool, prefix
 
-    def allocate(self, allocations, taken_networks=()):
+    def allocate(self, allocations: dict, taken_networks: 'list | tuple' = ()) -> dict:
         """The first free subnet of the pool: not allocated, and not overlapping a host network."""
         import ipaddress
         pool, prefix = self.pool()

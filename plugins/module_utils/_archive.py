@@ -54,7 +54,7 @@ NANOSECONDS = 1000000000
 
 
 # -- save -------------------------------------------------------------------------------------------
-def save(store, name, output, compress=False):
+def save(store, name: str, output: str, compress: bool = False) -> dict:
     """Write image `name` to the archive `output` (renamed into place when complete); returns its summary."""
     manifest = store.require_image(check_name('image', name))
     base = _bases.base_info(store.root, manifest['base'])
@@ -188,7 +188,7 @@ def _xattr(path, name):
         return None
 
 
-def oci_config(manifest, base, layers, diff_ids):
+def oci_config(manifest: dict, base: dict, layers: list, diff_ids: 'list[str]') -> dict:
     """The OCI image config: what other tools (podman, skopeo) read of the image."""
     config = manifest.get('config', {})
     signal = config.get('stop_signal')
@@ -221,12 +221,12 @@ JSON_MAX = 4 << 20  # index.json, a manifest, a config: Conductor writes a few k
 DEFAULT_MAX_LAYER_SIZE = '10g'
 
 
-def max_layer_size(config):
+def max_layer_size(config: dict) -> int:
     return parse_size(config.get('LOAD_MAX_LAYER_SIZE') or DEFAULT_MAX_LAYER_SIZE,
                       'LOAD_MAX_LAYER_SIZE in the config', 1 << 20, '1m')
 
 
-def archive_id(path):
+def archive_id(path: str):
     """The image id an archive holds (from index.json), or None if it is not one of ours."""
     try:
         with tarfile.open(path, tarinfo=_Header) as tar:
@@ -237,7 +237,7 @@ def archive_id(path):
         return None
 
 
-def loaded_keys(diff_ids):
+def loaded_keys(diff_ids: list) -> 'list[str]':
     """The store keys of an archive's base and layers: OCI chain IDs of their diff_ids (see _store.loaded_key)."""
     keys = []
     for diff_id in diff_ids:
@@ -245,13 +245,13 @@ def loaded_keys(diff_ids):
     return keys
 
 
-def cache_id(keys, config):
+def cache_id(keys: 'list[str]', config: dict) -> str:
     """What builds FROM a loaded image (and COPY --from it) key their steps on, instead of its id, which is
     the archive's word: a digest of its keys and config, so only the same content shares a build's cache."""
     return image_digest(keys[0], keys[1:], config)
 
 
-def load(store, source, name=None):
+def load(store, source: 'str | io.IOBase', name: 'str | None' = None) -> 'tuple[dict, bool]':
     """Load the archive at `source` (a path, or a readable binary stream); returns (manifest, changed).
 
     Nothing of the archive's record becomes a key or a path: each layer is stored under its chain ID

@@ -58,12 +58,12 @@ ALLOWED_DEVICES = ('c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rw
                    'c 136:* rwm')
 
 
-def parse_memory(value, what='memory limit'):
+def parse_memory(value: 'str | int | None', what: str = 'memory limit') -> 'int | None':
     """'512m', '1g', '67108864' or a number of bytes -> bytes; None stays None (no limit)."""
     return parse_size(value, what, MIN_MEMORY, '6m')
 
 
-def parse_cpus(value):
+def parse_cpus(value: 'str | float | None') -> 'float | None':
     """'1.5' -> 1.5 CPUs; None stays None."""
     if value is None or value == '':
         return None
@@ -78,7 +78,7 @@ def parse_cpus(value):
     return cpus
 
 
-def parse_pids(value):
+def parse_pids(value: 'str | int | None') -> 'int | None':
     """A process limit: a number of at least 1, or -1 for none; None stays None (the default)."""
     if value is None or value == '':
         return None
@@ -92,12 +92,12 @@ def parse_pids(value):
     return pids
 
 
-def default_pids(config):
+def default_pids(config: dict) -> int:
     """The process limit of a container that sets none, and of a build's RUN steps: PIDS_LIMIT, else 2048."""
     return parse_pids(config.get('PIDS_LIMIT') or DEFAULT_PIDS)
 
 
-def total_limits(config):
+def total_limits(config: dict) -> dict:
     """What all containers and RUN steps together may use (the parent group's limits): {'pids': TOTAL_PIDS_LIMIT,
     else half of the kernel's pid_max; -1 for none, 'memory': TOTAL_MEMORY_LIMIT in bytes, else None}."""
     try:
@@ -113,7 +113,7 @@ def total_limits(config):
     return {'pids': pids, 'memory': memory}
 
 
-def hierarchies(mountinfo=None):
+def hierarchies(mountinfo: 'str | None' = None) -> 'tuple[str, str | dict]':
     """('v2', mount point) on a unified host, else ('v1', {controller: mount point})."""
     v1, v2 = {}, None
     for point, fstype, dummy, options in mounts(mountinfo):
@@ -132,14 +132,14 @@ def hierarchies(mountinfo=None):
 _quick = {'until': 0.0, 'fd': None, 'hooked': False}
 
 
-def favors_dynmods(mountinfo):
+def favors_dynmods(mountinfo: str) -> bool:
     """Whether a cgroup hierarchy is mounted with favordynmods: the kernel then keeps its migration lock
     awake itself, and keep_migrations_quick has nothing to do."""
     return any(fstype in ('cgroup', 'cgroup2') and 'favordynmods' in options
                for dummy, fstype, dummy, options in mounts(mountinfo))
 
 
-def keep_migrations_quick(seconds=0.5):
+def keep_migrations_quick(seconds: float = 0.5) -> None:
     """For the next seconds, keep moving a process into a cgroup as quick as the kernel allows.
 
     The first write to any cgroup.procs after a quiet spell waits out an RCU grace period, 6 to 15 ms
@@ -191,7 +191,7 @@ def keep_migrations_quick(seconds=0.5):
     threading.Thread(target=keep_awake, name='conductor-cgroup-migrations', daemon=True).start()
 
 
-def migrations_done():
+def migrations_done() -> None:
     """The container's processes have joined: stop keep_migrations_quick's moves."""
     _quick['until'] = 0.0
 
@@ -205,7 +205,7 @@ def _forget_migrations():  # pragma: no cover - in a forked child
     _quick['fd'], _quick['until'] = None, 0.0
 
 
-def systemd_booted():
+def systemd_booted() -> bool:
     """True when systemd is PID 1 (sd_booted's test)."""
     return os.path.isdir('/run/systemd/system')
 
@@ -229,7 +229,7 @@ class Cgroup:
             self.groups = {c: os.path.join(found[c], self.parent, name) for c in CONTROLLERS + ('devices',)
                            if c in found}
 
-    def folders(self):
+    def folders(self) -> 'list[str]':
         if self.version == 'v2':  # one group, whatever controllers it has
             return [os.path.join(self.root, self.parent, self.name)]
         return sorted(set(self.groups.values()))
@@ -244,7 +244,7 @@ class Cgroup:
                 raise ConductorError('the %s cgroup controller is not available on this host, so the %s limit cannot '
                                      'be applied: %s' % (controller, controller, how))
 
-    def siblings(self):
+    def siblings(self) -> 'list[str]':
         """The names of the groups beside this one (in its first hierarchy)."""
         parent = os.path.dirname(self.folders()[0]) if self.folders() else None
         try:
@@ -300,7 +300,7 @@ class Cgroup:
                                          'status %s' % (SYSTEMD_UNIT, unit, SYSTEMD_UNIT))
                 time.sleep(0.01)
 
-    def create(self, limits, optional=(), totals=None):
+    def create(self, limits: dict, optional: 'list | tuple' = (), totals: 'dict | None' = None) -> None:
         """Make the group (and the parent) and apply limits: {'memory': bytes, 'cpus': float, 'pids': n}.
         A controller the host lacks is an error, unless its limit is in `optional` (a default). totals: the
         parent's limits (total_limits: all containers together), set where they differ; None leaves them."""
@@ -328,7 +328,7 @@ class Cgroup:
                 _write(os.path.join(devices, 'devices.allow'), rule)
         self.apply(limits, optional=optional)
 
-    def apply(self, limits, check_usage=False, optional=()):
+    def apply(self, limits: dict, check_usage: bool = False, optional: 'list | tuple' = ()) -> None:
         """Write the limits into the group; with check_usage, refuse one below what is used now."""
         self._require(limits, optional)
         usage = self.usage() if check_usage else {}
@@ -377,11 +377,11 @@ class Cgroup:
         if 'memory' in differs:
             _set_memory(self.version, parents['memory'], totals.get('memory'))
 
-    def procs(self):
+    def procs(self) -> 'list[str]':
         """The cgroup.procs files a process writes its PID to, to join the container's groups."""
         return [os.path.join(folder, 'cgroup.procs') for folder in self.folders()]
 
-    def usage(self):
+    def usage(self) -> dict:
         """{'memory': bytes, 'pids': processes} in use now, for what the host has."""
         result = {}
         memory_file = 'memory.current' if self.version == 'v2' else 'memory.usage_in_bytes'
@@ -393,7 +393,7 @@ class Cgroup:
                 pass
         return result
 
-    def remove(self):
+    def remove(self) -> None:
         """Remove the groups (their processes are gone by now), and the parent once it is empty."""
         for folder in self.folders():
             try:

@@ -44,7 +44,7 @@ XTABLES_LOCK = '/run/xtables.lock'  # what iptables -w, ufw, fail2ban and Docker
 
 
 @contextlib.contextmanager
-def xtables_lock(wait=10.0):
+def xtables_lock(wait: float = 10.0):
     """Hold the xtables lock, as `iptables -w` does: a commit rewrites whole tables, and without the
     lock it could drop a rule another tool added meanwhile. Waits up to `wait` seconds, then fails
     before anything was changed. XTABLES_LOCKFILE names another lock file, as for iptables."""
@@ -67,12 +67,12 @@ def xtables_lock(wait=10.0):
         os.close(fd)
 
 
-def container_chain(alloc, suffix=''):
+def container_chain(alloc: dict, suffix: str = '') -> str:
     """One of a container's chains: CONDUCTOR-<the tag of its veth's name><suffix>."""
     return 'CONDUCTOR-' + alloc['host_if'][3:] + suffix
 
 
-def shared_rules():
+def shared_rules() -> dict:
     """{chain: [rule, ...]}: our chains that are not any one container's, with their fixed rules.
 
     The jumps into each container's chains are appended after these."""
@@ -84,7 +84,7 @@ def shared_rules():
             'CONDUCTOR-PREROUTING': [], 'CONDUCTOR-OUTPUT': [], 'CONDUCTOR-POSTROUTING': []}
 
 
-def container_rules(alloc, peer_allocs=()):
+def container_rules(alloc: dict, peer_allocs: 'list | tuple' = ()) -> dict:
     """{chain: [rule, ...]}: one container's own chains, each rule a dict that _rule turns into iptc.
 
     CONDUCTOR-<tag> sees what is forwarded from and to its veth: a forged source is dropped first, then
@@ -122,12 +122,12 @@ def container_rules(alloc, peer_allocs=()):
     return {chain: chain_rules for chain, chain_rules in rules.items() if chain_rules}
 
 
-def peer_rule(alloc, peer):
+def peer_rule(alloc: dict, peer: dict) -> dict:
     """In alloc's chain: what its peer sends it, known by the peer's veth as well as its address."""
     return {'out': alloc['host_if'], 'in': peer['host_if'], 'src': peer['container_ip'], 'target': 'ACCEPT'}
 
 
-def jumps(alloc, chains):
+def jumps(alloc: dict, chains: 'dict | list') -> 'list[tuple[str, dict]]':
     """[(our shared chain, jump rule)]: the jumps into those of the container's chains that are in `chains`."""
     veth, own = alloc['host_if'], container_chain(alloc)
     every = [(FROM, {'in': veth, 'target': own}), (TO, {'out': veth, 'target': own}),
@@ -137,7 +137,7 @@ def jumps(alloc, chains):
     return [(base, jump) for base, jump in every if jump['target'] in chains]
 
 
-def desired_rules(allocations, peers):
+def desired_rules(allocations: dict, peers: 'list | tuple') -> dict:
     """{chain: [rule, ...]}: every rule conductor wants, with no networks none at all."""
     if not allocations:
         return {}
@@ -151,12 +151,12 @@ def desired_rules(allocations, peers):
     return rules
 
 
-def partners(name, peers):
+def partners(name: str, peers: 'list | tuple') -> 'list[str]':
     """The containers `name` is peered with, sorted."""
     return sorted(b if a == name else a for a, b in peers if name in (a, b))
 
 
-def table_of(chain):
+def table_of(chain: str) -> str:
     return 'nat' if chain.endswith(NAT_SUFFIXES) or chain in dict(_base_chains('nat')).values() else 'filter'
 
 
@@ -181,7 +181,7 @@ class Change:
         self.iptc = import_iptc()
         self.tables, self.dirty, self.broken = {}, set(), False
 
-    def table(self, name):
+    def table(self, name: str):
         if name not in self.tables:
             table = self.iptc.Table(name)
             table.autocommit = False  # nothing reaches the kernel before commit
@@ -189,7 +189,7 @@ class Change:
             self.tables[name] = table
         return self.tables[name]
 
-    def chain(self, name):
+    def chain(self, name: str):
         table_name = table_of(name)
         self.dirty.add(table_name)
         return self.iptc.Chain(self.table(table_name), name)
@@ -201,12 +201,12 @@ class Change:
             except self.iptc.IPTCError:
                 self.broken = True  # a chain of ours is missing: rebuilt at commit
 
-    def from_scratch(self):
+    def from_scratch(self) -> None:
         """Edit nothing: commit rebuilds every chain, as it does anyway once the last network is gone (then
         the edits of drop would be thrown away: 2 ms of a RUN step's)."""
         self.broken = True
 
-    def drop(self, alloc):
+    def drop(self, alloc: dict) -> None:
         self._edit(self._drop, alloc)
 
     def _drop(self, alloc):
@@ -218,7 +218,7 @@ class Change:
             self.chain(name).flush()
             self.chain(name).delete()
 
-    def put(self, alloc, peer_allocs=()):
+    def put(self, alloc: dict, peer_allocs: 'list | tuple' = ()) -> None:
         self._edit(self._put, alloc, peer_allocs)
 
     def _put(self, alloc, peer_allocs):
@@ -231,7 +231,7 @@ class Change:
         for base, jump in jumps(alloc, own):
             self.chain(base).append_rule(_rule(self.iptc, jump))
 
-    def peer(self, alloc, other, present=True):
+    def peer(self, alloc: dict, other: dict, present: bool = True) -> None:
         self._edit(self._peer, alloc, other, present)
 
     def _peer(self, alloc, other, present):
@@ -251,7 +251,7 @@ class Change:
             except self.iptc.IPTCError:
                 return
 
-    def commit(self, allocations, peers):
+    def commit(self, allocations: dict, peers: 'list | tuple') -> bool:
         """Check the edited tables against desired_rules(allocations, peers); rebuild them all when they
         differ. Then commit each changed table. Returns True when a repair was needed."""
         rules = desired_rules(allocations, peers)
@@ -268,7 +268,7 @@ class Change:
                                  % e)
         return repaired
 
-    def damaged(self, rules):
+    def damaged(self, rules: dict) -> bool:
         """Whether our chains differ from `rules`: a chain too many or missing, a rule count that differs,
         or a host chain without its one jump into ours. Counting is cheap; reading rules is not."""
         for table_name in TABLES:
@@ -283,7 +283,7 @@ class Change:
                     return True
         return False
 
-    def rebuild(self, rules):
+    def rebuild(self, rules: dict) -> None:
         """Make our chains hold exactly `rules`, from scratch; with none, delete them and the host's jumps."""
         for table_name in TABLES:
             table = self.table(table_name)
@@ -360,7 +360,7 @@ def import_iptc():
     return iptc
 
 
-def listing():
+def listing() -> dict:
     """Every rule of every table and chain, with policies: what tests compare before and after."""
     iptc = import_iptc()
     result = {}

@@ -43,7 +43,8 @@ class Network:
         self.repaired = False  # a change found the rules missing or damaged, and rebuilt them all
 
     # -- addnetwork ----------------------------------------------------------------------------
-    def add(self, name, internet=False, ports=(), dns=None, host_access=None, link_local=False, publish_all=False):
+    def add(self, name: str, internet: bool = False, ports: 'list | tuple' = (), dns: 'list | None' = None,
+            host_access: 'str | None' = None, link_local: 'bool | None' = False, publish_all: bool = False) -> dict:
         """Give a running container a network (or change it to these settings); returns its facts.
 
         host_access: what of the host it reaches on its gateway address (all, dns-only or none; default
@@ -52,7 +53,7 @@ class Network:
         return self.add_many({name: dict(internet=internet, ports=ports, dns=dns, host_access=host_access,
                                          link_local=link_local, publish_all=publish_all)})[name]
 
-    def add_many(self, settings):
+    def add_many(self, settings: dict) -> dict:
         """add for several containers at once ({name: add's keyword arguments}): one lock, one netlink
         socket and one firewall commit per table for them all. Returns {name: facts}."""
         states = {name: self.containers.require_running(name) for name in settings}
@@ -113,7 +114,7 @@ class Network:
             self._write_resolv_conf(name, allocations[name])
         return {name: facts(name, allocations[name]) for name in settings}
 
-    def host_access(self, value=None):
+    def host_access(self, value: 'str | None' = None) -> str:
         access = value or self.store.config.get('HOST_ACCESS') or 'all'
         if access not in _firewall.HOST_ACCESS:
             raise ConductorError('invalid host access %r: use all, dns-only or none' % access)
@@ -223,7 +224,7 @@ class Network:
                                      % key)
 
     # -- a build's RUN steps ------------------------------------------------------------------------
-    def serve_steps(self, sock):  # pragma: no cover - the builder's helper process
+    def serve_steps(self, sock: socket.socket) -> int:  # pragma: no cover - the builder's helper process
         """The networks of a build's RUN steps, in a helper process a build forks (_stepnetworks.StepNetworks).
         For each message on `sock` (a step's tag, with the fd of its network namespace and the write end of
         its `ready` pipe): network the namespace as a container with -i and the default host_access, and
@@ -303,7 +304,7 @@ class Network:
                 inner.add_default_route(alloc['host_ip'])
 
     # -- stop, peer ----------------------------------------------------------------------------
-    def remove(self, *names, links=True):
+    def remove(self, *names: str, links: bool = True) -> None:
         """Delete the containers' veths, rules, peerings and addresses: one firewall commit per table for
         them all. Only their own links and rules are touched: another container's may be gone already.
         links=False leaves the veths to go with their network namespaces."""
@@ -319,11 +320,11 @@ class Network:
             self.book.save(allocations)
             self._commit(change, allocations, expected)
 
-    def peer(self, a, b, present=True):
+    def peer(self, a: str, b: str, present: bool = True) -> bool:
         """Allow (or with present=False, stop allowing) traffic between two networked containers."""
         return bool(self.peer_many([(a, b, present)]))
 
-    def peer_many(self, requests):
+    def peer_many(self, requests: 'list | tuple') -> 'list[tuple[str, str]]':
         """peer or unpeer several pairs ([(a, b, present)]) with one commit per table; each pair is checked
         before anything changes. Returns the sorted pairs that changed."""
         with self._locked():
@@ -344,7 +345,7 @@ class Network:
                 self._commit(change, allocations)
         return changed
 
-    def repair(self):
+    def repair(self) -> None:
         """Check conductor's rules against its records and rebuild them all if they differ (after a reboot,
         or another tool's iptables -F); sets self.repaired. Every change does the same check."""
         with self._locked():
@@ -353,7 +354,7 @@ class Network:
             self.book.save(allocations)
             self._commit(change, allocations)
 
-    def check_pair(self, a, b, present, allocations):
+    def check_pair(self, a: str, b: str, present: bool, allocations: dict) -> 'tuple[str, str]':
         """The sorted pair, once both exist (and, to peer them, both have a network)."""
         if a == b:
             raise ConductorError('cannot peer container %r with itself' % a)
@@ -416,7 +417,7 @@ class Network:
             f.write(resolv_conf(self.store.config, alloc['dns'], config.dns_search if config else None))
 
 
-def facts(name, alloc):
+def facts(name: str, alloc: dict) -> dict:
     """What addnetwork and the modules report about a container's network."""
     keys = ('subnet', 'host_ip', 'container_ip', 'prefix', 'host_if', 'internet', 'ports', 'dns', 'uplink',
             'host_access', 'link_local')

@@ -35,7 +35,8 @@ def _network(store):
     return Network(store)
 
 
-def start(store, name, stdio=None, attach=None, restarting=None, network=None):
+def start(store, name: str, stdio: 'tuple | None' = None, attach: 'callable | None' = None,
+          restarting: 'dict | None' = None, network: 'dict | None' = None) -> int:
     """Containers.start with the network the container had, or with `network` (Network.add's keyword
     arguments: run -p, -P, --network bridge), made before its command runs. Returns the supervisor's PID."""
     def connect():
@@ -47,7 +48,7 @@ def start(store, name, stdio=None, attach=None, restarting=None, network=None):
     return Containers(store).start(name, stdio, attach, started=connect if networked else None, restarting=restarting)
 
 
-def restart_after_exit(store, name):
+def restart_after_exit(store, name: str) -> str:
     """`conductor _restart NAME`: what a supervisor execs when PID 1 of a container with a restart policy
     ends. Starts it again, network and all, after a delay that doubles from RESTART_DELAY_FIRST to
     RESTART_DELAY_LAST and goes back to the first after RESTART_RESET seconds of running; unless stop
@@ -75,7 +76,7 @@ def restart_after_exit(store, name):
     return 'restarted'
 
 
-def restore(store):
+def restore(store) -> 'tuple[list[str], list[str]]':
     """`conductor restore`, at boot: start every container whose restart policy says so (always; on-failure
     unless it had exited 0; unless-stopped and on-failure unless stop ended it), each with its network,
     ports and peerings, then check the firewall against the records (rebuilding conductor's chains).
@@ -109,7 +110,7 @@ def _reconnect(store, name):
                             network.get('link_local'))
 
 
-def remove(store, name, timeout=None, keep_volumes=False):
+def remove(store, name: str, timeout: 'float | None' = None, keep_volumes: bool = False):
     """conductor.sh's stop: end every process, remove the network, then delete the container and its
     anonymous volumes (kept with keep_volumes, for a recreate to take over, as docker compose does)."""
     configs, errors, dummy = rm(store, [name], timeout, keep_volumes)
@@ -118,7 +119,8 @@ def remove(store, name, timeout=None, keep_volumes=False):
     return configs[0]
 
 
-def rm(store, names=None, timeout=None, keep_volumes=False):
+def rm(store, names: 'list | tuple | None' = None, timeout: 'float | None' = None,
+       keep_volumes: bool = False) -> 'tuple[list, list[str], bool]':
     """Docker's rm -f, and conductor.sh's stop: conductor stop NAME... and conductor rm (every container when
     names is None), each name its own request as in Docker. The processes are ended in parallel, the networks torn down together (one firewall commit
     per table), then the containers deleted. Returns (the removed containers' configs, one error per
@@ -149,7 +151,7 @@ def rm(store, names=None, timeout=None, keep_volumes=False):
             bool(network and network.repaired))
 
 
-def stop(store, names, timeout=None):
+def stop(store, names: 'list | tuple', timeout: 'float | None' = None) -> None:
     """Docker's stop: end several containers' processes at once (their stop timeouts side by side), keeping the containers.
     timeout None: each container's own stop_timeout. One run with --rm -d is then deleted, as Docker's stop does."""
     containers = Containers(store)
@@ -182,7 +184,7 @@ def _each(names, call):
         raise failures[0]
 
 
-def remove_image(store, name):
+def remove_image(store, name: str):
     """rmi: delete an image no container uses, and the layers nothing else needs."""
     with store.lock():
         store.require_image(name, checked=False)  # rmi removes a damaged manifest too
@@ -194,12 +196,12 @@ def remove_image(store, name):
         return store.delete_image(name, configs)
 
 
-def volume_users(store, name):
+def volume_users(store, name: str) -> 'list[str]':
     return sorted(c.name for c in Containers(store).configs()
                   if any(s['type'] == 'volume' and s['source'] == name for s in c.binds))
 
 
-def remove_volume(store, name):
+def remove_volume(store, name: str) -> None:
     """volume rm: delete a volume and its data, unless a container uses it."""
     with store.lock():
         Volumes(store).require(name)
@@ -210,7 +212,7 @@ def remove_volume(store, name):
         Volumes(store).delete(name)
 
 
-def prune_volumes(store):
+def prune_volumes(store) -> 'list[str]':
     """volume prune: delete the anonymous volumes no container uses; named ones are kept. Returns their names."""
     with store.lock():
         removed = [v['name'] for v in Volumes(store).list() if v['anonymous'] and not volume_users(store, v['name'])]
@@ -219,7 +221,7 @@ def prune_volumes(store):
     return removed
 
 
-def prune(store):
+def prune(store) -> 'tuple[int, int]':
     """rmcache: delete every base and layer no image or container uses; return (count, bytes)."""
     with store.lock():
         return store.prune([c.as_dict() for c in Containers(store).configs()])

@@ -40,11 +40,11 @@ class Config(Record):
     run_healthcheck: 'dict | None'
     exposed: list                  # the image's EXPOSE: what -P publishes
 
-    def spec(self):
+    def spec(self) -> dict:
         """The options, plus image_id: the form _options.check returns, compared to decide a recreate."""
         return _options.stored(self.as_dict())
 
-    def write(self, path, durable=True):
+    def write(self, path: str, durable: bool = True) -> None:
         write_json(path, self.as_dict(), durable)
 
 
@@ -55,7 +55,7 @@ MADE_BEFORE = {'stack': None, 'image_id': None, 'storage_project': None, 'binds'
                'run_as': None, 'exposed': []}
 
 
-def upgrade(values):
+def upgrade(values: dict) -> dict:
     """A config.json as read -> this version's form. Version 1 kept what the image said (WORKDIR, STOPSIGNAL,
     LABELS, HEALTHCHECK) under the names the options have now: it moves to run_workdir, run_stop_signal,
     run_labels and run_healthcheck, what the container runs with (as run_as for the user). A field a config
@@ -79,7 +79,7 @@ def upgrade(values):
     return {name: values[name] for name in fields if name in values}
 
 
-def read(path):
+def read(path: str) -> 'Config | None':
     """The Config in the file at path, upgraded; None if there is none. A file cut short is a ValueError."""
     values = read_json(path)
     if values is None:

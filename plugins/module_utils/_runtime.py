@@ -112,7 +112,7 @@ class Launch(Record):
     go: 'int | None' = None        # the pipe PID 1 waits on before exec: its network is made
 
 
-def launch(spec):  # pragma: no cover - runs in the child
+def launch(spec: Launch) -> None:  # pragma: no cover - runs in the child
     """Steps 1 to 5 in the forked child of start; never returns. Detached (no stdio, no pty), the output goes
     through a pipe to the supervisor, which caps the log. With a restart command, the supervisor gets the host's
     namespaces as fds 5 to 9. With go, PID 1 waits, once ready, before it execs: for a byte when the caller has
@@ -243,7 +243,7 @@ class Join(Record):
     log: 'int | None' = None       # where a detached command writes
 
 
-def join(spec):  # pragma: no cover - runs in the child
+def join(spec: Join) -> None:  # pragma: no cover - runs in the child
     """exec: setns into each namespace fd (in JOIN_ORDER), confine, then fork: only children enter the
     new PID namespace. The forked child runs argv in a session of its own; this process forwards its
     exit code."""
@@ -298,7 +298,7 @@ class RunStep(Record):
     netns: 'tuple | None' = None   # (fd, ready): the namespace the builder's helper networks; None: the host's
 
 
-def build_step(spec):  # pragma: no cover - child
+def build_step(spec: RunStep) -> None:  # pragma: no cover - child
     """A build's RUN step: its cgroup, fresh mount, PID, UTS and IPC namespaces, confined. Its network: with
     spec.netns (fd, ready), the namespace of the fd, whose veth the builder brings up meanwhile (a byte on the
     fd ready says it is done); else a fresh empty one (no_network: RUN --network=none); else the host's
@@ -344,7 +344,7 @@ def _attach_pty(sock, pts):  # pragma: no cover - runs in the child
         os.dup2(slave, target)
 
 
-def mount_sys(rootfs, privileged):
+def mount_sys(rootfs: str, privileged: bool) -> None:
     flags = sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC
     _sandbox.mount_in_root('sysfs', rootfs, '/sys', 'sysfs', flags | (0 if privileged else sys_.MS_RDONLY))
     for path in () if privileged else MASKED_SYS:  # a fresh sysfs: nothing in it was planted
@@ -367,7 +367,7 @@ def _write_sysctl(rootfs, name, value):
         os.close(fd)
 
 
-def mask_proc(rootfs):
+def mask_proc(rootfs: str) -> None:
     """Hide or freeze the parts of /proc that speak for the whole host, as runc does."""
     for path in MASKED:
         target = rootfs + path
@@ -382,7 +382,7 @@ def mask_proc(rootfs):
             sys_.mount(None, target, None, sys_.MS_BIND | sys_.MS_REMOUNT | sys_.MS_RDONLY)
 
 
-def confine(confinement):
+def confine(confinement: 'Confinement | None') -> None:
     """Step 9, in this order: a new session keyring (before the filter denies keyctl); the bounding set
     (root's next exec gets no more); no_new_privs if asked; the seccomp filter, loaded while
     CAP_SYS_ADMIN is still held, so no_new_privs is not needed and setuid programs keep working; then
@@ -400,7 +400,7 @@ def confine(confinement):
     sys_.set_capabilities(confinement.caps)
 
 
-def container_environment(config, tty):
+def container_environment(config: Config, tty: bool) -> dict:
     """The command's environment: the image's and the container's, then PATH, HOME, HOSTNAME, TERM."""
     env = env_dict(config.environment)
     env.setdefault('PATH', DEFAULT_PATH)
@@ -411,14 +411,14 @@ def container_environment(config, tty):
     return env
 
 
-def join_cgroup(procs_files):  # pragma: no cover - runs in the container's processes
+def join_cgroup(procs_files: 'list | tuple') -> None:  # pragma: no cover - runs in the container's processes
     """Move this process into the container's cgroups: write its PID to each cgroup.procs."""
     for path in procs_files:
         with open(path, 'w') as f:
             f.write(str(os.getpid()))
 
 
-def return_to_host():
+def return_to_host() -> None:
     """The restart command's first step: join the host's namespaces again (fds 5 to 9, from the supervisor)."""
     for number, name in enumerate(HOST_NAMESPACES, FIRST_NAMESPACE_FD):
         sys_.setns(number)
@@ -426,7 +426,7 @@ def return_to_host():
     os.chdir('/')
 
 
-def switch_user(spec):
+def switch_user(spec: 'str | None') -> 'str | None':
     """USER name[:group] or uid[:gid], looked up in the image's own /etc/passwd and /etc/group (read as
     text after pivot_root or setns: no NSS module of the image is ever loaded). Sets the supplementary
     groups, the group and the user; returns the user's home folder, or None for root."""
@@ -440,7 +440,7 @@ def switch_user(spec):
     return home
 
 
-def user_ids(spec):
+def user_ids(spec: str) -> 'tuple[int, int, str | None, str]':
     """(uid, gid, name or None, home) for name[:group] or uid[:gid], from /etc/passwd and /etc/group read as
     text (the image's, after pivot_root or chroot)."""
     user, dummy, group = spec.partition(':')
@@ -492,7 +492,7 @@ def _lookup(path, key, id_field):
     return None
 
 
-def find_perl():
+def find_perl() -> str:
     for path in ('/usr/bin/perl', '/bin/perl'):
         if os.path.exists(path):
             return path

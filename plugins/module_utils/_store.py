@@ -48,10 +48,10 @@ class Store:
         self.root = state_root(root, self.config)
         self._held = {}
 
-    def path(self, *parts):
+    def path(self, *parts: str) -> str:
         return os.path.join(self.root, *parts)
 
-    def prepare(self):
+    def prepare(self) -> None:
         """The state root and its folders, made if missing; concurrent commands may make them at once."""
         os.makedirs(self.root, 0o700, exist_ok=True)
         if stat.S_IMODE(os.stat(self.root).st_mode) & 0o077:
@@ -59,7 +59,7 @@ class Store:
         for folder in ('bases', 'layers', 'images'):
             os.makedirs(self.path(folder), 0o700, exist_ok=True)
 
-    def tighten(self):
+    def tighten(self) -> None:
         """Make a state root from before the hardening root's alone: folders 0700, records 0600."""
         os.chmod(self.root, 0o700)
         for folder in os.listdir(self.root):
@@ -76,7 +76,7 @@ class Store:
                         os.chmod(os.path.join(folder, record), 0o600)
 
     @contextlib.contextmanager
-    def lock(self, name=None):
+    def lock(self, name: 'str | None' = None):
         """Hold the state root's lock, or with a name that container's (locks/<name>).
 
         Re-entrant for this Store: an operation that holds a lock may call methods that take it too (a
@@ -100,7 +100,7 @@ class Store:
             finally:
                 self._held[key] = 0
 
-    def sweep(self, folder):
+    def sweep(self, folder: str) -> None:
         """Remove temporary entries of processes that are gone (what a killed build or create left)."""
         path = self.path(folder)
         for entry in os.listdir(path):
@@ -108,7 +108,7 @@ class Store:
                 self.discard(os.path.join(path, entry))
 
     @staticmethod
-    def discard(path):
+    def discard(path: str) -> None:
         """Remove what a command leaves behind, or say what could not be removed and go on: a leftover
         never fails the command (ps, run, build) that happens to find it. The next sweep tries again."""
         try:
@@ -117,21 +117,21 @@ class Store:
             sys.stderr.write('conductor: warning: cannot remove %s (%s): the next command tries again\n' % (path, e))
 
     # -- reading -------------------------------------------------------------------------------
-    def image(self, name, checked=True):
+    def image(self, name: str, checked: bool = True):
         """The manifest of image `name`, or None; its keys checked (checked=False: as it is, for rmi)."""
         manifest = read_json(self.path('images', check_name('image', name) + '.json'))
         if manifest is not None and checked:
             check_keys(manifest, 'image %r' % name, 'remove it (conductor rmi %s) and build or load it again' % name)
         return manifest
 
-    def require_image(self, name, checked=True):
+    def require_image(self, name: str, checked: bool = True):
         manifest = self.image(name, checked)
         if manifest is None:
             raise ConductorError("no image named %r: build it first (conductor build %s) or see conductor images"
                                  % (name, name))
         return manifest
 
-    def images(self):
+    def images(self) -> 'list[dict]':
         """Every image whose manifest is sound: one damaged or forged manifest never breaks a listing or
         rmcache (run, build and rmi name it)."""
         folder = self.path('images')
@@ -139,15 +139,15 @@ class Store:
         manifests = (self.image(n, checked=False) for n in names)
         return [m for m in manifests if m and bad_key(m) is None]
 
-    def layer(self, key):
+    def layer(self, key: str) -> 'dict | None':
         return read_json(self.path('layers', check_key(key, 'layer'), 'layer.json'))
 
-    def keys(self, folder):
+    def keys(self, folder: str) -> 'set[str]':
         """The finished entries of bases/ or layers/: what a build plan counts as cached."""
         path = self.path(folder)
         return set(n for n in os.listdir(path) if not n.startswith('.')) if os.path.isdir(path) else set()
 
-    def lowerdirs(self, base, layers):
+    def lowerdirs(self, base: str, layers: list) -> 'list[str]':
         """Overlay lowerdir entries, top layer first, relative to the root to keep the option short. Every key
         is checked here too: a container's record carries its image's keys, and a key is a path and a mount
         option (`..`, `:` and `,` would reach other folders)."""
@@ -156,7 +156,7 @@ class Store:
         return ['layers/%s/diff' % key for key in reversed(layers)] + ['bases/%s/rootfs' % base]
 
     # -- removing: `others` are the other users of layers (containers' configs: base and layers) --
-    def delete_image(self, name, others=()):
+    def delete_image(self, name: str, others: 'list | tuple' = ()):
         """Delete the manifest and the layers nothing else uses; return the manifest."""
         with self.lock():
             manifest = self.require_image(name, checked=False)
@@ -168,7 +168,7 @@ class Store:
                     remove_tree(self.path('layers', key))
         return manifest
 
-    def prune(self, others=()):
+    def prune(self, others: 'list | tuple' = ()) -> 'tuple[int, int]':
         """rmcache: delete every base and layer nothing uses, what dead builds left, the RUN
         --mount=type=cache folders and ADD's downloads; return (count, bytes)."""
         count = freed = 0
@@ -195,7 +195,7 @@ class Store:
         return ({m['base'] for m in users}, {k for m in users for k in m['layers']})
 
 
-def is_key(key):
+def is_key(key: object) -> bool:
     """A base or layer key Conductor makes: 32 hex digits (built) or sha256-<64 hex digits> (loaded)."""
     if not isinstance(key, str):
         return False
@@ -203,13 +203,13 @@ def is_key(key):
     return len(body) == (64 if body is not key else 32) and HEX.issuperset(body)
 
 
-def check_key(key, kind):
+def check_key(key: object, kind: str) -> str:
     if not is_key(key):
         raise ConductorError('%r is not a %s key Conductor makes (32 hex digits, or sha256- and 64)' % (key, kind))
     return key
 
 
-def loaded_key(below, diff_id):
+def loaded_key(below: 'str | None', diff_id: object) -> str:
     """The key of a loaded layer (or base, below=None): the OCI chain ID of it and the layers under it,
     sha256(chain ID below + ' ' + diff_id), as sha256-<hex>. A built key is 32 hex digits, so the two never meet."""
     import hashlib  # load's alone: run and exec stay quick to start
@@ -220,7 +220,7 @@ def loaded_key(below, diff_id):
     return LOADED + hashlib.sha256(('sha256:%s %s' % (below[len(LOADED):], diff_id)).encode()).hexdigest()
 
 
-def bad_key(manifest):
+def bad_key(manifest: object) -> 'str | None':
     """What is wrong with a manifest's (or a container record's) keys, as words; None when they are sound."""
     if not isinstance(manifest, dict) or not isinstance(manifest.get('layers'), list):
         return 'no list of layers'
@@ -232,7 +232,7 @@ def bad_key(manifest):
     return None
 
 
-def check_keys(manifest, what, fix):
+def check_keys(manifest: object, what: str, fix: str) -> None:
     """Refuse a record whose base or layer keys Conductor did not make: they become paths and mount options."""
     bad = bad_key(manifest)
     if bad is not None:
@@ -240,7 +240,7 @@ def check_keys(manifest, what, fix):
                              'damaged or forged record, not used: %s' % (what, bad, fix))
 
 
-def is_orphan(entry):
+def is_orphan(entry: str) -> bool:
     """A temporary entry whose maker is gone. One with no readable owner is a leftover too."""
     if not entry.startswith(TEMP_PREFIX):
         return False
@@ -253,7 +253,7 @@ def _size_of(path):
     return info.get('size', 0)
 
 
-def public(manifest):
+def public(manifest: 'dict | None') -> dict:
     """The image as users see it: what the module returns and `images --json` prints."""
     if not manifest:
         return {}

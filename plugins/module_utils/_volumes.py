@@ -34,7 +34,8 @@ def _target(target, text):
     return posixpath.normpath(target)
 
 
-def mount(kind, source, target, readonly=False, text=None):
+def mount(kind: str, source: 'str | None', target: 'str | None', readonly: 'bool | None' = False,
+          text: 'str | None' = None) -> dict:
     """A checked mount spec; text is what the user wrote, for the errors."""
     text = text if text is not None else '%s:%s' % (source or '', target)
     if kind not in TYPES:
@@ -54,7 +55,7 @@ def mount(kind, source, target, readonly=False, text=None):
     return {'type': kind, 'source': source, 'target': _target(target, text), 'readonly': bool(readonly)}
 
 
-def parse_volume(text):
+def parse_volume(text: str) -> dict:
     """Docker's -v: NAME:/path[:ro], /host/path:/path[:ro|rw], or /path alone (an anonymous volume)."""
     parts = str(text).split(':')
     if len(parts) == 1:
@@ -67,7 +68,7 @@ def parse_volume(text):
     return mount(kind, parts[0], parts[1], options == 'ro', text)
 
 
-def parse_mount(text):
+def parse_mount(text: str) -> dict:
     """Docker's --mount type=bind|volume,source=…,target=…[,readonly]."""
     fields = {}
     for item in str(text).split(','):
@@ -83,13 +84,13 @@ def parse_mount(text):
     return mount(fields.get('type', 'volume'), fields.get('source') or None, fields.get('target'), readonly, text)
 
 
-def from_dict(spec):
+def from_dict(spec: dict) -> dict:
     """The module's mounts entry: {type, source, target, readonly}."""
     return mount(spec.get('type') or 'volume', spec.get('source') or None, spec.get('target'),
                  spec.get('readonly'), str(spec))
 
 
-def with_image_volumes(specs, image_volumes):
+def with_image_volumes(specs: list, image_volumes: list) -> 'list[dict]':
     """What a container mounts: the specs, then an anonymous volume for each VOLUME of the image that no spec
     covers. Refuses two mounts on one target and a bind source that does not exist."""
     mounts, targets = [dict(spec) for spec in specs], set()
@@ -103,7 +104,7 @@ def with_image_volumes(specs, image_volumes):
     return mounts + [mount('volume', None, path) for path in image_volumes if path not in targets]
 
 
-def normalize(items, parser):
+def normalize(items: 'list | tuple | None', parser: 'callable') -> 'list[dict]':
     """Specs from strings (parsed with parser) or dicts, checked, without duplicates."""
     return [parser(item) if isinstance(item, str) else from_dict(item) for item in items or []]
 
@@ -112,26 +113,26 @@ class Volumes:
     def __init__(self, store):
         self.store = store
 
-    def dir(self, name, *parts):
+    def dir(self, name: str, *parts: str) -> str:
         return self.store.path('volumes', check_name('volume', name), *parts)
 
-    def get(self, name):
+    def get(self, name: str) -> 'dict | None':
         return read_json(self.dir(name, 'volume.json'))
 
-    def require(self, name):
+    def require(self, name: str) -> dict:
         volume = self.get(name)
         if volume is None:
             raise ConductorError('no volume named %r: see conductor volume ls' % name)
         return volume
 
-    def names(self):
+    def names(self) -> 'list[str]':
         folder = self.store.path('volumes')
         return sorted(n for n in os.listdir(folder) if not n.startswith('.')) if os.path.isdir(folder) else []
 
-    def list(self):
+    def list(self) -> 'list[dict]':
         return [v for v in (self.get(n) for n in self.names()) if v]
 
-    def create(self, name=None, container=None):
+    def create(self, name: 'str | None' = None, container: 'str | None' = None) -> dict:
         """Make a volume (or return the one there is): a name, or for an anonymous one its container."""
         anonymous = name is None
         name = name or 'anon-' + os.urandom(8).hex()
@@ -150,18 +151,18 @@ class Volumes:
             os.rename(tmp, self.dir(name))
         return volume
 
-    def mark_populated(self, name):
+    def mark_populated(self, name: str) -> None:
         with self.store.lock():
             write_json(self.dir(name, 'volume.json'), dict(self.require(name), populated=True))
 
-    def delete(self, name):
+    def delete(self, name: str) -> None:
         with self.store.lock():
             self.require(name)
             trash = self.store.path('volumes', temp_name('removed-' + name))
             os.rename(self.dir(name), trash)
             self.store.discard(trash)
 
-    def host_paths(self, binds, overlay):
+    def host_paths(self, binds: 'list[dict]', overlay: tuple) -> 'list[tuple[str, str, bool]]':
         """(host folder or file, target, read-only) for each mount spec of a container, each volume filled on first
         use from what the container's root holds at its target. overlay: (lower folders, upper, work, the
         mount point, the folder the lower paths are relative to) of the container's root."""
