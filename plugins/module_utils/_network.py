@@ -246,7 +246,10 @@ class Network:
             tag, (netns, ready), error = message.decode(), fds, None
             try:
                 self._add_step(tag, netns)
-                os.write(ready, b'1')
+                try:
+                    os.write(ready, b'1')
+                except BrokenPipeError:
+                    pass  # the step failed before it waited for its network: its own error says why
             except Exception as e:  # pylint: disable=broad-except
                 error = 'making it: %s' % (str(e) or repr(e))
             os.close(ready)  # without its byte the step does not run

@@ -230,7 +230,8 @@ def test_conductor_container_is_a_stack_of_one_in_no_stack(lab, course):
 
     # a stack's container changed by conductor_container stays the stack's, recreated or not
     recreated = container(container='sc', env={'WEEK': '3'}, command='sleep 1000')
-    assert recreated['actions'] == ['recreated', 'started'] and recreated['differences'] == ['env']
+    # stop_timeout too: conductor_container's is the container's own; the stack's top-level one only overrides stops
+    assert recreated['actions'] == ['recreated', 'started'] and recreated['differences'] == ['env', 'stop_timeout']
     assert stack.config('sc')['stack'] == 'lab'
     counts, result, dummy = stack.run(entries(sc='drop'))
     assert result['orphans'] == ['sc']
