@@ -236,7 +236,7 @@ def test_conductor_container_is_a_stack_of_one_in_no_stack(lab, course):
     counts, result, dummy = stack.run(entries(sc='drop'))
     assert result['orphans'] == ['sc']
     counts, result, dummy = stack.run(entries())
-    assert result['containers']['sc'] == {'actions': ['recreated', 'started'], 'differences': ['env']}
+    assert result['containers']['sc'] == {'actions': ['recreated', 'started'], 'differences': ['env', 'stop_timeout']}
 
     counts, result, dummy = stack.run([], stack_state='absent')
     assert sorted(result['containers']) == ['sa', 'sb', 'sc']
