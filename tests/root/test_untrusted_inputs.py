@@ -163,11 +163,14 @@ def test_a_bind_source_swapped_for_a_symlink_mid_build_is_never_followed(conduct
                          'cat /mnt/src/*.txt > /seen\n')
     conductor('build', 'graded', path)
     assert conductor('run', 'graded', 'g0', '--', 'cat', '/seen').stdout == 'honest\n', 'control'
-    seen = set()
+    seen, built = set(), 0
     with Swapper(context / 'src', tmp_path / 'host'):
-        for n in range(12):
+        for n in range(100):  # until 3 got through: most builds meet a swapped folder and stop, quickly
             if conductor('build', '--no-cache', 'graded', path, check=False).returncode == 0:
                 seen.add(conductor('run', 'graded', 'g%d' % (n + 1), '--', 'cat', '/seen').stdout)
+                built += 1
+                if built == 3:
+                    break
     assert 'HOST SECRET\n' not in seen, 'a host folder was bound into the step'
     assert seen, 'some builds ran their step while the folder was swapped'
 
@@ -187,13 +190,15 @@ def test_the_copy_step_copies_what_the_plan_hashed(conductor, tmp_path):
         keys[json_layers(conductor, 'img')[-1]] = text
     built = 0
     with Swapper(good, other):
-        for n in range(12):
+        for n in range(100):  # until 3 got through, as above
             if conductor('build', '--no-cache', '--context', str(good), 'img', conductorfile, check=False).returncode:
                 continue
             built += 1
             key = json_layers(conductor, 'img')[-1]
             with open(os.path.join(conductor.root, 'layers', key, 'diff', 'src', 'data.txt')) as f:
                 assert keys[key] == f.read(), 'build %d: the layer under %s holds files its key does not cover' % (n, key)
+            if built == 3:
+                break
     assert built, 'some builds ran while the folder was swapped'
 
 
