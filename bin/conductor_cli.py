@@ -267,11 +267,11 @@ def _through_pipes(call, stdin=True):
     """call(stdio) with pipes this process copies to and from its own stdin, stdout and stderr. A container
     never gets our fds themselves: through /proc/self/fd its root could reopen the file or terminal they
     are (a script fed to exec, the admin's terminal) for writing. stdin=False: it reads an end of file."""
-    import threading
+    import _thread  # built in and loaded already: threading would cost run and exec 1 ms to import
     ends = [os.pipe() for dummy in range(3)]
     ours, theirs = [ends[0][1], ends[1][0], ends[2][0]], [ends[0][0], ends[1][1], ends[2][1]]
 
-    def copy(source, target, close_target):
+    def copy(source, target, close_target, done):
         try:
             for data in iter(lambda: os.read(source, 65536), b''):
                 os.write(target, data)
@@ -279,20 +279,25 @@ def _through_pipes(call, stdin=True):
             pass  # the other end went away
         finally:
             os.close(target if close_target else source)
-    threads = [threading.Thread(target=copy, args=(0, ours[0], True), daemon=True),
-               threading.Thread(target=copy, args=(ours[1], 1, False), daemon=True),
-               threading.Thread(target=copy, args=(ours[2], 2, False), daemon=True)]
-    if not stdin:
+            done.release()
+
+    def start(*args):  # a daemon thread (never waited for at exit); its lock is released when it is done
+        done = _thread.allocate_lock()
+        done.acquire()
+        _thread.start_new_thread(copy, args + (done,))
+        return done
+    if stdin:
+        start(0, ours[0], True)
+    else:
         os.close(ours[0])
-    for thread in threads[0 if stdin else 1:]:
-        thread.start()
+    outputs = [start(ours[1], 1, False), start(ours[2], 2, False)]
     try:
         return call(tuple(theirs))
     finally:
         for fd in theirs:
             os.close(fd)
-        for thread in threads[1:]:  # all the output, until every writer in the container is done
-            thread.join()
+        for done in outputs:  # all the output, until every writer in the container is done
+            done.acquire()
 
 
 def cmd_exec(store, args):
