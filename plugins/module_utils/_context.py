@@ -141,7 +141,11 @@ class Context:
         listed and hashed, each checked as it is copied (copy_entry), with their owners and modes: RUN
         --mount=type=bind mounts this copy, never the context, which the student may change while the step
         runs. Files .dockerignore excludes are not in it."""
-        top = self._open(source.path, os.O_RDONLY | os.O_NONBLOCK, sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS)
+        try:
+            top = self._open(source.path, os.O_RDONLY | os.O_NONBLOCK, sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS)
+        except OSError as e:  # a symlink now (ELOOP, EXDEV) or gone
+            raise ConductorError('the build context changed while it was built (%s is now %s): build again when it '
+                                 'stays still' % (source.path, 'gone' if e.errno == errno.ENOENT else 'a symlink'))
         try:
             for entry in [''] + (source.entries or []):
                 target = posixpath.join(dest, entry) if entry else dest
