@@ -39,6 +39,7 @@ if _starts_a_container(sys.argv[1:]):
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (  # noqa: E402
     ConductorError, check_name, dumps, human_size, is_env_key)
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402
+from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils import _operations, _options  # noqa: E402
@@ -49,7 +50,7 @@ def cmd_build(store, args):
     # the helper that networks RUN steps loads its code while the builder does: a build that needs none kills it
     with StepNetworks(store) if args.network in (None, 'default') else contextlib.nullcontext() as networks:
         from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _buildplan  # build's alone
-        check_name('image', args.name)
+        image_name(args.name)
         if args.conductorfile and args.file:
             raise usage(args, 'give the file once: as CONDUCTORFILE or with -f, not both')
         path = args.conductorfile or args.file or _default_file()

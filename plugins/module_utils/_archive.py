@@ -24,20 +24,24 @@ store's lock, are the folders renamed into bases/ and layers/ and the manifest w
 load leaves only .tmp- folders, which the next sweep removes.
 """
 
+import contextlib
 import gzip
 import hashlib
 import io
 import json
 import os
+import posixpath
 import stat
+import subprocess
 import tarfile
 import zlib
 
 from ansible_collections.cs695.conductor.plugins.module_utils._buildplan import image_digest
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, human_size, parse_size, remove_tree, temp_name, tree_size, utc_now, walk, write_json)
+    ConductorError, human_size, parse_size, remove_tree, temp_name, tree_size, utc_now, walk, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path
-from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import SIGNALS, check_config
+from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name
+from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import HEALTH_DEFAULTS, SIGNALS, check_config
 from ansible_collections.cs695.conductor.plugins.module_utils._store import HEX, check_keys, loaded_key
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases
 
@@ -56,7 +60,7 @@ NANOSECONDS = 1000000000
 # -- save -------------------------------------------------------------------------------------------
 def save(store, name: str, output: str, compress: bool = False) -> dict:
     """Write image `name` to the archive `output` (renamed into place when complete); returns its summary."""
-    manifest = store.require_image(check_name('image', name))
+    manifest = store.require_image(name)
     base = _bases.base_info(store.root, manifest['base'])
     if base is None:
         raise ConductorError('image %r has no base in this state root (made by an older Conductor?): build it again'
@@ -253,33 +257,66 @@ def cache_id(keys: 'list[str]', config: dict) -> str:
 
 def load(store, source: 'str | io.IOBase', name: 'str | None' = None) -> 'tuple[dict, bool]':
     """Load the archive at `source` (a path, or a readable binary stream); returns (manifest, changed).
+    It may be an archive `conductor save` wrote, another tool's OCI archive (podman, skopeo, buildah,
+    umoci) or a docker-archive (`docker save`, `podman save`).
 
     Nothing of the archive's record becomes a key or a path: each layer is stored under its chain ID
     (layers/sha256-..., bases/sha256-...), so no archive stands in for a build step or a debootstrap base.
-    The image keeps the id it was saved with (the same id on every host), but builds FROM it key their
-    steps on its cache_id, from its content; its config is checked as a build checks it."""
+    An image Conductor saved keeps its id (the same id on every host), another's has its config's digest
+    (as Docker's); builds FROM it key their steps on its cache_id, from its content; its config is checked
+    as a build checks it."""
     store.prepare()
     store.sweep('images')
-    limit = max_layer_size(store.config)
     tmp = store.path('images', temp_name('load'))
     os.makedirs(tmp, 0o700)
+    try:
+        _unpack_outer(source, tmp, max_layer_size(store.config))
+        return store_image(store, read_archive(tmp, _where(source)), name)
+    finally:
+        remove_tree(tmp)
+
+
+class Parts:
+    """An image as an archive or a registry gives it, every blob in one folder and checked against its
+    digest: its layers ([(path, label)], bottom first), its OCI config (parsed) and that config's digest,
+    Conductor's record when Conductor saved it (else None), the names it came with, and the digest of the
+    manifest it came by (a pull's; None for an archive)."""
+
+    def __init__(self, layers, config, config_digest, record=None, names=(), digest=None):
+        self.layers, self.config, self.config_digest = layers, config, config_digest
+        self.record, self.names, self.digest = record, list(names), digest
+
+
+def store_image(store, parts: Parts, name: 'str | None' = None) -> 'tuple[dict, bool]':
+    """Unpack each layer the store lacks (its diff_id checked first) into a temporary folder, then, under
+    the store's lock, rename them in and write the manifest; (manifest, changed)."""
+    limit = max_layer_size(store.config)
+    config = parts.config if isinstance(parts.config, dict) else {}
+    diff_ids = config.get('rootfs', {}).get('diff_ids') if isinstance(config.get('rootfs'), dict) else None
+    if not isinstance(diff_ids, list) or not parts.layers or len(diff_ids) != len(parts.layers):
+        raise ConductorError('the image\'s manifest and config disagree on the layers (%d layers, diff_ids %r): '
+                             'nothing was loaded' % (len(parts.layers), diff_ids if diff_ids is None else len(diff_ids)))
+    if parts.record is not None:
+        if not isinstance(parts.record, dict) or not isinstance(parts.record.get('layers'), list) or \
+                len(parts.layers) != 1 + len(parts.record['layers']):
+            raise ConductorError('the archive\'s manifest, config and record disagree on the layers: nothing was '
+                                 'loaded')
+        image, infos = _image(parts.record, diff_ids, name), [parts.record.get('base')] + parts.record['layers']
+    else:
+        image, infos = _foreign_image(parts, diff_ids, name), [None] * len(parts.layers)
+    keys = [('bases', image['base'])] + [('layers', key) for key in image['layers']]
     made = []
     try:
-        _unpack_outer(source, tmp, limit)
-        record, descriptors, diff_ids = _read_layout(tmp)
-        image = _image(record, diff_ids, name)
-        keys = [('bases', image['base'])] + [('layers', key) for key in image['layers']]
-        for (kind, key), descriptor, diff_id, info in zip(keys, descriptors, diff_ids,
-                                                          [record['base']] + record['layers']):
+        for (kind, key), (path, label), diff_id, info in zip(keys, parts.layers, diff_ids, infos):
             if os.path.isdir(store.path(kind, key)):
                 continue  # already here: the same content, by its digest
             folder = store.path(kind, temp_name(key))
             made.append((folder, kind, key))
             content = os.path.join(folder, 'rootfs' if kind == 'bases' else 'diff')
             os.makedirs(content)
-            _unpack_layer(_blob_path(tmp, descriptor), descriptor, diff_id, content, limit)
+            _unpack_layer(path, label, diff_id, content, limit)
             write_json(os.path.join(folder, 'base.json' if kind == 'bases' else 'layer.json'),
-                       _layer_info(kind, key, diff_id, info, tree_size(content)))
+                       _layer_info(kind, key, diff_id, info, tree_size(content), parts.config))
         with store.lock():
             while made:
                 folder, kind, key = made[-1]
@@ -288,16 +325,208 @@ def load(store, source: 'str | io.IOBase', name: 'str | None' = None) -> 'tuple[
                 made.pop()
                 remove_tree(folder)
             old = store.image(image['name'], checked=False)
-            if old and old.get('id') == image['id'] and old.get('cache_id') == image['cache_id']:
+            if old and all(old.get(k) == image.get(k) for k in ('id', 'cache_id', 'digest')):
                 return old, False
             image['size'] = _bases.base_info(store.root, image['base'])['size'] + sum(
                 store.layer(key)['size'] for key in image['layers'])
-            write_json(store.path('images', image['name'] + '.json'), image)
+            write_json(store.image_path(image['name']), image)
         return image, True
     finally:
         for folder, dummy, dummy in made:
             remove_tree(folder)
-        remove_tree(tmp)
+
+
+def _foreign_image(parts, diff_ids, name):
+    """The manifest for an image another tool made: its id is its config's digest, its config read from OCI's."""
+    try:
+        keys = loaded_keys(diff_ids)
+    except ConductorError as e:
+        raise ConductorError('the image config names a bad layer digest: %s: nothing was loaded' % e)
+    config = check_config(from_oci_config(parts.config), 'the image config (nothing was loaded)')
+    if name is None:
+        if len(parts.names) != 1:
+            raise ConductorError('the archive names %s: give the name to load it as (-n NAME, the module\'s name)'
+                                 % ('no image' if not parts.names else 'several images (%s)' % ', '.join(parts.names)))
+        name = parts.names[0]
+    created = parts.config.get('created')
+    image = {'name': image_name(name), 'id': parts.config_digest[7:], 'cache_id': cache_id(keys, config),
+             'base': keys[0], 'layers': keys[1:], 'config': config, 'from': None, 'resolved': None,
+             'created': _text(created) or utc_now()}
+    if parts.digest:
+        image['digest'] = parts.digest
+    return image
+
+
+def from_oci_config(oci: dict) -> dict:
+    """Conductor's image config (check_config's keys) from an OCI or Docker image config: what runs reads."""
+    image = oci.get('config') if isinstance(oci, dict) else None
+    image = image if isinstance(image, dict) else {}
+    config = {'env': image.get('Env') or [], 'cmd': image.get('Cmd') or None,
+              'entrypoint': image.get('Entrypoint') or None, 'workdir': image.get('WorkingDir') or None,
+              'user': image.get('User') or None, 'labels': image.get('Labels') or {},
+              'exposed': sorted(image.get('ExposedPorts') or {}), 'volumes': sorted(image.get('Volumes') or {})}
+    if config['workdir']:
+        config['workdir'] = posixpath.normpath(config['workdir'])
+    if image.get('Shell'):
+        config['shell'] = image['Shell']
+    signal = image.get('StopSignal')
+    if signal:
+        text = str(signal).upper()
+        number = int(text) if text.isdigit() else SIGNALS.get(text[3:] if text.startswith('SIG') else text)
+        config['stop_signal'] = number if number is not None else signal  # an unknown name: check_config says so
+    health = image.get('Healthcheck')
+    if isinstance(health, dict) and health.get('Test') and health['Test'][0] != 'NONE':
+        seconds = dict((key, health[field] / NANOSECONDS) for key, field in (
+            ('interval', 'Interval'), ('timeout', 'Timeout'), ('start_period', 'StartPeriod'),
+            ('start_interval', 'StartInterval')) if isinstance(health.get(field), int) and health[field] > 0)
+        config['healthcheck'] = dict(HEALTH_DEFAULTS, test=health['Test'], **seconds)
+        if isinstance(health.get('Retries'), int) and health['Retries'] > 0:
+            config['healthcheck']['retries'] = health['Retries']
+    return config
+
+
+# -- reading an archive ------------------------------------------------------------------------------
+JSON_NAMES = ('oci-layout', 'index.json', 'manifest.json', 'repositories')
+PATH_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/:')
+LAYER_TYPES = {LAYER: None, LAYER + '+gzip': 'gzip', LAYER + '+zstd': 'zstd',
+               'application/vnd.docker.image.rootfs.diff.tar.gzip': 'gzip',
+               'application/vnd.docker.image.rootfs.diff.tar': None}
+INDEX_TYPES = ('application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json')
+MANIFEST_TYPES = (MANIFEST, 'application/vnd.docker.distribution.manifest.v2+json')
+
+
+def _is_json_name(name):
+    return name in JSON_NAMES or name.endswith('.json') or posixpath.basename(name) in ('json', 'VERSION')
+
+
+def _unpack_outer(source, tmp, limit):
+    """The archive's files into tmp: only regular files (folders made as needed), each name plain and at most
+    three deep, each under its cap (JSON_MAX for what is read as JSON, limit for the rest)."""
+    try:
+        tar = tarfile.open(source, 'r|*', tarinfo=_Header) if isinstance(source, str) else \
+            tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
+    except (OSError, tarfile.TarError) as e:
+        raise ConductorError('cannot read the archive %s: %s' % (_where(source), e))
+    try:
+        with tar:
+            for member in tar:
+                name = member_path(member.name)
+                if member.isdir() and name is not None:
+                    continue
+                if not member.isreg() or member.issparse() or name is None or name == '.' or \
+                        not PATH_CHARS.issuperset(name) or name.count('/') > 2 or name.startswith('.'):
+                    raise ConductorError('%s is not an image archive Conductor can load (an OCI archive or a '
+                                         'docker-archive): unexpected entry %r, nothing was loaded'
+                                         % (_where(source), member.name))
+                if _is_json_name(name):
+                    too_big, cap = _too_json(name), JSON_MAX
+                else:
+                    too_big, cap = _too_big('%s of the archive' % name, limit), limit
+                if member.size > cap:
+                    too_big()
+                os.makedirs(os.path.join(tmp, os.path.dirname(name)), 0o700, exist_ok=True)
+                try:
+                    out = open(os.path.join(tmp, name), 'xb')
+                except FileExistsError:
+                    raise ConductorError('%s holds %s twice: refused, nothing was loaded' % (_where(source), name))
+                with tar.extractfile(member) as f, out:
+                    _stream(f, out.write, cap, too_big)
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as e:
+        raise ConductorError('the archive %s is damaged or truncated (%s): nothing was loaded' % (_where(source), e))
+
+
+def read_archive(tmp: str, where: str) -> Parts:
+    """The Parts of an unpacked archive: an OCI image layout (index.json) or a docker-archive (manifest.json)."""
+    try:
+        if os.path.isfile(os.path.join(tmp, 'index.json')):
+            return _read_layout(tmp)
+        if os.path.isfile(os.path.join(tmp, 'manifest.json')):
+            return _read_docker_archive(tmp)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise ConductorError('%s is not an image archive Conductor can load: %s: nothing was loaded'
+                             % (where, e if not isinstance(e, RecursionError) else 'JSON nested too deeply'))
+    raise ConductorError('%s is neither an OCI archive (it has no index.json) nor a docker-archive (no manifest.json): '
+                         'nothing was loaded; Conductor loads what conductor save, docker save, podman save and '
+                         'skopeo copy write' % where)
+
+
+def _json_file(tmp, name):
+    with open(os.path.join(tmp, name), 'rb') as f:
+        return json.loads(_read_json(f, name))
+
+
+def pick_manifest(index: dict, what: str) -> dict:
+    """The descriptor for linux on this machine's architecture in an OCI index or a Docker manifest list; the
+    only image manifest of an index without platforms (a layout Conductor or skopeo wrote)."""
+    manifests = [m for m in index.get('manifests') or [] if isinstance(m, dict)]
+    with_platform = [m for m in manifests if isinstance(m.get('platform'), dict)]
+    if not with_platform:
+        images = [m for m in manifests if m.get('mediaType', MANIFEST) in MANIFEST_TYPES + INDEX_TYPES]
+        if len(images) != 1:
+            raise ValueError('%s must name exactly one image manifest, it names %d' % (what, len(images)))
+        return images[0]
+    arch = {'amd64': 'amd64', 'arm64': 'arm64', 'armhf': 'arm', 'i386': '386', 'ppc64el': 'ppc64le',
+            's390x': 's390x'}.get(_bases.host_arch(), _bases.host_arch())
+    for m in with_platform:
+        if m['platform'].get('os') == 'linux' and m['platform'].get('architecture') == arch:
+            return m
+    raise ConductorError('%s has no image for linux/%s, only for %s: nothing was loaded' % (
+        what, arch, ', '.join(sorted('%s/%s' % (m['platform'].get('os'), m['platform'].get('architecture'))
+                                     for m in with_platform))))
+
+
+def _read_layout(tmp):
+    """Check an OCI layout and every blob's digest; its Parts."""
+    if _json_file(tmp, 'oci-layout').get('imageLayoutVersion') != '1.0.0':
+        raise ValueError('oci-layout is not version 1.0.0')
+    index = _json_file(tmp, 'index.json')
+    top = pick_manifest(index, 'index.json')
+    descriptor = top
+    if top.get('mediaType') in INDEX_TYPES:
+        descriptor = pick_manifest(json.loads(_verified(tmp, top)), 'the index %s' % top.get('digest'))
+    manifest = json.loads(_verified(tmp, descriptor))
+    record = json.loads(manifest.get('annotations', {}).get(ANNOTATION, 'null'))
+    names = [top['annotations'][REF_NAME]] if isinstance(top.get('annotations'), dict) and \
+        isinstance(top['annotations'].get(REF_NAME), str) else []
+    return _parts(tmp, manifest, record, names)
+
+
+def _parts(tmp, manifest, record, names, digest=None):
+    """Parts from an image manifest whose blobs are in tmp/blobs/sha256: each blob checked."""
+    config = json.loads(_verified(tmp, manifest['config']))
+    descriptors = manifest['layers']
+    if not isinstance(descriptors, list) or not isinstance(config, dict):
+        raise ValueError('the layers must be a list and the config an object')
+    layers = []
+    for descriptor in descriptors:
+        descriptor = descriptor if isinstance(descriptor, dict) else {}
+        if descriptor.get('mediaType') not in LAYER_TYPES:
+            raise ConductorError('layer %s has media type %s: only tar layers (plain, gzip or zstd) load: nothing was '
+                                 'loaded' % (descriptor.get('digest'), descriptor.get('mediaType')))
+        _verified(tmp, descriptor, read=False)
+        layers.append((_blob_path(tmp, descriptor), descriptor['digest']))
+    return Parts(layers, config, manifest['config']['digest'], record, names, digest)
+
+
+def _read_docker_archive(tmp):
+    """A docker-archive (docker save, podman save): manifest.json names one image's config and layer tars."""
+    entries = _json_file(tmp, 'manifest.json')
+    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
+        raise ValueError('manifest.json must name exactly one image (this archive names %s)'
+                         % (len(entries) if isinstance(entries, list) else 'none'))
+    entry = entries[0]
+
+    def member(path):
+        name = member_path(path) if isinstance(path, str) else None
+        if name is None or not os.path.isfile(os.path.join(tmp, name)):
+            raise ValueError('manifest.json names %r, which is not a file of the archive' % (path,))
+        return os.path.join(tmp, name)
+    with open(member(entry['Config']), 'rb') as f:
+        data = _read_json(f, entry['Config'])
+    config = json.loads(data)
+    tags = entry.get('RepoTags') or []
+    return Parts([(member(p), p) for p in entry['Layers']], config, 'sha256:' + hashlib.sha256(data).hexdigest(),
+                 None, [t for t in tags if isinstance(t, str)])
 
 
 def _image(record, diff_ids, name):
@@ -315,7 +544,7 @@ def _image(record, diff_ids, name):
     image_id = saved.get('id')
     if not isinstance(image_id, str) or len(image_id) != 64 or not HEX.issuperset(image_id):
         raise ConductorError('the archive\'s image id %r is not 64 hex digits: nothing was loaded' % (image_id,))
-    return {'name': check_name('image', name or saved.get('name')), 'id': image_id, 'cache_id': cache_id(keys, config),
+    return {'name': image_name(name or saved.get('name')), 'id': image_id, 'cache_id': cache_id(keys, config),
             'base': keys[0], 'layers': keys[1:], 'config': config, 'from': _text(saved.get('from')),
             'resolved': _text(saved.get('resolved')), 'created': _text(saved.get('created')) or utc_now()}
 
@@ -325,9 +554,13 @@ def _text(value, most=200):
     return value[:most] if isinstance(value, str) else None
 
 
-def _layer_info(kind, key, diff_id, info, size):
+def _layer_info(kind, key, diff_id, info, size, oci_config=None):
     """layer.json or base.json of a loaded layer: its key, digest and size are ours; from the archive, only text."""
     info = info if isinstance(info, dict) else {}
+    if not info and kind == 'bases' and isinstance(oci_config, dict):  # another tool's image: its architecture
+        arch = {'arm': 'armhf', '386': 'i386', 'ppc64le': 'ppc64el'}.get(oci_config.get('architecture'),
+                                                                          oci_config.get('architecture'))
+        info = {'spec': {'arch': arch}}
     made = {'key': key, 'diff_id': diff_id, 'size': size, 'created': _text(info.get('created'))}
     if kind == 'layers':
         return dict(made, id=key, instruction=_text(info.get('instruction'), 4096))
@@ -376,38 +609,6 @@ def _read_json(f, what):
     return data
 
 
-def _unpack_outer(source, tmp, limit):
-    """The OCI layout's files into tmp: only regular files, only the layout's names, each under its cap."""
-    try:
-        tar = tarfile.open(source, 'r|*', tarinfo=_Header) if isinstance(source, str) else \
-            tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
-    except (OSError, tarfile.TarError) as e:
-        raise ConductorError('cannot read the archive %s: %s' % (_where(source), e))
-    os.makedirs(os.path.join(tmp, 'blobs', 'sha256'))
-    try:
-        with tar:
-            for member in tar:
-                name = member_path(member.name)
-                if member.isdir() and name in ('.', 'blobs', 'blobs/sha256'):
-                    continue
-                folder, base = os.path.split(name or '')
-                if not member.isreg() or member.issparse() or not (name in ('oci-layout', 'index.json') or (
-                        folder == 'blobs/sha256' and len(base) == 64 and HEX.issuperset(base))):
-                    raise ConductorError('%s is not an OCI image layout archive: unexpected entry %r'
-                                         % (_where(source), member.name))
-                if name in ('oci-layout', 'index.json'):
-                    too_big = _too_json(name)
-                    cap = JSON_MAX
-                else:
-                    too_big, cap = _too_big('blob %s of the archive' % base, limit), limit
-                if member.size > cap:
-                    too_big()
-                with tar.extractfile(member) as f, open(os.path.join(tmp, name), 'wb') as out:
-                    _stream(f, out.write, cap, too_big)
-    except (OSError, EOFError, tarfile.TarError, zlib.error) as e:
-        raise ConductorError('the archive %s is damaged or truncated (%s): nothing was loaded' % (_where(source), e))
-
-
 def _too_json(what):
     def fail():
         raise ConductorError('%s is larger than %s: refused, nothing was loaded' % (what, human_size(JSON_MAX)))
@@ -416,41 +617,6 @@ def _too_json(what):
 
 def _where(source):
     return source if isinstance(source, str) else '(standard input)'
-
-
-def _read_layout(tmp):
-    """Check the layout and every blob's digest; return (Conductor's record, layer descriptors, diff_ids)."""
-    try:
-        with open(os.path.join(tmp, 'oci-layout'), 'rb') as f:
-            if json.loads(_read_json(f, 'oci-layout')).get('imageLayoutVersion') != '1.0.0':
-                raise ValueError('oci-layout is not version 1.0.0')
-        with open(os.path.join(tmp, 'index.json'), 'rb') as f:
-            index = json.loads(_read_json(f, 'index.json'))
-        manifests = [m for m in index.get('manifests', []) if m.get('mediaType') == MANIFEST]
-        if len(manifests) != 1:
-            raise ValueError('index.json must name exactly one image manifest, it names %d' % len(manifests))
-        manifest = json.loads(_verified(tmp, manifests[0]))
-        config = json.loads(_verified(tmp, manifest['config']))
-        descriptors, diff_ids = manifest['layers'], config['rootfs']['diff_ids']
-        record = json.loads(manifest.get('annotations', {}).get(ANNOTATION, 'null'))
-        if not isinstance(descriptors, list) or not isinstance(diff_ids, list):
-            raise ValueError('the layers and diff_ids must be lists')
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-        raise ConductorError('not an OCI image archive Conductor can load: %s: nothing was loaded'
-                             % (e if not isinstance(e, RecursionError) else 'JSON nested too deeply'))
-    if not record:
-        raise ConductorError('this OCI image was not saved by Conductor (no %s annotation): Conductor loads the '
-                             'archives `conductor save` writes: nothing was loaded' % ANNOTATION)
-    if not isinstance(record, dict) or not isinstance(record.get('layers'), list) or not descriptors or \
-            len(descriptors) != len(diff_ids) or len(descriptors) != 1 + len(record['layers']):
-        raise ConductorError('the archive\'s manifest, config and record disagree on the layers: nothing was loaded')
-    for descriptor in descriptors:
-        descriptor = descriptor if isinstance(descriptor, dict) else {}
-        if descriptor.get('mediaType') not in (LAYER, LAYER + '+gzip'):
-            raise ConductorError('layer %s has media type %s: only tar and tar+gzip layers load: nothing was loaded'
-                                 % (descriptor.get('digest'), descriptor.get('mediaType')))
-        _verified(tmp, descriptor, read=False)
-    return record, descriptors, diff_ids
 
 
 def _blob_path(tmp, descriptor):
@@ -488,28 +654,52 @@ def _verified(tmp, descriptor, read=True):
     return b''.join(kept) if read else None
 
 
-def _unpack_layer(path, descriptor, diff_id, target, limit):
+@contextlib.contextmanager
+def _layer_stream(path, label):
+    """The plain tar of a layer blob, by its first bytes: gzip, zstd (through Debian's zstd, a pipe) or none."""
+    with open(path, 'rb') as f:
+        magic = f.read(4)
+    if magic[:2] == b'\x1f\x8b':
+        with gzip.open(path, 'rb') as f:
+            yield f
+    elif magic == b'\x28\xb5\x2f\xfd':
+        try:
+            child = subprocess.Popen(['zstd', '-dcq', '--', path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise ConductorError('layer %s is zstd-compressed and zstd is not installed (apt-get install zstd): nothing '
+                                 'was loaded' % label)
+        try:
+            yield child.stdout
+        finally:
+            child.stdout.close()
+            if child.wait():
+                raise OSError('zstd could not decompress it (exit code %d)' % child.returncode)
+    else:
+        with open(path, 'rb') as f:
+            yield f
+
+
+def _unpack_layer(path, label, diff_id, target, limit):
     """Unpack one layer into the new, empty folder target: its diff_id checked first, reading no more than
     limit bytes of it, then every member checked (no .., no absolute or escaping link, nothing written
     through a symlink, no device node, no sparse file) and the bytes written counted against limit."""
-    opener = gzip.open if descriptor['mediaType'].endswith('+gzip') else open
-    too_big = _too_big('layer %s unpacked' % descriptor['digest'], limit)
+    too_big = _too_big('layer %s unpacked' % label, limit)
     h = hashlib.sha256()
     try:
-        with opener(path, 'rb') as f:
+        with _layer_stream(path, label) as f:
             _stream(f, h.update, limit, too_big)
     except (OSError, EOFError, zlib.error) as e:
-        raise ConductorError('layer %s cannot be read (%s): nothing was loaded' % (descriptor['digest'], e))
+        raise ConductorError('layer %s cannot be read (%s): nothing was loaded' % (label, e))
     if 'sha256:' + h.hexdigest() != diff_id:
-        raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % descriptor['digest'])
+        raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % label)
     links, budget = set(), [limit, too_big]
     try:
-        with opener(path, 'rb') as f, tarfile.open(fileobj=f, mode='r|', tarinfo=_Header) as tar:
+        with _layer_stream(path, label) as f, tarfile.open(fileobj=f, mode='r|', tarinfo=_Header) as tar:
             for member in tar:
-                _unpack_member(tar, member, target, links, descriptor['digest'], budget)
+                _unpack_member(tar, member, target, links, label, budget)
     except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError) as e:
         raise ConductorError('layer %s cannot be unpacked (%s): nothing was loaded'
-                             % (descriptor['digest'], e if not isinstance(e, RecursionError) else 'too deep'))
+                             % (label, e if not isinstance(e, RecursionError) else 'too deep'))
 
 
 def _unpack_member(tar, member, target, links, blob, budget):

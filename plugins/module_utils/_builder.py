@@ -226,5 +226,5 @@ def _write_manifest(store, plan):
             'created': utc_now(),
             'size': base_info.get('size', 0) + sum(layer['size'] for layer in records),
         }
-        write_json(store.path('images', plan.name + '.json'), manifest)
+        write_json(store.image_path(plan.name), manifest)
     return manifest, True

@@ -27,8 +27,9 @@ import posixpath
 import shutil
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, check_name, digest, env_dict, temp_name)
+    ConductorError, digest, env_dict, temp_name)
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import Instruction
+from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name, is_reference, parse
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases, _conductorfile, _context
 
@@ -81,9 +82,9 @@ class Plan:
                  build_args: 'dict[str, str] | None' = None, cache_root: 'str | None' = None,
                  download: 'callable | None' = None,
                  allowed_images: 'list | tuple | None' = None, network: str = 'default') -> None:
-        self.name, self.nocache = check_name('image', name), nocache
+        self.name, self.nocache = image_name(name), nocache
         self.allowed_images = None if allowed_images is None else \
-            sorted(set(check_name('image', image) for image in allowed_images))
+            sorted(set(image_name(image) for image in allowed_images))
         if network not in NETWORKS:
             raise ConductorError('invalid build network %r: use default (a network namespace of its own for each RUN '
                                  'step), none or host' % network)
@@ -171,6 +172,10 @@ class Plan:
 
     def _image(self, ref, ins):
         """The manifest of a built image that FROM or COPY --from names; a clear error if there is none."""
+        try:
+            ref = image_name(ref)
+        except ConductorError as e:
+            ins.fail(str(e))
         if ref == self.name:
             ins.fail('image %r cannot be built FROM itself' % ref)
         if self.allowed_images is not None and ref not in self.allowed_images:  # before any read: no oracle
@@ -178,7 +183,6 @@ class Plan:
             ins.fail('%s names the image %r, which this build may not use (allowed: %s): give --allow-image %s (the '
                      'module\'s allowed_images) if it may' % (what, ref, ', '.join(self.allowed_images) or 'none', ref))
         try:
-            check_name('image', ref)
             if self._images is None:
                 raise ConductorError('no image named %r' % ref)
             return self._images(ref)
@@ -319,9 +323,8 @@ def check_from(ins: Instruction) -> None:
     try:
         if _bases.is_base_reference(ref):
             _bases.resolve(ref)
-        elif ':' in ref:
-            raise ConductorError('unknown distribution %r in FROM %s: use debian:<tag>, ubuntu:<tag>, a stage name '
-                                 'or the name of a built image' % (ref.partition(':')[0], ref))
+        elif is_reference(ref):
+            parse(ref)  # a registry's image: pulled before the plan (_registry.pull_for_build)
     except ConductorError as e:
         raise ConductorError('%s:%d: %s' % (ins.source, ins.lineno, e))
 
@@ -333,7 +336,7 @@ def make_plan(store: Store, name: str, steps: 'list[Instruction]', context: 'str
     """A Plan that reads the store's images (or images(name)) and cache keys and the build context;
     with downloads, ADD <URL> fetches into the state root's downloads/ folder. allowed_images: the built
     images FROM and COPY --from may name (None: all); network: the RUN steps'."""
-    check_name('image', name)
+    image_name(name)
     return Plan(name, steps, store.config, images or store.require_image, context, store.keys('layers'),
                 store.keys('bases'), nocache, build_args, store.root,
                 (lambda urls, ins: download(store, urls, ins)) if downloads else None, allowed_images, network)

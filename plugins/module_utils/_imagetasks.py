@@ -15,7 +15,7 @@ archive it would write as pending, and reports what it would do instead of faili
 
 import os
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._planning import PENDING_IMAGE
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public
 from ansible_collections.cs695.conductor.plugins.module_utils import _operations
@@ -36,7 +36,7 @@ def ensure_image(store: Store, name: str, state: str = 'present', conductorfile:
     loads it from the archive load_path unless the image already has the archive's id; archive_path
     exports it after building or loading unless that archive already holds the image's id."""
     out = out or (lambda line: None)
-    before = store.image(check_name('image', name))
+    before = store.image(name)
     if state == 'absent':
         if before and not check_mode:
             _operations.remove_image(store, name)

@@ -10,7 +10,8 @@
     locks/<name>           flock held while one container is started, stopped or removed
     bases/<key>/           rootfs/ from debootstrap + base.json
     layers/<key>/          diff/ (one overlayfs upper dir per COPY/RUN step) + layer.json
-    images/<name>.json     manifest: base, ordered layer keys, config, id, size, created
+    images/<name>.json     manifest: base, ordered layer keys, config, id, size, created (a reference's
+                           '/' is '+' in the file name: _reference.file_name)
     containers/, network/  owned by _containers.py and _addresses.py
 
 A key is 32 hex digits (a build step's cache key, a debootstrap base's) or sha256-<64 hex digits> (a
@@ -34,9 +35,10 @@ import stat
 import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    TEMP_PREFIX, ConductorError, check_name, load_config, locked, read_json, remove_tree, state_root, temp_owner,
+    TEMP_PREFIX, ConductorError, load_config, locked, read_json, remove_tree, state_root, temp_owner,
     tree_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
+from ansible_collections.cs695.conductor.plugins.module_utils._reference import file_name, from_file_name, image_name
 
 LOADED = 'sha256-'
 HEX = frozenset('0123456789abcdef')
@@ -119,14 +121,22 @@ class Store:
     # -- reading -------------------------------------------------------------------------------
     def image(self, name: str, checked: bool = True):
         """The manifest of image `name`, or None; its keys checked (checked=False: as it is, for rmi)."""
-        manifest = read_json(self.path('images', check_name('image', name) + '.json'))
+        manifest = read_json(self.image_path(name))
         if manifest is not None and checked:
             check_keys(manifest, 'image %r' % name, 'remove it (conductor rmi %s) and build or load it again' % name)
         return manifest
 
+    def image_path(self, name: str) -> str:
+        """The manifest file of the image a user's name means (a plain name, or a reference normalized)."""
+        return self.path('images', file_name(image_name(name)) + '.json')
+
     def require_image(self, name: str, checked: bool = True):
         manifest = self.image(name, checked)
         if manifest is None:
+            name = image_name(name)
+            if '/' in name:
+                raise ConductorError('no image named %r: pull it first (conductor pull %s) or see conductor images'
+                                     % (name, name))
             raise ConductorError("no image named %r: build it first (conductor build %s) or see conductor images"
                                  % (name, name))
         return manifest
@@ -135,9 +145,16 @@ class Store:
         """Every image whose manifest is sound: one damaged or forged manifest never breaks a listing or
         rmcache (run, build and rmi name it)."""
         folder = self.path('images')
-        names = sorted(n[:-5] for n in os.listdir(folder) if n.endswith('.json')) if os.path.isdir(folder) else []
-        manifests = (self.image(n, checked=False) for n in names)
+        names = sorted(from_file_name(n[:-5]) for n in os.listdir(folder) if n.endswith('.json') and
+                       not n.startswith(TEMP_PREFIX)) if os.path.isdir(folder) else []
+        manifests = (self._listed(n) for n in names)
         return [m for m in manifests if m and bad_key(m) is None]
+
+    def _listed(self, name):
+        try:
+            return self.image(name, checked=False)
+        except ConductorError:
+            return None  # a file no image name maps to: not one of ours
 
     def layer(self, key: str) -> 'dict | None':
         return read_json(self.path('layers', check_key(key, 'layer'), 'layer.json'))
@@ -160,7 +177,7 @@ class Store:
         """Delete the manifest and the layers nothing else uses; return the manifest."""
         with self.lock():
             manifest = self.require_image(name, checked=False)
-            os.unlink(self.path('images', name + '.json'))
+            os.unlink(self.image_path(name))
             used = self._used(others)[1]
             layers = manifest.get('layers') if isinstance(manifest, dict) else None
             for key in layers if isinstance(layers, list) else []:

@@ -23,7 +23,7 @@ def test_help_on_every_command(command, tmp_path):
     (['frobnicate'], "conductor: error: unknown command 'frobnicate'"),
     (['build'], 'conductor build: error: missing NAME'),
     (['build', 'x', 'missing/Conductorfile'], 'conductor build: cannot read Conductorfile missing/Conductorfile'),
-    (['build', 'bad/name'], "conductor build: invalid image name 'bad/name'"),
+    (['build', 'Bad/Name'], "conductor build: invalid image reference 'Bad/Name'"),
     (['rmi', 'nosuch'], "conductor rmi: no image named 'nosuch'"),
 ])
 def test_errors_are_one_line(args, message, tmp_path):
