@@ -55,6 +55,9 @@ def cmd_build(store, args):
             raise usage(args, 'give the file once: as CONDUCTORFILE or with -f, not both')
         path = args.conductorfile or args.file or _default_file()
         steps, context = _buildplan.load_steps(path, context=args.context)
+        if args.pull != 'never':
+            from ansible_collections.cs695.conductor.plugins.module_utils import _registry  # a registry's image
+            _registry.pull_for_build(store, steps, args.pull or 'missing', _registry.progress_writer())
         plan = _buildplan.make_plan(store, args.name, steps, context, nocache=args.no_cache,
                                     build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
                                     allowed_images=args.allow_image or None,
@@ -95,12 +98,45 @@ def cmd_images(store, args):
     _table(('NAME', 'ID', 'SIZE', 'CREATED', 'FROM'), rows)
 
 
+def cmd_pull(store, args):
+    """pull REF: fetch an image from a registry (docker.io/library/ for a bare name, as Docker's)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _registry
+    manifest, changed = _registry.pull(store, args.ref, _registry.progress_writer(), progress=True)
+    print('%s %s (id %s, %s)' % ('Pulled' if changed else 'Up to date:', manifest['name'], manifest['id'][:12],
+                                 manifest.get('digest')))
+
+
+def cmd_push(store, args):
+    """push NAME [REF]: upload an image to a registry, as REF (default: its own name, a reference)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _registry
+    result = _registry.push(store, args.name, args.ref or args.name, _registry.progress_writer())
+    print('Pushed %s as %s (%s)' % (result['name'], result['reference'], result['digest']))
+
+
+def cmd_login(store, args):
+    """login REGISTRY: check a user and password (read from standard input) and store them for pulls and pushes."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _registry
+    if not args.password_stdin:
+        raise usage(args, 'login reads the password from standard input: give --password-stdin (never on the '
+                          'command line, where ps shows it)')
+    path = _registry.login(store.config, args.registry, args.username, sys.stdin.readline().rstrip('\n'))
+    print('Login Succeeded (stored in %s)' % path)
+
+
+def cmd_logout(store, args):
+    """logout REGISTRY: forget the stored credentials of a registry."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _registry
+    changed = _registry.logout(args.registry)
+    print('Removed the login of %s from %s' % (args.registry, ', '.join(changed)) if changed else
+          'Not logged in to %s' % args.registry)
+
+
 def cmd_save(store, args):
     """save: write an image to an OCI image layout archive (its base and every layer, its config)."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _archive
     if not args.output:
         raise usage(args, 'save needs -o FILE: the archive to write')
-    summary = _archive.save(store, args.name, args.output, compress=args.gzip)
+    summary = _archive.save(store, args.name, args.output, compress=args.gzip, form=args.format or 'oci')
     print('Saved %s (id %s) to %s, %s' % (summary['name'], summary['id'][:12], summary['path'],
                                           human_size(summary['size'])))
 
@@ -495,10 +531,19 @@ COMMANDS = {
         ('--network', 'network', 'MODE', "the RUN steps' network: default (a namespace of its own for each step, "
          "with internet access), none, or host (the host's own: its loopback and services; also allows RUN "
          "--network=host)"),
-        ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache')]),
+        ('--no-cache', 'no_cache', None, 'run every step, ignoring the build cache'),
+        ('--pull', 'pull', 'POLICY', 'images FROM and COPY --from name by reference: missing (default: pull what is '
+         'not here), always (pull again, as docker build --pull) or never')]),
+    'pull': (cmd_pull, 'REF', []),
+    'push': (cmd_push, 'NAME [REF]', []),
+    'login': (cmd_login, 'REGISTRY', [('-u, --username', 'username', 'USER', 'the user'),
+                                      ('--password-stdin', 'password_stdin', None, 'read the password from standard input')]),
+    'logout': (cmd_logout, 'REGISTRY', []),
     'images': (cmd_images, '', [JSON]),
     'save': (cmd_save, 'NAME', [('-o, --output', 'output', 'FILE', 'the archive to write'),
-                                ('--gzip', 'gzip', None, 'compress each layer with gzip')]),
+                                ('--gzip', 'gzip', None, 'compress each layer with gzip (oci only)'),
+                                ('--format', 'format', 'FORMAT', 'oci (default: an OCI image layout) or '
+                                 'docker-archive (what docker load and podman load read)')]),
     'load': (cmd_load, '', [('-i, --input', 'input', 'FILE', 'the archive to read (- for standard input)'),
                             ('--name', 'name', 'NAME', 'the name to load it under (default: the name it was saved with)')]),
     'rmi': (cmd_rmi, 'NAME', []),

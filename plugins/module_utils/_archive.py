@@ -58,35 +58,28 @@ NANOSECONDS = 1000000000
 
 
 # -- save -------------------------------------------------------------------------------------------
-def save(store, name: str, output: str, compress: bool = False) -> dict:
-    """Write image `name` to the archive `output` (renamed into place when complete); returns its summary."""
+def save(store, name: str, output: str, compress: bool = False, form: str = 'oci') -> dict:
+    """Write image `name` to the archive `output` (renamed into place when complete); returns its summary.
+    form: oci (an OCI image layout) or docker-archive (the same layout, its layers plain tars, with the
+    manifest.json that docker load and podman load read)."""
+    if form not in FORMATS:
+        raise ConductorError('invalid archive format %r: use %s' % (form, ' or '.join(FORMATS)))
     manifest = store.require_image(name)
-    base = _bases.base_info(store.root, manifest['base'])
-    if base is None:
-        raise ConductorError('image %r has no base in this state root (made by an older Conductor?): build it again'
-                             % name)
-    layers = [store.layer(key) for key in manifest['layers']]
     tmp = store.path('images', temp_name('save'))
-    os.makedirs(os.path.join(tmp, 'blobs', 'sha256'))
     try:
-        folders = [store.path('bases', manifest['base'], 'rootfs')] + [store.path('layers', k, 'diff') for k in manifest['layers']]
-        descriptors, diff_ids = [], []
-        for folder in folders:
-            descriptor, diff_id = _blob_of_layer(tmp, folder, compress)
-            descriptors.append(descriptor)
-            diff_ids.append(diff_id)
-        config = _blob(tmp, CONFIG, json.dumps(oci_config(manifest, base, layers, diff_ids), sort_keys=True).encode())
-        record = {'image': manifest, 'base': base, 'layers': layers}
-        oci_manifest = {'schemaVersion': 2, 'mediaType': MANIFEST, 'config': config, 'layers': descriptors,
-                        'annotations': {ANNOTATION: json.dumps(record, sort_keys=True), REF_NAME: name}}
-        top = _blob(tmp, MANIFEST, json.dumps(oci_manifest, sort_keys=True).encode())
-        top['annotations'] = {REF_NAME: name, ANNOTATION + '.id': manifest['id']}
-        _write(tmp, 'index.json', {'schemaVersion': 2, 'manifests': [top]})
-        _write(tmp, 'oci-layout', {'imageLayoutVersion': '1.0.0'})
+        top = write_layout(store, manifest['name'], tmp, compress and form == 'oci')
+        entries = ['oci-layout', 'index.json']
+        if form == 'docker-archive':
+            oci_manifest = json.loads(_verified(tmp, top))
+            tag = manifest['name'] if ':' in manifest['name'].rpartition('/')[2] else manifest['name'] + ':latest'
+            _write(tmp, 'manifest.json', [{'Config': 'blobs/sha256/' + oci_manifest['config']['digest'][7:],
+                                           'RepoTags': [tag] if '@' not in tag else [],
+                                           'Layers': ['blobs/sha256/' + d['digest'][7:] for d in oci_manifest['layers']]}])
+            entries.append('manifest.json')
         partial = '%s.%s' % (output, temp_name())
         try:
             with tarfile.open(partial, 'w', format=tarfile.PAX_FORMAT) as tar:
-                for entry in ['oci-layout', 'index.json'] + ['blobs/sha256/' + n for n in sorted(
+                for entry in entries + ['blobs/sha256/' + n for n in sorted(
                         os.listdir(os.path.join(tmp, 'blobs', 'sha256')))]:
                     tar.add(os.path.join(tmp, entry), entry, recursive=False, filter=_plain)
             os.rename(partial, output)
@@ -95,7 +88,37 @@ def save(store, name: str, output: str, compress: bool = False) -> dict:
                 os.unlink(partial)
     finally:
         remove_tree(tmp)
-    return {'name': name, 'id': manifest['id'], 'path': output, 'size': os.path.getsize(output)}
+    return {'name': manifest['name'], 'id': manifest['id'], 'path': output, 'size': os.path.getsize(output)}
+
+
+FORMATS = ('oci', 'docker-archive')
+
+
+def write_layout(store, name: str, tmp: str, compress: bool) -> dict:
+    """Image `name` as an OCI image layout in the new folder tmp (save's, and push's blobs); the index's
+    descriptor of its manifest."""
+    manifest = store.require_image(name)
+    base = _bases.base_info(store.root, manifest['base'])
+    if base is None:
+        raise ConductorError('image %r has no base in this state root (made by an older Conductor?): build it again'
+                             % name)
+    layers = [store.layer(key) for key in manifest['layers']]
+    os.makedirs(os.path.join(tmp, 'blobs', 'sha256'))
+    folders = [store.path('bases', manifest['base'], 'rootfs')] + [store.path('layers', k, 'diff') for k in manifest['layers']]
+    descriptors, diff_ids = [], []
+    for folder in folders:
+        descriptor, diff_id = _blob_of_layer(tmp, folder, compress)
+        descriptors.append(descriptor)
+        diff_ids.append(diff_id)
+    config = _blob(tmp, CONFIG, json.dumps(oci_config(manifest, base, layers, diff_ids), sort_keys=True).encode())
+    record = {'image': manifest, 'base': base, 'layers': layers}
+    oci_manifest = {'schemaVersion': 2, 'mediaType': MANIFEST, 'config': config, 'layers': descriptors,
+                    'annotations': {ANNOTATION: json.dumps(record, sort_keys=True), REF_NAME: name}}
+    top = _blob(tmp, MANIFEST, json.dumps(oci_manifest, sort_keys=True).encode())
+    top['annotations'] = {REF_NAME: name, ANNOTATION + '.id': manifest['id']}
+    _write(tmp, 'index.json', {'schemaVersion': 2, 'manifests': [top]})
+    _write(tmp, 'oci-layout', {'imageLayoutVersion': '1.0.0'})
+    return top
 
 
 def _plain(info):
@@ -304,6 +327,8 @@ def store_image(store, parts: Parts, name: 'str | None' = None) -> 'tuple[dict, 
         image, infos = _image(parts.record, diff_ids, name), [parts.record.get('base')] + parts.record['layers']
     else:
         image, infos = _foreign_image(parts, diff_ids, name), [None] * len(parts.layers)
+    if parts.digest:
+        image['digest'] = parts.digest  # the manifest a pull came by: a re-pull compares it
     keys = [('bases', image['base'])] + [('layers', key) for key in image['layers']]
     made = []
     try:
@@ -350,10 +375,9 @@ def _foreign_image(parts, diff_ids, name):
         name = parts.names[0]
     created = parts.config.get('created')
     image = {'name': image_name(name), 'id': parts.config_digest[7:], 'cache_id': cache_id(keys, config),
-             'base': keys[0], 'layers': keys[1:], 'config': config, 'from': None, 'resolved': None,
+             'base': keys[0], 'layers': keys[1:], 'config': config,
+             'from': image_name(name) if parts.digest else 'archive', 'resolved': parts.digest,
              'created': _text(created) or utc_now()}
-    if parts.digest:
-        image['digest'] = parts.digest
     return image
 
 
@@ -488,11 +512,13 @@ def _read_layout(tmp):
     record = json.loads(manifest.get('annotations', {}).get(ANNOTATION, 'null'))
     names = [top['annotations'][REF_NAME]] if isinstance(top.get('annotations'), dict) and \
         isinstance(top['annotations'].get(REF_NAME), str) else []
-    return _parts(tmp, manifest, record, names)
+    return parts_of(tmp, manifest, record, names)
 
 
-def _parts(tmp, manifest, record, names, digest=None):
-    """Parts from an image manifest whose blobs are in tmp/blobs/sha256: each blob checked."""
+def parts_of(tmp: str, manifest: dict, record, names: 'list[str]', digest: 'str | None' = None,
+             check_layers: bool = True) -> Parts:
+    """Parts from an image manifest whose blobs are in tmp/blobs/sha256: the config checked and read, each
+    layer's media type checked, and each layer blob checked (check_layers=False: a pull's, checked as it came)."""
     config = json.loads(_verified(tmp, manifest['config']))
     descriptors = manifest['layers']
     if not isinstance(descriptors, list) or not isinstance(config, dict):
@@ -503,8 +529,9 @@ def _parts(tmp, manifest, record, names, digest=None):
         if descriptor.get('mediaType') not in LAYER_TYPES:
             raise ConductorError('layer %s has media type %s: only tar layers (plain, gzip or zstd) load: nothing was '
                                  'loaded' % (descriptor.get('digest'), descriptor.get('mediaType')))
-        _verified(tmp, descriptor, read=False)
-        layers.append((_blob_path(tmp, descriptor), descriptor['digest']))
+        if check_layers:
+            _verified(tmp, descriptor, read=False)
+        layers.append((blob_file(tmp, descriptor), descriptor['digest']))
     return Parts(layers, config, manifest['config']['digest'], record, names, digest)
 
 
@@ -619,7 +646,7 @@ def _where(source):
     return source if isinstance(source, str) else '(standard input)'
 
 
-def _blob_path(tmp, descriptor):
+def blob_file(tmp, descriptor):
     digest = descriptor.get('digest') if isinstance(descriptor, dict) else None
     if not isinstance(digest, str) or not digest.startswith('sha256:') or len(digest) != 71 or \
             not HEX.issuperset(digest[7:]):
@@ -630,7 +657,7 @@ def _blob_path(tmp, descriptor):
 def _verified(tmp, descriptor, read=True):
     """A blob's content (or None), after checking its size and sha256 against the descriptor. A blob is
     read no further than its size; one read into memory (a manifest, a config) is at most JSON_MAX."""
-    path = _blob_path(tmp, descriptor)
+    path = blob_file(tmp, descriptor)
     size = descriptor.get('size')
 
     def mismatch():

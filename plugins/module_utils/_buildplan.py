@@ -191,6 +191,10 @@ class Plan:
             ins.fail('%s is neither a stage of this file (named stages: %s) nor a built image: %s'
                      % (ref, stages, e))
 
+    def _debootstrapped(self, ref):
+        """FROM debian:/ubuntu: comes from debootstrap, unless DEBIAN_FROM=registry sends it to a registry."""
+        return _bases.is_base_reference(ref) and self.settings.get('DEBIAN_FROM') != 'registry'
+
     def _context_for(self, ins):
         if self._context is None:
             ins.fail('%s needs a build context: give the folder its sources are in' % ins.command)
@@ -203,13 +207,13 @@ class Plan:
             return stage
         self._visiting.append(stage)
         ref = stage.instruction.args['image']
-        parent = self._stage(ref, stage.instruction, 'FROM') if not _bases.is_base_reference(ref) else None
+        parent = self._stage(ref, stage.instruction, 'FROM') if not self._debootstrapped(ref) else None
         first = Step(0, stage.instruction, stage)
         if parent is not None:
             stage.pending = parent.pending
             stage.base, stage.chain, stage.parent_layers = parent.base, parent.chain, list(parent.layers)
             config, stage.resolved = dict(parent.config), parent.resolved
-        elif _bases.is_base_reference(ref):
+        elif self._debootstrapped(ref):
             stage.base_spec = _bases.base_spec(ref, self.settings)
             stage.base = stage.chain = _bases.base_key(stage.base_spec)
             stage.resolved, config = '%s:%s' % (stage.base_spec['distro'], stage.base_spec['suite']), {}
@@ -263,8 +267,9 @@ class Plan:
             if stage is not None:
                 step.copy_from = (stage.base, stage.layers)
                 return stage.chain
-            if _bases.is_base_reference(source) or ':' in source:
-                ins.fail('COPY --from=%s: use the name or number of a stage, or a built image' % source)
+            if self._debootstrapped(source):
+                ins.fail('COPY --from=%s: use the name or number of a stage, or an image (built, loaded or pulled)'
+                         % source)
             manifest = self._image(source, ins)
             step.copy_from = (manifest['base'], manifest['layers'])
             step.cached = not manifest.get('pending')  # a pending image is never in the cache

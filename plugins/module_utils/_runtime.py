@@ -346,6 +346,7 @@ def _attach_pty(sock, pts):  # pragma: no cover - runs in the child
 
 def mount_sys(rootfs: str, privileged: bool) -> None:
     flags = sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC
+    _sandbox.mount_point(rootfs, '/sys')
     _sandbox.mount_in_root('sysfs', rootfs, '/sys', 'sysfs', flags | (0 if privileged else sys_.MS_RDONLY))
     for path in () if privileged else MASKED_SYS:  # a fresh sysfs: nothing in it was planted
         if os.path.isdir(rootfs + path):

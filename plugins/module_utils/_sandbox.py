@@ -210,13 +210,21 @@ def bind_in_root(source, rootfs, target, readonly=False):
         os.close(fd)
 
 
+def mount_point(rootfs, target):
+    """Make the folder target inside rootfs if the image lacks it (a pulled image may have no /proc or /dev):
+    in the container's own upper layer, never through a symlink out (make_dirs_in_root)."""
+    os.close(make_dirs_in_root(rootfs, target))
+
+
 def mount_proc(rootfs):
+    mount_point(rootfs, '/proc')
     mount_in_root('proc', rootfs, '/proc', 'proc', sys_.MS_NOSUID | sys_.MS_NODEV | sys_.MS_NOEXEC)
 
 
 def mount_dev(rootfs, shm_size=None):
     """A private /dev: tmpfs with a few nodes, its own devpts and shm (shm_size bytes, default 64 MiB as
     Docker's). Never the host's /dev."""
+    mount_point(rootfs, '/dev')
     mount_in_root('tmpfs', rootfs, '/dev', 'tmpfs', sys_.MS_NOSUID, 'mode=755,size=65536k')
     dev = os.path.join(rootfs, 'dev')  # a tmpfs of our own now: nothing in it was planted
     old = os.umask(0)
@@ -237,11 +245,15 @@ def mount_dev(rootfs, shm_size=None):
 
 
 def bind_file(source, rootfs, target, create=False):
-    """Bind source over target inside rootfs. With create, a missing target (or a symlink in its
-    place) becomes an empty file first: in the container's own upper layer, never in the image, and
+    """Bind source over target inside rootfs, if it is there. With create, a missing target (or a symlink in its
+    place; and its folder) becomes an empty file first: in the container's own upper layer, never in the image, and
     never through a symlink out of the root (the folder is opened with open_in_root)."""
     folder, name = os.path.split(target.lstrip('/'))
-    parent = open_in_root(rootfs, folder, os.O_PATH | os.O_DIRECTORY)
+    try:
+        parent = make_dirs_in_root(rootfs, folder) if create else \
+            open_in_root(rootfs, folder, os.O_PATH | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return  # without create, a missing folder (an image with no /etc) is a file not there: nothing to bind on
     try:
         try:
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)

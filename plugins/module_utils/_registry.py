@@ -1,0 +1,608 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""A registry client for the OCI distribution spec, as Docker, podman and skopeo speak it: pull, push, login.
+
+Where things come from, as podman and Docker have them:
+- credentials: $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, /run/containers/<uid>/auth.json,
+  /etc/containers/auth.json, ~/.docker/config.json (the first that names the registry); `login` writes the
+  first of the first three that applies;
+- TLS: the system's CAs, plus every *.crt in <certs.d>/HOST[:PORT]/ (REGISTRY_CERTS_D in conductor.conf,
+  by default /etc/containers/certs.d and /etc/docker/certs.d), and a client certificate there (*.cert, *.key);
+- plain HTTP: only for a registry REGISTRY_INSECURE (comma-separated host[:port]) lists;
+- mirrors: REGISTRY_MIRRORS=docker.io=https://mirror.lab:5000,... tried first, then the registry itself.
+
+Auth is the registry's choice, answered on a 401: Basic with the stored credentials, or Bearer, whose
+token comes from the realm the WWW-Authenticate header names, for the service and scope it names (the
+flow of Docker Hub and ghcr.io), asked again once when a token expires.
+
+A pull asks for the manifest (a manifest list or an OCI index picks linux on this machine's
+architecture) and stops there when the image it names is the one the store has. Otherwise it fetches
+the config and each layer the store lacks, several at a time, each into a temporary file whose sha256 is
+checked as it streams and which is renamed only when it matches; then _archive.store_image unpacks and
+checks them as a load does, and nothing enters the store before all of it is checked."""
+
+import base64
+import hashlib
+import json
+import os
+import sys
+import time
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import (
+    ConductorError, human_size, remove_tree, temp_name)
+from ansible_collections.cs695.conductor.plugins.module_utils._reference import Reference, parse
+from ansible_collections.cs695.conductor.plugins.module_utils._store import loaded_key
+from ansible_collections.cs695.conductor.plugins.module_utils import _archive
+
+ACCEPT = ', '.join(_archive.INDEX_TYPES + _archive.MANIFEST_TYPES)
+SCHEMA1 = ('application/vnd.docker.distribution.manifest.v1+json',
+           'application/vnd.docker.distribution.manifest.v1+prettyjws')
+CERTS_D = '/etc/containers/certs.d:/etc/docker/certs.d'
+PARALLEL = 3  # layers fetched at once, as Docker's max-concurrent-downloads
+TIMEOUT = 60
+HUB = 'registry-1.docker.io'  # where docker.io's API is
+
+
+# -- configuration: credentials, TLS, insecure registries, mirrors -----------------------------------------
+def auth_files(write: bool = False) -> 'list[str]':
+    """The auth files, in the order they are read (write=True: those login may write, first is used)."""
+    files = []
+    if os.environ.get('REGISTRY_AUTH_FILE'):
+        files.append(os.environ['REGISTRY_AUTH_FILE'])
+    if os.environ.get('XDG_RUNTIME_DIR'):
+        files.append(os.path.join(os.environ['XDG_RUNTIME_DIR'], 'containers', 'auth.json'))
+    files.append('/run/containers/%d/auth.json' % os.getuid())
+    if write:
+        return files
+    return files + ['/etc/containers/auth.json', os.path.join(os.path.expanduser('~'), '.docker', 'config.json')]
+
+
+def credentials(registry: str) -> 'tuple[str, str] | None':
+    """(user, password) for a registry from the first auth file that names it; None when none does."""
+    keys = [registry] + (['https://index.docker.io/v1/', 'index.docker.io', 'registry-1.docker.io']
+                         if registry == 'docker.io' else ['https://' + registry])
+    for path in auth_files():
+        try:
+            with open(path) as f:
+                auths = json.load(f).get('auths') or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        for key in keys:
+            entry = auths.get(key) if isinstance(auths, dict) else None
+            if isinstance(entry, dict) and isinstance(entry.get('auth'), str):
+                try:
+                    user, colon, password = base64.b64decode(entry['auth']).decode().partition(':')
+                except ValueError:
+                    raise ConductorError('the credentials for %s in %s are not base64 of user:password: log in again '
+                                         '(conductor login %s)' % (registry, path, registry))
+                if colon:
+                    return user, password
+    return None
+
+
+def _listed(config, key):
+    return [word.strip() for word in (config.get(key) or '').replace(' ', ',').split(',') if word.strip()]
+
+
+def mirrors(config: dict, registry: str) -> 'list[str]':
+    """REGISTRY_MIRRORS' endpoints (https://host[:port] or http://...) for a registry, in order."""
+    found = []
+    for item in _listed(config, 'REGISTRY_MIRRORS'):
+        name, equals, url = item.partition('=')
+        if not equals or '://' not in url:
+            raise ConductorError('REGISTRY_MIRRORS in the config: %r is not REGISTRY=https://MIRROR[:PORT]' % item)
+        if name == registry:
+            found.append(url.rstrip('/'))
+    return found
+
+
+class Endpoint:
+    """One registry (or mirror) as it is reached: scheme, host[:port], the TLS context, the credentials."""
+
+    def __init__(self, config, url, registry):
+        scheme, dummy, host = url.partition('://')
+        self.scheme, self.host, self.registry = scheme, host, registry
+        if scheme == 'http' and host not in _listed(config, 'REGISTRY_INSECURE') and \
+                registry not in _listed(config, 'REGISTRY_INSECURE'):
+            raise ConductorError('%s is plain HTTP, which Conductor uses only for registries listed in '
+                                 'REGISTRY_INSECURE in conductor.conf' % url)
+        self.certs = [os.path.join(folder, host) for folder in (config.get('REGISTRY_CERTS_D') or CERTS_D).split(':')]
+        self.login = credentials(registry)
+        self.tokens = {}  # scope: token
+
+    @classmethod
+    def of(cls, config, registry):
+        """The registry itself: https, or http when it is listed as insecure."""
+        insecure = registry in _listed(config, 'REGISTRY_INSECURE')
+        return cls(config, '%s://%s' % ('http' if insecure else 'https', HUB if registry == 'docker.io' else registry),
+                   registry)
+
+    def _connection(self, host, scheme):
+        import http.client
+        if scheme == 'http':
+            return http.client.HTTPConnection(host, timeout=TIMEOUT)
+        import ssl
+        context = ssl.create_default_context()
+        for folder in self.certs if host == self.host else []:
+            try:
+                names = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(folder, name)
+                if name.endswith('.crt'):
+                    context.load_verify_locations(cafile=path)
+                elif name.endswith('.cert') and os.path.exists(path[:-5] + '.key'):
+                    context.load_cert_chain(path, path[:-5] + '.key')
+        return http.client.HTTPSConnection(host, timeout=TIMEOUT, context=context)
+
+    def request(self, method, path, scope, headers=None, body=None, stream=False, redirects=5):
+        """One request, authenticated as the registry asks; the response (read, or open when stream)."""
+        import http.client
+        import ssl
+        headers = dict(headers or {})
+        for attempt in range(3):
+            if scope in self.tokens:
+                headers['Authorization'] = self.tokens[scope]
+            scheme, host, url = self.scheme, self.host, path
+            for dummy in range(redirects + 1):
+                connection = self._connection(host, scheme)
+                try:
+                    if hasattr(body, 'seek'):
+                        body.seek(0)
+                    connection.request(method, url, body=body, headers=headers)
+                    response = connection.getresponse()
+                except ssl.SSLError as e:
+                    connection.close()
+                    raise ConductorError('TLS with %s failed (%s): if the registry\'s certificate comes from a CA of '
+                                         'your own, put the CA in %s/ca.crt' % (host, getattr(e, 'reason', e),
+                                                                                self.certs[0]))
+                except (OSError, http.client.HTTPException) as e:
+                    connection.close()
+                    raise ConductorError('cannot reach the registry %s (%s)' % (host, e))
+                if response.status in (301, 302, 303, 307, 308) and response.getheader('Location'):
+                    location = response.getheader('Location')
+                    response.read()
+                    connection.close()
+                    if '://' in location:
+                        scheme, dummy, rest = location.partition('://')
+                        host, slash, url = rest.partition('/')
+                        url = '/' + url
+                        headers.pop('Authorization', None)  # a blob store elsewhere gets no registry token
+                    else:
+                        url = location
+                    continue
+                break
+            if response.status != 401:
+                if not stream:
+                    response.data = response.read()
+                    connection.close()
+                return response
+            challenge = response.getheader('WWW-Authenticate') or ''
+            response.data = response.read(1 << 16)
+            connection.close()
+            if attempt == 2:  # a fresh token (asked again once, for one that expired) or the password refused
+                raise self._denied(_failed(response, '').args[0].partition('(')[2].rstrip(')'))
+            self._authenticate(challenge, scope, retried=attempt > 0)
+
+    def _authenticate(self, challenge, scope, retried):
+        kind, dummy, params = challenge.partition(' ')
+        kind = kind.lower()
+        if kind == 'basic':
+            if self.login is None or retried:
+                raise self._denied()
+            self.tokens[scope] = 'Basic ' + base64.b64encode(('%s:%s' % self.login).encode()).decode()
+        elif kind == 'bearer':
+            self.tokens[scope] = 'Bearer ' + self._token(parse_challenge(params), scope)
+        else:
+            raise ConductorError('the registry %s asks for %r authentication, which Conductor does not speak (Basic '
+                                 'and Bearer it does)' % (self.registry, kind or challenge))
+
+    def _denied(self, words=''):
+        said = ' (it said: %s)' % words if words else ''
+        if self.login is None:
+            return ConductorError('the registry %s needs a login%s: conductor login %s' % (self.registry, said,
+                                                                                         self.registry))
+        return ConductorError('the registry %s refused the user %r%s: a wrong password, an expired token or no '
+                              'access to this image; log in again (conductor login %s)'
+                              % (self.registry, self.login[0], said, self.registry))
+
+    def _token(self, params, scope):
+        """A bearer token from the realm, for the challenge's service and our scope (with credentials if any)."""
+        import urllib.parse
+        realm = params.get('realm')
+        if not realm or '://' not in realm:
+            raise ConductorError('the registry %s asked for a token without a realm to get it from' % self.registry)
+        query = [('service', params['service'])] if params.get('service') else []
+        query += [('scope', s) for s in scope.split(' ') if s]
+        scheme, dummy, rest = realm.partition('://')
+        host, slash, path = rest.partition('/')
+        url = '/' + path + ('&' if '?' in path else '?') + urllib.parse.urlencode(query)
+        headers = {}
+        if self.login:
+            headers['Authorization'] = 'Basic ' + base64.b64encode(('%s:%s' % self.login).encode()).decode()
+        connection = self._connection(host, scheme)
+        try:
+            connection.request('GET', url, headers=headers)
+            response = connection.getresponse()
+            data = response.read(1 << 20)
+        except OSError as e:
+            raise ConductorError('cannot get a token for %s from %s (%s)' % (self.registry, realm, e))
+        finally:
+            connection.close()
+        if response.status == 401 or response.status == 403:
+            raise self._denied()
+        try:
+            answer = json.loads(data)
+            token = answer.get('token') or answer.get('access_token')
+        except (ValueError, AttributeError):
+            token = None
+        if response.status != 200 or not isinstance(token, str):
+            raise ConductorError('the token service %s of %s answered %d without a token' % (realm, self.registry,
+                                                                                            response.status))
+        return token
+
+
+def parse_challenge(params: str) -> 'dict[str, str]':
+    """realm="...",service="...",scope="..." as a dict (values may hold commas inside their quotes)."""
+    found, rest = {}, params.strip()
+    while rest:
+        key, equals, rest = rest.partition('=')
+        if not equals:
+            break
+        if rest.startswith('"'):
+            value, dummy, rest = rest[1:].partition('"')
+        else:
+            value, dummy, rest = rest.partition(',')
+        found[key.strip().lower()] = value
+        rest = rest.lstrip(' ,')
+    return found
+
+
+def _failed(response, what):
+    """One clear error for a registry's refusal, with its own words when it gave some."""
+    try:
+        errors = json.loads(response.data).get('errors') or []
+        words = '; '.join('%s: %s' % (e.get('code'), e.get('message')) for e in errors)
+    except (ValueError, AttributeError, TypeError):
+        words = ''
+    return ConductorError('%s: the registry answered %d %s%s' % (what, response.status, response.reason,
+                                                                 ' (%s)' % words if words else ''))
+
+
+# -- pull ------------------------------------------------------------------------------------------------
+def endpoints(config: dict, ref: Reference) -> 'list[Endpoint]':
+    return [Endpoint(config, url, ref.registry) for url in mirrors(config, ref.registry)] + \
+        [Endpoint.of(config, ref.registry)]
+
+
+def fetch_manifest(endpoint: Endpoint, ref: Reference, reference: str, scope: str) -> 'tuple[dict, str, bytes]':
+    """(manifest, its digest, its bytes) by tag or digest, the digest checked when the reference is one."""
+    response = endpoint.request('GET', '/v2/%s/manifests/%s' % (ref.repository, reference), scope,
+                                {'Accept': ACCEPT})
+    if response.status == 404:
+        raise _NotFound('%s has no image %s%s%s at %s' % (ref.registry, ref.repository, '@' if ':' in reference
+                                                          else ':', reference, endpoint.host))
+    if response.status != 200:
+        raise _failed(response, 'the manifest of %s' % ref)
+    data = response.data
+    if len(data) > _archive.JSON_MAX:
+        raise ConductorError('the manifest of %s is larger than %s: refused' % (ref, human_size(_archive.JSON_MAX)))
+    digest = 'sha256:' + hashlib.sha256(data).hexdigest()
+    if reference.startswith('sha256:') and digest != reference:
+        raise ConductorError('the registry sent a manifest for %s whose digest is %s: refused, nothing was pulled'
+                             % (ref, digest))
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        raise ConductorError('the manifest of %s is not JSON: refused' % ref)
+    media = manifest.get('mediaType') or response.getheader('Content-Type', '').split(';')[0]
+    if media in SCHEMA1 or manifest.get('schemaVersion') == 1:
+        raise ConductorError('%s is a Docker schema 1 image, which registries stopped serving in 2019: push it '
+                             'again with a current tool' % ref)
+    manifest.setdefault('mediaType', media)
+    return manifest, digest, data
+
+
+class _NotFound(ConductorError):
+    pass
+
+
+def pull(store, text: str, out=None, progress: bool = False) -> 'tuple[dict, bool]':
+    """Pull an image by reference; (its manifest in the store, changed). A re-pull of an unchanged image asks
+    only for the manifest (the index's entry for this machine when there is an index)."""
+    ref = parse(text)
+    name = str(ref)
+    errors = []
+    for endpoint in endpoints(store.config, ref):
+        try:
+            return _pull_from(store, endpoint, ref, name, out, progress)
+        except _NotFound as e:
+            errors.append(str(e))
+        except ConductorError as e:
+            if endpoint.host == Endpoint.of(store.config, ref.registry).host:
+                raise
+            errors.append('the mirror %s: %s' % (endpoint.host, e))  # a mirror that fails: the next one
+    raise ConductorError('%s: no such image (%s): check the name and tag' % (name, '; '.join(errors)))
+
+
+def _pull_from(store, endpoint, ref, name, out, progress):
+    scope = 'repository:%s:pull' % ref.repository
+    manifest, digest, dummy = fetch_manifest(endpoint, ref, ref.reference, scope)
+    if manifest.get('mediaType') in _archive.INDEX_TYPES or 'manifests' in manifest:
+        try:
+            chosen = _archive.pick_manifest(manifest, 'the index of %s' % name)
+        except ValueError as e:
+            raise ConductorError('the index of %s: %s' % (name, e))
+        digest = chosen.get('digest')
+        if not _unchanged(store, name, digest):
+            manifest, digest, dummy = fetch_manifest(endpoint, ref, digest, scope)
+    have = store.image(name)
+    if have and have.get('digest') == digest:
+        return have, False
+    if manifest.get('mediaType') not in _archive.MANIFEST_TYPES or not isinstance(manifest.get('layers'), list) or \
+            not isinstance(manifest.get('config'), dict):
+        raise ConductorError('%s: the registry sent a %s, not an image manifest' % (name, manifest.get('mediaType')))
+    tmp = store.path('images', temp_name('pull'))
+    os.makedirs(os.path.join(tmp, 'blobs', 'sha256'), 0o700)
+    try:
+        limit = _archive.max_layer_size(store.config)
+        fetch = _Fetcher(endpoint, ref, scope, tmp, limit)
+        fetch.one(manifest['config'], _archive.JSON_MAX)
+        try:
+            annotations = manifest.get('annotations') if isinstance(manifest.get('annotations'), dict) else {}
+            record = json.loads(annotations[_archive.ANNOTATION]) if _archive.ANNOTATION in annotations else None
+            parts = _archive.parts_of(tmp, manifest, record, [name], digest, check_layers=False)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+            raise ConductorError('the image %s is not one Conductor can store: %s: nothing was pulled' % (name, e))
+        fetch.many(_missing(store, parts, manifest['layers']), out if progress else None)
+        return _archive.store_image(store, parts, name)
+    finally:
+        remove_tree(tmp)
+
+
+def _unchanged(store, name, digest):
+    have = store.image(name)
+    return bool(have) and have.get('digest') == digest
+
+
+def _missing(store, parts, descriptors):
+    """The layer descriptors whose layers the store lacks (by chain ID: a shared base is fetched once)."""
+    diff_ids = parts.config.get('rootfs', {}).get('diff_ids') if isinstance(parts.config.get('rootfs'), dict) else None
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(descriptors):
+        raise ConductorError('the image\'s manifest and config disagree on the layers: nothing was pulled')
+    wanted, below = [], None
+    for index, (descriptor, diff_id) in enumerate(zip(descriptors, diff_ids)):
+        key = loaded_key(below, diff_id)
+        if not os.path.isdir(store.path('bases' if index == 0 else 'layers', key)):
+            wanted.append(descriptor)
+        below = key
+    return wanted
+
+
+class _Fetcher:
+    """Blobs into tmp/blobs/sha256/<hex>: streamed into a temporary file, hashed and counted as they come,
+    renamed only when the digest and size match."""
+
+    def __init__(self, endpoint, ref, scope, tmp, limit):
+        self.endpoint, self.ref, self.scope, self.tmp, self.limit = endpoint, ref, scope, tmp, limit
+        self.done = self.total = 0
+
+    def one(self, descriptor, limit=None):
+        digest, size = descriptor.get('digest'), descriptor.get('size')
+        try:
+            path = _archive.blob_file(self.tmp, descriptor)
+        except ValueError as e:
+            raise ConductorError('%s: %s: refused, nothing was pulled' % (self.ref, e))
+        if os.path.exists(path):
+            return path
+        cap = min(limit or self.limit, self.limit)
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= cap:
+            raise ConductorError('blob %s of %s has size %r, more than %s or no size: refused, nothing was pulled'
+                                 % (digest, self.ref, size, human_size(cap)))
+        response = self.endpoint.request('GET', '/v2/%s/blobs/%s' % (self.ref.repository, digest), self.scope,
+                                         stream=True)
+        if response.status != 200:
+            response.data = response.read(1 << 16)
+            raise _failed(response, 'blob %s of %s' % (digest, self.ref))
+        partial = path + '.' + temp_name()
+        h, count = hashlib.sha256(), 0
+        try:
+            with open(partial, 'wb') as f:
+                for chunk in iter(lambda: response.read(1 << 20), b''):
+                    count += len(chunk)
+                    if count > size:
+                        break
+                    h.update(chunk)
+                    f.write(chunk)
+                    self.done += len(chunk)
+            if count != size or 'sha256:' + h.hexdigest() != digest:
+                raise ConductorError('blob %s of %s does not match its digest (%d of %d bytes came): refused, '
+                                     'nothing was pulled' % (digest, self.ref, count, size))
+            os.rename(partial, path)
+        finally:
+            response.close()
+            if os.path.exists(partial):
+                os.unlink(partial)
+        return path
+
+    def many(self, descriptors, out):
+        """Fetch the blobs, PARALLEL at a time; a progress line on out (a terminal) while they come."""
+        if not descriptors:
+            return
+        import threading
+        self.total = sum(d.get('size') or 0 for d in descriptors if isinstance(d, dict))
+        queue, errors, finished = list(descriptors), [], []
+
+        def work():
+            while queue and not errors:
+                try:
+                    descriptor = queue.pop(0)
+                except IndexError:
+                    return
+                try:
+                    self.one(descriptor)
+                    finished.append(descriptor)
+                except BaseException as e:  # pylint: disable=broad-except
+                    errors.append(e)
+        threads = [threading.Thread(target=work, daemon=True) for dummy in range(min(PARALLEL, len(descriptors)))]
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads):
+            if out:
+                out('\r%s / %s, %d of %d layers ' % (human_size(self.done), human_size(self.total), len(finished),
+                                                     len(descriptors)))
+            time.sleep(0.1)
+        if out:
+            out('\r%s, %d layers%s\n' % (human_size(self.done), len(finished), ' ' * 20))
+        if errors:
+            raise errors[0]
+
+
+def progress_writer():
+    """A writer for progress lines when stderr is a terminal; None otherwise (modules, pipes, logs)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def write(text):
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    return write
+
+
+def pull_for_build(store, steps, policy: str = 'missing', out=None) -> 'list[str]':
+    """Pull what a Conductorfile's FROM and COPY --from name by reference, by --pull's policy: always,
+    missing (the default: only what the store lacks) or never. Stage names and debootstrap bases are left
+    alone (DEBIAN_FROM=registry in conductor.conf sends debian: and ubuntu: to the registry too). Returns the
+    references pulled."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _bases
+    from ansible_collections.cs695.conductor.plugins.module_utils._reference import is_reference
+    if policy not in ('always', 'missing', 'never'):
+        raise ConductorError('invalid --pull %r: use always, missing or never' % policy)
+    stages = set(ins.args.get('name', '').lower() for ins in steps if ins.command == 'FROM' and ins.args.get('name'))
+    refs = []
+    for ins in steps:
+        ref = ins.args.get('image') if ins.command == 'FROM' else ins.args.get('from') if ins.command == 'COPY' \
+            else None
+        if not isinstance(ref, str) or ref.lower() in stages or ref.isdigit() or not is_reference(ref) or \
+                '$' in ref or (_bases.is_base_reference(ref) and store.config.get('DEBIAN_FROM') != 'registry'):
+            continue
+        if ref not in refs:
+            refs.append(ref)
+    pulled = []
+    for ref in refs:
+        if policy == 'always' or (policy == 'missing' and store.image(ref) is None):
+            pull(store, ref, out, progress=out is not None)
+            pulled.append(ref)
+    return pulled
+
+
+# -- push ------------------------------------------------------------------------------------------------
+def push(store, name: str, text: str, out=None) -> dict:
+    """Push image `name` to the reference `text` (a tag; gzip layers, as registries hold them): each blob the
+    registry lacks is uploaded, then the manifest. Returns the reference and the manifest's digest."""
+    ref = parse(text)
+    if ref.digest:
+        raise ConductorError('push to a tag, not a digest (%s): the registry gives the digest' % text)
+    store.require_image(name)
+    endpoint = Endpoint.of(store.config, ref.registry)
+    scope = 'repository:%s:pull,push' % ref.repository
+    tmp = store.path('images', temp_name('push'))
+    try:
+        top = _archive.write_layout(store, name, tmp, compress=True)
+        path = _archive.blob_file(tmp, top)
+        with open(path, 'rb') as f:
+            data = f.read()
+        manifest = json.loads(data)
+        for descriptor in [manifest['config']] + manifest['layers']:
+            _upload(endpoint, ref, scope, _archive.blob_file(tmp, descriptor), descriptor, out)
+        response = endpoint.request('PUT', '/v2/%s/manifests/%s' % (ref.repository, ref.tag), scope,
+                                    {'Content-Type': _archive.MANIFEST}, data)
+        if response.status not in (200, 201):
+            raise _failed(response, 'pushing the manifest of %s' % ref)
+    finally:
+        remove_tree(tmp)
+    return {'name': name, 'reference': str(ref), 'digest': top['digest']}
+
+
+def _upload(endpoint, ref, scope, path, descriptor, out):
+    digest = descriptor['digest']
+    response = endpoint.request('HEAD', '/v2/%s/blobs/%s' % (ref.repository, digest), scope)
+    if response.status == 200:
+        return
+    response = endpoint.request('POST', '/v2/%s/blobs/uploads/' % ref.repository, scope, {'Content-Length': '0'}, b'')
+    location = response.getheader('Location')
+    if response.status != 202 or not location:
+        raise _failed(response, 'starting the upload of %s to %s' % (digest, ref))
+    if '://' in location:
+        scheme, dummy, rest = location.partition('://')
+        host, slash, location = rest.partition('/')
+        if host != endpoint.host:
+            raise ConductorError('the registry %s sent the upload of %s to another host, %s: refused' % (
+                ref.registry, digest, host))
+        location = '/' + location
+    if out:
+        out('Pushing %s (%s)\n' % (digest[7:19], human_size(descriptor['size'])))
+    with open(path, 'rb') as f:
+        response = endpoint.request('PUT', location + ('&' if '?' in location else '?') + 'digest=' + digest, scope,
+                                    {'Content-Type': 'application/octet-stream',
+                                     'Content-Length': str(descriptor['size'])}, f)
+    if response.status not in (201, 204):
+        raise _failed(response, 'uploading %s to %s' % (digest, ref))
+
+
+# -- login -----------------------------------------------------------------------------------------------
+def login(config: dict, registry: str, user: str, password: str) -> str:
+    """Check the credentials against the registry (GET /v2/, as Docker's login), then store them in the
+    containers auth file (mode 0600); returns the file's path."""
+    registry = parse(registry + '/x').registry if '/' not in registry else parse(registry).registry
+    if not user or not password:
+        raise ConductorError('login needs a user (-u) and a password (on standard input, --password-stdin)')
+    endpoint = Endpoint.of(config, registry)
+    endpoint.login = (user, password)
+    response = endpoint.request('GET', '/v2/', '')
+    if response.status != 200:
+        raise endpoint._denied() if response.status in (401, 403) else _failed(response, 'login to %s' % registry)
+    path = auth_files(write=True)[0]
+    _edit_auths(path, lambda auths: auths.__setitem__(registry, {'auth': base64.b64encode(
+        ('%s:%s' % (user, password)).encode()).decode()}))
+    return path
+
+
+def logout(registry: str) -> 'list[str]':
+    """Remove the registry's credentials from every auth file login writes; the files changed."""
+    registry = parse(registry + '/x').registry if '/' not in registry else parse(registry).registry
+    changed = []
+    for path in auth_files(write=True):
+        if os.path.exists(path) and _edit_auths(path, lambda auths: auths.pop(registry, None)):
+            changed.append(path)
+    return changed
+
+
+def _edit_auths(path, edit):
+    """Change the auths of an auth file (made, 0600, if missing); whether anything changed."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        data = {}
+    except (OSError, ValueError) as e:
+        raise ConductorError('cannot read the auth file %s (%s): fix or remove it' % (path, e))
+    if not isinstance(data, dict):
+        raise ConductorError('the auth file %s is not a JSON object: fix or remove it' % path)
+    auths = data.setdefault('auths', {})
+    before = json.dumps(auths, sort_keys=True)
+    edit(auths)
+    if json.dumps(auths, sort_keys=True) == before:
+        return False
+    os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+    partial = '%s.%s' % (path, temp_name())
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.rename(partial, path)
+    return True
