@@ -5,7 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 iputils-ping python3-venv util-linux procps perl-base python3-pyroute2 python3-iptables python3-seccomp libseccomp2 xfsprogs
+APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 iputils-ping python3-venv util-linux procps perl-base python3-pyroute2 python3-iptables python3-seccomp libseccomp2 xfsprogs zstd
+# what the registry tests start and fill the registry with (other tools than Conductor), and openssl for a lab CA
+TEST_APT_PACKAGES := docker-registry skopeo umoci busybox-static apache2-utils openssl
 COLLECTION := .build/ansible_collections/cs695/conductor
 TEST_CACHE ?= $(CURDIR)/.cache/test-root
 TEST_NETNS := cdt-ansible-$(shell echo $$PPID)
@@ -21,7 +23,7 @@ setup: .build/apt.stamp $(VENV)/.stamp $(CHECKOUT_LINK)
 
 .build/apt.stamp:
 	@mkdir -p .build
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(APT_PACKAGES) $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing $$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

@@ -141,8 +141,8 @@ class Conductor:
             raise AssertionError('conductor %s failed (%d):\n%s%s' % (command, result.returncode, result.stdout, result.stderr))
         return result
 
-    def fails(self, *args):
-        result = self(*args, check=False)
+    def fails(self, *args, **kw):
+        result = self(*args, check=False, **kw)
         assert result.returncode != 0, result.stdout
         assert result.stderr.count('\n') == 1, 'not one line: %r' % result.stderr
         return result.stderr

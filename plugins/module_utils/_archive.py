@@ -424,8 +424,8 @@ def _is_json_name(name):
 
 
 def _unpack_outer(source, tmp, limit):
-    """The archive's files into tmp: only regular files (folders made as needed), each name plain and at most
-    three deep, each under its cap (JSON_MAX for what is read as JSON, limit for the rest)."""
+    """The archive's files into tmp: only regular files (folders made as needed, symlinks left out), each name plain
+    and at most three deep, each under its cap (JSON_MAX for what is read as JSON, limit for the rest)."""
     try:
         tar = tarfile.open(source, 'r|*', tarinfo=_Header) if isinstance(source, str) else \
             tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
@@ -435,8 +435,9 @@ def _unpack_outer(source, tmp, limit):
         with tar:
             for member in tar:
                 name = member_path(member.name)
-                if member.isdir() and name is not None:
-                    continue
+                if (member.isdir() or member.issym()) and name is not None:
+                    continue  # folders are made as needed; a symlink (docker-archive's legacy <id>/layer.tar) is
+                    # never made: what manifest.json names must be a file of the archive
                 if not member.isreg() or member.issparse() or name is None or name == '.' or \
                         not PATH_CHARS.issuperset(name) or name.count('/') > 2 or name.startswith('.'):
                     raise ConductorError('%s is not an image archive Conductor can load (an OCI archive or a '
@@ -449,11 +450,7 @@ def _unpack_outer(source, tmp, limit):
                 if member.size > cap:
                     too_big()
                 os.makedirs(os.path.join(tmp, os.path.dirname(name)), 0o700, exist_ok=True)
-                try:
-                    out = open(os.path.join(tmp, name), 'xb')
-                except FileExistsError:
-                    raise ConductorError('%s holds %s twice: refused, nothing was loaded' % (_where(source), name))
-                with tar.extractfile(member) as f, out:
+                with tar.extractfile(member) as f, open(os.path.join(tmp, name), 'wb') as out:  # a later copy wins, as tar's
                     _stream(f, out.write, cap, too_big)
     except (OSError, EOFError, tarfile.TarError, zlib.error) as e:
         raise ConductorError('the archive %s is damaged or truncated (%s): nothing was loaded' % (_where(source), e))

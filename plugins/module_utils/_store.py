@@ -275,4 +275,4 @@ def public(manifest: 'dict | None') -> dict:
     if not manifest:
         return {}
     return {key: manifest.get(key) for key in ('name', 'id', 'layers', 'size', 'config', 'created', 'base', 'from',
-                                               'resolved')}
+                                               'resolved', 'digest')}

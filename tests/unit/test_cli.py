@@ -65,7 +65,7 @@ def test_build_finds_a_dockerfile_and_takes_f(tmp_path):
     (['run', '-ix', 'img', 'x'], 'conductor run: error: unknown option -x'),
     (['stop'], 'conductor stop: error: give the containers to stop, or --all'),
     (['rm'], 'conductor rm: error: give the containers to remove'),
-    (['frob'], "use one of build, images, save, load, rmi, rmcache, run, start, restore, update, volume, exec"),
+    (['frob'], "use one of build, pull, push, login, logout, images, save, load, rmi, rmcache, run, start, restore, update, volume, exec"),
 ])
 def test_usage_errors_exit_2_with_error(args, message, tmp_path):
     """A true/false flag given a value is an error, never true (--privileged=false must not be privileged)."""

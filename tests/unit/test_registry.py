@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""References by Docker's rules, the registry client's pure parts, and OCI configs read as Conductor's."""
+import base64
+import json
+
+import pytest
+
+from ansible_collections.cs695.conductor.plugins.module_utils import _archive, _reference, _registry
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+
+DIGEST = 'sha256:' + 'ab' * 32
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('python:3.12-slim', 'docker.io/library/python:3.12-slim'),
+    ('python', 'docker.io/library/python:latest'),
+    ('bitnami/redis', 'docker.io/bitnami/redis:latest'),
+    ('index.docker.io/library/nginx:1', 'docker.io/library/nginx:1'),
+    ('ghcr.io/owner/app:v1.2', 'ghcr.io/owner/app:v1.2'),
+    ('localhost/app', 'localhost/app:latest'),
+    ('LAB.example:5000/course/db:16', 'lab.example:5000/course/db:16'),
+    ('registry.lab:5000/a/b/c', 'registry.lab:5000/a/b/c:latest'),
+    ('python@' + DIGEST, 'docker.io/library/python@' + DIGEST),
+    ('python:3@' + DIGEST, 'docker.io/library/python:3@' + DIGEST),
+    ('my_app.v2-x__y', 'docker.io/library/my_app.v2-x__y:latest'),
+])
+def test_references_read_as_docker_reads_them(text, expected):
+    assert str(_reference.parse(text)) == expected
+
+
+@pytest.mark.parametrize('text, why', [
+    ('Python:3', "'Python' is not a name component"),
+    ('python:', 'a tag is'),
+    ('python:-x', 'a tag is'),
+    ('python@sha256:abc', 'a digest is sha256: and 64 hex digits'),
+    ('lab:99999/app', "'lab:99999' is not a registry host[:port]"),
+    ('a//b', "'' is not a name component"),
+    ('a/b_-c', "'b_-c' is not a name component"),
+    ('../x', "'..' is not a registry host[:port]"),
+    ('x' * 201, 'it must be 1 to 200 characters'),
+    ('', 'it must be 1 to 200 characters'),
+])
+def test_malformed_references_get_one_clear_error(text, why):
+    with pytest.raises(ConductorError, match='invalid image reference') as error:
+        _reference.parse(text)
+    assert why in str(error.value)
+
+
+def test_image_names_plain_or_by_reference_and_their_files():
+    assert _reference.image_name('web') == 'web', 'a plain name stays as it is'
+    assert _reference.image_name('python:3') == 'docker.io/library/python:3'
+    name = _reference.image_name('lab:5000/a/b:1')
+    assert _reference.file_name(name) == 'lab:5000+a+b:1' and '/' not in _reference.file_name(name)
+    assert _reference.from_file_name(_reference.file_name(name)) == name
+    with pytest.raises(ConductorError, match="invalid image name '..'"):
+        _reference.image_name('..')
+
+
+def test_www_authenticate_challenges_are_parsed_with_commas_inside_quotes():
+    params = _registry.parse_challenge('realm="https://auth.docker.io/token",service="registry.docker.io",'
+                                       'scope="repository:library/python:pull,push"')
+    assert params == {'realm': 'https://auth.docker.io/token', 'service': 'registry.docker.io',
+                      'scope': 'repository:library/python:pull,push'}
+
+
+def test_credentials_come_from_the_first_auth_file_that_names_the_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv('REGISTRY_AUTH_FILE', str(tmp_path / 'auth.json'))
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.delenv('XDG_RUNTIME_DIR', raising=False)
+
+    def auth(user, password):
+        return {'auth': base64.b64encode(('%s:%s' % (user, password)).encode()).decode()}
+    (tmp_path / 'auth.json').write_text(json.dumps({'auths': {'lab:5000': auth('student', 'pw:with:colons')}}))
+    (tmp_path / '.docker').mkdir()
+    (tmp_path / '.docker' / 'config.json').write_text(json.dumps({'auths': {
+        'https://index.docker.io/v1/': auth('hub', 'x'), 'lab:5000': auth('other', 'y')}}))
+    assert _registry.credentials('lab:5000') == ('student', 'pw:with:colons'), 'the first file wins'
+    assert _registry.credentials('docker.io') == ('hub', 'x'), "Docker's key for Docker Hub"
+    assert _registry.credentials('ghcr.io') is None
+
+
+def test_plain_http_only_for_insecure_registries_and_mirrors_by_registry():
+    config = {'REGISTRY_INSECURE': 'lab:5000', 'REGISTRY_MIRRORS': 'docker.io=https://mirror.lab:5000,'
+                                                                   'quay.io=http://lab:5000'}
+    assert _registry.Endpoint.of(config, 'lab:5000').scheme == 'http'
+    assert _registry.Endpoint.of(config, 'ghcr.io').scheme == 'https'
+    assert _registry.Endpoint.of(config, 'docker.io').host == 'registry-1.docker.io'
+    assert _registry.mirrors(config, 'docker.io') == ['https://mirror.lab:5000']
+    assert [e.host for e in _registry.endpoints(config, _reference.parse('quay.io/a/b'))] == ['lab:5000', 'quay.io']
+    with pytest.raises(ConductorError, match='plain HTTP, which Conductor uses only for registries listed in '
+                                             'REGISTRY_INSECURE'):
+        _registry.endpoints({'REGISTRY_MIRRORS': 'docker.io=http://mirror.lab'}, _reference.parse('python'))
+    with pytest.raises(ConductorError, match="'docker.io' is not REGISTRY=https://MIRROR"):
+        _registry.mirrors({'REGISTRY_MIRRORS': 'docker.io'}, 'docker.io')
+
+
+def test_a_manifest_list_picks_linux_on_this_architecture(monkeypatch):
+    monkeypatch.setattr(_archive._bases, 'host_arch', lambda: 'arm64')  # pylint: disable=protected-access
+    index = {'manifests': [{'digest': 'a', 'platform': {'os': 'linux', 'architecture': 'amd64'}},
+                           {'digest': 'w', 'platform': {'os': 'windows', 'architecture': 'arm64'}},
+                           {'digest': 'b', 'platform': {'os': 'linux', 'architecture': 'arm64', 'variant': 'v8'}}]}
+    assert _archive.pick_manifest(index, 'x')['digest'] == 'b'
+    with pytest.raises(ConductorError, match='x has no image for linux/arm64, only for linux/amd64, windows/arm64'):
+        _archive.pick_manifest({'manifests': index['manifests'][:2]}, 'x')
+    assert _archive.pick_manifest({'manifests': [{'digest': 'c'}]}, 'x')['digest'] == 'c', 'no platforms: the one'
+
+
+def test_an_oci_config_is_read_as_conductors_and_checked():
+    oci = {'architecture': 'amd64', 'config': {
+        'Env': ['PATH=/usr/local/bin:/usr/bin', 'LANG=C.UTF-8'], 'Cmd': ['python3'], 'Entrypoint': None,
+        'WorkingDir': '/app/', 'User': '1000:1000', 'Labels': {'a': 'b'}, 'ExposedPorts': {'8080/tcp': {}},
+        'Volumes': {'/data': {}}, 'StopSignal': 'SIGINT',
+        'Healthcheck': {'Test': ['CMD-SHELL', 'true'], 'Interval': 5000000000, 'Retries': 2}}}
+    config = _archive.from_oci_config(oci)
+    assert config == {'env': ['PATH=/usr/local/bin:/usr/bin', 'LANG=C.UTF-8'], 'cmd': ['python3'], 'entrypoint': None,
+                      'workdir': '/app', 'user': '1000:1000', 'labels': {'a': 'b'}, 'exposed': ['8080/tcp'],
+                      'volumes': ['/data'], 'stop_signal': 2,
+                      'healthcheck': {'test': ['CMD-SHELL', 'true'], 'interval': 5.0, 'timeout': 30.0,
+                                      'start_period': 0.0, 'start_interval': 5.0, 'retries': 2}}
+    _archive.check_config(config, 'test')
+    assert _archive.from_oci_config({'config': {'Healthcheck': {'Test': ['NONE']}}}).get('healthcheck') is None
+    bad = _archive.from_oci_config({'config': {'StopSignal': 'SIGNOPE'}})
+    with pytest.raises(ConductorError, match="stop_signal is 'SIGNOPE'"):
+        _archive.check_config(bad, 'the image config')
