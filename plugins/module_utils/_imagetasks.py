@@ -31,10 +31,13 @@ def ensure_image(store: Store, name: str, state: str = 'present', conductorfile:
                  check_mode: bool = False, out: 'callable | None' = None,
                  build_args: 'dict[str, object] | None' = None, allow_downloads: bool = False, source: str = 'build',
                  load_path: 'str | None' = None, archive_path: 'str | None' = None, archive_compress: bool = False,
-                 allowed_images: 'list[str] | None' = None, build_network: str = 'default') -> dict:
+                 allowed_images: 'list[str] | None' = None, build_network: str = 'default',
+                 force_source: bool = False, push: bool = False, repository: 'str | None' = None) -> dict:
     """Bring image `name` to `state`; the one entry point of the conductor_image module. source=load
-    loads it from the archive load_path unless the image already has the archive's id; archive_path
-    exports it after building or loading unless that archive already holds the image's id."""
+    loads it from the archive load_path unless the image already has the archive's id; source=pull pulls
+    `name` (a reference) when it is missing, or with force_source when the registry has another; archive_path
+    exports it after building or loading unless that archive already holds the image's id; push sends it to
+    `repository` unless the registry holds what the last push of it sent there."""
     out = out or (lambda line: None)
     before = store.image(name)
     if state == 'absent':
@@ -44,6 +47,8 @@ def ensure_image(store: Store, name: str, state: str = 'present', conductorfile:
                 'diff': {'before': image_summary(before), 'after': {}}}
     if source == 'load':
         result = _load_image(store, name, before, load_path, force, check_mode)
+    elif source == 'pull':
+        result = _pull_image(store, name, before, force_source, check_mode, out)
     else:
         result = _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out,
                               build_args, allow_downloads, allowed_images, build_network)
@@ -55,7 +60,41 @@ def ensure_image(store: Store, name: str, state: str = 'present', conductorfile:
                 result['archive'] = _archive.save(store, name, archive_path, archive_compress)
             result['changed'] = True
             result.setdefault('actions', []).append('archived')
+    if push:
+        _push_image(store, name, repository, result, check_mode)
     return result
+
+
+def _pull_image(store, name, before, force_source, check_mode, out):
+    from ansible_collections.cs695.conductor.plugins.module_utils import _registry
+    if before and not force_source:
+        return {'changed': False, 'image': public(before),
+                'diff': {'before': image_summary(before), 'after': image_summary(before)}}
+    manifest, changed = _registry.pull(store, name, check_only=check_mode)
+    if check_mode:
+        after = image_summary(before) if not changed else {'id': PENDING_IMAGE, 'layers': []}
+        return {'changed': changed, 'image': public(before) if not changed else dict(public(before), **manifest),
+                'diff': {'before': image_summary(before), 'after': after}}
+    out('Pulled %s (%s)' % (manifest['name'], manifest.get('digest')))
+    return {'changed': changed, 'image': public(manifest),
+            'diff': {'before': image_summary(before), 'after': image_summary(manifest)}}
+
+
+def _push_image(store, name, repository, result, check_mode):
+    """Push the image to repository unless the registry holds the digest its last push there sent."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _registry
+    from ansible_collections.cs695.conductor.plugins.module_utils._reference import parse
+    if not repository:
+        raise ConductorError('push: true needs repository, the reference to push to (registry.lab:5000/course/app:1)')
+    target = str(parse(repository))
+    image = store.image(name)
+    pushed = (image or {}).get('pushed') or {}
+    if image is not None and pushed.get(target) and _registry.remote_digest(store, target) == pushed[target]:
+        return
+    if not check_mode:
+        result['pushed'] = _registry.push(store, name, target)
+    result['changed'] = True
+    result.setdefault('actions', []).append('pushed')
 
 
 def _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out, build_args,

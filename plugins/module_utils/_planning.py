@@ -22,6 +22,7 @@ config.json stores and the comparison that decides a recreate all come from ther
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, human_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations, normalize_ports
+from ansible_collections.cs695.conductor.plugins.module_utils._reference import is_reference
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 from ansible_collections.cs695.conductor.plugins.module_utils import _exec, _operations, _options, _quota
@@ -31,12 +32,31 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _exec, _ope
 PENDING_IMAGE = '(built when run)'  # check mode: the id of an image an earlier task would build
 
 
-def desired_spec(store, options: dict, check_mode: bool = False) -> dict:
-    """What a conductor_container task asks for, in the form config.json stores it (_options.check)."""
+def desired_spec(store, options: dict, check_mode: bool = False, pull: str = 'missing') -> dict:
+    """What a conductor_container task asks for, in the form config.json stores it (_options.check); its
+    image pulled first as pull_image says."""
     spec = _options.check(options)
-    image = store.image(spec['image']) if check_mode else store.require_image(spec['image'])
+    image = pull_image(store, spec['image'], pull, check_mode)
     spec['image_id'] = image['id'] if image else PENDING_IMAGE
     return spec
+
+
+def pull_image(store, name: str, pull: str, check_mode: bool) -> 'dict | None':
+    """The manifest of the image a task names; one named by reference is pulled first by the pull policy, as
+    docker run's --pull: missing (when it is not here), always (when the registry has another) or never. In check
+    mode nothing is pulled, and an image a pull would bring (or change) is None: pending."""
+    if pull not in PULL_POLICIES:
+        raise ConductorError('invalid pull %r: use %s' % (pull, ', '.join(PULL_POLICIES)))
+    image = store.image(name)
+    if pull == 'never' or not is_reference(name) or (image is not None and pull == 'missing'):
+        return image if image is not None or check_mode else store.require_image(name)
+    from ansible_collections.cs695.conductor.plugins.module_utils import _registry  # a registry: only now
+    if check_mode:
+        return image if image is not None and not _registry.pull(store, name, check_only=True)[1] else None
+    return _registry.pull(store, name)[0]
+
+
+PULL_POLICIES = ('missing', 'always', 'never')
 
 
 def stored_spec(config) -> dict:
@@ -76,7 +96,7 @@ def container_actions(current: dict, running: bool, desired: dict, state: str, r
 def ensure_container(store, name: str, state: str = 'started', options: 'dict | None' = None,
                      recreate: bool = False, restart: bool = False, stop_timeout: 'float | None' = None,
                      network: 'dict | None' = None, discard_changes: str = 'warn', check_mode: bool = False,
-                     healthy_timeout: float = 60) -> dict:
+                     healthy_timeout: float = 60, pull: str = 'missing') -> dict:
     """Bring container `name` to `state` with `options` (_options.NAMES); returns changed,
     actions, differences, container and diff. `healthy` is `started`, then the image's HEALTHCHECK run
     until it passes (at most healthy_timeout seconds; not in check mode): waiting changes nothing.
@@ -94,7 +114,7 @@ def ensure_container(store, name: str, state: str = 'started', options: 'dict | 
     want = {'peers': [], 'recreate': recreate, 'restart': restart}
     if state != 'absent':
         if options.get('image'):
-            want['spec'] = desired_spec(store, options, check_mode)
+            want['spec'] = desired_spec(store, options, check_mode, pull)
         else:  # no image given: take the container as it is (e.g. to stop it)
             want['spec'] = stored_spec(containers.config(name))
             if not want['spec']:
@@ -245,13 +265,14 @@ def stack_actions(stack: 'str | None', desired: dict, current: dict, peers: set,
 
 
 def ensure_stack(store, stack: str, entries: list, state: str = 'started', remove_orphans: bool = False,
-                 stop_timeout: 'float | None' = None, discard_changes: str = 'warn', check_mode: bool = False) -> dict:
+                 stop_timeout: 'float | None' = None, discard_changes: str = 'warn', check_mode: bool = False,
+                 pull: str = 'missing') -> dict:
     """conductor_stack: the containers of `entries` (dicts of name, _options.NAMES, network, peers) as
     asked, all compared in one run, only the differences applied, each kind of change batched (one
     firewall commit for all networks); state absent removes the stack's containers. Every entry is
     checked before anything is done: a bad one fails the task naming it, with nothing changed."""
     check_name('stack', stack)
-    desired = _stack_desired(store, entries, state, check_mode)
+    desired = _stack_desired(store, entries, state, check_mode, pull)
     plan, orphans, current, warnings = _converge(store, stack, desired, state, remove_orphans, stop_timeout,
                                                  discard_changes, check_mode)
     changed = [n for n, (actions, dummy) in plan.items() if actions]
@@ -261,7 +282,7 @@ def ensure_stack(store, stack: str, entries: list, state: str = 'started', remov
             'diff': {'before': before, 'after': after}}
 
 
-def _stack_desired(store, entries, state, check_mode):
+def _stack_desired(store, entries, state, check_mode, pull='missing'):
     """{name: {spec, network, peers, index}} from the task's entries, each checked as create would check it;
     an error names the entry."""
     desired, ports = {}, {}
@@ -278,7 +299,7 @@ def _stack_desired(store, entries, state, check_mode):
             options = {key: entry.get(key) for key in _options.NAMES}
             if not options['image']:
                 raise ConductorError('image is required: name the image to run')
-            spec = desired_spec(store, options, check_mode)  # every option checked
+            spec = desired_spec(store, options, check_mode, pull)  # every option checked
             network = None if entry.get('network') is None else _network_wanted(store, entry['network'])
             for port in network['ports'] if network else []:
                 key = (port['host_port'], port['protocol'])

@@ -33,7 +33,7 @@ import sys
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    ConductorError, human_size, remove_tree, temp_name)
+    ConductorError, human_size, remove_tree, temp_name, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import Reference, parse
 from ansible_collections.cs695.conductor.plugins.module_utils._store import loaded_key
 from ansible_collections.cs695.conductor.plugins.module_utils import _archive
@@ -312,15 +312,16 @@ class _NotFound(ConductorError):
     pass
 
 
-def pull(store, text: str, out=None, progress: bool = False) -> 'tuple[dict, bool]':
+def pull(store, text: str, out=None, progress: bool = False, check_only: bool = False) -> 'tuple[dict, bool]':
     """Pull an image by reference; (its manifest in the store, changed). A re-pull of an unchanged image asks
-    only for the manifest (the index's entry for this machine when there is an index)."""
+    only for the manifest (the index's entry for this machine when there is an index). check_only: ask only for
+    the manifest, change nothing, and return ({'name', 'digest'} or the image when unchanged, changed)."""
     ref = parse(text)
     name = str(ref)
     errors = []
     for endpoint in endpoints(store.config, ref):
         try:
-            return _pull_from(store, endpoint, ref, name, out, progress)
+            return _pull_from(store, endpoint, ref, name, out, progress, check_only)
         except _NotFound as e:
             errors.append(str(e))
         except ConductorError as e:
@@ -330,20 +331,22 @@ def pull(store, text: str, out=None, progress: bool = False) -> 'tuple[dict, boo
     raise ConductorError('%s: no such image (%s): check the name and tag' % (name, '; '.join(errors)))
 
 
-def _pull_from(store, endpoint, ref, name, out, progress):
+def _pull_from(store, endpoint, ref, name, out, progress, check_only=False):
     scope = 'repository:%s:pull' % ref.repository
     manifest, digest, dummy = fetch_manifest(endpoint, ref, ref.reference, scope)
+    have = store.image(name)
     if manifest.get('mediaType') in _archive.INDEX_TYPES or 'manifests' in manifest:
         try:
             chosen = _archive.pick_manifest(manifest, 'the index of %s' % name)
         except ValueError as e:
             raise ConductorError('the index of %s: %s' % (name, e))
         digest = chosen.get('digest')
-        if not _unchanged(store, name, digest):
+        if not (have and have.get('digest') == digest) and not check_only:
             manifest, digest, dummy = fetch_manifest(endpoint, ref, digest, scope)
-    have = store.image(name)
     if have and have.get('digest') == digest:
         return have, False
+    if check_only:
+        return {'name': name, 'digest': digest}, True
     if manifest.get('mediaType') not in _archive.MANIFEST_TYPES or not isinstance(manifest.get('layers'), list) or \
             not isinstance(manifest.get('config'), dict):
         raise ConductorError('%s: the registry sent a %s, not an image manifest' % (name, manifest.get('mediaType')))
@@ -363,11 +366,6 @@ def _pull_from(store, endpoint, ref, name, out, progress):
         return _archive.store_image(store, parts, name)
     finally:
         remove_tree(tmp)
-
-
-def _unchanged(store, name, digest):
-    have = store.image(name)
-    return bool(have) and have.get('digest') == digest
 
 
 def _missing(store, parts, descriptors):
@@ -526,7 +524,25 @@ def push(store, name: str, text: str, out=None) -> dict:
             raise _failed(response, 'pushing the manifest of %s' % ref)
     finally:
         remove_tree(tmp)
+    with store.lock():  # what was pushed where: the module's next run asks the registry for the digest alone
+        image = store.image(name)
+        if image is not None:
+            image['pushed'] = dict(image.get('pushed') or {}, **{str(ref): top['digest']})
+            write_json(store.image_path(name), image)
     return {'name': name, 'reference': str(ref), 'digest': top['digest']}
+
+
+def remote_digest(store, text: str) -> 'str | None':
+    """The digest of the manifest a registry holds under a reference (None when it has none): one request."""
+    ref = parse(text)
+    endpoint = Endpoint.of(store.config, ref.registry)
+    response = endpoint.request('HEAD', '/v2/%s/manifests/%s' % (ref.repository, ref.reference),
+                                'repository:%s:pull' % ref.repository, {'Accept': ACCEPT})
+    if response.status == 404:
+        return None
+    if response.status != 200:
+        raise _failed(response, 'the manifest of %s' % ref)
+    return response.getheader('Docker-Content-Digest')
 
 
 def _upload(endpoint, ref, scope, path, descriptor, out):

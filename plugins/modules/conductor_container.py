@@ -235,6 +235,16 @@ options:
     type: str
     choices: [warn, refuse]
     default: warn
+  pull:
+    description:
+      - When to pull an image named by reference (V(python:3.12-slim), V(registry.lab:5000/course/db:16)) from its
+        registry, as C(docker run --pull) does. V(missing) pulls it when it is not here, V(always) asks the registry
+        on every run and pulls it when the registry has another (a changed image recreates the container), V(never)
+        uses only what is here.
+      - An image with a plain name (one built or loaded here) is never pulled.
+    type: str
+    choices: [missing, always, never]
+    default: missing
   state:
     description:
       - V(started) creates the container if needed and makes sure it runs.
@@ -404,6 +414,7 @@ def main():
             healthy_timeout=dict(type='float', default=60),
             recreate=dict(type='bool', default=False),
             discard_changes=dict(type='str', choices=['warn', 'refuse'], default='warn'),
+            pull=dict(type='str', choices=['missing', 'always', 'never'], default='missing'),
             restart=dict(type='bool', default=False),
             network=dict(type='dict', options=NETWORK_OPTIONS),
             root=ROOT_OPTION,
@@ -416,7 +427,8 @@ def main():
     run_module(module, lambda store, out: ensure_container(
         store, p['name'], state=p['state'], options={key: p[key] for key in NAMES},
         recreate=p['recreate'], restart=p['restart'], stop_timeout=p['stop_timeout'], network=p['network'],
-        discard_changes=p['discard_changes'], check_mode=module.check_mode, healthy_timeout=p['healthy_timeout']))
+        discard_changes=p['discard_changes'], check_mode=module.check_mode, healthy_timeout=p['healthy_timeout'],
+        pull=p['pull']))
 
 
 if __name__ == '__main__':

@@ -83,11 +83,32 @@ options:
   source:
     description:
       - V(build) builds the image from O(conductorfile) or O(instructions).
-      - V(load) loads it from O(load_path), an archive C(conductor save) or O(archive_path) wrote, unless the image
-        already has the archive's id. It keeps its id, and no debootstrap or RUN step runs.
+      - V(load) loads it from O(load_path), an archive C(conductor save) or O(archive_path) wrote, or C(docker save),
+        C(podman save) or C(skopeo copy) wrote, unless the image already has the archive's id. It keeps its id, and
+        no debootstrap or RUN step runs.
+      - V(pull) pulls O(name), a reference such as V(python:3.12-slim) or V(registry.lab:5000/course/db:16), from its
+        registry (or a mirror C(REGISTRY_MIRRORS) in conductor.conf names) when it is missing, as C(conductor pull)
+        does. An image already here is left as it is unless O(force_source) is set.
     type: str
-    choices: [build, load]
+    choices: [build, load, pull]
     default: build
+  force_source:
+    description:
+      - With O(source=pull), ask the registry even when the image is here, and pull it again when the registry has
+        another (its manifest's digest differs). Only the manifest is asked for when it has not changed.
+    type: bool
+    default: false
+  push:
+    description:
+      - After building, loading or pulling, push the image to O(repository), unless the registry already holds the
+        digest this image's last push there sent (one request to find out).
+    type: bool
+    default: false
+  repository:
+    description:
+      - With O(push=true), the reference to push to, for example V(registry.lab:5000/course/app:1). Credentials come
+        from C(conductor login) (the containers auth file) or C(~/.docker/config.json).
+    type: str
   load_path:
     description: With O(source=load), the archive to load (a path on the managed host).
     type: path
@@ -159,6 +180,18 @@ EXAMPLES = r'''
     source: load
     load_path: /var/tmp/cs695.oci.tar
 
+- name: Pull an image from Docker Hub (or the mirror conductor.conf names)
+  cs695.conductor.conductor_image:
+    name: python:3.12-slim
+    source: pull
+
+- name: Build the course image and push it to the lab's registry
+  cs695.conductor.conductor_image:
+    name: cs695
+    conductorfile: /srv/course/Conductorfile
+    push: true
+    repository: registry.lab:5000/course/cs695:2026
+
 - name: Remove the image
   cs695.conductor.conductor_image:
     name: tools
@@ -201,9 +234,17 @@ image:
       type: str
       sample: 8c69f5efe936f7134d96b753d2beabdf
     from:
-      description: What the Conductorfile's FROM named.
+      description: What the Conductorfile's FROM named (the reference, for a pulled image).
       type: str
       sample: debian:bookworm
+    resolved:
+      description: What FROM resolved to (the suite, or the manifest digest of a pulled image).
+      type: str
+      sample: debian:bookworm
+    digest:
+      description: For a pulled image, the digest of the manifest it came by.
+      type: str
+      sample: sha256:3a5f275f6a3eb8337639935b7f4ee363fbea39a8bdf8d07547df30ddf4cb193e
 would_run:
   description: In check mode, the steps that would run.
   returned: check mode
@@ -219,12 +260,21 @@ archive:
     id: 308cbd19efa18b50a72bfd97e496512161b98f25cd78e7ac058d124b129113e2
     path: /var/tmp/cs695.oci.tar
     size: 196208640
+pushed:
+  description: With O(push=true), what was pushed (not returned when the registry already held it).
+  returned: when the image was pushed
+  type: dict
+  sample:
+    name: cs695
+    reference: registry.lab:5000/course/cs695:2026
+    digest: sha256:c5a239e543262e50d740f48d30b442f3d94d39fd33183b76957d5e08ffafe424
 actions:
-  description: V(archived) when O(archive_path) was (or in check mode would be) written.
-  returned: when an archive was written
+  description: V(archived) when O(archive_path) was (or in check mode would be) written, V(pushed) when the image
+    was (or would be) pushed.
+  returned: when an archive was written or the image pushed
   type: list
   elements: str
-  sample: [archived]
+  sample: [archived, pushed]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -245,14 +295,17 @@ def main():
             allow_downloads=dict(type='bool', default=False),
             allowed_images=dict(type='list', elements='str'),
             build_network=dict(type='str', choices=['default', 'none', 'host'], default='default'),
-            source=dict(type='str', choices=['build', 'load'], default='build'),
+            source=dict(type='str', choices=['build', 'load', 'pull'], default='build'),
+            force_source=dict(type='bool', default=False),
+            push=dict(type='bool', default=False),
+            repository=dict(type='str'),
             load_path=dict(type='path'),
             archive_path=dict(type='path'),
             archive_compress=dict(type='bool', default=False),
             root=ROOT_OPTION,
         ),
         mutually_exclusive=[('conductorfile', 'instructions')],
-        required_if=[('source', 'load', ('load_path',))],
+        required_if=[('source', 'load', ('load_path',)), ('push', True, ('repository',))],
         supports_check_mode=True,
     )
     p = module.params
@@ -261,7 +314,8 @@ def main():
         context=p['context'], force=p['force'], build_args=p['build_args'], allow_downloads=p['allow_downloads'],
         source=p['source'], load_path=p['load_path'], archive_path=p['archive_path'],
         archive_compress=p['archive_compress'], check_mode=module.check_mode, out=out,
-        allowed_images=p['allowed_images'], build_network=p['build_network']))
+        allowed_images=p['allowed_images'], build_network=p['build_network'], force_source=p['force_source'],
+        push=p['push'], repository=p['repository']))
 
 
 if __name__ == '__main__':

@@ -277,6 +277,16 @@ options:
     type: str
     choices: [warn, refuse]
     default: warn
+  pull:
+    description:
+      - When to pull an image named by reference (V(python:3.12-slim), V(registry.lab:5000/course/db:16)) from its
+        registry, as C(docker run --pull) does. V(missing) pulls it when it is not here, V(always) asks the registry
+        on every run and pulls it when the registry has another (a changed image recreates the container), V(never)
+        uses only what is here.
+      - An image with a plain name (one built or loaded here) is never pulled.
+    type: str
+    choices: [missing, always, never]
+    default: missing
 '''
 
 EXAMPLES = r'''
@@ -365,6 +375,7 @@ def main():
             remove_orphans=dict(type='bool', default=False),
             stop_timeout=dict(type='float'),
             discard_changes=dict(type='str', choices=['warn', 'refuse'], default='warn'),
+            pull=dict(type='str', choices=['missing', 'always', 'never'], default='missing'),
             root=ROOT_OPTION,
         ),
         supports_check_mode=True,
@@ -373,7 +384,7 @@ def main():
     entries = p['containers'] if p['state'] == 'absent' else checked_entries(module)
     run_module(module, lambda store, out: ensure_stack(
         store, p['name'], entries, state=p['state'], remove_orphans=p['remove_orphans'], stop_timeout=p['stop_timeout'],
-        discard_changes=p['discard_changes'], check_mode=module.check_mode))
+        discard_changes=p['discard_changes'], check_mode=module.check_mode, pull=p['pull']))
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ MODULES = os.path.join(helpers.CHECKOUT, 'plugins', 'modules')
 KEYS = ('type', 'default', 'elements', 'choices', 'required')
 # each module's own options, beside the table's
 OWN = {'conductor_container': {'name', 'state', 'healthy_timeout', 'recreate', 'discard_changes', 'restart', 'stop_timeout',
-                               'network', 'root'},
+                               'network', 'root', 'pull'},
        'conductor_stack': {'name', 'network', 'peers'}}
 
 
