@@ -39,7 +39,7 @@ if _starts_a_container(sys.argv[1:]):
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (  # noqa: E402
     ConductorError, check_name, dumps, human_size, is_env_key)
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402
-from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name  # noqa: E402
+from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name, is_reference  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils import _operations, _options  # noqa: E402
@@ -176,6 +176,11 @@ def cmd_run(store, args):
     entrypoint = args.entrypoint
     spec.update(image=args.image, command=args.command or None, healthcheck=_run_healthcheck(args),
                 entrypoint=[entrypoint] if entrypoint else entrypoint)  # one program, as docker run's: never split
+    if args.pull not in (None, 'missing', 'always', 'never'):
+        raise usage(args, 'invalid --pull %r: use missing, always or never' % args.pull)
+    if is_reference(args.image) and (args.pull == 'always' or args.pull != 'never' and store.image(args.image) is None):
+        from ansible_collections.cs695.conductor.plugins.module_utils import _registry  # a registry's image
+        _registry.pull(store, args.image, _registry.progress_writer(), progress=True)
     containers.create(args.name, spec, auto_remove=bool(args.rm and args.detach))  # attached: removed below
     try:
         if args.detach:
@@ -550,6 +555,8 @@ COMMANDS = {
     'rmcache': (cmd_rmcache, '', []),
     'run': (cmd_run, 'IMAGE NAME [-- COMMAND...]', [
         ('--name', 'name', 'NAME', "the container's name, as Docker's: then every word after IMAGE is the command"),
+        ('--pull', 'pull', 'POLICY', 'an IMAGE named by reference (python:3.12-slim) that is not here is pulled '
+         '(missing, the default); always asks the registry first; never does not'),
         ('--rm', 'rm', None, 'delete the container (and its anonymous volumes) when its command ends'),
         ('-d, --detach', 'detach', None, 'run in the background; output goes to the log'),
         ('-i, --interactive', 'interactive', None, 'connect standard input to the container (without: it reads an '

@@ -111,7 +111,8 @@ def write_layout(store, name: str, tmp: str, compress: bool) -> dict:
         descriptors.append(descriptor)
         diff_ids.append(diff_id)
     config = _blob(tmp, CONFIG, json.dumps(oci_config(manifest, base, layers, diff_ids), sort_keys=True).encode())
-    record = {'image': manifest, 'base': base, 'layers': layers}
+    image = dict((k, v) for k, v in manifest.items() if k != 'pushed')  # where it went is this host's, not the image's
+    record = {'image': image, 'base': base, 'layers': layers}
     oci_manifest = {'schemaVersion': 2, 'mediaType': MANIFEST, 'config': config, 'layers': descriptors,
                     'annotations': {ANNOTATION: json.dumps(record, sort_keys=True), REF_NAME: name}}
     top = _blob(tmp, MANIFEST, json.dumps(oci_manifest, sort_keys=True).encode())

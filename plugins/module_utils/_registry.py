@@ -488,7 +488,7 @@ def pull_for_build(store, steps, policy: str = 'missing', out=None) -> 'list[str
             else None
         if not isinstance(ref, str) or ref.lower() in stages or ref.isdigit() or not is_reference(ref) or \
                 '$' in ref or (_bases.is_base_reference(ref) and store.config.get('DEBIAN_FROM') != 'registry'):
-            continue
+            continue  # a plain name is an image built, loaded or pulled here: never a registry's by surprise
         if ref not in refs:
             refs.append(ref)
     pulled = []

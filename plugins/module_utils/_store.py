@@ -38,7 +38,8 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     TEMP_PREFIX, ConductorError, load_config, locked, read_json, remove_tree, state_root, temp_owner,
     tree_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
-from ansible_collections.cs695.conductor.plugins.module_utils._reference import file_name, from_file_name, image_name
+from ansible_collections.cs695.conductor.plugins.module_utils._reference import (
+    file_name, from_file_name, image_name, is_reference, parse)
 
 LOADED = 'sha256-'
 HEX = frozenset('0123456789abcdef')
@@ -122,6 +123,11 @@ class Store:
     def image(self, name: str, checked: bool = True):
         """The manifest of image `name`, or None; its keys checked (checked=False: as it is, for rmi)."""
         manifest = read_json(self.image_path(name))
+        if manifest is None and not is_reference(name):  # python: Docker's docker.io/library/python:latest, if pulled
+            try:
+                manifest = read_json(self.image_path(str(parse(name))))
+            except ConductorError:
+                pass  # a plain name no reference can be (upper case): only itself
         if manifest is not None and checked:
             check_keys(manifest, 'image %r' % name, 'remove it (conductor rmi %s) and build or load it again' % name)
         return manifest

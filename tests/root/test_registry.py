@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -426,3 +427,76 @@ def test_bearer_tokens_from_a_token_service_and_an_expired_token(root, tmp_path,
     finally:
         registry.stop()
         issuer.stop()
+
+
+# -- the modules, through a real ansible-playbook run --------------------------------------------------------
+PLAYBOOK = '''
+- hosts: localhost
+  gather_facts: false
+  environment: %(env)s
+  vars:
+    reg: "%(host)s"
+    root: "%(root)s"
+  tasks:
+    - name: Pull (check mode first, then for real, then again)
+      cs695.conductor.conductor_image: {name: "{{ reg }}/lab/busybox:1", source: pull, root: "{{ root }}"}
+      check_mode: true
+      register: checked
+    - cs695.conductor.conductor_image: {name: "{{ reg }}/lab/busybox:1", source: pull, root: "{{ root }}"}
+      register: pulled
+    - cs695.conductor.conductor_image: {name: "{{ reg }}/lab/busybox:1", source: pull, root: "{{ root }}",
+                                        force_source: true}
+      register: again
+    - name: Build on it and push (then again, which the registry already holds)
+      cs695.conductor.conductor_image:
+        name: app
+        instructions: ["FROM {{ reg }}/lab/busybox:1", "RUN echo pushed > /p", 'CMD ["cat", "/p"]']
+        push: true
+        repository: "{{ reg }}/course/app:1"
+        root: "{{ root }}"
+      register: pushed
+    - cs695.conductor.conductor_image:
+        name: app
+        instructions: ["FROM {{ reg }}/lab/busybox:1", "RUN echo pushed > /p", 'CMD ["cat", "/p"]']
+        push: true
+        repository: "{{ reg }}/course/app:1"
+        root: "{{ root }}"
+      register: pushed_again
+    - name: A container of an image that is not here yet (pull missing, the default)
+      cs695.conductor.conductor_container:
+        {name: c1, image: "{{ reg }}/course/app:1", root: "{{ root }}", state: present}
+      check_mode: true
+      register: c_checked
+    - cs695.conductor.conductor_container:
+        {name: c1, image: "{{ reg }}/course/app:1", root: "{{ root }}", state: present}
+      register: c_made
+    - cs695.conductor.conductor_container:
+        {name: c1, image: "{{ reg }}/course/app:1", root: "{{ root }}", state: present, pull: always}
+      register: c_again
+    - ansible.builtin.assert:
+        that:
+          - checked is changed and pulled is changed and again is not changed
+          - pulled.image.digest is match('sha256:')
+          - pushed is changed and pushed.pushed.digest is match('sha256:') and 'pushed' in pushed.actions
+          - pushed_again is not changed
+          - c_checked is changed and c_made is changed and c_again is not changed
+'''
+
+
+def test_the_modules_pull_push_and_run_idempotently(lab, plain, busybox_layout, tmp_path):
+    skopeo('copy', '--dest-tls-verify=false', 'oci:' + busybox_layout, 'docker://%s/lab/busybox:1' % plain.host)
+    collections = tmp_path / 'collections' / 'ansible_collections' / 'cs695'
+    collections.mkdir(parents=True)
+    os.symlink(helpers.CHECKOUT, str(collections / 'conductor'))
+    env = dict((k, lab.env[k]) for k in ('CONDUCTOR_CONFIG', 'HOME', 'REGISTRY_AUTH_FILE'))
+    playbook = tmp_path / 'registry.yml'
+    playbook.write_text(PLAYBOOK % {'env': json.dumps(env), 'host': plain.host, 'root': lab.root})
+    (tmp_path / 'inventory').write_text('localhost ansible_connection=local ansible_python_interpreter=%s\n'
+                                        % sys.executable)
+    bin_folder = os.path.dirname(sys.executable)
+    result = subprocess.run([os.path.join(bin_folder, 'ansible-playbook'), '-i', str(tmp_path / 'inventory'),
+                             str(playbook)], capture_output=True, text=True, cwd=str(tmp_path),
+                            env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'),
+                                     ANSIBLE_NOCOLOR='1', PATH=bin_folder + os.pathsep + os.environ['PATH']))
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert lab('start', 'c1').returncode == 0
