@@ -311,9 +311,11 @@ class Parts:
         self.record, self.names, self.digest = record, list(names), digest
 
 
-def store_image(store, parts: Parts, name: 'str | None' = None) -> 'tuple[dict, bool]':
-    """Unpack each layer the store lacks (its diff_id checked first) into a temporary folder, then, under
-    the store's lock, rename them in and write the manifest; (manifest, changed)."""
+def store_image(store, parts: Parts, name: 'str | None' = None, fetch=None, tick=None) -> 'tuple[dict, bool]':
+    """Unpack each layer the store lacks into a temporary folder (its diff_id checked as it unpacks), several
+    at a time, then, under the store's lock, rename them in and write the manifest; (manifest, changed).
+    fetch(index), when given, brings layer index's blob first (a pull: each layer unpacks as soon as it came);
+    tick() runs every 0.1 s meanwhile (a progress line)."""
     limit = max_layer_size(store.config)
     config = parts.config if isinstance(parts.config, dict) else {}
     diff_ids = config.get('rootfs', {}).get('diff_ids') if isinstance(config.get('rootfs'), dict) else None
@@ -331,18 +333,26 @@ def store_image(store, parts: Parts, name: 'str | None' = None) -> 'tuple[dict, 
     if parts.digest:
         image['digest'] = parts.digest  # the manifest a pull came by: a re-pull compares it
     keys = [('bases', image['base'])] + [('layers', key) for key in image['layers']]
-    made = []
-    try:
-        for (kind, key), (path, label), diff_id, info in zip(keys, parts.layers, diff_ids, infos):
-            if os.path.isdir(store.path(kind, key)):
-                continue  # already here: the same content, by its digest
-            folder = store.path(kind, temp_name(key))
-            made.append((folder, kind, key))
+    made, jobs = [], []
+
+    def job(index, folder, kind, key):
+        def unpack():
+            if fetch is not None:
+                fetch(index)
             content = os.path.join(folder, 'rootfs' if kind == 'bases' else 'diff')
             os.makedirs(content)
-            _unpack_layer(path, label, diff_id, content, limit)
+            path, label = parts.layers[index]
+            _unpack_layer(path, label, diff_ids[index], content, limit)
             write_json(os.path.join(folder, 'base.json' if kind == 'bases' else 'layer.json'),
-                       _layer_info(kind, key, diff_id, info, tree_size(content), parts.config))
+                       _layer_info(kind, key, diff_ids[index], infos[index], tree_size(content), parts.config))
+        return unpack
+    try:
+        for index, (kind, key) in enumerate(keys):
+            if os.path.isdir(store.path(kind, key)):
+                continue  # already here: the same content, by its digest
+            made.append((store.path(kind, temp_name(key)), kind, key))
+            jobs.append(job(index, *made[-1]))
+        in_threads(jobs, PARALLEL, tick)
         with store.lock():
             while made:
                 folder, kind, key = made[-1]
@@ -360,6 +370,41 @@ def store_image(store, parts: Parts, name: 'str | None' = None) -> 'tuple[dict, 
     finally:
         for folder, dummy, dummy in made:
             remove_tree(folder)
+
+
+PARALLEL = 3  # layers fetched and unpacked at once, as Docker's max-concurrent-downloads
+
+
+def in_threads(jobs: list, count: int, tick=None) -> None:
+    """Run the callables, count at a time, in threads; tick() every 0.1 s meanwhile; the first error raised
+    (the jobs not begun yet are not begun)."""
+    if len(jobs) < 2 and tick is None:
+        for function in jobs:
+            function()
+        return
+    import threading
+    queue, errors = list(jobs), []
+
+    def work():
+        while queue and not errors:
+            try:
+                function = queue.pop(0)
+            except IndexError:
+                return
+            try:
+                function()
+            except BaseException as e:  # pylint: disable=broad-except
+                errors.append(e)
+    threads = [threading.Thread(target=work, daemon=True) for dummy in range(min(count, len(jobs)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            if tick:
+                tick()
+            thread.join(0.1)  # returns as soon as it ends
+    if errors:
+        raise errors[0]
 
 
 def _foreign_image(parts, diff_ids, name):
@@ -705,26 +750,40 @@ def _layer_stream(path, label):
 
 
 def _unpack_layer(path, label, diff_id, target, limit):
-    """Unpack one layer into the new, empty folder target: its diff_id checked first, reading no more than
-    limit bytes of it, then every member checked (no .., no absolute or escaping link, nothing written
-    through a symlink, no device node, no sparse file) and the bytes written counted against limit."""
+    """Unpack one layer into the new, empty folder target, in one pass: every byte of its plain tar hashed and
+    counted (no more than limit) as it is read, every member checked (no .., no absolute or escaping link,
+    nothing written through a symlink, no device node, no sparse file) and the bytes written counted against
+    limit; then its diff_id checked (a mismatch: the caller removes the folder, nothing enters the store)."""
     too_big = _too_big('layer %s unpacked' % label, limit)
-    h = hashlib.sha256()
-    try:
-        with _layer_stream(path, label) as f:
-            _stream(f, h.update, limit, too_big)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ConductorError('layer %s cannot be read (%s): nothing was loaded' % (label, e))
-    if 'sha256:' + h.hexdigest() != diff_id:
-        raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % label)
     links, budget = set(), [limit, too_big]
     try:
-        with _layer_stream(path, label) as f, tarfile.open(fileobj=f, mode='r|', tarinfo=_Header) as tar:
-            for member in tar:
-                _unpack_member(tar, member, target, links, label, budget)
+        with _layer_stream(path, label) as f:
+            counted = _Counted(f, limit, too_big)
+            with tarfile.open(fileobj=counted, mode='r|', tarinfo=_Header) as tar:
+                for member in tar:
+                    _unpack_member(tar, member, target, links, label, budget)
+            for dummy in iter(lambda: counted.read(1 << 20), b''):
+                pass  # what follows the end of the archive counts too
     except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError) as e:
         raise ConductorError('layer %s cannot be unpacked (%s): nothing was loaded'
                              % (label, e if not isinstance(e, RecursionError) else 'too deep'))
+    if 'sha256:' + counted.hash.hexdigest() != diff_id:
+        raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % label)
+
+
+class _Counted:
+    """A readable stream that hashes and counts what is read through it; too_big() past limit bytes."""
+
+    def __init__(self, f, limit, too_big):
+        self.f, self.limit, self.too_big, self.count, self.hash = f, limit, too_big, 0, hashlib.sha256()
+
+    def read(self, size=-1):
+        data = self.f.read(size)
+        self.count += len(data)
+        if self.count > self.limit:
+            self.too_big()
+        self.hash.update(data)
+        return data
 
 
 def _unpack_member(tar, member, target, links, blob, budget):

@@ -30,19 +30,16 @@ import hashlib
 import json
 import os
 import sys
-import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, human_size, remove_tree, temp_name, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import Reference, parse
-from ansible_collections.cs695.conductor.plugins.module_utils._store import loaded_key
 from ansible_collections.cs695.conductor.plugins.module_utils import _archive
 
 ACCEPT = ', '.join(_archive.INDEX_TYPES + _archive.MANIFEST_TYPES)
 SCHEMA1 = ('application/vnd.docker.distribution.manifest.v1+json',
            'application/vnd.docker.distribution.manifest.v1+prettyjws')
 CERTS_D = '/etc/containers/certs.d:/etc/docker/certs.d'
-PARALLEL = 3  # layers fetched at once, as Docker's max-concurrent-downloads
 TIMEOUT = 60
 HUB = 'registry-1.docker.io'  # where docker.io's API is
 
@@ -362,24 +359,14 @@ def _pull_from(store, endpoint, ref, name, out, progress, check_only=False):
             parts = _archive.parts_of(tmp, manifest, record, [name], digest, check_layers=False)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise ConductorError('the image %s is not one Conductor can store: %s: nothing was pulled' % (name, e))
-        fetch.many(_missing(store, parts, manifest['layers']), out if progress else None)
-        return _archive.store_image(store, parts, name)
+        tick = fetch.ticker(manifest['layers'], out) if progress and out else None
+        try:
+            return _archive.store_image(store, parts, name, lambda index: fetch.one(manifest['layers'][index]), tick)
+        finally:
+            if tick:
+                out('\r%s, %d layers%s\n' % (human_size(fetch.done), len(manifest['layers']), ' ' * 20))
     finally:
         remove_tree(tmp)
-
-
-def _missing(store, parts, descriptors):
-    """The layer descriptors whose layers the store lacks (by chain ID: a shared base is fetched once)."""
-    diff_ids = parts.config.get('rootfs', {}).get('diff_ids') if isinstance(parts.config.get('rootfs'), dict) else None
-    if not isinstance(diff_ids, list) or len(diff_ids) != len(descriptors):
-        raise ConductorError('the image\'s manifest and config disagree on the layers: nothing was pulled')
-    wanted, below = [], None
-    for index, (descriptor, diff_id) in enumerate(zip(descriptors, diff_ids)):
-        key = loaded_key(below, diff_id)
-        if not os.path.isdir(store.path('bases' if index == 0 else 'layers', key)):
-            wanted.append(descriptor)
-        below = key
-    return wanted
 
 
 class _Fetcher:
@@ -388,7 +375,7 @@ class _Fetcher:
 
     def __init__(self, endpoint, ref, scope, tmp, limit):
         self.endpoint, self.ref, self.scope, self.tmp, self.limit = endpoint, ref, scope, tmp, limit
-        self.done = self.total = 0
+        self.done = self.fetched = 0
 
     def one(self, descriptor, limit=None):
         digest, size = descriptor.get('digest'), descriptor.get('size')
@@ -422,43 +409,21 @@ class _Fetcher:
                 raise ConductorError('blob %s of %s does not match its digest (%d of %d bytes came): refused, '
                                      'nothing was pulled' % (digest, self.ref, count, size))
             os.rename(partial, path)
+            self.fetched += 1
         finally:
             response.close()
             if os.path.exists(partial):
                 os.unlink(partial)
         return path
 
-    def many(self, descriptors, out):
-        """Fetch the blobs, PARALLEL at a time; a progress line on out (a terminal) while they come."""
-        if not descriptors:
-            return
-        import threading
-        self.total = sum(d.get('size') or 0 for d in descriptors if isinstance(d, dict))
-        queue, errors, finished = list(descriptors), [], []
+    def ticker(self, descriptors, out):
+        """A progress line for out: bytes so far of the total, and the layers fetched."""
+        total = sum(d.get('size') or 0 for d in descriptors if isinstance(d, dict))
 
-        def work():
-            while queue and not errors:
-                try:
-                    descriptor = queue.pop(0)
-                except IndexError:
-                    return
-                try:
-                    self.one(descriptor)
-                    finished.append(descriptor)
-                except BaseException as e:  # pylint: disable=broad-except
-                    errors.append(e)
-        threads = [threading.Thread(target=work, daemon=True) for dummy in range(min(PARALLEL, len(descriptors)))]
-        for thread in threads:
-            thread.start()
-        while any(t.is_alive() for t in threads):
-            if out:
-                out('\r%s / %s, %d of %d layers ' % (human_size(self.done), human_size(self.total), len(finished),
-                                                     len(descriptors)))
-            time.sleep(0.1)
-        if out:
-            out('\r%s, %d layers%s\n' % (human_size(self.done), len(finished), ' ' * 20))
-        if errors:
-            raise errors[0]
+        def tick():
+            out('\r%s / %s, %d of %d layers ' % (human_size(self.done), human_size(total), self.fetched,
+                                                 len(descriptors)))
+        return tick
 
 
 def progress_writer():
