@@ -41,15 +41,12 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, human_size, parse_size, remove_tree, temp_name, tree_size, utc_now, walk, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name
+from ansible_collections.cs695.conductor.plugins.module_utils._oci import (  # noqa: F401 (the vocabulary, re-exported)
+    ANNOTATION, CONFIG, INDEX_TYPES, JSON_MAX, LAYER, LAYER_TYPES, MANIFEST, MANIFEST_TYPES, REF_NAME, pick_manifest)
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import HEALTH_DEFAULTS, SIGNALS, check_config
 from ansible_collections.cs695.conductor.plugins.module_utils._store import HEX, check_keys, loaded_key
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases
 
-ANNOTATION = 'io.cs695.conductor'
-REF_NAME = 'org.opencontainers.image.ref.name'
-MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
-CONFIG = 'application/vnd.oci.image.config.v1+json'
-LAYER = 'application/vnd.oci.image.layer.v1.tar'
 OPAQUE = 'trusted.overlay.opaque'
 WHITEOUT = '.wh.'
 OPAQUE_MARK = '.wh..wh..opq'
@@ -242,7 +239,6 @@ def oci_config(manifest: dict, base: dict, layers: list, diff_ids: 'list[str]') 
 
 
 # -- load -------------------------------------------------------------------------------------------
-JSON_MAX = 4 << 20  # index.json, a manifest, a config: Conductor writes a few kB; a few MiB leaves room for labels
 # The most one layer may unpack to (its plain tar), LOAD_MAX_LAYER_SIZE in conductor.conf. A debootstrap
 # base is about 200 MB and the biggest single steps of course images (a full TeX Live, a CUDA toolkit)
 # stay well under 10 GB, while a gzip bomb of a few MB stops at 10 GiB instead of filling the disk.
@@ -458,13 +454,6 @@ def from_oci_config(oci: dict) -> dict:
 # -- reading an archive ------------------------------------------------------------------------------
 JSON_NAMES = ('oci-layout', 'index.json', 'manifest.json', 'repositories')
 PATH_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/:')
-LAYER_TYPES = {LAYER: None, LAYER + '+gzip': 'gzip', LAYER + '+zstd': 'zstd',
-               'application/vnd.docker.image.rootfs.diff.tar.gzip': 'gzip',
-               'application/vnd.docker.image.rootfs.diff.tar': None}
-INDEX_TYPES = ('application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json')
-MANIFEST_TYPES = (MANIFEST, 'application/vnd.docker.distribution.manifest.v2+json')
-
-
 def _is_json_name(name):
     return name in JSON_NAMES or name.endswith('.json') or posixpath.basename(name) in ('json', 'VERSION')
 
@@ -520,26 +509,6 @@ def read_archive(tmp: str, where: str) -> Parts:
 def _json_file(tmp, name):
     with open(os.path.join(tmp, name), 'rb') as f:
         return json.loads(_read_json(f, name))
-
-
-def pick_manifest(index: dict, what: str) -> dict:
-    """The descriptor for linux on this machine's architecture in an OCI index or a Docker manifest list; the
-    only image manifest of an index without platforms (a layout Conductor or skopeo wrote)."""
-    manifests = [m for m in index.get('manifests') or [] if isinstance(m, dict)]
-    with_platform = [m for m in manifests if isinstance(m.get('platform'), dict)]
-    if not with_platform:
-        images = [m for m in manifests if m.get('mediaType', MANIFEST) in MANIFEST_TYPES + INDEX_TYPES]
-        if len(images) != 1:
-            raise ValueError('%s must name exactly one image manifest, it names %d' % (what, len(images)))
-        return images[0]
-    arch = {'amd64': 'amd64', 'arm64': 'arm64', 'armhf': 'arm', 'i386': '386', 'ppc64el': 'ppc64le',
-            's390x': 's390x'}.get(_bases.host_arch(), _bases.host_arch())
-    for m in with_platform:
-        if m['platform'].get('os') == 'linux' and m['platform'].get('architecture') == arch:
-            return m
-    raise ConductorError('%s has no image for linux/%s, only for %s: nothing was loaded' % (
-        what, arch, ', '.join(sorted('%s/%s' % (m['platform'].get('os'), m['platform'].get('architecture'))
-                                     for m in with_platform))))
 
 
 def _read_layout(tmp):

@@ -122,3 +122,31 @@ def test_an_oci_config_is_read_as_conductors_and_checked():
     bad = _archive.from_oci_config({'config': {'StopSignal': 'SIGNOPE'}})
     with pytest.raises(ConductorError, match="stop_signal is 'SIGNOPE'"):
         _archive.check_config(bad, 'the image config')
+
+
+@pytest.mark.parametrize('raw, body', [
+    (b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello', b'hello'),
+    (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nTrailer: x\r\n\r\n',
+     b'hello'),
+    (b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\nto the end', b'to the end'),
+])
+def test_the_http_client_reads_lengths_chunks_and_bodies_to_the_end(raw, body):
+    import socket
+    ours, theirs = socket.socketpair()
+    theirs.sendall(raw)
+    theirs.close()
+    response = _registry.Response(ours, 'GET')
+    got = b''.join(iter(lambda: response.read(2), b''))
+    response.close()
+    assert (response.status, got) == (200, body)
+
+
+def test_a_body_cut_short_is_an_error_not_a_short_blob():
+    import socket
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf')
+    theirs.close()
+    response = _registry.Response(ours, 'GET')
+    with pytest.raises(OSError, match='closed 6 bytes before the end'):
+        response.read()
+    response.close()
