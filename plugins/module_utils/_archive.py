@@ -699,8 +699,8 @@ def _layer_stream(path, label):
     with open(path, 'rb') as f:
         magic = f.read(4)
     if magic[:2] == b'\x1f\x8b':
-        with gzip.open(path, 'rb') as f:
-            yield f
+        with open(path, 'rb') as f:
+            yield _Gunzipped(f)
     elif magic == b'\x28\xb5\x2f\xfd':
         try:
             child = subprocess.Popen(['zstd', '-dcq', '--', path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -728,7 +728,7 @@ def _unpack_layer(path, label, diff_id, target, limit):
     try:
         with _layer_stream(path, label) as f:
             counted = _Counted(f, limit, too_big)
-            with tarfile.open(fileobj=counted, mode='r|', tarinfo=_Header) as tar:
+            with tarfile.open(fileobj=counted, mode='r|', tarinfo=_Header, bufsize=1 << 20) as tar:
                 for member in tar:
                     _unpack_member(tar, member, target, links, label, budget)
             for dummy in iter(lambda: counted.read(1 << 20), b''):
@@ -738,6 +738,34 @@ def _unpack_layer(path, label, diff_id, target, limit):
                              % (label, e if not isinstance(e, RecursionError) else 'too deep'))
     if 'sha256:' + counted.hash.hexdigest() != diff_id:
         raise ConductorError('layer %s does not match its diff_id in the config: nothing was loaded' % label)
+
+
+class _Gunzipped:
+    """gzip's members, one after another, decompressed 1 MiB at a time by zlib (which checks each member's CRC
+    and size): gzip.GzipFile reads 8 KiB at a time, and half a pull's time went to its calls."""
+
+    def __init__(self, f):
+        self.f, self.inflate, self.pending, self.ended, self.started = f, zlib.decompressobj(31), b'', False, False
+
+    def read(self, size=-1):
+        size = size if size >= 0 else 1 << 62
+        while len(self.pending) < size and not self.ended:
+            data = self.inflate.unconsumed_tail or self.f.read(1 << 20)
+            if not data:
+                if self.started:
+                    raise EOFError('the gzip stream ends before its end marker')
+                self.ended = True  # at the end of a member (or of nothing at all): the end
+                break
+            self.started = True
+            self.pending += self.inflate.decompress(data, 1 << 22)
+            while self.inflate.eof:  # a member ended: another may follow in what was read
+                rest = self.inflate.unused_data
+                self.inflate, self.started = zlib.decompressobj(31), bool(rest)
+                if not rest:
+                    break
+                self.pending += self.inflate.decompress(rest, 1 << 22)
+        data, self.pending = self.pending[:size], self.pending[size:]
+        return data
 
 
 class _Counted:

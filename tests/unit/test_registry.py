@@ -150,3 +150,21 @@ def test_a_body_cut_short_is_an_error_not_a_short_blob():
     with pytest.raises(OSError, match='closed 6 bytes before the end'):
         response.read()
     response.close()
+
+
+@pytest.mark.parametrize('members', [1, 3])
+def test_gzip_layers_of_one_or_many_members_decompress_whole(members):
+    import gzip
+    import io
+    import os
+    data = os.urandom(1 << 20) + b'layer ' * (1 << 20)
+    stream = _archive._Gunzipped(io.BytesIO(b''.join(gzip.compress(data, 1) for dummy in range(members))))  # pylint: disable=protected-access
+    assert b''.join(iter(lambda: stream.read(65536), b'')) == data * members
+
+
+def test_a_truncated_gzip_layer_is_an_error():
+    import gzip
+    import io
+    stream = _archive._Gunzipped(io.BytesIO(gzip.compress(b'hello' * 1000)[:-12]))  # pylint: disable=protected-access
+    with pytest.raises(EOFError, match='ends before its end marker'):
+        b''.join(iter(lambda: stream.read(7), b''))
