@@ -171,6 +171,14 @@ def test_a_dockerfile_from_a_docker_hub_name_builds_unchanged_through_a_mirror(l
     error = lab.fails('build', '--pull', 'never', 'app2', str(context / 'Dockerfile.never'))
     assert "no image named 'docker.io/library/busybox:1.37': pull it first" in error, error
     lab('build', '--pull', 'always', 'app', dockerfile)
+    # DEBIAN_FROM=registry: FROM debian: is the mirror's image too, not debootstrap's
+    skopeo('copy', '--dest-tls-verify=false', 'oci:' + busybox_layout, 'docker://%s/library/debian:bookworm' % plain.host)
+    (context / 'Dockerfile.debian').write_text('FROM debian:bookworm\nRUN echo from-registry > /f\n')
+    lab.configure(REGISTRY_INSECURE=plain.host, REGISTRY_MIRRORS='docker.io=http://%s' % plain.host,
+                  DEBIAN_FROM='registry')
+    lab('build', 'deb', str(context / 'Dockerfile.debian'))
+    assert lab('run', 'deb', 'd1', '--', 'cat', '/f').stdout == 'from-registry\n'
+    assert lab.image('docker.io/library/debian:bookworm')['base'].startswith('sha256-'), 'pulled, not debootstrapped'
 
 
 def test_push_then_pull_gives_back_the_same_digests(lab, plain, busybox_layout, root, tmp_path, context):
