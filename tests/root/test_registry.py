@@ -287,6 +287,38 @@ def test_docker_and_oci_archives_of_other_tools_load_and_ours_are_read_by_skopeo
         assert lab.listing() == before
 
 
+def test_podman_loads_our_archives_and_we_load_podmans(lab, busybox_layout, tmp_path):
+    """podman (Debian's, vfs storage of the test's own) loads both our formats; we load what its save writes."""
+    import tempfile
+    runroot = tempfile.mkdtemp(prefix='cdt-podman-')  # podman takes a runroot of at most 50 characters
+    podman = ['podman', '--root', str(tmp_path / 'podman'), '--runroot', runroot,
+              '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none']
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    try:
+        _podman_round_trip(lab, busybox_layout, tmp_path, podman, env)
+    finally:
+        subprocess.run(['rm', '-rf', runroot], check=True)
+
+
+def _podman_round_trip(lab, busybox_layout, tmp_path, podman, env):
+
+    def run_podman(*args):
+        return subprocess.run(podman + list(args), check=True, capture_output=True, text=True, env=env).stdout
+    skopeo('copy', 'oci:' + busybox_layout, 'docker-archive:%s:lab/busybox:2' % (tmp_path / 'in.tar'))
+    lab('load', '-i', str(tmp_path / 'in.tar'), '--name', 'course')
+    for form in ('docker-archive', 'oci'):
+        out = str(tmp_path / ('ours-%s.tar' % form))
+        lab('save', '--format', form, '-o', out, 'course')
+        assert 'Loaded image' in run_podman('load', '-i', out), form
+    inspected = json.loads(run_podman('image', 'inspect', 'localhost/course:latest'))[0]
+    assert inspected['Config']['Labels'] == {'course': 'cs695'}, inspected['Config']
+    for form in ('docker-archive', 'oci-archive'):
+        out = str(tmp_path / ('podman-%s.tar' % form))
+        run_podman('save', '--format', form, '-o', out, 'localhost/course:latest')
+        lab('load', '-i', out, '--name', 'from-' + form)
+        assert lab('run', 'from-' + form, 'p-' + form).stdout == 'hello from busybox\n', form
+
+
 # -- TLS with a test CA in certs.d, htpasswd users; token auth ------------------------------------------------
 def make_ca(folder):
     """A test CA and a server certificate for 127.0.0.1 it signed: (ca.crt, server.crt, server.key)."""
