@@ -53,13 +53,14 @@ class Lab:
             self.hosts.append({'name': 'lab%d' % i, 'ns': ns, 'root': root, 'python': str(python),
                                'config': str(config)})
 
-    def inventory(self, aliases=None):
-        """An INI inventory; aliases maps extra host names onto lab hosts (several names, one machine)."""
+    def inventory(self, aliases=None, environment=None):
+        """An INI inventory; aliases maps extra host names onto lab hosts (several names, one machine);
+        environment, more variables for the modules."""
         lines = ['[classroom]']
         for name, host in (aliases or {h['name']: h for h in self.hosts}).items():
+            env = dict(environment or {}, CONDUCTOR_CONFIG=host['config'])
             lines.append('%s ansible_connection=local ansible_python_interpreter=%s conductor_root=%s '
-                         "conductor_environment='{\"CONDUCTOR_CONFIG\": \"%s\"}'"
-                         % (name, host['python'], host['root'], host['config']))
+                         "conductor_environment='%s'" % (name, host['python'], host['root'], json.dumps(env)))
         path = self.tmp / 'inventory'
         path.write_text('\n'.join(lines) + '\n')
         return str(path)
@@ -405,3 +406,83 @@ def test_build_args_and_waiting_until_healthy(lab, tmp_path):
     assert recap(one.playbook(str(playbook), inventory, '-e', 'delay=2 wait=30').stdout)['lab0']['changed'] == 0
     late = one.playbook(str(playbook), inventory, '-e', 'delay=600 wait=2', check=False)
     assert late.returncode != 0 and "container 'svc' is not healthy after 2s" in late.stdout
+
+
+REGISTRY_ROLE = '''
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: cs695.conductor.conductor_registry
+      vars: %s
+'''
+
+
+def test_classroom_on_three_hosts_through_a_registry_the_role_set_up(lab, course, tmp_path):
+    """classroom_registry: the build host pushes, the other hosts pull, through a registry the conductor_registry
+    role configured (a lab CA, htpasswd users), reached on a network of the test's own."""
+    many = lab(3)
+    net, address = 'cdt-regnet%d' % os.getpid(), '10.254.0.1'
+    sh('ip', 'netns', 'add', net)
+    registry = None
+    try:
+        for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'br0', 'type', 'bridge'],
+                     ['addr', 'add', address + '/24', 'dev', 'br0'], ['link', 'set', 'br0', 'up']):
+            sh('ip', '-n', net, *args)
+        for i, host in enumerate(many.hosts):
+            sh('ip', '-n', net, 'link', 'add', 'rg%d' % i, 'type', 'veth', 'peer', 'name', 'reg0', 'netns', host['ns'])
+            sh('ip', '-n', net, 'link', 'set', 'rg%d' % i, 'master', 'br0', 'up')
+            sh('ip', '-n', host['ns'], 'addr', 'add', '10.254.0.%d/24' % (10 + i), 'dev', 'reg0')
+            sh('ip', '-n', host['ns'], 'link', 'set', 'reg0', 'up')
+        folder = tmp_path / 'registry'
+        settings = {'conductor_registry_listen': address + ':5000', 'conductor_registry_hostname': address,
+                    'conductor_registry_config_dir': str(folder / 'etc'), 'conductor_registry_data_dir': str(folder / 'data'),
+                    'conductor_registry_ca_dir': str(folder / 'ca'), 'conductor_registry_install_packages': False,
+                    'conductor_registry_service': False,
+                    'conductor_registry_users': [{'name': 'instructor', 'password': 's3cret'}]}
+        role = tmp_path / 'registry.yml'
+        role.write_text(REGISTRY_ROLE % json.dumps(settings))
+        local = tmp_path / 'local'
+        local.write_text('localhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
+        out = many.playbook(str(role), str(local)).stdout
+        assert recap(out)['localhost']['changed'] >= 4, out
+        out = many.playbook(str(role), str(local)).stdout
+        assert recap(out)['localhost']['changed'] == 0, 'the role is idempotent: ' + out[-3000:]
+        assert 's3cret' not in out
+        registry = subprocess.Popen(['nsenter', '--net=/run/netns/' + net, '--', 'docker-registry', 'serve',
+                                     str(folder / 'etc' / 'config.yml')], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        certs_d, auth = tmp_path / 'certs.d', tmp_path / 'auth.json'
+        for host in many.hosts:  # what the conductor_host role would write: where the hosts' CAs are
+            with open(host['config'], 'w') as f:
+                f.write('REGISTRY_CERTS_D=%s\n' % certs_d)
+        inventory = many.inventory(environment={'REGISTRY_AUTH_FILE': str(auth)})
+        extra = json.dumps({'classroom_courses': [{'name': 'cs695', 'conductorfile': course}],
+                            'classroom_students': ['alice', 'bob'], 'classroom_prepare_hosts': False,
+                            'classroom_registry': address + ':5000',
+                            'classroom_registry_ca': str(folder / 'ca' / 'ca.crt'),
+                            'classroom_registry_certs_d': str(certs_d), 'classroom_registry_user': 'instructor',
+                            'classroom_registry_password': 's3cret', 'classroom_registry_auth_file': str(auth)})
+        classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
+        first = many.playbook(classroom, inventory, '-f', '3', '-e', extra).stdout
+        assert task_results(first, 'Pull the course images from the registry') == {
+            'lab0': 'skipping', 'lab1': 'changed', 'lab2': 'changed'}, first[-6000:]
+        assert task_results(first, 'Load the course images')['lab1'] == 'skipping', 'no archive went anywhere'
+        assert not (tmp_path / 'controller').exists()
+        ids = set()
+        for host in many.hosts:
+            images = json.loads(many.cli(host, 'images', '--json').stdout)
+            ids |= {i['id'] for i in images}
+            rows = json.loads(many.cli(host, 'ps', '--json').stdout)
+            assert sorted(r['name'] for r in rows) == ['cs695-alice', 'cs695-bob']
+            assert all(r['status'] == 'running' for r in rows)
+        assert len(ids) == 1, 'the same image id on every host'
+        again = many.playbook(classroom, inventory, '-f', '3', '-e', extra).stdout
+        assert all(c['changed'] == 0 for c in recap(again).values()), again[-8000:]
+        many.playbook(classroom, inventory, '-f', '3', '-e', extra, '--tags', 'teardown')
+        for host in many.hosts:
+            assert json.loads(many.cli(host, 'images', '--json').stdout) == []
+    finally:
+        if registry is not None:
+            registry.terminate()
+            registry.wait()
+        sh('ip', 'netns', 'del', net, check=False)
