@@ -42,7 +42,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (
 from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name
 from ansible_collections.cs695.conductor.plugins.module_utils._oci import (  # noqa: F401 (the vocabulary, re-exported)
-    ANNOTATION, CONFIG, INDEX_TYPES, JSON_MAX, LAYER, LAYER_TYPES, MANIFEST, MANIFEST_TYPES, REF_NAME, pick_manifest)
+    ANNOTATION, CONFIG, INDEX_TYPES, JSON_MAX, LAYER, LAYER_TYPES, MANIFEST, REF_NAME, pick_manifest)
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import HEALTH_DEFAULTS, SIGNALS, check_config
 from ansible_collections.cs695.conductor.plugins.module_utils._store import HEX, check_keys, loaded_key
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases
@@ -454,6 +454,8 @@ def from_oci_config(oci: dict) -> dict:
 # -- reading an archive ------------------------------------------------------------------------------
 JSON_NAMES = ('oci-layout', 'index.json', 'manifest.json', 'repositories')
 PATH_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/:')
+
+
 def _is_json_name(name):
     return name in JSON_NAMES or name.endswith('.json') or posixpath.basename(name) in ('json', 'VERSION')
 
@@ -597,8 +599,8 @@ def _layer_info(kind, key, diff_id, info, size, oci_config=None):
     """layer.json or base.json of a loaded layer: its key, digest and size are ours; from the archive, only text."""
     info = info if isinstance(info, dict) else {}
     if not info and kind == 'bases' and isinstance(oci_config, dict):  # another tool's image: its architecture
-        arch = {'arm': 'armhf', '386': 'i386', 'ppc64le': 'ppc64el'}.get(oci_config.get('architecture'),
-                                                                          oci_config.get('architecture'))
+        arch = oci_config.get('architecture')
+        arch = {'arm': 'armhf', '386': 'i386', 'ppc64le': 'ppc64el'}.get(arch, arch)
         info = {'spec': {'arch': arch}}
     made = {'key': key, 'diff_id': diff_id, 'size': size, 'created': _text(info.get('created'))}
     if kind == 'layers':

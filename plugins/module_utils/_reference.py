@@ -60,8 +60,8 @@ def parse(text: str) -> Reference:
     if len(parts) > 1 and ('.' in parts[0] or ':' in parts[0] or parts[0] == 'localhost'):
         registry = parts.pop(0)
         host, colon, port = registry.partition(':')
-        if not host or not HOST_CHARS.issuperset(host) or host[0] in '.-' or (colon and not (port.isdigit() and
-                                                                                          0 < int(port) < 65536)):
+        good_port = not colon or port.isdigit() and 0 < int(port) < 65536
+        if not host or not HOST_CHARS.issuperset(host) or host[0] in '.-' or not good_port:
             bad('%r is not a registry host[:port]' % registry)
         registry = registry.lower()
     last, colon, tag = parts[-1].partition(':')

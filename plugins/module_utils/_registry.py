@@ -196,8 +196,8 @@ class Endpoint:
     def _denied(self, words=''):
         said = ' (it said: %s)' % words if words else ''
         if self.login is None:
-            return ConductorError('the registry %s needs a login%s: conductor login %s' % (self.registry, said,
-                                                                                         self.registry))
+            return ConductorError('the registry %s needs a login%s: conductor login %s'
+                                  % (self.registry, said, self.registry))
         return ConductorError('the registry %s refused the user %r%s: a wrong password, an expired token or no '
                               'access to this image; log in again (conductor login %s)'
                               % (self.registry, self.login[0], said, self.registry))
@@ -231,8 +231,8 @@ class Endpoint:
         except (ValueError, AttributeError):
             token = None
         if response.status != 200 or not isinstance(token, str):
-            raise ConductorError('the token service %s of %s answered %d without a token' % (realm, self.registry,
-                                                                                            response.status))
+            raise ConductorError('the token service %s of %s answered %d without a token'
+                                 % (realm, self.registry, response.status))
         return token
 
 
