@@ -279,11 +279,8 @@ options:
     default: warn
   pull:
     description:
-      - When to pull an image named by reference (V(python:3.12-slim), V(registry.lab:5000/course/db:16)) from its
-        registry, as C(docker run --pull) does. V(missing) pulls it when it is not here, V(always) asks the registry
-        on every run and pulls it when the registry has another (a changed image recreates the container), V(never)
-        uses only what is here.
-      - An image with a plain name (one built or loaded here) is never pulled.
+      - When to pull the containers' images that are named by reference, as in M(cs695.conductor.conductor_container):
+        V(missing), V(always) (a changed image recreates its containers) or V(never).
     type: str
     choices: [missing, always, never]
     default: missing
