@@ -29,6 +29,8 @@ def make_image(work):
         with open(os.path.join(bundle, 'rootfs', 'data%d' % n), 'wb') as f:
             f.write(os.urandom(5 << 20) + (b'course material line %d\n' % n) * (5 << 20 // 24))
         subprocess.check_call(['umoci', 'repack', '--image', layout + ':big', bundle])
+        shutil.rmtree(bundle)  # unpacked again: the next repack adds a layer on this one, not on the first
+        subprocess.check_call(['umoci', 'unpack', '--image', layout + ':big', bundle], stdout=subprocess.DEVNULL)
     subprocess.check_call(['umoci', 'gc', '--layout', layout])
     return layout + ':big'
 

@@ -310,8 +310,8 @@ class Parts:
 def store_image(store, parts: Parts, name: 'str | None' = None, fetch=None, tick=None) -> 'tuple[dict, bool]':
     """Unpack each layer the store lacks into a temporary folder (its diff_id checked as it unpacks), several
     at a time, then, under the store's lock, rename them in and write the manifest; (manifest, changed).
-    fetch(index), when given, brings layer index's blob first (a pull: each layer unpacks as soon as it came);
-    tick() runs every 0.1 s meanwhile (a progress line)."""
+    fetch(index), when given, gives layer index's blob as a stream to unpack as it comes (a pull's, whose digest is
+    checked at its end); tick() runs every 0.1 s meanwhile (a progress line)."""
     limit = max_layer_size(store.config)
     config = parts.config if isinstance(parts.config, dict) else {}
     diff_ids = config.get('rootfs', {}).get('diff_ids') if isinstance(config.get('rootfs'), dict) else None
@@ -333,12 +333,15 @@ def store_image(store, parts: Parts, name: 'str | None' = None, fetch=None, tick
 
     def job(index, folder, kind, key):
         def unpack():
-            if fetch is not None:
-                fetch(index)
             content = os.path.join(folder, 'rootfs' if kind == 'bases' else 'diff')
             os.makedirs(content)
             path, label = parts.layers[index]
-            _unpack_layer(path, label, diff_ids[index], content, limit)
+            source = fetch(index) if fetch is not None else path
+            try:
+                _unpack_layer(source, label, diff_ids[index], content, limit)
+            finally:
+                if source is not path:
+                    source.close()
             write_json(os.path.join(folder, 'base.json' if kind == 'bases' else 'layer.json'),
                        _layer_info(kind, key, diff_ids[index], infos[index], tree_size(content), parts.config))
         return unpack
@@ -696,46 +699,104 @@ def _verified(tmp, descriptor, read=True):
 
 
 @contextlib.contextmanager
-def _layer_stream(path, label):
-    """The plain tar of a layer blob, by its first bytes: gzip, zstd (through Debian's zstd, a pipe) or none."""
-    with open(path, 'rb') as f:
-        magic = f.read(4)
-    if magic[:2] == b'\x1f\x8b':
-        with open(path, 'rb') as f:
+def _layer_stream(source, label):
+    """The plain tar of a layer blob (a path, or a readable: a pull's blob as it comes), by its first bytes: gzip,
+    zstd (through Debian's zstd, a pipe) or none."""
+    f = open(source, 'rb') if isinstance(source, str) else source
+    try:
+        f = _Prefixed(f.read(4), f)
+        if f.first[:2] == b'\x1f\x8b':
             yield _Gunzipped(f)
-    elif magic == b'\x28\xb5\x2f\xfd':
-        try:
-            child = subprocess.Popen(['zstd', '-dcq', '--', path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        except FileNotFoundError:
-            raise ConductorError('layer %s is zstd-compressed and zstd is not installed (apt-get install zstd): nothing '
-                                 'was loaded' % label)
-        try:
-            yield child.stdout
-        finally:
-            child.stdout.close()
-            if child.wait():
-                raise OSError('zstd could not decompress it (exit code %d)' % child.returncode)
-    else:
-        with open(path, 'rb') as f:
+        elif f.first == b'\x28\xb5\x2f\xfd':
+            with _unzstd(f, label) as plain:
+                yield plain
+        else:
             yield f
+    finally:
+        if isinstance(source, str):
+            f.close()
 
 
-def _unpack_layer(path, label, diff_id, target, limit):
-    """Unpack one layer into the new, empty folder target, in one pass: every byte of its plain tar hashed and
-    counted (no more than limit) as it is read, every member checked (no .., no absolute or escaping link,
-    nothing written through a symlink, no device node, no sparse file) and the bytes written counted against
-    limit; then its diff_id checked (a mismatch: the caller removes the folder, nothing enters the store)."""
+class _Prefixed:
+    """A stream with its first bytes, which were read to tell its compression, given back first."""
+
+    def __init__(self, first, f):
+        self.first, self.pending, self.f = first, first, f
+
+    def read(self, size=-1):
+        if self.pending:
+            data, self.pending = (self.pending, b'') if size < 0 else (self.pending[:size], self.pending[size:])
+            return data
+        return self.f.read(size)
+
+    def close(self):
+        self.f.close()
+
+
+@contextlib.contextmanager
+def _unzstd(f, label):
+    """zstd's output for the stream f, which a thread feeds it; an error of the feeding (a blob that does not
+    match its digest) or of zstd is raised when the output has been read."""
+    import threading
+    try:
+        child = subprocess.Popen(['zstd', '-dcq'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise ConductorError('layer %s is zstd-compressed and zstd is not installed (apt-get install zstd): nothing '
+                             'was loaded' % label)
+    errors = []
+
+    def feed():
+        try:
+            for chunk in iter(lambda: f.read(1 << 20), b''):
+                child.stdin.write(chunk)
+        except (OSError, ConductorError) as e:  # zstd gone (its error comes below) or the blob refused
+            errors.append(e)
+        finally:
+            try:
+                child.stdin.close()
+            except OSError:
+                pass
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        yield child.stdout
+    finally:
+        child.stdout.close()
+        code = child.wait()
+        feeder.join()
+    if errors and isinstance(errors[0], ConductorError):
+        raise errors[0]
+    if code:
+        raise OSError('zstd could not decompress it (exit code %d)' % code)
+
+
+def _unpack_layer(source, label, diff_id, target, limit):
+    """Unpack one layer (a path, or a readable whose reading to its end checks its digest) into the new, empty
+    folder target, in one pass: every byte of its plain tar hashed and counted (no more than limit) as it is read,
+    every member checked (no .., no absolute or escaping link, nothing written through a symlink, no device node,
+    no sparse file) and the bytes written counted against limit; then its diff_id checked (a mismatch: the caller
+    removes the folder, nothing enters the store)."""
     too_big = _too_big('layer %s unpacked' % label, limit)
     links, budget = set(), [limit, too_big]
     try:
-        with _layer_stream(path, label) as f:
+        with _layer_stream(source, label) as f:
             counted = _Counted(f, limit, too_big)
             with tarfile.open(fileobj=counted, mode='r|', tarinfo=_Header, bufsize=1 << 20) as tar:
                 for member in tar:
                     _unpack_member(tar, member, target, links, label, budget)
             for dummy in iter(lambda: counted.read(1 << 20), b''):
                 pass  # what follows the end of the archive counts too
+        if not isinstance(source, str):
+            for dummy in iter(lambda: source.read(1 << 20), b''):
+                pass  # the rest of the blob, to its end: its digest is checked there
     except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError) as e:
+        if not isinstance(source, str):
+            try:  # a damaged blob says so (its digest), rather than what its damage did to the unpacking
+                for dummy in iter(lambda: source.read(1 << 20), b''):
+                    pass
+            except OSError:
+                pass
         raise ConductorError('layer %s cannot be unpacked (%s): nothing was loaded'
                              % (label, e if not isinstance(e, RecursionError) else 'too deep'))
     if 'sha256:' + counted.hash.hexdigest() != diff_id:

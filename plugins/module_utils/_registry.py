@@ -462,7 +462,7 @@ def _pull_from(store, endpoint, ref, name, out, progress, check_only=False):
             raise ConductorError('the image %s is not one Conductor can store: %s: nothing was pulled' % (name, e))
         tick = fetch.ticker(manifest['layers'], out) if progress and out else None
         try:
-            return _archive.store_image(store, parts, name, lambda index: fetch.one(manifest['layers'][index]), tick)
+            return _archive.store_image(store, parts, name, lambda index: fetch.stream(manifest['layers'][index]), tick)
         finally:
             if tick:
                 out('\r%s, %d layers%s\n' % (human_size(fetch.done), len(manifest['layers']), ' ' * 20))
@@ -518,6 +518,21 @@ class _Fetcher:
                 os.unlink(partial)
         return path
 
+    def stream(self, descriptor):
+        """A layer blob as it comes (_BlobStream: its digest and size checked at its end), to unpack on the fly."""
+        digest, size = descriptor.get('digest'), descriptor.get('size')
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= self.limit or \
+                not isinstance(digest, str) or not digest.startswith('sha256:'):
+            raise ConductorError('blob %s of %s has size %r, more than %s or no size: refused, nothing was pulled'
+                                 % (digest, self.ref, size, human_size(self.limit)))
+        response = self.endpoint.request('GET', '/v2/%s/blobs/%s' % (self.ref.repository, digest), self.scope,
+                                         stream=True)
+        if response.status != 200:
+            response.data = response.read(1 << 16)
+            response.close()
+            raise _failed(response, 'blob %s of %s' % (digest, self.ref))
+        return _BlobStream(response, digest, size, self)
+
     def ticker(self, descriptors, out):
         """A progress line for out: bytes so far of the total, and the layers fetched."""
         total = sum(d.get('size') or 0 for d in descriptors if isinstance(d, dict))
@@ -526,6 +541,38 @@ class _Fetcher:
             out('\r%s / %s, %d of %d layers ' % (human_size(self.done), human_size(total), self.fetched,
                                                  len(descriptors)))
         return tick
+
+
+class _BlobStream:
+    """A blob's bytes as the registry sends them, hashed and counted: more than its size, or at its end another
+    digest or fewer bytes, is one clear error (raised from read), so nothing unpacked from it is ever kept."""
+
+    def __init__(self, response, digest, size, fetcher):
+        self.response, self.digest, self.size, self.fetcher = response, digest, size, fetcher
+        self.hash, self.count, self.checked = hashlib.sha256(), 0, False
+
+    def read(self, size=-1):
+        want = self.size - self.count + 1  # one more than it should have: a longer blob is caught
+        data = self.response.read(want if size < 0 else min(size, want))
+        self.count += len(data)
+        self.fetcher.done += len(data)
+        if self.count > self.size or not data:
+            self._check()
+            return b''
+        self.hash.update(data)
+        return data
+
+    def _check(self):
+        if not self.checked:
+            self.checked = True
+            if self.count != self.size or 'sha256:' + self.hash.hexdigest() != self.digest:
+                raise ConductorError('blob %s of %s does not match its digest (%d of %d bytes came): refused, '
+                                     'nothing was pulled' % (self.digest, self.fetcher.ref, min(self.count, self.size),
+                                                             self.size))
+            self.fetcher.fetched += 1
+
+    def close(self):
+        self.response.close()
 
 
 def progress_writer():

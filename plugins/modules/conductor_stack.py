@@ -279,7 +279,7 @@ options:
     default: warn
   pull:
     description:
-      - When to pull the containers' images that are named by reference, as in M(cs695.conductor.conductor_container):
+      - When to pull the containers' images that are named by reference, as in M(cs695.conductor.conductor_container),
         V(missing), V(always) (a changed image recreates its containers) or V(never).
     type: str
     choices: [missing, always, never]
