@@ -359,6 +359,10 @@ def store_image(store, parts: Parts, name: 'str | None' = None, fetch=None, tick
                     os.rename(folder, store.path(kind, key))
                 made.pop()
                 remove_tree(folder)
+            gone = [key for kind, key in keys if not os.path.isdir(store.path(kind, key))]
+            if gone:  # an rmcache or rmi meanwhile took a layer this image shares: nothing is written
+                raise ConductorError('layer %s was removed (rmi or rmcache) while this image was stored: load or pull '
+                                     'it again' % gone[0])
             old = store.image(image['name'], checked=False)
             if old and all(old.get(k) == image.get(k) for k in ('id', 'cache_id', 'digest')):
                 return old, False
@@ -456,7 +460,28 @@ def from_oci_config(oci: dict) -> dict:
 
 # -- reading an archive ------------------------------------------------------------------------------
 JSON_NAMES = ('oci-layout', 'index.json', 'manifest.json', 'repositories')
-PATH_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/:')
+
+
+def _layout_name(name):
+    """A name an OCI layout or a docker-archive holds: oci-layout, index.json, manifest.json, repositories,
+    blobs/sha256/<digest>; <id>.json, <id>.tar, <id>/layer.tar, <id>/json, <id>/VERSION (id: 64 hex digits)."""
+    if name in JSON_NAMES:
+        return True
+    folder, dummy, base = name.rpartition('/')
+    if folder == 'blobs/sha256':
+        return len(base) == 64 and HEX.issuperset(base)
+    if not folder:
+        stem, dot, ext = base.partition('.')
+        return len(stem) == 64 and HEX.issuperset(stem) and ext in ('json', 'tar')
+    return len(folder) == 64 and HEX.issuperset(folder) and base in ('layer.tar', 'json', 'VERSION')
+
+
+def _check_space(folder, size, source):
+    """Refuse a member that would leave the state root's file system with less than 1 GiB free."""
+    st = os.statvfs(folder)
+    if size > st.f_bavail * st.f_frsize - (1 << 30):
+        raise ConductorError('%s holds %s more than the state root has free (keeping 1 GiB): refused, nothing was '
+                             'loaded' % (_where(source), human_size(size)))
 
 
 def _is_json_name(name):
@@ -478,8 +503,7 @@ def _unpack_outer(source, tmp, limit):
                 if (member.isdir() or member.issym()) and name is not None:
                     continue  # folders are made as needed; a symlink (docker-archive's legacy <id>/layer.tar) is
                     # never made: what manifest.json names must be a file of the archive
-                if not member.isreg() or member.issparse() or name is None or name == '.' or \
-                        not PATH_CHARS.issuperset(name) or name.count('/') > 2 or name.startswith('.'):
+                if not member.isreg() or member.issparse() or name is None or not _layout_name(name):
                     raise ConductorError('%s is not an image archive Conductor can load (an OCI archive or a '
                                          'docker-archive): unexpected entry %r, nothing was loaded'
                                          % (_where(source), member.name))
@@ -489,6 +513,7 @@ def _unpack_outer(source, tmp, limit):
                     too_big, cap = _too_big('%s of the archive' % name, limit), limit
                 if member.size > cap:
                     too_big()
+                _check_space(tmp, member.size, source)
                 os.makedirs(os.path.join(tmp, os.path.dirname(name)), 0o700, exist_ok=True)
                 with tar.extractfile(member) as f, open(os.path.join(tmp, name), 'wb') as out:  # a later copy wins, as tar's
                     _stream(f, out.write, cap, too_big)
@@ -790,7 +815,7 @@ def _unpack_layer(source, label, diff_id, target, limit):
         if not isinstance(source, str):
             for dummy in iter(lambda: source.read(1 << 20), b''):
                 pass  # the rest of the blob, to its end: its digest is checked there
-    except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError) as e:
+    except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError, ValueError, OverflowError) as e:
         if not isinstance(source, str):
             try:  # a damaged blob says so (its digest), rather than what its damage did to the unpacking
                 for dummy in iter(lambda: source.read(1 << 20), b''):
@@ -808,26 +833,27 @@ class _Gunzipped:
     and size): gzip.GzipFile reads 8 KiB at a time, and half a pull's time went to its calls."""
 
     def __init__(self, f):
-        self.f, self.inflate, self.pending, self.ended, self.started = f, zlib.decompressobj(31), b'', False, False
+        self.f, self.inflate, self.input, self.out = f, zlib.decompressobj(31), b'', bytearray()
+        self.ended = self.started = False
 
     def read(self, size=-1):
         size = size if size >= 0 else 1 << 62
-        while len(self.pending) < size and not self.ended:
-            data = self.inflate.unconsumed_tail or self.f.read(1 << 20)
-            if not data:
-                if self.started:
-                    raise EOFError('the gzip stream ends before its end marker')
-                self.ended = True  # at the end of a member (or of nothing at all): the end
-                break
-            self.started = True
-            self.pending += self.inflate.decompress(data, 1 << 22)
-            while self.inflate.eof:  # a member ended: another may follow in what was read
-                rest = self.inflate.unused_data
-                self.inflate, self.started = zlib.decompressobj(31), bool(rest)
-                if not rest:
+        while len(self.out) < size and not self.ended:
+            if not self.input:
+                self.input = self.f.read(1 << 20)
+                if not self.input:
+                    if self.started:
+                        raise EOFError('the gzip stream ends before its end marker')
+                    self.ended = True  # at the end of a member (or of nothing at all): the end
                     break
-                self.pending += self.inflate.decompress(rest, 1 << 22)
-        data, self.pending = self.pending[:size], self.pending[size:]
+            self.started = True
+            self.out += self.inflate.decompress(self.input, min(max(size - len(self.out), 1 << 16), 1 << 22))
+            if self.inflate.eof:  # a member ended: another may follow
+                self.input, self.inflate, self.started = self.inflate.unused_data, zlib.decompressobj(31), False
+            else:
+                self.input = self.inflate.unconsumed_tail
+        data = bytes(self.out[:size])
+        del self.out[:size]
         return data
 
 

@@ -35,7 +35,11 @@ PENDING_IMAGE = '(built when run)'  # check mode: the id of an image an earlier 
 def desired_spec(store, options: dict, check_mode: bool = False, pull: str = 'missing') -> dict:
     """What a conductor_container task asks for, in the form config.json stores it (_options.check); its
     image pulled first as pull_image says."""
-    spec = _options.check(options)
+    return with_image(store, _options.check(options), check_mode, pull)
+
+
+def with_image(store, spec: dict, check_mode: bool, pull: str) -> dict:
+    """spec with the id of its image (pulled first as pull_image says; pending when check mode cannot tell)."""
     image = pull_image(store, spec['image'], pull, check_mode)
     spec['image_id'] = image['id'] if image else PENDING_IMAGE
     return spec
@@ -299,7 +303,7 @@ def _stack_desired(store, entries, state, check_mode, pull='missing'):
             options = {key: entry.get(key) for key in _options.NAMES}
             if not options['image']:
                 raise ConductorError('image is required: name the image to run')
-            spec = desired_spec(store, options, check_mode, pull)  # every option checked
+            spec = _options.check(options)  # every option checked; the image after every entry is
             network = None if entry.get('network') is None else _network_wanted(store, entry['network'])
             for port in network['ports'] if network else []:
                 key = (port['host_port'], port['protocol'])
@@ -314,6 +318,12 @@ def _stack_desired(store, entries, state, check_mode, pull='missing'):
         except ConductorError as e:
             raise _entry_error(index, name, e)
         desired[name] = {'spec': spec, 'network': network, 'peers': peers, 'index': index}
+    for name, want in desired.items():  # only now is anything pulled: a bad entry fails the task first
+        if 'spec' in want:
+            try:
+                with_image(store, want['spec'], check_mode, pull)
+            except ConductorError as e:
+                raise _entry_error(want['index'], name, e)
     return desired
 
 

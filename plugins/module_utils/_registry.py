@@ -42,6 +42,7 @@ SCHEMA1 = ('application/vnd.docker.distribution.manifest.v1+json',
 CERTS_D = '/etc/containers/certs.d:/etc/docker/certs.d'
 TIMEOUT = 60
 HUB = 'registry-1.docker.io'  # where docker.io's API is
+HEX_DIGITS = frozenset('0123456789abcdef')
 
 
 # -- configuration: credentials, TLS, insecure registries, mirrors -----------------------------------------
@@ -103,12 +104,13 @@ class Endpoint:
     def __init__(self, config, url, registry):
         scheme, dummy, host = url.partition('://')
         self.scheme, self.host, self.registry = scheme, host, registry
-        if scheme == 'http' and host not in _listed(config, 'REGISTRY_INSECURE') and \
-                registry not in _listed(config, 'REGISTRY_INSECURE'):
+        self.insecure = _listed(config, 'REGISTRY_INSECURE')
+        itself = host == (HUB if registry == 'docker.io' else registry)
+        if scheme == 'http' and host not in self.insecure and not (itself and registry in self.insecure):
             raise ConductorError('%s is plain HTTP, which Conductor uses only for registries listed in '
                                  'REGISTRY_INSECURE in conductor.conf' % url)
         self.certs = [os.path.join(folder, host) for folder in (config.get('REGISTRY_CERTS_D') or CERTS_D).split(':')]
-        self.login = credentials(registry)
+        self.login = credentials(registry if itself else host)  # a mirror never gets the registry's password
         self.tokens = {}  # scope: token
 
     @classmethod
@@ -140,12 +142,14 @@ class Endpoint:
         """One HTTP request on a connection of its own; the response, or one clear error."""
         try:
             return http_request(scheme, host, method, url, headers, body, self._tls(host) if scheme == 'https' else None)
-        except OSError as e:
-            if type(e).__module__ == 'ssl':  # ssl's errors are OSErrors: no import of ssl to tell them apart
+        except (OSError, ValueError, UnicodeError) as e:
+            if type(e).__module__ == 'ssl':  # ssl's errors: told apart without importing ssl
                 raise ConductorError('TLS with %s failed (%s): if the registry\'s certificate comes from a CA of '
                                      'your own, put the CA in %s/ca.crt' % (host, getattr(e, 'reason', e),
                                                                             self.certs[0]))
-            raise ConductorError('cannot reach %s (%s)' % (host, e))
+            if isinstance(e, OSError):
+                raise ConductorError('cannot reach %s (%s)' % (host, e))
+            raise ConductorError('cannot ask %s: %s' % (host, e))  # a name or header no HTTP request can carry
 
     def request(self, method, path, scope, headers=None, body=None, stream=False, redirects=5):
         """One request, authenticated as the registry asks; the response (read into .data, or open when
@@ -162,7 +166,11 @@ class Endpoint:
                     break
                 response.close()
                 if '://' in location:
-                    scheme, dummy, rest = location.partition('://')
+                    new_scheme, dummy, rest = location.partition('://')
+                    if scheme == 'https' and new_scheme != 'https':
+                        raise ConductorError('the registry %s redirected a request from HTTPS to %s: refused'
+                                             % (self.registry, location[:100]))
+                    scheme = new_scheme
                     host, slash, url = rest.partition('/')
                     url = '/' + url
                     headers.pop('Authorization', None)
@@ -176,6 +184,9 @@ class Endpoint:
             challenge = response.getheader('WWW-Authenticate') or ''
             response.data = response.read(1 << 16)
             response.close()
+            if host != self.host:  # where a redirect led: it gets no credentials of ours
+                raise ConductorError('%s, where the registry %s redirected a request, asks for a login: refused (it '
+                                     'gets no credentials of this registry)' % (host, self.registry))
             if attempt == 2:  # a fresh token (asked again once, for one that expired) or the password refused
                 raise self._denied(_failed(response, '').args[0].partition('(')[2].rstrip(')'))
             self._authenticate(challenge, scope, retried=attempt > 0)
@@ -214,6 +225,9 @@ class Endpoint:
         host, slash, path = rest.partition('/')
         url = '/' + path + ('&' if '?' in path else '?') + urllib.parse.urlencode(query)
         headers = {}
+        if scheme != 'https' and host not in self.insecure:
+            raise ConductorError('the registry %s sends for its token to %s, which is not HTTPS: refused (list %s in '
+                                 'REGISTRY_INSECURE if it is a lab\'s own)' % (self.registry, realm[:100], host))
         if self.login:
             headers['Authorization'] = 'Basic ' + base64.b64encode(('%s:%s' % self.login).encode()).decode()
         response = self._send(scheme, host, 'GET', url, headers, None)
@@ -230,6 +244,8 @@ class Endpoint:
             token = answer.get('token') or answer.get('access_token')
         except (ValueError, AttributeError):
             token = None
+        if isinstance(token, str) and not (token and token.isascii() and token.isprintable() and ' ' not in token):
+            token = None  # it goes into a header line: visible ASCII only
         if response.status != 200 or not isinstance(token, str):
             raise ConductorError('the token service %s of %s answered %d without a token'
                                  % (realm, self.registry, response.status))
@@ -259,7 +275,9 @@ class Response:
         else:
             raise OSError('more than 200 header lines')
         length = self.headers.get('content-length')
-        self.left = int(length) if length and length.isdigit() else None
+        if length is not None and not (length.isascii() and length.isdigit() and len(length) < 19):
+            raise OSError('a bad Content-Length %r' % length[:20])
+        self.left = int(length) if length is not None else None
         self.chunked = 'chunked' in self.headers.get('transfer-encoding', '').lower()
         if method == 'HEAD' or self.status in (204, 304):
             self.left, self.chunked = 0, False
@@ -287,10 +305,9 @@ class Response:
         while size > 0 and self.chunked:
             if not self.chunk:
                 line = self.file.readline(1024).split(b';')[0].strip()
-                try:
-                    self.chunk = int(line, 16)
-                except ValueError:
+                if not line or len(line) > 15 or not HEX_DIGITS.issuperset(line.decode('latin-1').lower()):
                     raise OSError('a bad chunk size %r' % line[:20])
+                self.chunk = int(line, 16)
                 if not self.chunk:
                     while self.file.readline(65537) not in (b'\r\n', b'\n', b''):
                         pass  # trailers
@@ -395,8 +412,10 @@ def fetch_manifest(endpoint: Endpoint, ref: Reference, reference: str, scope: st
                              % (ref, digest))
     try:
         manifest = json.loads(data)
-    except ValueError:
-        raise ConductorError('the manifest of %s is not JSON: refused' % ref)
+    except (ValueError, RecursionError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise ConductorError('the manifest of %s is not a JSON object: refused' % ref)
     media = manifest.get('mediaType') or response.getheader('Content-Type', '').split(';')[0]
     if media in SCHEMA1 or manifest.get('schemaVersion') == 1:
         raise ConductorError('%s is a Docker schema 1 image, which registries stopped serving in 2019: push it '
@@ -438,6 +457,10 @@ def _pull_from(store, endpoint, ref, name, out, progress, check_only=False):
         except ValueError as e:
             raise ConductorError('the index of %s: %s' % (name, e))
         digest = chosen.get('digest')
+        if not (isinstance(digest, str) and digest.startswith('sha256:') and len(digest) == 71 and
+                HEX_DIGITS.issuperset(digest[7:])):
+            raise ConductorError('the index of %s names the digest %r, not sha256: and 64 hex digits: refused'
+                                 % (name, str(digest)[:80]))
         if not (have and have.get('digest') == digest) and not check_only:
             manifest, digest, dummy = fetch_manifest(endpoint, ref, digest, scope)
     if have and have.get('digest') == digest:

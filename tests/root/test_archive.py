@@ -157,7 +157,8 @@ def test_bad_archives_get_one_clear_error_and_change_nothing(conductor, other, s
     cases.append((str(tmp_path / 'truncated.tar'), 'is damaged or truncated'))
     with tarfile.open(str(tmp_path / 'random.tar'), 'w') as tar:
         tar.add(helpers.CLI, 'bin/conductor')
-    cases.append((str(tmp_path / 'random.tar'), 'is neither an OCI archive (it has no index.json) nor a docker-archive'))
+    cases.append((str(tmp_path / 'random.tar'), "is not an image archive Conductor can load (an OCI archive or a "
+                                                "docker-archive): unexpected entry 'bin/conductor'"))
     other('build', 'unrelated', str(tmp_path / 'unrelated'))  # a root in use: its records must stay as they are
     before = other.listing()
     for path, message in cases:

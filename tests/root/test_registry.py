@@ -449,6 +449,11 @@ def test_bearer_tokens_from_a_token_service_and_an_expired_token(root, tmp_path,
         layout = tmp_path / 'ours.tar'
         skopeo('copy', 'oci:' + busybox_layout, 'docker-archive:%s:lab/busybox:1' % layout)
         lab('load', '-i', str(layout), '--name', 'bb')
+        issuer_host = issuer.realm.split('/')[2]
+        error = lab.fails('push', 'bb', ref)  # the realm is plain HTTP: the password must not go there
+        assert 'sends for its token to %s, which is not HTTPS: refused' % issuer.realm in error, error
+        assert not issuer.asked, 'not even asked'
+        lab.configure(REGISTRY_INSECURE='%s,%s' % (registry.host, issuer_host))  # the lab's own, listed
         lab('push', 'bb', ref)
         assert any('scope=repository%3Alab%2Fbusybox%3Apull%2Cpush' in a for a in issuer.asked), issuer.asked
         lab('rmi', 'bb')

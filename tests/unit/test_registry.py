@@ -168,3 +168,49 @@ def test_a_truncated_gzip_layer_is_an_error():
     stream = _archive._Gunzipped(io.BytesIO(gzip.compress(b'hello' * 1000)[:-12]))  # pylint: disable=protected-access
     with pytest.raises(EOFError, match='ends before its end marker'):
         b''.join(iter(lambda: stream.read(7), b''))
+
+
+@pytest.mark.parametrize('raw, error', [
+    (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nxx', 'a bad chunk size'),
+    (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n' + b'f' * 20 + b'\r\n', 'a bad chunk size'),
+    (b'HTTP/1.1 200 OK\r\nContent-Length: \xc2\xb2\r\n\r\nx', 'a bad Content-Length'),
+])
+def test_a_hostile_response_is_refused_not_read_without_end(raw, error):
+    """A negative chunk size read to the end of the connection (a registry could send gigabytes)."""
+    import socket
+    ours, theirs = socket.socketpair()
+    theirs.sendall(raw)
+    theirs.close()
+    with pytest.raises(OSError, match=error):
+        _registry.Response(ours, 'GET').read()
+    ours.close()
+
+
+def test_many_gzip_members_decompress_in_bounded_memory():
+    """Each member once appended 4 MiB to a buffer that was copied on every read: 256 of them took minutes."""
+    import gzip
+    import io
+    member = gzip.compress(b'\0' * (1 << 20), 9)
+    stream = _archive._Gunzipped(io.BytesIO(member * 64))  # pylint: disable=protected-access
+    total, biggest = 0, 0
+    for chunk in iter(lambda: stream.read(65536), b''):
+        total += len(chunk)
+        biggest = max(biggest, len(stream.out))
+    assert total == 64 << 20 and biggest <= 5 << 20, biggest
+
+
+def test_credentials_go_only_where_they_belong(tmp_path, monkeypatch):
+    """A registry's token realm over plain HTTP, or a mirror, never gets the registry's password."""
+    monkeypatch.setenv('REGISTRY_AUTH_FILE', str(tmp_path / 'auth.json'))
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.delenv('XDG_RUNTIME_DIR', raising=False)
+    (tmp_path / 'auth.json').write_text(json.dumps({'auths': {'lab:5000': {
+        'auth': base64.b64encode(b'student:s3cret').decode()}}}))
+    registry = _registry.Endpoint.of({}, 'lab:5000')
+    assert registry.login == ('student', 's3cret')
+    with pytest.raises(ConductorError, match='sends for its token to http://evil:6000/token, which is not HTTPS'):
+        registry._token({'realm': 'http://evil:6000/token'}, 'repository:a:pull')  # pylint: disable=protected-access
+    mirror = _registry.Endpoint({}, 'https://mirror.lab:5000', 'lab:5000')
+    assert mirror.login is None, "a mirror gets its own credentials, never the registry's"
+    with pytest.raises(ConductorError, match='plain HTTP'):
+        _registry.Endpoint({'REGISTRY_INSECURE': 'lab:5000'}, 'http://mirror.lab:5000', 'lab:5000')
