@@ -8,8 +8,9 @@
 read into memory, and the pick of this machine's image from an index or a manifest list. Small, so a
 re-pull (a manifest and nothing else) does not load the archive code."""
 
+import os
+
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.cs695.conductor.plugins.module_utils import _bases
 
 ANNOTATION = 'io.cs695.conductor'
 REF_NAME = 'org.opencontainers.image.ref.name'
@@ -34,11 +35,17 @@ def pick_manifest(index: dict, what: str) -> dict:
         if len(images) != 1:
             raise ValueError('%s must name exactly one image manifest, it names %d' % (what, len(images)))
         return images[0]
-    arch = {'amd64': 'amd64', 'arm64': 'arm64', 'armhf': 'arm', 'i386': '386', 'ppc64el': 'ppc64le',
-            's390x': 's390x'}.get(_bases.host_arch(), _bases.host_arch())
+    arch = machine_arch()
     for m in with_platform:
         if m['platform'].get('os') == 'linux' and m['platform'].get('architecture') == arch:
             return m
     raise ConductorError('%s has no image for linux/%s, only for %s: nothing was loaded' % (
         what, arch, ', '.join(sorted('%s/%s' % (m['platform'].get('os'), m['platform'].get('architecture'))
                                      for m in with_platform))))
+
+
+def machine_arch() -> str:
+    """OCI's (Go's) name for this machine's architecture."""
+    machine = os.uname().machine
+    return {'x86_64': 'amd64', 'aarch64': 'arm64', 'armv7l': 'arm', 'armv6l': 'arm', 'i686': '386', 'i386': '386',
+            'ppc64le': 'ppc64le', 's390x': 's390x', 'riscv64': 'riscv64'}.get(machine, machine)

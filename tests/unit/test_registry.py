@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ansible_collections.cs695.conductor.plugins.module_utils import _archive, _reference, _registry
+from ansible_collections.cs695.conductor.plugins.module_utils import _archive, _oci, _reference, _registry
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 
 DIGEST = 'sha256:' + 'ab' * 32
@@ -95,7 +95,7 @@ def test_plain_http_only_for_insecure_registries_and_mirrors_by_registry():
 
 
 def test_a_manifest_list_picks_linux_on_this_architecture(monkeypatch):
-    monkeypatch.setattr(_archive._bases, 'host_arch', lambda: 'arm64')  # pylint: disable=protected-access
+    monkeypatch.setattr(_oci, 'machine_arch', lambda: 'arm64')
     index = {'manifests': [{'digest': 'a', 'platform': {'os': 'linux', 'architecture': 'amd64'}},
                            {'digest': 'w', 'platform': {'os': 'windows', 'architecture': 'arm64'}},
                            {'digest': 'b', 'platform': {'os': 'linux', 'architecture': 'arm64', 'variant': 'v8'}}]}
