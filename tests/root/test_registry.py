@@ -154,6 +154,24 @@ def test_an_image_with_only_busybox_is_pulled_run_and_re_pulled_by_its_manifest_
     assert 'TLS with %s failed' % plain.host in error and 'certs.d/%s/ca.crt' % plain.host in error, error
 
 
+def test_a_progress_line_on_a_terminal_and_none_otherwise(lab, plain, busybox_layout):
+    import pty
+    ref = '%s/lab/busybox:1' % plain.host
+    skopeo('copy', '--dest-tls-verify=false', 'oci:' + busybox_layout, 'docker://' + ref)
+    assert 'layers' not in lab('pull', ref).stderr, 'no progress into a pipe'
+    lab('rmi', ref)
+    lab('rmcache')
+    master, slave = pty.openpty()
+    try:
+        subprocess.run([sys.executable, helpers.CLI, '--root', lab.root, 'pull', ref], env=lab.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=slave)
+        shown = os.read(master, 65536).decode()
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert '1 layers' in shown and 'MB' in shown, shown
+
+
 def test_a_dockerfile_from_a_docker_hub_name_builds_unchanged_through_a_mirror(lab, plain, busybox_layout, context):
     """REGISTRY_MIRRORS: docker.io's names come from the lab's mirror (the mirror answers, so docker.io itself is
     never asked: the test sends nothing past loopback)."""

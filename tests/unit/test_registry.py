@@ -214,3 +214,42 @@ def test_credentials_go_only_where_they_belong(tmp_path, monkeypatch):
     assert mirror.login is None, "a mirror gets its own credentials, never the registry's"
     with pytest.raises(ConductorError, match='plain HTTP'):
         _registry.Endpoint({'REGISTRY_INSECURE': 'lab:5000'}, 'http://mirror.lab:5000', 'lab:5000')
+
+
+class FakeResponse:
+    def __init__(self, status, headers=None):
+        self.status, self.reason, self.headers, self.data = status, '', dict(headers or {}), b''
+
+    def getheader(self, name, default=None):
+        return self.headers.get(name, default)
+
+    def read(self, size=-1):  # pylint: disable=unused-argument
+        return b''
+
+    def close(self):
+        pass
+
+
+def test_a_redirected_host_that_asks_for_a_login_gets_no_credentials(tmp_path, monkeypatch):
+    """The registry redirected a request to a host of its choosing, which answered 401 with a realm of its own:
+    the stored password went there."""
+    monkeypatch.setenv('REGISTRY_AUTH_FILE', str(tmp_path / 'auth.json'))
+    monkeypatch.delenv('XDG_RUNTIME_DIR', raising=False)
+    (tmp_path / 'auth.json').write_text(json.dumps({'auths': {'lab:5000': {
+        'auth': base64.b64encode(b'student:s3cret').decode()}}}))
+    endpoint = _registry.Endpoint.of({}, 'lab:5000')
+    sent = []
+
+    def send(scheme, host, method, url, headers, body):  # pylint: disable=unused-argument
+        sent.append((host, dict(headers)))
+        if host == 'lab:5000':
+            return FakeResponse(307, {'Location': 'https://elsewhere:7000/steal'})
+        return FakeResponse(401, {'WWW-Authenticate': 'Bearer realm="https://elsewhere:7000/token"'})
+    monkeypatch.setattr(endpoint, '_send', send)
+    with pytest.raises(ConductorError, match='where the registry lab:5000 redirected a request, asks for a login'):
+        endpoint.request('GET', '/v2/a/manifests/1', 'repository:a:pull')
+    assert all('Authorization' not in headers for host, headers in sent if host != 'lab:5000')
+    assert [host for host, headers in sent] == ['lab:5000', 'elsewhere:7000'], 'no token was asked for'
+    monkeypatch.setattr(endpoint, '_send', lambda *a: FakeResponse(307, {'Location': 'http://lab:5000/x'}))
+    with pytest.raises(ConductorError, match='redirected a request from HTTPS to http://lab:5000/x: refused'):
+        endpoint.request('GET', '/v2/a/manifests/1', 'repository:a:pull')
