@@ -9,6 +9,7 @@ import http.client
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -244,6 +245,43 @@ def test_zstd_layers_and_a_manifest_list_are_read(lab, plain, busybox_layout):
     error = lab.fails('pull', '%s/lab/zstd:armonly' % plain.host)
     assert 'has no image for linux/amd64, only for linux/arm64' in error, error
     assert lab.listing() == before
+
+
+def test_whiteouts_and_opaque_folders_of_another_tool_become_overlayfs_own(lab, plain, busybox_layout, tmp_path):
+    """umoci writes OCI's .wh. files: a deleted file, and a folder deleted and made again (opaque)."""
+    layout = str(tmp_path / 'layout')
+    shutil.copytree(busybox_layout.rpartition(':')[0], layout)
+    bundle = str(tmp_path / 'bundle')
+
+    def layer(change):
+        if os.path.exists(bundle):
+            shutil.rmtree(bundle)
+        subprocess.run(['umoci', 'unpack', '--image', layout + ':bb', bundle], check=True, stdout=subprocess.DEVNULL)
+        change(os.path.join(bundle, 'rootfs'))
+        subprocess.run(['umoci', 'repack', '--image', layout + ':bb', bundle], check=True)
+
+    def first(rootfs):
+        os.makedirs(os.path.join(rootfs, 'etc', 'old'))
+        for name in ('etc/motd', 'etc/keep', 'etc/old/a', 'etc/old/b'):
+            with open(os.path.join(rootfs, name), 'w') as f:
+                f.write(name + '\n')
+
+    def second(rootfs):
+        os.unlink(os.path.join(rootfs, 'etc', 'motd'))
+        shutil.rmtree(os.path.join(rootfs, 'etc', 'old'))
+        os.makedirs(os.path.join(rootfs, 'etc', 'old'))
+        with open(os.path.join(rootfs, 'etc', 'old', 'new'), 'w') as f:
+            f.write('new\n')
+    layer(first)
+    layer(second)
+    ref = '%s/lab/whiteouts:1' % plain.host
+    skopeo('copy', '--dest-tls-verify=false', 'oci:' + layout + ':bb', 'docker://' + ref)
+    lab('pull', ref)
+    assert len(lab.image(ref)['layers']) == 2
+    out = lab('run', ref, 'w', '--', 'sh', '-c', 'ls /etc; echo --; ls -a /etc/old').stdout
+    etc, old = out.split('--\n')
+    assert 'keep' in etc.split() and 'motd' not in etc.split(), 'the deleted file is gone, the kept one is there'
+    assert old.split() == ['.', '..', 'new'], 'the folder made again holds only its new file: %s' % old
 
 
 def put_index(registry, repository, tag, manifests):
