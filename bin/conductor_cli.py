@@ -55,13 +55,14 @@ def cmd_build(store, args):
             raise usage(args, 'give the file once: as CONDUCTORFILE or with -f, not both')
         path = args.conductorfile or args.file or _default_file()
         steps, context = _buildplan.load_steps(path, context=args.context)
-        if args.pull != 'never':
+        images = None
+        if args.pull != 'never' and any(s.command in ('FROM', 'COPY') for s in steps):
             from ansible_collections.cs695.conductor.plugins.module_utils import _registry  # a registry's image
-            _registry.pull_for_build(store, steps, args.pull or 'missing', _registry.progress_writer())
+            images = _registry.build_images(store, args.pull or 'missing', _registry.progress_writer())
         plan = _buildplan.make_plan(store, args.name, steps, context, nocache=args.no_cache,
                                     build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
                                     allowed_images=args.allow_image or None,
-                                    network=args.network or 'default')
+                                    network=args.network or 'default', images=images)
         manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True), networks=networks)
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 

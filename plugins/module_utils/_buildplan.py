@@ -329,7 +329,7 @@ def check_from(ins: Instruction) -> None:
         if _bases.is_base_reference(ref):
             _bases.resolve(ref)
         elif is_reference(ref):
-            parse(ref)  # a registry's image: pulled before the plan (_registry.pull_for_build)
+            parse(ref)  # a registry's image: pulled when the plan reads it (_registry.build_images)
     except ConductorError as e:
         raise ConductorError('%s:%d: %s' % (ins.source, ins.lineno, e))
 

@@ -32,7 +32,8 @@ def ensure_image(store: Store, name: str, state: str = 'present', conductorfile:
                  build_args: 'dict[str, object] | None' = None, allow_downloads: bool = False, source: str = 'build',
                  load_path: 'str | None' = None, archive_path: 'str | None' = None, archive_compress: bool = False,
                  allowed_images: 'list[str] | None' = None, build_network: str = 'default',
-                 force_source: bool = False, push: bool = False, repository: 'str | None' = None) -> dict:
+                 force_source: bool = False, push: bool = False, repository: 'str | None' = None,
+                 pull: str = 'missing') -> dict:
     """Bring image `name` to `state`; the one entry point of the conductor_image module. source=load
     loads it from the archive load_path unless the image already has the archive's id; source=pull pulls
     `name` (a reference) when it is missing, or with force_source when the registry has another; archive_path
@@ -51,7 +52,7 @@ def ensure_image(store: Store, name: str, state: str = 'present', conductorfile:
         result = _pull_image(store, name, before, force_source, check_mode, out)
     else:
         result = _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out,
-                              build_args, allow_downloads, allowed_images, build_network)
+                              build_args, allow_downloads, allowed_images, build_network, pull)
     if archive_path:
         from ansible_collections.cs695.conductor.plugins.module_utils import _archive
         image_id = result['image'].get('id')
@@ -98,15 +99,20 @@ def _push_image(store, name, repository, result, check_mode):
 
 
 def _build_image(store, name, before, conductorfile, instructions, context, force, check_mode, out, build_args,
-                 allow_downloads, allowed_images=None, build_network='default'):
+                 allow_downloads, allowed_images=None, build_network='default', pull='missing'):
     from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _buildplan  # only a build hashes
     steps, context = _buildplan.load_steps(conductorfile, instructions, context)
     build_args = dict((str(k), str(v)) for k, v in (build_args or {}).items())
 
-    def pending(ref):  # check mode: an image FROM or COPY --from names, which an earlier task would build
+    def pending(ref):  # check mode: an image FROM or COPY --from names, which an earlier task would build or pull
         return store.image(ref) or _buildplan.pending_image(ref)
+    if check_mode:
+        images = pending
+    else:
+        from ansible_collections.cs695.conductor.plugins.module_utils import _registry  # FROM a registry's image
+        images = _registry.build_images(store, pull)
     plan = _buildplan.make_plan(store, name, steps, context, nocache=force, build_args=build_args,
-                                images=pending if check_mode else None, downloads=allow_downloads,
+                                images=images, downloads=allow_downloads,
                                 allowed_images=allowed_images, network=build_network)
     if check_mode:
         image_id = plan.image_id(_buildplan.layer_ids(store, plan.layers))

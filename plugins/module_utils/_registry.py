@@ -252,10 +252,6 @@ class Endpoint:
         return token
 
 
-def _archive_json_max():
-    return 4 << 20  # a manifest, a token, an error: _oci.JSON_MAX (not imported for a re-pull)
-
-
 class Response:
     """An HTTP/1.1 response as it comes: status, reason, headers (lower-case names), and its body, read with
     read(size) (Content-Length, chunked, or up to the end of the connection)."""
@@ -609,31 +605,24 @@ def progress_writer():
     return write
 
 
-def pull_for_build(store, steps, policy: str = 'missing', out=None) -> 'list[str]':
-    """Pull what a Conductorfile's FROM and COPY --from name by reference, by --pull's policy: always,
-    missing (the default: only what the store lacks) or never. Stage names and debootstrap bases are left
-    alone (DEBIAN_FROM=registry in conductor.conf sends debian: and ubuntu: to the registry too). Returns the
-    references pulled."""
-    from ansible_collections.cs695.conductor.plugins.module_utils import _bases
+def build_images(store, policy: str = 'missing', out=None):
+    """What a build reads the images FROM and COPY --from name with (make_plan's images): an image named by
+    reference is pulled first by --pull's policy, always (once per build), missing (the default: only what the
+    store lacks) or never. The plan asks only after its allowed_images check, so a student's Dockerfile built
+    with --allow-image makes the host pull nothing else; stage names, plain names and debootstrap bases are never
+    pulled (DEBIAN_FROM=registry sends debian: and ubuntu: here too); a FROM ${ARG} is pulled as it expands."""
     from ansible_collections.cs695.conductor.plugins.module_utils._reference import is_reference
     if policy not in ('always', 'missing', 'never'):
         raise ConductorError('invalid --pull %r: use always, missing or never' % policy)
-    stages = set(ins.args.get('name', '').lower() for ins in steps if ins.command == 'FROM' and ins.args.get('name'))
-    refs = []
-    for ins in steps:
-        ref = ins.args.get('image') if ins.command == 'FROM' else ins.args.get('from') if ins.command == 'COPY' \
-            else None
-        if not isinstance(ref, str) or ref.lower() in stages or ref.isdigit() or not is_reference(ref) or \
-                '$' in ref or (_bases.is_base_reference(ref) and store.config.get('DEBIAN_FROM') != 'registry'):
-            continue  # a plain name is an image built, loaded or pulled here: never a registry's by surprise
-        if ref not in refs:
-            refs.append(ref)
-    pulled = []
-    for ref in refs:
-        if policy == 'always' or (policy == 'missing' and store.image(ref) is None):
-            pull(store, ref, out, progress=out is not None)
-            pulled.append(ref)
-    return pulled
+    pulled = set()
+
+    def image(name):
+        if is_reference(name) and name not in pulled and (policy == 'always' or (
+                policy == 'missing' and store.image(name) is None)):
+            pull(store, name, out, progress=out is not None)
+            pulled.add(name)
+        return store.require_image(name)
+    return image
 
 
 # -- push ------------------------------------------------------------------------------------------------

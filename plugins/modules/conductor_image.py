@@ -92,6 +92,14 @@ options:
     type: str
     choices: [build, load, pull]
     default: build
+  pull:
+    description:
+      - With O(source=build), when to pull an image C(FROM) or C(COPY --from) names by reference (V(python:3.12-slim)),
+        as C(conductor build --pull). V(missing) pulls what is not here, V(always) asks the registry every time (as
+        C(docker build --pull)), V(never) uses only what is here. Only after the O(allowed_images) check.
+    type: str
+    choices: [missing, always, never]
+    default: missing
   force_source:
     description:
       - With O(source=pull), ask the registry even when the image is here, and pull it again when the registry has
@@ -297,6 +305,7 @@ def main():
             build_network=dict(type='str', choices=['default', 'none', 'host'], default='default'),
             source=dict(type='str', choices=['build', 'load', 'pull'], default='build'),
             force_source=dict(type='bool', default=False),
+            pull=dict(type='str', choices=['missing', 'always', 'never'], default='missing'),
             push=dict(type='bool', default=False),
             repository=dict(type='str'),
             load_path=dict(type='path'),
@@ -315,7 +324,7 @@ def main():
         source=p['source'], load_path=p['load_path'], archive_path=p['archive_path'],
         archive_compress=p['archive_compress'], check_mode=module.check_mode, out=out,
         allowed_images=p['allowed_images'], build_network=p['build_network'], force_source=p['force_source'],
-        push=p['push'], repository=p['repository']))
+        push=p['push'], repository=p['repository'], pull=p['pull']))
 
 
 if __name__ == '__main__':

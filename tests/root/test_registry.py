@@ -200,6 +200,23 @@ def test_a_dockerfile_from_a_docker_hub_name_builds_unchanged_through_a_mirror(l
     assert lab.image('docker.io/library/debian:bookworm')['base'].startswith('sha256-'), 'pulled, not debootstrapped'
 
 
+def test_a_students_dockerfile_makes_the_host_pull_only_what_it_may_use(lab, plain, busybox_layout, context):
+    """Graded with --allow-image, a student's FROM of any registry's image made the host pull it before the plan
+    refused it: network and disk at the student's word. A FROM ${ARG} is pulled as it expands."""
+    skopeo('copy', '--dest-tls-verify=false', 'oci:' + busybox_layout, 'docker://%s/lab/busybox:1' % plain.host)
+    ref = '%s/lab/busybox:1' % plain.host
+    (context / 'Dockerfile.student').write_text('FROM %s\nRUN echo hi\n' % ref)
+    error = lab.fails('build', '--allow-image', 'cs695', 'graded', str(context / 'Dockerfile.student'))
+    assert 'which this build may not use' in error, error
+    asked = [line for line in open(plain.log.name).read().splitlines() if line.endswith('"conductor"')]
+    assert asked == [], 'the registry was never asked: %s' % asked
+    context.write('ARG BASE=%s\nFROM ${BASE}\nRUN echo from-arg > /f\n' % ref)  # the control, through an ARG
+    lab('build', 'fromarg', str(context / 'Conductorfile'))
+    assert [line for line in open(plain.log.name).read().splitlines() if '/v2/lab/busybox/manifests/1' in line
+            and line.endswith('"conductor"')], 'pulled through the ARG'
+    assert lab('run', 'fromarg', 'a', '--', 'cat', '/f').stdout == 'from-arg\n'
+
+
 def test_push_then_pull_gives_back_the_same_digests(lab, plain, busybox_layout, root, tmp_path, context):
     skopeo('copy', '--dest-tls-verify=false', 'oci:' + busybox_layout, 'docker://%s/lab/busybox:1' % plain.host)
     lab('build', 'app', context.write('FROM %s/lab/busybox:1\nRUN echo v1 > /v\nCMD ["cat", "/v"]\n' % plain.host))
