@@ -178,9 +178,12 @@ def test_a_dockerfile_from_a_docker_hub_name_builds_unchanged_through_a_mirror(l
     never asked: the test sends nothing past loopback)."""
     skopeo('copy', '--dest-tls-verify=false', 'oci:' + busybox_layout, 'docker://%s/library/busybox:1.36' % plain.host)
     lab.configure(REGISTRY_INSECURE=plain.host, REGISTRY_MIRRORS='docker.io=http://%s' % plain.host)
-    dockerfile = context.write('FROM busybox:1.36\nRUN echo built > /built\nCMD ["cat", "/built"]\n')
+    dockerfile = context.write('FROM busybox:1.36\nRUN echo built > /built\nCOPY --from=busybox:1.36 /bin/busybox '
+                               '/copied\nCMD ["cat", "/built"]\n')
     lab('build', 'app', dockerfile)
     assert lab('run', 'app', 'a1').stdout == 'built\n'
+    assert lab('run', 'app', 'a3', '--', 'sh', '-c', 'test -x /copied && echo copied').stdout == 'copied\n', \
+        'COPY --from it'
     pulled = lab.image('docker.io/library/busybox:1.36')
     assert pulled['layers'] == [] and pulled['base'].startswith('sha256-')
     assert lab('run', 'busybox:1.36', 'a2').stdout == 'hello from busybox\n', 'Docker\'s short name finds it'
@@ -237,6 +240,17 @@ def test_push_then_pull_gives_back_the_same_digests(lab, plain, busybox_layout, 
     finally:
         helpers.stop_all(other.root)
         helpers.remove_root(other.root)
+
+
+def test_docker_schema_2_manifests_are_read(lab, plain, busybox_layout):
+    ref = '%s/lab/v2s2:1' % plain.host
+    skopeo('copy', '--dest-tls-verify=false', '--format', 'v2s2', 'oci:' + busybox_layout, 'docker://' + ref)
+    raw = json.loads(subprocess.run(['skopeo', 'inspect', '--raw', '--tls-verify=false', 'docker://' + ref], check=True,
+                                    capture_output=True, text=True).stdout)
+    assert raw['mediaType'] == 'application/vnd.docker.distribution.manifest.v2+json', raw
+    lab('pull', ref)
+    assert lab('run', ref, 'v').stdout == 'hello from busybox\n'
+    assert lab.image(ref)['config']['labels'] == {'course': 'cs695'}
 
 
 def test_zstd_layers_and_a_manifest_list_are_read(lab, plain, busybox_layout):
@@ -360,7 +374,7 @@ def test_docker_and_oci_archives_of_other_tools_load_and_ours_are_read_by_skopeo
         assert lab.listing() == before
 
 
-def test_podman_loads_our_archives_and_we_load_podmans(lab, busybox_layout, tmp_path):
+def test_podman_loads_our_archives_and_we_load_podmans(lab, plain, busybox_layout, tmp_path):
     """podman (Debian's, vfs storage of the test's own) loads both our formats; we load what its save writes."""
     import tempfile
     runroot = tempfile.mkdtemp(prefix='cdt-podman-')  # podman takes a runroot of at most 50 characters
@@ -368,12 +382,12 @@ def test_podman_loads_our_archives_and_we_load_podmans(lab, busybox_layout, tmp_
               '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none']
     env = dict(os.environ, TMPDIR=str(tmp_path))
     try:
-        _podman_round_trip(lab, busybox_layout, tmp_path, podman, env)
+        _podman_round_trip(lab, plain, busybox_layout, tmp_path, podman, env)
     finally:
         subprocess.run(['rm', '-rf', runroot], check=True)
 
 
-def _podman_round_trip(lab, busybox_layout, tmp_path, podman, env):
+def _podman_round_trip(lab, plain, busybox_layout, tmp_path, podman, env):
 
     def run_podman(*args):
         return subprocess.run(podman + list(args), check=True, capture_output=True, text=True, env=env).stdout
@@ -390,6 +404,11 @@ def _podman_round_trip(lab, busybox_layout, tmp_path, podman, env):
         run_podman('save', '--format', form, '-o', out, 'localhost/course:latest')
         lab('load', '-i', out, '--name', 'from-' + form)
         assert lab('run', 'from-' + form, 'p-' + form).stdout == 'hello from busybox\n', form
+    ref = '%s/lab/from-podman:1' % plain.host  # podman's archive, into a registry by skopeo, pulled
+    skopeo('copy', '--dest-tls-verify=false', 'docker-archive:' + str(tmp_path / 'podman-docker-archive.tar'),
+           'docker://' + ref)
+    lab('pull', ref)
+    assert lab('run', ref, 'p-reg').stdout == 'hello from busybox\n'
 
 
 # -- TLS with a test CA in certs.d, htpasswd users; token auth ------------------------------------------------
