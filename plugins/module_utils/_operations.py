@@ -188,12 +188,23 @@ def remove_image(store, name: str):
     """rmi: delete an image no container uses, and the layers nothing else needs."""
     with store.lock():
         store.require_image(name, checked=False)  # rmi removes a damaged manifest too
+        path = _image_path(store, name)
         configs = [c.as_dict() for c in Containers(store).configs()]
-        users = sorted(c['name'] for c in configs if c['image'] == name)
+        users = sorted(c['name'] for c in configs if _image_path(store, c['image']) == path)
         if users:
             raise ConductorError('image %r is used by container(s) %s: stop them first (conductor stop NAME)'
                                  % (name, ', '.join(users)))
         return store.delete_image(name, configs)
+
+
+def _image_path(store, name):
+    """The manifest file a container's image name means (busybox:1.36 is docker.io/library/busybox:1.36's)."""
+    try:
+        image = store.image(name, checked=False)
+        named = image.get('name') if isinstance(image, dict) and isinstance(image.get('name'), str) else name
+        return store.image_path(named)
+    except ConductorError:
+        return None  # not a name any image has
 
 
 def volume_users(store, name: str) -> 'list[str]':

@@ -187,6 +187,8 @@ def test_a_dockerfile_from_a_docker_hub_name_builds_unchanged_through_a_mirror(l
     pulled = lab.image('docker.io/library/busybox:1.36')
     assert pulled['layers'] == [] and pulled['base'].startswith('sha256-')
     assert lab('run', 'busybox:1.36', 'a2').stdout == 'hello from busybox\n', 'Docker\'s short name finds it'
+    error = lab.fails('rmi', 'docker.io/library/busybox:1.36')
+    assert 'is used by container(s) a2' in error, 'the long name is the short one\'s image: %s' % error
     # --pull never: nothing is asked; a missing image is one clear error
     lab('rm', 'a2')
     (context / 'Dockerfile.never').write_text('FROM busybox:1.37\n')
