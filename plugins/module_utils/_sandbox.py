@@ -249,11 +249,13 @@ def bind_file(source, rootfs, target, create=False):
     place; and its folder) becomes an empty file first: in the container's own upper layer, never in the image, and
     never through a symlink out of the root (the folder is opened with open_in_root)."""
     folder, name = os.path.split(target.lstrip('/'))
-    try:
-        parent = make_dirs_in_root(rootfs, folder) if create else \
-            open_in_root(rootfs, folder, os.O_PATH | os.O_DIRECTORY)
-    except FileNotFoundError:
-        return  # without create, a missing folder (an image with no /etc) is a file not there: nothing to bind on
+    if create:  # its folder made too (an image with no /etc); a symlink to nowhere in the way is an error
+        parent = make_dirs_in_root(rootfs, folder)
+    else:
+        try:
+            parent = open_in_root(rootfs, folder, os.O_PATH | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return  # a missing folder (an image with no /etc): no file there to bind on
     try:
         try:
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
