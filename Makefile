@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 iputils-ping python3-venv util-linux procps perl-base python3-pyroute2 python3-iptables python3-seccomp libseccomp2 xfsprogs zstd
 # what the registry tests start and fill the registry with (other tools than Conductor), and openssl for a lab CA
-TEST_APT_PACKAGES := docker-registry skopeo umoci podman busybox-static apache2-utils openssl
+TEST_APT_PACKAGES := docker-registry skopeo umoci podman buildah busybox-static apache2-utils openssl
 COLLECTION := .build/ansible_collections/cs695/conductor
 TEST_CACHE ?= $(CURDIR)/.cache/test-root
 TEST_NETNS := cdt-ansible-$(shell echo $$PPID)

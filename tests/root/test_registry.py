@@ -406,6 +406,16 @@ def _podman_round_trip(lab, plain, busybox_layout, tmp_path, podman, env):
         run_podman('save', '--format', form, '-o', out, 'localhost/course:latest')
         lab('load', '-i', out, '--name', 'from-' + form)
         assert lab('run', 'from-' + form, 'p-' + form).stdout == 'hello from busybox\n', form
+    buildah = ['buildah'] + podman[1:7]  # the same storage
+    container = subprocess.run(buildah + ['from', 'scratch'], check=True, capture_output=True, text=True,
+                               env=env).stdout.strip()
+    for args in (['copy', container, '/bin/busybox', '/bin/busybox'],
+                 ['config', '--cmd', '["/bin/busybox", "echo", "from buildah"]', container],
+                 ['commit', '-q', container, 'lab/buildah:1'],
+                 ['push', '-q', 'lab/buildah:1', 'oci-archive:' + str(tmp_path / 'buildah.tar')], ['rm', container]):
+        subprocess.run(buildah + args, check=True, capture_output=True, env=env)
+    lab('load', '-i', str(tmp_path / 'buildah.tar'), '--name', 'from-buildah')
+    assert lab('run', 'from-buildah', 'b').stdout == 'from buildah\n', "buildah's OCI archive"
     ref = '%s/lab/from-podman:1' % plain.host  # podman's archive, into a registry by skopeo, pulled
     skopeo('copy', '--dest-tls-verify=false', 'docker-archive:' + str(tmp_path / 'podman-docker-archive.tar'),
            'docker://' + ref)
