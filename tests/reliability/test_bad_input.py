@@ -77,8 +77,8 @@ def corpus(netconductor, netlab, context, tmp_path):
 def cases(context):
     for name, why in NAMES:
         if name != 'a/b':  # a reference (docker.io/a/b:latest), which an image may be named by
-            yield ['build', name, context.write('FROM debian:bookworm\n')], ('invalid image name',
-                                                                           'invalid image reference', 'unknown option', why)
+            refused = ('invalid image name', 'invalid image reference', 'unknown option', why)
+            yield ['build', name, context.write('FROM debian:bookworm\n')], refused
         yield ['run', 'img', name], ('invalid container name', 'unknown option', why)
         yield ['stop', name], ('invalid container name', 'no container named', 'unknown option', why)
     for text, message in CONDUCTORFILES:
