@@ -490,60 +490,41 @@ def _pull_from(store, endpoint, ref, name, out, progress, check_only=False):
 
 
 class _Fetcher:
-    """Blobs into tmp/blobs/sha256/<hex>: streamed into a temporary file, hashed and counted as they come,
-    renamed only when the digest and size match."""
+    """A pull's blobs: each as a _BlobStream (a layer, unpacked as it comes), or into tmp/blobs/sha256/<hex> (the
+    config), renamed only once its digest and size matched."""
 
     def __init__(self, endpoint, ref, scope, tmp, limit):
         self.endpoint, self.ref, self.scope, self.tmp, self.limit = endpoint, ref, scope, tmp, limit
         self.done = self.fetched = 0
 
     def one(self, descriptor, limit=None):
+        """The blob into its file in tmp; its path."""
         from ansible_collections.cs695.conductor.plugins.module_utils import _archive
-        digest, size = descriptor.get('digest'), descriptor.get('size')
         try:
             path = _archive.blob_file(self.tmp, descriptor)
         except ValueError as e:
             raise ConductorError('%s: %s: refused, nothing was pulled' % (self.ref, e))
-        if os.path.exists(path):
-            return path
-        cap = min(limit or self.limit, self.limit)
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= cap:
-            raise ConductorError('blob %s of %s has size %r, more than %s or no size: refused, nothing was pulled'
-                                 % (digest, self.ref, size, human_size(cap)))
-        response = self.endpoint.request('GET', '/v2/%s/blobs/%s' % (self.ref.repository, digest), self.scope,
-                                         stream=True)
-        if response.status != 200:
-            response.data = response.read(1 << 16)
-            raise _failed(response, 'blob %s of %s' % (digest, self.ref))
+        blob = self.stream(descriptor, limit)
         partial = path + '.' + temp_name()
-        h, count = hashlib.sha256(), 0
         try:
             with open(partial, 'wb') as f:
-                for chunk in iter(lambda: response.read(1 << 20), b''):
-                    count += len(chunk)
-                    if count > size:
-                        break
-                    h.update(chunk)
+                for chunk in iter(lambda: blob.read(1 << 20), b''):  # b'' only once its digest matched
                     f.write(chunk)
-                    self.done += len(chunk)
-            if count != size or 'sha256:' + h.hexdigest() != digest:
-                raise ConductorError('blob %s of %s does not match its digest (%d of %d bytes came): refused, '
-                                     'nothing was pulled' % (digest, self.ref, count, size))
             os.rename(partial, path)
-            self.fetched += 1
         finally:
-            response.close()
+            blob.close()
             if os.path.exists(partial):
                 os.unlink(partial)
         return path
 
-    def stream(self, descriptor):
-        """A layer blob as it comes (_BlobStream: its digest and size checked at its end), to unpack on the fly."""
+    def stream(self, descriptor, limit=None):
+        """The blob as it comes (_BlobStream: its digest and size checked at its end)."""
         digest, size = descriptor.get('digest'), descriptor.get('size')
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= self.limit or \
+        cap = min(limit or self.limit, self.limit)
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= cap or \
                 not isinstance(digest, str) or not digest.startswith('sha256:'):
             raise ConductorError('blob %s of %s has size %r, more than %s or no size: refused, nothing was pulled'
-                                 % (digest, self.ref, size, human_size(self.limit)))
+                                 % (digest, self.ref, size, human_size(cap)))
         response = self.endpoint.request('GET', '/v2/%s/blobs/%s' % (self.ref.repository, digest), self.scope,
                                          stream=True)
         if response.status != 200:
