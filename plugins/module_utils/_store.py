@@ -183,7 +183,10 @@ class Store:
         """Delete the manifest and the layers nothing else uses; return the manifest."""
         with self.lock():
             manifest = self.require_image(name, checked=False)
-            os.unlink(self.image_path(name))
+            path = self.image_path(name)
+            if not os.path.exists(path):  # python: the docker.io/library/python:latest it found
+                path = self.image_path(str(parse(name)))
+            os.unlink(path)
             used = self._used(others)[1]
             layers = manifest.get('layers') if isinstance(manifest, dict) else None
             for key in layers if isinstance(layers, list) else []:

@@ -189,6 +189,11 @@ def test_a_dockerfile_from_a_docker_hub_name_builds_unchanged_through_a_mirror(l
     assert lab('run', 'busybox:1.36', 'a2').stdout == 'hello from busybox\n', 'Docker\'s short name finds it'
     error = lab.fails('rmi', 'docker.io/library/busybox:1.36')
     assert 'is used by container(s) a2' in error, 'the long name is the short one\'s image: %s' % error
+    skopeo('copy', '--dest-tls-verify=false', 'oci:' + busybox_layout, 'docker://%s/library/busybox:latest' % plain.host)
+    lab('pull', 'busybox')  # docker.io/library/busybox:latest, which the plain name finds
+    assert lab('run', 'busybox', 'a4').stdout == 'hello from busybox\n'
+    lab('rm', 'a4')
+    assert 'Removed image busybox' in lab('rmi', 'busybox').stdout, 'rmi by the name run found it by'
     # --pull never: nothing is asked; a missing image is one clear error
     lab('rm', 'a2')
     (context / 'Dockerfile.never').write_text('FROM busybox:1.37\n')
