@@ -5,9 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 iputils-ping python3-venv util-linux procps perl-base python3-pyroute2 python3-iptables python3-seccomp libseccomp2 xfsprogs zstd
-# what the registry tests start and fill the registry with (other tools than Conductor), and openssl for a lab CA
-TEST_APT_PACKAGES := docker-registry skopeo umoci podman buildah busybox-static apache2-utils openssl
+APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 iputils-ping python3-venv util-linux procps perl-base python3-pyroute2 python3-iptables python3-nftables nftables python3-seccomp libseccomp2 xfsprogs zstd
+# what the registry tests start and fill the registry with (other tools than Conductor), openssl for a lab CA, and
+# ufw (the firewall tests run it in namespaces of their own; installing it leaves it off)
+TEST_APT_PACKAGES := docker-registry skopeo umoci podman buildah busybox-static apache2-utils openssl ufw
 COLLECTION := .build/ansible_collections/cs695/conductor
 TEST_CACHE ?= $(CURDIR)/.cache/test-root
 TEST_NETNS := cdt-ansible-$(shell echo $$PPID)
@@ -119,4 +120,4 @@ clean:
 	rm -rf .build $(VENV)
 
 bench: setup
-	cd bench && for script in build.py ship.py ship_hosts.py registry.py classroom_registry.py run.py network.py scale.py ansible.py connection.py classroom.py; do ../$(PY) $$script || exit 1; done
+	cd bench && for script in build.py ship.py ship_hosts.py registry.py classroom_registry.py run.py network.py scale.py firewall.py ansible.py connection.py classroom.py; do ../$(PY) $$script || exit 1; done

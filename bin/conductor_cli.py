@@ -506,6 +506,22 @@ def cmd_repair(store, args):
     print('firewall repaired: its rules were missing or damaged' if network.repaired else 'firewall intact')
 
 
+def cmd_doctor(store, args):
+    """doctor: what this host lacks for Conductor (kernel, firewall, debootstrap, storage, libraries), with fixes."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _doctor
+    results = _doctor.checks(store)
+    if args.json:
+        print(dumps({'checks': results, 'summary': _doctor.summary(results)}))
+    else:
+        marks = {'ok': 'ok', 'warning': 'WARN', 'problem': 'FAIL'}
+        for result in results:
+            print('%-4s  %-28s  %s' % (marks[result['status']], result['check'], result['detail']))
+            if result['fix']:
+                print('%-4s  %-28s  fix: %s' % ('', '', result['fix']))
+        print(_doctor.summary(results))
+    return 1 if any(r['status'] == 'problem' for r in results) else 0
+
+
 def _repaired(args, network):
     if network.repaired:
         sys.stderr.write('conductor %s: firewall repaired: its rules were missing or damaged\n' % args.verb)
@@ -608,6 +624,7 @@ COMMANDS = {
     'peer': (cmd_peer, 'NAME NAME2', []),
     'unpeer': (cmd_unpeer, 'NAME NAME2', []),
     'repair': (cmd_repair, '', []),
+    'doctor': (cmd_doctor, '', [JSON]),
 }
 ROOT = ('--root', 'root', 'DIR', 'state root (default: $CONDUCTOR_ROOT, ROOT in the config, /var/lib/conductor)')
 HELP = ('-h, --help', 'help', None, 'show this help')

@@ -61,9 +61,14 @@ def context(tmp_path):
 
 
 @pytest.fixture
-def netlab():
+def netlab(request, monkeypatch):
+    """The private lab (tests/netlab.py). Parametrized indirectly with a firewall backend ('iptables',
+    'nftables'), conductor is told to use that one; otherwise it picks one itself (auto)."""
     from netlab import NetLab
-    lab = NetLab()
+    backend = getattr(request, 'param', None)
+    if backend:
+        monkeypatch.setenv('CONDUCTOR_FIREWALL_BACKEND', backend)
+    lab = NetLab(backend)
     yield lab
     lab.close()
 

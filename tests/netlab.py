@@ -4,6 +4,8 @@
     netns cdt-h-<pid>  the 'host': conductor runs here, its iptables are its own
         up0 203.0.113.2/24, default route via 203.0.113.1
     netns cdt-i-<pid>  the 'internet': up1 203.0.113.1/24 and an HTTP server on port 80
+
+backend: the firewall backend conductor is told to use (CONDUCTOR_FIREWALL_BACKEND), or None for auto.
 """
 import os
 import signal
@@ -19,8 +21,17 @@ def sh(*argv, ns=None, check=True, **kw):
     return subprocess.run(prefix + list(argv), check=check, capture_output=True, text=True, **kw)
 
 
+def without_counter(words):
+    """An nftables rule's words without its `counter packets N bytes N`."""
+    if 'counter' in words and words[words.index('counter') + 1:][:1] == ['packets']:
+        at = words.index('counter')
+        return words[:at] + words[at + 5:]
+    return words
+
+
 class NetLab:
-    def __init__(self):
+    def __init__(self, backend=None):
+        self.backend = backend
         self.host, self.internet = 'cdt-h-%d' % os.getpid(), 'cdt-i-%d' % os.getpid()
         sh('ip', 'netns', 'add', self.internet)
         sh('ip', 'link', 'set', 'lo', 'up', ns=self.internet)
@@ -68,10 +79,11 @@ class NetLab:
         return sh('ip', '-o', 'link', ns=self.host).stdout
 
     def iptables(self):
-        """The host namespace's legacy ruleset, counters dropped: equal before and after means untouched.
+        """The host namespace's rules, legacy and nftables, counters dropped: equal before and after means
+        untouched.
 
-        A table with no rules and ACCEPT policies is left out: the kernel keeps a legacy table once it is
-        used in a namespace, and an empty one filters exactly as a missing one does.
+        A legacy table with no rules and ACCEPT policies is left out: the kernel keeps a legacy table once it
+        is used in a namespace, and an empty one filters exactly as a missing one does.
         """
         out = sh('iptables-legacy-save', ns=self.host).stdout
         tables, current = [], None
@@ -81,16 +93,68 @@ class NetLab:
                 tables.append(current)
             elif current is not None and not line.startswith('#'):
                 current.append(line.split(' [')[0])
-        return [line for table in tables
-                if any(line.startswith("-A") or (line.startswith(":") and line.split()[1] not in ("ACCEPT", "-")) for line in table)
-                for line in table]
+        legacy = [line for table in tables
+                  if any(line.startswith("-A") or (line.startswith(":") and line.split()[1] not in ("ACCEPT", "-")) for line in table)
+                  for line in table]
+        return legacy + [' '.join(without_counter(line.split())) for line in
+                         sh('nft', 'list', 'ruleset', ns=self.host).stdout.splitlines() if line.strip()]
+
+    def host_iptables(self):
+        """The iptables command of the host's own rules: iptables-nft where conductor writes nftables (the
+        ufw case), else legacy."""
+        return 'iptables-nft' if self.backend == 'nftables' else 'iptables-legacy'
+
+    def saved(self):
+        """conductor's rules in order: [(table or chain, rule, packet count)], each rule with its chain's name
+        (as iptables-save's -A CHAIN ...)."""
+        rules, where = [], None
+        if self.backend == 'nftables':
+            for line in sh('nft', 'list', 'table', 'ip', 'conductor', ns=self.host, check=False).stdout.splitlines():
+                words = line.split()
+                if line.startswith('\tchain '):
+                    where = words[1]
+                elif line.startswith('\t\t') and words[0] != 'type':
+                    count = int(words[words.index('packets') + 1]) if 'packets' in words else 0
+                    rules.append((where, ' '.join(['-A', where] + without_counter(words)), count))
+            return rules
+        for line in sh('iptables-legacy-save', '-c', ns=self.host).stdout.splitlines():
+            if line.startswith('*'):
+                where = line[1:]
+            elif line.startswith('['):
+                counters, rule = line.split(' ', 1)
+                rules.append((where, rule, int(counters.strip('[]').split(':')[0])))
+        return rules
 
     def flush_conductor_chains(self):
-        """What another tool's iptables -F does to conductor's chains in the lab's host."""
+        """What another tool's iptables -F (or nft flush) does to conductor's chains in the lab's host."""
+        if self.backend == 'nftables':
+            for line in sh('nft', 'list', 'table', 'ip', 'conductor', ns=self.host).stdout.splitlines():
+                if line.startswith('\tchain '):
+                    sh('nft', 'flush', 'chain', 'ip', 'conductor', line.split()[1], ns=self.host)
+            return
         for table in ('filter', 'nat'):
             out = sh('iptables-legacy-save', '-t', table, ns=self.host).stdout
             for chain in [line[1:].split()[0] for line in out.splitlines() if line.startswith(':CONDUCTOR-')]:
                 sh('iptables-legacy', '-t', table, '-F', chain, ns=self.host)
+
+    def lose_everything(self):
+        """What a reboot leaves of conductor's rules: nothing (no chains of ours, no jumps)."""
+        if self.backend == 'nftables':
+            sh('nft', 'delete', 'table', 'ip', 'conductor', ns=self.host)
+            return
+        for table in ('filter', 'nat'):
+            sh('iptables-legacy', '-t', table, '-F', ns=self.host)
+            sh('iptables-legacy', '-t', table, '-X', ns=self.host)
+
+    def delete_first_rule(self, chain):
+        """A rule deleted by hand: the first of one of conductor's chains."""
+        if self.backend == 'nftables':
+            out = sh('nft', '-a', 'list', 'chain', 'ip', 'conductor', chain, ns=self.host).stdout
+            handle = [line.split()[-1] for line in out.splitlines() if line.startswith('\t\t') and '# handle' in line][0]
+            sh('nft', 'delete', 'rule', 'ip', 'conductor', chain, 'handle', handle, ns=self.host)
+            return
+        table = ['-t', 'nat'] if chain.endswith(('-DNAT', '-SNAT')) else []
+        sh('iptables-legacy', *table, '-D', chain, '1', ns=self.host)
 
     def close(self):
         self.server.send_signal(signal.SIGTERM)

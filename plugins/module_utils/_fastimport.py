@@ -122,3 +122,37 @@ def _find_library(name, beside):
         if found:
             return os.path.join(folder, found[0])
     return None
+
+
+DISTRIBUTION_PACKAGES = ('/usr/lib/python3/dist-packages',)  # where Debian and Ubuntu put python3-nftables
+
+
+def import_nftables():
+    """The netfilter project's own Python binding to libnftables (Debian's python3-nftables): its Nftables class.
+
+    Why not a plain import: the binding is not on PyPI, so a virtualenv without the system's site packages
+    does not see it; it is loaded from the distribution's folder instead (it is pure Python over ctypes, so
+    any Python 3 can run it). Nothing else is patched: it costs about 6 ms, the library's context included.
+    """
+    if 'nftables' not in sys.modules:
+        try:
+            import nftables  # noqa: F401, pylint: disable=unused-import
+        except ImportError:
+            for folder in DISTRIBUTION_PACKAGES:
+                init = os.path.join(folder, 'nftables', '__init__.py')
+                if os.path.isfile(init):
+                    spec = importlib.util.spec_from_file_location('nftables', init,
+                                                                  submodule_search_locations=[os.path.dirname(init)])
+                    module = importlib.util.module_from_spec(spec)
+                    sys.modules['nftables'] = module
+                    try:
+                        spec.loader.exec_module(module)
+                    except Exception:
+                        del sys.modules['nftables']
+                        raise
+                    break
+    if 'nftables' not in sys.modules:
+        raise ConductorError('the nftables firewall backend needs python3-nftables (the Python binding of libnftables): '
+                             'apt-get install python3-nftables, apply the cs695.conductor.conductor_host role, or set '
+                             'FIREWALL_BACKEND=iptables in conductor.conf')
+    return sys.modules['nftables'].Nftables

@@ -77,9 +77,12 @@ def shared_rules() -> dict:
 
     The jumps into each container's chains are appended after these."""
     # new packets only: replies to the host's own connections to 127.0.0.1-published ports come back this way
-    to_loopback = {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID,UNTRACKED', 'target': 'DROP'}
-    return {'CONDUCTOR-FORWARD': [{'target': FROM}, {'target': TO}, {'in': 'cdr+', 'target': 'DROP'},
-                                  {'out': 'cdr+', 'target': 'DROP'}],
+    to_loopback = {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID,UNTRACKED', 'target': 'DROP',
+                   'comment': "never the host's loopback"}
+    return {'CONDUCTOR-FORWARD': [{'target': FROM, 'comment': 'what each container may send'},
+                                  {'target': TO, 'comment': 'what each container may receive'},
+                                  {'in': 'cdr+', 'target': 'DROP', 'comment': 'from a container: nothing else'},
+                                  {'out': 'cdr+', 'target': 'DROP', 'comment': 'to a container: nothing else'}],
             FROM: [], TO: [], 'CONDUCTOR-INPUT': [to_loopback],
             'CONDUCTOR-PREROUTING': [], 'CONDUCTOR-OUTPUT': [], 'CONDUCTOR-POSTROUTING': []}
 
@@ -93,30 +96,35 @@ def container_rules(alloc: dict, peer_allocs: 'list | tuple' = ()) -> dict:
     the host itself."""
     ip, veth = alloc['container_ip'], alloc['host_if']
     own = [peer_rule(alloc, peer) for peer in peer_allocs]
-    own += [{'in': veth, 'src': '!' + ip, 'target': 'DROP'},  # a forged source address
-            {'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'},
-            {'in': veth, 'out': 'cdr+', 'target': 'RETURN'}]  # to another container: its chain decides
+    own += [{'in': veth, 'src': '!' + ip, 'target': 'DROP', 'comment': 'a forged source address'},
+            {'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT', 'comment': 'replies it sends'},
+            {'in': veth, 'out': 'cdr+', 'target': 'RETURN', 'comment': "to another container: that one's chain decides"}]
     if alloc.get('internet'):
         if not alloc.get('link_local'):
-            own.append({'in': veth, 'dst': LINK_LOCAL, 'target': 'DROP'})  # cloud metadata lives there
-        own.append({'in': veth, 'out': alloc['uplink'], 'target': 'ACCEPT'})
-    own += [{'in': veth, 'target': 'DROP'}, {'out': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'}]
+            own.append({'in': veth, 'dst': LINK_LOCAL, 'target': 'DROP', 'comment': 'link-local: cloud metadata'})
+        own.append({'in': veth, 'out': alloc['uplink'], 'target': 'ACCEPT', 'comment': 'the internet (-i)'})
+    own += [{'in': veth, 'target': 'DROP', 'comment': 'anything else it sends'},
+            {'out': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT', 'comment': 'replies to it'}]
     dnat = []
     for port in alloc.get('ports', []):
         proto, inner, outer = port['protocol'], str(port['container_port']), str(port['host_port'])
-        own.append({'out': veth, 'dst': ip, 'protocol': proto, 'dport': inner, 'target': 'ACCEPT'})
-        dnat.append({'protocol': proto, 'dport': outer, 'local': True, 'target': 'DNAT', 'to': '%s:%s' % (ip, inner)})
-    own.append({'out': veth, 'target': 'DROP'})
-    host = [{'in': veth, 'src': '!' + ip, 'target': 'DROP'}]
+        published = 'published port %s/%s' % (outer, proto)
+        own.append({'out': veth, 'dst': ip, 'protocol': proto, 'dport': inner, 'target': 'ACCEPT', 'comment': published})
+        dnat.append({'protocol': proto, 'dport': outer, 'local': True, 'target': 'DNAT', 'to': '%s:%s' % (ip, inner),
+                     'comment': published})
+    own.append({'out': veth, 'target': 'DROP', 'comment': 'anything else to it'})
+    host = [{'in': veth, 'src': '!' + ip, 'target': 'DROP', 'comment': 'a forged source address'}]
     access = alloc.get('host_access') or 'all'
     if access != 'all':
-        host.append({'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT'})
+        host.append({'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT', 'comment': 'replies it sends'})
         if access == 'dns-only':
-            host += [{'in': veth, 'protocol': p, 'dport': '53', 'target': 'ACCEPT'} for p in ('udp', 'tcp')]
-        host.append({'in': veth, 'target': 'DROP'})
-    snat = [{'src': '127.0.0.0/8', 'dst': ip, 'target': 'MASQUERADE'}] if dnat else []
+            host += [{'in': veth, 'protocol': p, 'dport': '53', 'target': 'ACCEPT', 'comment': 'DNS (host access dns-only)'}
+                     for p in ('udp', 'tcp')]
+        host.append({'in': veth, 'target': 'DROP', 'comment': 'host access %s' % access})
+    snat = [{'src': '127.0.0.0/8', 'dst': ip, 'target': 'MASQUERADE', 'comment': 'clients of published ports on loopback'}
+            ] if dnat else []
     if alloc.get('internet'):
-        snat.append({'src': ip, 'out': alloc['uplink'], 'target': 'MASQUERADE'})
+        snat.append({'src': ip, 'out': alloc['uplink'], 'target': 'MASQUERADE', 'comment': 'the internet (-i)'})
     rules = {container_chain(alloc): own, container_chain(alloc, '-IN'): host,
              container_chain(alloc, '-DNAT'): dnat, container_chain(alloc, '-SNAT'): snat}
     return {chain: chain_rules for chain, chain_rules in rules.items() if chain_rules}
@@ -124,16 +132,18 @@ def container_rules(alloc: dict, peer_allocs: 'list | tuple' = ()) -> dict:
 
 def peer_rule(alloc: dict, peer: dict) -> dict:
     """In alloc's chain: what its peer sends it, known by the peer's veth as well as its address."""
-    return {'out': alloc['host_if'], 'in': peer['host_if'], 'src': peer['container_ip'], 'target': 'ACCEPT'}
+    return {'out': alloc['host_if'], 'in': peer['host_if'], 'src': peer['container_ip'], 'target': 'ACCEPT',
+            'comment': 'peer %s' % peer['host_if']}
 
 
 def jumps(alloc: dict, chains: 'dict | list') -> 'list[tuple[str, dict]]':
     """[(our shared chain, jump rule)]: the jumps into those of the container's chains that are in `chains`."""
     veth, own = alloc['host_if'], container_chain(alloc)
-    every = [(FROM, {'in': veth, 'target': own}), (TO, {'out': veth, 'target': own}),
-             ('CONDUCTOR-INPUT', {'in': veth, 'target': own + '-IN'})]
-    every += [(base, {'target': own + '-DNAT'}) for base in ('CONDUCTOR-PREROUTING', 'CONDUCTOR-OUTPUT')]
-    every.append(('CONDUCTOR-POSTROUTING', {'target': own + '-SNAT'}))
+    about = 'the container on %s' % veth
+    every = [(FROM, {'in': veth, 'target': own, 'comment': about}), (TO, {'out': veth, 'target': own, 'comment': about}),
+             ('CONDUCTOR-INPUT', {'in': veth, 'target': own + '-IN', 'comment': about})]
+    every += [(base, {'target': own + '-DNAT', 'comment': about}) for base in ('CONDUCTOR-PREROUTING', 'CONDUCTOR-OUTPUT')]
+    every.append(('CONDUCTOR-POSTROUTING', {'target': own + '-SNAT', 'comment': about}))
     return [(base, jump) for base, jump in every if jump['target'] in chains]
 
 
@@ -286,25 +296,49 @@ class Change:
     def rebuild(self, rules: dict) -> None:
         """Make our chains hold exactly `rules`, from scratch; with none, delete them and the host's jumps."""
         for table_name in TABLES:
-            table = self.table(table_name)
             self.dirty.add(table_name)
-            table.refresh()  # what an edit left half done goes
-            ours = [c.name for c in table.chains if c.name.startswith('CONDUCTOR-')]
-            for name in ours:
-                table.flush_entries(name)
-            for builtin, name in _base_chains(table_name):
-                while name.encode() in _targets(table, builtin):
-                    self.iptc.Chain(table, builtin).delete_rule(_rule(self.iptc, {'target': name}))
-            for name in ours:
-                table.delete_chain(name)
-            wanted = [c for c in rules if table_of(c) == table_name]
-            for name in wanted:
-                table.create_chain(name)
-            for name in wanted:
-                for spec in rules[name]:
-                    self.iptc.Chain(table, name).append_rule(_rule(self.iptc, spec))
-            for builtin, name in _base_chains(table_name) if rules else ():
-                self.iptc.Chain(table, builtin).insert_rule(_rule(self.iptc, {'target': name}))
+            _rebuild_table(self.iptc, self.table(table_name), rules)
+
+
+def _rebuild_table(iptc, table, rules):
+    table.refresh()  # what an edit left half done goes
+    ours = [c.name for c in table.chains if c.name.startswith('CONDUCTOR-')]
+    for name in ours:
+        table.flush_entries(name)
+    for builtin, name in _base_chains(table.name):
+        while name.encode() in _targets(table, builtin):
+            iptc.Chain(table, builtin).delete_rule(_rule(iptc, {'target': name}))
+    for name in ours:
+        table.delete_chain(name)
+    wanted = [c for c in rules if table_of(c) == table.name]
+    for name in wanted:
+        table.create_chain(name)
+    for name in wanted:
+        for spec in rules[name]:
+            iptc.Chain(table, name).append_rule(_rule(iptc, spec))
+    for builtin, name in _base_chains(table.name) if rules else ():
+        iptc.Chain(table, builtin).insert_rule(_rule(iptc, {'target': name}))
+
+
+def clear() -> bool:
+    """Take conductor's chains and the host's jumps into them out of the legacy tables (a move to nftables).
+    Only tables the kernel has loaded are read: none loaded, nothing to do. Returns whether there was anything."""
+    try:
+        with open('/proc/net/ip_tables_names') as f:
+            loaded = f.read().split()
+    except FileNotFoundError:
+        return False
+    found = False
+    for name in [t for t in TABLES if t in loaded]:
+        iptc = import_iptc()
+        table = iptc.Table(name)
+        table.autocommit = False
+        table.refresh()
+        if any(c.name.startswith('CONDUCTOR-') for c in table.chains):
+            found = True
+            _rebuild_table(iptc, table, {})
+            table.commit()
+    return found
 
 
 def _count(table, chain):

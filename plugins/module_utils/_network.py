@@ -32,6 +32,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._processes import 
 from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_perl
 from ansible_collections.cs695.conductor.plugins.module_utils._store import is_orphan
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
+from ansible_collections.cs695.conductor.plugins.module_utils import _nftables
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 
@@ -41,6 +42,7 @@ class Network:
         self.containers = Containers(store)
         self.book = Allocations(store)
         self.repaired = False  # a change found the rules missing or damaged, and rebuilt them all
+        self._backend = None  # 'nftables' or 'iptables', found by the first change
 
     # -- addnetwork ----------------------------------------------------------------------------
     def add(self, name: str, internet: bool = False, ports: 'list | tuple' = (), dns: 'list | None' = None,
@@ -60,7 +62,7 @@ class Network:
         IPRoute = import_iproute()
         reserved = {}
         with self._locked(), IPRoute() as ipr:
-            change = _firewall.Change()
+            change = self._change()
             allocations = self._sweep(self.book.load(), change)
             expected, networks, fresh = bool(allocations), _host_networks(), []
             ports = {name: normalize_ports(wanted.get('ports')) for name, wanted in settings.items()}
@@ -235,7 +237,7 @@ class Network:
         (.tmp-<PID of the build>-...), so a sweep forgets what a killed build and its helper left. No
         pyroute2: it costs more than the step's whole budget. Returns the exit code."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so
-        _firewall.import_iptc()  # now, while the build does other things
+        self._change()  # the firewall's library loaded now, while the build does other things
         fresh = not os.path.isdir(self.book.folder)
         while True:
             message, fds, dummy, dummy = socket.recv_fds(sock, 4096, 2)
@@ -267,7 +269,7 @@ class Network:
         """The network folder a build made, gone again if no network is left: a build leaves no trace in it."""
         with self.store.lock():
             if not self.book.load() and not self.book.peers():
-                for name in ('allocations.json', 'peers.json'):
+                for name in ('allocations.json', 'peers.json', 'firewall'):
                     if os.path.exists(os.path.join(self.book.folder, name)):
                         os.unlink(os.path.join(self.book.folder, name))
                 try:
@@ -279,7 +281,7 @@ class Network:
         """The step's allocation, a veth into `netns` (eth0 there), its rules, then the links up and a default
         route (without internet, the firewall drops what is not for the host)."""
         with self._locked():
-            change = _firewall.Change()
+            change = self._change()
             allocations = self._sweep(self.book.load(), change)
             expected = bool(allocations)
             alloc = allocations[tag] = self.book.allocate(allocations, _host_networks())
@@ -312,7 +314,7 @@ class Network:
         them all. Only their own links and rules are touched: another container's may be gone already.
         links=False leaves the veths to go with their network namespaces."""
         with self._locked():
-            change = _firewall.Change()
+            change = self._change()
             allocations = self.book.load()
             expected = bool(allocations)
             if not set(allocations) - set(names):
@@ -332,7 +334,7 @@ class Network:
         before anything changes. Returns the sorted pairs that changed."""
         with self._locked():
             allocations = self.book.load()
-            peers, change, changed = set(self.book.peers()), _firewall.Change(), []
+            peers, change, changed = set(self.book.peers()), self._change(), []
             for a, b, present in requests:
                 self.check_pair(a, b, present, allocations)  # every pair, before anything changes
             for a, b, present in requests:
@@ -352,10 +354,11 @@ class Network:
         """Check conductor's rules against its records and rebuild them all if they differ (after a reboot,
         or another tool's iptables -F); sets self.repaired. Every change does the same check."""
         with self._locked():
-            change = _firewall.Change()
+            change = self._change()
             allocations = self._sweep(self.book.load(), change)
             self.book.save(allocations)
             self._commit(change, allocations)
+            self._leave(self._backend, always=True)
 
     def check_pair(self, a: str, b: str, present: bool, allocations: dict) -> 'tuple[str, str]':
         """The sorted pair, once both exist (and, to peer them, both have a network)."""
@@ -407,11 +410,40 @@ class Network:
     def _partners(self, name, allocations):
         return [p for p in _firewall.partners(name, self.book.peers()) if p in allocations]
 
+    def _change(self):
+        """A firewall change on this host's backend (_nftables.backend): nftables or iptables (legacy)."""
+        if self._backend is None:
+            self._backend = _nftables.backend(self.store.config)
+        if self._backend == 'nftables':
+            return _nftables.Change()
+        return _firewall.Change()
+
     def _commit(self, change, allocations, expected=True):
-        """Commit the change; a rebuild is a repair when there were rules to expect (not the first network)."""
+        """Commit the change; a rebuild is a repair when there were rules to expect (not the first network).
+        The first commit on another backend than the last one's takes the rules out of that one."""
         peers = [p for p in self.book.peers() if p[0] in allocations and p[1] in allocations]
         if change.commit(allocations, peers) and expected:
             self.repaired = True
+        self._leave(self._backend)
+
+    def _leave(self, current, always=False):
+        """Record the backend the rules are in (network/firewall); take conductor's rules out of the other one
+        when the record named it (a move), or with always (repair: whatever the record says)."""
+        record = os.path.join(self.book.folder, 'firewall')
+        try:
+            with open(record) as f:
+                previous = f.read().strip()
+        except FileNotFoundError:
+            previous = None
+        if previous not in (None, current) or always:
+            if current == 'nftables':
+                self.repaired = _firewall.clear() or self.repaired
+            else:
+                self.repaired = _nftables.clear() or self.repaired
+        if previous != current and os.path.isdir(self.book.folder):
+            with open(record + '.tmp', 'w') as f:
+                f.write(current + '\n')
+            os.rename(record + '.tmp', record)
 
     def _write_resolv_conf(self, name, alloc):
         # in place, not by rename: the container sees this file through a bind mount of its inode

@@ -6,10 +6,19 @@
 
 DOCUMENTATION = r'''
 module: conductor_info
-short_description: List Conductor images and containers
+short_description: List Conductor images and containers, and check the host
 version_added: 0.1.0
 description:
   - Returns the images and containers on the managed host, as C(conductor images) and C(conductor ps) list them.
+  - With O(doctor=true), also what C(conductor doctor --json) checks (kernel, firewall backend and forward policies,
+    C(ip_forward), debootstrap and keyrings, project quotas, free space, Python libraries), each with its fix.
+options:
+  doctor:
+    description:
+      - Also check the host, as C(conductor doctor) does, and return the result as RV(doctor).
+      - The task does not fail on a problem; the C(conductor_host) role does, with every fix in its message.
+    type: bool
+    default: false
 author:
   - Conductor contributors (@cs695)
 extends_documentation_fragment:
@@ -41,6 +50,17 @@ containers:
   type: list
   elements: dict
   sample: [{name: web, image: cs695, status: running, pid: 4242, exit_code: null, created: '2026-11-28T13:00:00Z'}]
+doctor:
+  description:
+    - The host's checks, with O(doctor=true). Each check has C(check) (its name), C(status) (V(ok), V(warning) or
+      V(problem)), C(detail) (what was found) and C(fix) (how to fix it, or null).
+    - C(problems) lists the checks whose status is V(problem); C(summary) counts them.
+  returned: when O(doctor=true)
+  type: dict
+  sample:
+    summary: 1 problem(s), 0 warning(s)
+    problems: [{check: images.debootstrap, status: problem, detail: debootstrap is not installed, fix: apt-get install debootstrap}]
+    checks: [{check: kernel.overlayfs, status: ok, detail: overlayfs, fix: null}]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -49,13 +69,20 @@ from ansible_collections.cs695.conductor.plugins.module_utils._store import publ
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
 
 
+def gather(store, doctor):
+    result = {'changed': False, 'images': [public(m) for m in store.images()], 'containers': Containers(store).list()}
+    if doctor:
+        from ansible_collections.cs695.conductor.plugins.module_utils import _doctor
+        checks = _doctor.checks(store)
+        result['doctor'] = {'checks': checks, 'summary': _doctor.summary(checks),
+                            'problems': [c for c in checks if c['status'] == 'problem']}
+    return result
+
+
 def main():
-    module = AnsibleModule(argument_spec=dict(root=ROOT_OPTION), supports_check_mode=True)
-    run_module(module, lambda store, out: {
-        'changed': False,
-        'images': [public(m) for m in store.images()],
-        'containers': Containers(store).list(),
-    })
+    module = AnsibleModule(argument_spec=dict(root=ROOT_OPTION, doctor=dict(type='bool', default=False)),
+                           supports_check_mode=True)
+    run_module(module, lambda store, out: gather(store, module.params['doctor']))
 
 
 if __name__ == '__main__':

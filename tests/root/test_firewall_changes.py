@@ -11,6 +11,8 @@ import pytest
 import helpers
 from netlab import HOST_IP, sh
 
+pytestmark = pytest.mark.parametrize('netlab', ['iptables', 'nftables'], indirect=True)
+
 SERVER = ('$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die; '
           'while ($c = $s->accept) { <$c>; print $c "HTTP/1.0 200 OK\\r\\n\\r\\nserved\\n"; close $c }')
 
@@ -22,15 +24,7 @@ def image(netconductor, context):
 
 
 def saved(netlab):
-    """iptables-legacy-save -c of the lab's host: [(table, rule line, packet count)], in order."""
-    table, rules = None, []
-    for line in sh('iptables-legacy-save', '-c', ns=netlab.host).stdout.splitlines():
-        if line.startswith('*'):
-            table = line[1:]
-        elif line.startswith('['):
-            counters, rule = line.split(' ', 1)
-            rules.append((table, rule, int(counters.strip('[]').split(':')[0])))
-    return rules
+    return netlab.saved()
 
 
 def tag(cli, name):
@@ -84,9 +78,7 @@ def test_flushed_or_lost_rules_are_repaired(netconductor, netlab, image):
     result = netconductor('addnetwork', '-i', '-e', '8080-%d' % (9000 + 1 + ord('b')), 'b')
     assert result.stderr == 'conductor addnetwork: firewall repaired: its rules were missing or damaged\n'
     assert [r[:2] for r in saved(netlab)] == whole
-    for table in ('filter', 'nat'):  # as a reboot leaves it: no chains of ours, no jumps
-        sh('iptables-legacy', '-t', table, '-F', ns=netlab.host)
-        sh('iptables-legacy', '-t', table, '-X', ns=netlab.host)
+    netlab.lose_everything()  # as a reboot leaves it: no chains of ours, no jumps
     assert 'firewall repaired' in netconductor('unpeer', 'a', 'b').stderr
     netlab.flush_conductor_chains()
     assert netconductor('repair').stdout == 'firewall repaired: its rules were missing or damaged\n'
@@ -101,11 +93,11 @@ def test_a_hand_deleted_rule_comes_back(netconductor, netlab, image):
     networked(netconductor, 'a', 'b')
     whole = [r[:2] for r in saved(netlab)]
     chain = 'CONDUCTOR-' + tag(netconductor, 'a')
-    sh('iptables-legacy', '-D', chain, '1', ns=netlab.host)
+    netlab.delete_first_rule(chain)
     assert len(saved(netlab)) == len(whole) - 1
     netconductor('addnetwork', '-i', '-e', '8080-%d' % (9000 + 1 + ord('a')), 'a')  # its own next change
     assert sorted(r[:2] for r in saved(netlab)) == sorted(whole), 'the jumps into its chains come last now'
-    sh('iptables-legacy', '-t', 'nat', '-D', chain + '-DNAT', '1', ns=netlab.host)
+    netlab.delete_first_rule(chain + '-DNAT')
     assert 'firewall repaired' in netconductor('peer', 'a', 'b').stderr  # another change repairs it too
     pair = (tag(netconductor, 'a'), tag(netconductor, 'b'))
     assert sorted(r[:2] for r in saved(netlab) if not all(t in r[1] for t in pair)) == sorted(whole)
@@ -131,7 +123,7 @@ def test_publish_all_picks_free_host_ports(netconductor, netlab, image):
     netconductor('addnetwork', '-P', 'web2')
     assert json.loads(netconductor('inspect', 'web2').stdout)['network']['ports'] == second, 'the same ports again'
     rules = '\n'.join(r[1] for r in saved(netlab))
-    assert '--dport %d' % low in rules and HOST_IP not in rules
+    assert 'dport %d ' % low in rules and HOST_IP not in rules
 
 
 def test_batch_stop_names_unknown_ones_and_all(netconductor, netlab, image):

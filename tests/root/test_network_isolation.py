@@ -11,6 +11,8 @@ import pytest
 
 from netlab import INTERNET_IP, sh
 
+pytestmark = pytest.mark.parametrize('netlab', ['iptables', 'nftables'], indirect=True)
+
 RAW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'rawpacket.py')
 
 

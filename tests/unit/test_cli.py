@@ -35,11 +35,11 @@ def test_errors_are_one_line(args, message, tmp_path):
 
 @pytest.mark.parametrize('args', [['ps'], ['images'], ['exec', 'nothing', '--', 'true'], ['run', 'x', 'y']])
 def test_commands_without_network_do_not_import_pyroute2_or_iptc(args, tmp_path):
-    """pyroute2 and python-iptables cost about 150 ms to import: run, exec and ps must not pay it."""
+    """pyroute2, python-iptables and python3-nftables cost about 150 ms to import: run, exec and ps must not pay it."""
     result = subprocess.run([sys.executable, '-X', 'importtime', helpers.CLI, '--root', str(tmp_path)] + args,
                             capture_output=True, text=True, check=False)
     imported = [line.split('|')[-1].strip() for line in result.stderr.splitlines() if line.startswith('import time:')]
-    assert imported and not [m for m in imported if m.split('.')[0] in ('pyroute2', 'iptc')]
+    assert imported and not [m for m in imported if m.split('.')[0] in ('pyroute2', 'iptc', 'nftables')]
     assert not [m for m in imported if m in ('re', 'json', 'json.decoder', 'hashlib')], \
         're (and json, which loads it) cost run, exec and ps 10 to 30 ms: the state files go through _common.loads'
 

@@ -11,12 +11,25 @@ B = {'container_ip': '192.168.1.2', 'host_ip': '192.168.1.1', 'host_if': 'cdrbbb
      'ports': [], 'host_access': 'none'}
 
 
+def bare(rules):
+    """Rules without their comments (what nftables shows): the rules the tests below spell out."""
+    if isinstance(rules, dict):
+        return {chain: bare(chain_rules) for chain, chain_rules in rules.items()}
+    return [{k: v for k, v in rule.items() if k != 'comment'} for rule in rules]
+
+
+def test_every_rule_says_why_in_a_comment():
+    rules = _firewall.desired_rules({'a': A, 'b': B}, [('a', 'b')])
+    comments = [rule.get('comment') for chain_rules in rules.values() for rule in chain_rules]
+    assert all(comments) and max(len(c) for c in comments) <= 100  # nftables keeps 128 bytes of a comment
+
+
 def test_no_networks_no_rules():
     assert _firewall.desired_rules({}, []) == {}
 
 
 def test_a_chain_per_container_that_checks_the_veth_and_the_source_first():
-    rules = _firewall.desired_rules({'a': A, 'b': B}, [('a', 'b')])
+    rules = bare(_firewall.desired_rules({'a': A, 'b': B}, [('a', 'b')]))
     assert set(rules) == {'CONDUCTOR-FORWARD', 'CONDUCTOR-FROM', 'CONDUCTOR-TO', 'CONDUCTOR-INPUT',
                           'CONDUCTOR-PREROUTING', 'CONDUCTOR-OUTPUT', 'CONDUCTOR-POSTROUTING',
                           'CONDUCTOR-aaaaaaaaaaa', 'CONDUCTOR-aaaaaaaaaaa-IN', 'CONDUCTOR-aaaaaaaaaaa-DNAT',
@@ -37,7 +50,7 @@ def test_a_chain_per_container_that_checks_the_veth_and_the_source_first():
 
 
 def test_input_guards_loopback_first_and_host_access():
-    rules = _firewall.desired_rules({'a': A, 'b': B}, [])
+    rules = bare(_firewall.desired_rules({'a': A, 'b': B}, []))
     assert rules['CONDUCTOR-INPUT'][0] == {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID,UNTRACKED',
                                            'target': 'DROP'}
     assert rules['CONDUCTOR-bbbbbbbbbbb-IN'][-1] == {'in': 'cdrbbbbbbbbbbb', 'target': 'DROP'}
