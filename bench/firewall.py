@@ -3,7 +3,8 @@
 backend and on the legacy one (python-iptables), with BENCH_PRESENT (60) other networked containers present on
 each. Each backend has a network namespace and a state root of its own, and the runs alternate between the two,
 so both see the same load. Medians of BENCH_RUNS (7). Also how long `run` and `exec` take, which never load a
-firewall library. Run as root: make bench.
+firewall library. BENCH_BEFORE=/path/to/another/checkout adds a third host, alternating with the two: that
+checkout's conductor (on its own backend choice). Run as root: make bench.
 """
 import os
 import statistics
@@ -17,6 +18,7 @@ from scale import timed
 RUNS = int(os.environ.get('BENCH_RUNS', '7'))
 PRESENT = int(os.environ.get('BENCH_PRESENT', '60'))
 BACKENDS = ('iptables', 'nftables')
+BEFORE = os.environ.get('BENCH_BEFORE')
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -36,14 +38,18 @@ def main():
     helpers.ensure_base()
     work = tempfile.mkdtemp(prefix='conductor-bench-fw-')
     hosts = {}
+    labels = list(BACKENDS) + (['before'] if BEFORE else [])
     try:
-        for backend in BACKENDS:
+        for backend in labels:
             ns = 'cdb-fw-%s-%d' % (backend[:3], os.getpid())
             namespace(ns)
             root = os.path.join(work, backend)
             helpers.seed(root)
-            env = dict(os.environ, CONDUCTOR_FIREWALL_BACKEND=backend, CONDUCTOR_CONFIG=os.devnull)
-            cli = ['nsenter', '--net=/run/netns/' + ns, '--', sys.executable, os.path.join(CHECKOUT, 'bin', 'conductor'),
+            env = dict(os.environ, CONDUCTOR_CONFIG=os.devnull)
+            if backend in BACKENDS:
+                env['CONDUCTOR_FIREWALL_BACKEND'] = backend
+            checkout = BEFORE if backend == 'before' else CHECKOUT
+            cli = ['nsenter', '--net=/run/netns/' + ns, '--', sys.executable, os.path.join(checkout, 'bin', 'conductor'),
                    '--root', root]
             hosts[backend] = (ns, cli, env)
             with open(os.path.join(work, 'Conductorfile'), 'w') as f:
@@ -52,9 +58,9 @@ def main():
             for i in range(PRESENT):
                 quiet(cli + ['run', '-d', 'bench', 'bg%d' % i], env)
                 quiet(cli + ['addnetwork', '-i', '-p', '%d:80' % (20000 + i), 'bg%d' % i], env)
-        samples = {(b, what): [] for b in BACKENDS for what in ('add', 'peer', 'stop', 'run', 'exec')}
+        samples = {(b, what): [] for b in labels for what in ('add', 'peer', 'stop', 'run', 'exec')}
         for dummy in range(RUNS):
-            for backend in BACKENDS:
+            for backend in labels:
                 ns, cli, env = hosts[backend]
                 quiet(cli + ['run', '-d', 'bench', 'y'], env)
                 quiet(cli + ['addnetwork', 'y'], env)
@@ -68,17 +74,18 @@ def main():
         for label, what in (('addnetwork -i -p', 'add'), ('peer', 'peer'), ('stop (networked)', 'stop'),
                             ('run -d', 'run'), ('exec true', 'exec')):
             cells = ['%.0f ms (%.0f CPU)' % (statistics.median(s[0] for s in samples[b, what]) * 1000,
-                                            statistics.median(s[1] for s in samples[b, what]) * 1000) for b in BACKENDS]
+                                            statistics.median(s[1] for s in samples[b, what]) * 1000) for b in labels]
             ratio = statistics.median(s[0] for s in samples['nftables', what]) / statistics.median(
                 s[0] for s in samples['iptables', what])
-            rows.append([label] + cells + ['%.2f' % ratio])
+            rows.append([label] + cells + ['%.2f' % ratio])  # the ratio of this checkout's two backends
     finally:
         for backend, (ns, cli, env) in hosts.items():
             subprocess.run(cli + ['stop', '--all', '-t', '0'], env=env, stdout=subprocess.DEVNULL, check=False)
             subprocess.run(['ip', 'netns', 'del', ns], check=False)
         subprocess.run(['rm', '-rf', work], check=False)
     print('Firewall backends, medians of %d alternating runs, %d networked containers present on each' % (RUNS, PRESENT))
-    table(['operation', 'legacy iptables', 'nftables', 'nftables / legacy'], rows)
+    table(['operation', 'legacy iptables', 'nftables'] + (['before (%s)' % BEFORE] if BEFORE else [])
+          + ['nftables / legacy'], rows)
     print('targets: addnetwork on nftables <= legacy, and <= 150 ms\n')
 
 

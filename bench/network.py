@@ -75,9 +75,8 @@ def import_costs():
     py = sys.executable
     sys_path = 'import sys; sys.path.insert(0, %r); import helpers; helpers.load_cli(); ' % os.path.join(CHECKOUT, 'tests')
     cases = [
-        ('import pyroute2 (the whole package)', 'import pyroute2'),
-        ('pyroute2 IPRoute as conductor imports it', sys_path + 'from ansible_collections.cs695.conductor.plugins.'
-         'module_utils._fastimport import import_iproute; import_iproute()'),
+        ('python3-nftables as conductor imports it, with a libnftables context', sys_path + 'from ansible_collections.'
+         'cs695.conductor.plugins.module_utils._fastimport import import_nftables; import_nftables()()'),
         ('import iptc (plain)', 'import iptc'),
         ('iptc as conductor imports it', sys_path + 'from ansible_collections.cs695.conductor.plugins.'
          'module_utils._fastimport import import_iptc; import_iptc()'),

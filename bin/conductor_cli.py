@@ -470,7 +470,7 @@ def _removed(args, configs, errors, repaired):
 
 def cmd_addnetwork(store, args):
     """addnetwork NAME: connect a running container to the host; -i for internet, -e/-p/-P to publish ports."""
-    from ansible_collections.cs695.conductor.plugins.module_utils import _addresses, _network  # pyroute2: only here
+    from ansible_collections.cs695.conductor.plugins.module_utils import _addresses, _network  # the firewall's library: only here
     ports = [_addresses.parse_expose(e) for e in args.expose] + [_addresses.parse_publish(p) for p in args.publish]
     network = _network.Network(store)
     facts = network.add(args.name, args.internet, ports, args.dns, args.host_access, args.link_local, args.publish_all)

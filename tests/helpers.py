@@ -98,6 +98,15 @@ def seed_image(root, name, conductorfile=PYTHON_IMAGE):
     shutil.copy(os.path.join(CACHE, 'images', name + '.json'), os.path.join(root, 'images', name + '.json'))
 
 
+def firewall_rules(ns):
+    """The rules of network namespace `ns` as text, legacy (iptables-legacy-save) and nftables (nft list ruleset):
+    whichever backend conductor chose, its rules are in here."""
+    legacy = subprocess.run(['ip', 'netns', 'exec', ns, 'iptables-legacy-save'], capture_output=True, text=True,
+                            check=True).stdout
+    return legacy + subprocess.run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'ruleset'], capture_output=True,
+                                   text=True, check=True).stdout
+
+
 def mounts_under(path):
     """Mount points under path in this mount namespace."""
     with open('/proc/self/mountinfo') as f:

@@ -101,8 +101,9 @@ class NetLab:
 
     def host_iptables(self):
         """The iptables command of the host's own rules: iptables-nft where conductor writes nftables (the
-        ufw case), else legacy."""
-        return 'iptables-nft' if self.backend == 'nftables' else 'iptables-legacy'
+        ufw case), else legacy. Without a backend given, the one conductor picks (auto)."""
+        from ansible_collections.cs695.conductor.plugins.module_utils import _nftables
+        return 'iptables-nft' if (self.backend or _nftables.backend({})) == 'nftables' else 'iptables-legacy'
 
     def saved(self):
         """conductor's rules in order: [(table or chain, rule, packet count)], each rule with its chain's name

@@ -9,7 +9,7 @@
     network/allocations.json   {container: {subnet, host_ip, container_ip, host_if, internet, ports, dns}}
     network/peers.json         [[a, b], ...] with a < b
 
-Everything here is plain data, so `ps` can show addresses without importing pyroute2 or iptc.
+Everything here is plain data, so `ps` can show addresses without importing a firewall library.
 """
 
 import os

@@ -28,10 +28,9 @@ PROC, SYS, MODULES = '/proc', '/sys', '/lib/modules'
 NAMESPACES = ('pid', 'uts', 'net', 'mnt', 'ipc')
 CGROUP_CONTROLLERS = ('cpu', 'memory', 'pids')
 FREE_WARNING, FREE_PROBLEM = 4 << 30, 512 << 20  # a debootstrap base is about 300 MB, a build more
-LIBRARIES = ((('pyroute2',), 'pyroute2', 'python3-pyroute2 (or pip install pyroute2)', False),
-             (('seccomp', 'pyseccomp'), 'libseccomp', 'python3-seccomp (or pip install pyseccomp)', False),
+LIBRARIES = ((('seccomp', 'pyseccomp'), 'libseccomp', 'python3-seccomp (or pip install pyseccomp)', False),
              (('iptc',), 'python-iptables', 'python3-iptables (only the iptables backend needs it)', True))
-NFT_RULE = 'iifname "cdr*" accept; oifname "cdr*" accept'
+NFT_RULE = 'meta mark & 0x%08x == 0x%08x accept' % (_nftables.MARK, _nftables.MARK)
 
 
 def _check(name, problem=None, detail='', fix=None, warning=False):
@@ -96,9 +95,8 @@ def firewall(config: dict) -> list:
     try:
         if backend == 'nftables':
             _nftables.Nft()
-        else:
-            from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
-            _firewall.import_iptc()
+        elif importlib.util.find_spec('iptc') is None:  # found, not loaded: loading it loads legacy tables
+            raise ConductorError('python-iptables is not installed: apt-get install python3-iptables')
         found.append(_check('firewall.backend', detail='%s (%s)' % (backend, why)))
     except ConductorError as e:
         found.append(_check('firewall.backend', '%s (%s): %s' % (backend, why, e),
@@ -131,9 +129,10 @@ def forward_policies(backend: str) -> list:
             found.append(_check(name, 'table %s has policy drop: it drops container traffic the legacy backend '
                                 'allowed' % where, fix='set FIREWALL_BACKEND=nftables (or auto) in conductor.conf and '
                                 'run conductor repair'))
-        elif len(change.foreign_rules(chain)) == 2:
-            found.append(_check(name, 'table %s has policy drop: conductor added its two accepts, which go when that '
-                                'table is loaded again (ufw reload, firewall-cmd --reload, nft -f)' % where,
+        elif len(change.foreign_rules(chain)) == 1:
+            found.append(_check(name, 'table %s has policy drop: conductor added its accept of what its own chain '
+                                'accepted, which goes when that table is loaded again (firewall-cmd --reload, nft -f)'
+                                % where,
                                 fix=_persist_fix(chain), warning=True))
         else:
             found.append(_check(name, 'table %s has policy drop and drops container traffic: conductor adds its '
@@ -144,11 +143,12 @@ def forward_policies(backend: str) -> list:
 
 def _persist_fix(chain):
     if chain['table'] == 'firewalld':
-        return 'apply the conductor_host role with conductor_host_firewalld: true (a firewalld zone for cdr+)'
+        return 'apply the conductor_host role with conductor_host_firewalld_zone: true (a firewalld zone for cdr+)'
     if chain['family'] == 'ip' and chain['table'] == 'filter':
         return ("with ufw: apply the conductor_host role (ufw route allow in on cdr+ and out on cdr+); else add "
-                "iptables -I FORWARD -i cdr+ -j ACCEPT and -o cdr+ to the host's saved rules")
-    return 'add to chain %s of table %s %s in /etc/nftables.conf, first in the chain: %s' % (
+                "iptables -A FORWARD -m mark --mark 0x%08x/0x%08x -j ACCEPT to the host's saved rules"
+                % (_nftables.MARK, _nftables.MARK))
+    return 'add to chain %s of table %s %s in /etc/nftables.conf, last in the chain: %s' % (
         chain['name'], chain['family'], chain['table'], NFT_RULE)
 
 

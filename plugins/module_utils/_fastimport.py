@@ -4,15 +4,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""pyroute2 and python-iptables, imported the quick way. Only the network commands call these.
+"""python-iptables and python3-nftables, imported the quick way. Only the network commands call these.
 
 Each patch below is a workaround for one library's import cost, not for a bug: if the library stops
 paying that cost, drop the patch. How to check that each one still pays for itself:
 
-    .venv/bin/python -X importtime -c 'import pyroute2'   (against import_iproute())
     .venv/bin/python -X importtime -c 'import iptc'       (against import_iptc())
 
-and bench/network.py prints both timings side by side ("import" rows).
+and bench/network.py prints both timings side by side ("import" rows). pyroute2 is no longer used: _netlink
+makes the few rtnetlink requests conductor needs, for a fraction of its 55 to 190 ms import.
 """
 
 import importlib.util
@@ -24,25 +24,6 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import Con
 
 LIBRARY_FOLDERS = ('/usr/lib/%s-linux-gnu' % os.uname().machine, '/lib/%s-linux-gnu' % os.uname().machine,
                    '/usr/lib64', '/lib64', '/usr/lib', '/lib')
-
-
-def import_iproute():
-    """pyroute2's IPRoute without running the package's __init__.
-
-    Why: pyroute2/__init__.py imports every subsystem (IPDB, NDB, IPSet, WireGuard, ...), about 300 ms;
-    IPRoute alone needs a fraction of that. Still needed while `import pyroute2` costs far more than
-    `from pyroute2.iproute.linux import IPRoute` with this stub package in place. What IPRoute itself
-    loads (55 ms in pyroute2 0.9) cannot be cut the same way: asyncio is its core, and iprsocket calls
-    unittest.mock at import time. Commands that can do without pyroute2 (stop, peer) do not load it.
-    """
-    if 'pyroute2' not in sys.modules:
-        sys.modules['pyroute2'] = _stub_package('pyroute2', 'pyroute2 is not installed: pip install pyroute2')
-    try:
-        from pyroute2.iproute.linux import IPRoute
-    except ImportError:  # a pyroute2 whose modules need the package __init__ after all
-        del sys.modules['pyroute2']
-        from pyroute2 import IPRoute
-    return IPRoute
 
 
 def _stub_package(name, missing):
@@ -65,7 +46,7 @@ def import_iptc():
     - XTABLES_LIBDIR is set to the xtables folder: without it iptc runs ldconfig to find it.
     - ctypes.util.find_library is replaced for the import: it runs ldconfig (and gcc) for every
       library, while the usual library folders answer at once.
-    - the package's __init__ is skipped, as for pyroute2: it imports ip6tc and iptc.easy, which conductor
+    - the package's __init__ is skipped: it imports ip6tc and iptc.easy, which conductor
       does not use (1 ms), beside ip4tc, whose names the stub package gets. Still needed while
       `python -X importtime -c 'import iptc'` shows iptc.ip6tc.
     What protects the host from iptc (the tables it would load) is _firewall's, not here: use

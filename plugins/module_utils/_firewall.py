@@ -329,8 +329,12 @@ def clear() -> bool:
     except FileNotFoundError:
         return False
     found = False
-    for name in [t for t in TABLES if t in loaded]:
-        iptc = import_iptc()
+    tables = [t for t in TABLES if t in loaded]
+    try:
+        iptc = import_iptc() if tables else None
+    except ConductorError:  # no python-iptables: what legacy rules there are cannot be ours
+        return False
+    for name in tables:
         table = iptc.Table(name)
         table.autocommit = False
         table.refresh()

@@ -4,16 +4,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""The few rtnetlink requests a build's RUN step and a link's deletion need, without pyroute2.
+"""The few rtnetlink requests conductor's networks need, without pyroute2.
 
 pyroute2 costs 55 to 190 ms to import (_fastimport.py), more than the whole budget of a RUN step's
-network; these requests are one message each:
+network and half of addnetwork's; these requests are one message each:
 
     with Netlink() as nl:
         nl.add_veth('cdr...', 'eth0', netns_fd)     # the peer made inside that namespace, both ends down
         nl.add_address(index, '192.168.0.1', 24)
         nl.set_up(index)
         nl.add_default_route('192.168.0.1')
+        nl.replace_route('192.168.0.1', '192.168.0.0', 16)   # a route, made or replaced
+        nl.delete_route('0.0.0.0', 0)                        # the default route, if there is one
         nl.delete_link(index)
 
 A Netlink socket acts in the network namespace it was made in, whatever the thread does later.
@@ -23,15 +25,15 @@ import os
 import socket
 import struct
 
-RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 20, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_DELROUTE = 16, 17, 20, 24, 25
 NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
 IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_GATEWAY = 5
+RTA_DST, RTA_GATEWAY = 1, 5
 IFF_UP = 0x1
-RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
+RT_TABLE_MAIN, RTPROT_BOOT, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 4, 0, 1
 
 
 def _attribute(kind, data):
@@ -93,6 +95,28 @@ class Netlink:
                      + _attribute(IFA_LOCAL, packed) + _attribute(IFA_ADDRESS, packed), NLM_F_CREATE | NLM_F_EXCL)
 
     def add_default_route(self, gateway):
-        self.request(RTM_NEWROUTE, struct.pack('=BBBBBBBBI', socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT,
-                                               RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
-                     + _attribute(RTA_GATEWAY, socket.inet_aton(gateway)), NLM_F_CREATE | NLM_F_EXCL)
+        self.request(RTM_NEWROUTE, _route(0) + _attribute(RTA_GATEWAY, socket.inet_aton(gateway)),
+                     NLM_F_CREATE | NLM_F_EXCL)
+
+    def replace_route(self, gateway, destination='0.0.0.0', prefix=0):
+        """A route to destination/prefix via gateway, made or replaced (ip route replace)."""
+        self.request(RTM_NEWROUTE, _route(prefix, RTPROT_STATIC) + _destination(destination, prefix)
+                     + _attribute(RTA_GATEWAY, socket.inet_aton(gateway)), NLM_F_CREATE | NLM_F_REPLACE)
+
+    def delete_route(self, destination='0.0.0.0', prefix=0):
+        """The route to destination/prefix; none is fine."""
+        try:
+            self.request(RTM_DELROUTE, _route(prefix) + _destination(destination, prefix))
+        except OSError as e:
+            if e.errno != 3:  # ESRCH: there was none
+                raise
+
+
+def _route(prefix, protocol=RTPROT_BOOT):
+    """An rtmsg: IPv4, main table, a unicast route of `prefix` bits (static: made by an administrator's tool)."""
+    return struct.pack('=BBBBBBBBI', socket.AF_INET, prefix, 0, 0, RT_TABLE_MAIN, protocol, RT_SCOPE_UNIVERSE,
+                       RTN_UNICAST, 0)
+
+
+def _destination(address, prefix):
+    return _attribute(RTA_DST, socket.inet_aton(address)) if prefix else b''

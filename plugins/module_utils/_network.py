@@ -4,15 +4,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""Container networking: a veth pair per container (pyroute2), NAT, published ports and peerings.
+"""Container networking: a veth pair per container (rtnetlink through _netlink), NAT, published ports and peerings.
 
     host netns:  cdr<hash> host_ip/prefix  <── veth ──>  container netns: eth0 container_ip/prefix
                                                           routes: POOL via host_ip (+ default with -i)
 
-Only the commands that change the network import this module: pyroute2 and python-iptables cost
-about 150 ms to import, which run, exec and ps must not pay (_fastimport.py makes it less). A build
-imports it only in the helper process that makes its RUN steps' networks (serve_steps): a namespace of
-the step's own, a veth made through _netlink (no pyroute2) and the rules of a container with -i.
+Only the commands that change the network import this module (and, when they change the firewall, its
+backend's library: python3-nftables or python-iptables), which run, exec and ps must not pay. No pyroute2:
+its import alone cost addnetwork half its time; _netlink sends the few requests needed. A build imports this
+module only in the helper process that makes its RUN steps' networks (serve_steps): a namespace of the step's
+own, a veth and the rules of a container with -i.
 """
 
 import contextlib
@@ -26,7 +27,6 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import TEM
 from ansible_collections.cs695.conductor.plugins.module_utils._addresses import (
     Allocations, interface_names, normalize_ports, resolv_conf)
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
-from ansible_collections.cs695.conductor.plugins.module_utils._fastimport import import_iproute
 from ansible_collections.cs695.conductor.plugins.module_utils._netlink import Netlink
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive, start_time, wait_gone
 from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_perl
@@ -59,9 +59,8 @@ class Network:
         """add for several containers at once ({name: add's keyword arguments}): one lock, one netlink
         socket and one firewall commit per table for them all. Returns {name: facts}."""
         states = {name: self.containers.require_running(name) for name in settings}
-        IPRoute = import_iproute()
         reserved = {}
-        with self._locked(), IPRoute() as ipr:
+        with self._locked(), Netlink() as nl:
             change = self._change()
             allocations = self._sweep(self.book.load(), change)
             expected, networks, fresh = bool(allocations), _host_networks(), []
@@ -83,7 +82,7 @@ class Network:
                                  link_local=bool(wanted.get('link_local')))
                     _release_ports(alloc)  # the old reservation, if any: the same ports are bound again below
                     allocations[name] = alloc
-                    if not current or current.get('pid') != states[name]['pid'] or not ipr.link_lookup(ifname=host_if):
+                    if not current or current.get('pid') != states[name]['pid'] or host_if not in _links():
                         fresh.append(name)
                 for name in settings:  # after every release: two of them may swap ports
                     reserved[name] = _reserve_ports(ports[name])
@@ -94,7 +93,7 @@ class Network:
             self.book.save(allocations)  # first: a crash from here on leaves allocations that stop cleans
             for name in settings:
                 if name in fresh:
-                    self._create_link(ipr, allocations[name], interface_names(name)[1], states[name]['pid'])
+                    self._create_link(nl, allocations[name], interface_names(name)[1], states[name]['pid'])
                 allocations[name]['pid'] = states[name]['pid']
             self.book.save(allocations)
             for name in settings:
@@ -106,7 +105,7 @@ class Network:
                 if alloc['ports']:  # DNAT of 127.0.0.1 needs loopback sources routable out of the veth
                     _write_sysctl('net/ipv4/conf/%s/route_localnet' % alloc['host_if'], '1')
                 if name in fresh:
-                    self._bring_up(ipr, alloc, state['pid'])
+                    self._bring_up(nl, alloc, state['pid'])
                 self._set_default_route(alloc, state['pid'])
                 if reserved[name]:
                     alloc['port_holder'] = _hold(reserved[name], state['supervisor'], state['supervisor_start'])
@@ -122,53 +121,55 @@ class Network:
             raise ConductorError('invalid host access %r: use all, dns-only or none' % access)
         return access
 
-    def _create_link(self, ipr, alloc, peer_if, pid):
-        """A veth pair, both ends down and without IPv6: the host end addressed; the other end moved in,
-        renamed eth0 and addressed."""
+    def _create_link(self, nl, alloc, peer_if, pid):
+        """A veth pair, both ends down and without IPv6: the host end addressed; the other end made in the
+        container's network namespace as eth0, and addressed there."""
         _delete_links((alloc['host_if'], peer_if))  # what a killed addnetwork left
-        ipr.link('add', ifname=alloc['host_if'], kind='veth', peer={'ifname': peer_if})
-        host = ipr.link_lookup(ifname=alloc['host_if'])[0]
-        ipr.link('set', index=ipr.link_lookup(ifname=peer_if)[0], net_ns_pid=pid)
+        theirs = os.open('/proc/%d/ns/net' % pid, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            nl.add_veth(alloc['host_if'], 'eth0', theirs)
+        finally:
+            os.close(theirs)
         for key, value in (('disable_ipv6', '1'), ('accept_ra', '0')):  # no rogue router advertisements
             _write_sysctl('net/ipv6/conf/%s/%s' % (alloc['host_if'], key), value, missing_ok=True)
-        ipr.addr('add', index=host, address=alloc['host_ip'], prefixlen=alloc['prefix'])
+        nl.add_address(socket.if_nametoindex(alloc['host_if']), alloc['host_ip'], alloc['prefix'])
         with self._inside(pid, sysctls=(('net/ipv6/conf/all/disable_ipv6', '1'),
-                                        ('net/ipv6/conf/default/disable_ipv6', '1'))) as inner:
-            index = inner.link_lookup(ifname=peer_if)[0]
-            inner.link('set', index=index, ifname='eth0')
-            inner.addr('add', index=index, address=alloc['container_ip'], prefixlen=alloc['prefix'])
+                                        ('net/ipv6/conf/default/disable_ipv6', '1'))) as (inner, index):
+            inner.add_address(index, alloc['container_ip'], alloc['prefix'])
 
-    def _bring_up(self, ipr, alloc, pid):
+    def _bring_up(self, nl, alloc, pid):
         """Both ends up, then the container's route to the rest of the pool."""
-        ipr.link('set', index=ipr.link_lookup(ifname=alloc['host_if'])[0], state='up')
-        with self._inside(pid) as inner:
-            index = inner.link_lookup(ifname='eth0')[0]
-            inner.link('set', index=index, state='up')
+        nl.set_up(socket.if_nametoindex(alloc['host_if']))
+        with self._inside(pid) as (inner, index):
+            inner.set_up(index)
             pool = self.book.pool()[0]
             if not ipaddress.ip_network(alloc['subnet']) == pool:
-                inner.route('replace', dst=str(pool.network_address), dst_len=pool.prefixlen, gateway=alloc['host_ip'])
+                inner.replace_route(alloc['host_ip'], str(pool.network_address), pool.prefixlen)
 
     def _set_default_route(self, alloc, pid):
         """With -i, or with published ports (replies to outside clients), a default route via the host.
         Without -i the firewall still drops everything it would forward that is not such a reply."""
-        with self._inside(pid) as inner:
+        with self._inside(pid) as (inner, dummy):
             if alloc['internet'] or alloc['ports']:
-                inner.route('replace', dst='0.0.0.0', dst_len=0, gateway=alloc['host_ip'])
-            elif inner.get_default_routes(family=socket.AF_INET):
-                inner.route('del', dst='0.0.0.0', dst_len=0)
+                inner.replace_route(alloc['host_ip'])
+            else:
+                inner.delete_route()
 
+    @contextlib.contextmanager
     def _inside(self, pid, sysctls=()):
-        """An IPRoute whose netlink socket lives in the container's network namespace (and its sysctls
-        written there: /proc/sys/net is the namespace of whoever opens it)."""
-        IPRoute = import_iproute()
+        """(a Netlink socket in the container's network namespace, the index of its eth0 there), with its
+        sysctls written there first: /proc/sys/net is the namespace of whoever opens it."""
         theirs = os.open('/proc/%d/ns/net' % pid, os.O_RDONLY | os.O_CLOEXEC)
         try:
             with _entered(theirs):
                 for path, value in sysctls:
                     _write_sysctl(path, value, missing_ok=True)
-                return IPRoute()  # the socket stays in the namespace it was made in
+                inner = Netlink()  # the socket stays in the namespace it was made in
+                index = socket.if_nametoindex('eth0')
         finally:
             os.close(theirs)
+        with inner:
+            yield inner, index
 
     def _uplink(self):
         """DEFAULT_IFC from the config, else the interface of the host's default route (from /proc: no pyroute2)."""
@@ -428,14 +429,16 @@ class Network:
 
     def _leave(self, current, always=False):
         """Record the backend the rules are in (network/firewall); take conductor's rules out of the other one
-        when the record named it (a move), or with always (repair: whatever the record says)."""
+        when the record named it (a move), when there was no record (rules an older conductor left), or with
+        always (repair: whatever the record says). The new backend's rules are in place first: no moment
+        without them."""
         record = os.path.join(self.book.folder, 'firewall')
         try:
             with open(record) as f:
                 previous = f.read().strip()
         except FileNotFoundError:
             previous = None
-        if previous not in (None, current) or always:
+        if previous != current or always:
             if current == 'nftables':
                 self.repaired = _firewall.clear() or self.repaired
             else:

@@ -14,17 +14,20 @@ from the host's chains (CONDUCTOR-FORWARD hooks forward, CONDUCTOR-INPUT input, 
 
 nftables differs from xtables in one way that matters: an accept ends a packet's walk through one base chain,
 not through the hook. A forward chain of another table (iptables-nft's FORWARD, ufw's, an nftables.conf's
-inet filter) whose policy is drop would still drop what conductor's chain accepted. So every such chain gets
-two rules at its top, `iifname "cdr*" accept` and `oifname "cdr*" accept` (commented FOREIGN_COMMENT): they let
-through only traffic from or to a container veth, and conductor's forward chain drops every such packet it
-has not allowed (a drop is final, whichever chain runs first). They go when the last network goes. A tool that
-rewrites its table later (ufw reload, firewalld, nft -f) takes them away until conductor's next change or
-`conductor repair`; the conductor_host role makes ufw and firewalld allow the same on their own (README).
+inet filter) whose policy is drop would still drop what conductor's chain accepted. So conductor's forward
+chain runs first (priority filter - 10), every accept of its own marks the packet (MARK, a bit of the packet
+mark), and every such chain of another table gets one rule at its end, `meta mark & MARK == MARK accept`
+(commented FOREIGN_COMMENT): it lets through only what conductor's chain accepted, and in place of the drop
+policy only (an admin's own drops before it still apply). Without conductor's table (an `nft flush ruleset`)
+nothing is marked, so the drop policy drops container traffic again: it fails closed. The rule goes when the
+last network goes; a tool that rewrites its table later (firewall-cmd --reload, nft -f) takes it away until
+conductor's next change or `conductor repair` (README: what the role adds to ufw and firewalld).
 
-Each change is one transaction: what was read (`list chains`, and the chains a deletion needs handles from)
-is edited and sent as one batch. A change checks that every chain there should be is there; `repair` also
-counts every chain's rules (listing every rule: 13 ms with 60 containers). When anything differs, the table
-is made again from desired_rules in the same single transaction: that is a repair.
+Each change is one transaction: the table is listed once (as text: its chains, and each rule's comment, jump
+and handle, which is how a rule of ours is found again to be deleted), edited in memory, and sent as one batch.
+Before it is sent, the rule count of every chain it will leave is compared with desired_rules (13 ms of
+listing with 60 containers); when anything differs, the table is made again from desired_rules in the same
+single transaction: that is a repair.
 """
 
 import os
@@ -35,10 +38,12 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _fastimport
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
 
 FAMILY, TABLE = 'ip', 'conductor'
-BASE = {'CONDUCTOR-FORWARD': ('filter', 'forward', 0), 'CONDUCTOR-INPUT': ('filter', 'input', 0),
+BASE = {'CONDUCTOR-FORWARD': ('filter', 'forward', -10), 'CONDUCTOR-INPUT': ('filter', 'input', 0),
         'CONDUCTOR-PREROUTING': ('nat', 'prerouting', -100), 'CONDUCTOR-OUTPUT': ('nat', 'output', -100),
         'CONDUCTOR-POSTROUTING': ('nat', 'postrouting', 100)}  # our base chains: (type, hook, priority)
-FOREIGN_COMMENT = 'conductor: container traffic, filtered by table ip conductor'
+FOREIGN_COMMENT = 'conductor: what table ip conductor accepted'
+MARK = 0x20000000  # the packet mark's bit that says: conductor's forward chain accepted this packet
+MARKED = {'&': [{'meta': {'key': 'mark'}}, MARK]}
 BACKENDS = ('auto', 'nftables', 'iptables')
 
 
@@ -134,7 +139,10 @@ def expressions(spec: dict) -> list:
     if target == 'DNAT':
         addr, port = spec['to'].split(':')
         result.append({'dnat': {'addr': addr, 'port': int(port)}})
-    elif target in ('ACCEPT', 'DROP', 'RETURN', 'MASQUERADE'):
+    elif target == 'ACCEPT':  # marked: another table's forward chain lets through what conductor accepted
+        result += [{'mangle': {'key': {'meta': {'key': 'mark'}}, 'value': {'|': [{'meta': {'key': 'mark'}}, MARK]}}},
+                   {'accept': None}]
+    elif target in ('DROP', 'RETURN', 'MASQUERADE'):
         result.append({target.lower(): None})
     else:
         result.append({'jump': {'target': target}})
@@ -310,20 +318,22 @@ class Change:
         return self._foreign[key]
 
     def foreign(self, wanted: bool) -> list:
-        """The batch that gives each other table's dropping forward chain our two accepts (wanted) or takes them
-        away, where that is not so already."""
+        """The batch that gives each other table's dropping forward chain our accept of marked packets (wanted)
+        or takes it away, where that is not so already."""
         batch = []
         for chain in self.state()[1]:
             where = {'family': chain['family'], 'table': chain['table'], 'chain': chain['name']}
             mine = self.foreign_rules(chain)
-            if wanted and len(mine) == 2:
+            if wanted and len(mine) == 1:
                 continue
             batch += [{'delete': {'rule': dict(where, handle=r['handle'])}} for r in mine]
-            if wanted:
-                for key in ('oifname', 'iifname'):  # inserted at the top: iifname ends up first
-                    batch.append({'insert': {'rule': dict(where, comment=FOREIGN_COMMENT, expr=[
-                        _match({'meta': {'key': key}}, 'cdr*'), {'accept': None}])}})
+            if wanted:  # appended: in place of the drop policy, after the chain's own rules
+                batch.append({'add': {'rule': dict(where, comment=FOREIGN_COMMENT, expr=foreign_rule())}})
         return batch
+
+
+def foreign_rule() -> list:
+    return [_match(MARKED, MARK), {'accept': None}]
 
 
 def clear() -> bool:

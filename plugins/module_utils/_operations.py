@@ -15,7 +15,7 @@
     prune_volumes  volume prune: the anonymous volumes no container uses
 
 The CLI and the planning layer call these, never the pieces one by one. The network is imported
-only when the container has one: run and exec never load pyroute2 or python-iptables.
+only when the container has one: run and exec never load python-iptables or python3-nftables.
 """
 
 import contextlib
@@ -31,7 +31,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Vo
 
 
 def _network(store):
-    from ansible_collections.cs695.conductor.plugins.module_utils._network import Network  # pyroute2: only now
+    from ansible_collections.cs695.conductor.plugins.module_utils._network import Network  # the firewall's library: only now
     return Network(store)
 
 

@@ -131,7 +131,7 @@ def ensure_container(store, name: str, state: str = 'started', options: 'dict | 
               'container': _container_facts(containers, name, after.get(name, {}), check_mode),
               'diff': {'before': before.get(name, {}), 'after': after.get(name, {})}}
     if want.get('network') is not None:
-        from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+        from ansible_collections.cs695.conductor.plugins.module_utils import _network  # the firewall's library: only now
         alloc = Allocations(store).load().get(name) or {}
         if check_mode and 'networked' in actions:
             alloc = dict(alloc, **want['network'])  # as it would be
@@ -184,7 +184,7 @@ def network_differs(current, wanted, running_pid):
 def ensure_network(store, name, state='present', internet=False, ports=None, dns=None, host_access=None,
                    link_local=False, check_mode=False):
     """conductor_network: the network of `name` as asked; only the differences are applied."""
-    from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network  # the firewall's library: only now
     containers = Containers(store)
     if not check_mode:
         containers.require(name)  # in check mode a missing container is pending: it would be networked
@@ -330,7 +330,7 @@ def _stack_desired(store, entries, state, check_mode, pull='missing'):
 def _network_wanted(store, network):
     """A task's network option (conductor_network's, conductor_container's, or a stack entry's: internet,
     published_ports, dns, host_access, link_local) as Network.add takes it and an allocation records it."""
-    from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network  # the firewall's library: only now
     return {'internet': bool(network.get('internet')), 'ports': normalize_ports(network.get('published_ports')),
             'dns': list(network['dns']) if network.get('dns') else None,
             'host_access': _network.Network(store).host_access(network.get('host_access')),
@@ -438,7 +438,7 @@ def _apply(store, stack, plan, desired, current, peer, stop_timeout):
         _operations.start(store, name)
     networked = having('networked')
     if networked or peer:
-        from ansible_collections.cs695.conductor.plugins.module_utils import _network  # pyroute2: only now
+        from ansible_collections.cs695.conductor.plugins.module_utils import _network  # the firewall's library: only now
         network = _network.Network(store)
         if networked:
             network.add_many({n: desired[n]['network'] for n in sorted(networked)})

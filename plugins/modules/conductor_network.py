@@ -24,7 +24,8 @@ extends_documentation_fragment:
   - cs695.conductor.attributes.check_pending
   - cs695.conductor.attributes.check_diff
 requirements:
-  - pyroute2 and python-iptables on the managed host (the cs695.conductor.conductor_host role installs them).
+  - python3-nftables (or, on the legacy iptables backend, python-iptables) on the managed host (the
+    cs695.conductor.conductor_host role installs them).
 options:
   container:
     description: The name of a running container.

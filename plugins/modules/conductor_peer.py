@@ -20,7 +20,8 @@ extends_documentation_fragment:
   - cs695.conductor.attributes.check_pending
   - cs695.conductor.attributes.check_diff
 requirements:
-  - pyroute2 and python-iptables on the managed host (the cs695.conductor.conductor_host role installs them).
+  - python3-nftables (or, on the legacy iptables backend, python-iptables) on the managed host (the
+    cs695.conductor.conductor_host role installs them).
 options:
   containers:
     description: The two containers.

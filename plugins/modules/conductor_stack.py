@@ -31,8 +31,8 @@ extends_documentation_fragment:
   - cs695.conductor.attributes.check_pending
   - cs695.conductor.attributes.check_diff
 requirements:
-  - pyroute2 and python-iptables on the managed host for O(containers[].network) (the cs695.conductor.conductor_host
-    role installs them).
+  - python3-nftables (or, on the legacy iptables backend, python-iptables) on the managed host for
+    O(containers[].network) (the cs695.conductor.conductor_host role installs them).
 options:
   name:
     description: The stack's name, recorded in each of its containers. Same rules as a container name.

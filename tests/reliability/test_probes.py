@@ -34,9 +34,10 @@ def test_probes_inside_a_container(netconductor, netlab, context, tmp_path):
     host_files = digest('/etc/resolv.conf', '/etc/hosts')
     marker = tmp_path / 'host-only-marker'
     marker.write_text('host')
-    sh('iptables-legacy', '-A', 'FORWARD', '-s', '10.99.0.0/24', '-j', 'ACCEPT', ns=netlab.host)
-    sh('iptables-legacy', '-P', 'FORWARD', 'DROP', ns=netlab.host)
-    sh('iptables-legacy', '-t', 'nat', '-A', 'POSTROUTING', '-s', '10.98.0.0/24', '-j', 'MASQUERADE', ns=netlab.host)
+    iptables = netlab.host_iptables()  # the host's own rules, where its iptables command writes them
+    sh(iptables, '-A', 'FORWARD', '-s', '10.99.0.0/24', '-j', 'ACCEPT', ns=netlab.host)
+    sh(iptables, '-P', 'FORWARD', 'DROP', ns=netlab.host)
+    sh(iptables, '-t', 'nat', '-A', 'POSTROUTING', '-s', '10.98.0.0/24', '-j', 'MASQUERADE', ns=netlab.host)
     mine = user_rules(netlab)
     commands = [
         ('build', 'img', context.write('FROM debian:bookworm\nCMD ["sleep", "1000"]\n')),

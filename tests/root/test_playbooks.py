@@ -213,8 +213,8 @@ def test_classroom_on_five_hosts_in_parallel(lab, course):
         rows = json.loads(many.cli(host, 'ps', '--json').stdout)
         assert sorted(r['name'] for r in rows) == ['cs695-' + s for s in students]
         assert all(r['status'] == 'running' for r in rows) and len({r['address'] for r in rows}) == 3
-        rules = sh('iptables-legacy-save', '-t', 'nat', ns=host['ns']).stdout
-        assert all('--dport %d' % port in rules for port in (20000, 20001, 20002))
+        rules = helpers.firewall_rules(host['ns'])
+        assert all('dport %d ' % port in rules for port in (20000, 20001, 20002))
         work = {v['name']: v['used_by'] for v in json.loads(many.cli(host, 'volume', 'ls', '--json').stdout)}
         assert work == {'cs695-%s-work' % s: ['cs695-' + s] for s in students}, 'a work volume per student'
     again = many.playbook(classroom, inventory, '-f', '5', '-e', extra).stdout
@@ -231,7 +231,7 @@ def test_classroom_on_five_hosts_in_parallel(lab, course):
         assert json.loads(many.cli(host, 'ps', '--json').stdout) == []
         kept = sorted(v['name'] for v in json.loads(many.cli(host, 'volume', 'ls', '--json').stdout))
         assert kept == ['cs695-%s-work' % s for s in students], 'teardown keeps the students\' work'
-        assert 'CONDUCTOR' not in sh('iptables-legacy-save', ns=host['ns']).stdout
+        assert 'CONDUCTOR' not in helpers.firewall_rules(host['ns'])
 
 
 def test_ten_parallel_module_runs_on_one_host(lab, course):

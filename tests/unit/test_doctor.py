@@ -57,11 +57,12 @@ def test_cgroup_v2_without_the_memory_controller(tmp_path, monkeypatch):
 
 def test_a_missing_python_library(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'pyroute2' else real(name, *a))
+    missing = ('seccomp', 'pyseccomp')
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name in missing else real(name, *a))
     found = by_name(_doctor.libraries())
-    assert found['python.pyroute2']['status'] == 'problem'
-    assert found['python.pyroute2']['fix'].startswith('apt-get install python3-pyroute2')
-    assert found['python.libseccomp']['status'] == 'ok'
+    assert found['python.libseccomp']['status'] == 'problem'
+    assert found['python.libseccomp']['fix'].startswith('apt-get install python3-seccomp')
+    assert found['python.python-iptables']['status'] == 'ok'
 
 
 def test_the_nftables_backend_without_python3_nftables(monkeypatch):
