@@ -120,3 +120,27 @@ def _route(prefix, protocol=RTPROT_BOOT):
 
 def _destination(address, prefix):
     return _attribute(RTA_DST, socket.inet_aton(address)) if prefix else b''
+
+
+NETLINK_NETFILTER, NFT_MSG_GETGEN, NFNL_SUBSYS_NFTABLES, NFTA_GEN_ID = 12, 16, 10, 1
+
+
+def nftables_generation() -> 'int | None':
+    """This network namespace's nftables generation: a number every change to its ruleset, by any tool, moves
+    on (NFT_MSG_GETGEN). None where the kernel does not answer."""
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER)
+    except OSError:
+        return None
+    with sock:
+        sock.send(struct.pack('=IHHII', 20, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN, NLM_F_REQUEST, 1, 0)
+                  + struct.pack('=BBH', socket.AF_UNSPEC, 0, 0))
+        reply = sock.recv(65536)
+    length, kind = struct.unpack_from('=IH', reply)
+    offset = 20  # the nlmsghdr, then the nfgenmsg
+    while kind != NLMSG_ERROR and offset + 4 <= min(length, len(reply)):
+        size, attribute = struct.unpack_from('=HH', reply, offset)
+        if attribute & 0x7fff == NFTA_GEN_ID and size >= 8:
+            return struct.unpack_from('>I', reply, offset + 4)[0]
+        offset += max(4, (size + 3) & ~3)
+    return None

@@ -355,7 +355,7 @@ class Network:
         """Check conductor's rules against its records and rebuild them all if they differ (after a reboot,
         or another tool's iptables -F); sets self.repaired. Every change does the same check."""
         with self._locked():
-            change = self._change()
+            change = self._change(thorough=True)
             allocations = self._sweep(self.book.load(), change)
             self.book.save(allocations)
             self._commit(change, allocations)
@@ -411,12 +411,15 @@ class Network:
     def _partners(self, name, allocations):
         return [p for p in _firewall.partners(name, self.book.peers()) if p in allocations]
 
-    def _change(self):
-        """A firewall change on this host's backend (_nftables.backend): nftables or iptables (legacy)."""
+    def _change(self, thorough=False):
+        """A firewall change on this host's backend (_nftables.backend): nftables or iptables (legacy). thorough
+        (repair): every rule counted, even when nftables' generation says nothing changed since the last commit."""
         if self._backend is None:
             self._backend = _nftables.backend(self.store.config)
         if self._backend == 'nftables':
-            return _nftables.Change()
+            recorded = self._record()
+            known = recorded[0] == 'nftables' and recorded[1:] and recorded[1].isdigit() and not thorough
+            return _nftables.Change(int(recorded[1]) if known else None)
         return _firewall.Change()
 
     def _commit(self, change, allocations, expected=True):
@@ -432,21 +435,25 @@ class Network:
         when the record named it (a move), when there was no record (rules an older conductor left), or with
         always (repair: whatever the record says). The new backend's rules are in place first: no moment
         without them."""
-        record = os.path.join(self.book.folder, 'firewall')
-        try:
-            with open(record) as f:
-                previous = f.read().strip()
-        except FileNotFoundError:
-            previous = None
+        previous = self._record()[0]
         if previous != current or always:
             if current == 'nftables':
                 self.repaired = _firewall.clear() or self.repaired
             else:
                 self.repaired = _nftables.clear() or self.repaired
-        if previous != current and os.path.isdir(self.book.folder):
+        if os.path.isdir(self.book.folder):  # with nftables' generation now: the next change compares with it
+            record = os.path.join(self.book.folder, 'firewall')
             with open(record + '.tmp', 'w') as f:
-                f.write(current + '\n')
+                f.write(' '.join([current] + ([str(_nftables.generation())] if current == 'nftables' else [])) + '\n')
             os.rename(record + '.tmp', record)
+
+    def _record(self):
+        """[backend, generation] of network/firewall, or [None]."""
+        try:
+            with open(os.path.join(self.book.folder, 'firewall')) as f:
+                return f.read().split() or [None]
+        except FileNotFoundError:
+            return [None]
 
     def _write_resolv_conf(self, name, alloc):
         # in place, not by rename: the container sees this file through a bind mount of its inode

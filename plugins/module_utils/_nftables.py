@@ -27,7 +27,9 @@ Each change is one transaction: the table is listed once (as text: its chains, a
 and handle, which is how a rule of ours is found again to be deleted), edited in memory, and sent as one batch.
 Before it is sent, the rule count of every chain it will leave is compared with desired_rules (13 ms of
 listing with 60 containers); when anything differs, the table is made again from desired_rules in the same
-single transaction: that is a repair.
+single transaction: that is a repair. The listing is skipped when the ruleset's generation (which any change
+by any tool moves on) is still the one conductor's last commit left, and the change deletes nothing: then
+nothing can differ but what this change does (a new container's network costs no listing).
 """
 
 import os
@@ -36,6 +38,7 @@ import shutil
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils import _fastimport
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
+from ansible_collections.cs695.conductor.plugins.module_utils import _netlink
 
 FAMILY, TABLE = 'ip', 'conductor'
 BASE = {'CONDUCTOR-FORWARD': ('filter', 'forward', -10), 'CONDUCTOR-INPUT': ('filter', 'input', 0),
@@ -168,9 +171,12 @@ def _chain(name):
 class Change:
     """One change to table ip conductor, with _firewall.Change's calls (put, drop, peer, from_scratch, commit)."""
 
-    def __init__(self):
+    def __init__(self, generation: 'int | None' = None):
+        """generation: the nftables generation conductor's last commit left (its record). When the ruleset is still
+        at it, nothing has changed since: the table is not listed unless a deletion needs handles."""
         self.nft = Nft()
         self.batch, self.broken, self.counts, self._state, self._table, self._foreign = [], False, None, None, None, {}
+        self.unchanged = generation is not None and _netlink.nftables_generation() == generation
 
     def state(self) -> 'tuple[set, list]':
         """(our chains' names, other tables' forward chains whose policy is drop), read once."""
@@ -209,8 +215,9 @@ class Change:
 
     def _send(self, *commands):
         """Add commands to the batch, and follow them in `counts` (what the table will hold: {chain: rules})."""
-        if self.counts is None:
-            self.counts = {name: len(self.table().get(name, ())) for name in self.state()[0]}
+        if self.counts is None:  # unknown (None) where nothing changed since the last commit and nothing was listed
+            listed = self._table is not None or not self.unchanged
+            self.counts = {name: len(self.table().get(name, ())) if listed else None for name in self.state()[0]}
         for command in commands:
             (verb, body), = command.items()
             if 'chain' in body and verb == 'add':
@@ -220,7 +227,8 @@ class Change:
                 if verb == 'delete':
                     del self.counts[body['chain']['name']]
             elif body['rule']['chain'] in self.counts:
-                self.counts[body['rule']['chain']] += -1 if verb == 'delete' else 1
+                if self.counts[body['rule']['chain']] is not None:
+                    self.counts[body['rule']['chain']] += -1 if verb == 'delete' else 1
             else:
                 self.broken = True  # a chain of ours is missing: the commit makes the table again
         self.batch += commands
@@ -294,10 +302,13 @@ class Change:
 
     def damaged(self, rules: dict) -> bool:
         """Whether our table, as it will be after the edits, differs from `rules`: a chain too many or missing,
-        or a rule count that differs. Counting is cheap; comparing rules is not."""
+        or a rule count that differs (where the table was listed: every count, unless the ruleset is still as
+        the last commit left it). Counting is cheap; comparing rules is not."""
         if self.counts is None:
             self._send()
-        return self.counts != {name: len(chain_rules) for name, chain_rules in rules.items()}
+        if set(self.counts) != set(rules):
+            return True
+        return any(count is not None and count != len(rules[name]) for name, count in self.counts.items())
 
     def rebuild(self, rules: dict) -> list:
         """The batch that makes table ip conductor hold exactly `rules`; with none, that deletes it."""
@@ -334,6 +345,11 @@ class Change:
 
 def foreign_rule() -> list:
     return [_match(MARKED, MARK), {'accept': None}]
+
+
+def generation() -> 'int | None':
+    """The nftables generation now (after a commit: what the next change compares with)."""
+    return _netlink.nftables_generation()
 
 
 def clear() -> bool:

@@ -16,21 +16,14 @@ import pytest
 
 import helpers
 from netlab import HOST_IP, INTERNET_IP, sh
-from test_network_isolation import delivered, frame, pid_of
+from test_firewall_changes import SERVER
+from test_network import WGET
+from test_network_isolation import delivered, frame, image, pid_of  # noqa: F401, pylint: disable=unused-import
 
 from ansible_collections.cs695.conductor.plugins.module_utils import _doctor, _nftables
 
-SERVER = ('$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die; '
-          'while ($c = $s->accept) { <$c>; print $c "HTTP/1.0 200 OK\\r\\n\\r\\nserved\\n"; close $c }')
-WGET = 'timeout 3 bash -c \'exec 3<>/dev/tcp/%s/80 && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && cat <&3\''
 NFTABLES_CONF = ('table inet filter {\n chain input { type filter hook input priority filter; policy accept; }\n'
                  ' chain forward { type filter hook forward priority filter; policy drop; }\n}\n')
-
-
-@pytest.fixture
-def image(netconductor, context):
-    netconductor('build', 'img', context.write('FROM debian:bookworm\nCMD ["sleep", "1000"]\n'))
-    return 'img'
 
 
 def containers(cli):
