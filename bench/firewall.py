@@ -73,8 +73,7 @@ def main():
         rows = []
         for label, what in (('addnetwork -i -p', 'add'), ('peer', 'peer'), ('stop (networked)', 'stop'),
                             ('run -d', 'run'), ('exec true', 'exec')):
-            cells = ['%.0f ms (%.0f CPU)' % (statistics.median(s[0] for s in samples[b, what]) * 1000,
-                                            statistics.median(s[1] for s in samples[b, what]) * 1000) for b in labels]
+            cells = [cell(samples[b, what]) for b in labels]
             ratio = statistics.median(s[0] for s in samples['nftables', what]) / statistics.median(
                 s[0] for s in samples['iptables', what])
             rows.append([label] + cells + ['%.2f' % ratio])  # the ratio of this checkout's two backends
@@ -87,6 +86,11 @@ def main():
     table(['operation', 'legacy iptables', 'nftables'] + (['before (%s)' % BEFORE] if BEFORE else [])
           + ['nftables / legacy'], rows)
     print('targets: addnetwork on nftables <= legacy, and <= 150 ms\n')
+
+
+def cell(runs):
+    wall, cpu = (statistics.median(run[i] for run in runs) * 1000 for i in (0, 1))
+    return '%.0f ms (%.0f CPU)' % (wall, cpu)
 
 
 def timed_env(argv, env):

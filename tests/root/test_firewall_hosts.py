@@ -178,8 +178,8 @@ def test_repair_moves_the_rules_to_the_other_backend_with_containers_running(net
     honest_and_hostile(cli, netlab, ips)
     assert cli('repair', env=nft).stdout == 'firewall intact\n'
     cli('repair')  # and back, as FIREWALL_BACKEND=iptables
-    assert 'table ip conductor' not in ruleset(netlab) and 'CONDUCTOR-FORWARD' in sh('iptables-legacy-save',
-                                                                                      ns=netlab.host).stdout
+    legacy = sh('iptables-legacy-save', ns=netlab.host).stdout
+    assert 'table ip conductor' not in ruleset(netlab) and 'CONDUCTOR-FORWARD' in legacy
     honest_and_hostile(cli, netlab, ips)
     leaves_nothing(cli, netlab, before)
 
