@@ -238,7 +238,10 @@ class Network:
         (.tmp-<PID of the build>-...), so a sweep forgets what a killed build and its helper left. No
         pyroute2: it costs more than the step's whole budget. Returns the exit code."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the build, which says so
-        self._change()  # the firewall's library loaded now, while the build does other things
+        if _nftables.backend(self.store.config) == 'nftables':  # the firewall's library, now: the build does other things
+            _nftables.Nft()
+        else:
+            _firewall.import_iptc()
         fresh = not os.path.isdir(self.book.folder)
         while True:
             message, fds, dummy, dummy = socket.recv_fds(sock, 4096, 2)
@@ -419,6 +422,8 @@ class Network:
         if self._backend == 'nftables':
             recorded = self._record()
             known = recorded[0] == 'nftables' and recorded[1:] and recorded[1].isdigit() and not thorough
+            if known:  # taken back until this change has committed: a change killed half way is listed next time
+                self._write_record('nftables')
             return _nftables.Change(int(recorded[1]) if known else None)
         return _firewall.Change()
 
@@ -441,10 +446,14 @@ class Network:
                 self.repaired = _firewall.clear() or self.repaired
             else:
                 self.repaired = _nftables.clear() or self.repaired
-        if os.path.isdir(self.book.folder):  # with nftables' generation now: the next change compares with it
+        self._write_record(current, _nftables.generation() if current == 'nftables' else None)
+
+    def _write_record(self, backend, generation=None):
+        """network/firewall: the backend, with nftables' generation after a commit (the next change compares)."""
+        if os.path.isdir(self.book.folder):
             record = os.path.join(self.book.folder, 'firewall')
             with open(record + '.tmp', 'w') as f:
-                f.write(' '.join([current] + ([str(_nftables.generation())] if current == 'nftables' else [])) + '\n')
+                f.write(backend + ('' if generation is None else ' %d' % generation) + '\n')
             os.rename(record + '.tmp', record)
 
     def _record(self):
