@@ -30,7 +30,8 @@ CGROUP_CONTROLLERS = ('cpu', 'memory', 'pids')
 FREE_WARNING, FREE_PROBLEM = 4 << 30, 512 << 20  # a debootstrap base is about 300 MB, a build more
 LIBRARIES = ((('seccomp', 'pyseccomp'), 'libseccomp', 'python3-seccomp (or pip install pyseccomp)', False),
              (('iptc',), 'python-iptables', 'python3-iptables (only the iptables backend needs it)', True))
-NFT_RULE = 'meta mark & 0x%08x == 0x%08x accept' % (_nftables.MARK, _nftables.MARK)
+NFT_RULE = '; '.join('%s "cdr*" meta mark & 0x%08x == 0x%08x accept' % (key, _nftables.MARK, _nftables.MARK)
+                     for key in ('iifname', 'oifname'))
 
 
 def _check(name, problem=None, detail='', fix=None, warning=False):
@@ -129,7 +130,7 @@ def forward_policies(backend: str) -> list:
             found.append(_check(name, 'table %s has policy drop: it drops container traffic the legacy backend '
                                 'allowed' % where, fix='set FIREWALL_BACKEND=nftables (or auto) in conductor.conf and '
                                 'run conductor repair'))
-        elif len(change.foreign_rules(chain)) == 1:
+        elif len(change.foreign_rules(chain)) == 2:
             found.append(_check(name, 'table %s has policy drop: conductor added its accept of what its own chain '
                                 'accepted, which goes when that table is loaded again (firewall-cmd --reload, nft -f)'
                                 % where,
@@ -146,7 +147,8 @@ def _persist_fix(chain):
         return 'apply the conductor_host role with conductor_host_firewalld_zone: true (a firewalld zone for cdr+)'
     if chain['family'] == 'ip' and chain['table'] == 'filter':
         return ("with ufw: apply the conductor_host role (ufw route allow in on cdr+ and out on cdr+); else add "
-                "iptables -A FORWARD -m mark --mark 0x%08x/0x%08x -j ACCEPT to the host's saved rules"
+                "iptables -A FORWARD -i cdr+ -m mark --mark 0x%08x/0x%08x -j ACCEPT (and the same with -o cdr+) to the "
+                "host's saved rules"
                 % (_nftables.MARK, _nftables.MARK))
     return 'add to chain %s of table %s %s in /etc/nftables.conf, last in the chain: %s' % (
         chain['name'], chain['family'], chain['table'], NFT_RULE)

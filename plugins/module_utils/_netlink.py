@@ -122,25 +122,30 @@ def _destination(address, prefix):
     return _attribute(RTA_DST, socket.inet_aton(address)) if prefix else b''
 
 
-NETLINK_NETFILTER, NFT_MSG_GETGEN, NFNL_SUBSYS_NFTABLES, NFTA_GEN_ID = 12, 16, 10, 1
+NETLINK_NETFILTER, NFT_MSG_NEWGEN, NFT_MSG_GETGEN, NFNL_SUBSYS_NFTABLES, NFTA_GEN_ID = 12, 15, 16, 10, 1
+NLA_TYPE_MASK = 0x3fff
 
 
 def nftables_generation() -> 'int | None':
     """This network namespace's nftables generation: a number every change to its ruleset, by any tool, moves
-    on (NFT_MSG_GETGEN). None where the kernel does not answer."""
+    on (NFT_MSG_GETGEN). None where the kernel does not answer, or answers something else."""
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER)
-    except OSError:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER) as sock:
+            sock.settimeout(1)
+            sock.send(struct.pack('=IHHII', 20, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN, NLM_F_REQUEST, 1, 0)
+                      + struct.pack('=BBH', socket.AF_UNSPEC, 0, 0))
+            reply = sock.recv(65536)
+        length, kind, dummy, sequence = struct.unpack_from('=IHHI', reply)
+        if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN or sequence != 1:
+            return None
+        end, offset = min(length, len(reply)), 20  # the nlmsghdr, then the nfgenmsg
+        while offset + 4 <= end:
+            size, attribute = struct.unpack_from('=HH', reply, offset)
+            if size < 4 or offset + size > end:
+                return None
+            if attribute & NLA_TYPE_MASK == NFTA_GEN_ID and size >= 8:
+                return struct.unpack_from('>I', reply, offset + 4)[0]
+            offset += (size + 3) & ~3
+    except (OSError, struct.error):
         return None
-    with sock:
-        sock.send(struct.pack('=IHHII', 20, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN, NLM_F_REQUEST, 1, 0)
-                  + struct.pack('=BBH', socket.AF_UNSPEC, 0, 0))
-        reply = sock.recv(65536)
-    length, kind = struct.unpack_from('=IH', reply)
-    offset = 20  # the nlmsghdr, then the nfgenmsg
-    while kind != NLMSG_ERROR and offset + 4 <= min(length, len(reply)):
-        size, attribute = struct.unpack_from('=HH', reply, offset)
-        if attribute & 0x7fff == NFTA_GEN_ID and size >= 8:
-            return struct.unpack_from('>I', reply, offset + 4)[0]
-        offset += max(4, (size + 3) & ~3)
     return None

@@ -421,10 +421,10 @@ class Network:
             self._backend = _nftables.backend(self.store.config)
         if self._backend == 'nftables':
             recorded = self._record()
-            known = recorded[0] == 'nftables' and recorded[1:] and recorded[1].isdigit() and not thorough
+            known = recorded[0] == 'nftables' and len(recorded) > 1 and not thorough
             if known:  # taken back until this change has committed: a change killed half way is listed next time
                 self._write_record('nftables')
-            return _nftables.Change(int(recorded[1]) if known else None)
+            return _nftables.Change(recorded[1] if known else None)
         return _firewall.Change()
 
     def _commit(self, change, allocations, expected=True):
@@ -433,27 +433,27 @@ class Network:
         peers = [p for p in self.book.peers() if p[0] in allocations and p[1] in allocations]
         if change.commit(allocations, peers) and expected:
             self.repaired = True
-        self._leave(self._backend)
+        self._leave(self._backend, settled=getattr(change, 'settled', None))
 
-    def _leave(self, current, always=False):
+    def _leave(self, current, always=False, settled=None):
         """Record the backend the rules are in (network/firewall); take conductor's rules out of the other one
         when the record named it (a move), when there was no record (rules an older conductor left), or with
         always (repair: whatever the record says). The new backend's rules are in place first: no moment
-        without them."""
+        without them. settled: the nftables ruleset generation the commit left, when no other tool's came between."""
         previous = self._record()[0]
         if previous != current or always:
             if current == 'nftables':
                 self.repaired = _firewall.clear() or self.repaired
             else:
                 self.repaired = _nftables.clear() or self.repaired
-        self._write_record(current, _nftables.generation() if current == 'nftables' else None)
+        self._write_record(current, settled)
 
     def _write_record(self, backend, generation=None):
         """network/firewall: the backend, with nftables' generation after a commit (the next change compares)."""
         if os.path.isdir(self.book.folder):
             record = os.path.join(self.book.folder, 'firewall')
             with open(record + '.tmp', 'w') as f:
-                f.write(backend + ('' if generation is None else ' %d' % generation) + '\n')
+                f.write(backend + ('' if generation is None else ' ' + generation) + '\n')
             os.rename(record + '.tmp', record)
 
     def _record(self):

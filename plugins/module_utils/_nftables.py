@@ -15,11 +15,13 @@ from the host's chains (CONDUCTOR-FORWARD hooks forward, CONDUCTOR-INPUT input, 
 nftables differs from xtables in one way that matters: an accept ends a packet's walk through one base chain,
 not through the hook. A forward chain of another table (iptables-nft's FORWARD, ufw's, an nftables.conf's
 inet filter) whose policy is drop would still drop what conductor's chain accepted. So conductor's forward
-chain runs first (priority filter - 10), every accept of its own marks the packet (MARK, a bit of the packet
-mark), and every such chain of another table gets one rule at its end, `meta mark & MARK == MARK accept`
-(commented FOREIGN_COMMENT): it lets through only what conductor's chain accepted, and in place of the drop
-policy only (an admin's own drops before it still apply). Without conductor's table (an `nft flush ruleset`)
-nothing is marked, so the drop policy drops container traffic again: it fails closed. The rule goes when the
+chain runs first (priority filter - 10), every accept of its own on the forward path marks the packet (MARK, a
+bit of the packet mark, which the kernel clears when a packet leaves a container's namespace: a container cannot
+set it), and every such chain of another table gets two rules at its end, `iifname "cdr*"` and `oifname "cdr*"`
+with `meta mark & MARK == MARK accept` (commented FOREIGN_COMMENT): they let through only what conductor's chain
+accepted, from or to a container veth, and in place of the drop policy only (an admin's own drops before them
+still apply). Without conductor's table (an `nft flush ruleset`)
+nothing is marked, so the drop policy drops container traffic again: it fails closed. The rules go when the
 last network goes; a tool that rewrites its table later (firewall-cmd --reload, nft -f) takes it away until
 conductor's next change or `conductor repair` (README: what the role adds to ufw and firewalld).
 
@@ -120,8 +122,8 @@ def _address(value):
     return value
 
 
-def expressions(spec: dict) -> list:
-    """One of _firewall's rules as nftables JSON expressions."""
+def expressions(spec: dict, mark: bool = True) -> list:
+    """One of _firewall's rules as nftables JSON expressions; mark: its accept marks the packet (MARK)."""
     result = []
     for key, meta in (('in', 'iifname'), ('out', 'oifname')):
         if key in spec:
@@ -142,10 +144,10 @@ def expressions(spec: dict) -> list:
     if target == 'DNAT':
         addr, port = spec['to'].split(':')
         result.append({'dnat': {'addr': addr, 'port': int(port)}})
-    elif target == 'ACCEPT':  # marked: another table's forward chain lets through what conductor accepted
+    elif target == 'ACCEPT' and mark:  # marked: another table's forward chain lets through what conductor accepted
         result += [{'mangle': {'key': {'meta': {'key': 'mark'}}, 'value': {'|': [{'meta': {'key': 'mark'}}, MARK]}}},
                    {'accept': None}]
-    elif target in ('DROP', 'RETURN', 'MASQUERADE'):
+    elif target in ('ACCEPT', 'DROP', 'RETURN', 'MASQUERADE'):
         result.append({target.lower(): None})
     else:
         result.append({'jump': {'target': target}})
@@ -153,7 +155,8 @@ def expressions(spec: dict) -> list:
 
 
 def _rule(chain, spec, verb='add'):
-    rule = dict(_names(chain), chain=chain, expr=expressions(spec))
+    forwarded = chain != 'CONDUCTOR-INPUT' and not chain.endswith('-IN')  # marks only on the forward path
+    rule = dict(_names(chain), chain=chain, expr=expressions(spec, forwarded))
     del rule['name']
     if spec.get('comment'):
         rule['comment'] = spec['comment']
@@ -171,12 +174,15 @@ def _chain(name):
 class Change:
     """One change to table ip conductor, with _firewall.Change's calls (put, drop, peer, from_scratch, commit)."""
 
-    def __init__(self, generation: 'int | None' = None):
-        """generation: the nftables generation conductor's last commit left (its record). When the ruleset is still
+    def __init__(self, generation: 'str | None' = None):
+        """generation: the ruleset_generation conductor's last commit left (its record). When the ruleset is still
         at it, nothing has changed since: the table is not listed unless a deletion needs handles."""
         self.nft = Nft()
-        self.batch, self.broken, self.counts, self._state, self._table, self._foreign = [], False, None, None, None, {}
-        self.unchanged = generation is not None and _netlink.nftables_generation() == generation
+        self.batch, self.broken, self._state, self._table, self._foreign = [], False, None, None, {}
+        self.chains, self.reset, self.delta = None, set(), {}  # what the edits leave: see _send
+        self.start = ruleset_generation()
+        self.unchanged = generation is not None and self.start == generation
+        self.settled = None  # after commit: the generation it left, when no other tool committed meanwhile
 
     def state(self) -> 'tuple[set, list]':
         """(our chains' names, other tables' forward chains whose policy is drop), read once."""
@@ -214,21 +220,25 @@ class Change:
         return self._table
 
     def _send(self, *commands):
-        """Add commands to the batch, and follow them in `counts` (what the table will hold: {chain: rules})."""
-        if self.counts is None:  # unknown (None) where nothing changed since the last commit and nothing was listed
-            listed = self._table is not None or not self.unchanged
-            self.counts = {name: len(self.table().get(name, ())) if listed else None for name in self.state()[0]}
+        """Add commands to the batch, and follow what they do: `chains` (ours after the edits), `reset` (chains
+        flushed or made: their rules are only what follows) and `delta` (rules added minus deleted, per chain)."""
+        if self.chains is None:
+            self.chains = set(self.state()[0])
         for command in commands:
             (verb, body), = command.items()
-            if 'chain' in body and verb == 'add':
-                self.counts.setdefault(body['chain']['name'], 0)
-            elif 'chain' in body:
-                self.counts[body['chain']['name']] = 0
+            if 'chain' in body:
+                name = body['chain']['name']
                 if verb == 'delete':
-                    del self.counts[body['chain']['name']]
-            elif body['rule']['chain'] in self.counts:
-                if self.counts[body['rule']['chain']] is not None:
-                    self.counts[body['rule']['chain']] += -1 if verb == 'delete' else 1
+                    self.chains.discard(name)
+                elif verb == 'add' and name in self.chains:
+                    continue  # add of a chain that is there: nothing changes
+                else:
+                    self.chains.add(name)
+                self.reset.add(name)
+                self.delta[name] = 0
+            elif body['rule']['chain'] in self.chains:
+                chain = body['rule']['chain']
+                self.delta[chain] = self.delta.get(chain, 0) + (-1 if verb == 'delete' else 1)
             else:
                 self.broken = True  # a chain of ours is missing: the commit makes the table again
         self.batch += commands
@@ -298,17 +308,32 @@ class Change:
         batch = self.rebuild(rules) if repaired or not rules else self.batch
         foreign = self.foreign(bool(rules))
         self.nft.run(*(batch + foreign), what="update conductor's rules")
+        after = ruleset_generation()
+        if self.start and after:
+            (where, before), (there, now) = self.start.rsplit(':', 1), after.rsplit(':', 1)
+            if where == there and int(now) - int(before) in (0, 1):  # our one transaction, or none: nobody else's
+                self.settled = after
         return repaired or bool(rules and foreign)  # accepts missing in a dropping chain: a repair too
 
     def damaged(self, rules: dict) -> bool:
-        """Whether our table, as it will be after the edits, differs from `rules`: a chain too many or missing,
-        or a rule count that differs (where the table was listed: every count, unless the ruleset is still as
-        the last commit left it). Counting is cheap; comparing rules is not."""
-        if self.counts is None:
-            self._send()
-        if set(self.counts) != set(rules):
+        """Whether our table, as it will be after the edits, differs from `rules`: a chain too many or missing, or
+        a rule count that differs. Every count is checked, from the listing and the edits, unless the ruleset is
+        still as the last commit left it and nothing was listed: then only the chains the edits made or flushed
+        are counted. Counting is cheap; comparing rules is not."""
+        self._send()
+        if self.chains != set(rules):
             return True
-        return any(count is not None and count != len(rules[name]) for name, count in self.counts.items())
+        listed = self._table is not None or not self.unchanged
+        for name, chain_rules in rules.items():
+            if name in self.reset:
+                count = self.delta.get(name, 0)
+            elif listed:
+                count = len(self.table().get(name, ())) + self.delta.get(name, 0)
+            else:
+                continue
+            if count != len(chain_rules):
+                return True
+        return False
 
     def rebuild(self, rules: dict) -> list:
         """The batch that makes table ip conductor hold exactly `rules`; with none, that deletes it."""
@@ -335,21 +360,33 @@ class Change:
         for chain in self.state()[1]:
             where = {'family': chain['family'], 'table': chain['table'], 'chain': chain['name']}
             mine = self.foreign_rules(chain)
-            if wanted and len(mine) == 1:
+            if wanted and len(mine) == 2:
                 continue
             batch += [{'delete': {'rule': dict(where, handle=r['handle'])}} for r in mine]
             if wanted:  # appended: in place of the drop policy, after the chain's own rules
-                batch.append({'add': {'rule': dict(where, comment=FOREIGN_COMMENT, expr=foreign_rule())}})
+                batch += [{'add': {'rule': dict(where, comment=FOREIGN_COMMENT, expr=expr)}} for expr in foreign_rules()]
         return batch
 
 
-def foreign_rule() -> list:
-    return [_match(MARKED, MARK), {'accept': None}]
+def foreign_rules() -> list:
+    """The accepts in another table's dropping forward chain: from or to a container veth, and marked."""
+    return [[_match({'meta': {'key': key}}, 'cdr*'), _match(MARKED, MARK), {'accept': None}]
+            for key in ('iifname', 'oifname')]
 
 
-def generation() -> 'int | None':
-    """The nftables generation now (after a commit: what the next change compares with)."""
-    return _netlink.nftables_generation()
+def ruleset_generation() -> 'str | None':
+    """Which ruleset this is, and how far it has changed: the boot, the network namespace and its nftables
+    generation (which starts again with each namespace and each boot), or None when the kernel does not say."""
+    number = _netlink.nftables_generation()
+    if number is None:
+        return None
+    try:
+        with open('/proc/sys/kernel/random/boot_id') as f:
+            boot = f.read().strip()
+        namespace = os.stat('/proc/thread-self/ns/net').st_ino
+    except OSError:
+        return None
+    return '%s:%d:%d' % (boot, namespace, number)
 
 
 def clear() -> bool:

@@ -75,9 +75,10 @@ def whole_host(cli, netlab, dropping):
     family, table, chain = dropping.split()
     ours = [line for line in sh('nft', 'list', 'chain', family, table, chain, ns=netlab.host).stdout.splitlines()
             if _nftables.FOREIGN_COMMENT in line]
-    assert len(ours) == 1 and 'meta mark & 0x20000000 == 0x20000000 accept' in ours[0], 'what conductor accepted'
+    assert [line.split()[:2] for line in ours] == [['iifname', '"cdr*"'], ['oifname', '"cdr*"']]
+    assert all('meta mark & 0x20000000 == 0x20000000 accept' in line for line in ours), 'what conductor accepted'
     listed = sh('nft', 'list', 'chain', family, table, chain, ns=netlab.host).stdout.splitlines()
-    assert [line for line in listed if line.startswith('\t\t') and 'type ' not in line][-1] == ours[0], \
+    assert [line for line in listed if line.startswith('\t\t') and 'type ' not in line][-2:] == ours, \
         "last: in place of the drop policy, after the chain's own rules"
     leaves_nothing(cli, netlab, before)
 
