@@ -93,6 +93,25 @@ def test_an_iptables_nft_forward_policy_of_drop(netconductor, netlab, image):
 
 
 @pytest.mark.parametrize('netlab', ['nftables'], indirect=True)
+def test_without_conductors_table_the_hosts_drop_policy_holds(netconductor, netlab, image):
+    """The accepts in the host's dropping chain let through only what conductor's chain marked: once its table is
+    gone (nft flush ruleset, nft -f of a config that starts with one), container traffic is dropped again, not
+    let through unfiltered. repair brings it back."""
+    sh('iptables-nft', '-P', 'FORWARD', 'DROP', ns=netlab.host)
+    ips = containers(netconductor)
+    assert 'internet ok' in netconductor('exec', 'a', '--', 'bash', '-c', WGET % INTERNET_IP).stdout  # control
+    sh('nft', 'delete', 'table', 'ip', 'conductor', ns=netlab.host)
+    assert _nftables.FOREIGN_COMMENT in ruleset(netlab), 'the accepts in the host chain are still there'
+    assert 'internet ok' not in netconductor('exec', 'a', '--', 'bash', '-c', WGET % INTERNET_IP, check=False).stdout
+    assert netconductor('exec', 'b', '--', 'ping', '-c1', '-W1', ips['a'], check=False).returncode != 0
+    pids = {name: pid_of(netconductor, name) for name in ips}
+    forged = frame(netconductor, netlab, 'b', ips['a'], INTERNET_IP, 9999)
+    assert not delivered(netlab.internet, INTERNET_IP, 9999, pids['b'], *forged)
+    assert netconductor('repair').stdout == 'firewall repaired: its rules were missing or damaged\n'
+    honest_and_hostile(netconductor, netlab, ips)
+
+
+@pytest.mark.parametrize('netlab', ['nftables'], indirect=True)
 def test_an_nftables_conf_forward_policy_of_drop(netconductor, netlab, image, tmp_path):
     (tmp_path / 'nftables.conf').write_text(NFTABLES_CONF)
     sh('nft', '-f', str(tmp_path / 'nftables.conf'), ns=netlab.host)
