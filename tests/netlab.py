@@ -102,14 +102,18 @@ class NetLab:
     def host_iptables(self):
         """The iptables command of the host's own rules: iptables-nft where conductor writes nftables (the
         ufw case), else legacy. Without a backend given, the one conductor picks (auto)."""
+        return 'iptables-nft' if self.nftables() else 'iptables-legacy'
+
+    def nftables(self):
+        """Whether conductor writes nftables here: the backend given, else the one it picks (auto)."""
         from ansible_collections.cs695.conductor.plugins.module_utils import _nftables
-        return 'iptables-nft' if (self.backend or _nftables.backend({})) == 'nftables' else 'iptables-legacy'
+        return (self.backend or _nftables.backend({})) == 'nftables'
 
     def saved(self):
         """conductor's rules in order: [(table or chain, rule, packet count)], each rule with its chain's name
         (as iptables-save's -A CHAIN ...)."""
         rules, where = [], None
-        if self.backend == 'nftables':
+        if self.nftables():
             for line in sh('nft', 'list', 'table', 'ip', 'conductor', ns=self.host, check=False).stdout.splitlines():
                 words = line.split()
                 if line.startswith('\tchain '):
@@ -128,7 +132,7 @@ class NetLab:
 
     def flush_conductor_chains(self):
         """What another tool's iptables -F (or nft flush) does to conductor's chains in the lab's host."""
-        if self.backend == 'nftables':
+        if self.nftables():
             for line in sh('nft', 'list', 'table', 'ip', 'conductor', ns=self.host).stdout.splitlines():
                 if line.startswith('\tchain '):
                     sh('nft', 'flush', 'chain', 'ip', 'conductor', line.split()[1], ns=self.host)
@@ -140,7 +144,7 @@ class NetLab:
 
     def lose_everything(self):
         """What a reboot leaves of conductor's rules: nothing (no chains of ours, no jumps)."""
-        if self.backend == 'nftables':
+        if self.nftables():
             sh('nft', 'delete', 'table', 'ip', 'conductor', ns=self.host)
             return
         for table in ('filter', 'nat'):
@@ -149,7 +153,7 @@ class NetLab:
 
     def delete_first_rule(self, chain):
         """A rule deleted by hand: the first of one of conductor's chains."""
-        if self.backend == 'nftables':
+        if self.nftables():
             out = sh('nft', '-a', 'list', 'chain', 'ip', 'conductor', chain, ns=self.host).stdout
             handle = [line.split()[-1] for line in out.splitlines() if line.startswith('\t\t') and '# handle' in line][0]
             sh('nft', 'delete', 'rule', 'ip', 'conductor', chain, 'handle', handle, ns=self.host)

@@ -43,6 +43,7 @@ class Network:
         self.book = Allocations(store)
         self.repaired = False  # a change found the rules missing or damaged, and rebuilt them all
         self._backend = None  # 'nftables' or 'iptables', found by the first change
+        self._trusting = False  # the record's nftables generation is in use by this command's change
 
     # -- addnetwork ----------------------------------------------------------------------------
     def add(self, name: str, internet: bool = False, ports: 'list | tuple' = (), dns: 'list | None' = None,
@@ -90,12 +91,12 @@ class Network:
                 for sock in [sock for sockets in reserved.values() for sock in sockets]:
                     sock.close()
                 raise
-            self.book.save(allocations)  # first: a crash from here on leaves allocations that stop cleans
+            self._save(allocations)  # first: a crash from here on leaves allocations that stop cleans
             for name in settings:
                 if name in fresh:
                     self._create_link(nl, allocations[name], interface_names(name)[1], states[name]['pid'])
                 allocations[name]['pid'] = states[name]['pid']
-            self.book.save(allocations)
+            self._save(allocations)
             for name in settings:
                 change.put(allocations[name], [allocations[p] for p in self._partners(name, allocations)])
             self._commit(change, allocations, expected)  # the rules are in place before the links come up
@@ -110,7 +111,7 @@ class Network:
                 if reserved[name]:
                     alloc['port_holder'] = _hold(reserved[name], state['supervisor'], state['supervisor_start'])
             if any(reserved.values()):
-                self.book.save(allocations)
+                self._save(allocations)
         for name in settings:
             self._write_resolv_conf(name, allocations[name])
         return {name: facts(name, allocations[name]) for name in settings}
@@ -292,7 +293,7 @@ class Network:
             online = bool(self.store.config.get('DEFAULT_IFC') or _default_interface())  # else the host alone
             alloc.update(internet=online, ports=[], host_if=interface_names(tag)[0], dns=None, link_local=False,
                          uplink=self._uplink() if online else None, host_access=self.host_access())
-            self.book.save(allocations)  # first: a crash from here on leaves an allocation the next sweep cleans
+            self._save(allocations)  # first: a crash from here on leaves an allocation the next sweep cleans
             with Netlink() as nl:
                 nl.add_veth(alloc['host_if'], 'eth0', netns)
                 for key, value in (('disable_ipv6', '1'), ('accept_ra', '0')):
@@ -326,7 +327,7 @@ class Network:
             for name in names:
                 self._forget(change, allocations, name, links)
             self._sweep(allocations, change)
-            self.book.save(allocations)
+            self._save(allocations)
             self._commit(change, allocations, expected)
 
     def peer(self, a: str, b: str, present: bool = True) -> bool:
@@ -350,7 +351,7 @@ class Network:
                 if a in allocations and b in allocations:
                     change.peer(allocations[a], allocations[b], present)
             if changed:
-                self.book.save_peers(peers)
+                self._save_peers(peers)
                 self._commit(change, allocations)
         return changed
 
@@ -360,7 +361,7 @@ class Network:
         with self._locked():
             change = self._change(thorough=True)
             allocations = self._sweep(self.book.load(), change)
-            self.book.save(allocations)
+            self._save(allocations)
             self._commit(change, allocations)
             self._leave(self._backend, always=True)
 
@@ -405,7 +406,7 @@ class Network:
         alloc = allocations.pop(name, None)
         _release_ports(alloc or {})
         partners = self._partners(name, allocations)
-        self.book.save_peers([p for p in self.book.peers() if name not in p])
+        self._save_peers([p for p in self.book.peers() if name not in p])
         if alloc:
             for other in partners:
                 change.peer(alloc, allocations[other], False)
@@ -422,8 +423,7 @@ class Network:
         if self._backend == 'nftables':
             recorded = self._record()
             known = recorded[0] == 'nftables' and len(recorded) > 1 and not thorough
-            if known:  # taken back until this change has committed: a change killed half way is listed next time
-                self._write_record('nftables')
+            self._trusting = known  # until this command saves anything: see _save
             return _nftables.Change(recorded[1] if known else None)
         return _firewall.Change()
 
@@ -447,6 +447,22 @@ class Network:
             else:
                 self.repaired = _nftables.clear() or self.repaired
         self._write_record(current, settled)
+
+    def _save(self, allocations):
+        self._saving()
+        self.book.save(allocations)
+
+    def _save_peers(self, peers):
+        self._saving()
+        self.book.save_peers(peers)
+
+    def _saving(self):
+        """Before the first save of a command that will commit: the generation taken out of the record, so that
+        a command killed between its save and its commit is listed in full next time. A command refused before
+        it saves anything leaves the record as it was."""
+        if self._trusting:
+            self._trusting = False
+            self._write_record('nftables')
 
     def _write_record(self, backend, generation=None):
         """network/firewall: the backend, with nftables' generation after a commit (the next change compares)."""
