@@ -400,11 +400,3 @@ def clear() -> bool:
         return False
     change.commit({}, [])
     return True
-
-
-def ruleset_text() -> str:
-    """`nft list ruleset` as text: what doctor and the tests show."""
-    nft = Nft()
-    nft.ctx.set_json_output(False)
-    code, output, error = nft.ctx.cmd('list ruleset')
-    return output if code == 0 else ''
