@@ -473,7 +473,8 @@ def cmd_addnetwork(store, args):
     from ansible_collections.cs695.conductor.plugins.module_utils import _addresses, _network  # the firewall's library: only here
     ports = [_addresses.parse_expose(e) for e in args.expose] + [_addresses.parse_publish(p) for p in args.publish]
     network = _network.Network(store)
-    facts = network.add(args.name, args.internet, ports, args.dns, args.host_access, args.link_local, args.publish_all)
+    facts = network.add(args.name, args.internet, ports, args.dns, args.host_access, args.link_local, args.publish_all,
+                        args.classroom_service, args.ip)
     internet = ', internet via %s' % facts['uplink'] if facts['internet'] else ''
     ports = ', ports ' + _addresses.published(facts['ports']) if facts['ports'] else ''
     print('%s: %s on %s (host %s)%s%s' % (args.name, facts['container_ip'], facts['host_if'], facts['host_ip'], internet, ports))
@@ -481,20 +482,66 @@ def cmd_addnetwork(store, args):
 
 
 def cmd_peer(store, args):
-    """peer NAME NAME2: let two networked containers reach each other, both ways."""
-    from ansible_collections.cs695.conductor.plugins.module_utils import _network
-    network = _network.Network(store)
-    changed = network.peer(args.name, args.name2, True)
-    print('%s <-> %s%s' % (args.name, args.name2, '' if changed else ' (already peered)'))
-    _repaired(args, network)
+    """peer NAME NAME2|REMOTE_ADDRESS: let two networked containers reach each other, both ways (one on another
+    lab host by its address there: this host's half)."""
+    return _peer(store, args, True, '<->', 'already peered')
 
 
 def cmd_unpeer(store, args):
-    """unpeer NAME NAME2: isolate two peered containers from each other again."""
+    """unpeer NAME NAME2|REMOTE_ADDRESS: isolate two peered containers from each other again."""
+    return _peer(store, args, False, '-/-', 'were not peered')
+
+
+def _peer(store, args, present, sign, unchanged):
     from ansible_collections.cs695.conductor.plugins.module_utils import _network
     network = _network.Network(store)
-    changed = network.peer(args.name, args.name2, False)
-    print('%s -/- %s%s' % (args.name, args.name2, '' if changed else ' (were not peered)'))
+    if Containers(store).config(args.name2) is None and _is_address(args.name2):
+        changed = network.peer_remote(args.name, args.name2, present)
+    else:
+        changed = network.peer(args.name, args.name2, present)
+    print('%s %s %s%s' % (args.name, sign, args.name2, '' if changed else ' (%s)' % unchanged))
+    _repaired(args, network)
+
+
+def _is_address(text):
+    parts = text.split('.')
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
+
+
+def cmd_overlay(store, args):
+    """overlay up|down|ls [ADDRESS=SUBNET...]: the classroom overlay, a VXLAN device to the other lab hosts."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network, _overlay
+    network = _network.Network(store)
+    if args.action == 'up':
+        subnet = args.subnet or store.config.get('POOL')
+        if not subnet:
+            raise ConductorError("give this host's subnet of the classroom network: --subnet 10.88.1.0/24 (or POOL in "
+                                 "the config, as the conductor_host role writes it from conductor_subnet)")
+        plan = _overlay.plan(subnet, [_overlay.parse_remote(r) for r in args.remote], args.vni, args.port, args.uplink,
+                             args.network)
+        result = network.overlay_up(plan)
+        print('overlay %s: %s on %s (VNI %d, UDP %d, MTU %d), %d other host(s)%s'
+              % (_overlay.DEVICE, plan['subnet'], plan['uplink'], plan['vni'], plan['port'], plan['mtu'],
+                 len(plan['remotes']), '' if result['changed'] else ' (already up)'))
+    elif args.action == 'down':
+        if args.remote:
+            raise usage(args, 'overlay down takes no remote hosts')
+        print('overlay removed' if network.overlay_down()['changed'] else 'no overlay')
+    elif args.action in ('ls', 'list'):
+        overlay = network.book.overlay()
+        up = bool(overlay) and _overlay.matches(overlay)
+        if args.json:
+            print(dumps({'overlay': overlay, 'up': up}))
+        elif not overlay:
+            print('no overlay')
+        else:
+            print('%s %s: subnet %s of %s, VNI %d, UDP %d, uplink %s (%s), MTU %d'
+                  % (_overlay.DEVICE, 'up' if up else 'DOWN (conductor restore, or overlay up, makes it again)',
+                     overlay['subnet'], overlay['network'], overlay['vni'], overlay['port'], overlay['uplink'],
+                     overlay['local'], overlay['mtu']))
+            _table(("HOST", "SUBNET"), [(r["address"], r["subnet"]) for r in overlay["remotes"]])
+    else:
+        raise usage(args, 'unknown action %r: use up, down or ls' % args.action)
     _repaired(args, network)
 
 
@@ -620,9 +667,20 @@ COMMANDS = {
         ('-P, --publish-all', 'publish_all', None, 'publish every port the image EXPOSEs, on free host ports'),
         ('--dns', 'dns', 'SERVER...', 'a DNS server for the container (default: the host\'s upstream servers)'),
         ('--host-access', 'host_access', 'MODE', 'what of the host it reaches: all (default), dns-only or none'),
-        ('--link-local', 'link_local', None, 'with -i, let it reach 169.254.0.0/16 (cloud metadata) too')]),
+        ('--link-local', 'link_local', None, 'with -i, let it reach 169.254.0.0/16 (cloud metadata) too'),
+        ('--classroom-service', 'classroom_service', None, 'every container here and on the overlay\'s other hosts '
+         'reaches the ports its image EXPOSEs (and those it publishes)'),
+        ('--ip', 'ip', 'ADDRESS', 'its address, in the pool (default: the first free one)')]),
     'peer': (cmd_peer, 'NAME NAME2', []),
     'unpeer': (cmd_unpeer, 'NAME NAME2', []),
+    'overlay': (cmd_overlay, 'ACTION [REMOTE...]', [
+        ('--subnet', 'subnet', 'SUBNET', "this host's subnet of the classroom network (default: POOL in the config)"),
+        ('--network', 'network', 'NETWORK', 'the classroom network every host\'s subnet is in (default: the /16 '
+         'around --subnet)'),
+        ('--vni', 'vni', 'N', 'the VXLAN network identifier, the same on every host (default 695)'),
+        ('--port', 'port', 'PORT', 'the VXLAN UDP port, the same on every host (default 4789)'),
+        ('--uplink', 'uplink', 'IFACE', 'the interface the other hosts are reached on (default: the route to them)'),
+        JSON]),
     'repair': (cmd_repair, '', []),
     'doctor': (cmd_doctor, '', [JSON]),
 }

@@ -7,6 +7,9 @@ a raw socket in the container would send.
     rawpacket.py ip SRC DST PORT           an IPv4/UDP packet with any source, routed by the kernel
     rawpacket.py frame IFACE MAC SRC DST PORT   the same in an Ethernet frame put on IFACE as it is
     rawpacket.py listen ADDR PORT SECONDS  print what arrives on ADDR:PORT (UDP) within SECONDS
+    rawpacket.py vxlan DST PORT VNI MAC INNER_SRC INNER_DST INNER_PORT [OUTER_SRC]
+        a VXLAN packet to DST:PORT whose inner frame (to MAC) carries INNER_SRC -> INNER_DST:INNER_PORT (UDP);
+        from a plain UDP socket, or with OUTER_SRC a raw one with that outer source
 """
 import socket
 import struct
@@ -39,6 +42,17 @@ def main(argv):
             s.bind((iface, 0))
             own = s.getsockname()[4]
             s.send(bytes.fromhex(mac.replace(':', '')) + own + b'\x08\x00' + udp_packet(src, dst, port))
+    elif argv[0] == 'vxlan':
+        dst, port, vni, mac, inner_src, inner_dst, inner_port = argv[1:8]
+        frame = bytes.fromhex(mac.replace(':', '')) + bytes.fromhex('02cdeeeeee01') + b'\x08\x00' + \
+            udp_packet(inner_src, inner_dst, int(inner_port))
+        payload = struct.pack('!II', 0x08000000, int(vni) << 8) + frame
+        if len(argv) > 8:
+            with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+                s.sendto(udp_packet(argv[8], dst, int(port), payload), (dst, 0))
+        else:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(payload, (dst, int(port)))
     elif argv[0] == 'listen':
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind((argv[1], int(argv[2])))

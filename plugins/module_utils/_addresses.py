@@ -8,6 +8,7 @@
 
     network/allocations.json   {container: {subnet, host_ip, container_ip, host_if, internet, ports, dns}}
     network/peers.json         [[a, b], ...] with a < b
+    network/overlay.json       the classroom overlay (_overlay.plan): its subnet is then the pool
 
 Everything here is plain data, so `ps` can show addresses without importing a firewall library.
 """
@@ -135,8 +136,24 @@ class Allocations:
         os.makedirs(self.folder, 0o700, exist_ok=True)
         write_json(os.path.join(self.folder, 'peers.json'), sorted(set(tuple(sorted(p)) for p in peers)))
 
+    def overlay(self) -> 'dict | None':
+        return read_json(os.path.join(self.folder, 'overlay.json'), None)
+
+    def save_overlay(self, overlay: 'dict | None') -> None:
+        path = os.path.join(self.folder, 'overlay.json')
+        if overlay is None:
+            if os.path.exists(path):
+                os.unlink(path)
+            return
+        os.makedirs(self.folder, 0o700, exist_ok=True)
+        write_json(path, overlay)
+
     def pool(self) -> tuple:
+        """(the pool, the prefix each container gets of it): the overlay's subnet when there is one, else POOL."""
         import ipaddress
+        overlay = self.overlay()
+        if overlay:
+            return ipaddress.ip_network(overlay['subnet']), int(overlay['prefix'])
         config = self.store.config
         try:
             pool = ipaddress.ip_network(config.get('POOL') or DEFAULT_POOL)
@@ -149,11 +166,14 @@ class Allocations:
                                  % (pool, prefix, pool.prefixlen))
         return pool, prefix
 
-    def allocate(self, allocations: dict, taken_networks: 'list | tuple' = ()) -> dict:
-        """The first free subnet of the pool: not allocated, and not overlapping a host network."""
+    def allocate(self, allocations: dict, taken_networks: 'list | tuple' = (), address: 'str | None' = None) -> dict:
+        """The first free subnet of the pool: not allocated, and not overlapping a host network. With `address`,
+        the subnet that holds it, the container's address (docker run --ip), or one clear error."""
         import ipaddress
         pool, prefix = self.pool()
         allocated = {a['subnet'] for a in allocations.values()}
+        if address:
+            return self._allocate_address(address, pool, prefix, allocations)
         # what else could overlap: few networks, so each candidate is checked quickly however many containers
         others = [n for n in [ipaddress.ip_network(s) for s in allocated] + list(taken_networks)
                   if str(n) not in allocated or n.prefixlen != prefix]
@@ -164,3 +184,20 @@ class Allocations:
                         'prefix': prefix}
         raise ConductorError('the address pool %s is exhausted (%d containers have a network): stop some, or set a '
                              'larger POOL in the config' % (pool, len(allocations)))
+
+    @staticmethod
+    def _allocate_address(address, pool, prefix, allocations):
+        import ipaddress
+        try:
+            ip = ipaddress.ip_address(str(address))
+        except ValueError:
+            raise ConductorError('invalid address %r: write an IPv4 address of the pool %s' % (address, pool))
+        subnet = ipaddress.ip_network('%s/%d' % (ip, prefix), strict=False)
+        hosts = list(subnet.hosts())
+        if ip not in pool or ip not in hosts or ip == hosts[0]:
+            raise ConductorError('address %s cannot be a container\'s: use one of the pool %s that is not the first or '
+                                 'last of its /%d (those are the host\'s and the broadcast)' % (ip, pool, prefix))
+        for name, alloc in allocations.items():
+            if ipaddress.ip_network(alloc['subnet']).overlaps(subnet):
+                raise ConductorError('address %s is in %s, which container %r has: choose another' % (ip, alloc['subnet'], name))
+        return {'subnet': str(subnet), 'host_ip': str(hosts[0]), 'container_ip': str(ip), 'prefix': prefix}

@@ -13,6 +13,8 @@
                       -i its veth -j CONDUCTOR-<tag>-IN (host_access)
     nat PREROUTING, OUTPUT -> CONDUCTOR-PREROUTING, CONDUCTOR-OUTPUT: -j CONDUCTOR-<tag>-DNAT (published ports)
     nat POSTROUTING        -> CONDUCTOR-POSTROUTING: -j CONDUCTOR-<tag>-SNAT (internet, loopback clients)
+    with a classroom overlay (_overlay): CONDUCTOR-OVERLAY checks what arrives from the other hosts, and
+    CONDUCTOR-INPUT guards the VXLAN port (overlay_rules)
 
 <tag> is the container's veth name without 'cdr'. A change to one container's network deletes its jumps
 and chains and makes them again; a peering inserts or deletes one rule in each of the pair's chains.
@@ -31,6 +33,7 @@ import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils import _fastimport
+from ansible_collections.cs695.conductor.plugins.module_utils._overlay import DEVICE as OVERLAY
 
 CHAINS = (('filter', 'FORWARD', 'CONDUCTOR-FORWARD'), ('filter', 'INPUT', 'CONDUCTOR-INPUT'),
           ('nat', 'PREROUTING', 'CONDUCTOR-PREROUTING'), ('nat', 'OUTPUT', 'CONDUCTOR-OUTPUT'),
@@ -72,19 +75,46 @@ def container_chain(alloc: dict, suffix: str = '') -> str:
     return 'CONDUCTOR-' + alloc['host_if'][3:] + suffix
 
 
-def shared_rules() -> dict:
-    """{chain: [rule, ...]}: our chains that are not any one container's, with their fixed rules.
-
-    The jumps into each container's chains are appended after these."""
+def shared_rules(overlay: 'dict | None' = None) -> dict:
+    """{chain: [rule, ...]}: our chains that are not any one container's, with their fixed rules (and the
+    overlay's, when there is one). The jumps into each container's chains are appended after these."""
     # new packets only: replies to the host's own connections to 127.0.0.1-published ports come back this way
     to_loopback = {'in': 'cdr+', 'dst': '127.0.0.0/8', 'ctstate': 'NEW,INVALID,UNTRACKED', 'target': 'DROP',
                    'comment': "never the host's loopback"}
-    return {'CONDUCTOR-FORWARD': [{'target': FROM, 'comment': 'what each container may send'},
-                                  {'target': TO, 'comment': 'what each container may receive'},
-                                  {'in': 'cdr+', 'target': 'DROP', 'comment': 'from a container: nothing else'},
-                                  {'out': 'cdr+', 'target': 'DROP', 'comment': 'to a container: nothing else'}],
-            FROM: [], TO: [], 'CONDUCTOR-INPUT': [to_loopback],
-            'CONDUCTOR-PREROUTING': [], 'CONDUCTOR-OUTPUT': [], 'CONDUCTOR-POSTROUTING': []}
+    rules = {'CONDUCTOR-FORWARD': [{'target': FROM, 'comment': 'what each container may send'},
+                                   {'target': TO, 'comment': 'what each container may receive'},
+                                   {'in': 'cdr+', 'target': 'DROP', 'comment': 'from a container: nothing else'},
+                                   {'out': 'cdr+', 'target': 'DROP', 'comment': 'to a container: nothing else'}],
+             FROM: [], TO: [], 'CONDUCTOR-INPUT': [to_loopback],
+             'CONDUCTOR-PREROUTING': [], 'CONDUCTOR-OUTPUT': [], 'CONDUCTOR-POSTROUTING': []}
+    return overlay_rules(rules, overlay) if overlay else rules
+
+
+def overlay_rules(rules: dict, overlay: dict) -> dict:
+    """The shared chains with the overlay's rules added (the device is cdr..., so cdr+ covers it too).
+
+    Forward: what arrives from the overlay goes first to CONDUCTOR-OVERLAY (never back out of it; only a source
+    in a subnet an other host has; then the receiving container's chain decides, as for a local sender); a
+    container sends into the overlay only after its own chain (its forged sources dropped), and the receiving
+    host's rules decide there. No container sends to another host's VXLAN port, even through -i's NAT.
+    Input: VXLAN only from the other hosts' uplink addresses, never from a container or the overlay itself;
+    nothing from the overlay reaches this host."""
+    port, remotes = str(overlay['port']), overlay['remotes']
+    vxlan = {'protocol': 'udp', 'dport': port}
+    guard = [dict(vxlan, **{'in': 'cdr+', 'dst': r['address'], 'target': 'DROP',
+                            'comment': 'VXLAN to lab host %s' % r['address']}) for r in remotes]
+    rules['CONDUCTOR-FORWARD'] = guard + [{'in': OVERLAY, 'target': 'CONDUCTOR-OVERLAY', 'comment': 'from another lab host'}] \
+        + rules['CONDUCTOR-FORWARD'][:2] + [{'in': 'cdr+', 'out': OVERLAY, 'target': 'ACCEPT',
+                                             'comment': "to another lab host: its rules decide"}] \
+        + rules['CONDUCTOR-FORWARD'][2:]
+    rules['CONDUCTOR-OVERLAY'] = [{'out': OVERLAY, 'target': 'DROP', 'comment': 'never back into the overlay'}] + [
+        {'src': r['subnet'], 'target': 'RETURN', 'comment': 'from the containers of lab host %s' % r['address']}
+        for r in remotes] + [{'target': 'DROP', 'comment': 'a source no other lab host has'}]
+    rules['CONDUCTOR-INPUT'] = [dict(vxlan, **{'in': 'cdr+', 'target': 'DROP', 'comment': 'VXLAN from a container'}),
+                                {'in': OVERLAY, 'target': 'DROP', 'comment': 'the overlay never reaches this host'}] + [
+        dict(vxlan, src=r['address'], target='RETURN', comment='VXLAN from lab host %s' % r['address']) for r in remotes] + [
+        dict(vxlan, target='DROP', comment='VXLAN from anyone but the lab hosts')] + rules['CONDUCTOR-INPUT']
+    return rules
 
 
 def container_rules(alloc: dict, peer_allocs: 'list | tuple' = ()) -> dict:
@@ -95,7 +125,7 @@ def container_rules(alloc: dict, peer_allocs: 'list | tuple' = ()) -> dict:
     chain has already checked the packet's veth and source. CONDUCTOR-<tag>-IN: what it may send to
     the host itself."""
     ip, veth = alloc['container_ip'], alloc['host_if']
-    own = [peer_rule(alloc, peer) for peer in peer_allocs]
+    own = [peer_rule(alloc, peer) for peer in peer_allocs] + [remote_peer_rule(alloc, a) for a in alloc.get('remote_peers') or ()]
     own += [{'in': veth, 'src': '!' + ip, 'target': 'DROP', 'comment': 'a forged source address'},
             {'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT', 'comment': 'replies it sends'},
             {'in': veth, 'out': 'cdr+', 'target': 'RETURN', 'comment': "to another container: that one's chain decides"}]
@@ -112,6 +142,9 @@ def container_rules(alloc: dict, peer_allocs: 'list | tuple' = ()) -> dict:
         own.append({'out': veth, 'dst': ip, 'protocol': proto, 'dport': inner, 'target': 'ACCEPT', 'comment': published})
         dnat.append({'protocol': proto, 'dport': outer, 'local': True, 'target': 'DNAT', 'to': '%s:%s' % (ip, inner),
                      'comment': published})
+    for port in alloc.get('service') or ():  # a classroom service: every container here and on the other hosts
+        own.append({'out': veth, 'in': 'cdr+', 'dst': ip, 'protocol': port['protocol'], 'dport': str(port['port']),
+                    'target': 'ACCEPT', 'comment': 'classroom service port %d/%s' % (port['port'], port['protocol'])})
     own.append({'out': veth, 'target': 'DROP', 'comment': 'anything else to it'})
     host = [{'in': veth, 'src': '!' + ip, 'target': 'DROP', 'comment': 'a forged source address'}]
     access = alloc.get('host_access') or 'all'
@@ -136,6 +169,12 @@ def peer_rule(alloc: dict, peer: dict) -> dict:
             'comment': 'peer %s' % peer['host_if']}
 
 
+def remote_peer_rule(alloc: dict, address: str) -> dict:
+    """In alloc's chain: what a peer on another lab host sends it, known by the overlay device and its address."""
+    return {'out': alloc['host_if'], 'in': OVERLAY, 'src': address, 'target': 'ACCEPT',
+            'comment': 'peer %s on another host' % address}
+
+
 def jumps(alloc: dict, chains: 'dict | list') -> 'list[tuple[str, dict]]':
     """[(our shared chain, jump rule)]: the jumps into those of the container's chains that are in `chains`."""
     veth, own = alloc['host_if'], container_chain(alloc)
@@ -147,11 +186,11 @@ def jumps(alloc: dict, chains: 'dict | list') -> 'list[tuple[str, dict]]':
     return [(base, jump) for base, jump in every if jump['target'] in chains]
 
 
-def desired_rules(allocations: dict, peers: 'list | tuple') -> dict:
-    """{chain: [rule, ...]}: every rule conductor wants, with no networks none at all."""
-    if not allocations:
+def desired_rules(allocations: dict, peers: 'list | tuple', overlay: 'dict | None' = None) -> dict:
+    """{chain: [rule, ...]}: every rule conductor wants, with no networks and no overlay none at all."""
+    if not allocations and not overlay:
         return {}
-    rules = shared_rules()
+    rules = shared_rules(overlay)
     for name in sorted(allocations):
         alloc = allocations[name]
         own = container_rules(alloc, [allocations[p] for p in partners(name, peers) if p in allocations])
@@ -159,6 +198,11 @@ def desired_rules(allocations: dict, peers: 'list | tuple') -> dict:
         for base, jump in jumps(alloc, own):
             rules[base].append(jump)
     return rules
+
+
+def peer_edits(alloc: dict, other: dict) -> 'list[tuple[str, dict]]':
+    """[(chain, rule)]: a peering's two rules, one in each container's chain."""
+    return [(container_chain(a), peer_rule(a, b)) for a, b in ((alloc, other), (other, alloc))]
 
 
 def partners(name: str, peers: 'list | tuple') -> 'list[str]':
@@ -183,6 +227,7 @@ class Change:
         change.drop(alloc)                  # ... deleted
         change.from_scratch()               # no edits: commit rebuilds everything (when no network is left)
         change.peer(alloc, other, present)  # one rule in each of the two chains
+        change.remote_peer(alloc, address, present)  # one rule in its chain: a peer on another lab host
         repaired = change.commit(allocations, peers)
 
     A step that meets a missing chain stops the edit; commit then rebuilds everything."""
@@ -242,14 +287,17 @@ class Change:
             self.chain(base).append_rule(_rule(self.iptc, jump))
 
     def peer(self, alloc: dict, other: dict, present: bool = True) -> None:
-        self._edit(self._peer, alloc, other, present)
+        self._edit(self._peer, peer_edits(alloc, other), present)
 
-    def _peer(self, alloc, other, present):
-        for a, b in ((alloc, other), (other, alloc)):
+    def remote_peer(self, alloc: dict, address: str, present: bool = True) -> None:
+        self._edit(self._peer, [(container_chain(alloc), remote_peer_rule(alloc, address))], present)
+
+    def _peer(self, edits, present):
+        for chain, spec in edits:
             if present:
-                self.chain(container_chain(a)).insert_rule(_rule(self.iptc, peer_rule(a, b)))
+                self.chain(chain).insert_rule(_rule(self.iptc, spec))
             else:
-                self._delete(container_chain(a), peer_rule(a, b))
+                self._delete(chain, spec)
 
     def _delete(self, chain, spec):
         """Delete every copy of a rule; none is fine (deleted by hand), a missing chain is not."""
@@ -261,10 +309,10 @@ class Change:
             except self.iptc.IPTCError:
                 return
 
-    def commit(self, allocations: dict, peers: 'list | tuple') -> bool:
-        """Check the edited tables against desired_rules(allocations, peers); rebuild them all when they
+    def commit(self, allocations: dict, peers: 'list | tuple', overlay: 'dict | None' = None) -> bool:
+        """Check the edited tables against desired_rules(allocations, peers, overlay); rebuild them all when they
         differ. Then commit each changed table. Returns True when a repair was needed."""
-        rules = desired_rules(allocations, peers)
+        rules = desired_rules(allocations, peers, overlay)
         repaired = bool(rules) and (self.broken or self.damaged(rules))
         try:
             if repaired or not rules:  # with no rules, our chains and the host's jumps go too

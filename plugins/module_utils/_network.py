@@ -33,6 +33,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._runtime import fi
 from ansible_collections.cs695.conductor.plugins.module_utils._store import is_orphan
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
 from ansible_collections.cs695.conductor.plugins.module_utils import _nftables
+from ansible_collections.cs695.conductor.plugins.module_utils import _overlay
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 
@@ -47,14 +48,18 @@ class Network:
 
     # -- addnetwork ----------------------------------------------------------------------------
     def add(self, name: str, internet: bool = False, ports: 'list | tuple' = (), dns: 'list | None' = None,
-            host_access: 'str | None' = None, link_local: 'bool | None' = False, publish_all: bool = False) -> dict:
+            host_access: 'str | None' = None, link_local: 'bool | None' = False, publish_all: bool = False,
+            classroom_service: bool = False, ip: 'str | None' = None) -> dict:
         """Give a running container a network (or change it to these settings); returns its facts.
 
         host_access: what of the host it reaches on its gateway address (all, dns-only or none; default
         HOST_ACCESS in the config, else all). link_local: with internet, 169.254.0.0/16 too. publish_all:
-        also publish every port the image EXPOSEs, on free host ports (docker run -P)."""
+        also publish every port the image EXPOSEs, on free host ports (docker run -P). classroom_service: every
+        container here and on the overlay's other hosts reaches the ports its image EXPOSEs and it publishes.
+        ip: its address (in the pool, the second of its /prefix), instead of the first free one."""
         return self.add_many({name: dict(internet=internet, ports=ports, dns=dns, host_access=host_access,
-                                         link_local=link_local, publish_all=publish_all)})[name]
+                                         link_local=link_local, publish_all=publish_all,
+                                         classroom_service=classroom_service, ip=ip)})[name]
 
     def add_many(self, settings: dict) -> dict:
         """add for several containers at once ({name: add's keyword arguments}): one lock, one netlink
@@ -74,16 +79,20 @@ class Network:
                     self._check_ports(name, ports[name], published, (current or {}).get('ports', []), listening)
                     if wanted.get('publish_all'):
                         ports[name] = self._publish_exposed(name, ports[name], allocations)
-                    alloc = dict(current or self.book.allocate(allocations, networks))
+                    moved = current and wanted.get('ip') and current['container_ip'] != wanted['ip']
+                    others = {n: a for n, a in allocations.items() if n != name}
+                    alloc = dict(current if current and not moved else self.book.allocate(others, networks, wanted.get('ip')))
+                    alloc.update({k: current[k] for k in ('remote_peers',) if current and k in current})
                     host_if = interface_names(name)[0]
                     alloc.update(internet=bool(wanted.get('internet')), ports=ports[name], host_if=host_if,
                                  uplink=self._uplink() if wanted.get('internet') else None,
                                  dns=list(wanted['dns']) if wanted.get('dns') else None,
                                  host_access=self.host_access(wanted.get('host_access')),
-                                 link_local=bool(wanted.get('link_local')))
+                                 link_local=bool(wanted.get('link_local')),
+                                 service=self._service_ports(name, ports[name]) if wanted.get('classroom_service') else None)
                     _release_ports(alloc)  # the old reservation, if any: the same ports are bound again below
                     allocations[name] = alloc
-                    if not current or current.get('pid') != states[name]['pid'] or host_if not in _links():
+                    if moved or not current or current.get('pid') != states[name]['pid'] or host_if not in _links():
                         fresh.append(name)
                 for name in settings:  # after every release: two of them may swap ports
                     reserved[name] = _reserve_ports(ports[name])
@@ -139,13 +148,28 @@ class Network:
             inner.add_address(index, alloc['container_ip'], alloc['prefix'])
 
     def _bring_up(self, nl, alloc, pid):
-        """Both ends up, then the container's route to the rest of the pool."""
+        """Both ends up, then the container's routes to the rest of the pool and to the classroom network."""
         nl.set_up(socket.if_nametoindex(alloc['host_if']))
         with self._inside(pid) as (inner, index):
             inner.set_up(index)
-            pool = self.book.pool()[0]
-            if not ipaddress.ip_network(alloc['subnet']) == pool:
-                inner.replace_route(alloc['host_ip'], str(pool.network_address), pool.prefixlen)
+            self._route_pool(inner, alloc)
+
+    def _route_pool(self, inner, alloc):
+        overlay = self.book.overlay()
+        for network in [self.book.pool()[0]] + ([ipaddress.ip_network(overlay['network'])] if overlay else []):
+            if not ipaddress.ip_network(alloc['subnet']) == network:
+                inner.replace_route(alloc['host_ip'], str(network.network_address), network.prefixlen)
+
+    def _service_ports(self, name, ports):
+        """[{port, protocol}] a classroom service is reached on: what its image EXPOSEs and what it publishes."""
+        found = {(p['container_port'], p['protocol']) for p in ports}
+        for exposed in self.containers.require(name).exposed:
+            number, dummy, protocol = exposed.partition('/')
+            found.add((int(number), protocol or 'tcp'))
+        if not found:
+            raise ConductorError('container %r cannot be a classroom service: its image EXPOSEs no port and it publishes '
+                                 'none; add EXPOSE to its Conductorfile, or publish a port' % name)
+        return [{'port': port, 'protocol': protocol} for port, protocol in sorted(found)]
 
     def _set_default_route(self, alloc, pid):
         """With -i, or with published ports (replies to outside clients), a default route via the host.
@@ -273,7 +297,7 @@ class Network:
     def _tidy(self):
         """The network folder a build made, gone again if no network is left: a build leaves no trace in it."""
         with self.store.lock():
-            if not self.book.load() and not self.book.peers():
+            if not self.book.load() and not self.book.peers() and not self.book.overlay():
                 for name in ('allocations.json', 'peers.json', 'firewall'):
                     if os.path.exists(os.path.join(self.book.folder, name)):
                         os.unlink(os.path.join(self.book.folder, name))
@@ -322,7 +346,7 @@ class Network:
             change = self._change()
             allocations = self.book.load()
             expected = bool(allocations)
-            if not set(allocations) - set(names):
+            if not set(allocations) - set(names) and not self.book.overlay():
                 change.from_scratch()  # the last networks: commit deletes every chain, edits would be thrown away
             for name in names:
                 self._forget(change, allocations, name, links)
@@ -354,6 +378,88 @@ class Network:
                 self._save_peers(peers)
                 self._commit(change, allocations)
         return changed
+
+    def peer_remote(self, name: str, address: str, present: bool = True) -> bool:
+        """Let a networked container and a container on another lab host (its address, in that host's subnet)
+        reach each other: this host's half, one rule in the container's chain. That host writes the other half."""
+        with self._locked():
+            allocations, overlay = self.book.load(), self.book.overlay()
+            self.containers.require(name)
+            if name not in allocations:
+                raise ConductorError('container %r has no network: addnetwork %s first' % (name, name))
+            if not overlay:
+                raise ConductorError('this host has no classroom overlay, so %s is out of reach: conductor overlay up '
+                                     'first' % address)
+            _overlay.remote_of(overlay, address)  # one of the other hosts' containers, or one clear error
+            address = str(ipaddress.ip_address(address))
+            alloc = allocations[name]
+            had = set(alloc.get('remote_peers') or ())
+            if (address in had) == present:
+                return False
+            alloc['remote_peers'] = sorted(had | {address} if present else had - {address}, key=ipaddress.ip_address)
+            change = self._change()
+            change.remote_peer(alloc, address, present)
+            self._save(allocations)
+            self._commit(change, allocations)
+        return True
+
+    def overlay_up(self, plan: dict, check_mode: bool = False) -> dict:
+        """Make the classroom overlay as `plan` (_overlay.plan) asks, with its rules; idempotent. Containers already
+        networked keep their addresses, which must be in the plan's subnet. Returns {changed, before, after}."""
+        with self._locked():
+            before, allocations = self.book.overlay(), self.book.load()
+            subnet = ipaddress.ip_network(plan['subnet'])
+            for name, alloc in sorted(allocations.items()):
+                if not name.startswith(TEMP_PREFIX) and not ipaddress.ip_network(alloc['subnet']).subnet_of(subnet):
+                    raise ConductorError('container %r has address %s, outside this host\'s overlay subnet %s: stop it '
+                                         'first (it gets an address in the subnet when it is networked again)'
+                                         % (name, alloc['container_ip'], subnet))
+            if before == plan and _overlay.matches(plan):
+                if not check_mode:
+                    self._commit(self._change(), allocations, overlay=plan)  # the rules checked, as every change does
+                return {'changed': False, 'before': before, 'after': plan}
+            if not check_mode:
+                self._overlay_apply(plan, allocations)
+        return {'changed': True, 'before': before, 'after': plan}
+
+    def _overlay_apply(self, plan, allocations):
+        self._saving()
+        self.book.save_overlay(plan)  # first: a crash from here on is put right by the next up, or restore
+        _overlay.make(plan)
+        change = self._change()
+        change.from_scratch()  # the shared chains change: rebuilt, which is no repair
+        self._commit(change, allocations, expected=False, overlay=plan)
+        _write_sysctl('net/ipv4/ip_forward', '1')
+        for alloc in allocations.values():  # running containers get the route to the classroom network now
+            if alloc.get('pid') and os.path.exists('/proc/%d/ns/net' % alloc['pid']):
+                try:
+                    with self._inside(alloc['pid']) as (inner, dummy):
+                        self._route_pool(inner, alloc)
+                except OSError:
+                    pass  # it stopped meanwhile: its next start routes it
+
+    def overlay_down(self, check_mode: bool = False) -> dict:
+        """Remove the overlay: its device, its rules and its record. Containers keep their addresses."""
+        with self._locked():
+            before = self.book.overlay()
+            present = before is not None or _overlay.DEVICE in _links()
+            if present and not check_mode:
+                _overlay.delete()
+                self._saving()
+                self.book.save_overlay(None)
+                change = self._change()
+                change.from_scratch()
+                self._commit(change, self.book.load(), expected=False, overlay=None)
+        return {'changed': present, 'before': before, 'after': None}
+
+    def overlay_restore(self) -> bool:
+        """After a reboot: the recorded overlay made again when its device is missing or differs."""
+        with self._locked():
+            plan = self.book.overlay()
+            if not plan or _overlay.matches(plan):
+                return False
+            self._overlay_apply(plan, self.book.load())
+            return True
 
     def repair(self) -> None:
         """Check conductor's rules against its records and rebuild them all if they differ (after a reboot,
@@ -427,11 +533,13 @@ class Network:
             return _nftables.Change(recorded[1] if known else None)
         return _firewall.Change()
 
-    def _commit(self, change, allocations, expected=True):
+    def _commit(self, change, allocations, expected=True, overlay=False):
         """Commit the change; a rebuild is a repair when there were rules to expect (not the first network).
-        The first commit on another backend than the last one's takes the rules out of that one."""
+        The first commit on another backend than the last one's takes the rules out of that one. overlay: the
+        overlay the rules are for (default: the record's)."""
         peers = [p for p in self.book.peers() if p[0] in allocations and p[1] in allocations]
-        if change.commit(allocations, peers) and expected:
+        overlay = self.book.overlay() if overlay is False else overlay
+        if change.commit(allocations, peers, overlay) and expected:
             self.repaired = True
         self._leave(self._backend, settled=getattr(change, 'settled', None))
 
@@ -490,8 +598,9 @@ class Network:
 def facts(name: str, alloc: dict) -> dict:
     """What addnetwork and the modules report about a container's network."""
     keys = ('subnet', 'host_ip', 'container_ip', 'prefix', 'host_if', 'internet', 'ports', 'dns', 'uplink',
-            'host_access', 'link_local')
-    return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0')
+            'host_access', 'link_local', 'remote_peers')
+    return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0',
+                classroom_service=bool(alloc.get('service')), service_ports=alloc.get('service') or [])
 
 
 @contextlib.contextmanager

@@ -286,11 +286,13 @@ class Change:
             self._send(_rule(base, jump))
 
     def peer(self, alloc: dict, other: dict, present: bool = True) -> None:
-        self._edit(self._peer, alloc, other, present)
+        self._edit(self._peer, _firewall.peer_edits(alloc, other), present)
 
-    def _peer(self, alloc, other, present):
-        for a, b in ((alloc, other), (other, alloc)):
-            chain, spec = _firewall.container_chain(a), _firewall.peer_rule(a, b)
+    def remote_peer(self, alloc: dict, address: str, present: bool = True) -> None:
+        self._edit(self._peer, [(_firewall.container_chain(alloc), _firewall.remote_peer_rule(alloc, address))], present)
+
+    def _peer(self, edits, present):
+        for chain, spec in edits:
             if chain not in self.state()[0]:
                 self.broken = True
                 return
@@ -300,10 +302,10 @@ class Change:
                 for handle in self._handles(chain, spec['comment']):
                     self._send({'delete': {'rule': dict(_names(chain), chain=chain, handle=handle)}})
 
-    def commit(self, allocations: dict, peers: 'list | tuple') -> bool:
+    def commit(self, allocations: dict, peers: 'list | tuple', overlay: 'dict | None' = None) -> bool:
         """Check, then send the edits (or, when the table differs from desired_rules, the whole table) as one
         transaction, with the accepts other tables' dropping forward chains need. True when it was a repair."""
-        rules = _firewall.desired_rules(allocations, peers)
+        rules = _firewall.desired_rules(allocations, peers, overlay)
         repaired = bool(rules) and (self.broken or self.damaged(rules))
         batch = self.rebuild(rules) if repaired or not rules else self.batch
         foreign = self.foreign(bool(rules))

@@ -79,10 +79,17 @@ def restart_after_exit(store, name: str) -> str:
 def restore(store) -> 'tuple[list[str], list[str]]':
     """`conductor restore`, at boot: start every container whose restart policy says so (always; on-failure
     unless it had exited 0; unless-stopped and on-failure unless stop ended it), each with its network,
-    ports and peerings, then check the firewall against the records (rebuilding conductor's chains).
+    ports and peerings (the classroom overlay first, when its device is missing), then check the firewall
+    against the records (rebuilding conductor's chains).
     A container whose records cannot be read is reported and left as it is. Returns (started, errors)."""
     containers = Containers(store)
     started, errors = [], []
+    if Allocations(store).overlay():  # first: the containers' networks route through it
+        try:
+            if _network(store).overlay_restore():
+                started.append('overlay')
+        except ConductorError as e:
+            errors.append('the overlay: %s' % e)
     for name in containers.names():
         try:
             config = containers.require(name)
@@ -97,7 +104,7 @@ def restore(store) -> 'tuple[list[str], list[str]]':
             started.append(name)
         except (ConductorError, OSError, ValueError, KeyError, TypeError) as e:
             errors.append('%s: %s' % (name, e))
-    if Allocations(store).load():
+    if Allocations(store).load() or Allocations(store).overlay():
         network = _network(store)
         network.repair()
     return started, errors

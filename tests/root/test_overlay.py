@@ -1,0 +1,290 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The classroom overlay on three simulated lab hosts: each a network namespace with a state root of its own,
+on one simulated LAN (a bridge in a fourth namespace). Students are spread over the hosts; what a student
+could try (forged VXLAN, forged sources, the other hosts' own services) is tried from inside a container.
+
+    cdt-lan<pid>        br0
+    cdt-ovl<pid>-<i>    lan0 10.254.1.1<i>/24 (the uplink), conductor's overlay with subnet 10.88.<i+1>.0/24
+"""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import helpers
+from netlab import sh
+
+NETWORK, PORT, VNI = '10.88.0.0/16', 4789, 695
+RAW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'rawpacket.py')
+
+
+def address(i):
+    return '10.254.1.%d' % (10 + i)
+
+
+def subnet(i):
+    return '10.88.%d.0/24' % (i + 1)
+
+
+class Classroom:
+    def __init__(self, tmp_path, count=3):
+        self.lan = 'cdt-lan%d' % os.getpid()
+        self.hosts, self.procs = [], []
+        sh('ip', 'netns', 'add', self.lan)
+        for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'br0', 'type', 'bridge'], ['link', 'set', 'br0', 'up']):
+            sh('ip', '-n', self.lan, *args)
+        for i in range(count):
+            root = str(tmp_path / ('root%d' % i))
+            helpers.seed(root)
+            host = {'ns': 'cdt-ovl%d-%d' % (os.getpid(), i), 'root': root, 'index': i}
+            self.hosts.append(host)
+            self.plug(host)
+            host['cli'] = helpers.Conductor(root, host['ns'])
+
+    def plug(self, host):
+        """The host's namespace and its uplink on the LAN (again, after a reboot)."""
+        i, ns = host['index'], host['ns']
+        sh('ip', 'netns', 'add', ns)
+        sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
+        sh('ip', '-n', self.lan, 'link', 'add', 'l%d' % i, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', ns)
+        sh('ip', '-n', self.lan, 'link', 'set', 'l%d' % i, 'master', 'br0', 'up')
+        sh('ip', '-n', ns, 'addr', 'add', address(i) + '/24', 'dev', 'lan0')
+        sh('ip', '-n', ns, 'link', 'set', 'lan0', 'up')
+        sh('ip', '-n', ns, 'route', 'add', 'default', 'via', '10.254.1.1')  # nobody there: -i needs a route out
+
+    def up(self, host, *extra):
+        others = ['%s=%s' % (address(h['index']), subnet(h['index'])) for h in self.hosts if h is not host]
+        return host['cli']('overlay', 'up', '--subnet', subnet(host['index']), '--network', NETWORK, *(others + list(extra)))
+
+    def pid(self, host, name):
+        with open(os.path.join(host['root'], 'containers', name, 'state.json')) as f:
+            return json.load(f)['pid']
+
+    def address_of(self, host, name):
+        rows = {r['name']: r for r in json.loads(host['cli']('ps', '--json').stdout)}
+        return rows[name]['address']
+
+    def inside(self, host, name, *argv, check=False, **kw):
+        """A command in the container's network namespace (the host's Python and rawpacket.py: the image has none)."""
+        return subprocess.run(['nsenter', '--net=/proc/%d/ns/net' % self.pid(host, name), '--'] + list(argv),
+                              capture_output=True, text=True, check=check, **kw)
+
+    def serve(self, host, name, code, *args):
+        """A Python server in the container's namespace; returns it once it printed its first line."""
+        proc = subprocess.Popen(['nsenter', '--net=/proc/%d/ns/net' % self.pid(host, name), '--', sys.executable, '-c',
+                                 code] + [str(a) for a in args], stdout=subprocess.PIPE, text=True)
+        self.procs.append(proc)
+        assert proc.stdout.readline().strip() == 'ready'
+        return proc
+
+    def close(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        for host in self.hosts:
+            subprocess.run(['nsenter', '--net=/run/netns/' + host['ns'], '--', sys.executable, helpers.CLI, '--root',
+                            host['root'], 'stop', '--all', '-t', '0'], capture_output=True, check=False)
+            helpers.stop_all(host['root'])
+            sh('ip', 'netns', 'del', host['ns'], check=False)
+        sh('ip', 'netns', 'del', self.lan, check=False)
+
+
+ECHO = '''
+import socket, sys
+kind, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == 'tcp' else socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', port))
+if kind == 'tcp':
+    s.listen(16)
+print('ready', flush=True)
+while True:
+    if kind == 'tcp':
+        c, peer = s.accept()
+        data = b''
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        c.sendall(('%d %s' % (len(data), __import__('hashlib').sha256(data).hexdigest())).encode())
+        c.close()
+    else:
+        data, peer = s.recvfrom(2048)
+        s.sendto(b'echo ' + data, peer)
+'''
+
+CLIENT = '''
+import socket, sys
+kind, host, port, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == 'tcp' else socket.SOCK_DGRAM)
+s.settimeout(3)
+try:
+    if kind == 'tcp':
+        s.connect((host, port))
+        s.sendall(b'x' * size)
+        s.shutdown(socket.SHUT_WR)
+        print(s.recv(200).decode())
+    else:
+        s.sendto(b'hello', (host, port))
+        print(s.recv(200).decode())
+except OSError as e:
+    print('failed: %s' % e)
+    sys.exit(1)
+'''
+
+
+def reaches(room, host, name, kind, target, port, size=5):
+    result = room.inside(host, name, sys.executable, '-c', CLIENT, kind, target, str(port), str(size), timeout=30)
+    return result.returncode == 0, result.stdout.strip()
+
+
+def pings(room, host, name, target):
+    return room.inside(host, name, 'ping', '-c', '1', '-W', '1', target).returncode == 0
+
+
+@pytest.fixture
+def room(tmp_path, base_key):
+    made = Classroom(tmp_path)
+    yield made
+    made.close()
+
+
+def conductorfile(tmp_path, name, text):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / 'Conductorfile').write_text(text)
+    return str(folder / 'Conductorfile')
+
+
+def test_a_classroom_across_three_hosts(room, tmp_path):
+    h0, h1, h2 = room.hosts
+    for host in room.hosts:
+        out = room.up(host).stdout
+        assert 'VNI 695, UDP 4789, MTU 1450' in out and '2 other host(s)' in out
+        assert 'already up' in room.up(host).stdout, 'a rerun changes nothing'
+    plain = conductorfile(tmp_path, 'plain', 'FROM debian:bookworm\n')
+    service = conductorfile(tmp_path, 'svc', 'FROM debian:bookworm\nEXPOSE 7000\n')
+    students = {'ann': h0, 'ben': h1, 'cat': h2, 'dan': h0}
+    for name, host in students.items():
+        host['cli']('build', 'img', plain)
+        host['cli']('run', '-d', '--restart', 'always', 'img', name, '--', 'sleep', 'infinity')
+        host['cli']('addnetwork', name)
+    h2['cli']('build', 'svc', service)
+    h2['cli']('run', '-d', 'svc', 'db', '--', 'sleep', 'infinity')
+    h2['cli']('addnetwork', '--classroom-service', 'db')
+    ip = {name: room.address_of(host, name) for name, host in dict(students, db=h2).items()}
+    assert ip['ann'].startswith('10.88.1.') and ip['ben'].startswith('10.88.2.') and ip['db'].startswith('10.88.3.')
+    # ann (host 0) and ben (host 1) are a team: each host writes its own half
+    assert '<->' in h0['cli']('peer', 'ann', ip['ben']).stdout
+    assert 'already peered' in h0['cli']('peer', 'ann', ip['ben']).stdout
+    h1['cli']('peer', 'ben', ip['ann'])
+    for name, host in students.items():
+        room.serve(host, name, ECHO, 'tcp', 5000)
+        room.serve(host, name, ECHO, 'udp', 5001)
+    assert pings(room, h0, 'ann', ip['ben']) and pings(room, h1, 'ben', ip['ann'])
+    assert reaches(room, h0, 'ann', 'tcp', ip['ben'], 5000)[0] and reaches(room, h1, 'ben', 'tcp', ip['ann'], 5000)[0]
+    assert reaches(room, h0, 'ann', 'udp', ip['ben'], 5001) == (True, 'echo hello')
+    # unpeered students reach nothing of each other, on the same host or another
+    for (host, name), target in (((h2, 'cat'), 'ann'), ((h0, 'ann'), 'cat'), ((h0, 'dan'), 'ben'), ((h0, 'dan'), 'ann'),
+                                 ((h2, 'cat'), 'ben')):
+        assert not pings(room, host, name, ip[target]), (name, target)
+        assert not reaches(room, host, name, 'tcp', ip[target], 5000)[0], (name, target)
+        assert not reaches(room, host, name, 'udp', ip[target], 5001)[0], (name, target)
+    # the course service answers every student, on its exposed port only
+    room.serve(h2, 'db', ECHO, 'tcp', 7000)
+    room.serve(h2, 'db', ECHO, 'tcp', 7001)
+    for name, host in students.items():
+        assert reaches(room, host, name, 'tcp', ip['db'], 7000)[0], name
+        assert not reaches(room, host, name, 'tcp', ip['db'], 7001)[0], name
+    # a 5 MB transfer across the overlay (MTU 1450 under a 1500 veth): no black hole
+    ok, answer = reaches(room, h0, 'ann', 'tcp', ip['ben'], 5000, 5 * 2 ** 20)
+    assert ok and answer == '%d %s' % (5 * 2 ** 20, hashlib.sha256(b'x' * 5 * 2 ** 20).hexdigest())
+
+    # crafted VXLAN from ann to her own host's VXLAN port: an inner packet that claims to be ben's, for ann herself
+    # (ann's chain accepts ben). Control first: with the guard deleted by hand it arrives, so the test can see it.
+    listener = room.serve(h0, 'ann', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "6000", "2"]; '
+                          'exec(open(%r).read())' % RAW)
+    mac = '02:cd:0a:58:01:00'  # host 0's device
+    gateway = ip['ann'].rsplit('.', 1)[0] + '.%d' % (int(ip['ann'].rsplit('.', 1)[1]) - 1)  # host 0, on ann's veth
+    vxlan = ['vxlan', gateway, str(PORT), str(VNI), mac, ip['ben'], ip['ann'], '6000']
+    unguard(h0)
+    room.inside(h0, 'ann', sys.executable, RAW, *vxlan, check=True)
+    assert 'received forged from %s' % ip['ben'] in listener.stdout.read(), 'without the guard it gets through'
+    assert 'firewall repaired' in h0['cli']('repair').stdout
+    listener = room.serve(h0, 'ann', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "6000", "1"]; '
+                          'exec(open(%r).read())' % RAW)
+    room.inside(h0, 'ann', sys.executable, RAW, *vxlan, check=True)
+    assert listener.stdout.read().strip() == 'nothing'
+    h0['cli']('addnetwork', '-i', 'dan')  # a way out of the uplink, with NAT to host 0's address
+    listener = room.serve(h0, 'ann', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "6000", "1"]; '
+                          'exec(open(%r).read())' % RAW)
+    room.inside(h0, 'dan', sys.executable, RAW, 'vxlan', address(0), *vxlan[2:], check=True)
+    assert listener.stdout.read().strip() == 'nothing', 'its host\'s uplink address'
+    # ... and to host 1's VXLAN port (NAT would give it host 0's address, which host 1 accepts VXLAN from)
+    listener = room.serve(h1, 'ben', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "6000", "1"]; '
+                          'exec(open(%r).read())' % RAW)
+    room.inside(h0, 'dan', sys.executable, RAW, 'vxlan', address(1), str(PORT), str(VNI), '02:cd:0a:58:02:00',
+                ip['ann'], ip['ben'], '6000', check=True)
+    assert listener.stdout.read().strip() == 'nothing'
+    # a forged outer source (host 1's uplink address) from a container to its host's VXLAN port
+    listener = room.serve(h0, 'ann', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "6000", "1"]; '
+                          'exec(open(%r).read())' % RAW)
+    room.inside(h0, 'dan', sys.executable, RAW, *(vxlan + [address(1)]), check=True)
+    assert listener.stdout.read().strip() == 'nothing'
+
+    # the other hosts' own services are out of reach through the overlay: a server on host 1 itself
+    server = subprocess.Popen(['nsenter', '--net=/run/netns/' + h1['ns'], '--', sys.executable, '-c', ECHO, 'tcp', '7100'],
+                              stdout=subprocess.PIPE, text=True)
+    room.procs.append(server)
+    assert server.stdout.readline().strip() == 'ready'
+    ben_gateway = ip['ben'].rsplit('.', 1)[0] + '.%d' % (int(ip['ben'].rsplit('.', 1)[1]) - 1)
+    control = subprocess.run(['nsenter', '--net=/run/netns/' + h1['ns'], '--', sys.executable, '-c', CLIENT, 'tcp',
+                              ben_gateway, '7100', '5'], capture_output=True, text=True, timeout=30)
+    assert control.returncode == 0, 'the server answers on host 1'
+    for target in (ben_gateway, '10.88.2.0', address(1)):
+        assert not reaches(room, h0, 'ann', 'tcp', target, 7100)[0], target
+
+    # a simulated reboot of host 0: its namespace gone with every link and rule, its containers' processes killed
+    before = {n: room.address_of(h0, n) for n in ('ann', 'dan')}
+    for name in ('ann', 'dan'):
+        with open(os.path.join(h0['root'], 'containers', name, 'state.json')) as f:
+            os.kill(json.load(f)['supervisor'], signal.SIGKILL)
+    sh('ip', 'netns', 'del', h0['ns'])
+    deadline = time.time() + 10
+    while 'l0' in sh('ip', '-n', room.lan, '-o', 'link').stdout:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    room.plug(h0)
+    restored = h0['cli']('restore')
+    assert 'restored overlay' in restored.stdout, restored.stdout
+    assert {n: room.address_of(h0, n) for n in ('ann', 'dan')} == before, 'the same addresses'
+    assert ' up:' in h0['cli']('overlay', 'ls').stdout.replace('cdroverlay up', ' up:')
+    room.serve(h0, 'ann', ECHO, 'tcp', 5000)
+    assert pings(room, h0, 'ann', ip['ben']) and reaches(room, h1, 'ben', 'tcp', ip['ann'], 5000)[0], 'the team again'
+    assert not pings(room, h2, 'cat', ip['ann'])
+
+    # teardown: no link, rule or route is left
+    for host in room.hosts:
+        host['cli']('stop', '--all', '-t', '0')
+        assert 'overlay removed' in host['cli']('overlay', 'down').stdout
+        assert 'no overlay' in host['cli']('overlay', 'down').stdout
+        links = sh('ip', '-n', host['ns'], '-o', 'link').stdout
+        assert 'cdr' not in links, links
+        assert 'conductor' not in sh('ip', 'netns', 'exec', host['ns'], 'nft', 'list', 'ruleset').stdout
+        assert '10.88.' not in sh('ip', '-n', host['ns'], 'route').stdout
+
+
+def unguard(host):
+    """Delete the rules that drop VXLAN from container veths and from anyone else (as a hand edit would): the control."""
+    out = sh('nft', '-a', 'list', 'chain', 'ip', 'conductor', 'CONDUCTOR-INPUT', ns=host['ns']).stdout
+    handles = [line.split()[-1] for line in out.splitlines() if 'VXLAN from a container' in line or 'VXLAN from anyone' in line]
+    assert len(handles) == 2
+    for handle in handles:
+        sh('nft', 'delete', 'rule', 'ip', 'conductor', 'CONDUCTOR-INPUT', 'handle', handle, ns=host['ns'])
