@@ -22,6 +22,8 @@ NETWORK_OPTIONS = dict(
     dns=dict(type='list', elements='str'),
     host_access=dict(type='str', choices=['all', 'dns-only', 'none']),
     link_local=dict(type='bool', default=False),
+    classroom_service=dict(type='bool', default=False),
+    ip=dict(type='str'),
 )
 
 

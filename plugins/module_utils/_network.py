@@ -59,7 +59,7 @@ class Network:
         ip: its address (in the pool, the second of its /prefix), instead of the first free one."""
         return self.add_many({name: dict(internet=internet, ports=ports, dns=dns, host_access=host_access,
                                          link_local=link_local, publish_all=publish_all,
-                                         classroom_service=classroom_service, ip=ip)})[name]
+                                         classroom_service=classroom_service, container_ip=ip)})[name]
 
     def add_many(self, settings: dict) -> dict:
         """add for several containers at once ({name: add's keyword arguments}): one lock, one netlink
@@ -79,9 +79,10 @@ class Network:
                     self._check_ports(name, ports[name], published, (current or {}).get('ports', []), listening)
                     if wanted.get('publish_all'):
                         ports[name] = self._publish_exposed(name, ports[name], allocations)
-                    moved = current and wanted.get('ip') and current['container_ip'] != wanted['ip']
+                    moved = current and wanted.get('container_ip') and current['container_ip'] != wanted['container_ip']
                     others = {n: a for n, a in allocations.items() if n != name}
-                    alloc = dict(current if current and not moved else self.book.allocate(others, networks, wanted.get('ip')))
+                    alloc = dict(current if current and not moved else
+                                 self.book.allocate(others, networks, wanted.get('container_ip')))
                     alloc.update({k: current[k] for k in ('remote_peers',) if current and k in current})
                     host_if = interface_names(name)[0]
                     alloc.update(internet=bool(wanted.get('internet')), ports=ports[name], host_if=host_if,
@@ -89,6 +90,7 @@ class Network:
                                  dns=list(wanted['dns']) if wanted.get('dns') else None,
                                  host_access=self.host_access(wanted.get('host_access')),
                                  link_local=bool(wanted.get('link_local')),
+                                 classroom_service=bool(wanted.get('classroom_service')),
                                  service=self._service_ports(name, ports[name]) if wanted.get('classroom_service') else None)
                     _release_ports(alloc)  # the old reservation, if any: the same ports are bound again below
                     allocations[name] = alloc
@@ -383,16 +385,9 @@ class Network:
         """Let a networked container and a container on another lab host (its address, in that host's subnet)
         reach each other: this host's half, one rule in the container's chain. That host writes the other half."""
         with self._locked():
-            allocations, overlay = self.book.load(), self.book.overlay()
-            self.containers.require(name)
-            if name not in allocations:
-                raise ConductorError('container %r has no network: addnetwork %s first' % (name, name))
-            if not overlay:
-                raise ConductorError('this host has no classroom overlay, so %s is out of reach: conductor overlay up '
-                                     'first' % address)
-            _overlay.remote_of(overlay, address)  # one of the other hosts' containers, or one clear error
-            address = str(ipaddress.ip_address(address))
-            alloc = allocations[name]
+            allocations = self.book.load()
+            address = self.check_remote(name, address, present, allocations)
+            alloc = allocations.get(name) or {}
             had = set(alloc.get('remote_peers') or ())
             if (address in had) == present:
                 return False
@@ -402,6 +397,21 @@ class Network:
             self._save(allocations)
             self._commit(change, allocations)
         return True
+
+    def check_remote(self, name: str, address: str, present: bool, allocations: dict) -> str:
+        """The address as peer_remote records it, once the container exists and (to peer) has a network, and the
+        address is a container's on one of the overlay's other hosts."""
+        self.containers.require(name)
+        if not present:
+            return str(ipaddress.ip_address(address)) if _is_ip(address) else address
+        if name not in allocations:
+            raise ConductorError('container %r has no network: addnetwork %s first' % (name, name))
+        overlay = self.book.overlay()
+        if not overlay:
+            raise ConductorError('this host has no classroom overlay, so %s is out of reach: conductor overlay up '
+                                 'first' % address)
+        _overlay.remote_of(overlay, address)  # one of the other hosts' containers, or one clear error
+        return str(ipaddress.ip_address(address))
 
     def overlay_up(self, plan: dict, check_mode: bool = False) -> dict:
         """Make the classroom overlay as `plan` (_overlay.plan) asks, with its rules; idempotent. Containers already
@@ -600,7 +610,15 @@ def facts(name: str, alloc: dict) -> dict:
     keys = ('subnet', 'host_ip', 'container_ip', 'prefix', 'host_if', 'internet', 'ports', 'dns', 'uplink',
             'host_access', 'link_local', 'remote_peers')
     return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0',
-                classroom_service=bool(alloc.get('service')), service_ports=alloc.get('service') or [])
+                classroom_service=bool(alloc.get('classroom_service')), service_ports=alloc.get('service') or [])
+
+
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 @contextlib.contextmanager

@@ -97,6 +97,15 @@ def plan(subnet: str, remotes: 'list | tuple' = (), vni: 'int | str | None' = No
             'remotes': sorted(checked, key=lambda r: ipaddress.ip_address(r['address']))}
 
 
+def subnet_at(network: str, index: 'int | str', prefix: 'int | str' = 24) -> str:
+    """The index-th /prefix of the classroom network (0: the first): a host's subnet from its place in the inventory."""
+    classroom = _network(network, 'the classroom network')
+    prefix = _number(prefix, 24, classroom.prefixlen, 30, 'host subnet prefix')
+    count = 2 ** (prefix - classroom.prefixlen)
+    number = _number(index, None, 0, count - 1, 'subnet index')
+    return str(ipaddress.ip_network((int(classroom.network_address) + number * 2 ** (32 - prefix), prefix)))
+
+
 def remote_of(overlay: dict, address: str) -> dict:
     """The remote host whose subnet holds `address` (a container on another host), or one clear error."""
     ip = _address(address)

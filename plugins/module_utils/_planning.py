@@ -177,12 +177,15 @@ def _container_facts(containers, name, after, check_mode):
 # -- networks and peers ------------------------------------------------------------------------
 def network_differs(current, wanted, running_pid):
     """Pure: whether a container's network must be (re)applied. current is its allocation (or None),
-    wanted the internet, ports and dns asked for; a restarted container (another PID) needs its veth again."""
-    return not current or any(current.get(k) != v for k, v in wanted.items()) or current.get('pid') != running_pid
+    wanted the internet, ports and dns asked for (a flag missing from an older allocation is false); a restarted
+    container (another PID) needs its veth again."""
+    def having(key, value):
+        return bool(current.get(key)) if isinstance(value, bool) else current.get(key)
+    return not current or any(having(k, v) != v for k, v in wanted.items()) or current.get('pid') != running_pid
 
 
 def ensure_network(store, name, state='present', internet=False, ports=None, dns=None, host_access=None,
-                   link_local=False, check_mode=False):
+                   link_local=False, classroom_service=False, ip=None, check_mode=False):
     """conductor_network: the network of `name` as asked; only the differences are applied."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network  # the firewall's library: only now
     containers = Containers(store)
@@ -195,13 +198,14 @@ def ensure_network(store, name, state='present', internet=False, ports=None, dns
             _network.Network(store).remove(name)
         return {'changed': bool(current), 'network': {}, 'diff': {'before': before, 'after': {}}}
     wanted = _network_wanted(store, {'internet': internet, 'published_ports': ports, 'dns': dns,
-                                     'host_access': host_access, 'link_local': link_local})
+                                     'host_access': host_access, 'link_local': link_local,
+                                     'classroom_service': classroom_service, 'ip': ip})
     if not network_differs(current, wanted, containers.state(name).get('pid')):
         return {'changed': False, 'network': before, 'diff': {'before': before, 'after': before}}
     if check_mode:
         after = dict(before or {'name': name, 'interface': 'eth0'}, **wanted)
     else:
-        after = _network.Network(store).add(name, internet, wanted['ports'], dns, wanted['host_access'], link_local)
+        after = _network.Network(store).add_many({name: wanted})[name]
     return {'changed': True, 'network': after, 'diff': {'before': before, 'after': after}}
 
 
@@ -221,6 +225,47 @@ def ensure_peer(store, a, b, state='present', check_mode=False):
         changed = network.peer(a, b, present)
     return {'changed': changed, 'peer': {'containers': list(pair), 'state': state},
             'diff': {'before': {'peered': present != changed}, 'after': {'peered': present}}}
+
+
+def ensure_remote_peer(store, name, address, state='present', check_mode=False):
+    """conductor_peer with remote_address: this host's half of a peering with a container on another lab host."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network
+    network = _network.Network(store)
+    present = state == 'present'
+    if check_mode:
+        allocations = Allocations(store).load()
+        if name in allocations or not present:  # else it is pending: it would be networked first
+            address = network.check_remote(name, address, present, allocations)
+        changed = (address in ((allocations.get(name) or {}).get('remote_peers') or [])) != present
+    else:
+        changed = network.peer_remote(name, address, present)
+    return {'changed': changed, 'peer': {'containers': [name], 'remote_address': address, 'state': state},
+            'diff': {'before': {'peered': present != changed}, 'after': {'peered': present}}}
+
+
+def ensure_overlay(store, state='present', subnet=None, index=None, network=None, remotes=(), vni=None, port=None,
+                   uplink=None, check_mode=False):
+    """conductor_overlay: the classroom overlay as asked (remotes: [{address, subnet or index}]); subnets may be given
+    by their index in the classroom network (a /24 each), as a play's hosts have one."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _network, _overlay
+    if state == 'absent':
+        result = _network.Network(store).overlay_down(check_mode)
+    else:
+        def place(given, at, who):
+            if given:
+                return given
+            if at is None:
+                raise ConductorError('give %s a subnet, or an index into the classroom network' % who)
+            if not network:
+                raise ConductorError('an index needs the classroom network: give network, e.g. 10.88.0.0/16')
+            return _overlay.subnet_at(network, at)
+        plan = _overlay.plan(place(subnet, index, 'this host'),
+                             [{'address': r.get('address'), 'subnet': place(r.get('subnet'), r.get('index'),
+                                                                            'remote host %s' % r.get('address'))}
+                              for r in remotes], vni, port, uplink, network)
+        result = _network.Network(store).overlay_up(plan, check_mode)
+    return {'changed': result['changed'], 'overlay': result['after'] or {},
+            'diff': {'before': result['before'] or {}, 'after': result['after'] or {}}}
 
 
 # -- stacks ------------------------------------------------------------------------------------
@@ -329,12 +374,16 @@ def _stack_desired(store, entries, state, check_mode, pull='missing'):
 
 def _network_wanted(store, network):
     """A task's network option (conductor_network's, conductor_container's, or a stack entry's: internet,
-    published_ports, dns, host_access, link_local) as Network.add takes it and an allocation records it."""
+    published_ports, dns, host_access, link_local, classroom_service, ip) as Network.add_many takes it and an
+    allocation records it (ip as container_ip, only when given)."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network  # the firewall's library: only now
-    return {'internet': bool(network.get('internet')), 'ports': normalize_ports(network.get('published_ports')),
-            'dns': list(network['dns']) if network.get('dns') else None,
-            'host_access': _network.Network(store).host_access(network.get('host_access')),
-            'link_local': bool(network.get('link_local'))}
+    wanted = {'internet': bool(network.get('internet')), 'ports': normalize_ports(network.get('published_ports')),
+              'dns': list(network['dns']) if network.get('dns') else None,
+              'host_access': _network.Network(store).host_access(network.get('host_access')),
+              'link_local': bool(network.get('link_local')), 'classroom_service': bool(network.get('classroom_service'))}
+    if network.get('ip'):
+        wanted['container_ip'] = network['ip']
+    return wanted
 
 
 def _entry_error(index, name, message):

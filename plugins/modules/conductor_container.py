@@ -317,6 +317,13 @@ options:
         description: With O(network.internet), 169.254.0.0/16 too, as in M(cs695.conductor.conductor_network).
         type: bool
         default: false
+      classroom_service:
+        description: A course service every container reaches on its exposed ports, as in M(cs695.conductor.conductor_network).
+        type: bool
+        default: false
+      ip:
+        description: Its address in the host's pool, as in M(cs695.conductor.conductor_network).
+        type: str
 '''
 
 EXAMPLES = r'''

@@ -69,6 +69,20 @@ options:
     description: With O(internet), let the container reach 169.254.0.0/16 too, where cloud metadata services live.
     type: bool
     default: false
+  classroom_service:
+    description:
+      - Make the container a course service (C(conductor addnetwork --classroom-service)) every container reaches,
+        on this host and, through the classroom overlay (M(cs695.conductor.conductor_overlay)), on the other lab hosts.
+      - Only on the ports its image EXPOSEs and those it publishes; it needs at least one.
+    type: bool
+    default: false
+  ip:
+    description:
+      - The container's address (C(--ip)), in the host's pool (the overlay's subnet when there is one), instead of
+        the first free one. The host takes the first address of its /prefix, so the container's is the second or later.
+      - A fixed address lets a playbook name a container on another host (in C(etc_hosts), or a peering's
+        O(cs695.conductor.conductor_peer#module:remote_address)) before it exists.
+    type: str
   state:
     description: V(present) connects the container; V(absent) removes its link, rules, peerings and address.
     type: str
@@ -130,7 +144,8 @@ def main():
     def action(store, out):
         return ensure_network(store, p['container'], state=p['state'], internet=p['internet'],
                               ports=p['published_ports'], dns=p['dns'], host_access=p['host_access'],
-                              link_local=p['link_local'], check_mode=module.check_mode)
+                              link_local=p['link_local'], classroom_service=p['classroom_service'], ip=p['ip'],
+                              check_mode=module.check_mode)
     run_module(module, action)
 
 

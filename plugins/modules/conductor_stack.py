@@ -254,6 +254,13 @@ options:
             description: With O(containers[].network.internet), 169.254.0.0/16 too.
             type: bool
             default: false
+          classroom_service:
+            description: A course service every container reaches on its exposed ports, as in M(cs695.conductor.conductor_network).
+            type: bool
+            default: false
+          ip:
+            description: Its address in the host's pool, as in M(cs695.conductor.conductor_network).
+            type: str
       peers:
         description:
           - Containers this one may reach and be reached by (M(cs695.conductor.conductor_peer)); both need a network.

@@ -288,3 +288,56 @@ def unguard(host):
     assert len(handles) == 2
     for handle in handles:
         sh('nft', 'delete', 'rule', 'ip', 'conductor', 'CONDUCTOR-INPUT', 'handle', handle, ns=host['ns'])
+
+
+def snapshot(host):
+    """The host's links, routes, rules and network records: equal before and after means nothing changed."""
+    records = os.path.join(host['root'], 'network')
+    files = {n: open(os.path.join(records, n)).read() for n in sorted(os.listdir(records))} if os.path.isdir(records) else {}
+    return (sh('ip', '-n', host['ns'], '-o', 'link').stdout, sh('ip', '-n', host['ns'], 'route').stdout,
+            sh('ip', 'netns', 'exec', host['ns'], 'nft', 'list', 'ruleset').stdout, files)
+
+
+def test_bad_input_is_one_clear_error_and_changes_nothing(tmp_path, base_key):
+    room = Classroom(tmp_path, count=2)
+    try:
+        h0, h1 = room.hosts
+        cli = h0['cli']
+        cli('build', 'img', conductorfile(tmp_path, 'plain', 'FROM debian:bookworm\n'))
+        cli('run', '-d', 'img', 'ann', '--', 'sleep', 'infinity')
+        assert 'has no network' in cli.fails('peer', 'ann', '10.88.2.6')
+        fresh = snapshot(h0)
+        remote = '%s=%s' % (address(1), subnet(1))
+        assert 'overlap' in cli.fails('overlay', 'up', '--subnet', subnet(0), '%s=10.88.1.128/25' % address(1))
+        assert 'listed twice' in cli.fails('overlay', 'up', '--subnet', subnet(0), remote, '%s=10.88.3.0/24' % address(1))
+        assert 'invalid VNI' in cli.fails('overlay', 'up', '--subnet', subnet(0), '--vni', '16777216', remote)
+        assert 'invalid UDP port' in cli.fails('overlay', 'up', '--subnet', subnet(0), '--port', '70000', remote)
+        sh('ip', '-n', h0['ns'], 'link', 'set', 'lan0', 'mtu', '1300')
+        assert 'MTU of 1300' in cli.fails('overlay', 'up', '--subnet', subnet(0), remote)
+        sh('ip', '-n', h0['ns'], 'link', 'set', 'lan0', 'mtu', '1500')
+        assert snapshot(h0) == fresh
+        cli('addnetwork', 'ann')  # from the default pool, 192.168.0.0/16: outside the overlay's subnet
+        before = snapshot(h0)
+        assert 'no classroom overlay' in cli.fails('peer', 'ann', '10.88.2.6')
+        assert 'outside this host\'s overlay subnet' in cli.fails('overlay', 'up', '--subnet', subnet(0), remote)
+        assert snapshot(h0) == before
+        cli('stop', 'ann')
+        cli('run', '-d', 'img', 'ann', '--', 'sleep', 'infinity')
+        room.up(h0)
+        cli('addnetwork', 'ann')
+        before = snapshot(h0)
+        assert "in no other host's subnet" in cli.fails('peer', 'ann', '10.88.1.6')
+        assert "in no other host's subnet" in cli.fails('peer', 'ann', '10.99.0.6')
+        assert "no container named 'nobody'" in cli.fails('peer', 'nobody', '10.88.2.6')
+        assert 'cannot be a classroom service' in cli.fails('addnetwork', '--classroom-service', 'ann')
+        assert snapshot(h0) == before
+        # an address given (--ip) is kept; one that is taken or not a container's is refused
+        cli('run', '-d', 'img', 'ben', '--', 'sleep', 'infinity')
+        assert "cannot be a container's" in cli.fails('addnetwork', '--ip', '10.88.1.5', 'ben')  # a /30's host address
+        taken = room.address_of(h0, 'ann')
+        assert 'which container' in cli.fails('addnetwork', '--ip', taken, 'ben')
+        assert snapshot(h0) == before
+        cli('addnetwork', '--ip', '10.88.1.10', 'ben')
+        assert room.address_of(h0, 'ben') == '10.88.1.10'
+    finally:
+        room.close()

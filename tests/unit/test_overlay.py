@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The classroom overlay's plan (every bad input one clear error, before anything is made) and its firewall rules,
+as pure functions: the uplink is faked, no root. The overlay itself runs in tests/root/test_overlay.py."""
+import pytest
+
+from ansible_collections.cs695.conductor.plugins.module_utils import _firewall, _nftables, _overlay
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+
+REMOTES = [{'address': '10.0.0.12', 'subnet': '10.88.2.0/24'}, {'address': '10.0.0.13', 'subnet': '10.88.3.0/24'}]
+
+
+@pytest.fixture(autouse=True)
+def uplink(monkeypatch):
+    """An uplink eth0 with 10.0.0.11 and MTU 1500 (or what a test sets), reached by every route."""
+    link = {'mtu': 1500}
+    monkeypatch.setattr(_overlay, '_route_device', lambda address: 'eth0')
+    monkeypatch.setattr(_overlay, '_uplink', lambda name: ('10.0.0.11', link['mtu']))
+    return link
+
+
+def test_a_plan_with_its_defaults():
+    plan = _overlay.plan('10.88.1.0/24', list(reversed(REMOTES)))
+    assert plan == {'vni': 695, 'port': 4789, 'uplink': 'eth0', 'local': '10.0.0.11', 'mtu': 1450,
+                    'subnet': '10.88.1.0/24', 'network': '10.88.0.0/16', 'prefix': 30, 'remotes': REMOTES}
+    assert _overlay.mac('10.88.2.0/24') == '02:cd:0a:58:02:00' and _overlay.gateway('10.88.2.0/24') == '10.88.2.0'
+    assert _overlay.subnet_at('10.88.0.0/16', 3) == '10.88.3.0/24'
+    assert _overlay.remote_of(plan, '10.88.3.6') == REMOTES[1]
+
+
+@pytest.mark.parametrize('subnet, remotes, kwargs, message', [
+    ('10.88.1.0/24', [{'address': '10.0.0.12', 'subnet': '10.88.1.128/25'}], {}, 'overlap'),
+    ('10.88.1.0/24', [{'address': '10.0.0.12', 'subnet': '10.88.2.0/24'}, {'address': '10.0.0.13', 'subnet': '10.88.0.0/22'}],
+     {}, 'overlap'),
+    ('10.88.1.0/24', [REMOTES[0], dict(REMOTES[1], address='10.0.0.12')], {}, 'listed twice'),
+    ('10.88.1.0/24', REMOTES, {'vni': 0}, 'invalid VNI'),
+    ('10.88.1.0/24', REMOTES, {'vni': 2 ** 24}, 'invalid VNI'),
+    ('10.88.1.0/24', REMOTES, {'vni': 'x'}, 'invalid VNI'),
+    ('10.88.1.0/24', REMOTES, {'port': 0}, 'invalid UDP port'),
+    ('10.88.1.0/24', REMOTES, {'port': 65536}, 'invalid UDP port'),
+    ('10.88.1.0/24', [{'address': '10.0.0.12', 'subnet': '10.99.2.0/24'}], {}, 'outside the classroom network'),
+    ('10.88.1.0/24', [{'address': '10.0.0.11', 'subnet': '10.88.2.0/24'}], {}, 'is this host'),
+    ('10.88.1.0/24', [{'address': 'host2', 'subnet': '10.88.2.0/24'}], {}, 'invalid address'),
+    ('10.88.1.0/24', [{'address': '10.0.0.12', 'subnet': 'ten'}], {}, 'is not a network'),
+    ('10.88.1.0/31', [], {}, 'smaller than a container'),
+    ('fd00::/64', [], {}, 'not IPv4'),
+])
+def test_bad_input_is_one_clear_error(subnet, remotes, kwargs, message):
+    with pytest.raises(ConductorError) as e:
+        _overlay.plan(subnet, remotes, **kwargs)
+    assert message in str(e.value)
+
+
+def test_an_uplink_whose_mtu_leaves_too_little_room(uplink):
+    uplink['mtu'] = 1329
+    with pytest.raises(ConductorError, match='MTU of 1329.*at least 1330'):
+        _overlay.plan('10.88.1.0/24', REMOTES)
+    uplink['mtu'] = 1330
+    assert _overlay.plan('10.88.1.0/24', REMOTES)['mtu'] == 1280
+
+
+def test_the_cli_form_of_a_remote_and_an_address_outside_every_subnet():
+    assert _overlay.parse_remote('10.0.0.12=10.88.2.0/24') == REMOTES[0]
+    with pytest.raises(ConductorError, match='ADDRESS=SUBNET'):
+        _overlay.parse_remote('10.0.0.12')
+    with pytest.raises(ConductorError, match="in no other host's subnet"):
+        _overlay.remote_of(_overlay.plan('10.88.1.0/24', REMOTES), '10.88.1.6')
+    with pytest.raises(ConductorError, match='invalid subnet index'):
+        _overlay.subnet_at('10.88.0.0/16', 256)
+
+
+def test_the_overlay_rules():
+    plan = _overlay.plan('10.88.1.0/24', REMOTES)
+    alloc = {'container_ip': '10.88.1.2', 'host_ip': '10.88.1.1', 'host_if': 'cdraaaaaaaaaaa', 'internet': False,
+             'ports': [], 'remote_peers': ['10.88.2.6'], 'service': [{'port': 5432, 'protocol': 'tcp'}]}
+    rules = _firewall.desired_rules({'a': alloc}, [], plan)
+    assert _firewall.desired_rules({}, [], plan)['CONDUCTOR-OVERLAY'] == rules['CONDUCTOR-OVERLAY']
+    forward = [r['comment'] for r in rules['CONDUCTOR-FORWARD']]
+    assert forward[:3] == ['VXLAN to lab host 10.0.0.12', 'VXLAN to lab host 10.0.0.13', 'from another lab host']
+    assert forward.index('to another lab host: its rules decide') == forward.index('what each container may receive') + 1
+    assert [r.get('src') for r in rules['CONDUCTOR-OVERLAY']] == [None, '10.88.2.0/24', '10.88.3.0/24', None]
+    guard = rules['CONDUCTOR-INPUT'][:5]
+    assert [(r.get('in'), r.get('src'), r['target']) for r in guard] == [
+        ('cdr+', None, 'DROP'), ('cdroverlay', None, 'DROP'), (None, '10.0.0.12', 'RETURN'), (None, '10.0.0.13', 'RETURN'),
+        (None, None, 'DROP')]
+    own = rules['CONDUCTOR-aaaaaaaaaaa']
+    assert own[0] == _firewall.remote_peer_rule(alloc, '10.88.2.6') and own[0]['in'] == 'cdroverlay'
+    service = [r for r in own if 'classroom service' in r['comment']]
+    assert service == [{'out': 'cdraaaaaaaaaaa', 'in': 'cdr+', 'dst': '10.88.1.2', 'protocol': 'tcp', 'dport': '5432',
+                        'target': 'ACCEPT', 'comment': 'classroom service port 5432/tcp'}]
+    for chain, chain_rules in rules.items():  # each renders for nftables, and says why
+        for rule in chain_rules:
+            assert rule['comment'] and _nftables.expressions(rule)
