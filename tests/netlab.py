@@ -166,3 +166,50 @@ class NetLab:
         self.server.wait()
         for ns in (self.host, self.internet):
             sh('ip', 'netns', 'del', ns, check=False)
+
+
+# A TCP (reads to the end, answers with the length and SHA-256) or UDP (echoes) server, and its client: run with
+# the host's Python inside a container's network namespace (nsenter --net=/proc/PID/ns/net), as the image has none.
+ECHO = '''
+import socket, sys
+kind, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == 'tcp' else socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', port))
+if kind == 'tcp':
+    s.listen(16)
+print('ready', flush=True)
+while True:
+    if kind == 'tcp':
+        c, peer = s.accept()
+        data = b''
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        c.sendall(('%d %s' % (len(data), __import__('hashlib').sha256(data).hexdigest())).encode())
+        c.close()
+    else:
+        data, peer = s.recvfrom(2048)
+        s.sendto(b'echo ' + data, peer)
+'''
+
+CLIENT = '''
+import socket, sys
+kind, host, port, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == 'tcp' else socket.SOCK_DGRAM)
+s.settimeout(3)
+try:
+    if kind == 'tcp':
+        s.connect((host, port))
+        s.sendall(b'x' * size)
+        s.shutdown(socket.SHUT_WR)
+        print(s.recv(200).decode())
+    else:
+        s.sendto(b'hello', (host, port))
+        print(s.recv(200).decode())
+except OSError as e:
+    print('failed: %s' % e)
+    sys.exit(1)
+'''

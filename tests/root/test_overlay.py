@@ -17,7 +17,7 @@ import time
 import pytest
 
 import helpers
-from netlab import sh
+from netlab import CLIENT, ECHO, sh
 
 NETWORK, PORT, VNI = '10.88.0.0/16', 4789, 695
 RAW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'rawpacket.py')
@@ -93,51 +93,6 @@ class Classroom:
             helpers.stop_all(host['root'])
             sh('ip', 'netns', 'del', host['ns'], check=False)
         sh('ip', 'netns', 'del', self.lan, check=False)
-
-
-ECHO = '''
-import socket, sys
-kind, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == 'tcp' else socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', port))
-if kind == 'tcp':
-    s.listen(16)
-print('ready', flush=True)
-while True:
-    if kind == 'tcp':
-        c, peer = s.accept()
-        data = b''
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        c.sendall(('%d %s' % (len(data), __import__('hashlib').sha256(data).hexdigest())).encode())
-        c.close()
-    else:
-        data, peer = s.recvfrom(2048)
-        s.sendto(b'echo ' + data, peer)
-'''
-
-CLIENT = '''
-import socket, sys
-kind, host, port, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == 'tcp' else socket.SOCK_DGRAM)
-s.settimeout(3)
-try:
-    if kind == 'tcp':
-        s.connect((host, port))
-        s.sendall(b'x' * size)
-        s.shutdown(socket.SHUT_WR)
-        print(s.recv(200).decode())
-    else:
-        s.sendto(b'hello', (host, port))
-        print(s.recv(200).decode())
-except OSError as e:
-    print('failed: %s' % e)
-    sys.exit(1)
-'''
 
 
 def reaches(room, host, name, kind, target, port, size=5):

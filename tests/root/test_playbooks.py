@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import helpers
-from netlab import sh
+from netlab import CLIENT, ECHO, sh
 
 PLAYBOOKS = os.path.join(helpers.CHECKOUT, 'playbooks')
 ANSIBLE_BIN = os.path.dirname(sys.executable)
@@ -53,14 +53,15 @@ class Lab:
             self.hosts.append({'name': 'lab%d' % i, 'ns': ns, 'root': root, 'python': str(python),
                                'config': str(config)})
 
-    def inventory(self, aliases=None, environment=None):
+    def inventory(self, aliases=None, environment=None, host_vars=None):
         """An INI inventory; aliases maps extra host names onto lab hosts (several names, one machine);
-        environment, more variables for the modules."""
+        environment, more variables for the modules; host_vars, {host: {variable: value}}."""
         lines = ['[classroom]']
         for name, host in (aliases or {h['name']: h for h in self.hosts}).items():
             env = dict(environment or {}, CONDUCTOR_CONFIG=host['config'])
+            more = ''.join(" %s='%s'" % (k, json.dumps(v)) for k, v in (host_vars or {}).get(name, {}).items())
             lines.append('%s ansible_connection=local ansible_python_interpreter=%s conductor_root=%s '
-                         "conductor_environment='%s'" % (name, host['python'], host['root'], json.dumps(env)))
+                         "conductor_environment='%s'%s" % (name, host['python'], host['root'], json.dumps(env), more))
         path = self.tmp / 'inventory'
         path.write_text('\n'.join(lines) + '\n')
         return str(path)
@@ -77,7 +78,22 @@ class Lab:
                                '--root', host['root']] + list(args), capture_output=True, text=True, check=True,
                               env=dict(os.environ, CONDUCTOR_CONFIG=host['config']))
 
+    def lan(self):
+        """The hosts on one simulated LAN (a bridge in a namespace of its own): lan0 10.254.2.1<i>/24 each."""
+        self.lan_ns = 'cdt-lan%d' % os.getpid()
+        sh('ip', 'netns', 'add', self.lan_ns)
+        for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'br0', 'type', 'bridge'], ['link', 'set', 'br0', 'up']):
+            sh('ip', '-n', self.lan_ns, *args)
+        for i, host in enumerate(self.hosts):
+            sh('ip', '-n', self.lan_ns, 'link', 'add', 'l%d' % i, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', host['ns'])
+            sh('ip', '-n', self.lan_ns, 'link', 'set', 'l%d' % i, 'master', 'br0', 'up')
+            host['address'] = '10.254.2.%d' % (10 + i)
+            sh('ip', '-n', host['ns'], 'addr', 'add', host['address'] + '/24', 'dev', 'lan0')
+            sh('ip', '-n', host['ns'], 'link', 'set', 'lan0', 'up')
+
     def close(self):
+        if getattr(self, 'lan_ns', None):
+            sh('ip', 'netns', 'del', self.lan_ns, check=False)
         for host in self.hosts:
             names = [r['name'] for r in json.loads(self.cli(host, 'ps', '--json').stdout)]
             for name in names:
@@ -486,3 +502,67 @@ def test_classroom_on_three_hosts_through_a_registry_the_role_set_up(lab, course
             registry.terminate()
             registry.wait()
         sh('ip', 'netns', 'del', net, check=False)
+
+
+def test_a_classroom_overlay_with_teams_and_a_service_on_three_hosts(lab, course, tmp_path):
+    """classroom_network: overlay. Students given per host, a team across two hosts, a course service on a third:
+    one run sets it up, a rerun changes nothing, teardown removes the overlay. Names resolve in the containers."""
+    many = lab(3)
+    many.lan()
+    service = tmp_path / 'db'
+    service.mkdir()
+    (service / 'Conductorfile').write_text('FROM debian:bookworm\nEXPOSE 7000\nCMD ["sleep", "infinity"]\n')
+    students = {'lab0': ['ann', 'cat'], 'lab1': ['ben'], 'lab2': ['dan']}
+    inventory = many.inventory(host_vars={h['name']: {'conductor_overlay_address': h['address'],
+                                                      'classroom_students': students[h['name']]} for h in many.hosts})
+    extra = json.dumps({'classroom_courses': [{'name': 'cs695', 'conductorfile': course}], 'classroom_prepare_hosts': False,
+                        'classroom_network': 'overlay', 'classroom_teams': [['ann', 'ben']],
+                        'classroom_services': [{'name': 'db', 'conductorfile': str(service / 'Conductorfile'),
+                                                'host': 'lab2'}],
+                        'classroom_controller_dir': str(many.tmp / 'controller')})
+    classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
+    first = many.playbook(classroom, inventory, '-f', '3', '-e', extra).stdout
+    assert all(c['failed'] == 0 for c in recap(first).values()), first[-6000:]
+    assert task_results(first, 'Peer teammates on other hosts') == {'lab0': 'changed', 'lab1': 'changed',
+                                                                    'lab2': 'skipping'}, first[-6000:]
+    h0, h1, h2 = many.hosts
+    rows = {h['name']: {r['name']: r for r in json.loads(many.cli(h, 'ps', '--json').stdout)} for h in many.hosts}
+    assert sorted(rows['lab0']) == ['cs695-ann', 'cs695-cat'] and sorted(rows['lab2']) == ['cs695-dan', 'db']
+    ann, ben, db = rows['lab0']['cs695-ann']['address'], rows['lab1']['cs695-ben']['address'], rows['lab2']['db']['address']
+    assert (ann, ben, db) == ('10.88.1.2', '10.88.2.2', '10.88.3.6'), 'fixed by each one\'s place on its host'
+
+    def run(host, name, *argv):
+        return subprocess.run(['nsenter', '--net=/run/netns/' + host['ns'], '--', sys.executable, helpers.CLI, '--root',
+                               host['root'], 'exec', name, '--'] + list(argv), capture_output=True, text=True,
+                              env=dict(os.environ, CONDUCTOR_CONFIG=host['config']), check=False)
+    for name in ('ben', 'cs695-ben', 'db'):  # the teammate by student and container name, and the service
+        assert run(h0, 'cs695-ann', 'getent', 'hosts', name).stdout.split()[0] == {'db': db}.get(name, ben)
+        if name != 'db':  # the service answers on its exposed port alone: see below
+            assert run(h0, 'cs695-ann', 'ping', '-c', '1', '-W', '2', name).returncode == 0, name
+    assert run(h1, 'cs695-ben', 'ping', '-c', '1', '-W', '2', 'ann').returncode == 0
+    assert run(h0, 'cs695-cat', 'ping', '-c', '1', '-W', '1', ben).returncode != 0, 'not in the team'
+    assert run(h2, 'cs695-dan', 'ping', '-c', '1', '-W', '1', ann).returncode != 0
+    with open(os.path.join(h2['root'], 'containers', 'db', 'state.json')) as f:
+        db_pid = json.load(f)['pid']
+    servers = [subprocess.Popen(['nsenter', '--net=/proc/%d/ns/net' % db_pid, '--', sys.executable, '-c', ECHO, 'tcp',
+                                 str(port)], stdout=subprocess.PIPE, text=True) for port in (7000, 7001)]
+    try:
+        assert all(server.stdout.readline().strip() == 'ready' for server in servers)
+        for host, name in ((h0, 'cs695-cat'), (h1, 'cs695-ben'), (h2, 'cs695-dan')):
+            with open(os.path.join(host['root'], 'containers', name, 'state.json')) as f:
+                pid = json.load(f)['pid']
+            for port, answers in ((7000, True), (7001, False)):
+                result = subprocess.run(['nsenter', '--net=/proc/%d/ns/net' % pid, '--', sys.executable, '-c', CLIENT,
+                                         'tcp', db, str(port), '5'], capture_output=True, text=True, timeout=30, check=False)
+                assert (result.returncode == 0) is answers, (name, port, result.stdout)
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+    again = many.playbook(classroom, inventory, '-f', '3', '-e', extra).stdout
+    assert all(c['changed'] == 0 for c in recap(again).values()), again[-8000:]
+    many.playbook(classroom, inventory, '-f', '3', '-e', extra, '--tags', 'teardown')
+    for host in many.hosts:
+        assert json.loads(many.cli(host, 'ps', '--json').stdout) == []
+        assert 'cdroverlay' not in sh('ip', '-n', host['ns'], '-o', 'link').stdout
+        assert 'CONDUCTOR' not in helpers.firewall_rules(host['ns'])
