@@ -29,6 +29,24 @@ def without_counter(words):
     return words
 
 
+def make_lan(name):
+    """A simulated LAN: network namespace `name` with a bridge br0, up."""
+    sh('ip', 'netns', 'add', name)
+    for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'br0', 'type', 'bridge'], ['link', 'set', 'br0', 'up']):
+        sh('ip', '-n', name, *args)
+
+
+def plug(lan, ns, index, address):
+    """Lab host namespace `ns` (made if missing) on the LAN: its lan0 with address/24, port l<index> of br0."""
+    if ns not in sh('ip', 'netns', 'list').stdout.split():
+        sh('ip', 'netns', 'add', ns)
+        sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
+    sh('ip', '-n', lan, 'link', 'add', 'l%d' % index, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', ns)
+    sh('ip', '-n', lan, 'link', 'set', 'l%d' % index, 'master', 'br0', 'up')
+    sh('ip', '-n', ns, 'addr', 'add', address + '/24', 'dev', 'lan0')
+    sh('ip', '-n', ns, 'link', 'set', 'lan0', 'up')
+
+
 class NetLab:
     def __init__(self, backend=None):
         self.backend = backend

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import helpers
-from netlab import CLIENT, ECHO, sh
+from netlab import CLIENT, ECHO, make_lan, plug, sh
 
 NETWORK, PORT, VNI = '10.88.0.0/16', 4789, 695
 RAW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'rawpacket.py')
@@ -35,9 +35,7 @@ class Classroom:
     def __init__(self, tmp_path, count=3):
         self.lan = 'cdt-lan%d' % os.getpid()
         self.hosts, self.procs = [], []
-        sh('ip', 'netns', 'add', self.lan)
-        for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'br0', 'type', 'bridge'], ['link', 'set', 'br0', 'up']):
-            sh('ip', '-n', self.lan, *args)
+        make_lan(self.lan)
         for i in range(count):
             root = str(tmp_path / ('root%d' % i))
             helpers.seed(root)
@@ -48,14 +46,8 @@ class Classroom:
 
     def plug(self, host):
         """The host's namespace and its uplink on the LAN (again, after a reboot)."""
-        i, ns = host['index'], host['ns']
-        sh('ip', 'netns', 'add', ns)
-        sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
-        sh('ip', '-n', self.lan, 'link', 'add', 'l%d' % i, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', ns)
-        sh('ip', '-n', self.lan, 'link', 'set', 'l%d' % i, 'master', 'br0', 'up')
-        sh('ip', '-n', ns, 'addr', 'add', address(i) + '/24', 'dev', 'lan0')
-        sh('ip', '-n', ns, 'link', 'set', 'lan0', 'up')
-        sh('ip', '-n', ns, 'route', 'add', 'default', 'via', '10.254.1.1')  # nobody there: -i needs a route out
+        plug(self.lan, host['ns'], host['index'], address(host['index']))
+        sh('ip', '-n', host['ns'], 'route', 'add', 'default', 'via', '10.254.1.1')  # nobody there: -i needs a way out
 
     def up(self, host, *extra):
         others = ['%s=%s' % (address(h['index']), subnet(h['index'])) for h in self.hosts if h is not host]

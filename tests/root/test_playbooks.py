@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import helpers
-from netlab import CLIENT, ECHO, sh
+from netlab import CLIENT, ECHO, make_lan, plug, sh
 
 PLAYBOOKS = os.path.join(helpers.CHECKOUT, 'playbooks')
 ANSIBLE_BIN = os.path.dirname(sys.executable)
@@ -81,15 +81,10 @@ class Lab:
     def lan(self):
         """The hosts on one simulated LAN (a bridge in a namespace of its own): lan0 10.254.2.1<i>/24 each."""
         self.lan_ns = 'cdt-lan%d' % os.getpid()
-        sh('ip', 'netns', 'add', self.lan_ns)
-        for args in (['link', 'set', 'lo', 'up'], ['link', 'add', 'br0', 'type', 'bridge'], ['link', 'set', 'br0', 'up']):
-            sh('ip', '-n', self.lan_ns, *args)
+        make_lan(self.lan_ns)
         for i, host in enumerate(self.hosts):
-            sh('ip', '-n', self.lan_ns, 'link', 'add', 'l%d' % i, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', host['ns'])
-            sh('ip', '-n', self.lan_ns, 'link', 'set', 'l%d' % i, 'master', 'br0', 'up')
             host['address'] = '10.254.2.%d' % (10 + i)
-            sh('ip', '-n', host['ns'], 'addr', 'add', host['address'] + '/24', 'dev', 'lan0')
-            sh('ip', '-n', host['ns'], 'link', 'set', 'lan0', 'up')
+            plug(self.lan_ns, host['ns'], i, host['address'])
 
     def close(self):
         if getattr(self, 'lan_ns', None):

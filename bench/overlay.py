@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The classroom overlay on two simulated lab hosts (network namespaces on one bridge, as in the tests):
+
+- TCP throughput between two peered containers on different hosts (iperf3, BENCH_SECONDS each), against the
+  two hosts' own namespaces over the same LAN, alternating, medians of BENCH_RUNS (3);
+- the round trip of a ping, containers against hosts (the overlay's added latency);
+- `conductor peer NAME REMOTE_ADDRESS` (and unpeer) against a local `peer` (and unpeer), with BENCH_PRESENT
+  (0 and 60) other networked containers on the host.
+
+iperf3 is installed with apt when missing (as BENCH_PODMAN installs podman). Run as root: make bench.
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import CONDUCTOR, helpers, table
+from netlab import make_lan, plug, sh
+
+RUNS = int(os.environ.get('BENCH_RUNS', '3'))
+SECONDS = os.environ.get('BENCH_SECONDS', '3')
+PRESENT = [int(n) for n in os.environ.get('BENCH_PRESENT', '0,60').split(',')]
+PEER_RUNS = int(os.environ.get('BENCH_PEER_RUNS', '7'))
+
+
+def iperf3():
+    if not shutil.which('iperf3'):
+        subprocess.run(['apt-get', 'install', '-y', '-q', 'iperf3'], check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'))
+    return shutil.which('iperf3')
+
+
+class Host:
+    def __init__(self, lan, index, work):
+        self.ns, self.address = 'cdb-ovl%d-%d' % (os.getpid(), index), '10.254.3.%d' % (10 + index)
+        self.subnet, self.root = '10.88.%d.0/24' % (index + 1), os.path.join(work, 'root%d' % index)
+        plug(lan, self.ns, index, self.address)
+        helpers.seed(self.root)
+
+    def cli(self, *args, timed=False):
+        started = time.perf_counter()
+        subprocess.run(['nsenter', '--net=/run/netns/' + self.ns, '--'] + CONDUCTOR + ['--root', self.root]
+                       + [str(a) for a in args], check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
+        return time.perf_counter() - started if timed else None
+
+    def container(self, name):
+        self.cli('run', '-d', 'img', name, '--', 'sleep', 'infinity')
+        self.cli('addnetwork', name)
+        with open(os.path.join(self.root, 'containers', name, 'state.json')) as f:
+            pid = json.load(f)['pid']
+        rows = subprocess.run(['nsenter', '--net=/run/netns/' + self.ns, '--'] + CONDUCTOR + ['--root', self.root, 'ps',
+                                                                                                '--json'],
+                              check=True, capture_output=True, text=True, env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
+        address = {r['name']: r['address'] for r in json.loads(rows.stdout)}[name]
+        return '/proc/%d/ns/net' % pid, address
+
+
+def throughput(server_ns, client_ns, address):
+    """Gbit/s received, from a client in client_ns to an iperf3 server in server_ns."""
+    server = subprocess.Popen(['nsenter', '--net=' + server_ns, '--', 'iperf3', '-s', '-1', '-p', '5201'],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for dummy in range(50):
+            out = subprocess.run(['nsenter', '--net=' + client_ns, '--', 'iperf3', '-c', address, '-p', '5201', '-t',
+                                  SECONDS, '-J'], capture_output=True, text=True, check=False)
+            if out.returncode == 0:
+                return json.loads(out.stdout)['end']['sum_received']['bits_per_second'] / 1e9
+            time.sleep(0.1)  # the server is not listening yet
+        raise SystemExit('iperf3 failed: %s' % out.stdout[-500:])
+    finally:
+        server.wait(timeout=30)
+
+
+def rtt(client_ns, address):
+    """The median round trip in ms of 50 pings."""
+    out = subprocess.run(['nsenter', '--net=' + client_ns, '--', 'ping', '-c', '50', '-i', '0.01', address],
+                         capture_output=True, text=True, check=True).stdout
+    return statistics.median(float(line.split('time=')[1].split()[0]) for line in out.splitlines() if 'time=' in line)
+
+
+def main():
+    helpers.ensure_base()
+    iperf3()
+    work = tempfile.mkdtemp(prefix='conductor-bench-overlay-')
+    lan = 'cdb-lan%d' % os.getpid()
+    make_lan(lan)
+    hosts = []
+    try:
+        hosts = [Host(lan, i, work) for i in range(2)]
+        for host in hosts:
+            other = hosts[1] if host is hosts[0] else hosts[0]
+            host.cli('overlay', 'up', '--subnet', host.subnet, '--network', '10.88.0.0/16',
+                     '%s=%s' % (other.address, other.subnet))
+            folder = os.path.join(work, 'ctx')
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, 'Conductorfile'), 'w') as f:
+                f.write('FROM debian:bookworm\n')
+            host.cli('build', 'img', os.path.join(folder, 'Conductorfile'))
+        (a_ns, a_ip), (b_ns, b_ip) = hosts[0].container('a'), hosts[1].container('b')
+        hosts[0].cli('peer', 'a', b_ip)
+        hosts[1].cli('peer', 'b', a_ip)
+        h0, h1 = ('/run/netns/' + h.ns for h in hosts)
+        plain, overlay, plain_rtt, overlay_rtt = [], [], [], []
+        for dummy in range(RUNS):  # alternating, so both see the same machine
+            plain.append(throughput(h1, h0, hosts[1].address))
+            overlay.append(throughput(b_ns, a_ns, b_ip))
+            plain_rtt.append(rtt(h0, hosts[1].address))
+            overlay_rtt.append(rtt(a_ns, b_ip))
+        p, o = statistics.median(plain), statistics.median(overlay)
+        pr, orr = statistics.median(plain_rtt), statistics.median(overlay_rtt)
+        print('\nTCP throughput and ping between two simulated lab hosts (%d runs of %s s, alternating; medians)\n'
+              % (RUNS, SECONDS))
+        table(('path', 'throughput', 'ping round trip'),
+              [('hosts\' own namespaces over the LAN', '%.2f Gbit/s' % p, '%.3f ms' % pr),
+               ('containers over the overlay', '%.2f Gbit/s (%.0f%%)' % (o, 100 * o / p), '%.3f ms (+%.3f ms)' % (orr, orr - pr))])
+        rows, made = [], 0
+        hosts[0].container('c')
+        for present in PRESENT:
+            while made < present:
+                hosts[0].container('p%d' % made)
+                made += 1
+            local, remote = [], []
+            for dummy in range(PEER_RUNS):
+                remote.append(hosts[0].cli('peer', 'c', b_ip, timed=True))
+                local.append(hosts[0].cli('peer', 'c', 'a', timed=True))
+                hosts[0].cli('unpeer', 'c', b_ip)
+                hosts[0].cli('unpeer', 'c', 'a')
+            rows.append((str(present), '%.0f ms' % (statistics.median(local) * 1000),
+                         '%.0f ms' % (statistics.median(remote) * 1000)))
+        print('\nA peering, local and across hosts, with other networked containers present (medians of %d)\n' % PEER_RUNS)
+        table(('containers present', 'peer NAME NAME2', 'peer NAME REMOTE_ADDRESS'), rows)
+    finally:
+        for host in hosts:
+            subprocess.run(['nsenter', '--net=/run/netns/' + host.ns, '--'] + CONDUCTOR + ['--root', host.root, 'stop',
+                                                                                           '--all', '-t', '0'],
+                           check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
+            helpers.stop_all(host.root)
+            sh('ip', 'netns', 'del', host.ns, check=False)
+        sh('ip', 'netns', 'del', lan, check=False)
+        helpers.remove_root(work)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
