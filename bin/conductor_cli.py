@@ -518,7 +518,7 @@ def cmd_overlay(store, args):
             raise ConductorError("give this host's subnet of the classroom network: --subnet 10.88.1.0/24 (or POOL in "
                                  "the config, as the conductor_host role writes it from conductor_subnet)")
         plan = _overlay.plan(subnet, [_overlay.parse_remote(r) for r in args.remote], args.vni, args.port, args.uplink,
-                             args.network)
+                             args.network, services=args.service)
         result = network.overlay_up(plan)
         print('overlay %s: %s on %s (VNI %d, UDP %d, MTU %d), %d other host(s)%s'
               % (_overlay.DEVICE, plan['subnet'], plan['uplink'], plan['vni'], plan['port'], plan['mtu'],
@@ -540,6 +540,8 @@ def cmd_overlay(store, args):
                      overlay['subnet'], overlay['network'], overlay['vni'], overlay['port'], overlay['uplink'],
                      overlay['local'], overlay['mtu']))
             _table(("HOST", "SUBNET"), [(r["address"], r["subnet"]) for r in overlay["remotes"]])
+            if overlay.get('services'):
+                print('course services on the other hosts: %s' % ', '.join(overlay['services']))
     else:
         raise usage(args, 'unknown action %r: use up, down or ls' % args.action)
     _repaired(args, network)
@@ -680,6 +682,7 @@ COMMANDS = {
         ('--vni', 'vni', 'N', 'the VXLAN network identifier, the same on every host (default 695)'),
         ('--port', 'port', 'PORT', 'the VXLAN UDP port, the same on every host (default 4789)'),
         ('--uplink', 'uplink', 'IFACE', 'the interface the other hosts are reached on (default: the route to them)'),
+        ('--service', 'service', 'ADDRESS...', 'a course service on another host, which every container here may send to'),
         JSON]),
     'repair': (cmd_repair, '', []),
     'doctor': (cmd_doctor, '', [JSON]),

@@ -93,27 +93,32 @@ def shared_rules(overlay: 'dict | None' = None) -> dict:
 def overlay_rules(rules: dict, overlay: dict) -> dict:
     """The shared chains with the overlay's rules added (the device is cdr..., so cdr+ covers it too).
 
-    Forward: what arrives from the overlay goes first to CONDUCTOR-OVERLAY (never back out of it; only a source
-    in a subnet an other host has; then the receiving container's chain decides, as for a local sender); a
-    container sends into the overlay only after its own chain (its forged sources dropped), and the receiving
-    host's rules decide there. No container sends to another host's VXLAN port, even through -i's NAT.
-    Input: VXLAN only from the other hosts' uplink addresses, never from a container or the overlay itself;
-    nothing from the overlay reaches this host."""
+    Forward, in order: no container sends VXLAN anywhere, nor anything to another lab host itself (its own
+    services, which -i's NAT would reach as this host); what arrives from the overlay goes to CONDUCTOR-OVERLAY
+    (never back into it; only a source in another host's subnet), then the receiving container's chain
+    decides. What a container sends into the overlay is accepted by its own chain (to its remote peers,
+    remote_peer_edits) or, to a course service on another host (the overlay's services), here; anything else
+    falls to the drop. A connection across hosts needs both hosts' rules, the sender's and the receiver's:
+    two students who each send first cannot open a channel that neither host allows.
+    Input: VXLAN only from the other hosts' uplink addresses to this host's, never from a container or the
+    overlay itself; nothing from the overlay reaches this host."""
     port, remotes = str(overlay['port']), overlay['remotes']
     vxlan = {'protocol': 'udp', 'dport': port}
-    guard = [dict(vxlan, **{'in': 'cdr+', 'dst': r['address'], 'target': 'DROP',
-                            'comment': 'VXLAN to lab host %s' % r['address']}) for r in remotes]
+    guard = [dict(vxlan, **{'in': 'cdr+', 'target': 'DROP', 'comment': 'VXLAN from a container, to anywhere'})]
+    guard += [{'in': 'cdr+', 'dst': r['address'], 'target': 'DROP', 'comment': 'lab host %s itself' % r['address']}
+              for r in remotes]
+    services = [{'in': 'cdr+', 'out': OVERLAY, 'dst': address, 'target': 'ACCEPT',
+                 'comment': 'classroom service %s on another host' % address} for address in overlay.get('services') or ()]
+    forward = rules['CONDUCTOR-FORWARD']
     rules['CONDUCTOR-FORWARD'] = guard + [{'in': OVERLAY, 'target': 'CONDUCTOR-OVERLAY', 'comment': 'from another lab host'}] \
-        + rules['CONDUCTOR-FORWARD'][:2] + [{'in': 'cdr+', 'out': OVERLAY, 'target': 'ACCEPT',
-                                             'comment': "to another lab host: its rules decide"}] \
-        + rules['CONDUCTOR-FORWARD'][2:]
+        + forward[:2] + services + forward[2:]
     rules['CONDUCTOR-OVERLAY'] = [{'out': OVERLAY, 'target': 'DROP', 'comment': 'never back into the overlay'}] + [
         {'src': r['subnet'], 'target': 'RETURN', 'comment': 'from the containers of lab host %s' % r['address']}
         for r in remotes] + [{'target': 'DROP', 'comment': 'a source no other lab host has'}]
     rules['CONDUCTOR-INPUT'] = [dict(vxlan, **{'in': 'cdr+', 'target': 'DROP', 'comment': 'VXLAN from a container'}),
                                 {'in': OVERLAY, 'target': 'DROP', 'comment': 'the overlay never reaches this host'}] + [
-        dict(vxlan, src=r['address'], target='RETURN', comment='VXLAN from lab host %s' % r['address']) for r in remotes] + [
-        dict(vxlan, target='DROP', comment='VXLAN from anyone but the lab hosts')] + rules['CONDUCTOR-INPUT']
+        dict(vxlan, src=r['address'], dst=overlay['local'], target='RETURN', comment='VXLAN from lab host %s' % r['address'])
+        for r in remotes] + [dict(vxlan, target='DROP', comment='VXLAN from anyone but the lab hosts')] + rules['CONDUCTOR-INPUT']
     return rules
 
 
@@ -125,7 +130,8 @@ def container_rules(alloc: dict, peer_allocs: 'list | tuple' = ()) -> dict:
     chain has already checked the packet's veth and source. CONDUCTOR-<tag>-IN: what it may send to
     the host itself."""
     ip, veth = alloc['container_ip'], alloc['host_if']
-    own = [peer_rule(alloc, peer) for peer in peer_allocs] + [remote_peer_rule(alloc, a) for a in alloc.get('remote_peers') or ()]
+    own = [peer_rule(alloc, peer) for peer in peer_allocs]
+    own += [rule for address in alloc.get('remote_peers') or () for chain, rule in remote_peer_edits(alloc, address)]
     own += [{'in': veth, 'src': '!' + ip, 'target': 'DROP', 'comment': 'a forged source address'},
             {'in': veth, 'ctstate': 'RELATED,ESTABLISHED', 'target': 'ACCEPT', 'comment': 'replies it sends'},
             {'in': veth, 'out': 'cdr+', 'target': 'RETURN', 'comment': "to another container: that one's chain decides"}]
@@ -169,10 +175,15 @@ def peer_rule(alloc: dict, peer: dict) -> dict:
             'comment': 'peer %s' % peer['host_if']}
 
 
-def remote_peer_rule(alloc: dict, address: str) -> dict:
-    """In alloc's chain: what a peer on another lab host sends it, known by the overlay device and its address."""
-    return {'out': alloc['host_if'], 'in': OVERLAY, 'src': address, 'target': 'ACCEPT',
-            'comment': 'peer %s on another host' % address}
+def remote_peer_edits(alloc: dict, address: str) -> 'list[tuple[str, dict]]':
+    """[(chain, rule)]: a peering with a container on another lab host, this host's half: in alloc's chain, what
+    the peer sends it and what it sends the peer, each known by the overlay device and both addresses (its own
+    too: these come before the chain's drop of a forged source)."""
+    chain, veth = container_chain(alloc), alloc['host_if']
+    return [(chain, {'out': veth, 'in': OVERLAY, 'src': address, 'target': 'ACCEPT',
+                     'comment': 'peer %s on another host' % address}),
+            (chain, {'in': veth, 'src': alloc['container_ip'], 'out': OVERLAY, 'dst': address, 'target': 'ACCEPT',
+                     'comment': 'to peer %s on another host' % address})]
 
 
 def jumps(alloc: dict, chains: 'dict | list') -> 'list[tuple[str, dict]]':
@@ -290,7 +301,7 @@ class Change:
         self._edit(self._peer, peer_edits(alloc, other), present)
 
     def remote_peer(self, alloc: dict, address: str, present: bool = True) -> None:
-        self._edit(self._peer, [(container_chain(alloc), remote_peer_rule(alloc, address))], present)
+        self._edit(self._peer, remote_peer_edits(alloc, address), present)
 
     def _peer(self, edits, present):
         for chain, spec in edits:

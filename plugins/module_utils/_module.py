@@ -24,6 +24,7 @@ NETWORK_OPTIONS = dict(
     link_local=dict(type='bool', default=False),
     classroom_service=dict(type='bool', default=False),
     ip=dict(type='str'),
+    remote_peers=dict(type='list', elements='str'),
 )
 
 

@@ -84,6 +84,9 @@ class Network:
                     alloc = dict(current if current and not moved else
                                  self.book.allocate(others, networks, wanted.get('container_ip')))
                     alloc.update({k: current[k] for k in ('remote_peers',) if current and k in current})
+                    if wanted.get('remote_peers') is not None:  # an exact list (the modules'), else they stay
+                        alloc['remote_peers'] = sorted({self.check_remote(name, a, True, dict(allocations, **{name: alloc}))
+                                                        for a in wanted['remote_peers']}, key=ipaddress.ip_address)
                     host_if = interface_names(name)[0]
                     alloc.update(internet=bool(wanted.get('internet')), ports=ports[name], host_if=host_if,
                                  uplink=self._uplink() if wanted.get('internet') else None,
@@ -420,6 +423,13 @@ class Network:
         with contextlib.nullcontext() if check_mode else self._locked():
             before, allocations = self.book.overlay(), self.book.load()
             subnet = ipaddress.ip_network(plan['subnet'])
+            for network, device in _host_networks(with_devices=True):
+                if device.startswith('cdr'):
+                    continue  # a container's veth, or the overlay's routes: ours
+                for who, other in [('this host', plan['subnet'])] + [(r['address'], r['subnet']) for r in plan['remotes']]:
+                    if network.overlaps(ipaddress.ip_network(other)):
+                        raise ConductorError('the subnet %s of %s overlaps %s, which this host routes through %s: give the '
+                                             'classroom another network' % (other, who, network, device))
             for name, alloc in sorted(allocations.items()):
                 if not name.startswith(TEMP_PREFIX) and not ipaddress.ip_network(alloc['subnet']).subnet_of(subnet):
                     raise ConductorError('container %r has address %s, outside this host\'s overlay subnet %s: stop it '
@@ -430,16 +440,31 @@ class Network:
                     self._commit(self._change(), allocations, overlay=plan)  # the rules checked, as every change does
                 return {'changed': False, 'before': before, 'after': plan}
             if not check_mode:
-                self._overlay_apply(plan, allocations)
+                self._overlay_apply(plan, allocations, before)
         return {'changed': True, 'before': before, 'after': plan}
 
-    def _overlay_apply(self, plan, allocations):
+    def _overlay_apply(self, plan, allocations, before):
+        """The rules first (the VXLAN port is guarded before the device listens), then the device, then the record.
+        When the device cannot be made (a VNI or port another program has), it is deleted again and the rules are
+        those of the record as it was."""
         self._saving()
-        self.book.save_overlay(plan)  # first: a crash from here on is put right by the next up, or restore
-        _overlay.make(plan)
         change = self._change()
         change.from_scratch()  # the shared chains change: rebuilt, which is no repair
         self._commit(change, allocations, expected=False, overlay=plan)
+        try:
+            _overlay.make(plan)
+        except BaseException:
+            _overlay.delete()
+            if before and before != plan:
+                try:
+                    _overlay.make(before)
+                except ConductorError:
+                    _overlay.delete()
+            change = self._change()
+            change.from_scratch()
+            self._commit(change, allocations, expected=False, overlay=before)
+            raise
+        self.book.save_overlay(plan)
         _write_sysctl('net/ipv4/ip_forward', '1')
         for alloc in allocations.values():  # running containers get the route to the classroom network now
             if alloc.get('pid') and os.path.exists('/proc/%d/ns/net' % alloc['pid']):
@@ -469,7 +494,7 @@ class Network:
             plan = self.book.overlay()
             if not plan or _overlay.matches(plan):
                 return False
-            self._overlay_apply(plan, self.book.load())
+            self._overlay_apply(plan, self.book.load(), plan)
             return True
 
     def repair(self) -> None:
@@ -636,17 +661,19 @@ def _entered(netns):
         os.close(own)
 
 
-def _host_networks():
+def _host_networks(with_devices=False):
     """The networks this namespace routes to (its main table, which has each address's own subnet too),
-    without the default route. From /proc/net/route, not a netlink dump: pyroute2 would parse every
-    container's addresses and routes in Python, a cost that grows with the number of containers."""
+    without the default route; with_devices, as (network, device). From /proc/net/route, not a netlink dump:
+    pyroute2 would parse every container's addresses and routes in Python, a cost that grows with the number
+    of containers."""
     networks = []
     with open('/proc/net/route') as f:
         for line in f.read().splitlines()[1:]:
             fields = line.split()
             destination, mask = (ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(fields[i]), 'little')) for i in (1, 7))
             if int(mask):
-                networks.append(ipaddress.ip_network('%s/%s' % (destination, mask), strict=False))
+                network = ipaddress.ip_network('%s/%s' % (destination, mask), strict=False)
+                networks.append((network, fields[0]) if with_devices else network)
     return networks
 
 

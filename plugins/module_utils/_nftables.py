@@ -289,7 +289,7 @@ class Change:
         self._edit(self._peer, _firewall.peer_edits(alloc, other), present)
 
     def remote_peer(self, alloc: dict, address: str, present: bool = True) -> None:
-        self._edit(self._peer, [(_firewall.container_chain(alloc), _firewall.remote_peer_rule(alloc, address))], present)
+        self._edit(self._peer, _firewall.remote_peer_edits(alloc, address), present)
 
     def _peer(self, edits, present):
         for chain, spec in edits:

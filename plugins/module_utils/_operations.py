@@ -114,7 +114,7 @@ def _reconnect(store, name):
     network = Allocations(store).load().get(name)
     if network:
         _network(store).add(name, network['internet'], network['ports'], network.get('dns'), network.get('host_access'),
-                            network.get('link_local'))
+                            network.get('link_local'), classroom_service=bool(network.get('classroom_service')))
 
 
 def remove(store, name: str, timeout: 'float | None' = None, keep_volumes: bool = False):

@@ -34,7 +34,6 @@ DEVICE = 'cdroverlay'
 DEFAULT_VNI, DEFAULT_PORT, DEFAULT_PREFIX = 695, 4789, 30
 OVERHEAD = 50  # outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14
 MIN_MTU = 1280  # what IPv6 needs, and a sane floor for a classroom's transfers
-KEYS = ('vni', 'port', 'uplink', 'local', 'mtu', 'subnet', 'network', 'remotes')
 
 
 def parse_remote(text: str) -> dict:
@@ -46,13 +45,15 @@ def parse_remote(text: str) -> dict:
 
 
 def plan(subnet: str, remotes: 'list | tuple' = (), vni: 'int | str | None' = None, port: 'int | str | None' = None,
-         uplink: 'str | None' = None, network: 'str | None' = None, prefix: 'int | str | None' = None) -> dict:
+         uplink: 'str | None' = None, network: 'str | None' = None, prefix: 'int | str | None' = None,
+         services: 'list | tuple' = ()) -> dict:
     """The overlay as asked, every part checked: the record `up` compares and writes. Nothing is changed.
 
     subnet: this host's containers' subnet (its pool); remotes: [{address, subnet}] of the other hosts;
     network: the classroom's network, which every subnet is in (default: the /16 around subnet); uplink:
     the interface the other hosts are reached on (default: the route to the first of them, else the default
-    route's); prefix: what each container gets of the subnet (default /30)."""
+    route's); prefix: what each container gets of the subnet (default /30); services: the addresses of the course
+    services on the other hosts, which every container here may send to (their hosts decide the ports)."""
     vni, port = _number(vni, DEFAULT_VNI, 1, 2 ** 24 - 1, 'VNI'), _number(port, DEFAULT_PORT, 1, 65535, 'UDP port')
     prefix = _number(prefix, DEFAULT_PREFIX, 8, 30, 'container prefix')
     local = _network(subnet, 'the subnet')
@@ -92,9 +93,13 @@ def plan(subnet: str, remotes: 'list | tuple' = (), vni: 'int | str | None' = No
         raise ConductorError('the uplink %s has an MTU of %d, which leaves the overlay %d after VXLAN\'s %d bytes, less '
                              'than %d: raise the uplink\'s MTU to at least %d, or choose another uplink'
                              % (uplink, uplink_mtu, mtu, OVERHEAD, MIN_MTU, MIN_MTU + OVERHEAD))
-    return {'vni': vni, 'port': port, 'uplink': uplink, 'local': local_address, 'mtu': mtu, 'subnet': str(local),
-            'network': str(classroom), 'prefix': prefix,
-            'remotes': sorted(checked, key=lambda r: ipaddress.ip_address(r['address']))}
+    result = {'vni': vni, 'port': port, 'uplink': uplink, 'local': local_address, 'mtu': mtu, 'subnet': str(local),
+              'network': str(classroom), 'prefix': prefix,
+              'remotes': sorted(checked, key=lambda r: ipaddress.ip_address(r['address']))}
+    for service in services:
+        remote_of(result, service)  # a container's address on one of the other hosts, or one clear error
+    result['services'] = sorted({_address(service) for service in services}, key=ipaddress.ip_address)
+    return result
 
 
 def subnet_at(network: str, index: 'int | str', prefix: 'int | str' = 24) -> str:

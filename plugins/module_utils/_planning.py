@@ -185,7 +185,7 @@ def network_differs(current, wanted, running_pid):
 
 
 def ensure_network(store, name, state='present', internet=False, ports=None, dns=None, host_access=None,
-                   link_local=False, classroom_service=False, ip=None, check_mode=False):
+                   link_local=False, classroom_service=False, ip=None, remote_peers=None, check_mode=False):
     """conductor_network: the network of `name` as asked; only the differences are applied."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network  # the firewall's library: only now
     containers = Containers(store)
@@ -199,7 +199,7 @@ def ensure_network(store, name, state='present', internet=False, ports=None, dns
         return {'changed': bool(current), 'network': {}, 'diff': {'before': before, 'after': {}}}
     wanted = _network_wanted(store, {'internet': internet, 'published_ports': ports, 'dns': dns,
                                      'host_access': host_access, 'link_local': link_local,
-                                     'classroom_service': classroom_service, 'ip': ip})
+                                     'classroom_service': classroom_service, 'ip': ip, 'remote_peers': remote_peers})
     if not network_differs(current, wanted, containers.state(name).get('pid')):
         return {'changed': False, 'network': before, 'diff': {'before': before, 'after': before}}
     if check_mode:
@@ -244,7 +244,7 @@ def ensure_remote_peer(store, name, address, state='present', check_mode=False):
 
 
 def ensure_overlay(store, state='present', subnet=None, index=None, network=None, remotes=(), vni=None, port=None,
-                   uplink=None, check_mode=False):
+                   uplink=None, services=(), check_mode=False):
     """conductor_overlay: the classroom overlay as asked (remotes: [{address, subnet or index}]); subnets may be given
     by their index in the classroom network (a /24 each), as a play's hosts have one."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _network, _overlay
@@ -262,7 +262,7 @@ def ensure_overlay(store, state='present', subnet=None, index=None, network=None
         plan = _overlay.plan(place(subnet, index, 'this host'),
                              [{'address': r.get('address'), 'subnet': place(r.get('subnet'), r.get('index'),
                                                                             'remote host %s' % r.get('address'))}
-                              for r in remotes], vni, port, uplink, network)
+                              for r in remotes], vni, port, uplink, network, services=services or ())
         result = _network.Network(store).overlay_up(plan, check_mode)
     return {'changed': result['changed'], 'overlay': result['after'] or {},
             'diff': {'before': result['before'] or {}, 'after': result['after'] or {}}}
@@ -383,7 +383,17 @@ def _network_wanted(store, network):
               'link_local': bool(network.get('link_local')), 'classroom_service': bool(network.get('classroom_service'))}
     if network.get('ip'):
         wanted['container_ip'] = network['ip']
+    if network.get('remote_peers') is not None:  # exactly these; not given: as they are
+        wanted['remote_peers'] = sorted(set(network['remote_peers']), key=_address_key)
     return wanted
+
+
+def _address_key(text):
+    import ipaddress
+    try:
+        return (0, ipaddress.ip_address(text))
+    except ValueError:
+        return (1, text)  # not an address: Network.add_many says so
 
 
 def _entry_error(index, name, message):

@@ -83,6 +83,14 @@ options:
       - A fixed address lets a playbook name a container on another host (in C(etc_hosts), or a peering's
         O(cs695.conductor.conductor_peer#module:remote_address)) before it exists.
     type: str
+  remote_peers:
+    description:
+      - Exactly the containers on other lab hosts this one is peered with, by their addresses there (this host's half
+        of each peering, as M(cs695.conductor.conductor_peer) with C(remote_address) makes one). A peering not listed
+        is undone.
+      - Not given, the peerings stay as they are.
+    type: list
+    elements: str
   state:
     description: V(present) connects the container; V(absent) removes its link, rules, peerings and address.
     type: str
@@ -145,7 +153,7 @@ def main():
         return ensure_network(store, p['container'], state=p['state'], internet=p['internet'],
                               ports=p['published_ports'], dns=p['dns'], host_access=p['host_access'],
                               link_local=p['link_local'], classroom_service=p['classroom_service'], ip=p['ip'],
-                              check_mode=module.check_mode)
+                              remote_peers=p['remote_peers'], check_mode=module.check_mode)
     run_module(module, action)
 
 

@@ -59,6 +59,14 @@ options:
       index:
         description: Its /24 of O(network), instead of O(remotes[].subnet).
         type: int
+  services:
+    description:
+      - The addresses of the course services on the other hosts (C(classroom_service) of
+        M(cs695.conductor.conductor_network)). Every container here may send to them; their hosts decide the ports.
+      - A container sends nothing else into the overlay but to its own peers (see M(cs695.conductor.conductor_peer)).
+    type: list
+    elements: str
+    default: []
   vni:
     description: The VXLAN network identifier, the same on every host.
     type: int
@@ -120,6 +128,7 @@ overlay:
     network: 10.88.0.0/16
     prefix: 30
     remotes: [{address: 10.0.0.12, subnet: 10.88.2.0/24}]
+    services: [10.88.2.6]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -138,6 +147,7 @@ def main():
             vni=dict(type='int', default=695),
             port=dict(type='int', default=4789),
             uplink=dict(type='str'),
+            services=dict(type='list', elements='str', default=[]),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             root=ROOT_OPTION,
         ),
@@ -150,7 +160,7 @@ def main():
     def action(store, out):
         return ensure_overlay(store, state=p['state'], subnet=p['subnet'], index=p['index'], network=p['network'],
                               remotes=p['remotes'], vni=p['vni'], port=p['port'], uplink=p['uplink'],
-                              check_mode=module.check_mode)
+                              services=p['services'], check_mode=module.check_mode)
     run_module(module, action)
 
 

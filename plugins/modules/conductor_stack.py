@@ -261,6 +261,10 @@ options:
           ip:
             description: Its address in the host's pool, as in M(cs695.conductor.conductor_network).
             type: str
+          remote_peers:
+            description: Exactly its peers on other lab hosts, by address, as in M(cs695.conductor.conductor_network).
+            type: list
+            elements: str
       peers:
         description:
           - Containers this one may reach and be reached by (M(cs695.conductor.conductor_peer)); both need a network.

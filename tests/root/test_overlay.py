@@ -36,6 +36,7 @@ class Classroom:
         self.lan = 'cdt-lan%d' % os.getpid()
         self.hosts, self.procs = [], []
         make_lan(self.lan)
+        sh('ip', '-n', self.lan, 'addr', 'add', '10.254.1.1/24', 'dev', 'br0')  # the lab's router: not a lab host
         for i in range(count):
             root = str(tmp_path / ('root%d' % i))
             helpers.seed(root)
@@ -87,6 +88,41 @@ class Classroom:
         sh('ip', 'netns', 'del', self.lan, check=False)
 
 
+# Both ends of a simultaneous open: bind UDP port ARGV[2], wait for a line on stdin, send to ARGV[1] on that port,
+# print what comes back within 1.5 s
+BOTH_SEND = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', int(sys.argv[2])))
+s.settimeout(1.5)
+print('ready', flush=True)
+sys.stdin.readline()
+for dummy in range(3):
+    s.sendto(b'hello', (sys.argv[1], int(sys.argv[2])))
+    time.sleep(0.1)
+try:
+    print('received %s' % s.recvfrom(100)[0].decode(), flush=True)
+except socket.timeout:
+    print('nothing', flush=True)
+"""
+
+
+def simultaneous_open(room, port, *sides):
+    """What each (host, container, the other's address) received, both sending from UDP `port` to `port`, the first
+    one first."""
+    procs = []
+    for host, name, other in sides:
+        procs.append(subprocess.Popen(['nsenter', '--net=/proc/%d/ns/net' % room.pid(host, name), '--', sys.executable,
+                                       '-c', BOTH_SEND, other, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        room.procs.append(procs[-1])
+        assert procs[-1].stdout.readline().strip() == 'ready'
+    for proc in procs:
+        proc.stdin.write('go\n')
+        proc.stdin.flush()
+        time.sleep(0.05)
+    return [proc.stdout.read().strip() for proc in procs]
+
+
 def reaches(room, host, name, kind, target, port, size=5):
     result = room.inside(host, name, sys.executable, '-c', CLIENT, kind, target, str(port), str(size), timeout=30)
     return result.returncode == 0, result.stdout.strip()
@@ -127,6 +163,8 @@ def test_a_classroom_across_three_hosts(room, tmp_path):
     h2['cli']('run', '-d', 'svc', 'db', '--', 'sleep', 'infinity')
     h2['cli']('addnetwork', '--classroom-service', 'db')
     ip = {name: room.address_of(host, name) for name, host in dict(students, db=h2).items()}
+    for host in (h0, h1):  # the other hosts' containers may send to the service: the overlay is given it
+        assert 'already up' not in room.up(host, '--service', ip['db']).stdout
     assert ip['ann'].startswith('10.88.1.') and ip['ben'].startswith('10.88.2.') and ip['db'].startswith('10.88.3.')
     # ann (host 0) and ben (host 1) are a team: each host writes its own half
     assert '<->' in h0['cli']('peer', 'ann', ip['ben']).stdout
@@ -144,6 +182,17 @@ def test_a_classroom_across_three_hosts(room, tmp_path):
         assert not pings(room, host, name, ip[target]), (name, target)
         assert not reaches(room, host, name, 'tcp', ip[target], 5000)[0], (name, target)
         assert not reaches(room, host, name, 'udp', ip[target], 5001)[0], (name, target)
+    # two unpeered students who both send first (a simultaneous open) open nothing: each host checks its sender.
+    # The control: with a hand-made accept of whatever goes into the overlay (the receiver alone deciding), it opens.
+    for host in (h0, h2):
+        out = sh('nft', '-a', 'list', 'chain', 'ip', 'conductor', 'CONDUCTOR-FORWARD', ns=host['ns']).stdout
+        after = [line.split()[-1] for line in out.splitlines() if 'what each container may receive' in line][0]
+        sh('nft', 'add', 'rule', 'ip', 'conductor', 'CONDUCTOR-FORWARD', 'position', after, 'iifname', 'cdr*', 'oifname',
+           'cdroverlay', 'accept', ns=host['ns'])
+    assert 'received hello' in simultaneous_open(room, 5555, (h2, 'cat', ip['dan']), (h0, 'dan', ip['cat']))
+    for host in (h0, h2):
+        assert 'firewall repaired' in host['cli']('repair').stdout
+    assert simultaneous_open(room, 5556, (h2, 'cat', ip['dan']), (h0, 'dan', ip['cat'])) == ['nothing', 'nothing']
     # the course service answers every student, on its exposed port only
     room.serve(h2, 'db', ECHO, 'tcp', 7000)
     room.serve(h2, 'db', ECHO, 'tcp', 7001)
@@ -197,6 +246,13 @@ def test_a_classroom_across_three_hosts(room, tmp_path):
     assert control.returncode == 0, 'the server answers on host 1'
     for target in (ben_gateway, '10.88.2.0', address(1)):
         assert not reaches(room, h0, 'ann', 'tcp', target, 7100)[0], target
+    # ... nor through -i's NAT, as host 0 (the lab's router is reached that way: the control)
+    router = subprocess.Popen(['nsenter', '--net=/run/netns/' + room.lan, '--', sys.executable, '-c', ECHO, 'tcp', '7100'],
+                              stdout=subprocess.PIPE, text=True)
+    room.procs.append(router)
+    assert router.stdout.readline().strip() == 'ready'
+    assert reaches(room, h0, 'dan', 'tcp', '10.254.1.1', 7100)[0], 'dan has the internet'
+    assert not reaches(room, h0, 'dan', 'tcp', address(1), 7100)[0], 'but not the other lab hosts'
 
     # a simulated reboot of host 0: its namespace gone with every link and rule, its containers' processes killed
     before = {n: room.address_of(h0, n) for n in ('ann', 'dan')}
@@ -262,6 +318,16 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(tmp_path, base_key):
         sh('ip', '-n', h0['ns'], 'link', 'set', 'lan0', 'mtu', '1300')
         assert 'MTU of 1300' in cli.fails('overlay', 'up', '--subnet', subnet(0), remote)
         sh('ip', '-n', h0['ns'], 'link', 'set', 'lan0', 'mtu', '1500')
+        # another program's VXLAN device on the same VNI and port: the kernel refuses ours, after the rules went in
+        sh('ip', '-n', h0['ns'], 'link', 'add', 'theirs', 'type', 'vxlan', 'id', str(VNI), 'dstport', str(PORT), 'local',
+           address(0), 'dev', 'lan0')
+        fresh = snapshot(h0)
+        assert 'the overlay could not be made' in cli.fails('overlay', 'up', '--subnet', subnet(0), remote)
+        assert snapshot(h0) == fresh, 'the rules taken out again, no device, no record'
+        sh('ip', '-n', h0['ns'], 'link', 'del', 'theirs')
+        fresh = snapshot(h0)
+        assert 'overlaps 10.254.1.0/24' in cli.fails('overlay', 'up', '--subnet', '10.254.0.0/24', '--network',
+                                                     '10.254.0.0/16', '%s=10.254.1.0/24' % address(1))
         assert snapshot(h0) == fresh
         cli('addnetwork', 'ann')  # from the default pool, 192.168.0.0/16: outside the overlay's subnet
         before = snapshot(h0)

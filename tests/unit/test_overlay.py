@@ -21,7 +21,10 @@ def uplink(monkeypatch):
 def test_a_plan_with_its_defaults():
     plan = _overlay.plan('10.88.1.0/24', list(reversed(REMOTES)))
     assert plan == {'vni': 695, 'port': 4789, 'uplink': 'eth0', 'local': '10.0.0.11', 'mtu': 1450,
-                    'subnet': '10.88.1.0/24', 'network': '10.88.0.0/16', 'prefix': 30, 'remotes': REMOTES}
+                    'subnet': '10.88.1.0/24', 'network': '10.88.0.0/16', 'prefix': 30, 'remotes': REMOTES, 'services': []}
+    assert _overlay.plan('10.88.1.0/24', REMOTES, services=['10.88.3.6', '10.88.3.6'])['services'] == ['10.88.3.6']
+    with pytest.raises(ConductorError, match="in no other host's subnet"):
+        _overlay.plan('10.88.1.0/24', REMOTES, services=['10.88.1.6'])
     assert _overlay.mac('10.88.2.0/24') == '02:cd:0a:58:02:00' and _overlay.gateway('10.88.2.0/24') == '10.88.2.0'
     assert _overlay.subnet_at('10.88.0.0/16', 3) == '10.88.3.0/24'
     assert _overlay.remote_of(plan, '10.88.3.6') == REMOTES[1]
@@ -75,15 +78,21 @@ def test_the_overlay_rules():
     rules = _firewall.desired_rules({'a': alloc}, [], plan)
     assert _firewall.desired_rules({}, [], plan)['CONDUCTOR-OVERLAY'] == rules['CONDUCTOR-OVERLAY']
     forward = [r['comment'] for r in rules['CONDUCTOR-FORWARD']]
-    assert forward[:3] == ['VXLAN to lab host 10.0.0.12', 'VXLAN to lab host 10.0.0.13', 'from another lab host']
-    assert forward.index('to another lab host: its rules decide') == forward.index('what each container may receive') + 1
+    assert forward[:4] == ['VXLAN from a container, to anywhere', 'lab host 10.0.0.12 itself', 'lab host 10.0.0.13 itself',
+                           'from another lab host']
     assert [r.get('src') for r in rules['CONDUCTOR-OVERLAY']] == [None, '10.88.2.0/24', '10.88.3.0/24', None]
     guard = rules['CONDUCTOR-INPUT'][:5]
-    assert [(r.get('in'), r.get('src'), r['target']) for r in guard] == [
-        ('cdr+', None, 'DROP'), ('cdroverlay', None, 'DROP'), (None, '10.0.0.12', 'RETURN'), (None, '10.0.0.13', 'RETURN'),
-        (None, None, 'DROP')]
+    assert [(r.get('in'), r.get('src'), r.get('dst'), r['target']) for r in guard] == [
+        ('cdr+', None, None, 'DROP'), ('cdroverlay', None, None, 'DROP'), (None, '10.0.0.12', '10.0.0.11', 'RETURN'),
+        (None, '10.0.0.13', '10.0.0.11', 'RETURN'), (None, None, None, 'DROP')]
     own = rules['CONDUCTOR-aaaaaaaaaaa']
-    assert own[0] == _firewall.remote_peer_rule(alloc, '10.88.2.6') and own[0]['in'] == 'cdroverlay'
+    assert own[:2] == [rule for chain, rule in _firewall.remote_peer_edits(alloc, '10.88.2.6')]
+    assert (own[0]['in'], own[0]['src']) == ('cdroverlay', '10.88.2.6'), 'what the peer sends'
+    assert (own[1]['out'], own[1]['src'], own[1]['dst']) == ('cdroverlay', '10.88.1.2', '10.88.2.6'), 'what it sends'
+    assert not [r for r in rules['CONDUCTOR-FORWARD'] if r.get('out') == 'cdroverlay' and 'dst' not in r], \
+        'nothing else into the overlay'
+    with_service = _firewall.desired_rules({'a': alloc}, [], dict(plan, services=['10.88.3.6']))['CONDUCTOR-FORWARD']
+    assert [r['dst'] for r in with_service if r.get('out') == 'cdroverlay'] == ['10.88.3.6']
     service = [r for r in own if 'classroom service' in r['comment']]
     assert service == [{'out': 'cdraaaaaaaaaaa', 'in': 'cdr+', 'dst': '10.88.1.2', 'protocol': 'tcp', 'dport': '5432',
                         'target': 'ACCEPT', 'comment': 'classroom service port 5432/tcp'}]
