@@ -68,8 +68,9 @@ def throughput(server_ns, client_ns, address):
         for dummy in range(50):
             out = subprocess.run(['nsenter', '--net=' + client_ns, '--', 'iperf3', '-c', address, '-p', '5201', '-t',
                                   SECONDS, '-J'], capture_output=True, text=True, check=False)
-            if out.returncode == 0:
-                return json.loads(out.stdout)['end']['sum_received']['bits_per_second'] / 1e9
+            result = json.loads(out.stdout or '{}')
+            if out.returncode == 0 and 'error' not in result:
+                return result['end']['sum_received']['bits_per_second'] / 1e9
             time.sleep(0.1)  # the server is not listening yet
         raise SystemExit('iperf3 failed: %s' % out.stdout[-500:])
     finally:

@@ -7,7 +7,7 @@
 DOCUMENTATION = r'''
 module: conductor_overlay
 short_description: Join the lab hosts' Conductor containers into one classroom network (VXLAN)
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Makes this host's part of the classroom overlay (C(conductor overlay up)), the way flannel's vxlan backend does
     it. One VXLAN device, C(cdroverlay), goes on the uplink. Each other host becomes a static forwarding entry,

@@ -134,7 +134,7 @@ def test_role_check_mode_real_run_and_idempotence(lab):
     playbook = one.tmp / 'role.yml'
     playbook.write_text('- hosts: classroom\n  roles:\n    - role: cs695.conductor.conductor_host\n      vars:\n'
                         '        conductor_host_config_dir: %s\n        conductor_host_sysctl_file: %s\n'
-                        '        conductor_host_pool: 10.77.0.0/16\n        conductor_host_dns: [192.0.2.53]\n'
+                        '        conductor_subnet: 10.77.3.0/24\n        conductor_host_dns: [192.0.2.53]\n'
                         '        conductor_host_cli_path: %s/conductor\n        conductor_host_cli_lib: %s/lib\n'
                         '        conductor_host_cli_python: %s\n        conductor_host_total_pids_limit: "30000"\n'
                         '        conductor_host_total_memory_limit: 32g\n'
@@ -146,7 +146,8 @@ def test_role_check_mode_real_run_and_idempotence(lab):
     again_check = recap(one.playbook(str(playbook), inventory, '--check').stdout)['lab0']
     assert first['changed'] >= 3 and second['changed'] == 0 and again_check['changed'] == 0
     conf = open(config_dir + '/conductor.conf').read()
-    assert 'POOL=10.77.0.0/16\n' in conf and 'DEFAULT_IFC=up0\n' in conf and 'DNS=192.0.2.53\n' in conf
+    assert 'POOL=10.77.3.0/24\nPOOL_PREFIX=30\n' in conf, 'a lab host\'s subnet of the classroom network'
+    assert 'DEFAULT_IFC=up0\n' in conf and 'DNS=192.0.2.53\n' in conf
     assert 'TOTAL_PIDS_LIMIT=30000\n' in conf and 'TOTAL_MEMORY_LIMIT=32g\n' in conf, 'all containers together'
     assert sh('cat', '/proc/sys/net/ipv4/ip_forward', ns=host['ns']).stdout.strip() == '1'
     installed = subprocess.run([str(one.tmp / 'conductor'), '--root', host['root'], 'ps', '--json'],
@@ -516,6 +517,10 @@ def test_a_classroom_overlay_with_teams_and_a_service_on_three_hosts(lab, course
                                                 'host': 'lab2'}],
                         'classroom_controller_dir': str(many.tmp / 'controller')})
     classroom = os.path.join(PLAYBOOKS, 'classroom.yml')
+    check = many.playbook(classroom, inventory, '-f', '3', '-e', extra, '--check', '--diff').stdout
+    assert all(c['failed'] == 0 for c in recap(check).values()), check[-6000:]
+    assert set(task_results(check, 'Join the lab hosts into one classroom network').values()) == {'changed'}
+    assert not any('cdroverlay' in sh('ip', '-n', h['ns'], '-o', 'link').stdout for h in many.hosts), 'check mode made none'
     first = many.playbook(classroom, inventory, '-f', '3', '-e', extra).stdout
     assert all(c['failed'] == 0 for c in recap(first).values()), first[-6000:]
     assert set(task_results(first, 'Join the lab hosts into one classroom network').values()) == {'changed'}
@@ -556,6 +561,8 @@ def test_a_classroom_overlay_with_teams_and_a_service_on_three_hosts(lab, course
             server.kill()
             server.wait()
     again = many.playbook(classroom, inventory, '-f', '3', '-e', extra).stdout
+    assert all(c['changed'] == 0 for c in recap(again).values()), again[-8000:]
+    again = many.playbook(classroom, inventory, '-f', '3', '-e', extra, '--check').stdout
     assert all(c['changed'] == 0 for c in recap(again).values()), again[-8000:]
     many.playbook(classroom, inventory, '-f', '3', '-e', extra, '--tags', 'teardown')
     for host in many.hosts:
