@@ -53,9 +53,8 @@ class Host:
         self.cli('addnetwork', name)
         with open(os.path.join(self.root, 'containers', name, 'state.json')) as f:
             pid = json.load(f)['pid']
-        rows = subprocess.run(['nsenter', '--net=/run/netns/' + self.ns, '--'] + CONDUCTOR + ['--root', self.root, 'ps',
-                                                                                                '--json'],
-                              check=True, capture_output=True, text=True, env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
+        argv = ['nsenter', '--net=/run/netns/' + self.ns, '--'] + CONDUCTOR + ['--root', self.root, 'ps', '--json']
+        rows = subprocess.run(argv, check=True, capture_output=True, text=True, env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
         address = {r['name']: r['address'] for r in json.loads(rows.stdout)}[name]
         return '/proc/%d/ns/net' % pid, address
 
@@ -137,9 +136,8 @@ def main():
         table(('containers present', 'peer NAME NAME2', 'peer NAME REMOTE_ADDRESS'), rows)
     finally:
         for host in hosts:
-            subprocess.run(['nsenter', '--net=/run/netns/' + host.ns, '--'] + CONDUCTOR + ['--root', host.root, 'stop',
-                                                                                           '--all', '-t', '0'],
-                           check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            argv = ['nsenter', '--net=/run/netns/' + host.ns, '--'] + CONDUCTOR + ['--root', host.root, 'stop', '--all', '-t', '0']
+            subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env=dict(os.environ, CONDUCTOR_CONFIG=os.devnull))
             helpers.stop_all(host.root)
             sh('ip', 'netns', 'del', host.ns, check=False)

@@ -15,6 +15,7 @@ firewall's chains. PROC, SYS and MODULES are where it reads the kernel's, so tes
 """
 
 import importlib.util
+import json
 import os
 import shutil
 
@@ -22,6 +23,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import Con
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases
 from ansible_collections.cs695.conductor.plugins.module_utils import _cgroups
 from ansible_collections.cs695.conductor.plugins.module_utils import _nftables
+from ansible_collections.cs695.conductor.plugins.module_utils import _overlay
 from ansible_collections.cs695.conductor.plugins.module_utils import _quota
 
 PROC, SYS, MODULES = '/proc', '/sys', '/lib/modules'
@@ -165,6 +167,22 @@ def bases() -> list:
     return found
 
 
+def overlay(root: str) -> list:
+    """The classroom overlay, when this host has one: iproute2, and its device as the record asks."""
+    record = _read(os.path.join(root, 'network', 'overlay.json'))
+    if record is None:
+        return []
+    missing = [tool for tool in ('ip', 'bridge') if not shutil.which(tool)]
+    if missing:
+        return [_check('network.overlay', '%s not installed: the overlay cannot be made' % ' and '.join(missing), '',
+                       'apt-get install iproute2')]
+    plan = json.loads(record)
+    about = 'subnet %s, %d other host(s), VNI %d, UDP %d' % (plan['subnet'], len(plan['remotes']), plan['vni'], plan['port'])
+    return [_check('network.overlay', None if _overlay.matches(plan) else 'the classroom overlay (%s) is recorded, but its '
+                   'device %s is missing or differs' % (about, _overlay.DEVICE), about,
+                   'conductor restore (at boot, as the role installs it), or conductor overlay up')]
+
+
 def storage(root: str) -> list:
     found = []
     try:
@@ -196,8 +214,8 @@ def libraries() -> list:
 
 
 def checks(store) -> list:
-    """Every check, in order: kernel, firewall, images, storage, Python libraries."""
-    return kernel() + firewall(store.config) + bases() + storage(store.root) + libraries()
+    """Every check, in order: kernel, firewall, the overlay, images, storage, Python libraries."""
+    return kernel() + firewall(store.config) + overlay(store.root) + bases() + storage(store.root) + libraries()
 
 
 def summary(results: list) -> str:

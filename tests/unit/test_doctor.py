@@ -92,3 +92,17 @@ def test_rendering_the_rules_for_nftables():
     dnat = {'protocol': 'udp', 'dport': '5353', 'local': True, 'target': 'DNAT', 'to': '10.0.0.2:53'}
     assert _nftables.expressions(dnat)[-1] == {'dnat': {'addr': '10.0.0.2', 'port': 53}}
     assert _nftables.expressions({'src': '!10.0.0.2', 'target': 'CONDUCTOR-x'})[0]['match']['op'] == '!='
+
+
+def test_the_overlay_is_checked_only_where_there_is_one(tmp_path, monkeypatch):
+    from ansible_collections.cs695.conductor.plugins.module_utils import _overlay
+    assert _doctor.overlay(str(tmp_path)) == []
+    (tmp_path / 'network').mkdir()
+    (tmp_path / 'network' / 'overlay.json').write_text(
+        '{"subnet": "10.88.1.0/24", "remotes": [{"address": "10.0.0.12", "subnet": "10.88.2.0/24"}], "vni": 695, '
+        '"port": 4789}')
+    for up, status in ((True, 'ok'), (False, 'problem')):
+        monkeypatch.setattr(_overlay, 'matches', lambda plan, up=up: up)
+        found, = _doctor.overlay(str(tmp_path))
+        assert found['status'] == status and '1 other host(s)' in found['detail']
+        assert (found['fix'] or '').startswith('conductor restore') is (not up)
