@@ -58,7 +58,7 @@ unit:
 	$(PY) -m pytest -q tests/unit
 
 integration:
-	$(PY) -m pytest -q tests/root
+	$(PY) -m pytest -q --durations=15 tests/root
 
 # quick profile; CONDUCTOR_RELIABILITY=long make reliability for 100+ faults
 reliability:

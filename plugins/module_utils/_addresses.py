@@ -166,18 +166,21 @@ class Allocations:
                                  % (pool, prefix, pool.prefixlen))
         return pool, prefix
 
-    def allocate(self, allocations: dict, taken_networks: 'list | tuple' = (), address: 'str | None' = None) -> dict:
-        """The first free subnet of the pool: not allocated, and not overlapping a host network. With `address`,
-        the subnet that holds it, the container's address (docker run --ip), or one clear error."""
+    def allocate(self, allocations: dict, taken_networks: 'list | tuple' = (), address: 'str | None' = None,
+                 last: bool = False) -> dict:
+        """The first free subnet of the pool (with last, the last: a build's RUN steps take those, and leave the
+        first ones to the containers a playbook places there): not allocated, and not overlapping a host network.
+        With `address`, the subnet that holds it, the container's address (docker run --ip), or one clear error."""
         import ipaddress
         pool, prefix = self.pool()
         allocated = {a['subnet'] for a in allocations.values()}
         if address:
-            return self._allocate_address(address, pool, prefix, allocations)
+            return self._allocate_address(address, pool, prefix, allocations, taken_networks)
         # what else could overlap: few networks, so each candidate is checked quickly however many containers
         others = [n for n in [ipaddress.ip_network(s) for s in allocated] + list(taken_networks)
                   if str(n) not in allocated or n.prefixlen != prefix]
-        for subnet in pool.subnets(new_prefix=prefix):
+        subnets = pool.subnets(new_prefix=prefix)
+        for subnet in reversed(list(subnets)) if last else subnets:
             if str(subnet) not in allocated and not any(subnet.overlaps(other) for other in others):
                 hosts = subnet.hosts()
                 return {'subnet': str(subnet), 'host_ip': str(next(hosts)), 'container_ip': str(next(hosts)),
@@ -186,7 +189,7 @@ class Allocations:
                              'larger POOL in the config' % (pool, len(allocations)))
 
     @staticmethod
-    def _allocate_address(address, pool, prefix, allocations):
+    def _allocate_address(address, pool, prefix, allocations, taken_networks):
         import ipaddress
         try:
             ip = ipaddress.ip_address(str(address))
@@ -200,4 +203,8 @@ class Allocations:
         for name, alloc in allocations.items():
             if ipaddress.ip_network(alloc['subnet']).overlaps(subnet):
                 raise ConductorError('address %s is in %s, which container %r has: choose another' % (ip, alloc['subnet'], name))
+        allocated = {ipaddress.ip_network(a['subnet']) for a in allocations.values()}
+        for network in taken_networks:
+            if network not in allocated and network.overlaps(subnet):
+                raise ConductorError('address %s is in %s, a network of this host: choose another' % (ip, network))
         return {'subnet': str(subnet), 'host_ip': str(hosts[0]), 'container_ip': str(ip), 'prefix': prefix}

@@ -69,7 +69,7 @@ class Network:
         with self._locked(), Netlink() as nl:
             change = self._change()
             allocations = self._sweep(self.book.load(), change)
-            expected, networks, fresh = bool(allocations), _host_networks(), []
+            expected, networks, fresh, moved = bool(allocations), _host_networks(), [], []
             ports = {name: normalize_ports(wanted.get('ports')) for name, wanted in settings.items()}
             published = dict(allocations, **{name: {'ports': ports[name]} for name in settings})  # as it will be
             listening = _listening_ports()  # once: reading it is 10 ms with 100 containers' sockets
@@ -79,9 +79,10 @@ class Network:
                     self._check_ports(name, ports[name], published, (current or {}).get('ports', []), listening)
                     if wanted.get('publish_all'):
                         ports[name] = self._publish_exposed(name, ports[name], allocations)
-                    moved = current and wanted.get('container_ip') and current['container_ip'] != wanted['container_ip']
+                    if current and wanted.get('container_ip') and current['container_ip'] != wanted['container_ip']:
+                        moved.append(name)
                     others = {n: a for n, a in allocations.items() if n != name}
-                    alloc = dict(current if current and not moved else
+                    alloc = dict(current if current and name not in moved else
                                  self.book.allocate(others, networks, wanted.get('container_ip')))
                     alloc.update({k: current[k] for k in ('remote_peers',) if current and k in current})
                     if wanted.get('remote_peers') is not None:  # an exact list (the modules'), else they stay
@@ -97,7 +98,7 @@ class Network:
                                  service=self._service_ports(name, ports[name]) if wanted.get('classroom_service') else None)
                     _release_ports(alloc)  # the old reservation, if any: the same ports are bound again below
                     allocations[name] = alloc
-                    if moved or not current or current.get('pid') != states[name]['pid'] or host_if not in _links():
+                    if name in moved or not current or current.get('pid') != states[name]['pid'] or host_if not in _links():
                         fresh.append(name)
                 for name in settings:  # after every release: two of them may swap ports
                     reserved[name] = _reserve_ports(ports[name])
@@ -111,7 +112,8 @@ class Network:
                     self._create_link(nl, allocations[name], interface_names(name)[1], states[name]['pid'])
                 allocations[name]['pid'] = states[name]['pid']
             self._save(allocations)
-            for name in settings:
+            partners = {p for name in moved for p in self._partners(name, allocations)} - set(settings)
+            for name in list(settings) + sorted(partners):  # a peer's rule names the address: a moved one's partners too
                 change.put(allocations[name], [allocations[p] for p in self._partners(name, allocations)])
             self._commit(change, allocations, expected)  # the rules are in place before the links come up
             _write_sysctl('net/ipv4/ip_forward', '1')
@@ -318,7 +320,7 @@ class Network:
             change = self._change()
             allocations = self._sweep(self.book.load(), change)
             expected = bool(allocations)
-            alloc = allocations[tag] = self.book.allocate(allocations, _host_networks())
+            alloc = allocations[tag] = self.book.allocate(allocations, _host_networks(), last=True)
             online = bool(self.store.config.get('DEFAULT_IFC') or _default_interface())  # else the host alone
             alloc.update(internet=online, ports=[], host_if=interface_names(tag)[0], dns=None, link_local=False,
                          uplink=self._uplink() if online else None, host_access=self.host_access())
@@ -444,26 +446,30 @@ class Network:
         return {'changed': True, 'before': before, 'after': plan}
 
     def _overlay_apply(self, plan, allocations, before):
-        """The rules first (the VXLAN port is guarded before the device listens), then the device, then the record.
-        When the device cannot be made (a VNI or port another program has), it is deleted again and the rules are
-        those of the record as it was."""
+        """The old device deleted first (so no port listens unguarded), then the rules (the VXLAN port guarded before
+        the device listens; remote peers outside the plan's subnets dropped), then the device, then the records.
+        When the device cannot be made (a VNI or port another program has), all is put back as the records say."""
         self._saving()
-        change = self._change()
-        change.from_scratch()  # the shared chains change: rebuilt, which is no repair
-        self._commit(change, allocations, expected=False, overlay=plan)
+        kept = {name: alloc['remote_peers'] for name, alloc in allocations.items() if 'remote_peers' in alloc}
+        _prune_remote_peers(allocations, plan)
         try:
+            _overlay.delete()
+            self._rebuild(allocations, plan)
             _overlay.make(plan)
         except BaseException:
-            _overlay.delete()
-            if before and before != plan:
-                try:
-                    _overlay.make(before)
-                except ConductorError:
-                    _overlay.delete()
-            change = self._change()
-            change.from_scratch()
-            self._commit(change, allocations, expected=False, overlay=before)
+            try:
+                _overlay.delete()
+            finally:
+                for name, peers in kept.items():
+                    allocations[name]['remote_peers'] = peers
+                self._rebuild(allocations, before)
+                if before:
+                    try:
+                        _overlay.make(before)
+                    except ConductorError:
+                        _overlay.delete()  # its rules stay: nothing listens, nothing is unguarded
             raise
+        self._save(allocations)
         self.book.save_overlay(plan)
         _write_sysctl('net/ipv4/ip_forward', '1')
         for alloc in allocations.values():  # running containers get the route to the classroom network now
@@ -481,12 +487,33 @@ class Network:
             present = before is not None or _overlay.DEVICE in _links()
             if present and not check_mode:
                 _overlay.delete()
-                self._saving()
+                allocations = self.book.load()
+                _prune_remote_peers(allocations, None)  # without the overlay no remote address means anything
+                self._save(allocations)
                 self.book.save_overlay(None)
-                change = self._change()
-                change.from_scratch()
-                self._commit(change, self.book.load(), expected=False, overlay=None)
+                self._rebuild(allocations, None)
         return {'changed': present, 'before': before, 'after': None}
+
+    def _rebuild(self, allocations, overlay):
+        """Every rule rebuilt for these allocations and this overlay (the shared chains change): no repair."""
+        change = self._change()
+        change.from_scratch()
+        self._commit(change, allocations, expected=False, overlay=overlay)
+
+    def check_settings(self, wanted: dict, check_mode: bool = False) -> None:
+        """What of a container's wanted network (Network.add_many's settings) can be checked before anything is made:
+        its remote peers (on the overlay's other hosts) and its address (in the pool, a container's). In check mode a
+        missing overlay is one an earlier task would make: then both wait for the real run."""
+        overlay = self.book.overlay()
+        if check_mode and not overlay:
+            return
+        for address in wanted.get('remote_peers') or ():
+            if not overlay:
+                raise ConductorError('this host has no classroom overlay, so %s is out of reach: conductor overlay up '
+                                     'first' % address)
+            _overlay.remote_of(overlay, address)
+        if wanted.get('container_ip'):
+            self.book.allocate({}, (), wanted['container_ip'])
 
     def overlay_restore(self) -> bool:
         """After a reboot: the recorded overlay made again when its device is missing or differs."""
@@ -637,6 +664,20 @@ def facts(name: str, alloc: dict) -> dict:
             'host_access', 'link_local', 'remote_peers')
     return dict({key: alloc.get(key) for key in keys}, name=name, interface='eth0',
                 classroom_service=bool(alloc.get('classroom_service')), service_ports=alloc.get('service') or [])
+
+
+def _prune_remote_peers(allocations, overlay):
+    """Each container's remote peers, less those in no other host's subnet of `overlay` (all of them without one)."""
+    for alloc in allocations.values():
+        if alloc.get('remote_peers'):
+            kept = []
+            for address in alloc['remote_peers'] if overlay else ():
+                try:
+                    _overlay.remote_of(overlay, address)
+                    kept.append(address)
+                except ConductorError:
+                    pass  # that host's subnet changed: the peering went with it
+            alloc['remote_peers'] = kept
 
 
 def _is_ip(text):

@@ -116,6 +116,11 @@ def remote_of(overlay: dict, address: str) -> dict:
     ip = _address(address)
     for remote in overlay.get('remotes', []):
         if ipaddress.ip_address(ip) in ipaddress.ip_network(remote['subnet']):
+            hosts = list(ipaddress.ip_network('%s/%d' % (ip, overlay.get('prefix', DEFAULT_PREFIX)), strict=False).hosts())
+            if ipaddress.ip_address(ip) not in hosts[1:]:
+                raise ConductorError('%s is not a container\'s address on lab host %s (each container has the second or a '
+                                     'later address of a /%d there; the first is that host\'s): give the container\'s'
+                                     % (ip, remote['address'], overlay.get('prefix', DEFAULT_PREFIX)))
             return remote
     raise ConductorError('%s is in no other host\'s subnet (%s): peer a container on another host by its address '
                          'there, or a container here by its name'

@@ -123,7 +123,7 @@ def ensure_container(store, name: str, state: str = 'started', options: 'dict | 
             want['spec'] = stored_spec(containers.config(name))
             if not want['spec']:
                 raise ConductorError('image is required to create container %r' % name)
-        want['network'] = _network_wanted(store, network) if network is not None and state == 'started' else None
+        want['network'] = _network_wanted(store, network, check_mode) if network is not None and state == 'started' else None
     plan, dummy, current, warnings = _converge(store, None, {name: want}, state, False, stop_timeout, discard_changes,
                                                check_mode)
     (actions, differences), (before, after) = plan.get(name, ([], [])), _diff([name], current, {name: want}, state)
@@ -199,7 +199,8 @@ def ensure_network(store, name, state='present', internet=False, ports=None, dns
         return {'changed': bool(current), 'network': {}, 'diff': {'before': before, 'after': {}}}
     wanted = _network_wanted(store, {'internet': internet, 'published_ports': ports, 'dns': dns,
                                      'host_access': host_access, 'link_local': link_local,
-                                     'classroom_service': classroom_service, 'ip': ip, 'remote_peers': remote_peers})
+                                     'classroom_service': classroom_service, 'ip': ip, 'remote_peers': remote_peers},
+                             check_mode)
     if not network_differs(current, wanted, containers.state(name).get('pid')):
         return {'changed': False, 'network': before, 'diff': {'before': before, 'after': before}}
     if check_mode:
@@ -349,7 +350,7 @@ def _stack_desired(store, entries, state, check_mode, pull='missing'):
             if not options['image']:
                 raise ConductorError('image is required: name the image to run')
             spec = _options.check(options)  # every option checked; the image after every entry is
-            network = None if entry.get('network') is None else _network_wanted(store, entry['network'])
+            network = None if entry.get('network') is None else _network_wanted(store, entry['network'], check_mode)
             for port in network['ports'] if network else []:
                 key = (port['host_port'], port['protocol'])
                 if key in ports:
@@ -372,7 +373,7 @@ def _stack_desired(store, entries, state, check_mode, pull='missing'):
     return desired
 
 
-def _network_wanted(store, network):
+def _network_wanted(store, network, check_mode=False):
     """A task's network option (conductor_network's, conductor_container's, or a stack entry's: internet,
     published_ports, dns, host_access, link_local, classroom_service, ip) as Network.add_many takes it and an
     allocation records it (ip as container_ip, only when given)."""
@@ -385,6 +386,7 @@ def _network_wanted(store, network):
         wanted['container_ip'] = network['ip']
     if network.get('remote_peers') is not None:  # exactly these; not given: as they are
         wanted['remote_peers'] = sorted(set(network['remote_peers']), key=_address_key)
+    _network.Network(store).check_settings(wanted, check_mode)  # before anything is made, in check mode too
     return wanted
 
 

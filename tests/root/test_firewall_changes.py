@@ -126,6 +126,7 @@ def test_publish_all_picks_free_host_ports(netconductor, netlab, image):
     assert 'dport %d ' % low in rules and HOST_IP not in rules
 
 
+@pytest.mark.one_backend  # veths, addresses and processes: the same on either backend
 def test_batch_stop_names_unknown_ones_and_all(netconductor, netlab, image):
     rules = saved(netlab)
     networked(netconductor, 'a', 'b')
@@ -144,6 +145,7 @@ def test_batch_stop_names_unknown_ones_and_all(netconductor, netlab, image):
     assert netconductor('stop', '--all').stdout == '', 'nothing to stop is not an error'
 
 
+@pytest.mark.one_backend  # veths, addresses and processes: the same on either backend
 def test_stop_and_peer_do_not_import_pyroute2(netconductor, netlab, image):
     networked(netconductor, 'a', 'b')
 

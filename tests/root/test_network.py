@@ -144,6 +144,7 @@ def test_stop_leaves_no_trace_and_user_rules_survive(netconductor, netlab, image
     assert json.load(open(os.path.join(root, 'network', 'peers.json'))) == []
 
 
+@pytest.mark.one_backend  # veths, addresses and processes: the same on either backend
 def test_long_names_and_parallel_allocation(netconductor, netlab, image, root):
     names = ['n' * 59 + '%04d' % i for i in range(2)] + ['par%02d' % i for i in range(18)]
     for name in names:
@@ -161,10 +162,10 @@ def test_long_names_and_parallel_allocation(netconductor, netlab, image, root):
 
 
 def test_cycles_leave_nothing(netconductor, netlab, image, root):
-    """run, addnetwork, stop: CONDUCTOR_NET_CYCLES times (40 in make test, to keep it under 30 minutes; set 100 or
+    """run, addnetwork, stop: CONDUCTOR_NET_CYCLES times (25 in make test, to keep it under 30 minutes; set 100 or
     more for a long run), and nothing is left."""
     rules, links = netlab.iptables(), netlab.links()
-    for i in range(int(os.environ.get('CONDUCTOR_NET_CYCLES', '40'))):
+    for i in range(int(os.environ.get('CONDUCTOR_NET_CYCLES', '25'))):
         run(netconductor, image, 'cyc')
         netconductor('addnetwork', '-i', '-e', '80-8080', 'cyc')
         netconductor('stop', '-t', '0', 'cyc')
@@ -176,6 +177,7 @@ def netconductor_cli():
     return helpers.CLI
 
 
+@pytest.mark.one_backend  # veths, addresses and processes: the same on either backend
 def test_published_ports_are_held_while_the_container_lives(netconductor, netlab, image):
     """A program that starts later on a published port gets "address in use" (as with docker-proxy), not a port
     whose traffic silently goes to the container; the port is free again once the container is gone."""
@@ -196,6 +198,7 @@ def test_published_ports_are_held_while_the_container_lives(netconductor, netlab
     assert sh(sys.executable, '-c', bind, '8002', 'tcp', ns=netlab.host, check=False).returncode == 0, 'freed'
 
 
+@pytest.mark.one_backend  # veths, addresses and processes: the same on either backend
 def test_run_with_a_network_has_it_from_its_first_instruction(netconductor, netlab, image):
     """run -p / --network bridge: the network exists before the command runs (PID 1 waits for it), and a
     network that cannot be made leaves no container that ran without it."""

@@ -130,6 +130,7 @@ def test_host_access_and_link_local(netconductor, netlab, image):
     assert delivered(netlab.internet, '169.254.169.254', 80, pid, *metadata)
 
 
+@pytest.mark.one_backend  # veths, addresses and processes: the same on either backend
 def test_no_ipv6_and_no_router_advertisements(netconductor, netlab, image):
     cli = netconductor
     cli('run', '-d', image, 'v6')

@@ -359,5 +359,17 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(tmp_path, base_key):
         assert snapshot(h0) == before
         cli('addnetwork', '--ip', '10.88.1.10', 'ben')
         assert room.address_of(h0, 'ben') == '10.88.1.10'
+        cli('peer', 'ann', 'ben')
+        cli('addnetwork', '--ip', '10.88.1.14', 'ben')  # moved: ann's rule for ben follows
+        assert pings(room, h0, 'ann', '10.88.1.14') and pings(room, h0, 'ben', room.address_of(h0, 'ann'))
+        # remote peers go with the subnets they were in: another plan for host 1, then no overlay
+        cli('peer', 'ann', '10.88.2.6')
+        assert 'peer 10.88.2.6 on another host' in helpers.firewall_rules(h0['ns'])
+        cli('overlay', 'up', '--subnet', subnet(0), '%s=10.88.5.0/24' % address(1))
+        assert '10.88.2.6' not in helpers.firewall_rules(h0['ns'])
+        cli('peer', 'ann', '10.88.5.6')
+        cli('overlay', 'down')
+        assert '10.88.5.6' not in helpers.firewall_rules(h0['ns']) and 'cdroverlay' not in helpers.firewall_rules(h0['ns'])
+        assert pings(room, h0, 'ann', '10.88.1.14'), 'the containers keep their addresses and peerings'
     finally:
         room.close()

@@ -99,3 +99,28 @@ def test_the_overlay_rules():
     for chain, chain_rules in rules.items():  # each renders for nftables, and says why
         for rule in chain_rules:
             assert rule['comment'] and _nftables.expressions(rule)
+
+
+def test_a_peer_or_service_address_must_be_a_containers():
+    plan = _overlay.plan('10.88.1.0/24', REMOTES)
+    for address in ('10.88.2.0', '10.88.2.1', '10.88.2.3', '10.88.2.5'):  # a /30's network, host and broadcast
+        with pytest.raises(ConductorError, match="is not a container's address on lab host 10.0.0.12"):
+            _overlay.remote_of(plan, address)
+    assert _overlay.remote_of(plan, '10.88.2.6') == REMOTES[0]
+
+
+def test_run_steps_take_the_last_subnets_and_an_address_avoids_the_hosts_networks():
+    import ipaddress
+    from ansible_collections.cs695.conductor.plugins.module_utils._addresses import Allocations
+
+    class Store:
+        config = {'POOL': '10.88.1.0/24', 'POOL_PREFIX': '30'}
+
+        def path(self, *parts):
+            return '/nonexistent/' + '/'.join(parts)
+    book = Allocations(Store())
+    assert book.allocate({})['container_ip'] == '10.88.1.2'
+    assert book.allocate({}, last=True)['container_ip'] == '10.88.1.254'
+    assert book.allocate({}, (), '10.88.1.6')['host_ip'] == '10.88.1.5'
+    with pytest.raises(ConductorError, match='a network of this host'):
+        book.allocate({}, [ipaddress.ip_network('10.88.1.0/28')], '10.88.1.6')
