@@ -388,7 +388,8 @@ class Network:
 
     def peer_remote(self, name: str, address: str, present: bool = True) -> bool:
         """Let a networked container and a container on another lab host (its address, in that host's subnet)
-        reach each other: this host's half, one rule in the container's chain. That host writes the other half."""
+        reach each other: this host's half, two rules in the container's chain (what it receives from the peer, what
+        it sends it). That host writes the other half; until it does, nothing gets through."""
         with self._locked():
             allocations = self.book.load()
             address = self.check_remote(name, address, present, allocations)
@@ -472,8 +473,9 @@ class Network:
         self._save(allocations)
         self.book.save_overlay(plan)
         _write_sysctl('net/ipv4/ip_forward', '1')
-        for alloc in allocations.values():  # running containers get the route to the classroom network now
-            if alloc.get('pid') and os.path.exists('/proc/%d/ns/net' % alloc['pid']):
+        for name, alloc in allocations.items():  # running containers get the route to the classroom network now
+            state = {} if name.startswith(TEMP_PREFIX) else self.containers.state(name)
+            if state.get('running') and state.get('pid') == alloc.get('pid'):  # PID and start time: never another's
                 try:
                     with self._inside(alloc['pid']) as (inner, dummy):
                         self._route_pool(inner, alloc)
