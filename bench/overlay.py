@@ -73,7 +73,11 @@ def throughput(server_ns, client_ns, address):
             time.sleep(0.1)  # the server is not listening yet
         raise SystemExit('iperf3 failed: %s' % out.stdout[-500:])
     finally:
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # the client never reached it: it is not left behind
+            server.kill()
+            server.wait()
 
 
 def rtt(client_ns, address):
