@@ -240,12 +240,22 @@ def cmd_update(store, args):
 
 
 def cmd_volume(store, args):
-    """volume create|ls|inspect|rm|prune [NAME]: named volumes, kept until you remove them."""
+    """volume create|ls|inspect|rm|prune|export|import [NAME]: named volumes, kept until you remove them."""
     from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
     volumes, action, name = Volumes(store), args.action, args.name
-    if action in ('create', 'inspect', 'rm') and not name:
+    if action in ('create', 'inspect', 'rm', 'export', 'import') and not name:
         raise usage(args, 'volume %s needs a NAME' % action)
-    if action == 'create':
+    if action in ('export', 'import'):
+        from ansible_collections.cs695.conductor.plugins.module_utils import _files
+        given = args.output if action == 'export' else args.input
+        if not given:
+            raise usage(args, 'volume %s needs %s FILE (- for standard %s)' % (
+                action, '-o' if action == 'export' else '-i', 'output' if action == 'export' else 'input'))
+        if action == 'export':
+            _files.export_volume(store, name, given)
+        else:
+            _files.import_volume(store, name, given)
+    elif action == 'create':
         print(volumes.create(check_name('volume', name))['name'])
     elif action == 'ls':
         rows = [dict(v, used_by=_operations.volume_users(store, v['name'])) for v in volumes.list()]
@@ -264,7 +274,7 @@ def cmd_volume(store, args):
         removed = _operations.prune_volumes(store)
         print('Removed %d anonymous volumes%s' % (len(removed), (': ' + ', '.join(removed)) if removed else ''))
     else:
-        raise usage(args, 'unknown volume action %r: use create, ls, inspect, rm or prune' % action)
+        raise usage(args, 'unknown volume action %r: use create, ls, inspect, rm, prune, export or import' % action)
 
 
 def _run_healthcheck(args):
@@ -386,6 +396,65 @@ def _matches(row, given, args):
 def cmd_inspect(store, args):
     """inspect NAME: print a container's config and state as JSON."""
     print(dumps(Containers(store).inspect(args.name)))
+
+
+def cmd_stats(store, args):
+    """stats [NAME...]: what containers use now: CPU, memory, processes, block and network I/O (live on a terminal)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _stats
+    if args.json or args.no_stream or not os.isatty(1):
+        rows = _stats.measure(store, args.name)
+        if args.json:
+            print(dumps(rows))
+        else:
+            _stats_table(rows)
+        return 0
+    before = _stats.sample(store, args.name)
+    time.sleep(0.5)
+    while True:  # until interrupted, as docker stats: the table redrawn in place each second
+        after = _stats.sample(store, args.name)
+        sys.stdout.write('\x1b[H\x1b[J')
+        _stats_table(_stats.figures(before, after))
+        sys.stdout.flush()
+        before = after
+        time.sleep(1)
+
+
+def _stats_table(rows):
+    def pair(row, first, second):
+        return '-' if row.get(first) is None else '%s / %s' % (human_size(row[first]), human_size(row[second]))
+
+    def pct(value):
+        return '-' if value is None else '%.2f%%' % value
+    _table(('NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'),
+           [(r['name'], pct(r.get('cpu_percent')), pair(r, 'memory', 'memory_limit'), pct(r.get('memory_percent')),
+             pair(r, 'net_rx', 'net_tx'), pair(r, 'io_read', 'io_write'),
+             '-' if r.get('pids') is None else '%d / %s' % (r['pids'], 'max' if r['pids_limit'] in (None, -1) else r['pids_limit']))
+            if r['running'] else (r['name'], r['status'], '-', '-', '-', '-', '-') for r in rows])
+
+
+def cmd_top(store, args):
+    """top NAME: a running container's processes (PID on the host and inside, user, CPU, memory, command)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _stats
+    rows = _stats.top(store, args.name)
+    if args.json:
+        print(dumps(rows))
+        return
+    _table(('PID', 'PID INSIDE', 'USER', '%CPU', 'RSS', 'COMMAND'),
+           [(r['pid'], r['pid_inside'], r['user'], '%.1f' % r['cpu_percent'], human_size(r['rss']), ' '.join(r['command'].split()))
+            for r in rows])
+
+
+def cmd_cp(store, args):
+    """cp SOURCE DEST: copy files between a container (NAME:PATH, running or not) and the host (a path, or - for a tar stream)."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _files
+    _files.copy(store, args.source, args.dest)
+
+
+def cmd_diff(store, args):
+    """diff NAME: what a container added (A), changed (C) and deleted (D) against its image."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _files
+    for kind, path in _files.diff(store, args.name):
+        print('%s %s' % (kind, path))
 
 
 def cmd_healthcheck(store, args):
@@ -644,13 +713,20 @@ COMMANDS = {
     'start': (cmd_start, 'NAME', []),
     'restore': (cmd_restore, '', []),
     'update': (cmd_update, 'NAME', UPDATE_FLAGS),
-    'volume': (cmd_volume, 'ACTION [NAME]', [JSON]),
+    'volume': (cmd_volume, 'ACTION [NAME]', [
+        JSON, ('-o, --output', 'output', 'FILE', 'export: the tar to write (- for standard output)'),
+        ('-i, --input', 'input', 'FILE', 'import: the tar to unpack into the volume (- for standard input)')]),
     'exec': (cmd_exec, 'NAME [-- COMMAND...]', [
         ('-d, --detach', 'detach', None, 'leave the command running; output goes to the log'), ENV, USER,
         ('-w, --workdir', 'workdir', 'DIR', "working folder of the command (default: the image's WORKDIR)")]),
     'ps': (cmd_ps, '', [JSON, ('-s, --size', 'size', None, "show each container's disk use (its own layer)"),
                         ('-f, --filter', 'filter', 'label=KEY[=VALUE]...', 'only the containers with this label')]),
     'inspect': (cmd_inspect, 'NAME', []),
+    'stats': (cmd_stats, '[NAME...]', [('--no-stream', 'no_stream', None, 'print the figures once, not a live table'),
+                                       ('--json', 'json', None, 'print the figures once, as JSON')]),
+    'top': (cmd_top, 'NAME', [('--json', 'json', None, 'print the processes as JSON')]),
+    'cp': (cmd_cp, 'SOURCE DEST', []),
+    'diff': (cmd_diff, 'NAME', []),
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
     'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS',

@@ -39,6 +39,7 @@ import os
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, locked, mounts, parse_size
 
 CONTROLLERS = ('memory', 'cpu', 'pids')
+COUNTED = {'v1': ('cpuacct', 'blkio'), 'v2': ('io',)}  # groups made only so that `stats` can read their figures
 DEFAULT_PIDS = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
 CPU_PERIOD = 100000  # microseconds, as Docker's --cpus uses
 MIN_MEMORY = 6 << 20  # as Docker: less cannot run a shell
@@ -226,8 +227,10 @@ class Cgroup:
             self.groups = {c: os.path.join(found, self.parent, name) for c in CONTROLLERS}
         else:
             self.roots = found
-            self.groups = {c: os.path.join(found[c], self.parent, name) for c in CONTROLLERS + ('devices',)
+            self.groups = {c: os.path.join(found[c], self.parent, name) for c in CONTROLLERS + ('devices', 'blkio')
                            if c in found}
+            if 'cpuacct' in found:  # mounted with cpu (cpu,cpuacct) on every distribution: the same folder
+                self.groups.setdefault('cpuacct', os.path.join(found['cpuacct'], self.parent, name))
 
     def folders(self) -> 'list[str]':
         if self.version == 'v2':  # one group, whatever controllers it has
@@ -310,7 +313,7 @@ class Cgroup:
         if self.version == 'v2':  # only the controllers the host has, enabled from the first group we own down
             available = self._available()
             self.groups = {c: folder for c, folder in self.groups.items() if c in available}
-            wanted = ' '.join('+' + c for c in sorted(set(CONTROLLERS) & available))
+            wanted = ' '.join('+' + c for c in sorted(set(CONTROLLERS + COUNTED['v2']) & available))
             for folder in self._owned():
                 if folder != self.root:
                     _mkdir(folder)
@@ -378,8 +381,33 @@ class Cgroup:
             _set_memory(self.version, parents['memory'], totals.get('memory'))
 
     def procs(self) -> 'list[str]':
-        """The cgroup.procs files a process writes its PID to, to join the container's groups."""
-        return [os.path.join(folder, 'cgroup.procs') for folder in self.folders()]
+        """The cgroup.procs files a process writes its PID to, to join the container's groups (but a counting
+        group that a container started before it was made lacks)."""
+        counted = [self.groups[c] for c in COUNTED['v1'] if self.version == 'v1' and c in self.groups]
+        return [os.path.join(folder, 'cgroup.procs') for folder in self.folders()
+                if folder not in counted or os.path.isdir(folder)]
+
+    def counters(self) -> dict:
+        """What `stats` shows, one file per figure: usage() and CPU time (ns), bytes read and written; a figure
+        the host keeps no file for is missing."""
+        result = self.usage()
+        if self.version == 'v2':
+            cpu, io = _read_or_none(self.folders()[0], 'cpu.stat'), _read_or_none(self.folders()[0], 'io.stat')
+            cpu_us = [int(line.split()[1]) for line in (cpu or '').splitlines() if line.startswith('usage_usec ')]
+            if cpu_us:
+                result['cpu_ns'] = cpu_us[0] * 1000
+            pairs = [word.split('=') for line in (io or '').splitlines() for word in line.split()[1:]]
+            written, read = (sum(int(v) for k, v in pairs if k == key) for key in ('wbytes', 'rbytes'))
+        else:
+            cpu = _read_or_none(self.groups.get('cpuacct'), 'cpuacct.usage')
+            if cpu:
+                result['cpu_ns'] = int(cpu)
+            io = _read_or_none(self.groups.get('blkio'), 'blkio.throttle.io_service_bytes_recursive')
+            rows = [line.split() for line in (io or '').splitlines() if len(line.split()) == 3]
+            written, read = (sum(int(v) for dummy, k, v in rows if k == key) for key in ('Write', 'Read'))
+        if io is not None:
+            result.update(io_read=read, io_write=written)
+        return result
 
     def usage(self) -> dict:
         """{'memory': bytes, 'pids': processes} in use now, for what the host has."""
@@ -462,6 +490,14 @@ def _read(path):
             return f.read()
     except (IOError, OSError):
         return ''
+
+
+def _read_or_none(folder, name):
+    try:
+        with open(os.path.join(folder, name)) as f:
+            return f.read()
+    except (TypeError, IOError, OSError):  # TypeError: no such group on this host
+        return None
 
 
 def _mkdir(path):

@@ -125,12 +125,12 @@ class Containers:
                 'limits': self.limits(config), 'usage': self.cgroup(name).usage() if state['running'] else {}}
 
     # -- resources -------------------------------------------------------------------------------
-    def cgroup(self, name: str) -> _cgroups.Cgroup:
+    def cgroup(self, name: str, mountinfo: 'str | None' = None) -> _cgroups.Cgroup:
         """The container's cgroup: <parent>/<name> under the default root, <name>-<crc of root> elsewhere,
-        so two state roots on one host never share a group."""
+        so two state roots on one host never share a group. mountinfo: read once for many containers."""
         import zlib
         group = name if self.store.root == DEFAULT_ROOT else '%s-%08x' % (name, zlib.crc32(self.store.root.encode()))
-        return _cgroups.Cgroup(group, self.store.config.get('CGROUP_PARENT'), container=name)
+        return _cgroups.Cgroup(group, self.store.config.get('CGROUP_PARENT'), mountinfo=mountinfo, container=name)
 
     def limits(self, config: Config) -> dict:
         """The limits the container runs with: its own, else the config's defaults (PIDS_LIMIT, else 2048;

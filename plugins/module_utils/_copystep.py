@@ -4,7 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
-"""A build's COPY and ADD step: the child process that copies into the image, confined.
+"""A build's COPY and ADD step: the child process that copies into the image, confined; and conductor cp's
+and volume export/import's children (pack_child, unpack_child), which enter a container's root, a volume or a
+host folder the same way.
 
 _builder forks it (_sandbox.spawn) with the step's overlay ready to mount; copy_child mounts it, keeps no
 fd of the host's but its source's, seals the imports, chroots into the image's merged view (so the
@@ -152,17 +154,72 @@ def _copy_into(top, entry, target, expected, owner, mode):  # pragma: no cover -
         os.close(parent)
 
 
-def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
-    """ADD of a local archive: unpacked into dest. Every member is checked again here (the plan checked
-    the names): its folder must resolve inside dest, so no symlink, made by the archive or already in
-    the image, carries a member out of it."""
-    with os.fdopen(os.dup(top), 'rb') as f, tarfile.open(fileobj=f, mode='r:*') as tar:
+def pack_child(view: tuple, path: str, arcname: str, out: int, confinement: _runtime.Confinement,
+               report: int) -> None:  # pragma: no cover - runs in the child and never returns
+    """conductor cp's and volume export's reading side: a tar of path (found as the view's own links lead),
+    its top named arcname ('.': the folder's entries, each at the top), written to the fd out. Owners are kept
+    as numbers: a name would be looked up through NSS, which loads libraries the view may hold."""
+    import tarfile
+    tarfile.pwd = tarfile.grp = None
+    _enter(view, {out, report}, confinement)
+    os.lstat(path)  # one clear error when it is missing, before anything is written
+    with os.fdopen(out, 'wb') as f, tarfile.open(fileobj=f, mode='w|', format=tarfile.PAX_FORMAT) as tar:
+        if arcname == '.':
+            for entry in sorted(os.listdir(path)):
+                tar.add(posixpath.join(path, entry), arcname=entry)
+        else:
+            tar.add(path, arcname=arcname)
+    os._exit(0)
+
+
+def unpack_child(view: tuple, source: int, dest: str, top: 'str | None', confinement: _runtime.Confinement,
+                 report: int, to_host: bool = False) -> None:  # pragma: no cover - runs in the child, never returns
+    """conductor cp's and volume import's writing side: the tar on the fd source unpacked as Docker's cp does.
+    top (the archive's top entry): into dest when dest is a folder, else as dest itself (its folder must
+    exist); None: dest must be a folder. Every member is checked as ADD's are, inside the view. to_host:
+    setuid and setgid bits are dropped, and a folder is never replaced by a file."""
+    import tarfile
+    _enter(view, {source, report}, confinement)
+    rename = None
+    if top is not None and not os.path.isdir(dest) and not dest.endswith('/'):  # DIR/ must be a folder
+        rename, dest = (top, posixpath.basename(dest.rstrip('/'))), posixpath.dirname(dest.rstrip('/')) or '/'
+    if not os.path.isdir(dest):
+        raise ConductorError('%s is not a folder%s' % (dest, '' if os.path.lexists(dest) else ' (there is no such '
+                                                       'folder): make it first'))
+    _extract(tarfile, source, dest, None, rename, 0o1777 if to_host else 0o7777, replace_folders=not to_host)
+    os._exit(0)
+
+
+def _enter(view, keep, confinement):  # pragma: no cover - runs in the child
+    """Make the view (an fd of a folder, or ('overlay', (lowers, upper, work, merged, cwd)): an exited container's
+    root, mounted in a mount namespace of this child's) the root, keep no other fd, seal the imports, confine."""
+    kind, where = view
+    if kind == 'overlay':
+        sys_.unshare(sys_.CLONE_NEWNS)
+        _sandbox.make_mounts_private()
+        lowers, upper, work, merged, cwd = where
+        _sandbox.mount_overlay(lowers, upper, work, merged, cwd=cwd, nodev=True)
+        where = os.open(merged, os.O_PATH | os.O_DIRECTORY)
+    _sandbox.close_fds_except(set(keep) | {0, 1, 2, where})
+    _sandbox.seal_imports()
+    os.fchdir(where)
+    os.chroot('.')
+    os.chdir('/')
+    _runtime.confine(confinement)
+    os.umask(0o022)
+
+
+def _extract(tarfile, top, dest, owner, rename=None, mode_mask=0o7777, replace_folders=True):  # pragma: no cover
+    """ADD of a local archive (and cp's unpacking): unpacked into dest. Every member is checked again here (the
+    plan checked the names): its folder must resolve inside dest, so no symlink, made by the archive or already
+    in the image, carries a member out of it. rename: (old, new) for the archive's top entry."""
+    with os.fdopen(os.dup(top), 'rb') as f, tarfile.open(fileobj=f, mode='r|*') as tar:
         _context.keep_no_members(tar)
         if not os.path.isdir(dest):
             os.makedirs(dest)
         real_dest = os.path.realpath(dest)
         for member in tar:
-            name = _context.member_path(member.name)
+            name = _renamed(_context.member_path(member.name), rename)
             target = posixpath.join(dest, name) if name and name != '.' else dest
             parent = os.path.realpath(posixpath.dirname(target))
             if name is None or (parent != real_dest and not parent.startswith(real_dest.rstrip('/') + '/')):
@@ -170,6 +227,8 @@ def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
             if target == dest:
                 continue
             if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)):
+                if not replace_folders and os.path.isdir(target) and not os.path.islink(target):
+                    raise ConductorError('%s is a folder: it is not replaced by a file; remove it first' % target)
                 remove_tree(target)
             if member.isdir():
                 if not os.path.isdir(target):
@@ -177,7 +236,7 @@ def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
             elif member.issym():
                 os.symlink(member.linkname, target)
             elif member.islnk():
-                linked = _context.member_path(member.linkname)
+                linked = _renamed(_context.member_path(member.linkname), rename)
                 if linked is None:
                     raise ConductorError('ADD: %s links to outside %s' % (member.name, dest))
                 os.link(posixpath.join(dest, linked), target)
@@ -189,5 +248,11 @@ def _extract(tarfile, top, dest, owner):  # pragma: no cover - runs in the child
             uid, gid = owner or (member.uid, member.gid)
             os.lchown(target, uid, gid)
             if not member.issym():
-                os.chmod(target, member.mode & 0o7777)
+                os.chmod(target, member.mode & mode_mask)
                 os.utime(target, (member.mtime, member.mtime))
+
+
+def _renamed(name, rename):  # pragma: no cover - runs in the child
+    if rename and name and (name == rename[0] or name.startswith(rename[0] + '/')):
+        return rename[1] + name[len(rename[0]):]
+    return name

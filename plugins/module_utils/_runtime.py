@@ -457,13 +457,23 @@ def user_ids(spec: str) -> 'tuple[int, int, str | None, str]':
     return uid, gid, entry[0] if entry else None, entry[5] if entry else '/'
 
 
-def _entries(path):
+def user_names(root: str) -> 'dict[int, str]':
+    """{uid: name} from the /etc/passwd of the root given (a running container's /proc/<pid>/root), read as
+    user_ids reads it."""
+    names = {}
+    for fields in _entries('/etc/passwd', root):
+        if fields[2].isdigit():
+            names.setdefault(int(fields[2]), fields[0])
+    return names
+
+
+def _entries(path, root='/'):
     """/etc/passwd or /etc/group, each line split at its colons; none when there is no such file. It is read
     only as a regular file of at most USERS_MAX bytes, opened inside the root (the container's or the image's)
     without blocking: a FIFO, a device, a huge file or a link out of the root planted there is an error, never
     a wait, a host file or all memory."""
     try:
-        fd = _sandbox.open_in_root('/', path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        fd = _sandbox.open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
             return []

@@ -12,7 +12,14 @@ description:
   - Returns the images and containers on the managed host, as C(conductor images) and C(conductor ps) list them.
   - With O(doctor=true), also what C(conductor doctor --json) checks (kernel, firewall backend and forward policies,
     C(ip_forward), debootstrap and keyrings, project quotas, free space, Python libraries), each with its fix.
+  - With O(stats=true), also what each running container uses now, as C(conductor stats --json) reports it.
 options:
+  stats:
+    description:
+      - Also return what each running container uses now (CPU, memory, processes, block and network I/O) as
+        RV(stats), measured over half a second.
+    type: bool
+    default: false
   doctor:
     description:
       - Also check the host, as C(conductor doctor) does, and return the result as RV(doctor).
@@ -50,6 +57,17 @@ containers:
   type: list
   elements: dict
   sample: [{name: web, image: cs695, status: running, pid: 4242, exit_code: null, created: '2026-11-28T13:00:00Z'}]
+stats:
+  description:
+    - With O(stats=true), one entry per running container, as C(conductor stats --json) gives it.
+    - C(cpu_percent) (100 is one core), C(memory) and C(memory_limit) (bytes), C(memory_percent), C(pids) and
+      C(pids_limit) (-1 for none), C(io_read) and C(io_write), C(net_rx) and C(net_tx) (bytes, as the container sees
+      them); a figure the host keeps no file for is left out.
+  returned: when O(stats=true)
+  type: list
+  elements: dict
+  sample: [{name: web, running: true, status: running, cpu_percent: 12.5, memory: 52428800, memory_limit: 209715200,
+            memory_percent: 25.0, pids: 3, pids_limit: 2048, io_read: 0, io_write: 4096, net_rx: 1200, net_tx: 800}]
 doctor:
   description:
     - The host's checks, with O(doctor=true). Each check has C(check) (its name), C(status) (V(ok), V(warning) or
@@ -69,8 +87,11 @@ from ansible_collections.cs695.conductor.plugins.module_utils._store import publ
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
 
 
-def gather(store, doctor):
+def gather(store, doctor, stats):
     result = {'changed': False, 'images': [public(m) for m in store.images()], 'containers': Containers(store).list()}
+    if stats:
+        from ansible_collections.cs695.conductor.plugins.module_utils import _stats
+        result['stats'] = _stats.measure(store)
     if doctor:
         from ansible_collections.cs695.conductor.plugins.module_utils import _doctor
         checks = _doctor.checks(store)
@@ -80,9 +101,10 @@ def gather(store, doctor):
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(root=ROOT_OPTION, doctor=dict(type='bool', default=False)),
+    module = AnsibleModule(argument_spec=dict(root=ROOT_OPTION, doctor=dict(type='bool', default=False),
+                                              stats=dict(type='bool', default=False)),
                            supports_check_mode=True)
-    run_module(module, lambda store, out: gather(store, module.params['doctor']))
+    run_module(module, lambda store, out: gather(store, module.params['doctor'], module.params['stats']))
 
 
 if __name__ == '__main__':

@@ -61,8 +61,8 @@ def test_v2_group_and_limits(tree):
     assert group.version == 'v2' and group.folders() == [str(tree / 'conductor' / 'web')]
     group.create({'memory': 64 << 20, 'cpus': 1.5, 'pids': 2048})
     web = tree / 'conductor' / 'web'
-    assert (tree / 'cgroup.subtree_control').read_text() == '+cpu +memory +pids'
-    assert (tree / 'conductor' / 'cgroup.subtree_control').read_text() == '+cpu +memory +pids'
+    assert (tree / 'cgroup.subtree_control').read_text() == '+cpu +io +memory +pids'
+    assert (tree / 'conductor' / 'cgroup.subtree_control').read_text() == '+cpu +io +memory +pids'
     assert (web / 'memory.max').read_text() == str(64 << 20)
     assert (web / 'cpu.max').read_text() == '150000 100000'
     assert (web / 'pids.max').read_text() == '2048'

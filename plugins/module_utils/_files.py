@@ -1,0 +1,215 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
+"""A container's files, from the host: conductor cp, diff, and volume export and import.
+
+Whatever reads or writes inside a container's root, a volume or the host folder a student's files are copied
+to is one of _copystep's children, chrooted into it and confined as a build's COPY step is: so a student's
+symlink resolves inside their own files, never on the host. Between the two sides goes a tar stream.
+"""
+
+import contextlib
+import os
+import posixpath
+import stat
+
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name, walk
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import COPY_CAPS
+from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive
+from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
+from ansible_collections.cs695.conductor.plugins.module_utils import _copystep, _runtime, _sandbox, _seccomp
+
+WHITEOUT_DEVICE = 0  # overlayfs marks a deleted path with a character device 0:0
+
+
+def split(text: str) -> 'tuple[str | None, str]':
+    """cp's argument: (NAME, PATH) for NAME:PATH, (None, text) for a host path or - (as Docker's: a host path
+    with a colon in it is written ./a:b)."""
+    name, colon, path = text.partition(':')
+    if colon and name and '/' not in name:
+        return check_name('container', name), path or '/'
+    return None, text
+
+
+def copy(store, source: str, dest: str) -> None:
+    """conductor cp SOURCE DEST: one of them NAME:PATH (a running or exited container), the other a host path
+    or - (a tar stream on stdin or stdout, as Docker's). Modes and owners (numbers, as the container has them)
+    are kept, but setuid and setgid bits never reach the host."""
+    (from_name, from_path), (to_name, to_path) = split(source), split(dest)
+    if (from_name is None) == (to_name is None):
+        raise ConductorError('give one side as NAME:PATH (a container\'s path) and the other as a host path or -, '
+                             'got %r and %r' % (source, dest))
+    containers = Containers(store)
+    if from_name:
+        with _container_view(containers, from_name) as view:
+            if to_path == '-':
+                with _std(1) as out:
+                    _pack(store, view, from_path, out)
+                return
+            top, to_path = _top(from_path), os.path.abspath(to_path)
+            if top == '.' and not os.path.lexists(to_path) and os.path.isdir(os.path.dirname(to_path)):
+                os.mkdir(to_path)  # NAME:DIR/. to a new folder: DIR's entries in it, as Docker's
+            into = to_path if os.path.isdir(to_path) else os.path.dirname(to_path)
+            if not os.path.isdir(into):
+                raise ConductorError('cannot copy to %s: there is no folder %s on the host: make it first'
+                                     % (to_path, into))
+            with _scratch(store) as scratch:
+                _pack(store, view, from_path, scratch, what='%s:%s' % (from_name, from_path))
+                with _folder_view(into) as host:
+                    _unpack(store, host, scratch, '/' + (os.path.basename(to_path) if into != to_path else ''),
+                            None if top == '.' else top, to_host=True)
+        return
+    with _container_view(containers, to_name) as view:
+        if from_path == '-':
+            with _std(0) as source:
+                _unpack(store, view, source, to_path, None)
+            return
+        top, from_path = _top(from_path), os.path.abspath(from_path)
+        if not os.path.lexists(from_path):
+            raise ConductorError('cannot copy %s: there is no such file or folder on the host' % from_path)
+        with _scratch(store) as scratch:
+            with _folder_view(from_path if top == '.' else os.path.dirname(from_path)) as host:
+                _pack(store, host, '/' if top == '.' else '/' + top, scratch, top, what=from_path)
+            _unpack(store, view, scratch, to_path, None if top == '.' else top)
+
+
+@contextlib.contextmanager
+def _std(fd):
+    """Our stdin or stdout, as another fd: a child's 0 and 1 are spawn's."""
+    other = os.dup(fd)
+    try:
+        yield other
+    finally:
+        os.close(other)
+
+
+def export_volume(store, name: str, output: str) -> None:
+    """volume export NAME -o FILE (- for stdout): the volume's files as a tar, owners and modes kept."""
+    Volumes(store).require(name)
+    with _folder_view(Volumes(store).dir(name, 'data')) as view:
+        if output == '-':
+            with _std(1) as out:
+                _pack(store, view, '/', out, '.')
+            return
+        with _scratch(store) as scratch:
+            _pack(store, view, '/', scratch, '.', what='volume %s' % name)
+            with open(output, 'wb') as f:
+                _send(scratch, f.fileno())
+
+
+def import_volume(store, name: str, source: str) -> None:
+    """volume import NAME -i FILE (- for stdin): a tar unpacked into the volume, every member kept inside it."""
+    Volumes(store).require(name)
+    with (_std(0) if source == '-' else open(source, 'rb')) as fd, _folder_view(Volumes(store).dir(name, 'data')) as view:
+        _unpack(store, view, fd if isinstance(fd, int) else fd.fileno(), '/', None)
+
+
+def diff(store, name: str) -> 'list[tuple[str, str]]':
+    """conductor diff NAME: (kind, path) of what the container's own layer holds, against its image: A added,
+    C changed, D deleted (a whiteout), as Docker's; a folder that holds a change is C."""
+    containers = Containers(store)
+    config = containers.require(name)
+    lowers = store.lowerdirs(config.base, config.layers)
+    upper = containers.dir(name, 'upper')
+    changes = []
+    for folder, dirs, files, fd in walk(upper):
+        for entry in sorted(dirs + files):
+            path = posixpath.join('/', folder[len(upper):].lstrip('/'), entry)
+            st = os.stat(entry, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, WHITEOUT_DEVICE):
+                changes.append(('D', path))
+            else:
+                changes.append(('C' if _in_image(store.root, lowers, path) else 'A', path))
+    return sorted(changes, key=lambda change: change[1])
+
+
+def _in_image(store_root, lowers, path):
+    """Whether path is in the image: found in a layer, top first, before a whiteout of it (no link followed)."""
+    for lower in lowers:
+        try:
+            fd = _sandbox.open_in_root(os.path.join(store_root, lower), posixpath.dirname(path))
+        except OSError:
+            continue
+        try:
+            st = os.stat(posixpath.basename(path), dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        return not (stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, WHITEOUT_DEVICE))
+    return False
+
+
+def _top(path):
+    """The name a copied path has in the tar: its last part, or '.' (its entries) for a path ending in /."""
+    return '.' if path.endswith('/.') or path in ('/', '.') else posixpath.basename(path.rstrip('/')) or '.'
+
+
+def _confinement(store):
+    return _runtime.Confinement(COPY_CAPS, _seccomp.filter_for(store.root, COPY_CAPS))
+
+
+def _pack(store, view, path, out, arcname=None, what=None):
+    arcname = arcname or _top(path)
+    code, message = _sandbox.spawn(lambda report: _copystep.pack_child(view, path, arcname, out, _confinement(store),
+                                                                       report))
+    if code:
+        raise ConductorError('cannot read %s: %s' % (what or path, message or 'exit code %d' % code))
+    if stat.S_ISREG(os.fstat(out).st_mode) and what:  # a scratch file, read next from its start
+        os.lseek(out, 0, os.SEEK_SET)
+
+
+def _unpack(store, view, source, dest, top, to_host=False):
+    code, message = _sandbox.spawn(lambda report: _copystep.unpack_child(view, source, dest, top, _confinement(store),
+                                                                         report, to_host))
+    if code:
+        raise ConductorError('cannot copy to %s: %s' % (dest, message or 'exit code %d' % code))
+
+
+@contextlib.contextmanager
+def _container_view(containers, name):
+    """What the children enter: a running container's root (its /proc/<pid>/root, volumes and all), or an
+    exited one's files, mounted in the child alone while this holds the container's lock (no start meanwhile)."""
+    config = containers.require(name)
+    with containers.store.lock(name):
+        state = containers.state(name)
+        if not state['running']:
+            folder = containers.dir(name)
+            yield ('overlay', (containers.store.lowerdirs(config.base, config.layers), os.path.join(folder, 'upper'),
+                               os.path.join(folder, 'work'), os.path.join(folder, 'rootfs'), containers.store.root))
+            return
+        fd = os.open('/proc/%d/root' % state['pid'], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if not alive(state['pid'], state['pid_start']):
+                raise ConductorError('container %r stopped while its files were opened: run the command again' % name)
+            yield ('fd', fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _folder_view(path):
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield ('fd', fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _scratch(store):
+    """An unnamed file on the state root's file system: the tar between the two children."""
+    fd = os.open(store.root, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _send(source, target):
+    while os.sendfile(target, source, None, 1 << 24):
+        pass

@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The instructor's tools: stats and top, cp both ways (through a student's planted symlinks), diff, and the
+hand-in of a volume (export and import), each next to an attack a student would try."""
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+import helpers
+
+from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
+from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
+
+
+@pytest.fixture
+def image(root):
+    helpers.seed_image(root, 'img')
+    return 'img'
+
+
+def cgroup_file(root, name, controller, file_name):
+    with open(os.path.join(Containers(Store(root)).cgroup(name).groups[controller], file_name)) as f:
+        return int(f.read())
+
+
+def test_stats_agree_with_the_cgroup_files_and_top_shows_the_processes(conductor, image, root):
+    conductor('run', '-d', image, 'burn', '--', 'sh', '-c', 'while :; do :; done')
+    conductor('run', '-d', '--memory', '200m', image, 'hold', '--', 'python3', '-c',
+              'import time\nb = bytearray(50 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n'
+              'open("/tmp/ready", "w").close()\ntime.sleep(1000)')
+    conductor('run', image, 'done', '--', 'true')
+    for dummy in range(100):
+        if conductor('exec', 'hold', '--', 'test', '-e', '/tmp/ready', check=False).returncode == 0:
+            break
+        time.sleep(0.1)
+    cpu_before, started = cgroup_file(root, 'burn', 'cpuacct', 'cpuacct.usage'), time.monotonic()
+    rows = {r['name']: r for r in json.loads(conductor('stats', '--json', 'burn', 'hold', 'done').stdout)}
+    cpu = (cgroup_file(root, 'burn', 'cpuacct', 'cpuacct.usage') - cpu_before) / 1e7 / (time.monotonic() - started)
+    memory = cgroup_file(root, 'hold', 'memory', 'memory.usage_in_bytes')
+    assert abs(rows['burn']['cpu_percent'] - cpu) <= 10, (rows['burn'], cpu)
+    assert rows['burn']['cpu_percent'] > 50 and rows['hold']['cpu_percent'] < 10
+    assert abs(rows['hold']['memory'] - memory) <= memory / 10 and rows['hold']['memory'] >= 50 << 20
+    assert rows['hold']['memory_limit'] == 200 << 20 and rows['hold']['pids'] == 1
+    assert rows['hold']['pids_limit'] == 2048 and 'io_read' in rows['hold']
+    assert rows['done'] == {'name': 'done', 'running': False, 'status': 'exited (0)'}
+    table = conductor('stats', '--no-stream').stdout.splitlines()
+    assert table[0].split()[:3] == ['NAME', 'CPU', '%'] and len(table) == 3, 'every running container, once'
+    processes = json.loads(conductor('top', '--json', 'hold').stdout)
+    assert [(p['pid_inside'], p['user']) for p in processes] == [(1, 'root')]
+    assert processes[0]['command'].startswith('python3 -c') and processes[0]['rss'] >= 50 << 20
+    assert 'no container named' in conductor.fails('stats', 'nobody') and 'no container named' in conductor.fails('top', 'nobody')
+    assert 'is not running' in conductor.fails('top', 'done')
+
+
+def test_cp_both_ways_never_follows_a_students_symlink_out(conductor, image, tmp_path):
+    secret, landing = tmp_path / 'secret.txt', tmp_path / 'landing'
+    secret.write_text('the host\'s\n')
+    landing.mkdir()
+    conductor('run', '-d', image, 'st', '--', 'sleep', '1000')
+    conductor('exec', 'st', '--', 'sh', '-c', 'mkdir /work && ln -s / /work/escape && ln -s %s /work/tohost && '
+              'echo inside > /work/f && chown 1000:1000 /work/f && chmod 4755 /work/f' % landing)
+    # the attack, out: the path leads through the student's link to / ... which is the container's /
+    assert 'No such file' in conductor.fails('cp', 'st:/work/escape%s' % secret, tmp_path / 'got')
+    assert not (tmp_path / 'got').exists()
+    # the attack, in: the destination leads through a link to a host folder ... which is the container's
+    handout = tmp_path / 'handout.txt'
+    handout.write_text('handout\n')
+    conductor.fails('cp', handout, 'st:/work/tohost/')
+    conductor.fails('cp', handout, 'st:/work/tohost/planted.txt')
+    assert os.listdir(landing) == []
+    # control: the honest copies, both ways, modes and owners kept (setuid never on the host)
+    conductor('cp', 'st:/work', tmp_path / 'out')
+    out = tmp_path / 'out'
+    assert (out / 'f').read_text() == 'inside\n' and os.readlink(out / 'escape') == '/'
+    st = os.lstat(out / 'f')
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1000, 1000, 0o755)
+    stream = subprocess.run([sys.executable, helpers.CLI, '--root', conductor.root, 'cp', 'st:/work/f', '-'],
+                            capture_output=True, check=True).stdout
+    member = tarfile.open(fileobj=io.BytesIO(stream)).getmember('f')
+    assert (member.uid, member.mode) == (1000, 0o4755), 'a tar stream keeps everything'
+    conductor('cp', handout, 'st:/work/')
+    conductor('cp', handout, 'st:/work/renamed.txt')
+    assert conductor('exec', 'st', '--', 'cat', '/work/handout.txt', '/work/renamed.txt').stdout == 'handout\n' * 2
+    with tarfile.open(tmp_path / 'in.tar', 'w') as tar:
+        tar.add(handout, arcname='from-tar.txt')
+    conductor('cp', '-', 'st:/work', stdin=open(tmp_path / 'in.tar', 'rb'))
+    assert conductor('exec', 'st', '--', 'cat', '/work/from-tar.txt').stdout == 'handout\n'
+    # bad input: one error each
+    assert 'no container named' in conductor.fails('cp', 'nobody:/x', tmp_path / 'y')
+    assert 'one side as NAME:PATH' in conductor.fails('cp', handout, tmp_path / 'z')
+    assert 'no such file or folder on the host' in conductor.fails('cp', tmp_path / 'missing', 'st:/work')
+    assert 'no folder' in conductor.fails('cp', 'st:/work/f', tmp_path / 'no' / 'such' / 'f')
+
+
+def test_cp_of_an_exited_container_keeps_a_large_file_whole(conductor, image, tmp_path, root):
+    made = conductor('run', image, 'ex', '--', 'sh', '-c', 'test -e /big || head -c 50000000 /dev/urandom > /big; '
+                     'sha256sum /big*').stdout.split()[0]
+    conductor('cp', 'ex:/big', tmp_path / 'big')
+    with open(tmp_path / 'big', 'rb') as f:
+        assert hashlib.sha256(f.read()).hexdigest() == made
+    conductor('cp', tmp_path / 'big', 'ex:/big2')
+    assert not helpers.mounts_under(root + '/containers'), 'the exited container\'s view is gone'
+    conductor('start', 'ex')
+    for dummy in range(100):
+        digests = conductor('logs', 'ex').stdout.split()
+        if len(digests) == 4:
+            break
+        time.sleep(0.1)
+    assert digests == [made, '/big', made, '/big2'], 'the file out, and in again, is the same'
+
+
+def test_diff_shows_what_was_added_changed_and_deleted(conductor, image):
+    conductor('run', '-d', image, 'd', '--', 'sleep', '1000')
+    conductor('exec', 'd', '--', 'sh', '-c', 'echo new > /root/added.txt && echo more >> /etc/issue && rm /etc/debian_version')
+    changes = conductor('diff', 'd').stdout.splitlines()
+    assert {'A /root/added.txt', 'C /etc/issue', 'D /etc/debian_version', 'C /etc', 'C /root'} <= set(changes)
+    assert 'no container named' in conductor.fails('diff', 'nobody')
+
+
+def test_a_volume_is_handed_in_and_back_and_an_archive_never_unpacks_outside(conductor, image, tmp_path):
+    conductor('run', '-v', 'work:/work', image, 'w', '--', 'sh', '-c', 'mkdir /work/src && echo code > /work/src/a.c '
+              '&& chown 1000:1000 /work/src/a.c && chmod 640 /work/src/a.c')
+    conductor('volume', 'export', 'work', '-o', tmp_path / 'work.tar')
+    with tarfile.open(tmp_path / 'work.tar') as tar:
+        member = tar.getmember('src/a.c')
+        assert (member.uid, member.gid, member.mode) == (1000, 1000, 0o640)
+    conductor('volume', 'create', 'back')
+    conductor('volume', 'import', 'back', '-i', tmp_path / 'work.tar')
+    assert conductor('run', '-v', 'back:/b', image, 'r', '--', 'stat', '-c', '%u %a %n', '/b/src/a.c').stdout == '1000 640 /b/src/a.c\n'
+    # a student's crafted archive: a link to a host folder, then a member through it, and a member with ..
+    landing = tmp_path / 'landing'
+    landing.mkdir()
+    for members in ([('link', tarfile.SYMTYPE, str(landing)), ('link/pwned', tarfile.REGTYPE, '')],
+                    [('../../../../%s/pwned' % landing, tarfile.REGTYPE, '')]):
+        with tarfile.open(tmp_path / 'evil.tar', 'w') as tar:
+            for name, kind, target in members:
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname, info.size = kind, target, 0 if kind != tarfile.REGTYPE else 3
+                tar.addfile(info, io.BytesIO(b'pwn') if kind == tarfile.REGTYPE else None)
+        conductor.fails('volume', 'import', 'back', '-i', tmp_path / 'evil.tar')
+        assert os.listdir(landing) == []
+    assert 'needs -o FILE' in conductor.fails('volume', 'export', 'work')
+    assert 'no volume' in conductor.fails('volume', 'export', 'nothing', '-o', tmp_path / 'x.tar')
