@@ -457,6 +457,13 @@ def cmd_diff(store, args):
         print('%s %s' % (kind, path))
 
 
+def cmd_commit(store, args):
+    """commit NAME IMAGE: make a container's files (its own layer) a new image, while it runs or not."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _files
+    manifest = _files.commit(store, args.name, args.image, args.change)
+    print('%s %s' % (manifest['name'], manifest['id'][:12]))
+
+
 def cmd_healthcheck(store, args):
     """healthcheck NAME: run the image's HEALTHCHECK once in the container (podman healthcheck run); exit 1 if it fails."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _exec
@@ -727,6 +734,9 @@ COMMANDS = {
     'top': (cmd_top, 'NAME', [('--json', 'json', None, 'print the processes as JSON')]),
     'cp': (cmd_cp, 'SOURCE DEST', []),
     'diff': (cmd_diff, 'NAME', []),
+    'commit': (cmd_commit, 'NAME IMAGE', [('-c, --change', 'change', 'INSTRUCTION...', 'set the new image\'s config '
+                                           'with a Conductorfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, '
+                                           'VOLUME, WORKDIR, ...)')]),
     'healthcheck': (cmd_healthcheck, 'NAME', [('--wait', 'wait', 'SECONDS', 'run it until it passes, for at most this long')]),
     'logs': (cmd_logs, 'NAME', [('-f, --follow', 'follow', None, 'keep printing until the container stops')]),
     'stop': (cmd_stop, '[NAME...]', [('-t, --time', 'time', 'SECONDS',

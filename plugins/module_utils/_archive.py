@@ -171,6 +171,14 @@ def _blob_of_layer(folder, source, compress):
             'sha256:' + plain.hash.hexdigest())
 
 
+def diff_id(folder: str) -> str:
+    """A layer folder's diff_id: the sha256 of the tar `save` writes of it (a commit's layer is keyed by it)."""
+    plain = _Hashing(None)
+    with tarfile.open(fileobj=plain, mode='w|', format=tarfile.PAX_FORMAT) as tar:
+        _tar_folder(tar, folder)
+    return 'sha256:' + plain.hash.hexdigest()
+
+
 def _tar_folder(tar, top):
     """A layer's folder as an OCI layer: whiteouts as .wh. files, no device nodes, numeric owners."""
     for folder, dirs, files, fd in walk(top):

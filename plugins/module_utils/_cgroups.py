@@ -33,13 +33,17 @@ differ (a new parent, or a changed conductor.conf); in systemd's unit they are i
 MemoryMax=, given to systemd-run and corrected with systemctl set-property.
 """
 
+import contextlib
 import errno
 import os
+import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, locked, mounts, parse_size
 
 CONTROLLERS = ('memory', 'cpu', 'pids')
-COUNTED = {'v1': ('cpuacct', 'blkio'), 'v2': ('io',)}  # groups made only so that `stats` can read their figures
+# groups made only so that `stats` can read their figures and `commit` can freeze the container (v2's cgroup.freeze
+# is in every group); a container started before they were made lacks them
+COUNTED = {'v1': ('cpuacct', 'blkio', 'freezer'), 'v2': ('io',)}
 DEFAULT_PIDS = 2048  # as Podman: a fork bomb stops there (PIDS_LIMIT in the config)
 CPU_PERIOD = 100000  # microseconds, as Docker's --cpus uses
 MIN_MEMORY = 6 << 20  # as Docker: less cannot run a shell
@@ -227,7 +231,7 @@ class Cgroup:
             self.groups = {c: os.path.join(found, self.parent, name) for c in CONTROLLERS}
         else:
             self.roots = found
-            self.groups = {c: os.path.join(found[c], self.parent, name) for c in CONTROLLERS + ('devices', 'blkio')
+            self.groups = {c: os.path.join(found[c], self.parent, name) for c in CONTROLLERS + ('devices', 'blkio', 'freezer')
                            if c in found}
             if 'cpuacct' in found:  # mounted with cpu (cpu,cpuacct) on every distribution: the same folder
                 self.groups.setdefault('cpuacct', os.path.join(found['cpuacct'], self.parent, name))
@@ -386,6 +390,30 @@ class Cgroup:
         counted = [self.groups[c] for c in COUNTED['v1'] if self.version == 'v1' and c in self.groups]
         return [os.path.join(folder, 'cgroup.procs') for folder in self.folders()
                 if folder not in counted or os.path.isdir(folder)]
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """Every process of the group stopped where it is (the freezer), and thawed again after: a consistent
+        copy of what the container wrote, and nothing it runs sees a signal."""
+        if self.version == 'v2':
+            path, states = os.path.join(self.folders()[0], 'cgroup.freeze'), ('1', '0')
+            done = (os.path.join(self.folders()[0], 'cgroup.events'), 'frozen 1')
+        else:
+            path, states = os.path.join(self.groups.get('freezer', '/nonexistent'), 'freezer.state'), ('FROZEN', 'THAWED')
+            done = (path, 'FROZEN')
+        if not os.path.exists(path):
+            raise ConductorError('container %r has no freezer group (it was started by an older Conductor): restart it '
+                                 '(conductor stop --keep, then start), and try again' % self.container)
+        _write(path, states[0])
+        try:
+            deadline = time.time() + 10
+            while done[1] not in _read(done[0]).splitlines():
+                if time.time() > deadline:
+                    raise ConductorError('container %r did not freeze within 10 s: try again' % self.container)
+                time.sleep(0.01)
+            yield
+        finally:
+            _write(path, states[1])
 
     def counters(self) -> dict:
         """What `stats` shows, one file per figure: usage() and CPU time (ns), bytes read and written; a figure

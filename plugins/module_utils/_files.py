@@ -127,6 +127,74 @@ def diff(store, name: str) -> 'list[tuple[str, str]]':
     return sorted(changes, key=lambda change: change[1])
 
 
+CHANGES = ('CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'USER', 'VOLUME', 'WORKDIR', 'STOPSIGNAL', 'HEALTHCHECK',
+           'SHELL')  # what commit --change may say (Docker's list, and the other instructions that only set config)
+
+
+def commit(store, name: str, image: str, changes: 'list[str] | tuple' = ()) -> dict:
+    """conductor commit NAME IMAGE: the container's own layer becomes a new layer on its image, keyed by its
+    content (_store.committed_key). A running container is frozen while its layer is copied (a consistent copy;
+    nothing it runs is signalled or changed), then goes on. changes: Conductorfile instructions that set the new
+    image's config (CMD, ENV, ...), as docker commit --change. The new image is any other: run, save, push it."""
+    from ansible_collections.cs695.conductor.plugins.module_utils import _archive, _bases, _conductorfile
+    from ansible_collections.cs695.conductor.plugins.module_utils._buildplan import image_digest
+    from ansible_collections.cs695.conductor.plugins.module_utils._common import remove_tree, temp_name, tree_size, utc_now, write_json
+    from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name
+    from ansible_collections.cs695.conductor.plugins.module_utils._store import committed_key
+    import subprocess
+    image = image_name(image)
+    containers = Containers(store)
+    record = containers.require(name)
+    if store.image(image, checked=False) is not None:
+        raise ConductorError('an image named %r exists: give another name, or remove it first (conductor rmi %s)'
+                             % (image, image))
+    source = store.image(record.image)
+    config = dict(source['config']) if source and source.get('id') == record.image_id else {
+        'env': record.environment, 'cmd': record.argv, 'workdir': record.run_workdir, 'user': record.run_as,
+        'labels': record.run_labels}  # the image was rebuilt or removed: what the container runs with
+    for text in changes:
+        steps = _conductorfile.parse('FROM scratch\n' + text, '--change %r' % text)[1:]
+        if len(steps) != 1 or steps[0].command not in CHANGES:
+            raise ConductorError('--change %r is not one instruction that sets the image\'s config: give one of %s, '
+                                 'as in a Conductorfile (--change \'CMD ["python3", "app.py"]\')' % (text, ', '.join(CHANGES)))
+        config = _conductorfile.apply_config(config, _conductorfile.expand(steps[0], {}))
+    config.pop('cmd_here', None)
+    tmp = store.path('layers', temp_name('commit'))
+    os.makedirs(tmp)
+    try:
+        with containers.store.lock(name):
+            running = containers.state(name)['running']
+            with containers.cgroup(name).frozen() if running else contextlib.nullcontext():
+                copied = subprocess.run(['cp', '-a', '--reflink=auto', containers.dir(name, 'upper'),
+                                         os.path.join(tmp, 'diff')], capture_output=True, text=True, check=False)
+        if copied.returncode:
+            raise ConductorError('cannot copy the files of container %r: %s' % (name, copied.stderr.strip()))
+        below = record.layers[-1] if record.layers else record.base
+        key = committed_key(below, _archive.diff_id(os.path.join(tmp, 'diff')))
+        write_json(os.path.join(tmp, 'layer.json'), {
+            'key': key, 'id': key, 'instruction': 'conductor commit %s %s' % (name, image),
+            'size': tree_size(os.path.join(tmp, 'diff')), 'created': utc_now()})
+        with store.lock():
+            if store.image(image, checked=False) is not None:
+                raise ConductorError('an image named %r was made meanwhile: give another name' % image)
+            if not os.path.isdir(store.path('layers', key)):
+                os.rename(tmp, store.path('layers', key))
+            layers = list(record.layers) + [key]
+            missing = [k for k in record.layers if store.layer(k) is None]
+            if missing:
+                raise ConductorError('layer %s of container %r is gone: its image was removed; nothing was made'
+                                     % (missing[0], name))
+            records = [store.layer(k) for k in layers]
+            manifest = {'name': image, 'id': image_digest(record.base, [r['id'] for r in records], config),
+                        'base': record.base, 'layers': layers, 'config': config, 'from': record.image,
+                        'created': utc_now(),
+                        'size': (_bases.base_info(store.root, record.base) or {}).get('size', 0) + sum(r['size'] for r in records)}
+            write_json(store.image_path(image), manifest)
+        return manifest
+    finally:
+        remove_tree(tmp)
+
+
 def _in_image(store_root, lowers, path):
     """Whether path is in the image: found in a layer, top first, before a whiteout of it (no link followed)."""
     for lower in lowers:

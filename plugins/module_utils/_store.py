@@ -246,6 +246,16 @@ def loaded_key(below: 'str | None', diff_id: object) -> str:
     return LOADED + hashlib.sha256(('sha256:%s %s' % (below[len(LOADED):], diff_id)).encode()).hexdigest()
 
 
+def committed_key(below: str, diff_id: str) -> str:
+    """The key of a container's layer made an image's (conductor commit): its content's digest chained to the
+    key below it, as a loaded layer's (the chain ID itself, when the layers below are loaded ones)."""
+    import hashlib
+    if below.startswith(LOADED):
+        return loaded_key(below, diff_id)
+    loaded_key(None, diff_id)  # checked: a diff_id
+    return LOADED + hashlib.sha256(('%s %s' % (check_key(below, 'layer'), diff_id)).encode()).hexdigest()
+
+
 def bad_key(manifest: object) -> 'str | None':
     """What is wrong with a manifest's (or a container record's) keys, as words; None when they are sound."""
     if not isinstance(manifest, dict) or not isinstance(manifest.get('layers'), list):

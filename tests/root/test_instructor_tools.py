@@ -147,3 +147,34 @@ def test_a_volume_is_handed_in_and_back_and_an_archive_never_unpacks_outside(con
         assert os.listdir(landing) == []
     assert 'needs -o FILE' in conductor.fails('volume', 'export', 'work')
     assert 'no volume' in conductor.fails('volume', 'export', 'nothing', '-o', tmp_path / 'x.tar')
+
+
+def test_commit_of_a_running_container_makes_an_image_that_runs_saves_and_loads(conductor, image, tmp_path):
+    conductor('run', '-d', image, 'student', '--', 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; '
+              'sleep 0.05; done')
+    conductor('exec', 'student', '--', 'sh', '-c', 'echo my work > /root/essay.txt && rm /etc/debian_version')
+    before = json.loads(conductor('inspect', 'student').stdout)['state']
+    def listing():  # but what the student's counter writes
+        return [entry for entry in conductor.listing() if not entry[0].startswith('containers/student/upper/tmp')]
+    unchanged = listing()
+    assert 'is not one instruction' in conductor.fails('commit', 'student', 'graded', '--change', 'RUN rm -rf /')
+    assert 'unknown instruction' in conductor.fails('commit', 'student', 'graded', '--change', 'not an instruction')
+    assert 'an image named \'img\' exists' in conductor.fails('commit', 'student', 'img')
+    assert 'no container named' in conductor.fails('commit', 'nobody', 'graded')
+    assert listing() == unchanged, 'a refused commit changes nothing'
+    conductor('commit', 'student', 'graded', '--change', 'CMD ["cat", "/root/essay.txt"]', '--change', 'ENV GRADED=1')
+    after = json.loads(conductor('inspect', 'student').stdout)['state']
+    assert after['running'] and (after['pid'], after['pid_start']) == (before['pid'], before['pid_start'])
+    count = conductor('exec', 'student', '--', 'cat', '/tmp/count').stdout
+    time.sleep(0.3)
+    assert conductor('exec', 'student', '--', 'cat', '/tmp/count').stdout != count, 'it goes on, thawed'
+    assert conductor('run', 'graded', 'g1').stdout == 'my work\n'
+    out = conductor('run', 'graded', 'g2', '--', 'sh', '-c', 'echo $GRADED; ls /etc/debian_version 2>&1; true').stdout
+    assert out.startswith('1\n') and 'No such file' in out, 'the deleted image file stays deleted'
+    conductor('save', 'graded', '-o', tmp_path / 'graded.tar')
+    conductor('rm', 'g1', 'g2')
+    conductor('rmi', 'graded')
+    conductor('load', '-i', tmp_path / 'graded.tar')
+    assert conductor('run', 'graded', 'g3').stdout == 'my work\n'
+    layers = json.loads(conductor('images', '--json').stdout)
+    assert all(key.startswith('sha256-') for row in layers if row['name'] == 'graded' for key in row['layers'][-1:])
