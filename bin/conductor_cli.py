@@ -252,7 +252,9 @@ def cmd_volume(store, args):
             raise usage(args, 'volume %s needs %s FILE (- for standard %s)' % (
                 action, '-o' if action == 'export' else '-i', 'output' if action == 'export' else 'input'))
         if action == 'export':
-            _files.export_volume(store, name, given)
+            summary = _files.export_volume(store, name, given)
+            if given != '-':
+                print('Exported %s: %d files, %s, to %s' % (name, summary['files'], human_size(summary['size']), given))
         else:
             _files.import_volume(store, name, given)
     elif action == 'create':

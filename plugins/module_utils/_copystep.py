@@ -163,12 +163,16 @@ def pack_child(view: tuple, path: str, arcname: str, out: int, confinement: _run
     tarfile.pwd = tarfile.grp = None
     _enter(view, {out, report}, confinement)
     os.lstat(path)  # one clear error when it is missing, before anything is written
+    counted = [0, 0]
+
+    def count(info):
+        if info.isreg():
+            counted[0], counted[1] = counted[0] + 1, counted[1] + info.size
+        return info
     with os.fdopen(out, 'wb') as f, tarfile.open(fileobj=f, mode='w|', format=tarfile.PAX_FORMAT) as tar:
-        if arcname == '.':
-            for entry in sorted(os.listdir(path)):
-                tar.add(posixpath.join(path, entry), arcname=entry)
-        else:
-            tar.add(path, arcname=arcname)
+        for entry in sorted(os.listdir(path)) if arcname == '.' else [None]:
+            tar.add(posixpath.join(path, entry) if entry else path, arcname=entry or arcname, filter=count)
+    os.write(1, b'%d %d\n' % tuple(counted))  # to the parent: the files and their bytes
     os._exit(0)
 
 

@@ -87,18 +87,19 @@ def _std(fd):
         os.close(other)
 
 
-def export_volume(store, name: str, output: str) -> None:
-    """volume export NAME -o FILE (- for stdout): the volume's files as a tar, owners and modes kept."""
+def export_volume(store, name: str, output: str) -> dict:
+    """volume export NAME -o FILE (- for stdout): the volume's files as a tar, owners and modes kept;
+    {'files', 'size'}: how many files it holds, of how many bytes."""
     Volumes(store).require(name)
     with _folder_view(Volumes(store).dir(name, 'data')) as view:
         if output == '-':
             with _std(1) as out:
-                _pack(store, view, '/', out, '.')
-            return
+                return _pack(store, view, '/', out, '.')
         with _scratch(store) as scratch:
-            _pack(store, view, '/', scratch, '.', what='volume %s' % name)
+            summary = _pack(store, view, '/', scratch, '.', what='volume %s' % name)
             with open(output, 'wb') as f:
                 _send(scratch, f.fileno())
+    return summary
 
 
 def import_volume(store, name: str, source: str) -> None:
@@ -222,13 +223,16 @@ def _confinement(store):
 
 
 def _pack(store, view, path, out, arcname=None, what=None):
-    arcname = arcname or _top(path)
+    """The tar of path in the view, written to out; {'files', 'size'}: how many files, of how many bytes."""
+    arcname, lines = arcname or _top(path), []
     code, message = _sandbox.spawn(lambda report: _copystep.pack_child(view, path, arcname, out, _confinement(store),
-                                                                       report))
+                                                                       report), lines.append)
     if code:
         raise ConductorError('cannot read %s: %s' % (what or path, message or 'exit code %d' % code))
     if stat.S_ISREG(os.fstat(out).st_mode) and what:  # a scratch file, read next from its start
         os.lseek(out, 0, os.SEEK_SET)
+    files, size = (int(n) for n in lines[-1].split())
+    return {'files': files, 'size': size}
 
 
 def _unpack(store, view, source, dest, top, to_host=False):

@@ -154,6 +154,7 @@ def test_commit_of_a_running_container_makes_an_image_that_runs_saves_and_loads(
               'sleep 0.05; done')
     conductor('exec', 'student', '--', 'sh', '-c', 'echo my work > /root/essay.txt && rm /etc/debian_version')
     before = json.loads(conductor('inspect', 'student').stdout)['state']
+
     def listing():  # but what the student's counter writes
         return [entry for entry in conductor.listing() if not entry[0].startswith('containers/student/upper/tmp')]
     unchanged = listing()

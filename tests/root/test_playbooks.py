@@ -10,6 +10,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -570,3 +571,37 @@ def test_a_classroom_overlay_with_teams_and_a_service_on_three_hosts(lab, course
         assert json.loads(many.cli(host, 'ps', '--json').stdout) == []
         assert 'cdroverlay' not in sh('ip', '-n', host['ns'], '-o', 'link').stdout
         assert 'CONDUCTOR' not in helpers.firewall_rules(host['ns'])
+
+
+def test_collect_the_students_work_from_two_hosts(lab, tmp_path):
+    """playbooks/collect.yml: every student's work volume, from every host, in one folder per course on the
+    controller, a summary line each (a missing volume is an error line), and with classroom_snapshot a commit of each
+    running container."""
+    many = lab(2)
+    students = {'lab0': ['ann', 'ben'], 'lab1': ['cat', 'dan']}
+    for host in many.hosts:
+        helpers.seed_image(host['root'], 'img')
+        for student in students[host['name']]:
+            if student == 'dan':
+                continue  # dan never started: no work volume
+            many.cli(host, 'run', '-d', '-v', 'cs695-%s-work:/root/work' % student, 'img', 'cs695-' + student, '--',
+                     'sleep', 'infinity')
+            many.cli(host, 'exec', 'cs695-' + student, '--', 'sh', '-c', 'echo essay of %s > /root/work/essay.txt && '
+                     'mkdir /root/work/src && echo code > /root/work/src/main.c' % student)
+    inventory = many.inventory(host_vars={h['name']: {'classroom_students': students[h['name']]} for h in many.hosts})
+    extra = json.dumps({'classroom_courses': [{'name': 'cs695'}], 'classroom_collect_dir': str(tmp_path / 'handins'),
+                        'classroom_snapshot': True, 'classroom_snapshot_tag': 'final'})
+    out = many.playbook(os.path.join(PLAYBOOKS, 'collect.yml'), inventory, '-e', extra).stdout
+    assert all(c['failed'] == 0 for c in recap(out).values()), out[-4000:]
+    handins = tmp_path / 'handins'
+    assert sorted(os.listdir(handins / 'cs695')) == ['ann.tar', 'ben.tar', 'cat.tar']
+    with tarfile.open(handins / 'cs695' / 'cat.tar') as tar:
+        assert tar.extractfile('essay.txt').read() == b'essay of cat\n' and 'src/main.c' in tar.getnames()
+    summary = (handins / 'summary.txt').read_text().splitlines()
+    assert [line.split(':')[0] for line in summary] == ['cs695/ann on lab0', 'cs695/ben on lab0', 'cs695/cat on lab1',
+                                                        'cs695/dan on lab1'], summary
+    assert summary[0].endswith(': 18B, 2 files; snapshot cs695-ann:final'), summary
+    assert "error: conductor volume: no volume named 'cs695-dan-work'" in summary[3]
+    images = {r['name'] for r in json.loads(many.cli(many.hosts[1], 'images', '--json').stdout)}
+    assert 'docker.io/library/cs695-cat:final' in images or 'cs695-cat:final' in images, images
+    assert os.listdir(many.hosts[0]['root']).count('handins') == 0, 'the exports are not left on the host'
