@@ -63,7 +63,9 @@ def cmd_build(store, args):
                                     build_args=_build_args(args.build_arg), downloads=args.allow_downloads,
                                     allowed_images=args.allow_image or None,
                                     network=args.network or 'default', images=images)
-        manifest, changed = _builder.build(store, plan, out=lambda line: print(line, flush=True), networks=networks)
+        from ansible_collections.cs695.conductor.plugins.module_utils import _progress
+        _progress.enable()  # on a terminal: debootstrap and RUN steps show their time
+        manifest, changed = _builder.build(store, plan, out=_progress.say, networks=networks)
     print('Successfully built %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 
 
@@ -137,6 +139,8 @@ def cmd_save(store, args):
     from ansible_collections.cs695.conductor.plugins.module_utils import _archive
     if not args.output:
         raise usage(args, 'save needs -o FILE: the archive to write')
+    from ansible_collections.cs695.conductor.plugins.module_utils import _progress
+    _progress.enable()
     summary = _archive.save(store, args.name, args.output, compress=args.gzip, form=args.format or 'oci')
     print('Saved %s (id %s) to %s, %s' % (summary['name'], summary['id'][:12], summary['path'],
                                           human_size(summary['size'])))
@@ -147,6 +151,8 @@ def cmd_load(store, args):
     from ansible_collections.cs695.conductor.plugins.module_utils import _archive
     if not args.input:
         raise usage(args, 'load needs -i FILE (or -i - for standard input): the archive to read')
+    from ansible_collections.cs695.conductor.plugins.module_utils import _progress
+    _progress.enable()
     manifest, changed = _archive.load(store, sys.stdin.buffer if args.input == '-' else args.input, args.name)
     print('Loaded %s (id %s)%s' % (manifest['name'], manifest['id'][:12], '' if changed else ', unchanged'))
 

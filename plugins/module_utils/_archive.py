@@ -45,7 +45,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._oci import (  # n
     ANNOTATION, CONFIG, INDEX_TYPES, JSON_MAX, LAYER, LAYER_TYPES, MANIFEST, REF_NAME, pick_manifest)
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import HEALTH_DEFAULTS, SIGNALS, check_config
 from ansible_collections.cs695.conductor.plugins.module_utils._store import HEX, check_keys, loaded_key
-from ansible_collections.cs695.conductor.plugins.module_utils import _bases
+from ansible_collections.cs695.conductor.plugins.module_utils import _bases, _progress
 
 OPAQUE = 'trusted.overlay.opaque'
 WHITEOUT = '.wh.'
@@ -63,6 +63,14 @@ def save(store, name: str, output: str, compress: bool = False, form: str = 'oci
         raise ConductorError('invalid archive format %r: use %s' % (form, ' or '.join(FORMATS)))
     manifest = store.require_image(name)
     tmp = store.path('images', temp_name('save'))
+    partial = '%s.%s' % (output, temp_name())
+    def written():  # the layers' blobs, then the archive of them
+        return _progress.folder_bytes(partial if os.path.exists(partial) else os.path.join(tmp, 'blobs', 'sha256'))
+    with _progress.shown('Saving %s' % manifest['name'], written):
+        return _save(store, manifest, output, compress, form, tmp, partial)
+
+
+def _save(store, manifest, output, compress, form, tmp, partial):
     try:
         top = write_layout(store, manifest['name'], tmp, compress and form == 'oci')
         entries = ['oci-layout', 'index.json']
@@ -73,7 +81,6 @@ def save(store, name: str, output: str, compress: bool = False, form: str = 'oci
                                            'RepoTags': [tag] if '@' not in tag else [],
                                            'Layers': ['blobs/sha256/' + d['digest'][7:] for d in oci_manifest['layers']]}])
             entries.append('manifest.json')
-        partial = '%s.%s' % (output, temp_name())
         try:
             with tarfile.open(partial, 'w', format=tarfile.PAX_FORMAT) as tar:
                 for entry in entries + ['blobs/sha256/' + n for n in sorted(
@@ -298,8 +305,9 @@ def load(store, source: 'str | io.IOBase', name: 'str | None' = None) -> 'tuple[
     tmp = store.path('images', temp_name('load'))
     os.makedirs(tmp, 0o700)
     try:
-        _unpack_outer(source, tmp, max_layer_size(store.config))
-        return store_image(store, read_archive(tmp, _where(source)), name)
+        with _progress.shown('Loading %s' % _where(source), lambda: _progress.folder_bytes(os.path.join(tmp, 'blobs', 'sha256'))):
+            _unpack_outer(source, tmp, max_layer_size(store.config))
+            return store_image(store, read_archive(tmp, _where(source)), name)
     finally:
         remove_tree(tmp)
 

@@ -14,7 +14,7 @@ import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, digest, locked, read_json, temp_name, tree_size, utc_now, write_json)
-from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
+from ansible_collections.cs695.conductor.plugins.module_utils import _progress, _sandbox
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 DISTROS = {
@@ -164,7 +164,9 @@ def ensure_base(root, spec, out):
         argv[0] = debootstrap
         out(' ---> %s' % ' '.join(argv[1:-2] if argv[-1].startswith(SCRIPTS) else argv[1:]))
         started = time.time()
-        code, message = _sandbox.spawn(lambda report: _debootstrap_child(argv), out)
+        with _progress.shown('debootstrap %s:%s' % (spec['distro'], spec['suite']),  # bytes: the packages fetched
+                             lambda: _progress.folder_bytes(os.path.join(tmp, 'rootfs', 'var', 'cache', 'apt', 'archives'))):
+            code, message = _sandbox.spawn(lambda report: _debootstrap_child(argv), out)
         if code != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ConductorError('debootstrap of %s:%s failed with exit code %d%s: check the mirror %s '

@@ -27,7 +27,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._processes import 
 from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
 from ansible_collections.cs695.conductor.plugins.module_utils import (
-    _addresses, _bases, _cgroups, _context, _runtime, _sandbox, _seccomp)
+    _addresses, _bases, _cgroups, _context, _progress, _runtime, _sandbox, _seccomp)
 
 BUILD_GROUP = '.build-'  # a RUN step's cgroup: .build-<PID>-..., as its folder's temp name
 
@@ -79,7 +79,8 @@ def _run_step(store, stage, step, replace, out, networks=None):
                         root=store.root, overlay=overlay, resolv_conf=resolv_conf, argv=step.argv, env=env,
                         workdir=workdir, confinement=confinement, user=step.config.get('user'), mounts=tuple(mounts),
                         no_network=step.network == 'none', cgroup=tuple(cgroup.procs()), netns=netns)
-                    code, message = _sandbox.spawn(lambda report: _runtime.build_step(spec), out)
+                    with _progress.shown('Step %d: RUN' % step.number):
+                        code, message = _sandbox.spawn(lambda report: _runtime.build_step(spec), out)
             except BaseException:  # noqa: B036 - interrupted: the group goes, quietly, and the cause is what shows
                 _remove_quietly(cgroup)
                 raise

@@ -179,3 +179,34 @@ def test_commit_of_a_running_container_makes_an_image_that_runs_saves_and_loads(
     assert conductor('run', 'graded', 'g3').stdout == 'my work\n'
     layers = json.loads(conductor('images', '--json').stdout)
     assert all(key.startswith('sha256-') for row in layers if row['name'] == 'graded' for key in row['layers'][-1:])
+
+
+def on_a_terminal(root, *args):
+    """The CLI with its stderr on a pseudo-terminal: (exit code, what the terminal got)."""
+    import pty
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, helpers.CLI, '--root', root] + [str(a) for a in args],
+                               stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b''
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    return process.wait(), seen.decode('utf-8', 'replace')
+
+
+def test_long_work_shows_progress_on_a_terminal_and_nothing_elsewhere(conductor, image, root, tmp_path, context):
+    code, seen = on_a_terminal(root, 'save', image, '-o', tmp_path / 'img.tar')
+    assert code == 0 and '\rSaving img: ' in seen.replace('\x1b[K', '') and 'MB' in seen, seen[-500:]
+    code, seen = on_a_terminal(root, 'load', '-i', tmp_path / 'img.tar', '--name', 'again')
+    assert code == 0 and 'Loading %s: ' % (tmp_path / 'img.tar') in seen, seen[-500:]
+    code, seen = on_a_terminal(root, 'build', '--network', 'none', 'slow', context.write('FROM img\nRUN sleep 1.5\n'))
+    assert code == 0 and 'Step 2: RUN: 1s' in seen, seen[-500:]
+    piped = conductor('save', image, '-o', tmp_path / 'img2.tar')
+    assert piped.stderr == '' and '\r' not in piped.stdout, 'no progress line in a pipe'
