@@ -210,3 +210,29 @@ def test_under_systemd_changed_totals_are_the_units_properties(tree, monkeypatch
     assert calls == [['systemctl', 'set-property', '--runtime', 'conductor-cgroups.service', 'TasksMax=90',
                       'MemoryMax=%d' % (1 << 30), 'MemorySwapMax=0']]
     assert (unit / 'pids.max').read_text() == '500\n', 'systemd writes it, not conductor'
+
+
+def test_counters_read_one_file_per_figure_on_v2_and_v1(tree, tmp_path):
+    group = _cgroups.Cgroup('web', mountinfo=V2 % tree, delegated=False)
+    folder = tree / 'conductor' / 'web'
+    folder.mkdir(parents=True)
+    (folder / 'memory.current').write_text('52428800\n')
+    (folder / 'pids.current').write_text('3\n')
+    (folder / 'cpu.stat').write_text('usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n')
+    assert group.counters() == {'memory': 52428800, 'pids': 3, 'cpu_ns': 1500000000}, 'no io.stat: no I/O figure'
+    (folder / 'io.stat').write_text('8:0 rbytes=4096 wbytes=8192 rios=1 wios=2\n7:1 rbytes=1 wbytes=2\n')
+    assert group.counters()['io_read'] == 4097 and group.counters()['io_write'] == 8194
+    v1 = tmp_path / 'v1'
+    text = ''.join('%d 25 0:%d / %s rw - cgroup cgroup rw,%s\n' % (40 + i, 40 + i, v1 / name, name.replace('-', ','))
+                   for i, name in enumerate(('memory', 'cpu-cpuacct', 'pids', 'blkio', 'freezer')))
+    group = _cgroups.Cgroup('web', mountinfo=text)
+    assert group.groups['cpuacct'] == group.groups['cpu'] == str(v1 / 'cpu-cpuacct' / 'conductor' / 'web')
+    for name, content in (('memory/conductor/web/memory.usage_in_bytes', '1000\n'),
+                          ('cpu-cpuacct/conductor/web/cpuacct.usage', '123456789\n'),
+                          ('blkio/conductor/web/blkio.throttle.io_service_bytes_recursive',
+                           '8:0 Read 100\n8:0 Write 200\n8:0 Sync 300\nTotal 300\n')):
+        (v1 / name).parent.mkdir(parents=True, exist_ok=True)
+        (v1 / name).write_text(content)
+    assert group.counters() == {'memory': 1000, 'cpu_ns': 123456789, 'io_read': 100, 'io_write': 200}
+    assert str(v1 / 'freezer' / 'conductor' / 'web' / 'cgroup.procs') not in group.procs(), \
+        'a container started before its freezer group existed joins the others alone'
