@@ -120,4 +120,4 @@ clean:
 	rm -rf .build $(VENV)
 
 bench: setup
-	cd bench && for script in build.py ship.py ship_hosts.py registry.py classroom_registry.py run.py network.py scale.py firewall.py ansible.py connection.py classroom.py; do ../$(PY) $$script || exit 1; done
+	cd bench && for script in build.py ship.py ship_hosts.py registry.py classroom_registry.py run.py network.py scale.py firewall.py ansible.py connection.py classroom.py overlay.py stats.py; do ../$(PY) $$script || exit 1; done

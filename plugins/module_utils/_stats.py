@@ -7,7 +7,7 @@
 """What containers use now, as `conductor stats` and `top` show it and conductor_info returns it.
 
 Everything is read from the kernel's files, one file per figure: the container's cgroup (Cgroup.counters),
-its veth's counters on the host's side, /proc. No process is started per container, so a refresh of a
+its veth's counters on the host's side (/proc/net/dev, one file for all of them), /proc. No process is started per container, so a refresh of a
 classroom of containers stays quick.
 """
 
@@ -28,7 +28,7 @@ def sample(store, names: 'list[str] | tuple' = ()) -> dict:
     containers, allocations = Containers(store), Allocations(store).load()
     with open('/proc/self/mountinfo') as f:
         mountinfo = f.read()  # once, not once per container's cgroup
-    host_memory = _host_memory()
+    host_memory, links = _host_memory(), _links()
     result = {}
     for name in names or containers.names():
         config = containers.require(name) if names else containers.config(name)
@@ -41,13 +41,8 @@ def sample(store, names: 'list[str] | tuple' = ()) -> dict:
         row = dict(containers.cgroup(name, mountinfo).counters(), running=True, status=state['status'],
                    taken=time.monotonic(), memory_limit=limits['memory'] or host_memory, pids_limit=limits['pids'])
         host_if = (allocations.get(name) or {}).get('host_if')
-        if host_if:  # the host's end of the veth: what it receives, the container sent
-            for key, counter in (('net_rx', 'tx_bytes'), ('net_tx', 'rx_bytes')):
-                try:
-                    with open('/sys/class/net/%s/statistics/%s' % (host_if, counter)) as f:
-                        row[key] = int(f.read())
-                except (IOError, OSError, ValueError):
-                    pass  # its network is being made or removed
+        if host_if in links:  # the host's end of the veth: what it receives, the container sent
+            row['net_tx'], row['net_rx'] = links[host_if]
         result[name] = row
     return result
 
@@ -97,6 +92,18 @@ def top(store, name: str) -> 'list[dict]':
                      'cpu_percent': round(100.0 * (int(fields[11]) + int(fields[12])) / ticks / life, 1),
                      'rss': int(fields[21]) * page, 'command': command or '[%s]' % status.get('Name', '?')})
     return rows
+
+
+def _links():
+    """{interface: (bytes received, bytes sent)} of this network namespace, from /proc/net/dev: one file for every
+    veth (/sys/class/net shows the namespace sysfs was mounted in, which need not be ours)."""
+    links = {}
+    with open('/proc/net/dev') as f:
+        for line in f.readlines()[2:]:
+            name, dummy, counters = line.partition(':')
+            fields = counters.split()
+            links[name.strip()] = (int(fields[0]), int(fields[8]))
+    return links
 
 
 def _status(pid):

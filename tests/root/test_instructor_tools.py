@@ -31,7 +31,7 @@ def cgroup_file(root, name, controller, file_name):
 
 def test_stats_agree_with_the_cgroup_files_and_top_shows_the_processes(conductor, image, root):
     conductor('run', '-d', image, 'burn', '--', 'sh', '-c', 'while :; do :; done')
-    conductor('run', '-d', '--memory', '200m', image, 'hold', '--', 'python3', '-c',
+    conductor('run', '-d', '--memory', '200m', '--network', 'bridge', image, 'hold', '--', 'python3', '-c',
               'import time\nb = bytearray(50 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n'
               'open("/tmp/ready", "w").close()\ntime.sleep(1000)')
     conductor('run', image, 'done', '--', 'true')
@@ -48,6 +48,7 @@ def test_stats_agree_with_the_cgroup_files_and_top_shows_the_processes(conductor
     assert abs(rows['hold']['memory'] - memory) <= memory / 10 and rows['hold']['memory'] >= 50 << 20
     assert rows['hold']['memory_limit'] == 200 << 20 and rows['hold']['pids'] == 1
     assert rows['hold']['pids_limit'] == 2048 and 'io_read' in rows['hold']
+    assert rows['hold']['net_rx'] >= 0 and 'net_rx' not in rows['burn'], 'the veth\'s counters, where there is one'
     assert rows['done'] == {'name': 'done', 'running': False, 'status': 'exited (0)'}
     table = conductor('stats', '--no-stream').stdout.splitlines()
     assert table[0].split()[:3] == ['NAME', 'CPU', '%'] and len(table) == 3, 'every running container, once'
