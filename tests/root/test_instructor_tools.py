@@ -31,10 +31,11 @@ def cgroup_file(root, name, controller, file_name):
 
 def test_stats_agree_with_the_cgroup_files_and_top_shows_the_processes(conductor, image, root):
     conductor('run', '-d', image, 'burn', '--', 'sh', '-c', 'while :; do :; done')
-    conductor('run', '-d', '--memory', '200m', '--network', 'bridge', image, 'hold', '--', 'python3', '-c',
+    conductor('run', '-d', '--memory', '200m', image, 'hold', '--', 'python3', '-c',
               'import time\nb = bytearray(50 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n'
               'open("/tmp/ready", "w").close()\ntime.sleep(1000)')
     conductor('run', image, 'done', '--', 'true')
+    conductor('addnetwork', 'hold')
     for dummy in range(100):
         if conductor('exec', 'hold', '--', 'test', '-e', '/tmp/ready', check=False).returncode == 0:
             break
