@@ -30,9 +30,15 @@ def split(text: str) -> 'tuple[str | None, str]':
     """cp's argument: (NAME, PATH) for NAME:PATH, (None, text) for a host path or - (as Docker's: a host path
     with a colon in it is written ./a:b)."""
     name, colon, path = text.partition(':')
-    if colon and name and '/' not in name:
-        return check_name('container', name), path or '/'
-    return None, text
+    if not (colon and name and '/' not in name):
+        return None, text
+    depth = 0
+    for part in path.split('/'):
+        depth = depth - 1 if part == '..' else depth + (part not in ('', '.'))
+        if depth < 0:
+            raise ConductorError('%s leads outside the container (past its /): give a path inside it, such as '
+                                 '%s:/root/work' % (text, name))
+    return check_name('container', name), path or '/'
 
 
 def copy(store, source: str, dest: str) -> None:

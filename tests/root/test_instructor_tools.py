@@ -97,6 +97,8 @@ def test_cp_both_ways_never_follows_a_students_symlink_out(conductor, image, tmp
     assert 'no container named' in conductor.fails('cp', 'nobody:/x', tmp_path / 'y')
     assert 'one side as NAME:PATH' in conductor.fails('cp', handout, tmp_path / 'z')
     assert 'no such file or folder on the host' in conductor.fails('cp', tmp_path / 'missing', 'st:/work')
+    assert 'leads outside the container' in conductor.fails('cp', 'st:../../etc/shadow', tmp_path / 'shadow')
+    assert 'No such file' in conductor.fails('cp', 'st:/work/missing', tmp_path / 'm')
     assert 'no folder' in conductor.fails('cp', 'st:/work/f', tmp_path / 'no' / 'such' / 'f')
 
 

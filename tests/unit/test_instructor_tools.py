@@ -28,6 +28,10 @@ def test_a_bad_container_name_in_cp_is_refused():
     assert _files.split('../x:/etc') == (None, '../x:/etc'), 'a / before the colon: a host path, never a container'
     with pytest.raises(ConductorError):
         _files.split('Bad Name:/etc')
+    for outside in ('web:../../etc/passwd', 'web:/srv/../../etc', 'web:..'):
+        with pytest.raises(ConductorError, match='leads outside the container'):
+            _files.split(outside)
+    assert _files.split('web:/srv/../etc') == ('web', '/srv/../etc'), 'a .. that stays inside is the path\'s own'
 
 
 def test_a_committed_layer_is_keyed_by_its_content():
