@@ -64,6 +64,7 @@ def save(store, name: str, output: str, compress: bool = False, form: str = 'oci
     manifest = store.require_image(name)
     tmp = store.path('images', temp_name('save'))
     partial = '%s.%s' % (output, temp_name())
+
     def written():  # the layers' blobs, then the archive of them
         return _progress.folder_bytes(partial if os.path.exists(partial) else os.path.join(tmp, 'blobs', 'sha256'))
     with _progress.shown('Saving %s' % manifest['name'], written):

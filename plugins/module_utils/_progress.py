@@ -11,31 +11,32 @@ Nothing is shown unless the command line turned it on (enable(), when stderr is 
 logs never see a progress line.
 """
 
+import _thread  # built in and loaded already: threading is loaded only when progress is shown
 import contextlib
 import os
+import sys
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import human_size
 
-_state = {'fd': None, 'lock': None}
+_state = {'fd': None}
+_LOCK = _thread.allocate_lock()  # one writer at a time: the progress line, or a line of output
 
 
 def enable(fd: int = 2) -> bool:
     """Show progress on fd (stderr) if it is a terminal; whether it is."""
     if os.isatty(fd):
-        import threading
-        _state.update(fd=fd, lock=threading.Lock())
+        _state['fd'] = fd
     return _state['fd'] is not None
 
 
 def say(line: str) -> None:
     """Print a line of output: over the progress line, which the next redraw puts back below it."""
-    if _state['fd'] is None:
-        print(line, flush=True)
-        return
-    with _state['lock']:
-        os.write(_state['fd'], b'\r\x1b[K')
-        print(line, flush=True)
+    with _LOCK:
+        if _state['fd'] is not None:
+            os.write(_state['fd'], b'\r\x1b[K')
+        sys.stdout.write(line + '\n')
+        sys.stdout.flush()
 
 
 @contextlib.contextmanager
@@ -54,7 +55,7 @@ def shown(label: str, count=None):
                 extra = ', %s' % human_size(count()) if count else ''
             except OSError:
                 extra = ''  # what it counts is being made or removed
-            with _state['lock']:
+            with _LOCK:
                 os.write(fd, ('\r\x1b[K%s: %ds%s' % (label, time.monotonic() - started, extra)).encode())
     thread = threading.Thread(target=draw, daemon=True)
     thread.start()
@@ -63,7 +64,7 @@ def shown(label: str, count=None):
     finally:
         done.set()
         thread.join()
-        with _state['lock']:
+        with _LOCK:
             os.write(fd, b'\r\x1b[K')
 
 
