@@ -448,7 +448,8 @@ def cmd_top(store, args):
         print(dumps(rows))
         return
     _table(('PID', 'PID INSIDE', 'USER', '%CPU', 'RSS', 'COMMAND'),
-           [(r['pid'], r['pid_inside'], r['user'], '%.1f' % r['cpu_percent'], human_size(r['rss']), ' '.join(r['command'].split()))
+           [(r['pid'], r['pid_inside'], _printable(r['user']), '%.1f' % r['cpu_percent'], human_size(r['rss']),
+             _printable(' '.join(r['command'].split())))
             for r in rows])
 
 
@@ -462,7 +463,7 @@ def cmd_diff(store, args):
     """diff NAME: what a container added (A), changed (C) and deleted (D) against its image."""
     from ansible_collections.cs695.conductor.plugins.module_utils import _files
     for kind, path in _files.diff(store, args.name):
-        print('%s %s' % (kind, path))
+        print('%s %s' % (kind, _printable(path)))
 
 
 def cmd_commit(store, args):
@@ -658,6 +659,11 @@ def cmd_doctor(store, args):
 def _repaired(args, network):
     if network.repaired:
         sys.stderr.write('conductor %s: firewall repaired: its rules were missing or damaged\n' % args.verb)
+
+
+def _printable(text):
+    """A name a student chose, as it is printed: a newline or an escape sequence shown, never obeyed."""
+    return ''.join(c if c.isprintable() else '\\x%02x' % ord(c) if ord(c) < 256 else '\\u%04x' % ord(c) for c in text)
 
 
 def _table(header, rows):

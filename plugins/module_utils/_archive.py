@@ -39,7 +39,7 @@ import zlib
 from ansible_collections.cs695.conductor.plugins.module_utils._buildplan import image_digest
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, human_size, parse_size, remove_tree, temp_name, tree_size, utc_now, walk, write_json)
-from ansible_collections.cs695.conductor.plugins.module_utils._context import member_path
+from ansible_collections.cs695.conductor.plugins.module_utils._context import BoundedHeader, member_path
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name
 from ansible_collections.cs695.conductor.plugins.module_utils._oci import (  # noqa: F401 (the vocabulary, re-exported)
     ANNOTATION, CONFIG, INDEX_TYPES, JSON_MAX, LAYER, LAYER_TYPES, MANIFEST, REF_NAME, pick_manifest)
@@ -655,16 +655,15 @@ def _layer_info(kind, key, diff_id, info, size, oci_config=None):
     return dict(made, spec=dict(spec, arch=_text(saved.get('arch')) or _bases.host_arch()))
 
 
-class _Header(tarfile.TarInfo):
-    """A tar header whose extended records (pax headers, GNU long names), which tarfile reads whole into
-    memory before any member is seen, are refused past JSON_MAX."""
-    EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
-                tarfile.GNUTYPE_LONGLINK)
+class _Header(BoundedHeader):
+    """An archive's or a layer's tar header: its extended records refused past JSON_MAX."""
+    LIMIT = JSON_MAX
 
     def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name
-        if self.type in self.EXTENDED and self.size > JSON_MAX:
-            _too_json('an extended tar header (a pax header or long name) of %d bytes' % self.size)()
-        return super()._proc_member(tarfile)
+        try:
+            return super()._proc_member(tarfile)
+        except ConductorError as e:
+            raise ConductorError('%s, nothing was loaded' % e) from None
 
 
 def _too_big(what, limit):

@@ -252,8 +252,9 @@ class Cgroup:
                                      'be applied: %s' % (controller, controller, how))
 
     def siblings(self) -> 'list[str]':
-        """The names of the groups beside this one (in its first hierarchy)."""
-        parent = os.path.dirname(self.folders()[0]) if self.folders() else None
+        """The names of the groups beside this one (in the pids hierarchy, else its first)."""
+        first = self.groups.get('pids') or (self.folders() or [None])[0]
+        parent = os.path.dirname(first) if first else None
         try:
             return [entry for entry in os.listdir(parent) if os.path.isdir(os.path.join(parent, entry))]
         except (TypeError, OSError):
@@ -322,8 +323,12 @@ class Cgroup:
                 if folder != self.root:
                     _mkdir(folder)
                 _write(os.path.join(folder, 'cgroup.subtree_control'), wanted)
+        counted = [self.groups[c] for c in COUNTED['v1'] if self.version == 'v1' and c in self.groups]
         for folder in self.folders():
-            _mkdir(os.path.dirname(folder))
+            if folder in counted:  # the parent CGROUP_PARENT names was made in the hierarchies that limit
+                os.makedirs(os.path.dirname(folder), exist_ok=True)
+            else:
+                _mkdir(os.path.dirname(folder))
         if totals:
             self._limit_parent(totals)
         for folder in self.folders():
@@ -391,21 +396,33 @@ class Cgroup:
         return [os.path.join(folder, 'cgroup.procs') for folder in self.folders()
                 if folder not in counted or os.path.isdir(folder)]
 
+    def _freezer(self):
+        """(the file that freezes the group, (frozen, thawed), (the file that says so, its line when frozen))."""
+        if self.version == 'v2':
+            folder = self.folders()[0]
+            return os.path.join(folder, 'cgroup.freeze'), ('1', '0'), (os.path.join(folder, 'cgroup.events'), 'frozen 1')
+        path = os.path.join(self.groups.get('freezer', '/nonexistent'), 'freezer.state')
+        return path, ('FROZEN', 'THAWED'), (path, 'FROZEN')
+
     @contextlib.contextmanager
     def frozen(self):
         """Every process of the group stopped where it is (the freezer), and thawed again after: a consistent
-        copy of what the container wrote, and nothing it runs sees a signal."""
-        if self.version == 'v2':
-            path, states = os.path.join(self.folders()[0], 'cgroup.freeze'), ('1', '0')
-            done = (os.path.join(self.folders()[0], 'cgroup.events'), 'frozen 1')
-        else:
-            path, states = os.path.join(self.groups.get('freezer', '/nonexistent'), 'freezer.state'), ('FROZEN', 'THAWED')
-            done = (path, 'FROZEN')
+        copy of what the container wrote, and nothing it runs sees a signal. SIGTERM and SIGHUP (a closed ssh
+        session) end the block and thaw it; after a SIGKILL, stop and delete thaw it (thaw)."""
+        import signal
+        path, states, done = self._freezer()
         if not os.path.exists(path):
             raise ConductorError('container %r has no freezer group (it was started by an older Conductor): restart it '
                                  '(conductor stop --keep, then start), and try again' % self.container)
-        _write(path, states[0])
+
+        def interrupted(signum, frame):
+            raise KeyboardInterrupt()
         try:
+            handlers = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+        except ValueError:  # not the main thread: no handlers of ours
+            handlers = {}
+        try:
+            _write(path, states[0])
             deadline = time.time() + 10
             while done[1] not in _read(done[0]).splitlines():
                 if time.time() > deadline:
@@ -414,6 +431,17 @@ class Cgroup:
             yield
         finally:
             _write(path, states[1])
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
+
+    def thaw(self) -> None:
+        """Let the group run again if a commit killed mid-copy left it frozen: stop must reach its processes."""
+        path, states, dummy = self._freezer()
+        if os.path.exists(path):
+            try:
+                _write(path, states[1])
+            except ConductorError:
+                pass  # the group is going
 
     def counters(self) -> dict:
         """What `stats` shows, one file per figure: usage() and CPU time (ns), bytes read and written; a figure

@@ -412,6 +412,7 @@ class Containers:
                 pass  # first: the restart policy, woken by PID 1's end, must find it
             state = read_json(self.dir(name, 'state.json')) or {}
             if state and alive(state['pid'], state['pid_start']):
+                self.cgroup(name).thaw()  # a frozen process takes no signal
                 if timeout is None:
                     timeout = DEFAULT_STOP_TIMEOUT if config.stop_timeout is None else config.stop_timeout
                 terminate(state['pid'], state['pid_start'], timeout, config.run_stop_signal)

@@ -377,6 +377,20 @@ def is_ignored(patterns, rel):
 
 
 # -- ADD's archives -----------------------------------------------------------------------------
+class BoundedHeader(tarfile.TarInfo):
+    """A tar header whose extended records (pax headers, GNU long names), which tarfile reads whole into memory
+    before any member is seen, are refused past LIMIT: a small archive never fills the host's memory."""
+    LIMIT = 4 << 20
+    EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                tarfile.GNUTYPE_LONGLINK)
+
+    def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name
+        if self.type in self.EXTENDED and self.size > self.LIMIT:
+            raise ConductorError('an extended tar header (a pax header or long name) of %d bytes is larger than '
+                                 '%.1fMB: refused' % (self.size, self.LIMIT / 1e6))
+        return super()._proc_member(tarfile)
+
+
 class _NoMembers(list):
     def append(self, member):
         pass

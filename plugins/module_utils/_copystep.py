@@ -160,20 +160,51 @@ def pack_child(view: tuple, path: str, arcname: str, out: int, confinement: _run
     its top named arcname ('.': the folder's entries, each at the top), written to the fd out. Owners are kept
     as numbers: a name would be looked up through NSS, which loads libraries the view may hold."""
     import tarfile
-    tarfile.pwd = tarfile.grp = None
     _enter(view, {out, report}, confinement)
-    os.lstat(path)  # one clear error when it is missing, before anything is written
+    top = os.lstat(path)  # one clear error when it is missing, before anything is written
     counted = [0, 0]
-
-    def count(info):
-        if info.isreg():
-            counted[0], counted[1] = counted[0] + 1, counted[1] + info.size
-        return info
     with os.fdopen(out, 'wb') as f, tarfile.open(fileobj=f, mode='w|', format=tarfile.PAX_FORMAT) as tar:
-        for entry in sorted(os.listdir(path)) if arcname == '.' else [None]:
-            tar.add(posixpath.join(path, entry) if entry else path, arcname=entry or arcname, filter=count)
+        if not stat.S_ISDIR(top.st_mode):
+            parent = os.open(posixpath.dirname(path) or '/', os.O_PATH | os.O_DIRECTORY)
+            _pack_entry(tarfile, tar, parent, posixpath.basename(path), arcname, counted)
+        else:
+            if arcname != '.':
+                _pack_entry(tarfile, tar, os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW), '.', arcname, counted)
+            for folder, dirs, files, fd in walk(path):  # by fds, at any depth, no link followed
+                dirs.sort()
+                inside = posixpath.relpath(folder, path)
+                for name in sorted(dirs + files):
+                    _pack_entry(tarfile, tar, fd, name, posixpath.normpath(posixpath.join(arcname, inside, name)),
+                                counted)
     os.write(1, b'%d %d\n' % tuple(counted))  # to the parent: the files and their bytes
     os._exit(0)
+
+
+def _pack_entry(tarfile, tar, folder, name, arcname, counted):  # pragma: no cover - runs in the child
+    """One entry of the folder fd, as it is now: a regular file is opened without following a link or waiting on
+    a FIFO (the student may swap it meanwhile), and only its bytes at that moment are read; devices, FIFOs and
+    sockets are left out. Owners are kept as numbers: a name would be looked up through NSS."""
+    st = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    info = tarfile.TarInfo(arcname)
+    info.mode, info.uid, info.gid, info.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
+    if stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    elif stat.S_ISLNK(st.st_mode):
+        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=folder)
+        tar.addfile(info)
+    elif stat.S_ISREG(st.st_mode):
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=folder)
+        with os.fdopen(fd, 'rb') as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return  # swapped for something else since
+            info.size, info.mode = st.st_size, stat.S_IMODE(st.st_mode)
+            tar.addfile(info, f)
+        counted[0], counted[1] = counted[0] + 1, counted[1] + info.size
+
+
+MEMORY_MAX = 1 << 30  # the address space of cp's and volume import/export's children
 
 
 def unpack_child(view: tuple, source: int, dest: str, top: 'str | None', confinement: _runtime.Confinement,
@@ -190,13 +221,15 @@ def unpack_child(view: tuple, source: int, dest: str, top: 'str | None', confine
     if not os.path.isdir(dest):
         raise ConductorError('%s is not a folder%s' % (dest, '' if os.path.lexists(dest) else ' (there is no such '
                                                        'folder): make it first'))
-    _extract(tarfile, source, dest, None, rename, 0o1777 if to_host else 0o7777, replace_folders=not to_host)
+    _extract(tarfile, source, dest, None, rename, 0o1777 if to_host else 0o7777, replace_folders=not to_host, prefix='')
     os._exit(0)
 
 
 def _enter(view, keep, confinement):  # pragma: no cover - runs in the child
     """Make the view (an fd of a folder, or ('overlay', (lowers, upper, work, merged, cwd)): an exited container's
     root, mounted in a mount namespace of this child's) the root, keep no other fd, seal the imports, confine."""
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_MAX, MEMORY_MAX))  # whatever an archive makes tarfile do
     kind, where = view
     if kind == 'overlay':
         sys_.unshare(sys_.CLONE_NEWNS)
@@ -213,11 +246,11 @@ def _enter(view, keep, confinement):  # pragma: no cover - runs in the child
     os.umask(0o022)
 
 
-def _extract(tarfile, top, dest, owner, rename=None, mode_mask=0o7777, replace_folders=True):  # pragma: no cover
+def _extract(tarfile, top, dest, owner, rename=None, mode_mask=0o7777, replace_folders=True, prefix='ADD: '):  # pragma: no cover
     """ADD of a local archive (and cp's unpacking): unpacked into dest. Every member is checked again here (the
     plan checked the names): its folder must resolve inside dest, so no symlink, made by the archive or already
     in the image, carries a member out of it. rename: (old, new) for the archive's top entry."""
-    with os.fdopen(os.dup(top), 'rb') as f, tarfile.open(fileobj=f, mode='r|*') as tar:
+    with os.fdopen(os.dup(top), 'rb') as f, tarfile.open(fileobj=f, mode='r|*', tarinfo=_context.BoundedHeader) as tar:
         _context.keep_no_members(tar)
         if not os.path.isdir(dest):
             os.makedirs(dest)
@@ -227,12 +260,12 @@ def _extract(tarfile, top, dest, owner, rename=None, mode_mask=0o7777, replace_f
             target = posixpath.join(dest, name) if name and name != '.' else dest
             parent = os.path.realpath(posixpath.dirname(target))
             if name is None or (parent != real_dest and not parent.startswith(real_dest.rstrip('/') + '/')):
-                raise ConductorError('ADD: %s leads out of %s' % (member.name, dest))
+                raise ConductorError('%s%s leads out of %s' % (prefix, _shown(member.name), dest))
             if target == dest:
                 continue
             if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)):
                 if not replace_folders and os.path.isdir(target) and not os.path.islink(target):
-                    raise ConductorError('%s is a folder: it is not replaced by a file; remove it first' % target)
+                    raise ConductorError('%s is a folder: it is not replaced by a file; remove it first' % _shown(target))
                 remove_tree(target)
             if member.isdir():
                 if not os.path.isdir(target):
@@ -242,7 +275,7 @@ def _extract(tarfile, top, dest, owner, rename=None, mode_mask=0o7777, replace_f
             elif member.islnk():
                 linked = _renamed(_context.member_path(member.linkname), rename)
                 if linked is None:
-                    raise ConductorError('ADD: %s links to outside %s' % (member.name, dest))
+                    raise ConductorError('%s%s links to outside %s' % (prefix, _shown(member.name), dest))
                 os.link(posixpath.join(dest, linked), target)
             elif member.isfile():
                 with tar.extractfile(member) as fin, open(target, 'xb') as fout:
@@ -260,3 +293,8 @@ def _renamed(name, rename):  # pragma: no cover - runs in the child
     if rename and name and (name == rename[0] or name.startswith(rename[0] + '/')):
         return rename[1] + name[len(rename[0]):]
     return name
+
+
+def _shown(name):  # pragma: no cover - runs in the child
+    """A member's name in an error: an archive's may be 100 kB long."""
+    return name if len(name) <= 200 else name[:200] + '...'

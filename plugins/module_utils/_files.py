@@ -51,12 +51,12 @@ def copy(store, source: str, dest: str) -> None:
                              'got %r and %r' % (source, dest))
     containers = Containers(store)
     if from_name:
-        with _container_view(containers, from_name) as view:
+        with _container_view(containers, from_name, from_path) as view:
             if to_path == '-':
                 with _std(1) as out:
                     _pack(store, view, from_path, out)
                 return
-            top, to_path = _top(from_path), os.path.abspath(to_path)
+            top, to_path = _top(from_path), _host_path(to_path)
             if top == '.' and not os.path.lexists(to_path) and os.path.isdir(os.path.dirname(to_path)):
                 os.mkdir(to_path)  # NAME:DIR/. to a new folder: DIR's entries in it, as Docker's
             into = to_path if os.path.isdir(to_path) else os.path.dirname(to_path)
@@ -69,18 +69,29 @@ def copy(store, source: str, dest: str) -> None:
                     _unpack(store, host, scratch, '/' + (os.path.basename(to_path) if into != to_path else ''),
                             None if top == '.' else top, to_host=True)
         return
-    with _container_view(containers, to_name) as view:
+    with _container_view(containers, to_name, to_path) as view:
         if from_path == '-':
             with _std(0) as source:
                 _unpack(store, view, source, to_path, None)
             return
-        top, from_path = _top(from_path), os.path.abspath(from_path)
+        top, from_path = _top(from_path), _host_path(from_path)
         if not os.path.lexists(from_path):
             raise ConductorError('cannot copy %s: there is no such file or folder on the host' % from_path)
         with _scratch(store) as scratch:
             with _folder_view(from_path if top == '.' else os.path.dirname(from_path)) as host:
                 _pack(store, host, '/' if top == '.' else '/' + top, scratch, top, what=from_path)
             _unpack(store, view, scratch, to_path, None if top == '.' else top)
+
+
+def _host_path(path):
+    """The host side of cp, volume export and import: an absolute path through no symlink. A link there may be
+    one an earlier copy brought from a student's container (cp NAME:/hw grading/hw, hw a link to /etc/cron.d):
+    followed, the next copy would write the student's file into the host's folder, or read the host's."""
+    absolute = os.path.abspath(path)
+    if os.path.realpath(absolute) != absolute:
+        raise ConductorError('%s goes through a symbolic link (to %s): give the path itself (a link a copy made may '
+                             'be a student\'s)' % (path, os.path.realpath(absolute)))
+    return absolute
 
 
 @contextlib.contextmanager
@@ -103,15 +114,19 @@ def export_volume(store, name: str, output: str) -> dict:
                 return _pack(store, view, '/', out, '.')
         with _scratch(store) as scratch:
             summary = _pack(store, view, '/', scratch, '.', what='volume %s' % name)
-            with open(output, 'wb') as f:
-                _send(scratch, f.fileno())
+            fd = os.open(_host_path(output), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                _send(scratch, fd)
+            finally:
+                os.close(fd)
     return summary
 
 
 def import_volume(store, name: str, source: str) -> None:
     """volume import NAME -i FILE (- for stdin): a tar unpacked into the volume, every member kept inside it."""
     Volumes(store).require(name)
-    with (_std(0) if source == '-' else open(source, 'rb')) as fd, _folder_view(Volumes(store).dir(name, 'data')) as view:
+    opened = _std(0) if source == '-' else open(os.open(_host_path(source), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), 'rb')
+    with opened as fd, _folder_view(Volumes(store).dir(name, 'data')) as view:
         _unpack(store, view, fd if isinstance(fd, int) else fd.fileno(), '/', None)
 
 
@@ -249,12 +264,19 @@ def _unpack(store, view, source, dest, top, to_host=False):
 
 
 @contextlib.contextmanager
-def _container_view(containers, name):
+def _container_view(containers, name, path):
     """What the children enter: a running container's root (its /proc/<pid>/root, volumes and all), or an
-    exited one's files, mounted in the child alone while this holds the container's lock (no start meanwhile)."""
+    exited one's files, mounted in the child alone while this holds the container's lock (no start meanwhile):
+    then a path in one of its volumes or binds, mounted only while it runs, is an error."""
     config = containers.require(name)
     with containers.store.lock(name):
         state = containers.state(name)
+        inside = posixpath.normpath('/' + path.lstrip('/'))
+        mounted = [b['target'] for b in config.binds if inside == b['target'] or inside.startswith(b['target'].rstrip('/') + '/')]
+        if not state['running'] and mounted:
+            raise ConductorError('%s:%s is in the volume or bind mount at %s, which is there only while %s runs: start '
+                                 'it first, or copy from the volume itself (conductor volume export)'
+                                 % (name, path, mounted[0], name))
         if not state['running']:
             folder = containers.dir(name)
             yield ('overlay', (containers.store.lowerdirs(config.base, config.layers), os.path.join(folder, 'upper'),

@@ -21,6 +21,9 @@ from ansible_collections.cs695.conductor.plugins.module_utils._processes import 
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 
+MESSAGE_MAX = 4096  # a child's error, at most (a pipe holds 64 KiB, read only once the child's output ends)
+
+
 def spawn(child, out=None):
     """Fork; run child(report_fd) in the new process with stdout and stderr sent to out(line).
 
@@ -50,7 +53,7 @@ def spawn(child, out=None):
                     detail = ''.join('  File "%s", line %d, in %s\n' % (frame.f_code.co_filename, line,
                                                                         frame.f_code.co_name)
                                      for frame, line in walk_tb(e.__traceback__)) + repr(e)
-                os.write(errw, detail.encode('utf-8', 'replace'))
+                os.write(errw, detail.encode('utf-8', 'replace')[:MESSAGE_MAX])  # more would fill the pipe: a hang
             finally:
                 os._exit(125)
         os._exit(0)

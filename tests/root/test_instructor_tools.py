@@ -214,3 +214,48 @@ def test_long_work_shows_progress_on_a_terminal_and_nothing_elsewhere(conductor,
     assert code == 0 and 'Step 2: RUN: 1s' in seen, seen[-500:]
     piped = conductor('save', image, '-o', tmp_path / 'img2.tar')
     assert piped.stderr == '' and '\r' not in piped.stdout, 'no progress line in a pipe'
+
+
+def test_what_an_earlier_copy_brought_never_leads_the_next_one_out(conductor, image, tmp_path, root):
+    """A second review's attacks: a link an earlier cp brought to the host, a FIFO and a deep tree in the copied
+    folder, a crafted archive's huge names, a commit killed while the container was frozen, a name that fakes output."""
+    victim, grading = tmp_path / 'victim', tmp_path / 'grading'
+    victim.mkdir()
+    grading.mkdir()
+    (victim / 'secret').write_text('the host\'s\n')
+    conductor('run', '-d', '-v', 'hw:/vol', image, 'st', '--', 'sleep', '1000')
+    conductor('exec', 'st', '--', 'sh', '-c', 'ln -s %s /hw && mkdir -p /d && mkfifo /d/pipe && echo x > /d/f' % victim)
+    conductor('cp', 'st:/hw', grading / 'hw')
+    assert os.readlink(grading / 'hw') == str(victim), 'a link is copied as a link'
+    conductor('exec', 'st', '--', 'sh', '-c', 'rm /hw && echo "* * * * * root touch /tmp/pwned" > /hw')
+    assert 'goes through a symbolic link' in conductor.fails('cp', 'st:/hw', grading / 'hw')
+    assert 'goes through a symbolic link' in conductor.fails('cp', grading / 'hw' / '.', 'st:/loot')
+    assert 'goes through a symbolic link' in conductor.fails('volume', 'export', 'hw', '-o', grading / 'hw')
+    assert os.listdir(victim) == ['secret'] and 'secret' not in conductor('exec', 'st', '--', 'ls', '/').stdout
+    conductor('cp', 'st:/hw', grading / 'hw2')  # control: a path of the host's own
+    assert (grading / 'hw2').read_text().startswith('* * * * *')
+    # a FIFO is left out, never waited on; a tree deeper than Python's recursion limit goes whole
+    conductor('cp', 'st:/d', grading / 'd')
+    assert sorted(os.listdir(grading / 'd')) == ['f']
+    conductor('exec', 'st', '--', 'sh', '-c', 'cd /vol && i=0; while [ $i -lt 1200 ]; do mkdir d && cd d; i=$((i+1)); '
+              'done; echo deep > bottom')
+    out = conductor('volume', 'export', 'hw', '-o', tmp_path / 'deep.tar').stdout
+    assert 'Exported hw: 1 files' in out
+    # a crafted archive: a name too long for the pipe an error goes back on, a pax header of 8 MiB
+    for name, pax in (('../' + 'a' * 100000, {}), ('f', {'comment': ' ' * (8 << 20)})):
+        with tarfile.open(tmp_path / 'evil.tar', 'w', format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo(name)
+            info.pax_headers.update(pax)
+            tar.addfile(info, io.BytesIO(b''))
+        error = conductor.fails('volume', 'import', 'hw', '-i', tmp_path / 'evil.tar', timeout=60)
+        assert 'leads out' in error or 'extended tar header' in error, error
+    # a commit killed while the container was frozen (simulated: the freezer written as it would have left it)
+    freezer = Containers(Store(root)).cgroup('st').groups['freezer']
+    with open(os.path.join(freezer, 'freezer.state'), 'w') as f:
+        f.write('FROZEN')
+    conductor('stop', '-t', '1', 'st')
+    assert conductor('ps', '--json').stdout.strip() == '[]', 'stop thaws it first'
+    # an exited container's volume is not there to copy: one error, never an empty folder
+    conductor('run', '-v', 'hw:/vol', image, 'ex', '--', 'sh', '-c', 'mkdir -p "/root/x\nD /etc/passwd"')
+    assert 'there only while ex runs' in conductor.fails('cp', 'ex:/vol/bottom', tmp_path / 'b')
+    assert 'A /root/x\\x0aD /etc/passwd' in conductor('diff', 'ex').stdout.splitlines(), 'shown, never obeyed'
