@@ -4,6 +4,8 @@
 - TCP throughput between two peered containers on different hosts (iperf3, BENCH_SECONDS each), against the
   two hosts' own namespaces over the same LAN, alternating, medians of BENCH_RUNS (3);
 - the round trip of a ping, containers against hosts (the overlay's added latency);
+- the same two on a LAN shaped to each of BENCH_LAN_RATES (1gbit,10gbit: a lab's, where the wire, not the CPU, is
+  the limit; an empty value skips it);
 - `conductor peer NAME REMOTE_ADDRESS` (and unpeer) against a local `peer` (and unpeer), with BENCH_PRESENT
   (0 and 60) other networked containers on the host.
 
@@ -25,6 +27,7 @@ RUNS = int(os.environ.get('BENCH_RUNS', '3'))
 SECONDS = os.environ.get('BENCH_SECONDS', '3')
 PRESENT = [int(n) for n in os.environ.get('BENCH_PRESENT', '0,60').split(',')]
 PEER_RUNS = int(os.environ.get('BENCH_PEER_RUNS', '7'))
+RATES = [r for r in os.environ.get('BENCH_LAN_RATES', '1gbit,10gbit').split(',') if r]
 
 
 def iperf3():
@@ -122,6 +125,23 @@ def main():
         table(('path', 'throughput', 'ping round trip'),
               [('hosts\' own namespaces over the LAN', '%.2f Gbit/s' % p, '%.3f ms' % pr),
                ('containers over the overlay', '%.2f Gbit/s (%.0f%%)' % (o, 100 * o / p), '%.3f ms (+%.3f ms)' % (orr, orr - pr))])
+        shaped = []
+        for rate in RATES:  # a lab's LAN, not a veth: each host's uplink shaped to the rate (tbf)
+            burst = '4mb' if rate.endswith('gbit') and float(rate[:-4]) > 1 else '512kb'
+            for host in hosts:
+                sh('tc', 'qdisc', 'replace', 'dev', 'lan0', 'root', 'tbf', 'rate', rate, 'burst', burst, 'latency', '50ms',
+                   ns=host.ns)
+            plain_rate, overlay_rate = [], []
+            for dummy in range(RUNS):
+                plain_rate.append(throughput(h1, h0, hosts[1].address))
+                overlay_rate.append(throughput(b_ns, a_ns, b_ip))
+            for host in hosts:
+                sh('tc', 'qdisc', 'del', 'dev', 'lan0', 'root', ns=host.ns)
+            p, o = statistics.median(plain_rate), statistics.median(overlay_rate)
+            shaped.append(('LAN at %s' % rate, '%.2f Gbit/s' % p, '%.2f Gbit/s (%.0f%%)' % (o, 100 * o / p)))
+        if shaped:
+            print('\nThe same on a LAN of a given rate (each host\'s uplink shaped with tbf), medians of %d\n' % RUNS)
+            table(('LAN', 'hosts\' own namespaces', 'containers over the overlay'), shaped)
         rows, made = [], 0
         hosts[0].container('c')
         for present in PRESENT:
