@@ -244,6 +244,16 @@ def test_push_then_pull_gives_back_the_same_digests(lab, plain, busybox_layout, 
         assert other('run', '%s/course/app:v1' % plain.host, 'x').stdout == 'v1\n'
         again = lab('push', 'app', '%s/course/app:v1' % plain.host).stdout
         assert digest in again, 'a push of the same image gives the same digest'
+        # a student's container committed (conductor commit) pushes and pulls as any other image
+        lab('run', '-d', 'app', 'student', '--', 'sh', '-c', 'echo graded > /g && exec sleep 1000')
+        for dummy in range(50):
+            if lab('exec', 'student', '--', 'cat', '/g', check=False).stdout == 'graded\n':
+                break
+            time.sleep(0.1)
+        lab('commit', '--change', 'CMD ["cat", "/g"]', 'student', 'snap')
+        lab('push', 'snap', '%s/course/snap:v1' % plain.host)
+        other('pull', '%s/course/snap:v1' % plain.host)
+        assert other('run', '%s/course/snap:v1' % plain.host, 'y').stdout == 'graded\n'
     finally:
         helpers.stop_all(other.root)
         helpers.remove_root(other.root)
