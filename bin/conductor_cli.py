@@ -961,7 +961,7 @@ def _main(argv):
         sys.stderr.write('%s\n' % e)
         return 2
     except ConductorError as e:
-        sys.stderr.write('conductor %s: %s\n' % (args.verb, e))
+        sys.stderr.write('conductor %s: %s\n' % (args.verb, _printable(str(e))))  # names a student chose, in it
         return 1
     except KeyboardInterrupt:
         sys.stderr.write('conductor %s: interrupted\n' % args.verb)

@@ -430,9 +430,13 @@ class Cgroup:
                 time.sleep(0.01)
             yield
         finally:
-            _write(path, states[1])
-            for number, handler in handlers.items():
-                signal.signal(number, handler)
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
+            try:  # a second signal must not skip the thaw
+                _write(path, states[1])
+            finally:
+                for number, handler in handlers.items():
+                    signal.signal(number, handler)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def thaw(self) -> None:
         """Let the group run again if a commit killed mid-copy left it frozen: stop must reach its processes."""

@@ -383,12 +383,20 @@ class BoundedHeader(tarfile.TarInfo):
     LIMIT = 4 << 20
     EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
                 tarfile.GNUTYPE_LONGLINK)
+    SPARSE = tarfile.GNUTYPE_SPARSE
 
     def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name
         if self.type in self.EXTENDED and self.size > self.LIMIT:
             raise ConductorError('an extended tar header (a pax header or long name) of %d bytes is larger than '
                                  '%.1fMB: refused' % (self.size, self.LIMIT / 1e6))
+        if self.type == self.SPARSE:
+            self._sparse()
         return super()._proc_member(tarfile)
+
+    def _sparse(self, *args):
+        """A sparse member's map, which tarfile reads whole (GNU's blocks, pax's GNU.sparse records): refused."""
+        raise ConductorError('%s is a sparse file: refused' % self.name)
+    _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _sparse
 
 
 class _NoMembers(list):
@@ -406,7 +414,7 @@ def check_archive(fileobj, archive, ins):
     """Refuse an archive any member of which would land outside the destination: .. in a name, a link
     to outside, or a path through a symlink the archive itself makes."""
     links = set()
-    with tarfile.open(fileobj=fileobj) as tar:
+    with tarfile.open(fileobj=fileobj, tarinfo=BoundedHeader) as tar:
         keep_no_members(tar)
         for member in tar:
             name = member_path(member.name)

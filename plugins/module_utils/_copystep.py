@@ -164,6 +164,7 @@ def pack_child(view: tuple, path: str, arcname: str, out: int, confinement: _run
     top = os.lstat(path)  # one clear error when it is missing, before anything is written
     counted = [0, 0]
     with os.fdopen(out, 'wb') as f, tarfile.open(fileobj=f, mode='w|', format=tarfile.PAX_FORMAT) as tar:
+        _context.keep_no_members(tar)  # a million files: not a million headers in memory
         if not stat.S_ISDIR(top.st_mode):
             parent = os.open(posixpath.dirname(path) or '/', os.O_PATH | os.O_DIRECTORY)
             _pack_entry(tarfile, tar, parent, posixpath.basename(path), arcname, counted)
@@ -215,14 +216,75 @@ def unpack_child(view: tuple, source: int, dest: str, top: 'str | None', confine
     setuid and setgid bits are dropped, and a folder is never replaced by a file."""
     import tarfile
     _enter(view, {source, report}, confinement)
+    if to_host:
+        _unpack_beneath(tarfile, source, dest, top)
+        os._exit(0)
     rename = None
     if top is not None and not os.path.isdir(dest) and not dest.endswith('/'):  # DIR/ must be a folder
         rename, dest = (top, posixpath.basename(dest.rstrip('/'))), posixpath.dirname(dest.rstrip('/')) or '/'
     if not os.path.isdir(dest):
         raise ConductorError('%s is not a folder%s' % (dest, '' if os.path.lexists(dest) else ' (there is no such '
                                                        'folder): make it first'))
-    _extract(tarfile, source, dest, None, rename, 0o1777 if to_host else 0o7777, replace_folders=not to_host, prefix='')
+    _extract(tarfile, source, dest, None, rename, prefix='')
     os._exit(0)
+
+
+def _unpack_beneath(tarfile, source, dest, top):  # pragma: no cover - runs in the child
+    """cp to the host, chrooted into the folder the copy lands in, which may hold other students' copies: dest is
+    /NAME (the top entry, top, renamed NAME) or / (top kept). Each member is made by fds beneath that folder, only
+    under its top entry, never through a symlink (one the archive made, or one already there), with no hard link,
+    device or FIFO, no setuid or setgid bit, and no folder replaced by a file."""
+    folder = os.open('/', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    name_to = posixpath.basename(dest.rstrip('/')) or top
+    with os.fdopen(os.dup(source), 'rb') as f, tarfile.open(fileobj=f, mode='r|*', tarinfo=_context.BoundedHeader) as tar:
+        _context.keep_no_members(tar)
+        for member in tar:
+            name = _renamed(_context.member_path(member.name), (top, name_to) if top else None)
+            if name is None or (top and name != name_to and not name.startswith(name_to + '/')):
+                raise ConductorError('%s leads out of what is copied: refused' % _shown(member.name))
+            if name == '.':
+                continue
+            where, base = posixpath.split(name)
+            try:
+                parent = sys_.openat2(folder, where or '.', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                                      sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS)
+            except OSError:
+                raise ConductorError('%s goes through a symbolic link or a file: refused' % _shown(member.name)) from None
+            try:
+                _member_beneath(tar, member, parent, base)
+            finally:
+                os.close(parent)
+
+
+def _member_beneath(tar, member, parent, base):  # pragma: no cover - runs in the child
+    try:
+        there = os.stat(base, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        there = None
+    if there is not None and not (member.isdir() and stat.S_ISDIR(there.st_mode)):
+        if stat.S_ISDIR(there.st_mode):
+            raise ConductorError('%s is a folder: it is not replaced by a file; remove it first' % _shown(member.name))
+        os.unlink(base, dir_fd=parent)  # a file or a link: replaced, never written through
+    if member.isdir():
+        if there is None or not stat.S_ISDIR(there.st_mode):
+            os.mkdir(base, 0o700, dir_fd=parent)
+        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    elif member.issym():
+        os.symlink(member.linkname, base, dir_fd=parent)
+        os.chown(base, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+        return
+    elif member.isfile():
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
+        with tar.extractfile(member) as fin, os.fdopen(os.dup(fd), 'wb') as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+    else:
+        return  # hard links (cp's tar has none), devices and FIFOs are not made on the host
+    try:
+        os.fchown(fd, member.uid, member.gid)
+        os.fchmod(fd, member.mode & 0o1777)  # no setuid or setgid bit on the host
+        os.utime(fd, (member.mtime, member.mtime))
+    finally:
+        os.close(fd)
 
 
 def _enter(view, keep, confinement):  # pragma: no cover - runs in the child
@@ -246,7 +308,7 @@ def _enter(view, keep, confinement):  # pragma: no cover - runs in the child
     os.umask(0o022)
 
 
-def _extract(tarfile, top, dest, owner, rename=None, mode_mask=0o7777, replace_folders=True, prefix='ADD: '):  # pragma: no cover
+def _extract(tarfile, top, dest, owner, rename=None, prefix='ADD: '):  # pragma: no cover
     """ADD of a local archive (and cp's unpacking): unpacked into dest. Every member is checked again here (the
     plan checked the names): its folder must resolve inside dest, so no symlink, made by the archive or already
     in the image, carries a member out of it. rename: (old, new) for the archive's top entry."""
@@ -264,8 +326,6 @@ def _extract(tarfile, top, dest, owner, rename=None, mode_mask=0o7777, replace_f
             if target == dest:
                 continue
             if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)):
-                if not replace_folders and os.path.isdir(target) and not os.path.islink(target):
-                    raise ConductorError('%s is a folder: it is not replaced by a file; remove it first' % _shown(target))
                 remove_tree(target)
             if member.isdir():
                 if not os.path.isdir(target):
@@ -285,7 +345,7 @@ def _extract(tarfile, top, dest, owner, rename=None, mode_mask=0o7777, replace_f
             uid, gid = owner or (member.uid, member.gid)
             os.lchown(target, uid, gid)
             if not member.issym():
-                os.chmod(target, member.mode & mode_mask)
+                os.chmod(target, member.mode & 0o7777)
                 os.utime(target, (member.mtime, member.mtime))
 
 

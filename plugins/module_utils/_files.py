@@ -22,6 +22,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._policy import COP
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive
 from ansible_collections.cs695.conductor.plugins.module_utils._volumes import Volumes
 from ansible_collections.cs695.conductor.plugins.module_utils import _copystep, _runtime, _sandbox, _seccomp
+from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 WHITEOUT_DEVICE = 0  # overlayfs marks a deleted path with a character device 0:0
 
@@ -65,7 +66,7 @@ def copy(store, source: str, dest: str) -> None:
                                      % (to_path, into))
             with _scratch(store) as scratch:
                 _pack(store, view, from_path, scratch, what='%s:%s' % (from_name, from_path))
-                with _folder_view(into) as host:
+                with _folder_view(into, host=True) as host:
                     _unpack(store, host, scratch, '/' + (os.path.basename(to_path) if into != to_path else ''),
                             None if top == '.' else top, to_host=True)
         return
@@ -78,7 +79,7 @@ def copy(store, source: str, dest: str) -> None:
         if not os.path.lexists(from_path):
             raise ConductorError('cannot copy %s: there is no such file or folder on the host' % from_path)
         with _scratch(store) as scratch:
-            with _folder_view(from_path if top == '.' else os.path.dirname(from_path)) as host:
+            with _folder_view(from_path if top == '.' else os.path.dirname(from_path), host=True) as host:
                 _pack(store, host, '/' if top == '.' else '/' + top, scratch, top, what=from_path)
             _unpack(store, view, scratch, to_path, None if top == '.' else top)
 
@@ -292,8 +293,11 @@ def _container_view(containers, name, path):
 
 
 @contextlib.contextmanager
-def _folder_view(path):
-    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+def _folder_view(path, host=False):
+    """A folder's fd, for a child to enter; a host's (host=True) opened through no symlink, whatever was checked
+    before (_host_path): a copy of a student's files may have made one meanwhile."""
+    fd = sys_.openat2(-100, path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, sys_.RESOLVE_NO_SYMLINKS) if host else \
+        os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         yield ('fd', fd)
     finally:

@@ -234,6 +234,14 @@ def test_what_an_earlier_copy_brought_never_leads_the_next_one_out(conductor, im
     assert os.listdir(victim) == ['secret'] and 'secret' not in conductor('exec', 'st', '--', 'ls', '/').stdout
     conductor('cp', 'st:/hw', grading / 'hw2')  # control: a path of the host's own
     assert (grading / 'hw2').read_text().startswith('* * * * *')
+    # a link an earlier copy left inside the copied folder is replaced, never written through
+    conductor('exec', 'st', '--', 'sh', '-c', 'mkdir /w && ln -s / /w/l')
+    conductor('cp', 'st:/w', grading)
+    assert os.readlink(grading / 'w' / 'l') == '/'
+    conductor('exec', 'st', '--', 'sh', '-c', 'rm /w/l && mkdir /w/l && echo mine > /w/l/x')
+    conductor('cp', 'st:/w', grading)
+    assert (grading / 'w' / 'l' / 'x').read_text() == 'mine\n' and not (grading / 'x').exists()
+    assert oct(os.stat(grading).st_mode & 0o777) != '0o777'
     # a FIFO is left out, never waited on; a tree deeper than Python's recursion limit goes whole
     conductor('cp', 'st:/d', grading / 'd')
     assert sorted(os.listdir(grading / 'd')) == ['f']

@@ -42,3 +42,15 @@ def test_a_committed_layer_is_keyed_by_its_content():
     assert committed_key(below, diff_id) == loaded_key(below, diff_id), 'on loaded layers: the chain ID itself'
     with pytest.raises(ConductorError):
         committed_key('../../etc', diff_id)
+
+
+def test_a_sparse_member_is_refused_before_its_map_is_read():
+    import io
+    import tarfile
+    from ansible_collections.cs695.conductor.plugins.module_utils import _context
+    info = tarfile.TarInfo('s')
+    info.type = tarfile.GNUTYPE_SPARSE
+    data = io.BytesIO(info.tobuf(tarfile.GNU_FORMAT) + b'\0' * 1024)
+    with pytest.raises(ConductorError, match='sparse file: refused'):
+        with tarfile.open(fileobj=data, tarinfo=_context.BoundedHeader) as tar:
+            list(tar)
