@@ -417,14 +417,17 @@ def cmd_stats(store, args):
             _stats_table(rows)
         return 0
     before = _stats.sample(store, args.name)
-    time.sleep(0.5)
-    while True:  # until interrupted, as docker stats: the table redrawn in place each second
-        after = _stats.sample(store, args.name)
-        sys.stdout.write('\x1b[H\x1b[J')
-        _stats_table(_stats.figures(before, after))
-        sys.stdout.flush()
-        before = after
-        time.sleep(1)
+    try:
+        time.sleep(0.5)
+        while True:  # until interrupted, as docker stats: the table redrawn in place each second
+            after = _stats.sample(store, args.name)
+            sys.stdout.write('\x1b[H\x1b[J')
+            _stats_table(_stats.figures(before, after))
+            sys.stdout.flush()
+            before = after
+            time.sleep(1)
+    except KeyboardInterrupt:  # Ctrl-C ends it, quietly
+        return 0
 
 
 def _stats_table(rows):
