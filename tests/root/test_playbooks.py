@@ -591,6 +591,9 @@ def test_collect_the_students_work_from_two_hosts(lab, tmp_path):
     inventory = many.inventory(host_vars={h['name']: {'classroom_students': students[h['name']]} for h in many.hosts})
     extra = json.dumps({'classroom_courses': [{'name': 'cs695'}], 'classroom_collect_dir': str(tmp_path / 'handins'),
                         'classroom_snapshot': True, 'classroom_snapshot_tag': 'final'})
+    checked = many.playbook(os.path.join(PLAYBOOKS, 'collect.yml'), inventory, '-e', extra, '--check').stdout
+    assert all(c['failed'] == 0 for c in recap(checked).values()), checked[-4000:]
+    assert not (tmp_path / 'handins' / 'cs695' / 'ann.tar').exists(), '--check fetches nothing'
     out = many.playbook(os.path.join(PLAYBOOKS, 'collect.yml'), inventory, '-e', extra).stdout
     assert all(c['failed'] == 0 for c in recap(out).values()), out[-4000:]
     handins = tmp_path / 'handins'
