@@ -155,14 +155,15 @@ def _copy_into(top, entry, target, expected, owner, mode):  # pragma: no cover -
 
 
 def pack_child(view: tuple, path: str, arcname: str, out: int, confinement: _runtime.Confinement,
-               report: int) -> None:  # pragma: no cover - runs in the child and never returns
+               report: int, budget: 'int | None' = None) -> None:  # pragma: no cover - runs in the child, never returns
     """conductor cp's and volume export's reading side: a tar of path (found as the view's own links lead),
-    its top named arcname ('.': the folder's entries, each at the top), written to the fd out. Owners are kept
-    as numbers: a name would be looked up through NSS, which loads libraries the view may hold."""
+    its top named arcname ('.': the folder's entries, each at the top), written to the fd out, its files' bytes at
+    most budget (the room a scratch file has: a student's sparse 1 TB file must not fill the host's disk). Owners
+    are kept as numbers: a name would be looked up through NSS, which loads libraries the view may hold."""
     import tarfile
     _enter(view, {out, report}, confinement)
     top = os.lstat(path)  # one clear error when it is missing, before anything is written
-    counted = [0, 0]
+    counted = [0, 0, budget]
     with os.fdopen(out, 'wb') as f, tarfile.open(fileobj=f, mode='w|', format=tarfile.PAX_FORMAT) as tar:
         _context.keep_no_members(tar)  # a million files: not a million headers in memory
         if not stat.S_ISDIR(top.st_mode):
@@ -177,7 +178,7 @@ def pack_child(view: tuple, path: str, arcname: str, out: int, confinement: _run
                 for name in sorted(dirs + files):
                     _pack_entry(tarfile, tar, fd, name, posixpath.normpath(posixpath.join(arcname, inside, name)),
                                 counted)
-    os.write(1, b'%d %d\n' % tuple(counted))  # to the parent: the files and their bytes
+    os.write(1, b'%d %d\n' % tuple(counted[:2]))  # to the parent: the files and their bytes
     os._exit(0)
 
 
@@ -201,6 +202,7 @@ def _pack_entry(tarfile, tar, folder, name, arcname, counted):  # pragma: no cov
             if not stat.S_ISREG(st.st_mode):
                 return  # swapped for something else since
             info.size, info.mode = st.st_size, stat.S_IMODE(st.st_mode)
+            _spend(counted[2], counted[1] + info.size, arcname)
             tar.addfile(info, f)
         counted[0], counted[1] = counted[0] + 1, counted[1] + info.size
 
@@ -209,15 +211,17 @@ MEMORY_MAX = 1 << 30  # the address space of cp's and volume import/export's chi
 
 
 def unpack_child(view: tuple, source: int, dest: str, top: 'str | None', confinement: _runtime.Confinement,
-                 report: int, to_host: bool = False) -> None:  # pragma: no cover - runs in the child, never returns
+                 report: int, to_host: bool = False, budget: 'int | None' = None) -> None:  # pragma: no cover
     """conductor cp's and volume import's writing side: the tar on the fd source unpacked as Docker's cp does.
     top (the archive's top entry): into dest when dest is a folder, else as dest itself (its folder must
     exist); None: dest must be a folder. Every member is checked as ADD's are, inside the view. to_host:
-    setuid and setgid bits are dropped, and a folder is never replaced by a file."""
+    setuid and setgid bits are dropped, and a folder is never replaced by a file. budget: the files' bytes at
+    most (the room on the destination's disk: a compressed archive of zeros must not fill it)."""
     import tarfile
     _enter(view, {source, report}, confinement)
+    spent = [0, budget]
     if to_host:
-        _unpack_beneath(tarfile, source, dest, top)
+        _unpack_beneath(tarfile, source, dest, top, spent)
         os._exit(0)
     rename = None
     if top is not None and not os.path.isdir(dest) and not dest.endswith('/'):  # DIR/ must be a folder
@@ -225,11 +229,17 @@ def unpack_child(view: tuple, source: int, dest: str, top: 'str | None', confine
     if not os.path.isdir(dest):
         raise ConductorError('%s is not a folder%s' % (dest, '' if os.path.lexists(dest) else ' (there is no such '
                                                        'folder): make it first'))
-    _extract(tarfile, source, dest, None, rename, prefix='')
+    _extract(tarfile, source, dest, None, rename, prefix='', spent=spent)
     os._exit(0)
 
 
-def _unpack_beneath(tarfile, source, dest, top):  # pragma: no cover - runs in the child
+def _spend(budget, total, name):  # pragma: no cover - runs in the child
+    if budget is not None and total > budget:
+        raise ConductorError('%s: the copy would be larger than the room left on the disk it goes to (%d MB, less a '
+                             'reserve): refused, nothing more is written' % (_shown(name), budget // 1000000))
+
+
+def _unpack_beneath(tarfile, source, dest, top, spent):  # pragma: no cover - runs in the child
     """cp to the host, chrooted into the folder the copy lands in, which may hold other students' copies: dest is
     /NAME (the top entry, top, renamed NAME) or / (top kept). Each member is made by fds beneath that folder, only
     under its top entry, never through a symlink (one the archive made, or one already there), with no hard link,
@@ -251,12 +261,12 @@ def _unpack_beneath(tarfile, source, dest, top):  # pragma: no cover - runs in t
             except OSError:
                 raise ConductorError('%s goes through a symbolic link or a file: refused' % _shown(member.name)) from None
             try:
-                _member_beneath(tar, member, parent, base)
+                _member_beneath(tar, member, parent, base, spent)
             finally:
                 os.close(parent)
 
 
-def _member_beneath(tar, member, parent, base):  # pragma: no cover - runs in the child
+def _member_beneath(tar, member, parent, base, spent):  # pragma: no cover - runs in the child
     try:
         there = os.stat(base, dir_fd=parent, follow_symlinks=False)
     except FileNotFoundError:
@@ -274,6 +284,8 @@ def _member_beneath(tar, member, parent, base):  # pragma: no cover - runs in th
         os.chown(base, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
         return
     elif member.isfile():
+        spent[0] += member.size
+        _spend(spent[1], spent[0], member.name)
         fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
         with tar.extractfile(member) as fin, os.fdopen(os.dup(fd), 'wb') as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
@@ -308,7 +320,7 @@ def _enter(view, keep, confinement):  # pragma: no cover - runs in the child
     os.umask(0o022)
 
 
-def _extract(tarfile, top, dest, owner, rename=None, prefix='ADD: '):  # pragma: no cover
+def _extract(tarfile, top, dest, owner, rename=None, prefix='ADD: ', spent=None):  # pragma: no cover
     """ADD of a local archive (and cp's unpacking): unpacked into dest. Every member is checked again here (the
     plan checked the names): its folder must resolve inside dest, so no symlink, made by the archive or already
     in the image, carries a member out of it. rename: (old, new) for the archive's top entry."""
@@ -338,6 +350,9 @@ def _extract(tarfile, top, dest, owner, rename=None, prefix='ADD: '):  # pragma:
                     raise ConductorError('%s%s links to outside %s' % (prefix, _shown(member.name), dest))
                 os.link(posixpath.join(dest, linked), target)
             elif member.isfile():
+                if spent:
+                    spent[0] += member.size
+                    _spend(spent[1], spent[0], member.name)
                 with tar.extractfile(member) as fin, open(target, 'xb') as fout:
                     shutil.copyfileobj(fin, fout, 1 << 20)
             else:

@@ -68,7 +68,7 @@ def copy(store, source: str, dest: str) -> None:
                 _pack(store, view, from_path, scratch, what='%s:%s' % (from_name, from_path))
                 with _folder_view(into, host=True) as host:
                     _unpack(store, host, scratch, '/' + (os.path.basename(to_path) if into != to_path else ''),
-                            None if top == '.' else top, to_host=True)
+                            None if top == '.' else top, to_host=True, room=into)
         return
     with _container_view(containers, to_name, to_path) as view:
         if from_path == '-':
@@ -82,6 +82,13 @@ def copy(store, source: str, dest: str) -> None:
             with _folder_view(from_path if top == '.' else os.path.dirname(from_path), host=True) as host:
                 _pack(store, host, '/' if top == '.' else '/' + top, scratch, top, what=from_path)
             _unpack(store, view, scratch, to_path, None if top == '.' else top)
+
+
+def _room(folder):
+    """The bytes a copy may write on folder's file system: what is free, less a reserve (a twentieth, at least
+    1 GiB), so that a student's sparse or compressed giant never fills the disk other containers write on."""
+    st = os.statvfs(folder)
+    return max(0, st.f_bavail * st.f_frsize - max(1 << 30, st.f_blocks * st.f_frsize // 20))
 
 
 def _host_path(path):
@@ -245,10 +252,11 @@ def _confinement(store):
 
 
 def _pack(store, view, path, out, arcname=None, what=None):
-    """The tar of path in the view, written to out; {'files', 'size'}: how many files, of how many bytes."""
-    arcname, lines = arcname or _top(path), []
+    """The tar of path in the view, written to out; {'files', 'size'}: how many files, of how many bytes. Into a
+    scratch file (what is given), at most the room the state root's disk has."""
+    arcname, lines, budget = arcname or _top(path), [], _room(store.root) if what else None
     code, message = _sandbox.spawn(lambda report: _copystep.pack_child(view, path, arcname, out, _confinement(store),
-                                                                       report), lines.append)
+                                                                       report, budget), lines.append)
     if code:
         raise ConductorError('cannot read %s: %s' % (what or path, message or 'exit code %d' % code))
     if stat.S_ISREG(os.fstat(out).st_mode) and what:  # a scratch file, read next from its start
@@ -257,9 +265,12 @@ def _pack(store, view, path, out, arcname=None, what=None):
     return {'files': files, 'size': size}
 
 
-def _unpack(store, view, source, dest, top, to_host=False):
+def _unpack(store, view, source, dest, top, to_host=False, room=None):
+    """Unpack the tar on source into the view; at most the room on its disk (room: a folder on it; default the
+    state root's, where containers and volumes are)."""
+    budget = _room(room or store.root)
     code, message = _sandbox.spawn(lambda report: _copystep.unpack_child(view, source, dest, top, _confinement(store),
-                                                                         report, to_host))
+                                                                         report, to_host, budget))
     if code:
         raise ConductorError('cannot copy to %s: %s' % (dest, message or 'exit code %d' % code))
 

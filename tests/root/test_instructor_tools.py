@@ -267,3 +267,20 @@ def test_what_an_earlier_copy_brought_never_leads_the_next_one_out(conductor, im
     conductor('run', '-v', 'hw:/vol', image, 'ex', '--', 'sh', '-c', 'mkdir -p "/root/x\nD /etc/passwd"')
     assert 'there only while ex runs' in conductor.fails('cp', 'ex:/vol/bottom', tmp_path / 'b')
     assert 'A /root/x\\x0aD /etc/passwd' in conductor('diff', 'ex').stdout.splitlines(), 'shown, never obeyed'
+
+
+def test_a_sparse_giant_or_a_huge_member_never_fills_the_disk(conductor, image, tmp_path, root):
+    conductor('run', '-d', '-v', 'big:/vol', image, 'sp', '--', 'sleep', '1000')
+    conductor('exec', 'sp', '--', 'sh', '-c', 'truncate -s 15T /vol/hole && echo small > /vol/note')
+    free = os.statvfs(root).f_bavail
+    assert 'larger than the room left' in conductor.fails('cp', 'sp:/vol', tmp_path / 'out')
+    assert 'larger than the room left' in conductor.fails('volume', 'export', 'big', '-o', tmp_path / 'big.tar')
+    assert os.statvfs(root).f_bavail >= free - (64 << 20) // os.statvfs(root).f_frsize, 'no scratch file filled it'
+    conductor('exec', 'sp', '--', 'rm', '/vol/hole')
+    conductor('cp', 'sp:/vol/note', tmp_path / 'note')  # control
+    assert (tmp_path / 'note').read_text() == 'small\n'
+    header = tarfile.TarInfo('giant')
+    header.size = 15 << 40  # a header that says 15 TiB: refused before a byte is written
+    (tmp_path / 'giant.tar').write_bytes(header.tobuf(tarfile.GNU_FORMAT))
+    assert 'larger than the room left' in conductor.fails('volume', 'import', 'big', '-i', tmp_path / 'giant.tar')
+    assert 'larger than the room left' in conductor.fails('cp', '-', 'sp:/vol', stdin=open(tmp_path / 'giant.tar', 'rb'))
