@@ -65,41 +65,41 @@ def test_cp_both_ways_never_follows_a_students_symlink_out(conductor, image, tmp
     secret.write_text('the host\'s\n')
     landing.mkdir()
     conductor('run', '-d', image, 'st', '--', 'sleep', '1000')
-    conductor('exec', 'st', '--', 'sh', '-c', 'mkdir /work && ln -s / /work/escape && ln -s %s /work/tohost && '
-              'echo inside > /work/f && chown 1000:1000 /work/f && chmod 4755 /work/f' % landing)
+    conductor('exec', 'st', '--', 'sh', '-c', 'mkdir /coursework && ln -s / /coursework/escape && ln -s %s /coursework/tohost && '
+              'echo inside > /coursework/f && chown 1000:1000 /coursework/f && chmod 4755 /coursework/f' % landing)
     # the attack, out: the path leads through the student's link to / ... which is the container's /
-    assert 'No such file' in conductor.fails('cp', 'st:/work/escape%s' % secret, tmp_path / 'got')
+    assert 'No such file' in conductor.fails('cp', 'st:/coursework/escape%s' % secret, tmp_path / 'got')
     assert not (tmp_path / 'got').exists()
     # the attack, in: the destination leads through a link to a host folder ... which is the container's
     handout = tmp_path / 'handout.txt'
     handout.write_text('handout\n')
-    conductor.fails('cp', handout, 'st:/work/tohost/')
-    conductor.fails('cp', handout, 'st:/work/tohost/planted.txt')
+    conductor.fails('cp', handout, 'st:/coursework/tohost/')
+    conductor.fails('cp', handout, 'st:/coursework/tohost/planted.txt')
     assert os.listdir(landing) == []
     # control: the honest copies, both ways, modes and owners kept (setuid never on the host)
-    conductor('cp', 'st:/work', tmp_path / 'out')
+    conductor('cp', 'st:/coursework', tmp_path / 'out')
     out = tmp_path / 'out'
     assert (out / 'f').read_text() == 'inside\n' and os.readlink(out / 'escape') == '/'
     st = os.lstat(out / 'f')
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1000, 1000, 0o755)
-    stream = subprocess.run([sys.executable, helpers.CLI, '--root', conductor.root, 'cp', 'st:/work/f', '-'],
+    stream = subprocess.run([sys.executable, helpers.CLI, '--root', conductor.root, 'cp', 'st:/coursework/f', '-'],
                             capture_output=True, check=True).stdout
     member = tarfile.open(fileobj=io.BytesIO(stream)).getmember('f')
     assert (member.uid, member.mode) == (1000, 0o4755), 'a tar stream keeps everything'
-    conductor('cp', handout, 'st:/work/')
-    conductor('cp', handout, 'st:/work/renamed.txt')
-    assert conductor('exec', 'st', '--', 'cat', '/work/handout.txt', '/work/renamed.txt').stdout == 'handout\n' * 2
+    conductor('cp', handout, 'st:/coursework/')
+    conductor('cp', handout, 'st:/coursework/renamed.txt')
+    assert conductor('exec', 'st', '--', 'cat', '/coursework/handout.txt', '/coursework/renamed.txt').stdout == 'handout\n' * 2
     with tarfile.open(tmp_path / 'in.tar', 'w') as tar:
         tar.add(handout, arcname='from-tar.txt')
-    conductor('cp', '-', 'st:/work', stdin=open(tmp_path / 'in.tar', 'rb'))
-    assert conductor('exec', 'st', '--', 'cat', '/work/from-tar.txt').stdout == 'handout\n'
+    conductor('cp', '-', 'st:/coursework', stdin=open(tmp_path / 'in.tar', 'rb'))
+    assert conductor('exec', 'st', '--', 'cat', '/coursework/from-tar.txt').stdout == 'handout\n'
     # bad input: one error each
     assert 'no container named' in conductor.fails('cp', 'nobody:/x', tmp_path / 'y')
     assert 'one side as NAME:PATH' in conductor.fails('cp', handout, tmp_path / 'z')
-    assert 'no such file or folder on the host' in conductor.fails('cp', tmp_path / 'missing', 'st:/work')
+    assert 'no such file or folder on the host' in conductor.fails('cp', tmp_path / 'missing', 'st:/coursework')
     assert 'leads outside the container' in conductor.fails('cp', 'st:../../etc/shadow', tmp_path / 'shadow')
-    assert 'No such file' in conductor.fails('cp', 'st:/work/missing', tmp_path / 'm')
-    assert 'no folder' in conductor.fails('cp', 'st:/work/f', tmp_path / 'no' / 'such' / 'f')
+    assert 'No such file' in conductor.fails('cp', 'st:/coursework/missing', tmp_path / 'm')
+    assert 'no folder' in conductor.fails('cp', 'st:/coursework/f', tmp_path / 'no' / 'such' / 'f')
 
 
 def test_cp_of_an_exited_container_keeps_a_large_file_whole(conductor, image, tmp_path, root):
@@ -128,8 +128,8 @@ def test_diff_shows_what_was_added_changed_and_deleted(conductor, image):
 
 
 def test_a_volume_is_handed_in_and_back_and_an_archive_never_unpacks_outside(conductor, image, tmp_path):
-    conductor('run', '-v', 'work:/work', image, 'w', '--', 'sh', '-c', 'mkdir /work/src && echo code > /work/src/a.c '
-              '&& chown 1000:1000 /work/src/a.c && chmod 640 /work/src/a.c')
+    conductor('run', '-v', 'work:/coursework', image, 'w', '--', 'sh', '-c', 'mkdir /coursework/src && echo code > /coursework/src/a.c '
+              '&& chown 1000:1000 /coursework/src/a.c && chmod 640 /coursework/src/a.c')
     conductor('volume', 'export', 'work', '-o', tmp_path / 'work.tar')
     with tarfile.open(tmp_path / 'work.tar') as tar:
         member = tar.getmember('src/a.c')

@@ -586,8 +586,8 @@ def test_collect_the_students_work_from_two_hosts(lab, tmp_path):
                 continue  # dan never started: no work volume
             many.cli(host, 'run', '-d', '-v', 'cs695-%s-work:/root/work' % student, 'img', 'cs695-' + student, '--',
                      'sleep', 'infinity')
-            many.cli(host, 'exec', 'cs695-' + student, '--', 'sh', '-c', 'echo essay of %s > /root/work/essay.txt && '
-                     'mkdir /root/work/src && echo code > /root/work/src/main.c' % student)
+            many.cli(host, 'exec', 'cs695-' + student, '--', 'sh', '-c', 'cd /root/work && echo essay of %s > essay.txt && '
+                     'mkdir src && echo code > src/main.c' % student)
     inventory = many.inventory(host_vars={h['name']: {'classroom_students': students[h['name']]} for h in many.hosts})
     extra = json.dumps({'classroom_courses': [{'name': 'cs695'}], 'classroom_collect_dir': str(tmp_path / 'handins'),
                         'classroom_snapshot': True, 'classroom_snapshot_tag': 'final'})
