@@ -41,12 +41,12 @@ from ansible_collections.cs695.conductor.plugins.module_utils._common import (  
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store, public  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name, is_reference  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers  # noqa: E402
-from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks  # noqa: E402
 from ansible_collections.cs695.conductor.plugins.module_utils import _operations, _options  # noqa: E402
 
 
 def cmd_build(store, args):
     """build NAME [CONDUCTORFILE]: build an image, one layer per COPY/RUN step, reusing the cache."""
+    from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks  # build's alone
     # the helper that networks RUN steps loads its code while the builder does: a build that needs none kills it
     with StepNetworks(store) if args.network in (None, 'default') else contextlib.nullcontext() as networks:
         from ansible_collections.cs695.conductor.plugins.module_utils import _builder, _buildplan  # build's alone

@@ -25,7 +25,6 @@ applies it (usually in _runtime or _containers.create), its entry in both module
 """
 
 import os
-import signal
 import stat
 from collections import namedtuple
 
@@ -290,6 +289,7 @@ def _stop_signal(value):
     number = parse_signal(value)
     if number is None:
         raise ConductorError('invalid stop signal %r: give a signal such as SIGTERM, SIGINT or 15' % (value,))
+    import signal  # here: its IntEnums cost every command 1.5 ms to import
     return signal.Signals(number).name if number in signal.valid_signals() and number < signal.SIGRTMIN else \
         str(number)
 

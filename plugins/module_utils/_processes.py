@@ -12,7 +12,7 @@ alone: a PID is recycled, the pair is not.
 
 import errno
 import os
-import signal
+from _signal import SIGKILL, SIGTERM  # signal, the same numbers as IntEnums, costs a command 1.5 ms (enum)
 import time
 
 
@@ -89,9 +89,9 @@ def wait_gone(pid, start, timeout):
             os.close(pidfd)
 
 
-def terminate(pid, start, timeout, first=signal.SIGTERM):
+def terminate(pid, start, timeout, first=SIGTERM):
     """`first` (SIGTERM, or the image's STOPSIGNAL), then SIGKILL after timeout seconds; returns once gone."""
-    for sig, wait in ((first, timeout), (signal.SIGKILL, 10.0)):
+    for sig, wait in ((first, timeout), (SIGKILL, 10.0)):
         if not alive(pid, start):
             return
         try:
@@ -117,6 +117,6 @@ def kill_tree(pid):
         current = todo.pop()
         todo.extend(children.get(current, []))
         try:
-            os.kill(current, signal.SIGKILL)
+            os.kill(current, SIGKILL)
         except OSError:
             pass

@@ -12,7 +12,7 @@ drops them all: a crash or a SIGKILL cannot leave a mount behind on the host.
 
 import errno
 import os
-import signal
+from _signal import SIGKILL  # signal, the same numbers as IntEnums, costs a command 1.5 ms (enum)
 import stat
 import sys
 
@@ -40,7 +40,7 @@ def spawn(child, out=None):
         try:
             os.close(outr)
             os.close(errr)
-            sys_.set_parent_death_signal(signal.SIGKILL)
+            sys_.set_parent_death_signal(SIGKILL)
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
             os.dup2(outw, 1)
