@@ -39,7 +39,7 @@ import zlib
 from ansible_collections.cs695.conductor.plugins.module_utils._buildplan import image_digest
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, human_size, parse_size, remove_tree, temp_name, tree_size, utc_now, walk, write_json)
-from ansible_collections.cs695.conductor.plugins.module_utils._context import BoundedHeader, member_path
+from ansible_collections.cs695.conductor.plugins.module_utils._context import BoundedHeader, member_path, through_link
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import image_name
 from ansible_collections.cs695.conductor.plugins.module_utils._oci import (  # noqa: F401 (the vocabulary, re-exported)
     ANNOTATION, CONFIG, INDEX_TYPES, JSON_MAX, LAYER, LAYER_TYPES, MANIFEST, REF_NAME, pick_manifest)
@@ -897,7 +897,7 @@ def _unpack_member(tar, member, target, links, blob, budget):
         refuse('leads out of the layer')
     if name == '.':
         return
-    if any(name == link or name.startswith(link + '/') for link in links):
+    if name in links or through_link(name, links):
         refuse('is written through a symlink of the layer')
     folder, base = os.path.split(name)
     parent = os.path.join(target, folder)
@@ -926,7 +926,7 @@ def _unpack_member(tar, member, target, links, blob, budget):
     elif member.islnk():
         linked = member_path(member.linkname)
         if linked is None or member.linkname.startswith('/') or \
-                any(linked == link or linked.startswith(link + '/') for link in links):
+                linked in links or through_link(linked, links):
             refuse('is a hard link to outside the layer')
         os.link(os.path.join(target, linked), path)
         return  # a hard link shares its target's owner, mode and times

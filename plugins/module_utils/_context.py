@@ -421,7 +421,7 @@ def check_archive(fileobj, archive, ins):
             problem = None
             if name is None:
                 problem = 'leads out of the destination'
-            elif any(name == link or name.startswith(link + '/') for link in links) and name not in links:
+            elif through_link(name, links) and name not in links:
                 problem = 'is written through a symlink the archive makes'
             elif member.islnk() and member_path(member.linkname) is None:
                 problem = 'is a hard link to outside the destination'
@@ -429,6 +429,18 @@ def check_archive(fileobj, archive, ins):
                 ins.fail('ADD: %s in %s %s: refused, nothing was changed' % (member.name, posixpath.basename(archive), problem))
             if member.issym():
                 links.add(name)
+
+
+def through_link(name: str, links: set) -> bool:
+    """Whether a folder above name (a member_path) is one of links: each of name's own folders is looked up, so
+    a layer of thousands of symlinks costs its members their depth, not the number of links (2 million
+    comparisons, a quarter of a base layer's load)."""
+    index = name.find('/')
+    while index != -1:
+        if name[:index] in links:
+            return True
+        index = name.find('/', index + 1)
+    return False
 
 
 def member_path(name):
