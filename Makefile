@@ -51,6 +51,9 @@ demo: setup
 
 test: setup fast integration reliability ansible-integration quality collection
 
+# the modules the tests run keep their compiled imports here, not in the host's /var/cache/conductor
+export CONDUCTOR_BYTECODE_CACHE = $(CURDIR)/.cache/bytecode
+
 # the fast lane: seconds, no root, no network (the engine's layers are a unit test)
 fast: unit ruff
 

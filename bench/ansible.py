@@ -4,7 +4,8 @@
 The first run and the idempotent rerun are timed for cs695.conductor and, where podman is installed,
 for containers.podman's podman_container doing the same (bridge network, -p), side by side in one run.
 Both run inside a private network namespace. containers.podman comes from the `ansible` package on
-PyPI, unpacked into a temporary folder for this run only. Run as root: make bench.
+PyPI, unpacked into a temporary folder for this run only. BENCH_BEFORE=/path/to/another/checkout adds that
+checkout's collection as a row of its own, in the same run (a "before"). Run as root: make bench.
 """
 import os
 import subprocess
@@ -18,6 +19,7 @@ from common import CHECKOUT, add_lab_netns, helpers, podman, table
 COUNT = int(os.environ.get('BENCH_CONTAINERS', '10'))
 NS = 'cdb-ans-%d' % os.getpid()
 ANSIBLE_PACKAGE = 'ansible==10.7.0'  # carries containers.podman
+BEFORE = os.environ.get('BENCH_BEFORE')
 
 CONDUCTOR_PLAY = '''- hosts: bench
   gather_facts: false
@@ -67,6 +69,9 @@ def main():
     collections = os.path.join(work, 'collections', 'ansible_collections')
     os.makedirs(os.path.join(collections, 'cs695'))
     os.symlink(CHECKOUT, os.path.join(collections, 'cs695', 'conductor'))
+    if BEFORE:
+        os.makedirs(os.path.join(work, 'before', 'ansible_collections', 'cs695'))
+        os.symlink(BEFORE, os.path.join(work, 'before', 'ansible_collections', 'cs695', 'conductor'))
     python = os.path.join(work, 'python')
     with open(python, 'w') as f:
         f.write('#!/bin/sh\nexec nsenter --net=/run/netns/%s -- %s "$@"\n' % (NS, sys.executable))
@@ -85,6 +90,14 @@ def main():
         subprocess.check_call([sys.executable, os.path.join(CHECKOUT, 'bin', 'conductor'), '--root', root, 'build',
                                'bench', os.path.join(work, 'Conductorfile')], stdout=subprocess.DEVNULL)
         play = CONDUCTOR_PLAY % {'root': root, 'count': COUNT}
+        if BEFORE:
+            before_env = dict(env, ANSIBLE_COLLECTIONS_PATH=os.path.join(work, 'before'))
+            first, rerun = playbook(work, play, before_env), playbook(work, play, before_env)
+            rows.append(['cs695.conductor before (%s)' % BEFORE, '%.1f s' % first, '%.1f s' % rerun])
+            helpers.stop_all(root)
+            for i in range(COUNT):
+                subprocess.check_call([sys.executable, os.path.join(CHECKOUT, 'bin', 'conductor'), '--root', root,
+                                       'rm', '-f', 'c%d' % i], stdout=subprocess.DEVNULL)
         first, rerun = playbook(work, play, env), playbook(work, play, env)
         rows.append(['cs695.conductor', '%.1f s' % first, '%.1f s' % rerun])
         helpers.stop_all(root)

