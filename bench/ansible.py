@@ -50,7 +50,10 @@ PODMAN_PLAY = '''- hosts: bench
 
 
 def playbook(work, text, env):
-    path = os.path.join(work, 'play.yml')
+    # in a folder of its own: Ansible searches a playbook's own collections/ folder first, and would run the
+    # "after" collection in work/collections for BENCH_BEFORE's row too
+    os.makedirs(os.path.join(work, 'plays'), exist_ok=True)
+    path = os.path.join(work, 'plays', 'play.yml')
     with open(path, 'w') as f:
         f.write(text)
     started = time.perf_counter()

@@ -7,17 +7,16 @@
 """Compiled code for a module's imports, kept between runs: what __pycache__ is for a checkout.
 
 Ansible ships a module as a zip of source files (AnsiballZ), and Python compiles every file it imports from a
-zip each time, for it keeps no bytecode there: 100 ms of each conductor module's 300 here, every task and every
-loop item. Importing this file first (each module does, before ansible.module_utils.basic) puts a finder in
-front that loads a zipped module's code from CACHE, keyed by its source's SHA-256 and the interpreter's magic
-number, and compiles and stores it only when it is missing.
+zip each time, twice (zipimport compiles to find a module's file name, then to run it), for it keeps no bytecode
+there. Importing this file first (each module does) makes the zip's imports from then on (the engine's, not
+ansible.module_utils.basic's, which AnsiballZ imports before the module) load their code from CACHE, keyed by
+the source's SHA-256 and the interpreter's magic number, compiled and stored only when it is missing.
 
 CACHE is root's alone: it is used only when this process is root and the folder is root's with no write bit
 for anyone else (made so when missing), so no one else can plant code that a module would run. Any failure
 is only a compile: the import goes on as Python would have done it."""
 
 import hashlib
-import importlib.machinery
 import importlib.util
 import marshal
 import os
@@ -27,39 +26,21 @@ import zipimport
 CACHE = os.environ.get('CONDUCTOR_BYTECODE_CACHE') or '/var/cache/conductor/bytecode'  # the tests': their own
 
 
-class _Loader:
-    """A zipped module's loader whose code comes from CACHE; everything else is the zip's."""
+class _Zip(zipimport.zipimporter):
+    """zipimport, with each module compiled once: zipimport compiles a module to name its file (find_spec asks)
+    and again to run it; here its name comes from the zip's listing, and its code from CACHE."""
 
-    def __init__(self, zipped):
-        self.zipped = zipped
+    def get_filename(self, fullname):
+        path = os.path.join(self.archive, self.prefix + fullname.rpartition('.')[2])
+        return os.path.join(path, '__init__.py') if self.is_package(fullname) else path + '.py'
 
-    def create_module(self, spec):  # pylint: disable=unused-argument
-        return None
-
-    def exec_module(self, module):
-        name, origin = module.__spec__.name, module.__spec__.origin
-        source = self.zipped.get_source(name)
-        inside = origin[len(self.zipped.archive) + 1:] if origin.startswith(self.zipped.archive + '/') else None
-        # compiled as its path inside the zip, the same every run (the zip's own path is new each time)
-        code = cached(inside, source.encode('utf-8')) if source is not None and inside else None
-        if code is None:
-            self.zipped.exec_module(module)
-        else:
-            exec(code, module.__dict__)  # pylint: disable=exec-used
-
-    def __getattr__(self, name):  # get_data, get_source, is_package... as the zip answers them
-        return getattr(self.zipped, name)
-
-
-class _Finder:
-    """Finds as Python's path finder does; a module found in a zip gets _Loader."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
-        if spec is not None and isinstance(spec.loader, zipimport.zipimporter):
-            spec.loader = _Loader(spec.loader)
-        return spec
+    def get_code(self, fullname):
+        source = self.get_source(fullname)
+        if source is None:  # no source in the zip, only bytecode: as zipimport does it
+            return super().get_code(fullname)
+        inside = self.get_filename(fullname)[len(self.archive) + 1:]  # the same every run (the zip's path is not)
+        code = cached(inside, source.encode('utf-8'))
+        return code if code is not None else compile(source, self.get_filename(fullname), 'exec', dont_inherit=True)
 
 
 def cached(origin: str, source: bytes):
@@ -104,10 +85,12 @@ def _usable():
 
 
 def install():
-    """Put the finder just before Python's path finder (once): builtin and frozen modules are found as before."""
-    if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
-        at = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), len(sys.meta_path))
-        sys.meta_path.insert(at, _Finder())
+    """_Zip first among the path hooks, and in place of zipimport for the zip's folders imported already (once)."""
+    if _Zip not in sys.path_hooks:
+        sys.path_hooks.insert(0, _Zip)
+    for entry, finder in list(sys.path_importer_cache.items()):
+        if type(finder) is zipimport.zipimporter:  # pylint: disable=unidiomatic-typecheck
+            sys.path_importer_cache[entry] = _Zip(entry)
 
 
 install()
