@@ -747,7 +747,8 @@ def _layer_stream(source, label):
     try:
         f = _Prefixed(f.read(4), f)
         if f.first[:2] == b'\x1f\x8b':
-            yield _Gunzipped(f)
+            with _ReadAhead(_Gunzipped(f)) as plain:
+                yield plain
         elif f.first == b'\x28\xb5\x2f\xfd':
             with _unzstd(f, label) as plain:
                 yield plain
@@ -870,6 +871,51 @@ class _Gunzipped:
                 self.input = self.inflate.unconsumed_tail
         data = bytes(self.out[:size])
         del self.out[:size]
+        return data
+
+
+class _ReadAhead:
+    """A stream read ahead, 1 MiB at a time, by a thread of its own: zlib lets go of the interpreter while it
+    decompresses, so a gzip layer inflates on one core while the unpacking goes on on the other. An error of
+    the reading is raised where its data would have been; leaving the block stops the thread."""
+
+    def __init__(self, f):
+        import queue
+        import threading
+        self.f, self.queue, self.data, self.ended, self.stopped = f, queue.Queue(4), b'', False, False
+        self.thread = threading.Thread(target=self._fill, daemon=True)
+
+    def _fill(self):
+        try:
+            chunk = True
+            while chunk and not self.stopped:
+                chunk = self.f.read(1 << 20)
+                self.queue.put(chunk)
+        except BaseException as e:  # pylint: disable=broad-except
+            self.queue.put(e)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped = True
+        while self.thread.is_alive():  # it may wait to put a chunk: take them until it sees stopped
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.thread.join(0.01)
+        return False
+
+    def read(self, size=-1):
+        size = size if size >= 0 else 1 << 62
+        while len(self.data) < size and not self.ended:
+            chunk = self.queue.get()
+            if isinstance(chunk, BaseException):
+                self.ended = True
+                raise chunk
+            self.ended = not chunk
+            self.data += chunk
+        data, self.data = self.data[:size], self.data[size:]
         return data
 
 
