@@ -1,18 +1,36 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Shipping benchmark (issue 13): save an image, load it into an empty state root, against building it there.
+"""Shipping benchmark (issue 13): save an image, load it into an empty state root, against building it there,
+and against `podman load` of the same archive where podman is installed (runc, its own storage).
 
 Building on a host means debootstrap (its time is in the base's base.json, from when the test base was
-made) plus every step; loading means copying the archive and unpacking it. Prints medians as a
-Markdown table. Run as root: make bench.
+made) plus every step; loading means copying the archive and unpacking it. The loads take turns (conductor,
+podman, and BENCH_BEFORE=/path/to/another/checkout's conductor when given), each into an empty store on the
+same file system, so that the disk's state is the same for each. Prints medians as a Markdown table. Run as
+root: make bench.
 """
 import json
 import os
 import subprocess
+import sys
 import tempfile
 
-from common import CONDUCTOR, helpers, median_ms, table, timed
+from common import CONDUCTOR, helpers, median_ms, podman, table, timed
 
 RUNS = int(os.environ.get('BENCH_RUNS', '3'))
+BEFORE = os.environ.get('BENCH_BEFORE')
+
+
+def podman_load(work, archive):
+    """Seconds of `podman load -i archive` into an empty store, which is removed after."""
+    storage = os.path.join(work, 'podman')
+    cmd = ['podman', '--root', storage, '--runroot', os.path.join(work, 'podman-run'), '--cgroup-manager', 'cgroupfs',
+           '--runtime', 'runc']
+    try:
+        return timed(cmd + ['load', '-q', '-i', archive])
+    finally:
+        subprocess.run(cmd + ['system', 'reset', '-f'], capture_output=True, check=False)
+        subprocess.run(['umount', os.path.join(storage, 'overlay')], capture_output=True, check=False)
+        subprocess.run(['rm', '-rf', storage, os.path.join(work, 'podman-run')], check=False)
 
 
 def main():
@@ -24,21 +42,35 @@ def main():
         f.write('FROM debian:bookworm\nRUN echo course > /etc/motd\nCMD ["sleep", "infinity"]\n')
     helpers.seed(root)
     build = timed(CONDUCTOR + ['--root', root, 'build', 'course', os.path.join(ctx, 'Conductorfile')])
+    loaders = [('conductor', CONDUCTOR)]
+    if BEFORE:
+        loaders.insert(0, ('conductor before (%s)' % BEFORE, [sys.executable, os.path.join(BEFORE, 'bin', 'conductor')]))
     rows = []
     for flag, label in (([], 'plain tar'), (['--gzip'], 'gzip layers')):
         archive = os.path.join(work, 'course%s.tar' % len(flag))
-        saves, loads = [], []
+        saves, loads = [], {name: [] for name, dummy in loaders + [('podman', None)]}
         for i in range(RUNS):
             saves.append(timed(CONDUCTOR + ['--root', root, 'save'] + flag + ['course', '-o', archive]))
-            other = os.path.join(work, 'other%d' % i)
-            loads.append(timed(CONDUCTOR + ['--root', other, 'load', '-i', archive]))
-            subprocess.check_call(['rm', '-rf', other])
-        rows.append([label, '%.0f MB' % (os.path.getsize(archive) / 1e6), median_ms(saves), median_ms(loads)])
+            for name, cli in loaders:
+                other = os.path.join(work, 'other%d' % i)
+                loads[name].append(timed(cli + ['--root', other, 'load', '-i', archive]))
+                subprocess.check_call(['rm', '-rf', other])
+            if podman():
+                loads['podman'].append(podman_load(work, archive))
+        size = '%.0f MB' % (os.path.getsize(archive) / 1e6)
+        for name, dummy in loaders + [('podman', None)]:
+            if loads[name]:
+                ratio = ' (%.2fx podman)' % (sorted(loads[name])[len(loads[name]) // 2] /
+                                             sorted(loads['podman'])[len(loads['podman']) // 2]) if loads['podman'] else ''
+                rows.append([label, size, median_ms(saves) if name == 'conductor' else '', name,
+                             median_ms(loads[name]) + ('' if name == 'podman' else ratio)])
     with open(os.path.join(helpers.CACHE, 'bases', base, 'base.json')) as f:
         debootstrap = json.load(f).get('seconds')
     print('\nShipping an image: save once, load on every other host (debootstrap of the base took %ss here; '
           'the steps on top %.0f ms)\n' % (debootstrap, build * 1000))
-    table(['archive', 'size', 'save', 'load into an empty root'], rows)
+    table(['archive', 'size', 'save', 'loader', 'load into an empty store'], rows)
+    if not podman():
+        print('podman is not installed: make bench BENCH_PODMAN=1 installs it')
     subprocess.check_call(['rm', '-rf', work])
 
 
