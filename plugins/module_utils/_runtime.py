@@ -72,11 +72,7 @@ SUPERVISOR = ('my ($d, $max, @restart) = @ARGV; if ($max) { my $n = -s "$d/log" 
               'while ((my $r = sysread(STDIN, my $buf, 65536)) > 0) { if ($n > 0 && $n + $r > $max) { close $l; '
               'rename("$d/log", "$d/log.1"); open($l, ">>", "$d/log") or die; $n = 0 } syswrite($l, $buf); $n += $r } } '
               'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"; close $f; '
-              'if (@restart) { %ENV = (PATH => $ENV{PATH}); open(STDIN, "<", "/dev/null"); exec { $restart[0] } @restart }')
-# perl's own settings for the supervisor: no locale (LC_ALL=C maps no locale archive, PERL_SKIP_LOCALE_INIT skips
-# perl's setup of one), no sitecustomize.pl (-f), and a heap grown only as far as it is used: 420 KiB of memory (PSS)
-# instead of 530 (bench/run.py). The restart command gets PATH alone again.
-SUPERVISOR_ENV = {'LC_ALL': 'C', 'PERL_SKIP_LOCALE_INIT': '1', 'MALLOC_TOP_PAD_': '0'}
+              'if (@restart) { open(STDIN, "<", "/dev/null"); exec { $restart[0] } @restart }')
 HOST_NAMESPACES = ('net', 'uts', 'ipc', 'pid', 'mnt')  # the supervisor's way back for a restart: fds 5 to 9
 FIRST_NAMESPACE_FD = 5
 CONFINEMENT_VERSION = 1  # in state.json: a container started before the hardening has none
@@ -168,7 +164,7 @@ def launch(spec: Launch) -> None:  # pragma: no cover - runs in the child
     os.close(spec.ready)
     if spec.go is not None:
         os.close(spec.go)
-    argv = ['conductor-supervisor', '-f', '-e', SUPERVISOR, folder]
+    argv = ['conductor-supervisor', '-e', SUPERVISOR, folder]
     if output is not None:  # read the container's output; hold no writer of it ourselves, or it never ends
         null = os.open(os.devnull, os.O_WRONLY)
         for target, fd in ((0, output), (1, null), (2, null)):
@@ -179,7 +175,7 @@ def launch(spec: Launch) -> None:  # pragma: no cover - runs in the child
     for number, fd in enumerate(host_namespaces, FIRST_NAMESPACE_FD):
         os.dup2(fd, number)  # inheritable: the supervisor and the restart command keep them; PID 1 never had them
     os.chdir('/')
-    os.execve(perl, argv, dict(SUPERVISOR_ENV, PATH=DEFAULT_PATH))
+    os.execve(perl, argv, {'PATH': DEFAULT_PATH})
 
 
 def _pid1(spec, rootfs, env, supervisor):  # pragma: no cover
