@@ -6,7 +6,6 @@
 bin/conductor runs main(); the code lives in this module so Python caches it compiled.
 """
 
-import contextlib
 import os
 import sys
 import time
@@ -46,6 +45,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _operations
 
 def cmd_build(store, args):
     """build NAME [CONDUCTORFILE]: build an image, one layer per COPY/RUN step, reusing the cache."""
+    import contextlib
     from ansible_collections.cs695.conductor.plugins.module_utils._stepnetworks import StepNetworks  # build's alone
     # the helper that networks RUN steps loads its code while the builder does: a build that needs none kills it
     with StepNetworks(store) if args.network in (None, 'default') else contextlib.nullcontext() as networks:

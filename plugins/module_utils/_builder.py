@@ -78,7 +78,7 @@ def _run_step(store, stage, step, replace, out, networks=None):
                     spec = _runtime.RunStep(
                         root=store.root, overlay=overlay, resolv_conf=resolv_conf, argv=step.argv, env=env,
                         workdir=workdir, confinement=confinement, user=step.config.get('user'), mounts=tuple(mounts),
-                        no_network=step.network == 'none', cgroup=tuple(cgroup.procs()), netns=netns)
+                        no_network=step.network == 'none', cgroup=tuple(cgroup.joins()), netns=netns)
                     with _progress.shown('Step %d: RUN' % step.number):
                         code, message = _sandbox.spawn(lambda report: _runtime.build_step(spec), out)
             except BaseException:  # noqa: B036 - interrupted: the group goes, quietly, and the cause is what shows
@@ -96,7 +96,7 @@ def _run_step(store, stage, step, replace, out, networks=None):
             try:
                 code, message = _sandbox.spawn(lambda report: copy_child(
                     store.root, overlay, source, step.sources, ins.args, workdir, confinement, report, scratch,
-                    cgroup.procs()), out)
+                    cgroup.joins()), out)
             finally:
                 if scratch is not None:
                     os.close(scratch)

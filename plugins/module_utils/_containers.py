@@ -315,7 +315,7 @@ class Containers:
         go_r, go_w = os.pipe2(os.O_CLOEXEC) if started is not None else (None, None)
         pty_ours, pty_theirs = terminal_pair() if attach else (None, None)
         spec = _runtime.Launch(config=config, folder=folder, lowers=lowers, root=self.store.root, binds=binds,
-                               confinement=self.confinement(config), cgroup=cgroup.procs(), log_max=self.log_max(),
+                               confinement=self.confinement(config), cgroup=cgroup.joins(), log_max=self.log_max(),
                                ready=ready_w, stdio=stdio, pty=pty_theirs, restart=restart, go=go_r)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child

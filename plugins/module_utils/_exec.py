@@ -47,7 +47,7 @@ def exec_in(containers: Containers, name: str, argv: 'list | None' = None, env: 
     pty_ours, pty_theirs = terminal_pair() if attach else (None, None)
     spec = _runtime.Join(config=config, namespaces=fds, argv=argv or ['/bin/bash'], env=env, workdir=workdir or
                          config.run_workdir, user=user or config.run_as, stdio=stdio, detach=detach, pty=pty_theirs,
-                         log=log, confinement=containers.confinement(config), cgroup=containers.cgroup(name).procs())
+                         log=log, confinement=containers.confinement(config), cgroup=containers.cgroup(name).joins())
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:

@@ -18,7 +18,6 @@ The CLI and the planning layer call these, never the pieces one by one. The netw
 only when the container has one: run and exec never load python-iptables or python3-nftables.
 """
 
-import contextlib
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, check_name
@@ -135,6 +134,7 @@ def rm(store, names: 'list | tuple | None' = None, timeout: 'float | None' = Non
     containers = Containers(store)
     names = containers.names() if names is None else list(dict.fromkeys(names))
     configs, errors = {}, {}
+    import contextlib  # here alone: its import costs every command 1 ms
     with contextlib.ExitStack() as held:
         for name in sorted(names):  # the containers' locks, always in one order, then the store's
             try:

@@ -103,7 +103,7 @@ class Launch(Record):
     root: str                      # the state root
     binds: list                    # (host folder or file, target, read-only) for each volume and bind mount
     confinement: 'Confinement | None'
-    cgroup: list                   # the cgroup.procs files PID 1 joins
+    cgroup: list                   # the files PID 1 joins its cgroups by (Cgroup.joins)
     log_max: int                   # the log rotates past it (detached)
     ready: int                     # the pipe PID 1 reports on: 'ok PID' or 'error: ...'
     stdio: 'tuple | None' = None   # the caller's (stdin, stdout, stderr); None with no pty: detached, to the log
@@ -236,7 +236,7 @@ class Join(Record):
     workdir: str
     user: 'str | None'             # the image's USER or -u; None: root
     confinement: 'Confinement | None'
-    cgroup: list                   # the cgroup.procs files to join
+    cgroup: list                   # the files it joins its cgroups by (Cgroup.joins)
     stdio: 'tuple | None' = None   # the caller's (stdin, stdout, stderr); None: this process's
     detach: bool = False           # output to log, and return at once
     pty: 'object | None' = None    # the socket a pty master goes back over
@@ -294,7 +294,7 @@ class RunStep(Record):
     user: 'str | None' = None      # USER, looked up in the image
     mounts: tuple = ()             # (host folder, target, read-only) from RUN --mount
     no_network: bool = False       # RUN --network=none: a fresh empty network namespace
-    cgroup: tuple = ()             # the cgroup.procs files the step joins
+    cgroup: tuple = ()             # the files the step joins its cgroups by (Cgroup.joins)
     netns: 'tuple | None' = None   # (fd, ready): the namespace the builder's helper networks; None: the host's
 
 
@@ -412,11 +412,12 @@ def container_environment(config: Config, tty: bool) -> dict:
     return env
 
 
-def join_cgroup(procs_files: 'list | tuple') -> None:  # pragma: no cover - runs in the container's processes
-    """Move this process into the container's cgroups: write its PID to each cgroup.procs."""
-    for path in procs_files:
+def join_cgroup(files: 'list | tuple') -> None:  # pragma: no cover - runs in the container's processes
+    """Move this process, a forked child (one thread), into the container's cgroups: 0 (itself) to each of
+    Cgroup.joins()."""
+    for path in files:
         with open(path, 'w') as f:
-            f.write(str(os.getpid()))
+            f.write('0')
 
 
 def return_to_host() -> None:

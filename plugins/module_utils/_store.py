@@ -29,13 +29,12 @@ those whose process is gone. The store knows nothing of containers: whoever remo
 in what else still uses layers (_operations.py does).
 """
 
-import contextlib
 import os
 import stat
 import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    TEMP_PREFIX, ConductorError, load_config, locked, read_json, remove_tree, state_root, temp_owner,
+    contextmanager, TEMP_PREFIX, ConductorError, load_config, locked, read_json, remove_tree, state_root, temp_owner,
     tree_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import (
@@ -78,7 +77,7 @@ class Store:
                     if os.path.isfile(os.path.join(folder, record)):
                         os.chmod(os.path.join(folder, record), 0o600)
 
-    @contextlib.contextmanager
+    @contextmanager
     def lock(self, name: 'str | None' = None):
         """Hold the state root's lock, or with a name that container's (locks/<name>).
 

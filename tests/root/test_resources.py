@@ -123,14 +123,14 @@ def test_the_instructors_default_memory_limit(conductor, context, tmp_path):
 
 
 def test_keeping_migrations_quick_moves_nothing():
-    """The no-op moves that keep the kernel's migration lock awake leave this process where it was, and
-    stop on their own."""
+    """The no-op moves that keep the kernel's migration lock awake (v2's: on v1 a process joins by tasks, with
+    no such lock, and none is made) leave this process where it was, and stop on their own."""
     def threads():
         return set(os.listdir('/proc/self/task'))
     before, alone = open('/proc/self/cgroup').read(), threads()
     _cgroups.keep_migrations_quick(0.1)
     movers = threads() - alone
-    assert len(movers) == 1, 'one thread makes the moves'
+    assert len(movers) == (1 if _cgroups.hierarchies()[0] == 'v2' else 0), 'one thread makes the moves, on v2'
     time.sleep(0.05)
     assert open('/proc/self/cgroup').read() == before
     for dummy in range(200):  # it stops on its own, soon after its 0.1 s
