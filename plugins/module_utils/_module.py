@@ -6,6 +6,8 @@
 # This module utils file is PRIVATE to the cs695.conductor collection: its API may change at any time.
 """What every conductor module does around its one call into the engine."""
 
+import gc
+
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
 
@@ -30,6 +32,8 @@ NETWORK_OPTIONS = dict(
 
 def run_module(module, action):
     """Call action(store, output_lines) and exit with its result dict; errors become one failed task."""
+    gc.freeze()  # what the imports made (with the collector off: _bytecode) is never walked again
+    gc.enable()
     output = []
     try:
         store = Store(module.params.get('root'))

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """_bytecode: a zipped module's code comes from the cache (as AnsiballZ's imports do), is compiled again when its
 source changes, and a cache folder someone else could write to is never read."""
+import gc
 import importlib
 import marshal
 import os
@@ -10,6 +11,8 @@ import zipfile
 import pytest
 
 from ansible_collections.cs695.conductor.plugins.module_utils import _bytecode
+
+gc.enable()  # _bytecode turns the collector off until a module runs (_module.run_module)
 
 
 @pytest.fixture
