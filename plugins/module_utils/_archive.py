@@ -746,9 +746,11 @@ def _layer_stream(source, label):
     f = open(source, 'rb') if isinstance(source, str) else source
     try:
         f = _Prefixed(f.read(4), f)
-        if f.first[:2] == b'\x1f\x8b':
-            with _ReadAhead(_Gunzipped(f)) as plain:
+        if f.first[:2] == b'\x1f\x8b' and isinstance(source, str):
+            with _ReadAhead(_Gunzipped(f)) as plain:  # a file's: a pull's blob is read as it comes, its digest at its end
                 yield plain
+        elif f.first[:2] == b'\x1f\x8b':
+            yield _Gunzipped(f)
         elif f.first == b'\x28\xb5\x2f\xfd':
             with _unzstd(f, label) as plain:
                 yield plain
@@ -875,7 +877,7 @@ class _Gunzipped:
 
 
 class _ReadAhead:
-    """A stream read ahead, 1 MiB at a time, by a thread of its own: zlib lets go of the interpreter while it
+    """A file's stream read ahead, 1 MiB at a time, by a thread of its own: zlib lets go of the interpreter while it
     decompresses, so a gzip layer inflates on one core while the unpacking goes on on the other. An error of
     the reading is raised where its data would have been; leaving the block stops the thread."""
 

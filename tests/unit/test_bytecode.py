@@ -20,7 +20,7 @@ def zipped(tmp_path, monkeypatch):
     """A zip on sys.path holding package pkg695 (module mod), the cache in tmp_path/cache; yields a function that
     writes mod's source and imports it afresh."""
     monkeypatch.setattr(_bytecode, 'CACHE', str(tmp_path / 'cache' / 'bytecode'))
-    monkeypatch.setattr(_bytecode, '_USABLE', [])
+    monkeypatch.setattr(_bytecode, '_FOLDER', [])
     os.makedirs(str(tmp_path / 'cache'), 0o755)
     os.chmod(str(tmp_path), 0o755)
 
@@ -67,8 +67,31 @@ def test_code_planted_in_a_folder_others_can_write_is_never_run(zipped, tmp_path
         with open(os.path.join(folder, name), 'wb') as f:
             f.write(marshal.dumps(compile('VALUE = "planted"\n', 'pkg695/mod.py', 'exec')))
     os.chmod(folder if writable == 'cache' else os.path.dirname(folder), 0o777)
-    _bytecode._USABLE[:] = []  # pylint: disable=protected-access
+    _bytecode._FOLDER[:] = []  # pylint: disable=protected-access
     assert zipped('VALUE = 1\n', 1).VALUE == 1
     os.chmod(folder if writable == 'cache' else os.path.dirname(folder), 0o755)
-    _bytecode._USABLE[:] = []  # pylint: disable=protected-access
+    _bytecode._FOLDER[:] = []  # pylint: disable=protected-access
     assert zipped('VALUE = 1\n', 2).VALUE == 'planted'  # the control: the same files, in root's folder, are read
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='the cache is root\'s: only root uses it')
+@pytest.mark.parametrize('attack', ['symlinked folder', 'file of another user', 'group-writable file'])
+def test_code_planted_through_a_link_or_in_a_file_not_roots_alone_is_never_run(zipped, tmp_path, attack):
+    """The folder swapped for a symlink to a tree the attacker filled (after the checks of a path by name would
+    have passed), or a file in the cache that someone else owns or can write to."""
+    zipped('VALUE = 1\n', 0)
+    folder = str(tmp_path / 'cache' / 'bytecode')
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), 'wb') as f:
+            f.write(marshal.dumps(compile('VALUE = "planted"\n', 'pkg695/mod.py', 'exec')))
+    if attack == 'symlinked folder':
+        os.rename(str(tmp_path / 'cache'), str(tmp_path / 'elsewhere'))
+        os.symlink(str(tmp_path / 'elsewhere'), str(tmp_path / 'cache'))
+    else:
+        for name in os.listdir(folder):
+            if attack == 'file of another user':
+                os.chown(os.path.join(folder, name), 12345, 12345)
+            else:
+                os.chmod(os.path.join(folder, name), 0o664)
+    _bytecode._FOLDER[:] = []  # pylint: disable=protected-access
+    assert zipped('VALUE = 1\n', 1).VALUE == 1
