@@ -132,13 +132,27 @@ def state_root(root=None, config=None):
 
 
 def contextmanager(function):
-    """contextlib.contextmanager, with contextlib loaded when the block is first entered: it, functools and
+    """contextlib.contextmanager, with contextlib loaded when the block is entered: it, functools and
     collections cost every command 2 ms to import, and exec, ps and most commands enter no such block."""
     def manager(*args, **kwargs):
-        import contextlib
-        return contextlib.contextmanager(function)(*args, **kwargs)
+        return _Block(function, args, kwargs)
     manager.__name__, manager.__doc__ = function.__name__, function.__doc__
     return manager
+
+
+class _Block:
+    """A with-block of a contextmanager function: contextlib's own, made when it is entered."""
+
+    def __init__(self, function, args, kwargs):
+        self.function, self.args, self.kwargs, self.block = function, args, kwargs, None
+
+    def __enter__(self):
+        import contextlib
+        self.block = contextlib.contextmanager(self.function)(*self.args, **self.kwargs)
+        return self.block.__enter__()
+
+    def __exit__(self, *exc):
+        return self.block.__exit__(*exc)
 
 
 @contextmanager
