@@ -37,7 +37,7 @@ import errno
 import os
 import time
 
-from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, contextmanager, locked, mounts, parse_size
+from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, locked, mounts, parse_size
 
 CONTROLLERS = ('memory', 'cpu', 'pids')
 # groups made only so that `stats` can read their figures and `commit` can freeze the container (v2's cgroup.freeze
@@ -410,11 +410,14 @@ class Cgroup:
         path = os.path.join(self.groups.get('freezer', '/nonexistent'), 'freezer.state')
         return path, ('FROZEN', 'THAWED'), (path, 'FROZEN')
 
-    @contextmanager
     def frozen(self):
         """Every process of the group stopped where it is (the freezer), and thawed again after: a consistent
         copy of what the container wrote, and nothing it runs sees a signal. SIGTERM and SIGHUP (a closed ssh
         session) end the block and thaw it; after a SIGKILL, stop and delete thaw it (thaw)."""
+        import contextlib  # here: its import costs every command 2 ms, and commit alone freezes
+        return contextlib.contextmanager(self._frozen)()
+
+    def _frozen(self):
         import signal
         path, states, done = self._freezer()
         if not os.path.exists(path):

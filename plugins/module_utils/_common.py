@@ -131,39 +131,23 @@ def state_root(root=None, config=None):
     return os.path.abspath(root)
 
 
-def contextmanager(function):
-    """contextlib.contextmanager, with contextlib loaded when the block is entered: it, functools and
-    collections cost every command 2 ms to import, and exec, ps and most commands enter no such block."""
-    def manager(*args, **kwargs):
-        return _Block(function, args, kwargs)
-    manager.__name__, manager.__doc__ = function.__name__, function.__doc__
-    return manager
+class locked:
+    """Hold an exclusive flock on path (created if needed) for the duration of the block. A class, not a
+    contextlib.contextmanager: contextlib, with functools and collections, costs every command 2 ms to import."""
 
-
-class _Block:
-    """A with-block of a contextmanager function: contextlib's own, made when it is entered."""
-
-    def __init__(self, function, args, kwargs):
-        self.function, self.args, self.kwargs, self.block = function, args, kwargs, None
+    def __init__(self, path):
+        self.path, self.fd = path, None
 
     def __enter__(self):
-        import contextlib
-        self.block = contextlib.contextmanager(self.function)(*self.args, **self.kwargs)
-        return self.block.__enter__()
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
 
     def __exit__(self, *exc):
-        return self.block.__exit__(*exc)
-
-
-@contextmanager
-def locked(path):
-    """Hold an exclusive flock on path (created if needed) for the duration of the block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+        os.close(self.fd)
 
 
 def read_json(path, default=None):

@@ -34,7 +34,7 @@ import stat
 import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
-    contextmanager, TEMP_PREFIX, ConductorError, load_config, locked, read_json, remove_tree, state_root, temp_owner,
+    TEMP_PREFIX, ConductorError, load_config, locked, read_json, remove_tree, state_root, temp_owner,
     tree_size)
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import pid_alive
 from ansible_collections.cs695.conductor.plugins.module_utils._reference import (
@@ -77,30 +77,13 @@ class Store:
                     if os.path.isfile(os.path.join(folder, record)):
                         os.chmod(os.path.join(folder, record), 0o600)
 
-    @contextmanager
-    def lock(self, name: 'str | None' = None):
-        """Hold the state root's lock, or with a name that container's (locks/<name>).
+    def lock(self, name: 'str | None' = None) -> '_Lock':
+        """Hold the state root's lock, or with a name that container's (locks/<name>), for a with-block.
 
         Re-entrant for this Store: an operation that holds a lock may call methods that take it too (a
         second flock of the same file would wait for ourselves). Take a container's lock before the
         root's, never after: then two commands cannot wait for each other."""
-        key = name or ''
-        if self._held.get(key):
-            self._held[key] += 1
-            try:
-                yield
-            finally:
-                self._held[key] -= 1
-            return
-        self.prepare()
-        if name:
-            os.makedirs(self.path('locks'), 0o700, exist_ok=True)
-        with locked(self.path('locks', name) if name else self.path('lock')):
-            self._held[key] = 1
-            try:
-                yield
-            finally:
-                self._held[key] = 0
+        return _Lock(self, name)
 
     def sweep(self, folder: str) -> None:
         """Remove temporary entries of processes that are gone (what a killed build or create left)."""
@@ -294,3 +277,30 @@ def public(manifest: 'dict | None') -> dict:
         return {}
     return {key: manifest.get(key) for key in ('name', 'id', 'layers', 'size', 'config', 'created', 'base', 'from',
                                                'resolved', 'digest')}
+
+
+class _Lock:
+    """Store.lock's with-block: the flock, or one more level of the one this Store holds already."""
+
+    def __init__(self, store, name):
+        self.store, self.name, self.flock = store, name, None
+
+    def __enter__(self):
+        key, held = self.name or '', self.store._held
+        if held.get(key):
+            held[key] += 1
+            return
+        self.store.prepare()
+        if self.name:
+            os.makedirs(self.store.path('locks'), 0o700, exist_ok=True)
+        flock = locked(self.store.path('locks', self.name) if self.name else self.store.path('lock'))
+        flock.__enter__()
+        self.flock, held[key] = flock, 1
+
+    def __exit__(self, *exc):
+        key, held = self.name or '', self.store._held
+        if self.flock is None:
+            held[key] -= 1
+        else:
+            held[key] = 0
+            self.flock.__exit__(*exc)
