@@ -50,6 +50,22 @@ def test_pid1_hostname_and_isolation(conductor, image):
     assert conductor('run', '--hostname', 'lab', image, 'iso2', '--', 'hostname').stdout == 'lab\n'
 
 
+def test_the_cli_leaves_with_all_its_output_and_quietly_without_a_reader(conductor, image):
+    """bin/conductor ends with os._exit once its output is flushed: all of a long output is there, a reader that
+    went away (| head -1) and a closed stdout are no traceback, and the code is the command's."""
+    conductor('run', '-d', image, 'out', '--', 'sleep', '1000')
+    assert conductor('exec', 'out', '--', 'seq', '1', '200000').stdout.split() == [str(i) for i in range(1, 200001)]
+    cli = [sys.executable, helpers.CLI, '--root', conductor.root]
+    listed = subprocess.run(cli + ['ps', '--json'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]['name'] == 'out'
+    script = '"$@" images | head -c 1 >/dev/null; echo "${PIPESTATUS[0]}" >&2'
+    piped = subprocess.run(['bash', '-c', script, 'bash'] + cli, capture_output=True, text=True, check=False)
+    assert piped.stderr.strip() in ('0', '141'), piped.stderr
+    closed = subprocess.run(['bash', '-c', '"$@" ps >&-', 'bash'] + cli, capture_output=True, text=True, check=False)
+    assert closed.returncode == 0 and closed.stderr == '', closed.stderr
+    assert conductor('exec', 'out', '--', 'sh', '-c', 'exit 7', check=False).returncode == 7
+
+
 def test_default_command_env_and_workdir(conductor, image):
     assert conductor('run', image, 'dflt').stdout == 'hello from the app\n'
     out = conductor('run', '-e', 'MINE=1', image, 'envs', '--', 'sh', '-c', 'echo $FROM_IMAGE $MINE $(pwd)').stdout

@@ -60,6 +60,18 @@ def test_a_host_disk_cannot_be_made_or_read(conductor, image, loop_device):
     assert conductor('run', image, 'dev3', '--', 'sh', '-c', control).stdout.split() == ['3', 'null-ok', '5']
 
 
+def test_exec_and_its_children_are_in_every_group_of_the_container(conductor, image):
+    """exec's process joins the container's groups as PID 1 did (on v1 through tasks, moving itself alone): every
+    controller, a forked child too, so no exec'd process escapes the device, memory or process limits."""
+    conductor('run', '-d', image, 'groups')
+    pid1 = conductor('exec', 'groups', '--', 'cat', '/proc/1/cgroup').stdout
+    mine = conductor('exec', 'groups', '--', 'sh', '-c', 'cat /proc/self/cgroup; sh -c "cat /proc/self/cgroup"').stdout
+
+    def ours(text):  # the controllers' lines (a named hierarchy, such as systemd's, is the caller's)
+        return [line for line in text.splitlines() if '/conductor/' in line]
+    assert len(ours(pid1)) >= 3 and ours(mine) == ours(pid1) * 2, (pid1, mine)
+
+
 # -- capabilities --------------------------------------------------------------------------------
 def test_every_capability_set_is_cut_for_pid1_and_exec(conductor, image):
     conductor('run', '-d', image, 'caps')

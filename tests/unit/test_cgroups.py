@@ -66,7 +66,7 @@ def test_v2_group_and_limits(tree):
     assert (web / 'memory.max').read_text() == str(64 << 20)
     assert (web / 'cpu.max').read_text() == '150000 100000'
     assert (web / 'pids.max').read_text() == '2048'
-    assert group.procs() == [str(web / 'cgroup.procs')]
+    assert group.procs() == group.joins() == [str(web / 'cgroup.procs')], 'v2: a process joins by cgroup.procs'
     group.apply({'memory': None, 'cpus': None, 'pids': -1})
     assert [(web / f).read_text() for f in ('memory.max', 'cpu.max', 'pids.max')] == ['max', 'max 100000', 'max']
 
@@ -236,3 +236,5 @@ def test_counters_read_one_file_per_figure_on_v2_and_v1(tree, tmp_path):
     assert group.counters() == {'memory': 1000, 'cpu_ns': 123456789, 'io_read': 100, 'io_write': 200}
     assert str(v1 / 'freezer' / 'conductor' / 'web' / 'cgroup.procs') not in group.procs(), \
         'a container started before its freezer group existed joins the others alone'
+    assert group.joins() == [os.path.join(os.path.dirname(path), 'tasks') for path in group.procs()], \
+        'v1: a (single-threaded) process joins by tasks, which takes no global lock'

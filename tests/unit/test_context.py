@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils._conductorfile import parse
-from ansible_collections.cs695.conductor.plugins.module_utils._context import Context, is_ignored, read_patterns
+from ansible_collections.cs695.conductor.plugins.module_utils._context import Context, is_ignored, read_patterns, through_link
 
 
 def patterns(tmp_path, text):
@@ -83,3 +83,13 @@ def test_add_unpacks_a_good_archive_and_copy_does_not(tmp_path):
     (tmp_path / 'plain.txt').write_text('not an archive')
     assert Context(str(tmp_path)).resolve(ins, ['plain.txt'], archives=True)[0][0].archive is False
     assert os.path.exists(str(tmp_path / 'good.tgz'))
+
+
+@pytest.mark.parametrize('name, links, beneath', [
+    ('a/b/c', {'a'}, True), ('a/b/c', {'a/b'}, True), ('a/b/c', {'a/b/c'}, False), ('a/b/c', {'a/bc', 'a/b/cd'}, False),
+    ('ab/c', {'a'}, False), ('a', {'a'}, False), ('a/b', set(), False), ('x/y/z/w', {'q', 'x/y/z'}, True)])
+def test_a_member_is_beneath_a_link_when_one_of_its_folders_is_one(name, links, beneath):
+    """through_link looks up each folder above the member, as the scan of every link (name == link or beneath it)
+    it replaced found, less the member itself (which the callers test apart)."""
+    assert through_link(name, links) is beneath
+    assert any(name == link or name.startswith(link + '/') for link in links) is (beneath or name in links)

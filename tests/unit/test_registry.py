@@ -186,6 +186,27 @@ def test_a_hostile_response_is_refused_not_read_without_end(raw, error):
     ours.close()
 
 
+def test_a_truncated_gzip_layer_file_read_ahead_is_an_error(tmp_path):
+    """A file's gzip layer is read ahead by a thread (_ReadAhead): its end, or its damage, still reaches the reader,
+    and leaving the block early stops the thread."""
+    import gzip
+    import os
+    import threading
+    data = os.urandom(3 << 20)
+    whole, cut = tmp_path / 'whole', tmp_path / 'cut'
+    whole.write_bytes(gzip.compress(data, 1))
+    cut.write_bytes(whole.read_bytes()[:-12])
+    with _archive._layer_stream(str(whole), 'whole') as stream:  # pylint: disable=protected-access
+        assert b''.join(iter(lambda: stream.read(100000), b'')) == data
+    with pytest.raises(EOFError, match='ends before its end marker'):
+        with _archive._layer_stream(str(cut), 'cut') as stream:  # pylint: disable=protected-access
+            b''.join(iter(lambda: stream.read(100000), b''))
+    before = threading.active_count()
+    with _archive._layer_stream(str(whole), 'whole') as stream:  # pylint: disable=protected-access
+        stream.read(10)
+    assert threading.active_count() == before
+
+
 def test_many_gzip_members_decompress_in_bounded_memory():
     """Each member once appended 4 MiB to a buffer that was copied on every read: 256 of them took minutes."""
     import gzip
