@@ -84,9 +84,9 @@ def bench_podman(work, rootfs):
     env = dict(os.environ, CONTAINERS_CONF=conf)
     cmd = ['podman', '--root', os.path.join(work, 'podman'), '--runroot', os.path.join(work, 'podman-run'),
            '--cgroup-manager', 'cgroupfs', '--runtime', 'runc']
-    subprocess.check_call('tar -C %s -c . | %s import -q - localhost/bench >/dev/null' % (rootfs, ' '.join(cmd)),
-                          shell=True, env=env)
-    try:
+    try:  # the import too: a podman that fails there (no runc) has mounted its storage already
+        subprocess.check_call('tar -C %s -c . | %s import -q - localhost/bench >/dev/null' % (rootfs, ' '.join(cmd)),
+                              shell=True, env=env)
         run = [timed(cmd + ['run', '--rm', '--network', 'none', 'localhost/bench', '/bin/true'], env=env)
                for dummy in range(RUNS)]
         subprocess.check_call(cmd + ['run', '-d', '--name', 'svc', '--network', 'none', 'localhost/bench', 'sleep',
