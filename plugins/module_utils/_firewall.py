@@ -28,12 +28,13 @@ goes; their rules and policies are never touched otherwise.
 
 import contextlib
 import fcntl
+import ipaddress
 import os
 import time
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils import _fastimport
-from ansible_collections.cs695.conductor.plugins.module_utils._overlay import DEVICE as OVERLAY
+from ansible_collections.cs695.conductor.plugins.module_utils._overlay import DEVICE as OVERLAY, gateway
 
 CHAINS = (('filter', 'FORWARD', 'CONDUCTOR-FORWARD'), ('filter', 'INPUT', 'CONDUCTOR-INPUT'),
           ('nat', 'PREROUTING', 'CONDUCTOR-PREROUTING'), ('nat', 'OUTPUT', 'CONDUCTOR-OUTPUT'),
@@ -184,6 +185,36 @@ def remote_peer_edits(alloc: dict, address: str) -> 'list[tuple[str, dict]]':
                      'comment': 'peer %s on another host' % address}),
             (chain, {'in': veth, 'src': alloc['container_ip'], 'out': OVERLAY, 'dst': address, 'target': 'ACCEPT',
                      'comment': 'to peer %s on another host' % address})]
+
+
+def fast_paths(allocations: dict, overlay: 'dict | None', index=lambda device: 1) -> dict:
+    """{device: [rule, ...]}: the overlay's fast path for peerings across hosts (nftables only, _nftables renders
+    it into a table of the netdev family: one chain on each device's ingress). A packet of a peering is handed on
+    from the device it arrives on, before routing, conntrack and the forward chain: on the container's veth, from
+    its own address to its remote peer, into the overlay, to the remote host's gateway; on the overlay device,
+    from the remote peer to the container, onto its veth. Each rule is the pair of remote_peer_edits' accepts
+    (the veth or the overlay device, and both addresses); what no rule matches takes the forward path. A TTL of
+    1 takes it too (the forward path answers it). index(device): its interface index here, None when it does
+    not exist (a stopped container has no veth). The kernel keeps a rule's device by its index, so the comment
+    names it too: a device made again gets its rules made again."""
+    if not overlay or not index(OVERLAY):
+        return {}
+    subnets = [(ipaddress.ip_network(r['subnet']), r['subnet']) for r in overlay.get('remotes', [])]
+    paths = {}
+    for name in sorted(allocations):
+        alloc = allocations[name]
+        veth, ip = alloc['host_if'], alloc['container_ip']
+        for address in alloc.get('remote_peers') or ():
+            subnet = next((text for net, text in subnets if ipaddress.ip_address(address) in net), None)
+            if subnet is None or not index(veth):
+                continue
+            paths.setdefault(veth, []).append({'src': ip, 'dst': address, 'via': gateway(subnet), 'out': OVERLAY,
+                                               'comment': '%s to peer %s on another host, out %s #%d'
+                                                          % (ip, address, OVERLAY, index(OVERLAY))})
+            paths.setdefault(OVERLAY, []).append({'src': address, 'dst': ip, 'via': ip, 'out': veth,
+                                                  'comment': 'peer %s on another host to %s, out %s #%d'
+                                                             % (address, ip, veth, index(veth))})
+    return paths
 
 
 def jumps(alloc: dict, chains: 'dict | list') -> 'list[tuple[str, dict]]':

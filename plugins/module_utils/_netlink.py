@@ -31,7 +31,7 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x
 IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_GATEWAY = 1, 5
+RTA_DST, RTA_GATEWAY, RTA_METRICS, RTAX_MTU = 1, 5, 8, 2
 IFF_UP = 0x1
 RT_TABLE_MAIN, RTPROT_BOOT, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 4, 0, 1
 
@@ -98,10 +98,11 @@ class Netlink:
         self.request(RTM_NEWROUTE, _route(0) + _attribute(RTA_GATEWAY, socket.inet_aton(gateway)),
                      NLM_F_CREATE | NLM_F_EXCL)
 
-    def replace_route(self, gateway, destination='0.0.0.0', prefix=0):
-        """A route to destination/prefix via gateway, made or replaced (ip route replace)."""
+    def replace_route(self, gateway, destination='0.0.0.0', prefix=0, mtu=None):
+        """A route to destination/prefix via gateway, made or replaced (ip route replace); with mtu, its MTU."""
+        metrics = _attribute(RTA_METRICS, _attribute(RTAX_MTU, struct.pack('=I', mtu))) if mtu else b''
         self.request(RTM_NEWROUTE, _route(prefix, RTPROT_STATIC) + _destination(destination, prefix)
-                     + _attribute(RTA_GATEWAY, socket.inet_aton(gateway)), NLM_F_CREATE | NLM_F_REPLACE)
+                     + _attribute(RTA_GATEWAY, socket.inet_aton(gateway)) + metrics, NLM_F_CREATE | NLM_F_REPLACE)
 
     def delete_route(self, destination='0.0.0.0', prefix=0):
         """The route to destination/prefix; none is fine."""

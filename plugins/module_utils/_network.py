@@ -162,10 +162,13 @@ class Network:
             self._route_pool(inner, alloc)
 
     def _route_pool(self, inner, alloc):
+        """The container's routes to the pool, and to the classroom network with the overlay's MTU: its packets to
+        another host fit the overlay from the start (the fast path, _firewall.fast_paths, sends no ICMP "too big")."""
         overlay = self.book.overlay()
-        for network in [self.book.pool()[0]] + ([ipaddress.ip_network(overlay['network'])] if overlay else []):
+        routes = [(self.book.pool()[0], None)] + ([(ipaddress.ip_network(overlay['network']), overlay['mtu'])] if overlay else [])
+        for network, mtu in routes:
             if not ipaddress.ip_network(alloc['subnet']) == network:
-                inner.replace_route(alloc['host_ip'], str(network.network_address), network.prefixlen)
+                inner.replace_route(alloc['host_ip'], str(network.network_address), network.prefixlen, mtu)
 
     def _service_ports(self, name, ports):
         """[{port, protocol}] a classroom service is reached on: what its image EXPOSEs and what it publishes."""

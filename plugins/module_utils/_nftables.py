@@ -36,6 +36,7 @@ nothing can differ but what this change does (a new container's network costs no
 
 import os
 import shutil
+import socket
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.cs695.conductor.plugins.module_utils import _fastimport
@@ -43,6 +44,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
 from ansible_collections.cs695.conductor.plugins.module_utils import _netlink
 
 FAMILY, TABLE = 'ip', 'conductor'
+FAST_FAMILY, FAST_PRIORITY = 'netdev', 10  # the overlay's fast path: after an admin's ingress chains at priority 0
 BASE = {'CONDUCTOR-FORWARD': ('filter', 'forward', -10), 'CONDUCTOR-INPUT': ('filter', 'input', 0),
         'CONDUCTOR-PREROUTING': ('nat', 'prerouting', -100), 'CONDUCTOR-OUTPUT': ('nat', 'output', -100),
         'CONDUCTOR-POSTROUTING': ('nat', 'postrouting', 100)}  # our base chains: (type, hook, priority)
@@ -185,8 +187,11 @@ class Change:
         self.settled = None  # after commit: the generation it left, when no other tool committed meanwhile
 
     def state(self) -> 'tuple[set, list]':
-        """(our chains' names, other tables' forward chains whose policy is drop), read once."""
+        """(our chains' names, other tables' forward chains whose policy is drop), read once; with them, whether
+        table netdev conductor (the fast path) is there (`fast_table`)."""
         if self._state is None:
+            tables = listed(self.nft.run({'list': {'tables': None}}), 'table')
+            self.fast_table = any((t['family'], t['name']) == (FAST_FAMILY, TABLE) for t in tables)
             chains = listed(self.nft.run({'list': {'chains': None}}), 'chain')
             ours = {c['name'] for c in chains if (c['family'], c['table']) == (FAMILY, TABLE)}
             dropping = [c for c in chains if c.get('hook') == 'forward' and c.get('policy') == 'drop'
@@ -309,7 +314,7 @@ class Change:
         repaired = bool(rules) and (self.broken or self.damaged(rules))
         batch = self.rebuild(rules) if repaired or not rules else self.batch
         foreign = self.foreign(bool(rules))
-        self.nft.run(*(batch + foreign), what="update conductor's rules")
+        self.nft.run(*(batch + foreign + self.fast_path(allocations, overlay)), what="update conductor's rules")
         after = ruleset_generation()
         if self.start and after:
             (where, before), (there, now) = self.start.rsplit(':', 1), after.rsplit(':', 1)
@@ -347,6 +352,39 @@ class Change:
             batch += [_rule(name, spec) for name, chain_rules in rules.items() for spec in chain_rules]
         return batch
 
+    def fast_path(self, allocations: dict, overlay: 'dict | None') -> list:
+        """The batch that makes table netdev conductor hold _firewall.fast_paths (for the devices that exist),
+        where it does not already; with none, that deletes it. A rule is known by its comment, which names both
+        its addresses and the index of the device it hands packets to; a chain by its name, which is its device's.
+        The table is listed only when it is there: a host with no peering across hosts pays one list of tables."""
+        wanted = _firewall.fast_paths(allocations, overlay, _index)
+        self.state()
+        table = {'family': FAST_FAMILY, 'name': TABLE}
+        if not wanted:
+            return [{'delete': {'table': table}}] if self.fast_table else []
+        current = {}  # {chain: (its device, {comment: handle})}
+        for obj in self.nft.run({'list': {'table': table}}) if self.fast_table else ():
+            if 'chain' in obj:
+                current[obj['chain']['name']] = (obj['chain'].get('dev'), {})
+            elif 'rule' in obj:
+                current.setdefault(obj['rule']['chain'], (None, {}))[1][obj['rule'].get('comment')] = obj['rule']['handle']
+        where = {'family': FAST_FAMILY, 'table': TABLE}
+        batch = []
+        for name, (device, dummy) in current.items():
+            if name not in wanted or device != name:
+                batch += [{'flush': {'chain': dict(where, name=name)}}, {'delete': {'chain': dict(where, name=name)}}]
+        for device, rules in wanted.items():
+            chain_device, have = current.get(device, (None, {}))
+            if chain_device != device:  # missing, or deleted above
+                have = {}
+                batch.append({'add': {'chain': dict(where, name=device, type='filter', hook='ingress', dev=device,
+                                                    prio=FAST_PRIORITY, policy='accept')}})
+            comments = {spec['comment'] for spec in rules}
+            batch += [{'delete': {'rule': dict(where, chain=device, handle=handle)}}
+                      for comment, handle in have.items() if comment not in comments]
+            batch += [_fast_rule(device, spec) for spec in rules if spec['comment'] not in have]
+        return ([] if self.fast_table else [{'add': {'table': table}}]) + batch if batch else []
+
     def foreign_rules(self, chain: dict) -> list:
         """Our accepts in another table's chain (listed objects, with their handles)."""
         key = (chain['family'], chain['table'], chain['name'])
@@ -368,6 +406,26 @@ class Change:
             if wanted:  # appended: in place of the drop policy, after the chain's own rules
                 batch += [{'add': {'rule': dict(where, comment=FOREIGN_COMMENT, expr=expr)}} for expr in foreign_rules()]
         return batch
+
+
+def _fast_rule(device, spec):
+    """One of _firewall.fast_paths' rules, on the ingress of `device`: hand the packet to spec['out'], to the
+    neighbour spec['via'] (fwd decrements the TTL, as a router does)."""
+    def ip(field):
+        return {'payload': {'protocol': 'ip', 'field': field}}
+    expr = [_match({'meta': {'key': 'protocol'}}, 'ip'), _match(ip('saddr'), spec['src']), _match(ip('daddr'), spec['dst']),
+            _match(ip('ttl'), 1, '>'), {'counter': None},
+            {'fwd': {'dev': spec['out'], 'family': 'ip', 'addr': spec['via']}}]
+    return {'add': {'rule': {'family': FAST_FAMILY, 'table': TABLE, 'chain': device, 'expr': expr,
+                             'comment': spec['comment']}}}
+
+
+def _index(device):
+    """The interface index of a network device in this namespace, or None."""
+    try:
+        return socket.if_nametoindex(device)
+    except OSError:
+        return None
 
 
 def foreign_rules() -> list:
@@ -398,7 +456,7 @@ def clear() -> bool:
         change = Change()
     except ConductorError:  # no python3-nftables or libnftables: no rules of ours there either
         return False
-    if not change.state()[0] and not any(change.foreign_rules(c) for c in change.state()[1]):
+    if not change.state()[0] and not change.fast_table and not any(change.foreign_rules(c) for c in change.state()[1]):
         return False
     change.commit({}, [])
     return True

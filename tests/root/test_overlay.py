@@ -176,6 +176,26 @@ def test_a_classroom_across_three_hosts(room, tmp_path):
     assert pings(room, h0, 'ann', ip['ben']) and pings(room, h1, 'ben', ip['ann'])
     assert reaches(room, h0, 'ann', 'tcp', ip['ben'], 5000)[0] and reaches(room, h1, 'ben', 'tcp', ip['ann'], 5000)[0]
     assert reaches(room, h0, 'ann', 'udp', ip['ben'], 5001) == (True, 'echo hello')
+    # the team's packets take the fast path (table netdev conductor), each host its own half: what they sent is
+    # counted there, on ann's veth and on the overlay device
+    for host, mine, theirs in ((h0, 'ann', 'ben'), (h1, 'ben', 'ann')):
+        counted = fast_rules(host)
+        assert set(counted) == {(ip[mine], ip[theirs], 'veth'), (ip[theirs], ip[mine], 'cdroverlay')}, counted
+        assert all(packets > 0 for packets in counted.values()), counted
+    # through it, a forged source goes nowhere: ann claims dan's address (on her host), dan claims ann's; the
+    # control, ann as herself, arrives
+    for sender, source, arrives in (('ann', ip['ann'], True), ('ann', ip['dan'], False), ('dan', ip['ann'], False)):
+        listener = room.serve(h1, 'ben', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "6000", "1"]; '
+                              'exec(open(%r).read())' % RAW)
+        room.inside(h0, sender, sys.executable, RAW, 'ip', source, ip['ben'], '6000', check=True)
+        heard = listener.stdout.read().strip()
+        assert heard == ('received forged from %s' % ip['ann'] if arrives else 'nothing'), (sender, source, heard)
+    # a peering taken back takes its fast path with it, and its traffic stops at ann's host
+    h0['cli']('unpeer', 'ann', ip['ben'])
+    assert fast_rules(h0) == {}
+    assert not pings(room, h0, 'ann', ip['ben']) and not reaches(room, h1, 'ben', 'tcp', ip['ann'], 5000)[0]
+    h0['cli']('peer', 'ann', ip['ben'])
+    assert pings(room, h0, 'ann', ip['ben'])
     # unpeered students reach nothing of each other, on the same host or another
     for (host, name), target in (((h2, 'cat'), 'ann'), ((h0, 'ann'), 'cat'), ((h0, 'dan'), 'ben'), ((h0, 'dan'), 'ann'),
                                  ((h2, 'cat'), 'ben')):
@@ -273,6 +293,8 @@ def test_a_classroom_across_three_hosts(room, tmp_path):
     assert overlay_check(h0)['status'] == 'ok'
     room.serve(h0, 'ann', ECHO, 'tcp', 5000)
     assert pings(room, h0, 'ann', ip['ben']) and reaches(room, h1, 'ben', 'tcp', ip['ann'], 5000)[0], 'the team again'
+    counted = fast_rules(h0)  # made again, for the new veth and overlay device
+    assert len(counted) == 2 and all(packets > 0 for packets in counted.values()), counted
     assert not pings(room, h2, 'cat', ip['ann'])
 
     # teardown: no link, rule or route is left
@@ -284,6 +306,28 @@ def test_a_classroom_across_three_hosts(room, tmp_path):
         assert 'cdr' not in links, links
         assert 'conductor' not in sh('ip', 'netns', 'exec', host['ns'], 'nft', 'list', 'ruleset').stdout
         assert '10.88.' not in sh('ip', '-n', host['ns'], 'route').stdout
+
+
+def fast_rules(host):
+    """{(source, destination, 'veth' or 'cdroverlay': the chain's device): packets} of the host's fast path, {} without it.
+
+    Each rule hands a packet on to the device its comment names, by the index it names: it must be that device's
+    index now."""
+    listing = sh('nft', '-j', 'list', 'table', 'netdev', 'conductor', ns=host['ns'], check=False)
+    if listing.returncode:
+        return {}
+    indexes = {link['ifname']: link['ifindex'] for link in json.loads(sh('ip', '-n', host['ns'], '-j', 'link').stdout)}
+    result = {}
+    for obj in json.loads(listing.stdout)['nftables']:
+        if 'rule' in obj:
+            rule = obj['rule']
+            matches = {m['match']['left']['payload']['field']: m['match']['right'] for m in rule['expr']
+                       if 'match' in m and 'payload' in m['match']['left']}
+            out, number = rule['comment'].split(', out ')[1].split(' #')
+            assert indexes[out] == int(number) and [e['fwd'] for e in rule['expr'] if 'fwd' in e][0]['dev'] == out
+            packets = [e['counter']['packets'] for e in rule['expr'] if 'counter' in e][0]
+            result[(matches['saddr'], matches['daddr'], 'cdroverlay' if rule['chain'] == 'cdroverlay' else 'veth')] = packets
+    return result
 
 
 def overlay_check(host):

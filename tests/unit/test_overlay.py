@@ -124,3 +124,77 @@ def test_run_steps_take_the_last_subnets_and_an_address_avoids_the_hosts_network
     assert book.allocate({}, (), '10.88.1.6')['host_ip'] == '10.88.1.5'
     with pytest.raises(ConductorError, match='a network of this host'):
         book.allocate({}, [ipaddress.ip_network('10.88.1.0/28')], '10.88.1.6')
+
+
+def test_the_fast_path_for_peerings_across_hosts():
+    plan = _overlay.plan('10.88.1.0/24', REMOTES)
+    alloc = {'container_ip': '10.88.1.2', 'host_if': 'cdraaaaaaaaaaa', 'remote_peers': ['10.88.2.6', '10.88.9.6']}
+    stopped = {'container_ip': '10.88.1.6', 'host_if': 'cdrbbbbbbbbbbb', 'remote_peers': ['10.88.3.6']}
+    indexes = {'cdroverlay': 3, 'cdraaaaaaaaaaa': 7}
+    paths = _firewall.fast_paths({'a': alloc, 'b': stopped, 'c': {'container_ip': '10.88.1.10', 'host_if': 'cdrc'}},
+                                 plan, indexes.get)
+    assert paths == {  # 10.88.9.6 is in no remote subnet, b has no veth, c no remote peer: none of them
+        'cdraaaaaaaaaaa': [{'src': '10.88.1.2', 'dst': '10.88.2.6', 'via': '10.88.2.0', 'out': 'cdroverlay',
+                            'comment': '10.88.1.2 to peer 10.88.2.6 on another host, out cdroverlay #3'}],
+        'cdroverlay': [{'src': '10.88.2.6', 'dst': '10.88.1.2', 'via': '10.88.1.2', 'out': 'cdraaaaaaaaaaa',
+                        'comment': 'peer 10.88.2.6 on another host to 10.88.1.2, out cdraaaaaaaaaaa #7'}]}
+    assert _firewall.fast_paths({'a': alloc}, None, indexes.get) == {}, 'no overlay'
+    assert _firewall.fast_paths({'a': alloc}, plan, {'cdraaaaaaaaaaa': 7}.get) == {}, 'no overlay device'
+    rule = _nftables._fast_rule('cdraaaaaaaaaaa', paths['cdraaaaaaaaaaa'][0])['add']['rule']
+    assert (rule['family'], rule['table'], rule['chain']) == ('netdev', 'conductor', 'cdraaaaaaaaaaa')
+    matched = [(e['match']['left'], e['match']['op'], e['match']['right']) for e in rule['expr'] if 'match' in e]
+    assert matched == [({'meta': {'key': 'protocol'}}, '==', 'ip'),
+                       ({'payload': {'protocol': 'ip', 'field': 'saddr'}}, '==', '10.88.1.2'),
+                       ({'payload': {'protocol': 'ip', 'field': 'daddr'}}, '==', '10.88.2.6'),
+                       ({'payload': {'protocol': 'ip', 'field': 'ttl'}}, '>', 1)]
+    assert rule['expr'][-1] == {'fwd': {'dev': 'cdroverlay', 'family': 'ip', 'addr': '10.88.2.0'}}
+
+
+class FakeNft:
+    """What table netdev conductor holds: listed as libnftables' JSON; commands are only recorded."""
+
+    def __init__(self, chains):
+        self.chains, self.ctx = chains, None
+
+    def run(self, *commands, what=None):
+        (verb, body), = commands[0].items()
+        if body == {'tables': None}:
+            return [{'table': {'family': 'netdev', 'name': 'conductor'}}] if self.chains else []
+        if body == {'chains': None}:
+            return [{'chain': {'family': 'netdev', 'table': 'conductor', 'name': n, 'dev': d}} for n, (d, r) in self.chains.items()]
+        objects = [{'chain': {'family': 'netdev', 'table': 'conductor', 'name': n, 'dev': d}} for n, (d, r) in self.chains.items()]
+        return objects + [{'rule': {'chain': n, 'comment': c, 'handle': h}} for n, (d, r) in self.chains.items() for c, h in r]
+
+
+def fast_change(chains):
+    change = object.__new__(_nftables.Change)
+    change.nft, change._state = FakeNft(chains), None
+    return change
+
+
+def test_the_fast_path_changes_only_what_differs(monkeypatch):
+    plan = _overlay.plan('10.88.1.0/24', REMOTES)
+    alloc = {'container_ip': '10.88.1.2', 'host_if': 'cdraaaaaaaaaaa', 'remote_peers': ['10.88.2.6']}
+    indexes = {'cdroverlay': 3, 'cdraaaaaaaaaaa': 7}
+    monkeypatch.setattr(_nftables, '_index', indexes.get)
+    wanted = _firewall.fast_paths({'a': alloc}, plan, indexes.get)
+    made = fast_change({}).fast_path({'a': alloc}, plan)
+    assert made[0] == {'add': {'table': {'family': 'netdev', 'name': 'conductor'}}}
+    assert [c['add']['chain']['dev'] for c in made if 'chain' in c.get('add', {})] == ['cdraaaaaaaaaaa', 'cdroverlay']
+    assert made[1]['add']['chain'] == {'family': 'netdev', 'table': 'conductor', 'name': 'cdraaaaaaaaaaa', 'type': 'filter',
+                                       'hook': 'ingress', 'dev': 'cdraaaaaaaaaaa', 'prio': 10, 'policy': 'accept'}
+    assert len([c for c in made if 'rule' in c.get('add', {})]) == 2
+    as_made = {device: (device, [(spec['comment'], i) for i, spec in enumerate(rules)]) for device, rules in wanted.items()}
+    assert fast_change(as_made).fast_path({'a': alloc}, plan) == [], 'as it should be: nothing sent'
+    # the veth was made again (a new index) and another container's veth is gone: its chain goes, and the overlay's
+    # rule to the old index is replaced
+    stale = dict(as_made, cdrgone=('cdrgone', [('x', 9)]))
+    stale['cdroverlay'] = ('cdroverlay', [(wanted['cdroverlay'][0]['comment'].replace('#7', '#5'), 4)])
+    batch = fast_change(stale).fast_path({'a': alloc}, plan)
+    where = {'family': 'netdev', 'table': 'conductor'}
+    assert batch[:3] == [{'flush': {'chain': dict(where, name='cdrgone')}}, {'delete': {'chain': dict(where, name='cdrgone')}},
+                         {'delete': {'rule': dict(where, chain='cdroverlay', handle=4)}}]
+    assert batch[3]['add']['rule']['comment'].endswith('#7') and len(batch) == 4
+    gone = fast_change(as_made).fast_path({}, plan)
+    assert gone == [{'delete': {'table': {'family': 'netdev', 'name': 'conductor'}}}], 'no peering: the table goes'
+    assert fast_change({}).fast_path({}, None) == []
