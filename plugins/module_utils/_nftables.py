@@ -190,9 +190,10 @@ class Change:
         """(our chains' names, other tables' forward chains whose policy is drop), read once; with them, whether
         table netdev conductor (the fast path) is there (`fast_table`)."""
         if self._state is None:
-            tables = listed(self.nft.run({'list': {'tables': None}}), 'table')
-            self.fast_table = any((t['family'], t['name']) == (FAST_FAMILY, TABLE) for t in tables)
             chains = listed(self.nft.run({'list': {'chains': None}}), 'chain')
+            # the fast path's table is never left empty: where it is, it has chains (a chain whose device goes away
+            # stays, on Linux 6.18, and takes it again when it comes back)
+            self.fast_table = any((c['family'], c['table']) == (FAST_FAMILY, TABLE) for c in chains)
             ours = {c['name'] for c in chains if (c['family'], c['table']) == (FAMILY, TABLE)}
             dropping = [c for c in chains if c.get('hook') == 'forward' and c.get('policy') == 'drop'
                         and c['family'] in ('ip', 'inet') and (c['family'], c['table']) != (FAMILY, TABLE)]
@@ -356,7 +357,7 @@ class Change:
         """The batch that makes table netdev conductor hold _firewall.fast_paths (for the devices that exist),
         where it does not already; with none, that deletes it. A rule is known by its comment, which names both
         its addresses and the index of the device it hands packets to; a chain by its name, which is its device's.
-        The table is listed only when it is there: a host with no peering across hosts pays one list of tables."""
+        The table is listed only when it is there: a host with no peering across hosts pays nothing more."""
         wanted = _firewall.fast_paths(allocations, overlay, _index)
         self.state()
         table = {'family': FAST_FAMILY, 'name': TABLE}
@@ -365,7 +366,8 @@ class Change:
         current = {}  # {chain: (its device, {comment: handle})}
         for obj in self.nft.run({'list': {'table': table}}) if self.fast_table else ():
             if 'chain' in obj:
-                current[obj['chain']['name']] = (obj['chain'].get('dev'), {})
+                # nft 1.0.6 lists a netdev chain without its device: then it is the one it is named after (ours are)
+                current[obj['chain']['name']] = (obj['chain'].get('dev', obj['chain']['name']), {})
             elif 'rule' in obj:
                 current.setdefault(obj['rule']['chain'], (None, {}))[1][obj['rule'].get('comment')] = obj['rule']['handle']
         where = {'family': FAST_FAMILY, 'table': TABLE}

@@ -47,6 +47,21 @@ def start(store, name: str, stdio: 'tuple | None' = None, attach: 'callable | No
     return Containers(store).start(name, stdio, attach, started=connect if networked else None, restarting=restarting)
 
 
+def start_many(store, names: 'list[str]') -> None:
+    """start() for each of several containers: those without a network set up several at once (Containers.start_many),
+    the others one by one with their network. Every one is tried; the first failure is raised after."""
+    allocations = Allocations(store).load()
+    errors = Containers(store).start_many([n for n in names if n not in allocations])
+    for name in names:
+        if name in allocations:
+            try:
+                start(store, name)
+            except ConductorError as e:
+                errors[name] = str(e)
+    if errors:
+        raise ConductorError(errors[next(n for n in names if n in errors)])
+
+
 def restart_after_exit(store, name: str) -> str:
     """`conductor _restart NAME`: what a supervisor execs when PID 1 of a container with a restart policy
     ends. Starts it again, network and all, after a delay that doubles from RESTART_DELAY_FIRST to

@@ -495,8 +495,7 @@ def _apply(store, stack, plan, desired, current, peer, stop_timeout):
     for name in having('updated'):
         containers.update(name, **{key: desired[name]['spec'][key] for key in _options.IN_PLACE})
     _operations.stop(store, having('restarted') + having('stopped'), stop_timeout)
-    for name in having('started'):
-        _operations.start(store, name)
+    _operations.start_many(store, having('started'))
     networked = having('networked')
     if networked or peer:
         from ansible_collections.cs695.conductor.plugins.module_utils import _network  # the firewall's library: only now

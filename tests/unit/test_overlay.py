@@ -158,11 +158,9 @@ class FakeNft:
 
     def run(self, *commands, what=None):
         (verb, body), = commands[0].items()
-        if body == {'tables': None}:
-            return [{'table': {'family': 'netdev', 'name': 'conductor'}}] if self.chains else []
         if body == {'chains': None}:
             return [{'chain': {'family': 'netdev', 'table': 'conductor', 'name': n, 'dev': d}} for n, (d, r) in self.chains.items()]
-        objects = [{'chain': {'family': 'netdev', 'table': 'conductor', 'name': n, 'dev': d}} for n, (d, r) in self.chains.items()]
+        objects = [{'chain': {'family': 'netdev', 'table': 'conductor', 'name': n}} for n, (d, r) in self.chains.items()]  # nft 1.0.6: no dev
         return objects + [{'rule': {'chain': n, 'comment': c, 'handle': h}} for n, (d, r) in self.chains.items() for c, h in r]
 
 
