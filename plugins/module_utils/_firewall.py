@@ -193,10 +193,12 @@ def fast_paths(allocations: dict, overlay: 'dict | None', index=lambda device: 1
     from the device it arrives on, before routing, conntrack and the forward chain: on the container's veth, from
     its own address to its remote peer, into the overlay, to the remote host's gateway; on the overlay device,
     from the remote peer to the container, onto its veth. Each rule is the pair of remote_peer_edits' accepts
-    (the veth or the overlay device, and both addresses); what no rule matches takes the forward path. A TTL of
-    1 takes it too (the forward path answers it). index(device): its interface index here, None when it does
-    not exist (a stopped container has no veth). The kernel keeps a rule's device by its index, so the comment
-    names it too: a device made again gets its rules made again."""
+    (the veth or the overlay device, and both addresses); what no rule matches takes the forward path: so do a
+    TTL of 1 (the forward path answers it), a frame not to the device's own MAC, a VLAN tag, IP options and the
+    VXLAN port (`guard`), which the forward path drops. index(device): its interface index here, None when it
+    does not exist (a stopped container has no veth). The kernel keeps a rule's out device by its index, and a
+    rule whose device is gone drops what it matches: so the comment names the index too, and a device made again
+    gets its rules made again at the next commit (conductor commits once it has made its devices)."""
     if not overlay or not index(OVERLAY):
         return {}
     subnets = [(ipaddress.ip_network(r['subnet']), r['subnet']) for r in overlay.get('remotes', [])]
@@ -209,10 +211,10 @@ def fast_paths(allocations: dict, overlay: 'dict | None', index=lambda device: 1
             if subnet is None or not index(veth):
                 continue
             paths.setdefault(veth, []).append({'src': ip, 'dst': address, 'via': gateway(subnet), 'out': OVERLAY,
-                                               'comment': '%s to peer %s on another host, out %s #%d'
+                                               'guard': overlay['port'], 'comment': '%s to peer %s on another host, out %s #%d'
                                                           % (ip, address, OVERLAY, index(OVERLAY))})
             paths.setdefault(OVERLAY, []).append({'src': address, 'dst': ip, 'via': ip, 'out': veth,
-                                                  'comment': 'peer %s on another host to %s, out %s #%d'
+                                                  'guard': overlay['port'], 'comment': 'peer %s on another host to %s, out %s #%d'
                                                              % (address, ip, veth, index(veth))})
     return paths
 

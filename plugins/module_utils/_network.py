@@ -36,6 +36,8 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _nftables
 from ansible_collections.cs695.conductor.plugins.module_utils import _overlay
 from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
+VETH_MTU = 1500  # what a container's veth has (the kernel's default for a new one)
+
 
 class Network:
     def __init__(self, store):
@@ -162,10 +164,12 @@ class Network:
             self._route_pool(inner, alloc)
 
     def _route_pool(self, inner, alloc):
-        """The container's routes to the pool, and to the classroom network with the overlay's MTU: its packets to
-        another host fit the overlay from the start (the fast path, _firewall.fast_paths, sends no ICMP "too big")."""
+        """The container's routes to the pool, and to the classroom network with the overlay's MTU when it is under
+        the veth's: its packets to another host fit the overlay from the start (the fast path, _firewall.fast_paths,
+        sends no ICMP "too big"), and never outgrow its own interface (a jumbo uplink's overlay)."""
         overlay = self.book.overlay()
-        routes = [(self.book.pool()[0], None)] + ([(ipaddress.ip_network(overlay['network']), overlay['mtu'])] if overlay else [])
+        mtu = overlay['mtu'] if overlay and overlay['mtu'] < VETH_MTU else None
+        routes = [(self.book.pool()[0], None)] + ([(ipaddress.ip_network(overlay['network']), mtu)] if overlay else [])
         for network, mtu in routes:
             if not ipaddress.ip_network(alloc['subnet']) == network:
                 inner.replace_route(alloc['host_ip'], str(network.network_address), network.prefixlen, mtu)
@@ -443,6 +447,7 @@ class Network:
                                          % (name, alloc['container_ip'], subnet))
             if before == plan and _overlay.matches(plan):
                 if not check_mode:
+                    self._route_running(allocations)  # those a conductor before the routes' MTU networked
                     self._commit(self._change(), allocations, overlay=plan)  # the rules checked, as every change does
                 return {'changed': False, 'before': before, 'after': plan}
             if not check_mode:
@@ -476,7 +481,12 @@ class Network:
         self._save(allocations)
         self.book.save_overlay(plan)
         _write_sysctl('net/ipv4/ip_forward', '1')
-        for name, alloc in allocations.items():  # running containers get the route to the classroom network now
+        self._route_running(allocations)
+        self._commit(self._change(), allocations, overlay=plan)  # the fast path, now that its device is there
+
+    def _route_running(self, allocations):
+        """Running containers get the route to the classroom network now (the others at their next start)."""
+        for name, alloc in allocations.items():
             state = {} if name.startswith(TEMP_PREFIX) else self.containers.state(name)
             if state.get('running') and state.get('pid') == alloc.get('pid'):  # PID and start time: never another's
                 try:

@@ -314,8 +314,15 @@ class Change:
         rules = _firewall.desired_rules(allocations, peers, overlay)
         repaired = bool(rules) and (self.broken or self.damaged(rules))
         batch = self.rebuild(rules) if repaired or not rules else self.batch
-        foreign = self.foreign(bool(rules))
-        self.nft.run(*(batch + foreign + self.fast_path(allocations, overlay)), what="update conductor's rules")
+        foreign, fast = self.foreign(bool(rules)), self.fast_path(allocations, overlay)
+        try:
+            self.nft.run(*(batch + foreign + fast), what="update conductor's rules")
+        except ConductorError:
+            if not fast:
+                raise
+            # a device the fast path names went away since it was looked up (a container ended): nothing was
+            # changed, so once more with the devices that are there now
+            self.nft.run(*(batch + foreign + self.fast_path(allocations, overlay)), what="update conductor's rules")
         after = ruleset_generation()
         if self.start and after:
             (where, before), (there, now) = self.start.rsplit(':', 1), after.rsplit(':', 1)
@@ -411,12 +418,16 @@ class Change:
 
 
 def _fast_rule(device, spec):
-    """One of _firewall.fast_paths' rules, on the ingress of `device`: hand the packet to spec['out'], to the
-    neighbour spec['via'] (fwd decrements the TTL, as a router does)."""
-    def ip(field):
-        return {'payload': {'protocol': 'ip', 'field': field}}
-    expr = [_match({'meta': {'key': 'protocol'}}, 'ip'), _match(ip('saddr'), spec['src']), _match(ip('daddr'), spec['dst']),
-            _match(ip('ttl'), 1, '>'), {'counter': None},
+    """One of _firewall.fast_paths' rules, on the ingress of `device`: an IPv4 packet with no options and a TTL
+    over 1, in an untagged frame to the device's own MAC (`ether type` sees a VLAN tag the kernel took out), not to
+    the VXLAN port, between the two addresses, is handed to spec['out'], to the neighbour spec['via'] (fwd
+    decrements the TTL, as a router does)."""
+    def field(protocol, name):
+        return {'payload': {'protocol': protocol, 'field': name}}
+    expr = [_match({'meta': {'key': 'protocol'}}, 'ip'), _match(field('ip', 'saddr'), spec['src']),
+            _match(field('ip', 'daddr'), spec['dst']), _match({'meta': {'key': 'pkttype'}}, 'host'),
+            _match(field('ether', 'type'), 'ip'), _match(field('ip', 'version'), 4), _match(field('ip', 'hdrlength'), 5),
+            _match(field('ip', 'ttl'), 1, '>'), _match(field('th', 'dport'), spec['guard'], '!='), {'counter': None},
             {'fwd': {'dev': spec['out'], 'family': 'ip', 'addr': spec['via']}}]
     return {'add': {'rule': {'family': FAST_FAMILY, 'table': TABLE, 'chain': device, 'expr': expr,
                              'comment': spec['comment']}}}

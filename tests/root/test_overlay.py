@@ -182,14 +182,24 @@ def test_a_classroom_across_three_hosts(room, tmp_path):
         counted = fast_rules(host)
         assert set(counted) == {(ip[mine], ip[theirs], 'veth'), (ip[theirs], ip[mine], 'cdroverlay')}, counted
         assert all(packets > 0 for packets in counted.values()), counted
-    # through it, a forged source goes nowhere: ann claims dan's address (on her host), dan claims ann's; the
-    # control, ann as herself, arrives
-    for sender, source, arrives in (('ann', ip['ann'], True), ('ann', ip['dan'], False), ('dan', ip['ann'], False)):
-        listener = room.serve(h1, 'ben', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "6000", "1"]; '
-                              'exec(open(%r).read())' % RAW)
-        room.inside(h0, sender, sys.executable, RAW, 'ip', source, ip['ben'], '6000', check=True)
+    # through it, nothing goes that the forward path would drop: a forged source (ann claims dan's address, on her
+    # host; dan claims ann's), the VXLAN port (dropped from any container), a broadcast frame. The control, ann as
+    # herself to port 6000, arrives
+    gateway_mac = json.loads(room.inside(h0, 'ann', 'ip', '-j', 'neigh', 'show', 'dev', 'eth0', check=True).stdout)
+    for sender, how, port, arrives in (('ann', ['ip', ip['ann']], 6000, True), ('ann', ['ip', ip['dan']], 6000, False),
+                                       ('dan', ['ip', ip['ann']], 6000, False), ('ann', ['ip', ip['ann']], PORT, False),
+                                       ('ann', ['frame', 'eth0', 'ff:ff:ff:ff:ff:ff', ip['ann']], 6000, False)):
+        listener = room.serve(h1, 'ben', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "%d", "1"]; '
+                              'exec(open(%r).read())' % (port, RAW))
+        room.inside(h0, sender, sys.executable, RAW, *(how + [ip['ben'], str(port)]), check=True)
         heard = listener.stdout.read().strip()
-        assert heard == ('received forged from %s' % ip['ann'] if arrives else 'nothing'), (sender, source, heard)
+        assert heard == ('received forged from %s' % ip['ann'] if arrives else 'nothing'), (sender, how, port, heard)
+    assert gateway_mac, 'ann has sent through her gateway: the frame control below uses its MAC'
+    listener = room.serve(h1, 'ben', 'import sys; sys.argv[1:] = ["listen", "0.0.0.0", "6000", "1"]; '
+                          'exec(open(%r).read())' % RAW)
+    room.inside(h0, 'ann', sys.executable, RAW, 'frame', 'eth0', gateway_mac[0]['lladdr'], ip['ann'], ip['ben'], '6000',
+                check=True)
+    assert listener.stdout.read().strip() == 'received forged from %s' % ip['ann'], 'the same frame to the gateway arrives'
     # a peering taken back takes its fast path with it, and its traffic stops at ann's host
     h0['cli']('unpeer', 'ann', ip['ben'])
     assert fast_rules(h0) == {}

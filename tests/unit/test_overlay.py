@@ -134,9 +134,9 @@ def test_the_fast_path_for_peerings_across_hosts():
     paths = _firewall.fast_paths({'a': alloc, 'b': stopped, 'c': {'container_ip': '10.88.1.10', 'host_if': 'cdrc'}},
                                  plan, indexes.get)
     assert paths == {  # 10.88.9.6 is in no remote subnet, b has no veth, c no remote peer: none of them
-        'cdraaaaaaaaaaa': [{'src': '10.88.1.2', 'dst': '10.88.2.6', 'via': '10.88.2.0', 'out': 'cdroverlay',
+        'cdraaaaaaaaaaa': [{'src': '10.88.1.2', 'dst': '10.88.2.6', 'via': '10.88.2.0', 'out': 'cdroverlay', 'guard': 4789,
                             'comment': '10.88.1.2 to peer 10.88.2.6 on another host, out cdroverlay #3'}],
-        'cdroverlay': [{'src': '10.88.2.6', 'dst': '10.88.1.2', 'via': '10.88.1.2', 'out': 'cdraaaaaaaaaaa',
+        'cdroverlay': [{'src': '10.88.2.6', 'dst': '10.88.1.2', 'via': '10.88.1.2', 'out': 'cdraaaaaaaaaaa', 'guard': 4789,
                         'comment': 'peer 10.88.2.6 on another host to 10.88.1.2, out cdraaaaaaaaaaa #7'}]}
     assert _firewall.fast_paths({'a': alloc}, None, indexes.get) == {}, 'no overlay'
     assert _firewall.fast_paths({'a': alloc}, plan, {'cdraaaaaaaaaaa': 7}.get) == {}, 'no overlay device'
@@ -146,7 +146,12 @@ def test_the_fast_path_for_peerings_across_hosts():
     assert matched == [({'meta': {'key': 'protocol'}}, '==', 'ip'),
                        ({'payload': {'protocol': 'ip', 'field': 'saddr'}}, '==', '10.88.1.2'),
                        ({'payload': {'protocol': 'ip', 'field': 'daddr'}}, '==', '10.88.2.6'),
-                       ({'payload': {'protocol': 'ip', 'field': 'ttl'}}, '>', 1)]
+                       ({'meta': {'key': 'pkttype'}}, '==', 'host'),  # not a broadcast, nor another's MAC
+                       ({'payload': {'protocol': 'ether', 'field': 'type'}}, '==', 'ip'),  # no VLAN tag
+                       ({'payload': {'protocol': 'ip', 'field': 'version'}}, '==', 4),
+                       ({'payload': {'protocol': 'ip', 'field': 'hdrlength'}}, '==', 5),  # no IP options
+                       ({'payload': {'protocol': 'ip', 'field': 'ttl'}}, '>', 1),  # the forward path answers a TTL of 1
+                       ({'payload': {'protocol': 'th', 'field': 'dport'}}, '!=', 4789)]  # never to the VXLAN port
     assert rule['expr'][-1] == {'fwd': {'dev': 'cdroverlay', 'family': 'ip', 'addr': '10.88.2.0'}}
 
 
