@@ -789,32 +789,24 @@ def _reserve_ports(ports):
 
 
 def _hold(sockets, supervisor, supervisor_start):
-    """Hand the sockets to a holder process tied to the supervisor; returns its [PID, start time]."""
-    perl = find_perl()
-    report_r, report_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            os.setsid()
-            if os.fork():
-                os._exit(0)  # the holder must not be our child
-            null = os.open(os.devnull, os.O_RDWR)
-            for target in (0, 1, 2):
-                os.dup2(null, target)
-            high = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 64) for s in sockets]
-            for number, fd in enumerate(high, 3):
-                os.dup2(fd, number)  # inheritable; every other fd (the locks too) is close-on-exec
-            os.write(report_w, str(os.getpid()).encode())
-            os.execv(perl, ['conductor-ports', '-e', PORT_HOLDER, str(supervisor), str(supervisor_start)])
-        finally:
-            os._exit(127)
-    os.close(report_w)
-    for sock in sockets:
-        sock.close()
-    os.waitpid(pid, 0)
-    with os.fdopen(report_r, 'rb') as report:
-        holder = int(report.read() or 0)
-    return [holder, start_time(holder)] if holder else None
+    """Hand the sockets (as fds 3, 4, ...) to a holder process in a session of its own, which ends when the
+    supervisor does; returns its [PID, start time]. posix_spawn: this process is not copied for it (a module's is
+    large: a fork took 3 to 6 ms of a classroom's 100 containers each). Every other fd is close-on-exec."""
+    high = []
+    try:
+        high = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 64) for s in sockets]  # above every target number
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        high.append(null)
+        actions = [(os.POSIX_SPAWN_DUP2, null, target) for target in (0, 1, 2)]
+        actions += [(os.POSIX_SPAWN_DUP2, fd, number) for number, fd in enumerate(high[:-1], 3)]
+        holder = os.posix_spawn(find_perl(), ['conductor-ports', '-e', PORT_HOLDER, str(supervisor), str(supervisor_start)],
+                                os.environ, file_actions=actions, setsid=True)
+    finally:
+        for fd in high:
+            os.close(fd)
+        for sock in sockets:
+            sock.close()
+    return [holder, start_time(holder)]
 
 
 def _release_ports(alloc):
