@@ -17,12 +17,14 @@ A mount spec, as config.json stores it: {'type': 'volume' | 'bind', 'source': vo
 path or None (anonymous), 'target': absolute path inside, 'readonly': bool}.
 """
 
+import errno
 import os
 import posixpath
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
     ConductorError, check_name, read_json, temp_name, utc_now, write_json)
 from ansible_collections.cs695.conductor.plugins.module_utils import _sandbox
+from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
 
 TYPES = ('volume', 'bind')
 
@@ -179,14 +181,38 @@ class Volumes:
         return result
 
 
+def _absent(folders, target):
+    """Whether none of the folders (a container's layers, its own first) has anything at target, each looked up
+    beneath itself with no symlink followed. Then its merged root has nothing there either: overlayfs only shows
+    what a layer holds, and a whiteout or an opaque folder only hides. Anything else (an entry at target in any
+    layer, a symlink or a file on the way, a folder missing) is not known to be absent: False, and the sandbox
+    looks, as the container would see it."""
+    for folder in folders:
+        try:
+            top = os.open(folder, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            os.close(sys_.openat2(top, target.lstrip('/') or '.', os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0,
+                                  sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS))
+            return False
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                return False
+        finally:
+            os.close(top)
+    return True
+
+
 def _fill(overlay, target, data):
     """Copy what the container's root holds at target into a new volume's data (in a mount namespace of its own)."""
     if os.listdir(data):
         return  # not empty: as Docker, only an empty volume is filled
     lowers, upper, work, rootfs, cwd = overlay
+    if _absent([upper] + [os.path.join(cwd, lower) for lower in lowers], target):
+        return  # nothing there to copy: no mount namespace needed to know it (a classroom's 100: 0.7 s)
 
     def child(report):  # pragma: no cover - runs in the child
-        from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls as sys_
         sys_.unshare(sys_.CLONE_NEWNS)
         _sandbox.make_mounts_private()
         _sandbox.mount_overlay(lowers, upper, work, rootfs, cwd=cwd, nodev=True)

@@ -144,3 +144,17 @@ def test_a_repeated_mount_field_is_refused_never_the_last_one_wins(conductor, im
     assert conductor.listing() == before, 'nothing made: no container, no volume'
     out = conductor('run', '--mount', 'type=volume,source=work,target=/srv/w', image, 'good', '--', 'ls', '/srv/w')
     assert out.returncode == 0 and 'work' in volumes(conductor), 'control: the mount given once works'
+
+
+def test_a_volume_is_filled_as_the_container_sees_its_target(conductor, context):
+    """The fill skips its mount namespace only where no layer has anything at the target (seen with no symlink
+    followed): a target reached through the image's symlink, or hidden by a later layer, is still looked at in the
+    container's merged root."""
+    conductor('build', 'linked', context.write('FROM debian:bookworm\nRUN mkdir -p /srv/app /srv/gone && echo seeded > '
+                                               '/srv/app/seed.txt && echo old > /srv/gone/f && ln -s /srv /data\n'
+                                               'RUN rm -rf /srv/gone\nCMD ["sleep", "1000"]\n'))
+    for volume, target, expected in (('through', '/data/app', 'seed.txt\n'), ('hidden', '/srv/gone', ''),
+                                     ('absent', '/nowhere/new', ''), ('plain', '/srv/app', 'seed.txt\n')):
+        out = conductor('run', '-v', '%s:%s' % (volume, target), 'linked', volume, '--', 'ls', '-A', target).stdout
+        assert out == expected, (target, out)
+        assert volumes(conductor)[volume]['populated'], volume
