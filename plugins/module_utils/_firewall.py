@@ -210,12 +210,12 @@ def fast_paths(allocations: dict, overlay: 'dict | None', index=lambda device: 1
             subnet = next((text for net, text in subnets if ipaddress.ip_address(address) in net), None)
             if subnet is None or not index(veth):
                 continue
+            to_peer = '%s to peer %s on another host, out %s #%d' % (ip, address, OVERLAY, index(OVERLAY))
+            from_peer = 'peer %s on another host to %s, out %s #%d' % (address, ip, veth, index(veth))
             paths.setdefault(veth, []).append({'src': ip, 'dst': address, 'via': gateway(subnet), 'out': OVERLAY,
-                                               'guard': overlay['port'], 'comment': '%s to peer %s on another host, out %s #%d'
-                                                          % (ip, address, OVERLAY, index(OVERLAY))})
+                                               'guard': overlay['port'], 'comment': to_peer})
             paths.setdefault(OVERLAY, []).append({'src': address, 'dst': ip, 'via': ip, 'out': veth,
-                                                  'guard': overlay['port'], 'comment': 'peer %s on another host to %s, out %s #%d'
-                                                             % (address, ip, veth, index(veth))})
+                                                  'guard': overlay['port'], 'comment': from_peer})
     return paths
 
 
