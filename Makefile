@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 iputils-ping python3-venv util-linux procps perl-base python3-iptables python3-nftables nftables python3-seccomp libseccomp2 xfsprogs zstd
+APT_PACKAGES := debootstrap debian-archive-keyring iptables iproute2 iputils-ping python3-venv util-linux procps perl-base lua5.3 lua-posix python3-iptables python3-nftables nftables python3-seccomp libseccomp2 xfsprogs zstd
 # what the registry tests start and fill the registry with (other tools than Conductor), openssl for a lab CA, and
 # ufw (the firewall tests run it in namespaces of their own; installing it leaves it off)
 TEST_APT_PACKAGES := docker-registry skopeo umoci podman buildah busybox-static apache2-utils openssl ufw

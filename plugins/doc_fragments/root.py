@@ -16,5 +16,5 @@ options:
     type: path
 requirements:
   - Linux with overlayfs and namespaces, run as root (C(become=true)).
-  - Python 3.9 or newer, and perl (perl-base, always there on Debian and Ubuntu), on the managed host.
+  - Python 3.9 or newer, and Lua 5.3 with luaposix (Debian's and Ubuntu's lua5.3 and lua-posix), on the managed host.
 '''

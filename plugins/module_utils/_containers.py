@@ -8,7 +8,7 @@
 
 A running container is its command, PID 1 of a new PID namespace, and one small supervisor:
 
-    perl -e 'wait; ...'    the supervisor (about 0.4 MiB): reaps PID 1, writes its exit code
+    lua5.3 -e ...          the supervisor (about 0.33 MiB): reaps PID 1, writes its exit code
      └ PID 1               forked from the CLI or module: /proc, pivot_root, capabilities, exec
 
 What runs inside those processes is in _runtime.py, step by step; this file is the caller's side:
@@ -292,34 +292,45 @@ class Containers:
     def start_many(self, names: 'list[str]', window: int = 4) -> 'dict[str, str]':
         """Start containers detached, as start(name) does with no network to wait for, up to `window` of them
         setting up at once: each one's PID 1 makes its mounts while this process prepares the next (a classroom's
-        stack on two cores). Every one is tried; returns {name: why it did not start}."""
+        stack on two cores). Their locks are taken in sorted order, as rm takes them: never a lock waited for while
+        holding a later one. Every one is tried; returns {name: why it did not start}."""
         pending, errors = [], {}
 
-        def finish(name, lock, launched):
+        def finish():
+            name, lock, launched = pending.pop(0)
             try:
-                self._finish(launched)
+                self._finish(launched, last=not pending)
             except ConductorError as e:
                 errors[name] = str(e)
             finally:
                 lock.__exit__(None, None, None)
         try:
-            for name in names:
-                lock = self.store.lock(check_name('container', name))
+            for name in sorted(set(names)):
+                try:
+                    lock = self.store.lock(check_name('container', name))
+                except ConductorError as e:
+                    errors[name] = str(e)
+                    continue
                 lock.__enter__()
                 try:
-                    launched = self._launch(name, None, False, None)
+                    pending.append((name, lock, self._launch(name, None, False, None)))
                 except BaseException as e:  # noqa: B036 - the lock goes back whatever happened
                     lock.__exit__(None, None, None)
                     if not isinstance(e, ConductorError):
                         raise
                     errors[name] = str(e)
                     continue
-                pending.append((name, lock, launched))
                 if len(pending) >= window:
-                    finish(*pending.pop(0))
+                    finish()
         finally:
-            for entry in pending:
-                finish(*entry)
+            failure = None
+            while pending:  # each seen through, and its lock given back, even when one of them raises
+                try:
+                    finish()
+                except BaseException as e:  # noqa: B036 - the rest still finish; the first exception goes on
+                    failure = failure or e
+            if failure is not None:
+                raise failure
         return errors
 
     def _launch(self, name, stdio, attach, started, restarting=None):
@@ -368,15 +379,17 @@ class Containers:
             os.close(go_r)
         return name, pid, detached, ready_r, go_w, (pty_ours, pty_theirs) if attach else None, started
 
-    def _finish(self, launched):
-        """Wait for PID 1's setup (its line on the ready pipe), then call started() and let its command run."""
+    def _finish(self, launched, last=True):
+        """Wait for PID 1's setup (its line on the ready pipe), then call started() and let its command run.
+        last: no other launch is waiting (the cgroup joins' quick migrations can stop, on v2)."""
         name, pid, detached, ready_r, go_w, pty, started = launched
         if detached:
             os.waitpid(pid, 0)
         master = receive_master(*pty) if pty else None
         with os.fdopen(ready_r, 'rb') as ready:
             line = ready.readline().decode('utf-8', 'replace').strip()
-        _cgroups.migrations_done()
+        if last:
+            _cgroups.migrations_done()
         if not line.startswith('ok '):
             if go_w is not None:
                 os.close(go_w)

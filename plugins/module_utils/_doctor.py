@@ -214,8 +214,18 @@ def libraries() -> list:
 
 
 def checks(store) -> list:
-    """Every check, in order: kernel, firewall, the overlay, images, storage, Python libraries."""
-    return kernel() + firewall(store.config) + overlay(store.root) + bases() + storage(store.root) + libraries()
+    """Every check, in order: kernel, firewall, the overlay, images, storage, the supervisor's Lua, Python libraries."""
+    return kernel() + firewall(store.config) + overlay(store.root) + bases() + storage(store.root) + supervisor() + \
+        libraries()
+
+
+def supervisor() -> list:
+    """Lua 5.3 with luaposix, which each container's supervisor and ports' holder run on."""
+    from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_lua
+    try:
+        return [_check('runtime.lua', detail=find_lua())]
+    except ConductorError as e:
+        return [_check('runtime.lua', str(e), fix='apt-get install lua5.3 lua-posix, or apply the conductor_host role')]
 
 
 def summary(results: list) -> str:

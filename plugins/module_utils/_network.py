@@ -29,7 +29,8 @@ from ansible_collections.cs695.conductor.plugins.module_utils._addresses import 
 from ansible_collections.cs695.conductor.plugins.module_utils._containers import Containers
 from ansible_collections.cs695.conductor.plugins.module_utils._netlink import Netlink
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive, start_time, wait_gone
-from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_perl
+from ansible_collections.cs695.conductor.plugins.module_utils._policy import DEFAULT_PATH
+from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_lua, lua_arguments
 from ansible_collections.cs695.conductor.plugins.module_utils._store import is_orphan
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
 from ansible_collections.cs695.conductor.plugins.module_utils import _nftables
@@ -766,8 +767,16 @@ def _links():
 # "address in use" instead of silently losing its traffic to the container. The sockets are bound (TCP never
 # listens: the DNAT rules take the traffic first) and passed to a small perl process that lives as long as
 # the container's supervisor, polling its /proc/<pid>/stat (start time checked) every 2 s.
-PORT_HOLDER = ('my ($pid, $start) = @ARGV; sub alive { open(my $f, "<", "/proc/$pid/stat") or return 0; '
-               'my $s = <$f>; $s =~ s/^.*\\) //; return (split / /, $s)[19] eq $start } sleep 2 while alive()')
+PORT_HOLDER = """local unistd = require 'posix.unistd'
+local function alive()
+  local f = io.open('/proc/' .. PID .. '/stat')
+  if not f then return false end
+  local fields = f:read('a'):gsub('^.*%) ', ''); f:close()  -- after the command's name, whatever it holds
+  local i = 0
+  for field in fields:gmatch('%S+') do i = i + 1; if i == 20 then return field == START end end
+  return false
+end
+while alive() do unistd.sleep(2) end"""  # holds fds 3, 4, ... until the supervisor PID (its start time START) is gone
 
 
 def _reserve_ports(ports):
@@ -791,16 +800,23 @@ def _reserve_ports(ports):
 def _hold(sockets, supervisor, supervisor_start):
     """Hand the sockets (as fds 3, 4, ...) to a holder process in a session of its own, which ends when the
     supervisor does; returns its [PID, start time]. posix_spawn: this process is not copied for it (a module's is
-    large: a fork took 3 to 6 ms of a classroom's 100 containers each). Every other fd is close-on-exec."""
+    large: a fork took 3 to 6 ms of a classroom's 100 containers each). It gets no other fd of ours: some are not
+    close-on-exec (libnftables' netlink socket, what our own parent left us)."""
     high = []
     try:
-        high = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 64) for s in sockets]  # above every target number
+        for sock in sockets:
+            high.append(fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, 64))  # above every target number
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         high.append(null)
+        keep = 3 + len(sockets)
         actions = [(os.POSIX_SPAWN_DUP2, null, target) for target in (0, 1, 2)]
         actions += [(os.POSIX_SPAWN_DUP2, fd, number) for number, fd in enumerate(high[:-1], 3)]
-        holder = os.posix_spawn(find_perl(), ['conductor-ports', '-e', PORT_HOLDER, str(supervisor), str(supervisor_start)],
-                                os.environ, file_actions=actions, setsid=True)
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in sorted(int(n) for n in os.listdir('/proc/self/fd')) if fd >= keep]
+        argv = ['conductor-ports', '-e', lua_arguments(PID=str(supervisor), START=str(supervisor_start)), '-e', PORT_HOLDER]
+        try:
+            holder = os.posix_spawn(find_lua(), argv, {'PATH': DEFAULT_PATH}, file_actions=actions, setsid=True)
+        except OSError as e:
+            raise ConductorError('the holder of the published ports could not be started: %s' % e)
     finally:
         for fd in high:
             os.close(fd)

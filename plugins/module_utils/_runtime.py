@@ -13,7 +13,7 @@ start (conductor run, conductor start): the CLI or module forks a child that run
                              /etc/hosts, hostname and resolv.conf bound from the state folder, then
                              the volumes and bind mounts
     4. identity              host name, loopback up
-    5. PID 1                 fork it; this process becomes the supervisor (perl), which reaps it and
+    5. PID 1                 fork it; this process becomes the supervisor (Lua), which reaps it and
                              writes its exit code
   and PID 1 goes on in _pid1():
     6. state and cgroup      a mount namespace of its own; the state record (host PID, start times);
@@ -65,14 +65,34 @@ from ansible_collections.cs695.conductor.plugins.module_utils import _syscalls a
 CONTAINER_NAMESPACES = (sys_.CLONE_NEWNS | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC | sys_.CLONE_NEWNET |
                         sys_.CLONE_NEWPID)
 JOIN_ORDER = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
-# The supervisor: with a log cap (a detached container), copy its output from stdin to <folder>/log, rotating to
-# log.1 past the cap; then reap PID 1 and write its exit code to fd 4. With a restart policy, it then execs the
-# restart command (conductor _restart NAME), which goes back to the host's namespaces through fds 5 to 9.
-SUPERVISOR = ('my ($d, $max, @restart) = @ARGV; if ($max) { my $n = -s "$d/log" || 0; open(my $l, ">>", "$d/log") or die; '
-              'while ((my $r = sysread(STDIN, my $buf, 65536)) > 0) { if ($n > 0 && $n + $r > $max) { close $l; '
-              'rename("$d/log", "$d/log.1"); open($l, ">>", "$d/log") or die; $n = 0 } syswrite($l, $buf); $n += $r } } '
-              'wait; open(my $f, ">&=", 4); print $f (($? & 127) ? 128 + ($? & 127) : $? >> 8), "\\n"; close $f; '
-              'if (@restart) { open(STDIN, "<", "/dev/null"); exec { $restart[0] } @restart }')
+# The supervisor, in Lua 5.3 with luaposix (Debian's lua5.3 and lua-posix: 0.33 MiB a container, perl's floor is
+# 0.42): with a log cap (a detached container), copy its output from stdin to <folder>/log, rotating to log.1 past
+# the cap; then reap PID 1 and write its exit code to fd 4. With a restart policy, it then execs the restart
+# command (conductor _restart NAME), which goes back to the host's namespaces through fds 5 to 9. Its arguments
+# come in a chunk of their own (lua_arguments): D (the folder), MAX (the cap, 0: no log), RESTART (argv or {}).
+SUPERVISOR = """local unistd, fcntl, wait = require 'posix.unistd', require 'posix.fcntl', require 'posix.sys.wait'
+if MAX > 0 then
+  local path, flags = D .. '/log', fcntl.O_WRONLY | fcntl.O_APPEND | fcntl.O_CREAT | fcntl.O_CLOEXEC
+  local log = assert(fcntl.open(path, flags, 384))
+  local n = unistd.lseek(log, 0, unistd.SEEK_END)
+  while true do
+    local buf = unistd.read(0, 65536)
+    if not buf or #buf == 0 then break end
+    if n > 0 and n + #buf > MAX then
+      unistd.close(log); os.rename(path, path .. '.1'); log = assert(fcntl.open(path, flags, 384)); n = 0
+    end
+    unistd.write(log, buf); n = n + #buf
+  end
+end
+local pid, how, status = wait.wait(-1)
+unistd.write(4, (how == 'exited' and status or 128 + status) .. '\\n'); unistd.close(4)
+if #RESTART > 0 then
+  unistd.dup2(assert(fcntl.open('/dev/null', fcntl.O_RDONLY)), 0)
+  unistd.execp(RESTART[1], {[0] = RESTART[1], table.unpack(RESTART, 2)})
+end"""
+LUA = '/usr/bin/lua5.3'
+LUA_POSIX = ('/usr/lib/x86_64-linux-gnu/lua/5.3/posix.so', '/usr/lib/aarch64-linux-gnu/lua/5.3/posix.so',
+             '/usr/lib/lua/5.3/posix.so', '/usr/local/lib/lua/5.3/posix.so')  # where Debian's lua5.3 looks
 HOST_NAMESPACES = ('net', 'uts', 'ipc', 'pid', 'mnt')  # the supervisor's way back for a restart: fds 5 to 9
 FIRST_NAMESPACE_FD = 5
 CONFINEMENT_VERSION = 1  # in state.json: a container started before the hardening has none
@@ -155,7 +175,7 @@ def launch(spec: Launch) -> None:  # pragma: no cover - runs in the child
     sys_.sethostname(config.hostname or config.name)
     sys_.set_loopback_up()
     # 5. PID 1, and this process becomes the supervisor
-    perl = find_perl()
+    lua = find_lua()
     env = container_environment(config, pty is not None)
     supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time(), 'piped': output is not None}
     exitcode = os.open(os.path.join(folder, 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -164,18 +184,18 @@ def launch(spec: Launch) -> None:  # pragma: no cover - runs in the child
     os.close(spec.ready)
     if spec.go is not None:
         os.close(spec.go)
-    argv = ['conductor-supervisor', '-e', SUPERVISOR, folder]
     if output is not None:  # read the container's output; hold no writer of it ourselves, or it never ends
         null = os.open(os.devnull, os.O_WRONLY)
         for target, fd in ((0, output), (1, null), (2, null)):
             os.dup2(fd, target)
-    argv += [str(spec.log_max if output is not None else 0)] + list(spec.restart or [])
+    argv = ['conductor-supervisor', '-e', lua_arguments(D=folder, MAX=spec.log_max if output is not None else 0,
+                                                        RESTART=list(spec.restart or [])), '-e', SUPERVISOR]
     os.dup2(exitcode, 4)  # after the stdio: output may have been fd 4
     os.set_inheritable(4, True)  # dup2 onto itself (exitcode was 4 already) keeps close-on-exec
     for number, fd in enumerate(host_namespaces, FIRST_NAMESPACE_FD):
         os.dup2(fd, number)  # inheritable: the supervisor and the restart command keep them; PID 1 never had them
     os.chdir('/')
-    os.execve(perl, argv, {'PATH': DEFAULT_PATH})
+    os.execve(lua, argv, {'PATH': DEFAULT_PATH})
 
 
 def _pid1(spec, rootfs, env, supervisor):  # pragma: no cover
@@ -504,8 +524,25 @@ def _lookup(path, key, id_field):
     return None
 
 
-def find_perl() -> str:
-    for path in ('/usr/bin/perl', '/bin/perl'):
-        if os.path.exists(path):
-            return path
-    raise ConductorError('perl is not installed (Debian and Ubuntu always have perl-base): apt-get install perl-base')
+def find_lua() -> str:
+    """The Lua the supervisor and the ports' holder run on, once luaposix is there too: without it they would end
+    at once, and PID 1 would have nobody to reap it."""
+    if os.path.exists(LUA) and any(os.path.exists(path) for path in LUA_POSIX):
+        return LUA
+    raise ConductorError('Lua 5.3 with luaposix is not installed (the supervisor of each container runs on it): '
+                         'apt-get install lua5.3 lua-posix, or apply the conductor_host role')
+
+
+def lua_arguments(**values) -> str:
+    """A Lua chunk that sets each global to its value (a str, an int or a list of str), every text a quoted string
+    with each byte that is not a letter, a digit or one of ` /._-=:,@+` written as a decimal escape: exact, whatever
+    a path holds."""
+    def text(value):
+        return '"%s"' % ''.join(chr(b) if chr(b).isalnum() and b < 128 or chr(b) in ' /._-=:,@+' else '\\%03d' % b
+                                for b in os.fsencode(value))
+
+    def literal(value):
+        if isinstance(value, int):
+            return str(value)
+        return '{%s}' % ', '.join(text(v) for v in value) if isinstance(value, list) else text(value)
+    return '\n'.join('%s = %s' % (name, literal(value)) for name, value in sorted(values.items()))

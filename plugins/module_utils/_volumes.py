@@ -182,25 +182,44 @@ class Volumes:
 
 
 def _absent(folders, target):
-    """Whether none of the folders (a container's layers, its own first) has anything at target, each looked up
-    beneath itself with no symlink followed. Then its merged root has nothing there either: overlayfs only shows
-    what a layer holds, and a whiteout or an opaque folder only hides. Anything else (an entry at target in any
-    layer, a symlink or a file on the way, a folder missing) is not known to be absent: False, and the sandbox
-    looks, as the container would see it."""
+    """Whether none of the folders (a container's layers, its own first) has anything at target, each folder on the
+    way looked up beneath its layer with no symlink followed. Then its merged root has nothing there either:
+    overlayfs only shows what a layer holds, and a whiteout or an opaque folder only hides; a folder that redirects
+    to another path (trusted.overlay.redirect, which redirect_dir=on writes on a rename) could show what is
+    elsewhere, so it counts as not known. Anything else (an entry at target in any layer, a symlink or a file on
+    the way, a layer folder missing) is not known to be absent: False, and the sandbox looks, as the container
+    would see it."""
+    parts = [part for part in target.split('/') if part]
     for folder in folders:
         try:
             top = os.open(folder, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             return False
         try:
-            os.close(sys_.openat2(top, target.lstrip('/') or '.', os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0,
-                                  sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS))
-            return False
-        except OSError as e:
-            if e.errno != errno.ENOENT:
-                return False
+            for depth in range(len(parts) + 1):
+                try:
+                    fd = sys_.openat2(top, '/'.join(parts[:depth]) or '.', os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0,
+                                      sys_.RESOLVE_BENEATH | sys_.RESOLVE_NO_SYMLINKS)
+                except OSError as e:
+                    if e.errno != errno.ENOENT:
+                        return False
+                    break  # this layer has nothing further down
+                try:
+                    if depth == len(parts) or _redirected(fd):
+                        return False
+                finally:
+                    os.close(fd)
         finally:
             os.close(top)
+    return True
+
+
+def _redirected(fd):
+    """Whether the folder (an O_PATH fd) carries an overlayfs redirect."""
+    try:
+        os.getxattr('/proc/self/fd/%d' % fd, 'trusted.overlay.redirect')
+    except OSError as e:
+        return e.errno not in (errno.ENODATA, errno.ENOTSUP)
     return True
 
 

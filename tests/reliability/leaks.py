@@ -11,8 +11,8 @@ FIGURES = {'iterations': 0, 'faults injected': 0, 'bad inputs tried': 0, 'leaks 
 
 
 def supervisors(root=''):
-    """PIDs of the conductor supervisors of containers under root (their last argument is the folder)."""
-    result = subprocess.run(['pgrep', '-f', '^conductor-supervisor .* %s' % root], capture_output=True, text=True,
+    """PIDs of the conductor supervisors of containers under root (their arguments name the folder)."""
+    result = subprocess.run(['pgrep', '-f', '^conductor-supervisor .*%s' % root], capture_output=True, text=True,
                             check=False)
     return set(result.stdout.split())
 

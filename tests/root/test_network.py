@@ -178,7 +178,7 @@ def netconductor_cli():
 
 
 @pytest.mark.one_backend  # veths, addresses and processes: the same on either backend
-def test_published_ports_are_held_while_the_container_lives(netconductor, netlab, image):
+def test_published_ports_are_held_while_the_container_lives(netconductor, netlab, image, root):
     """A program that starts later on a published port gets "address in use" (as with docker-proxy), not a port
     whose traffic silently goes to the container; the port is free again once the container is gone."""
     bind = ('import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[2] == "udp" else '
@@ -192,6 +192,10 @@ def test_published_ports_are_held_while_the_container_lives(netconductor, netlab
     assert sh(sys.executable, '-c', bind, '8001', 'tcp', ns=netlab.host, check=False).returncode == 0, 'control'
     assert netlab.fetch(netlab.internet, 'http://%s:8000/' % HOST_IP) == 'hello from web\n', 'traffic still flows'
     netconductor('addnetwork', '-e', '8080-8002', 'web')  # a new port list: the old ports are let go
+    with open(os.path.join(root, 'network', 'allocations.json')) as f:
+        holder = json.load(f)['web']['port_holder'][0]
+    fds = {int(n): os.readlink('/proc/%d/fd/%s' % (holder, n)) for n in os.listdir('/proc/%d/fd' % holder)}
+    assert sorted(fds) == [0, 1, 2, 3] and fds[3].startswith('socket:'), 'the holder has its port and nothing of ours'
     assert sh(sys.executable, '-c', bind, '8000', 'tcp', ns=netlab.host, check=False).returncode == 0
     assert sh(sys.executable, '-c', bind, '8002', 'tcp', ns=netlab.host, check=False).returncode == 1
     netconductor('stop', 'web')

@@ -2,6 +2,8 @@
 """A volume's fill knows a target is absent from the layers alone only when no layer could show anything there."""
 import os
 
+import pytest
+
 from ansible_collections.cs695.conductor.plugins.module_utils import _volumes
 
 
@@ -36,3 +38,14 @@ def test_absent_only_where_no_layer_could_show_it(tmp_path):
         assert not _volumes._absent(layers(tmp_path / name, *trees), '/root/work'), name
     assert not _volumes._absent([str(tmp_path / 'missing')], '/root/work'), 'a layer folder that is not there'
     assert not _volumes._absent(layers(tmp_path / 'c', {}), '/../etc'), 'nothing above a layer'
+
+
+def test_a_redirected_folder_on_the_way_is_not_known(tmp_path):
+    """A folder a later layer renamed, with redirect_dir=on, shows a lower folder of another path: not absent."""
+    folders = layers(tmp_path, {'srv/moved': 'dir'}, {'srv/app/sub': 'dir'})
+    assert _volumes._absent(folders, '/srv/moved/sub'), 'the control: without the redirect, nothing is there'
+    try:
+        os.setxattr(os.path.join(folders[0], 'srv/moved'), 'trusted.overlay.redirect', b'/srv/app')
+    except OSError as e:  # not root, or a file system without trusted xattrs
+        pytest.skip('cannot set a trusted xattr here: %s' % e)
+    assert not _volumes._absent(folders, '/srv/moved/sub')

@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The supervisor's Lua: its arguments arrive exactly, whatever they hold; it copies output to the capped log,
+rotates it, reaps its child and writes the exit code (run here with a plain child, no container)."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.cs695.conductor.plugins.module_utils import _runtime
+
+pytestmark = pytest.mark.skipif(not os.path.exists(_runtime.LUA), reason='lua5.3 is not installed (make setup installs it)')
+
+
+def test_arguments_arrive_exactly():
+    odd = ['/tmp/a "quoted" \\ back', 'line\nbreak\r\nand \r', ']]=]==]', 'ümlaut', '', '-e', "it's"]
+    chunk = _runtime.lua_arguments(D=odd[0], MAX=7, RESTART=odd)
+    show = 'io.write(D, "|", MAX, "|", #RESTART); for _, v in ipairs(RESTART) do io.write("\\0", v) end'
+    out = subprocess.run([_runtime.find_lua(), '-e', chunk, '-e', show], capture_output=True, check=True).stdout
+    head, *rest = out.split(b'\0')
+    assert head == odd[0].encode() + b'|7|7' and rest == [v.encode() for v in odd]
+
+
+def test_it_logs_rotates_reaps_and_writes_the_exit_code(tmp_path):
+    for code, signal_number in ((3, None), (0, 9)):
+        read, write = os.pipe()
+        exitcode = os.open(str(tmp_path / 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the supervisor's process: its child first, then the supervisor itself
+            child = os.fork()
+            if child == 0:
+                os.close(read)
+                for dummy in range(2):  # two reads of 3000 bytes: the second goes past the cap of 4096
+                    os.write(write, b'x' * 3000)
+                    time.sleep(0.2)
+                if signal_number:
+                    os.kill(os.getpid(), signal_number)
+                os._exit(code)
+            os.close(write)
+            os.dup2(read, 0)
+            os.dup2(exitcode, 4)
+            os.execv(_runtime.find_lua(), ['conductor-supervisor', '-e',
+                                           _runtime.lua_arguments(D=str(tmp_path), MAX=4096, RESTART=[]), '-e', _runtime.SUPERVISOR])
+        os.close(read)
+        os.close(write)
+        os.close(exitcode)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert (tmp_path / 'exitcode').read_text() == '%d\n' % (128 + signal_number if signal_number else code)
+        assert [(tmp_path / name).stat().st_size for name in ('log', 'log.1')] == [3000, 3000], 'rotated at the cap'
