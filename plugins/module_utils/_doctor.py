@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError, human_size
 from ansible_collections.cs695.conductor.plugins.module_utils import _bases
@@ -221,11 +222,17 @@ def checks(store) -> list:
 
 def supervisor() -> list:
     """Lua 5.3 with luaposix, which each container's supervisor and ports' holder run on."""
-    from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_lua
+    from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_lua, lua_command
+    fix = 'apt-get install lua5.3 lua-posix, or apply the conductor_host role'
     try:
-        return [_check('runtime.lua', detail=find_lua())]
+        where = '%s, luaposix in %s' % find_lua()
+        lua, argv = lua_command('conductor-doctor', "for _, m in ipairs({'unistd', 'fcntl', 'sys.wait', 'signal'}) do "
+                                "require('posix.' .. m) end")
     except ConductorError as e:
-        return [_check('runtime.lua', str(e), fix='apt-get install lua5.3 lua-posix, or apply the conductor_host role')]
+        return [_check('runtime.lua', str(e), fix=fix)]
+    result = subprocess.run(argv, executable=lua, capture_output=True, text=True, check=False, cwd='/')
+    problem = None if result.returncode == 0 else 'luaposix does not load: %s' % ' '.join(result.stderr.split())[:300]
+    return [_check('runtime.lua', problem, where, fix)]
 
 
 def summary(results: list) -> str:

@@ -30,7 +30,7 @@ from ansible_collections.cs695.conductor.plugins.module_utils._containers import
 from ansible_collections.cs695.conductor.plugins.module_utils._netlink import Netlink
 from ansible_collections.cs695.conductor.plugins.module_utils._processes import alive, start_time, wait_gone
 from ansible_collections.cs695.conductor.plugins.module_utils._policy import DEFAULT_PATH
-from ansible_collections.cs695.conductor.plugins.module_utils._runtime import find_lua, lua_arguments
+from ansible_collections.cs695.conductor.plugins.module_utils._runtime import lua_command
 from ansible_collections.cs695.conductor.plugins.module_utils._store import is_orphan
 from ansible_collections.cs695.conductor.plugins.module_utils import _firewall
 from ansible_collections.cs695.conductor.plugins.module_utils import _nftables
@@ -768,6 +768,7 @@ def _links():
 # listens: the DNAT rules take the traffic first) and passed to a small perl process that lives as long as
 # the container's supervisor, polling its /proc/<pid>/stat (start time checked) every 2 s.
 PORT_HOLDER = """local unistd = require 'posix.unistd'
+unistd.chdir('/')  -- posix_spawn left it in the caller's folder: no mount stays pinned for its life
 local function alive()
   local f = io.open('/proc/' .. PID .. '/stat')
   if not f then return false end
@@ -812,9 +813,9 @@ def _hold(sockets, supervisor, supervisor_start):
         actions = [(os.POSIX_SPAWN_DUP2, null, target) for target in (0, 1, 2)]
         actions += [(os.POSIX_SPAWN_DUP2, fd, number) for number, fd in enumerate(high[:-1], 3)]
         actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in sorted(int(n) for n in os.listdir('/proc/self/fd')) if fd >= keep]
-        argv = ['conductor-ports', '-e', lua_arguments(PID=str(supervisor), START=str(supervisor_start)), '-e', PORT_HOLDER]
+        lua, argv = lua_command('conductor-ports', PORT_HOLDER, PID=str(supervisor), START=str(supervisor_start))
         try:
-            holder = os.posix_spawn(find_lua(), argv, {'PATH': DEFAULT_PATH}, file_actions=actions, setsid=True)
+            holder = os.posix_spawn(lua, argv, {'PATH': DEFAULT_PATH}, file_actions=actions, setsid=True)
         except OSError as e:
             raise ConductorError('the holder of the published ports could not be started: %s' % e)
     finally:

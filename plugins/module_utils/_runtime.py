@@ -69,30 +69,35 @@ JOIN_ORDER = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host pat
 # 0.42): with a log cap (a detached container), copy its output from stdin to <folder>/log, rotating to log.1 past
 # the cap; then reap PID 1 and write its exit code to fd 4. With a restart policy, it then execs the restart
 # command (conductor _restart NAME), which goes back to the host's namespaces through fds 5 to 9. Its arguments
-# come in a chunk of their own (lua_arguments): D (the folder), MAX (the cap, 0: no log), RESTART (argv or {}).
+# come in a chunk of their own (lua_command): D (the folder), MAX (the cap, 0: no log), RESTART (argv or {}).
+# Nothing raises before the wait: a log that cannot be opened is read and dropped, so PID 1 is still reaped.
 SUPERVISOR = """local unistd, fcntl, wait = require 'posix.unistd', require 'posix.fcntl', require 'posix.sys.wait'
+local signal = require 'posix.signal'
+signal.signal(signal.SIGCHLD, signal.SIG_DFL)  -- an ignored SIGCHLD (inherited through exec) would lose the code
 if MAX > 0 then
   local path, flags = D .. '/log', fcntl.O_WRONLY | fcntl.O_APPEND | fcntl.O_CREAT | fcntl.O_CLOEXEC
-  local log = assert(fcntl.open(path, flags, 384))
-  local n = unistd.lseek(log, 0, unistd.SEEK_END)
+  local log = fcntl.open(path, flags, 384)
+  local n = log and unistd.lseek(log, 0, unistd.SEEK_END) or 0
   while true do
     local buf = unistd.read(0, 65536)
     if not buf or #buf == 0 then break end
-    if n > 0 and n + #buf > MAX then
-      unistd.close(log); os.rename(path, path .. '.1'); log = assert(fcntl.open(path, flags, 384)); n = 0
+    if log and n > 0 and n + #buf > MAX then
+      os.rename(path, path .. '.1')
+      local new = fcntl.open(path, flags, 384)
+      if new then unistd.close(log); log, n = new, 0 end
     end
-    unistd.write(log, buf); n = n + #buf
+    if log then unistd.write(log, buf); n = n + #buf end
   end
+  if log then unistd.close(log) end
 end
 local pid, how, status = wait.wait(-1)
-unistd.write(4, (how == 'exited' and status or 128 + status) .. '\\n'); unistd.close(4)
+local code = not pid and 255 or how == 'exited' and status or 128 + status
+unistd.write(4, code .. '\\n'); unistd.close(4)
 if #RESTART > 0 then
-  unistd.dup2(assert(fcntl.open('/dev/null', fcntl.O_RDONLY)), 0)
+  unistd.dup2(fcntl.open('/dev/null', fcntl.O_RDONLY | fcntl.O_CLOEXEC), 0)  -- the copy on 0 is inherited, no other
   unistd.execp(RESTART[1], {[0] = RESTART[1], table.unpack(RESTART, 2)})
 end"""
 LUA = '/usr/bin/lua5.3'
-LUA_POSIX = ('/usr/lib/x86_64-linux-gnu/lua/5.3/posix.so', '/usr/lib/aarch64-linux-gnu/lua/5.3/posix.so',
-             '/usr/lib/lua/5.3/posix.so', '/usr/local/lib/lua/5.3/posix.so')  # where Debian's lua5.3 looks
 HOST_NAMESPACES = ('net', 'uts', 'ipc', 'pid', 'mnt')  # the supervisor's way back for a restart: fds 5 to 9
 FIRST_NAMESPACE_FD = 5
 CONFINEMENT_VERSION = 1  # in state.json: a container started before the hardening has none
@@ -175,7 +180,8 @@ def launch(spec: Launch) -> None:  # pragma: no cover - runs in the child
     sys_.sethostname(config.hostname or config.name)
     sys_.set_loopback_up()
     # 5. PID 1, and this process becomes the supervisor
-    lua = find_lua()
+    lua, argv = lua_command('conductor-supervisor', SUPERVISOR, D=folder, MAX=spec.log_max if output is not None else 0,
+                            RESTART=list(spec.restart or []))  # before PID 1 exists: a missing Lua stops here
     env = container_environment(config, pty is not None)
     supervisor = {'supervisor': os.getpid(), 'supervisor_start': start_time(), 'piped': output is not None}
     exitcode = os.open(os.path.join(folder, 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -188,8 +194,6 @@ def launch(spec: Launch) -> None:  # pragma: no cover - runs in the child
         null = os.open(os.devnull, os.O_WRONLY)
         for target, fd in ((0, output), (1, null), (2, null)):
             os.dup2(fd, target)
-    argv = ['conductor-supervisor', '-e', lua_arguments(D=folder, MAX=spec.log_max if output is not None else 0,
-                                                        RESTART=list(spec.restart or [])), '-e', SUPERVISOR]
     os.dup2(exitcode, 4)  # after the stdio: output may have been fd 4
     os.set_inheritable(4, True)  # dup2 onto itself (exitcode was 4 already) keeps close-on-exec
     for number, fd in enumerate(host_namespaces, FIRST_NAMESPACE_FD):
@@ -524,25 +528,39 @@ def _lookup(path, key, id_field):
     return None
 
 
-def find_lua() -> str:
-    """The Lua the supervisor and the ports' holder run on, once luaposix is there too: without it they would end
-    at once, and PID 1 would have nobody to reap it."""
-    if os.path.exists(LUA) and any(os.path.exists(path) for path in LUA_POSIX):
-        return LUA
+def find_lua() -> 'tuple[str, str]':
+    """(Lua 5.3, the folder of luaposix's posix.so) that the supervisor and the ports' holder run on. Without
+    luaposix they would end at once, and PID 1 would have nobody to reap it."""
+    arch = getattr(sys.implementation, '_multiarch', None)  # x86_64-linux-gnu; glob would load re for every start
+    places = (['/usr/lib/%s/lua/5.3' % arch] if arch else []) + ['/usr/lib/lua/5.3'] + \
+        ['/usr/lib/%s/lua/5.3' % entry for entry in sorted(os.listdir('/usr/lib')) if entry.endswith('-linux-gnu')]
+    folders = [folder for folder in places if os.path.exists(folder + '/posix.so')]
+    if os.path.exists(LUA) and folders:
+        return LUA, folders[0]
     raise ConductorError('Lua 5.3 with luaposix is not installed (the supervisor of each container runs on it): '
                          'apt-get install lua5.3 lua-posix, or apply the conductor_host role')
 
 
-def lua_arguments(**values) -> str:
-    """A Lua chunk that sets each global to its value (a str, an int or a list of str), every text a quoted string
-    with each byte that is not a letter, a digit or one of ` /._-=:,@+` written as a decimal escape: exact, whatever
-    a path holds."""
+def lua_command(name: str, code: str, **values) -> 'tuple[str, list[str]]':
+    """(the Lua to exec, its argv) to run `code` as `name` (what ps shows): -E (no LUA_* variable counts), then a
+    chunk that loads modules from luaposix's own folder alone (never the working folder, which Debian's
+    package.path has: a student's hand-in could hold a posix/unistd.lua) and sets each value as a global: a str,
+    an int or a list of str, every text quoted with each byte that is not a letter, a digit or one of
+    ` /._-=:,@+` a decimal escape (exact, whatever it holds)."""
+    lua, posix = find_lua()
+
     def text(value):
         return '"%s"' % ''.join(chr(b) if chr(b).isalnum() and b < 128 or chr(b) in ' /._-=:,@+' else '\\%03d' % b
                                 for b in os.fsencode(value))
 
     def literal(value):
-        if isinstance(value, int):
+        if type(value) is int:  # noqa: E721 - not a bool
             return str(value)
-        return '{%s}' % ', '.join(text(v) for v in value) if isinstance(value, list) else text(value)
-    return '\n'.join('%s = %s' % (name, literal(value)) for name, value in sorted(values.items()))
+        if isinstance(value, list):
+            return '{%s}' % ', '.join(text(v) for v in value)
+        if isinstance(value, str):
+            return text(value)
+        raise TypeError('no Lua literal for %r' % (value,))
+    setup = ['package.path, package.cpath = "", %s' % text(posix + '/?.so')]
+    setup += ['%s = %s' % (key, literal(value)) for key, value in sorted(values.items())]
+    return lua, [name, '-E', '-e', '\n'.join(setup), '-e', code]

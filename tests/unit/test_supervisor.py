@@ -2,6 +2,7 @@
 """The supervisor's Lua: its arguments arrive exactly, whatever they hold; it copies output to the capped log,
 rotates it, reaps its child and writes the exit code (run here with a plain child, no container)."""
 import os
+import signal
 import subprocess
 import time
 
@@ -14,15 +15,15 @@ pytestmark = pytest.mark.skipif(not os.path.exists(_runtime.LUA), reason='lua5.3
 
 def test_arguments_arrive_exactly():
     odd = ['/tmp/a "quoted" \\ back', 'line\nbreak\r\nand \r', ']]=]==]', 'ümlaut', '', '-e', "it's"]
-    chunk = _runtime.lua_arguments(D=odd[0], MAX=7, RESTART=odd)
     show = 'io.write(D, "|", MAX, "|", #RESTART); for _, v in ipairs(RESTART) do io.write("\\0", v) end'
-    out = subprocess.run([_runtime.find_lua(), '-e', chunk, '-e', show], capture_output=True, check=True).stdout
+    lua, argv = _runtime.lua_command('test', show, D=odd[0], MAX=7, RESTART=odd)
+    out = subprocess.run(argv, executable=lua, capture_output=True, check=True).stdout
     head, *rest = out.split(b'\0')
     assert head == odd[0].encode() + b'|7|7' and rest == [v.encode() for v in odd]
 
 
 def test_it_logs_rotates_reaps_and_writes_the_exit_code(tmp_path):
-    for code, signal_number in ((3, None), (0, 9)):
+    for code, signal_number, ignore_sigchld in ((3, None, False), (0, 9, False), (4, None, True)):
         read, write = os.pipe()
         exitcode = os.open(str(tmp_path / 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         pid = os.fork()
@@ -37,13 +38,28 @@ def test_it_logs_rotates_reaps_and_writes_the_exit_code(tmp_path):
                     os.kill(os.getpid(), signal_number)
                 os._exit(code)
             os.close(write)
+            if ignore_sigchld:  # kept through exec: a wait would then fail (and the code be lost) without a reset
+                signal.signal(signal.SIGCHLD, signal.SIG_IGN)
             os.dup2(read, 0)
             os.dup2(exitcode, 4)
-            os.execv(_runtime.find_lua(), ['conductor-supervisor', '-e',
-                                           _runtime.lua_arguments(D=str(tmp_path), MAX=4096, RESTART=[]), '-e', _runtime.SUPERVISOR])
+            os.execv(*_runtime.lua_command('conductor-supervisor', _runtime.SUPERVISOR, D=str(tmp_path), MAX=4096, RESTART=[]))
         os.close(read)
         os.close(write)
         os.close(exitcode)
         assert os.waitpid(pid, 0)[1] == 0
         assert (tmp_path / 'exitcode').read_text() == '%d\n' % (128 + signal_number if signal_number else code)
         assert [(tmp_path / name).stat().st_size for name in ('log', 'log.1')] == [3000, 3000], 'rotated at the cap'
+
+
+def test_no_module_comes_from_the_working_folder(tmp_path):
+    """The ports' holder is spawned in its caller's folder (a student's hand-in, say): a posix/unistd.lua there is
+    never loaded. The control: plain lua5.3 from that folder runs it."""
+    (tmp_path / 'posix').mkdir()
+    (tmp_path / 'posix' / 'unistd.lua').write_text('io.write("planted ran") os.exit(7)')
+    code = 'local unistd = require "posix.unistd" io.write(type(unistd.getpid))'
+    control = subprocess.run([_runtime.LUA, '-e', code], cwd=str(tmp_path), capture_output=True, text=True, check=False)
+    assert (control.returncode, control.stdout) == (7, 'planted ran'), 'the planted module is found by a plain lua'
+    lua, argv = _runtime.lua_command('test', code)
+    out = subprocess.run(argv, executable=lua, cwd=str(tmp_path), env={'LUA_INIT': 'os.exit(9)', 'PATH': '/usr/bin'},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout == 'function'
