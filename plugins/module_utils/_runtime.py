@@ -554,7 +554,7 @@ def lua_command(name: str, code: str, **values) -> 'tuple[str, list[str]]':
                                 for b in os.fsencode(value))
 
     def literal(value):
-        if type(value) is int:  # noqa: E721 - not a bool
+        if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if isinstance(value, list):
             return '{%s}' % ', '.join(text(v) for v in value)
