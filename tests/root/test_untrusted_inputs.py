@@ -222,6 +222,7 @@ def test_the_copy_step_copies_what_the_plan_hashed(conductor, tmp_path):
 SWAP_REFUSALS = ('leads through a symlink out of the build context', 'is not in the build context',
                  'is a dangling symlink', 'goes through a symlink: give its real path',
                  'the build context changed while it was built', 'changed while it was copied',
+                 'was moved while the build read it',
                  'is not a folder: give the folder the sources are in')  # the context itself, caught mid-swap
 
 
