@@ -329,6 +329,7 @@ def store_image(store, parts: Parts, name: 'str | None' = None, fetch=None, tick
     at a time, then, under the store's lock, rename them in and write the manifest; (manifest, changed).
     fetch(index), when given, gives layer index's blob as a stream to unpack as it comes (a pull's, whose digest is
     checked at its end); tick() runs every 0.1 s meanwhile (a progress line)."""
+    store.prepare(trees=True)
     limit = max_layer_size(store.config)
     config = parts.config if isinstance(parts.config, dict) else {}
     diff_ids = config.get('rootfs', {}).get('diff_ids') if isinstance(config.get('rootfs'), dict) else None

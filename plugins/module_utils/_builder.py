@@ -37,7 +37,7 @@ def build(store: Store, plan: Plan, out: 'callable',
     """Run the plan's uncached steps, stage by stage, then write the manifest. Returns (manifest, changed).
     networks: a StepNetworks the caller started early (its helper loads meanwhile) and ends, used if a RUN
     step needs it; without it, one is started here when one does."""
-    store.prepare()
+    store.prepare(trees=True)
     store.sweep('layers')
     for warning in plan.warnings:
         out('[warning] %s' % warning)

@@ -29,6 +29,7 @@ those whose process is gone. The store knows nothing of containers: whoever remo
 in what else still uses layers (_operations.py does).
 """
 
+import fcntl
 import os
 import stat
 import sys
@@ -53,13 +54,16 @@ class Store:
     def path(self, *parts: str) -> str:
         return os.path.join(self.root, *parts)
 
-    def prepare(self) -> None:
-        """The state root and its folders, made if missing; concurrent commands may make them at once."""
+    def prepare(self, trees: bool = False) -> None:
+        """The state root and its folders, made if missing; concurrent commands may make them at once. trees (a build,
+        a load, a pull: what makes bases and layers): bases/ and layers/ marked tops of hierarchies too (spread)."""
         os.makedirs(self.root, 0o700, exist_ok=True)
         if stat.S_IMODE(os.stat(self.root).st_mode) & 0o077:
             self.tighten()
         for folder in ('bases', 'layers', 'images'):
             os.makedirs(self.path(folder), 0o700, exist_ok=True)
+            if trees and folder != 'images':
+                spread(self.path(folder))
 
     def tighten(self) -> None:
         """Make a state root from before the hardening root's alone: folders 0700, records 0600."""
@@ -277,6 +281,30 @@ def public(manifest: 'dict | None') -> dict:
         return {}
     return {key: manifest.get(key) for key in ('name', 'id', 'layers', 'size', 'config', 'created', 'base', 'from',
                                                'resolved', 'digest')}
+
+
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x20000  # chattr's flags; +T
+
+
+def spread(folder: str) -> None:
+    """Mark folder a top of directory hierarchies (chattr +T), where the file system keeps the flag (ext2/3/4; else
+    nothing changes). ext4's Orlov allocator then places each folder made in it, and so the tree a build or a load
+    makes under it, in a block group with many free inodes, rather than beside its siblings: not where a layer just
+    removed was. On ext4 without a journal, making an inode steps over every inode freed in its group in the last
+    minutes (60 to 300 s), one by one: a load of a 196 MB Debian image into a store just emptied took 7 s, and
+    2.7 s with the flag. Only the flag is added: the others, read first, are written back as they were."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        flags = int.from_bytes(fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(8))[:4], sys.byteorder)  # an int, however named
+        if not flags & FS_TOPDIR_FL:
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, (flags | FS_TOPDIR_FL).to_bytes(4, sys.byteorder) + bytes(4))
+    except OSError:
+        pass  # tmpfs, XFS, btrfs: no such flag; a placement, never a failure
+    finally:
+        os.close(fd)
 
 
 class _Lock:
