@@ -827,7 +827,9 @@ def _unpack_layer(source, label, diff_id, target, limit):
     try:
         with _layer_stream(source, label) as f:
             counted = _Counted(f, limit, too_big)
-            with tarfile.open(fileobj=counted, mode='r|', tarinfo=_Header, bufsize=1 << 20) as tar:
+            # tarfile's stream keeps what it read ahead and slices off each read: a bigger buffer is copied more
+            # (1 MiB cost a Debian base's unpacking 0.7 s of 1.9, 64 KiB almost nothing)
+            with tarfile.open(fileobj=counted, mode='r|', tarinfo=_Header, bufsize=1 << 16) as tar:
                 for member in tar:
                     _unpack_member(tar, member, target, links, label, budget)
             for dummy in iter(lambda: counted.read(1 << 20), b''):
@@ -885,7 +887,7 @@ class _ReadAhead:
     def __init__(self, f):
         import queue
         import threading
-        self.f, self.queue, self.data, self.ended, self.stopped = f, queue.Queue(4), b'', False, False
+        self.f, self.queue, self.data, self.at, self.ended, self.stopped = f, queue.Queue(4), b'', 0, False, False
         self.thread = threading.Thread(target=self._fill, daemon=True)
 
     def _fill(self):
@@ -911,14 +913,15 @@ class _ReadAhead:
 
     def read(self, size=-1):
         size = size if size >= 0 else 1 << 62
-        while len(self.data) < size and not self.ended:
+        while len(self.data) - self.at < size and not self.ended:
             chunk = self.queue.get()
             if isinstance(chunk, BaseException):
                 self.ended = True
                 raise chunk
             self.ended = not chunk
-            self.data += chunk
-        data, self.data = self.data[:size], self.data[size:]
+            self.data, self.at = self.data[self.at:] + chunk, 0
+        data = self.data[self.at:self.at + size]  # what is left stays where it is: a read copies only what it takes
+        self.at += len(data)
         return data
 
 

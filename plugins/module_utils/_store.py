@@ -32,6 +32,7 @@ in what else still uses layers (_operations.py does).
 import fcntl
 import os
 import stat
+import struct
 import sys
 
 from ansible_collections.cs695.conductor.plugins.module_utils._common import (
@@ -283,7 +284,10 @@ def public(manifest: 'dict | None') -> dict:
                                                'resolved', 'digest')}
 
 
-FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x20000  # chattr's flags; +T
+# chattr's flags (_IOR/_IOW('f', 1/2, long): the size of a long is in the number; the kernel reads an int), and +T
+FS_IOC_GETFLAGS = 0x80006601 | struct.calcsize('l') << 16
+FS_IOC_SETFLAGS = 0x40006602 | struct.calcsize('l') << 16
+FS_TOPDIR_FL = 0x20000
 
 
 def spread(folder: str) -> None:
