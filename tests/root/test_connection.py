@@ -36,7 +36,8 @@ class Env:
         collections = tmp / 'collections' / 'ansible_collections' / 'cs695'
         collections.mkdir(parents=True)
         os.symlink(helpers.CHECKOUT, str(collections / 'conductor'))
-        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp / 'collections'), ANSIBLE_NOCOLOR='1',
+        # TMPDIR: the conductor_host role packs the engine there on the controller (conductor_host_engine_archive)
+        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp / 'collections'), ANSIBLE_NOCOLOR='1', TMPDIR=str(tmp),
                         ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_LOCAL_TEMP=str(tmp / 'ansible-local'),
                         ANSIBLE_PYTHON_INTERPRETER='/usr/bin/python3', ANSIBLE_HOST_KEY_CHECKING='0',
                         PATH=ANSIBLE_BIN + os.pathsep + os.environ['PATH'])

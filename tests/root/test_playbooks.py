@@ -30,7 +30,8 @@ class Lab:
         collections = tmp_path / 'collections' / 'ansible_collections' / 'cs695'
         collections.mkdir(parents=True)
         os.symlink(helpers.CHECKOUT, str(collections / 'conductor'))
-        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'), ANSIBLE_NOCOLOR='1',
+        # TMPDIR: the conductor_host role packs the engine there on the controller (conductor_host_engine_archive)
+        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'), ANSIBLE_NOCOLOR='1', TMPDIR=str(tmp_path),
                         ANSIBLE_HOST_KEY_CHECKING='0', ANSIBLE_RETRY_FILES_ENABLED='0',
                         PATH=ANSIBLE_BIN + os.pathsep + os.environ['PATH'])
         self.hosts = []
