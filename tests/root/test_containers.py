@@ -48,6 +48,8 @@ def test_pid1_hostname_and_isolation(conductor, image):
     assert out == ['1', 'iso', '3'], 'PID 1, its own hostname, and only its own processes (sh, ps, wc)'
     assert socket.gethostname() != 'iso'
     assert conductor('run', '--hostname', 'lab', image, 'iso2', '--', 'hostname').stdout == 'lab\n'
+    flags = conductor('run', image, 'iso3', '--', 'cat', '/sys/class/net/lo/flags').stdout
+    assert int(flags, 16) & 1, 'its network namespace\'s loopback is up (IFF_UP): %s' % flags
 
 
 def test_the_cli_leaves_with_all_its_output_and_quietly_without_a_reader(conductor, image):
