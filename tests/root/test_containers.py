@@ -396,3 +396,35 @@ def test_a_health_check_given_at_run_replaces_the_images(conductor, context):
     conductor('exec', 'h3', '--', 'touch', '/from-image')
     assert conductor('healthcheck', 'h3').returncode == 0, "without flags, the image's"
     assert 'error: --health-timeout tunes the check' in conductor.fails('run', '--health-timeout', '1s', 'hc', 'h4')
+
+
+def test_a_writer_of_the_output_passed_out_of_the_container_cannot_keep_its_exit_code_unwritten(conductor, root, tmp_path):
+    """A detached container's output goes through a pipe to its supervisor, which reaps PID 1 once the pipe ends.
+    The attack: PID 1 hands its stdout to a process outside its PID namespace (over a unix socket in a bind
+    mount: another container, here this test), writes a line and exits. The pipe then never ends; the supervisor
+    must still see PID 1 go, keep its exit code and what it wrote, and leave."""
+    helpers.seed_image(root, 'py')
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / 'out.sock'))
+    listener.listen(1)
+    listener.settimeout(20)
+    leak = ('import socket,sys\ns = socket.socket(socket.AF_UNIX)\ns.connect("/x/out.sock")\n'
+            'socket.send_fds(s, [b"fd"], [1])\nprint("bye", flush=True)\nsys.exit(5)\n')
+    conductor('run', '-d', '-v', '%s:/x' % tmp_path, 'py', 'leaker', '--', 'python3', '-c', leak)
+    control = 'import sys\nprint("bye", flush=True)\nsys.exit(6)\n'
+    conductor('run', '-d', 'py', 'honest', '--', 'python3', '-c', control)
+    connection = listener.accept()[0]
+    dummy, fds, dummy, dummy = socket.recv_fds(connection, 16, 1)
+    try:
+        state = inspect(conductor, 'leaker')['state']
+        wait_for(lambda: inspect(conductor, 'leaker')['state']['status'] == 'exited (5)', timeout=15,
+                 what='the exit code of a container whose output pipe is held outside it')
+        assert not pid_alive(state['supervisor'])
+        assert conductor('logs', 'leaker').stdout == 'bye\n'
+        wait_for(lambda: inspect(conductor, 'honest')['state']['status'] == 'exited (6)', what='the control')
+        assert conductor('logs', 'honest').stdout == 'bye\n'
+    finally:
+        for fd in fds:
+            os.close(fd)
+        connection.close()
+        listener.close()

@@ -51,6 +51,47 @@ def test_it_logs_rotates_reaps_and_writes_the_exit_code(tmp_path):
         assert [(tmp_path / name).stat().st_size for name in ('log', 'log.1')] == [3000, 3000], 'rotated at the cap'
 
 
+def test_a_writer_that_outlives_the_child_does_not_keep_it_unreaped(tmp_path):
+    """A process that holds the output pipe past the child's end (in a container: a writer passed out over a
+    socket) does not stop the supervisor: it reaps the child within about a second, keeps what the child wrote,
+    and leaves while the pipe is still open."""
+    read, write = os.pipe()
+    holder = os.fork()
+    if holder == 0:  # pragma: no cover - holds the writer, as the process the container handed it to
+        os.close(read)
+        time.sleep(60)
+        os._exit(0)
+    exitcode = os.open(str(tmp_path / 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the supervisor's process: its child first, then the supervisor itself
+        child = os.fork()
+        if child == 0:
+            os.write(write, b'bye\n')
+            os._exit(5)
+        os.close(write)
+        os.dup2(read, 0)
+        os.dup2(exitcode, 4)
+        os.execv(*_runtime.lua_command('conductor-supervisor', _runtime.SUPERVISOR, D=str(tmp_path), MAX=4096, RESTART=[]))
+    os.close(read)
+    os.close(write)
+    os.close(exitcode)
+    try:
+        for dummy in range(100):
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail('the supervisor still waits for the end of a pipe held outside: its child is not reaped')
+    finally:
+        os.kill(holder, signal.SIGKILL)
+        os.waitpid(holder, 0)
+    assert time.monotonic() - started < 4
+    assert (tmp_path / 'exitcode').read_text() == '5\n' and (tmp_path / 'log').read_text() == 'bye\n'
+
+
 def test_no_module_comes_from_the_working_folder(tmp_path):
     """The ports' holder is spawned in its caller's folder (a student's hand-in, say): a posix/unistd.lua there is
     never loaded. The control: plain lua5.3 from that folder runs it."""
