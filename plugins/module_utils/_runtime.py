@@ -67,12 +67,13 @@ CONTAINER_NAMESPACES = (sys_.CLONE_NEWNS | sys_.CLONE_NEWUTS | sys_.CLONE_NEWIPC
 JOIN_ORDER = ('ipc', 'uts', 'net', 'pid', 'mnt')  # mnt last: after it, host paths are gone
 # The supervisor, in Lua 5.3 with luaposix (Debian's lua5.3 and lua-posix: 0.33 MiB a container, perl's floor is
 # 0.42): with a log cap (a detached container), copy its output from stdin to <folder>/log, rotating to log.1 past
-# the cap, until the pipe ends or PID 1 has (a writer passed out of the container, over a socket, would hold the
-# pipe open for ever: after PID 1 only what is in the pipe already is kept); then reap PID 1 and write its exit
-# code to fd 4. With a restart policy, it then execs the restart command (conductor _restart NAME), which goes
-# back to the host's namespaces through fds 5 to 9. Its arguments come in a chunk of their own (lua_command):
-# D (the folder), MAX (the cap, 0: no log), RESTART (argv or {}). Nothing raises before the wait: a log that
-# cannot be opened is read and dropped, so PID 1 is still reaped.
+# the cap, and reap PID 1 as soon as it ends (waking each second to look); then write its exit code to fd 4. When
+# PID 1 ends, every other process of its namespace is gone already, so its output is all in the pipe: what the
+# pipe holds then is kept, and no more (a writer passed out of the container, over a socket, could hold the pipe
+# open and write for ever). With a restart policy, it then execs the restart command (conductor _restart NAME),
+# which goes back to the host's namespaces through fds 5 to 9. Its arguments come in a chunk of their own
+# (lua_command): D (the folder), MAX (the cap, 0: no log), RESTART (argv or {}). Nothing raises before the wait: a
+# log that cannot be opened is read and dropped, so PID 1 is still reaped.
 SUPERVISOR = """local unistd, fcntl, wait = require 'posix.unistd', require 'posix.fcntl', require 'posix.sys.wait'
 local signal, poll = require 'posix.signal', require 'posix.poll'
 signal.signal(signal.SIGCHLD, signal.SIG_DFL)  -- an ignored SIGCHLD (inherited through exec) would lose the code
@@ -81,19 +82,24 @@ if MAX > 0 then
   local path, flags = D .. '/log', fcntl.O_WRONLY | fcntl.O_APPEND | fcntl.O_CREAT | fcntl.O_CLOEXEC
   local log = fcntl.open(path, flags, 384)
   local n = log and unistd.lseek(log, 0, unistd.SEEK_END) or 0
-  local after = 0  -- reads since PID 1 ended: 16 at most (what a pipe holds), then no more
-  while after < 16 do
-    local ready = poll.rpoll(0, pid == 0 and 1000 or 0)
-    if pid ~= 0 and ready ~= 1 then break end
+  local left  -- once PID 1 is reaped: the bytes still to keep, what the pipe held then (F_GETPIPE_SZ, 1032)
+  while not left or left > 0 do
+    local ready = poll.rpoll(0, left and 0 or 1000)
+    if left and ready ~= 1 then break end
     local buf = ready == 1 and unistd.read(0, 65536) or ''
     if ready == 1 and (not buf or #buf == 0) then break end
-    if log and n > 0 and n + #buf > MAX then
+    if log and #buf > 0 and n > 0 and n + #buf > MAX then
       os.rename(path, path .. '.1')
       local new = fcntl.open(path, flags, 384)
       if new then unistd.close(log); log, n = new, 0 end
     end
     if log and #buf > 0 then unistd.write(log, buf); n = n + #buf end
-    if pid == 0 then pid, how, status = wait.wait(-1, wait.WNOHANG) else after = after + 1 end
+    if left then
+      left = left - #buf
+    else
+      pid, how, status = wait.wait(-1, wait.WNOHANG)
+      if pid ~= 0 then left = fcntl.fcntl(0, 1032) or 65536 end
+    end
   end
   if log then unistd.close(log) end
 end

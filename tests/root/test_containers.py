@@ -404,18 +404,21 @@ def test_a_writer_of_the_output_passed_out_of_the_container_cannot_keep_its_exit
     mount: another container, here this test), writes a line and exits. The pipe then never ends; the supervisor
     must still see PID 1 go, keep its exit code and what it wrote, and leave."""
     helpers.seed_image(root, 'py')
+    shared = tmp_path / 'shared'  # the socket's folder alone: the state root is under tmp_path too
+    shared.mkdir()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(tmp_path / 'out.sock'))
-    listener.listen(1)
-    listener.settimeout(20)
-    leak = ('import socket,sys\ns = socket.socket(socket.AF_UNIX)\ns.connect("/x/out.sock")\n'
-            'socket.send_fds(s, [b"fd"], [1])\nprint("bye", flush=True)\nsys.exit(5)\n')
-    conductor('run', '-d', '-v', '%s:/x' % tmp_path, 'py', 'leaker', '--', 'python3', '-c', leak)
-    control = 'import sys\nprint("bye", flush=True)\nsys.exit(6)\n'
-    conductor('run', '-d', 'py', 'honest', '--', 'python3', '-c', control)
-    connection = listener.accept()[0]
-    dummy, fds, dummy, dummy = socket.recv_fds(connection, 16, 1)
+    connection, fds = None, []
     try:
+        listener.bind(str(shared / 'out.sock'))
+        listener.listen(1)
+        listener.settimeout(20)
+        leak = ('import socket,sys\ns = socket.socket(socket.AF_UNIX)\ns.connect("/x/out.sock")\n'
+                'socket.send_fds(s, [b"fd"], [1])\nprint("bye", flush=True)\nsys.exit(5)\n')
+        conductor('run', '-d', '-v', '%s:/x' % shared, 'py', 'leaker', '--', 'python3', '-c', leak)
+        control = 'import sys\nprint("bye", flush=True)\nsys.exit(6)\n'
+        conductor('run', '-d', 'py', 'honest', '--', 'python3', '-c', control)
+        connection = listener.accept()[0]
+        dummy, fds, dummy, dummy = socket.recv_fds(connection, 16, 1)
         state = inspect(conductor, 'leaker')['state']
         wait_for(lambda: inspect(conductor, 'leaker')['state']['status'] == 'exited (5)', timeout=15,
                  what='the exit code of a container whose output pipe is held outside it')
@@ -426,5 +429,6 @@ def test_a_writer_of_the_output_passed_out_of_the_container_cannot_keep_its_exit
     finally:
         for fd in fds:
             os.close(fd)
-        connection.close()
+        if connection is not None:
+            connection.close()
         listener.close()

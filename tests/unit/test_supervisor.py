@@ -53,29 +53,40 @@ def test_it_logs_rotates_reaps_and_writes_the_exit_code(tmp_path):
 
 def test_a_writer_that_outlives_the_child_does_not_keep_it_unreaped(tmp_path):
     """A process that holds the output pipe past the child's end (in a container: a writer passed out over a
-    socket) does not stop the supervisor: it reaps the child within about a second, keeps what the child wrote,
-    and leaves while the pipe is still open."""
+    socket), and writes to it without end, does not keep the supervisor: it reaps the child within about a second,
+    keeps all the child wrote (here 200 KiB, more than one read, in a pipe of 1 MiB) and no more than the pipe held
+    then, and leaves while the pipe is still open."""
+    fcntl = pytest.importorskip('fcntl')
     read, write = os.pipe()
+    fcntl.fcntl(write, 1031, 1 << 20)  # F_SETPIPE_SZ: the largest pipe an unprivileged writer makes
+    go_read, go_write = os.pipe()
     holder = os.fork()
     if holder == 0:  # pragma: no cover - holds the writer, as the process the container handed it to
         os.close(read)
-        time.sleep(60)
-        os._exit(0)
+        os.read(go_read, 1)  # once the child has written all it writes
+        try:
+            while True:
+                os.write(write, b'h' * 4096)
+        finally:
+            os._exit(0)
+    os.close(go_read)
     exitcode = os.open(str(tmp_path / 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the supervisor's process: its child first, then the supervisor itself
         child = os.fork()
         if child == 0:
-            os.write(write, b'bye\n')
+            os.write(write, b'c' * (200 << 10))
+            os.write(go_write, b'!')
             os._exit(5)
         os.close(write)
+        os.close(go_write)
         os.dup2(read, 0)
         os.dup2(exitcode, 4)
-        os.execv(*_runtime.lua_command('conductor-supervisor', _runtime.SUPERVISOR, D=str(tmp_path), MAX=4096, RESTART=[]))
-    os.close(read)
-    os.close(write)
-    os.close(exitcode)
+        os.execv(*_runtime.lua_command('conductor-supervisor', _runtime.SUPERVISOR, D=str(tmp_path), MAX=4 << 20,
+                                       RESTART=[]))
+    for fd in (read, write, go_write, exitcode):
+        os.close(fd)
     try:
         for dummy in range(100):
             if os.waitpid(pid, os.WNOHANG)[0]:
@@ -89,7 +100,34 @@ def test_a_writer_that_outlives_the_child_does_not_keep_it_unreaped(tmp_path):
         os.kill(holder, signal.SIGKILL)
         os.waitpid(holder, 0)
     assert time.monotonic() - started < 4
-    assert (tmp_path / 'exitcode').read_text() == '5\n' and (tmp_path / 'log').read_text() == 'bye\n'
+    log = (tmp_path / 'log').read_bytes()
+    assert (tmp_path / 'exitcode').read_text() == '5\n'
+    assert log[:200 << 10] == b'c' * (200 << 10), 'all the child wrote is kept'
+    assert len(log) <= (200 << 10) + (1 << 20) + 65536, "the outside writer's bytes: no more than the pipe held"
+
+
+def test_a_quiet_container_past_its_cap_keeps_its_log(tmp_path):
+    """Waking each second with nothing read never rotates: a log already past the cap (the cap was lowered) stays
+    as it is until output comes."""
+    (tmp_path / 'log').write_bytes(b'x' * 5000)
+    (tmp_path / 'log.1').write_bytes(b'older')
+    read, write = os.pipe()
+    exitcode = os.open(str(tmp_path / 'exitcode'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover
+        child = os.fork()
+        if child == 0:
+            os.close(read)
+            time.sleep(2.5)  # quiet, past two of the supervisor's wake-ups
+            os._exit(0)
+        os.close(write)
+        os.dup2(read, 0)
+        os.dup2(exitcode, 4)
+        os.execv(*_runtime.lua_command('conductor-supervisor', _runtime.SUPERVISOR, D=str(tmp_path), MAX=4096, RESTART=[]))
+    for fd in (read, write, exitcode):
+        os.close(fd)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert (tmp_path / 'log').read_bytes() == b'x' * 5000 and (tmp_path / 'log.1').read_bytes() == b'older'
 
 
 def test_no_module_comes_from_the_working_folder(tmp_path):
