@@ -17,9 +17,10 @@ Overlay whiteouts (0:0 character devices, and folders marked trusted.overlay.opa
 .wh.<name> and .wh..wh..opq files on the way out and overlay's own marks on the way in. Device
 nodes are never saved (a container's /dev is its own) and a layer that holds one is refused.
 
-load never trusts the archive: it unpacks the outer tar into a temporary folder (regular files under
-blobs/sha256/ only), checks every blob's sha256 and every layer's diff_id, and unpacks each layer
-into a temporary folder, refusing any member that would land outside it. Only then, under the
+load never trusts the archive: it takes the outer tar's regular files (under blobs/sha256/ only) into a
+temporary folder (from a plain tar that is a file, the layers are read where they lie in it, not copied),
+checks every blob's sha256 and every layer's diff_id, and unpacks each layer into a temporary folder,
+refusing any member that would land outside it. Only then, under the
 store's lock, are the folders renamed into bases/ and layers/ and the manifest written: a killed
 load leaves only .tmp- folders, which the next sweep removes.
 """
@@ -305,12 +306,67 @@ def load(store, source: 'str | io.IOBase', name: 'str | None' = None) -> 'tuple[
     store.sweep('images')
     tmp = store.path('images', temp_name('load'))
     os.makedirs(tmp, 0o700)
+    members = Members(tmp)
     try:
-        with _progress.shown('Loading %s' % _where(source), lambda: _progress.folder_bytes(os.path.join(tmp, 'blobs', 'sha256'))):
-            _unpack_outer(source, tmp, max_layer_size(store.config))
-            return store_image(store, read_archive(tmp, _where(source)), name)
+        with _progress.shown('Loading %s' % _where(source), members.done):
+            _unpack_outer(source, members, max_layer_size(store.config))
+            parts = read_archive(members, _where(source))
+            return store_image(store, parts, name, lambda index: members.source(parts.layers[index][0]))
     finally:
+        members.close()
         remove_tree(tmp)
+
+
+class Members:
+    """An archive's members by their path under the folder tmp: files there, or, from a plain tar that is a file,
+    slices of it (path: (offset, size)), read where they lie."""
+
+    def __init__(self, tmp: str):
+        self.tmp, self.archive, self.in_place, self.slices, self.read = tmp, None, False, {}, [0]
+
+    def isfile(self, path: str) -> bool:
+        return path in self.slices or os.path.isfile(path)
+
+    def open(self, path: str):
+        """The member for reading (a context manager)."""
+        return _Slice(self.archive.fileno(), *self.slices[path]) if path in self.slices else open(path, 'rb')
+
+    def source(self, path: str):
+        """What a layer is unpacked from: its slice, its bytes counted for the progress line, or its file's path."""
+        return _Slice(self.archive.fileno(), *self.slices[path], counter=self.read) if path in self.slices else path
+
+    def done(self) -> int:
+        """Bytes so far: copied into tmp, and read where they lie."""
+        return _progress.folder_bytes(os.path.join(self.tmp, 'blobs', 'sha256')) + self.read[0]
+
+    def close(self):
+        if self.archive is not None:
+            self.archive.close()
+
+
+class _Slice:
+    """size bytes of the open file fd from offset, read with pread: the threads that unpack layers share the fd,
+    never its offset. A file that shrank meanwhile gives fewer bytes, which the digests catch."""
+
+    def __init__(self, fd, offset, size, counter=None):
+        self.fd, self.at, self.end, self.counter = fd, offset, offset + size, counter
+
+    def read(self, size=-1):
+        want = self.end - self.at if size is None or size < 0 else min(size, self.end - self.at)
+        data = os.pread(self.fd, want, self.at) if want > 0 else b''
+        self.at += len(data)
+        if self.counter is not None:
+            self.counter[0] += len(data)
+        return data
+
+    def close(self):
+        pass  # the fd is the archive's: Members.close closes it
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 class Parts:
@@ -327,8 +383,9 @@ class Parts:
 def store_image(store, parts: Parts, name: 'str | None' = None, fetch=None, tick=None) -> 'tuple[dict, bool]':
     """Unpack each layer the store lacks into a temporary folder (its diff_id checked as it unpacks), several
     at a time, then, under the store's lock, rename them in and write the manifest; (manifest, changed).
-    fetch(index), when given, gives layer index's blob as a stream to unpack as it comes (a pull's, whose digest is
-    checked at its end); tick() runs every 0.1 s meanwhile (a progress line)."""
+    fetch(index), when given, gives what layer index is unpacked from instead of its path: a stream to unpack as it
+    comes (a pull's, whose digest is checked at its end), or a load's slice of its archive; tick() runs every 0.1 s
+    meanwhile (a progress line)."""
     store.prepare(trees=True)
     limit = max_layer_size(store.config)
     config = parts.config if isinstance(parts.config, dict) else {}
@@ -506,12 +563,14 @@ def _is_json_name(name):
     return name in JSON_NAMES or name.endswith('.json') or posixpath.basename(name) in ('json', 'VERSION')
 
 
-def _unpack_outer(source, tmp, limit):
-    """The archive's files into tmp: only regular files (folders made as needed, symlinks left out), each name plain
-    and at most three deep, each under its cap (JSON_MAX for what is read as JSON, limit for the rest)."""
+def _unpack_outer(source, members, limit):
+    """The archive's files into members.tmp: only regular files (folders made as needed, symlinks left out), each
+    name plain and at most three deep, each under its cap (JSON_MAX for what is read as JSON, limit for the rest).
+    From a plain tar that is a file (a path), what is not read as JSON is not copied: members.slices says where it
+    lies in the archive, which stays open as members.archive."""
+    tmp = members.tmp
     try:
-        tar = tarfile.open(source, 'r|*', tarinfo=_Header) if isinstance(source, str) else \
-            tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
+        tar = _open_outer(source, members)
     except (OSError, tarfile.TarError) as e:
         raise ConductorError('cannot read the archive %s: %s' % (_where(source), e))
     try:
@@ -532,6 +591,11 @@ def _unpack_outer(source, tmp, limit):
                 if member.size > cap:
                     too_big()
                 _check_space(tmp, member.size, source)
+                if members.in_place and not _is_json_name(name):  # where it lies; a later copy wins
+                    if member.offset_data + member.size > os.fstat(members.archive.fileno()).st_size:
+                        raise EOFError('%s ends past the end of the archive' % name)
+                    members.slices[os.path.join(tmp, name)] = (member.offset_data, member.size)
+                    continue
                 os.makedirs(os.path.join(tmp, os.path.dirname(name)), 0o700, exist_ok=True)
                 with tar.extractfile(member) as f, open(os.path.join(tmp, name), 'wb') as out:  # a later copy wins, as tar's
                     _stream(f, out.write, cap, too_big)
@@ -539,13 +603,36 @@ def _unpack_outer(source, tmp, limit):
         raise ConductorError('the archive %s is damaged or truncated (%s): nothing was loaded' % (_where(source), e))
 
 
-def read_archive(tmp: str, where: str) -> Parts:
-    """The Parts of an unpacked archive: an OCI image layout (index.json) or a docker-archive (manifest.json)."""
+def _open_outer(source, members):
+    """The outer archive as a tarfile: read where its members lie (members.archive set) when it is a plain tar in a
+    file; else (compressed, a pipe, standard input) as a stream, as it comes."""
+    if not isinstance(source, str):
+        return tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
+    f = open(source, 'rb')  # pylint: disable=consider-using-with (closed by Members.close, or here)
     try:
-        if os.path.isfile(os.path.join(tmp, 'index.json')):
-            return _read_layout(tmp)
-        if os.path.isfile(os.path.join(tmp, 'manifest.json')):
-            return _read_docker_archive(tmp)
+        if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            try:
+                tar = tarfile.open(fileobj=f, mode='r:', tarinfo=_Header)
+                members.archive, members.in_place = f, True
+                return tar
+            except tarfile.ReadError:  # compressed, or no tar at all: the stream's reading says which
+                f.seek(0)
+        tar = tarfile.open(fileobj=f, mode='r|*', tarinfo=_Header)
+        members.archive = f  # Members.close closes it
+        return tar
+    except BaseException:
+        f.close()
+        raise
+
+
+def read_archive(members: Members, where: str) -> Parts:
+    """The Parts of a read archive: an OCI image layout (index.json) or a docker-archive (manifest.json)."""
+    tmp = members.tmp
+    try:
+        if members.isfile(os.path.join(tmp, 'index.json')):
+            return _read_layout(members)
+        if members.isfile(os.path.join(tmp, 'manifest.json')):
+            return _read_docker_archive(members)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise ConductorError('%s is not an image archive Conductor can load: %s: nothing was loaded'
                              % (where, e if not isinstance(e, RecursionError) else 'JSON nested too deeply'))
@@ -554,32 +641,34 @@ def read_archive(tmp: str, where: str) -> Parts:
                          'skopeo copy write' % where)
 
 
-def _json_file(tmp, name):
-    with open(os.path.join(tmp, name), 'rb') as f:
+def _json_file(members, name):
+    with members.open(os.path.join(members.tmp, name)) as f:
         return json.loads(_read_json(f, name))
 
 
-def _read_layout(tmp):
+def _read_layout(members):
     """Check an OCI layout and every blob's digest; its Parts."""
-    if _json_file(tmp, 'oci-layout').get('imageLayoutVersion') != '1.0.0':
+    if _json_file(members, 'oci-layout').get('imageLayoutVersion') != '1.0.0':
         raise ValueError('oci-layout is not version 1.0.0')
-    index = _json_file(tmp, 'index.json')
+    index = _json_file(members, 'index.json')
     top = pick_manifest(index, 'index.json')
     descriptor = top
     if top.get('mediaType') in INDEX_TYPES:
-        descriptor = pick_manifest(json.loads(_verified(tmp, top)), 'the index %s' % top.get('digest'))
-    manifest = json.loads(_verified(tmp, descriptor))
+        descriptor = pick_manifest(json.loads(_verified(members, top)), 'the index %s' % top.get('digest'))
+    manifest = json.loads(_verified(members, descriptor))
     record = json.loads(manifest.get('annotations', {}).get(ANNOTATION, 'null'))
     names = [top['annotations'][REF_NAME]] if isinstance(top.get('annotations'), dict) and \
         isinstance(top['annotations'].get(REF_NAME), str) else []
-    return parts_of(tmp, manifest, record, names)
+    return parts_of(members, manifest, record, names)
 
 
-def parts_of(tmp: str, manifest: dict, record, names: 'list[str]', digest: 'str | None' = None,
+def parts_of(tmp: 'str | Members', manifest: dict, record, names: 'list[str]', digest: 'str | None' = None,
              check_layers: bool = True) -> Parts:
-    """Parts from an image manifest whose blobs are in tmp/blobs/sha256: the config checked and read, each
-    layer's media type checked, and each layer blob checked (check_layers=False: a pull's, checked as it came)."""
-    config = json.loads(_verified(tmp, manifest['config']))
+    """Parts from an image manifest whose blobs are in tmp/blobs/sha256 (a folder, or an archive's Members): the
+    config checked and read, each layer's media type checked, and each layer blob checked (check_layers=False: a
+    pull's, checked as it came)."""
+    members = tmp if isinstance(tmp, Members) else Members(tmp)
+    config = json.loads(_verified(members, manifest['config']))
     descriptors = manifest['layers']
     if not isinstance(descriptors, list) or not isinstance(config, dict):
         raise ValueError('the layers must be a list and the config an object')
@@ -590,14 +679,14 @@ def parts_of(tmp: str, manifest: dict, record, names: 'list[str]', digest: 'str 
             raise ConductorError('layer %s has media type %s: only tar layers (plain, gzip or zstd) load: nothing was '
                                  'loaded' % (descriptor.get('digest'), descriptor.get('mediaType')))
         if check_layers:
-            _verified(tmp, descriptor, read=False)
-        layers.append((blob_file(tmp, descriptor), descriptor['digest']))
+            _verified(members, descriptor, read=False)
+        layers.append((blob_file(members.tmp, descriptor), descriptor['digest']))
     return Parts(layers, config, manifest['config']['digest'], record, names, digest)
 
 
-def _read_docker_archive(tmp):
+def _read_docker_archive(members):
     """A docker-archive (docker save, podman save): manifest.json names one image's config and layer tars."""
-    entries = _json_file(tmp, 'manifest.json')
+    entries = _json_file(members, 'manifest.json')
     if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
         raise ValueError('manifest.json must name exactly one image (this archive names %s)'
                          % (len(entries) if isinstance(entries, list) else 'none'))
@@ -605,10 +694,10 @@ def _read_docker_archive(tmp):
 
     def member(path):
         name = member_path(path) if isinstance(path, str) else None
-        if name is None or not os.path.isfile(os.path.join(tmp, name)):
+        if name is None or not members.isfile(os.path.join(members.tmp, name)):
             raise ValueError('manifest.json names %r, which is not a file of the archive' % (path,))
-        return os.path.join(tmp, name)
-    with open(member(entry['Config']), 'rb') as f:
+        return os.path.join(members.tmp, name)
+    with members.open(member(entry['Config'])) as f:
         data = _read_json(f, entry['Config'])
     config = json.loads(data)
     tags = entry.get('RepoTags') or []
@@ -714,9 +803,11 @@ def blob_file(tmp, descriptor):
 
 
 def _verified(tmp, descriptor, read=True):
-    """A blob's content (or None), after checking its size and sha256 against the descriptor. A blob is
-    read no further than its size; one read into memory (a manifest, a config) is at most JSON_MAX."""
-    path = blob_file(tmp, descriptor)
+    """A blob's content (or None), after checking its size and sha256 against the descriptor; tmp: a folder, or an
+    archive's Members. A blob is read no further than its size; one read into memory (a manifest, a config) is at
+    most JSON_MAX."""
+    members = tmp if isinstance(tmp, Members) else Members(tmp)
+    path = blob_file(members.tmp, descriptor)
     size = descriptor.get('size')
 
     def mismatch():
@@ -726,7 +817,7 @@ def _verified(tmp, descriptor, read=True):
         mismatch()
     if read and size > JSON_MAX:
         _too_json('blob %s, a manifest or config,' % descriptor['digest'])()
-    if not os.path.isfile(path):
+    if not members.isfile(path):
         raise ConductorError('blob %s is missing from the archive: nothing was loaded' % descriptor['digest'])
     h, kept = hashlib.sha256(), []
 
@@ -734,7 +825,7 @@ def _verified(tmp, descriptor, read=True):
         h.update(chunk)
         if read:
             kept.append(chunk)
-    with open(path, 'rb') as f:
+    with members.open(path) as f:
         if _stream(f, take, size, mismatch) != size or 'sha256:' + h.hexdigest() != descriptor['digest']:
             mismatch()
     return b''.join(kept) if read else None
@@ -742,12 +833,12 @@ def _verified(tmp, descriptor, read=True):
 
 @contextlib.contextmanager
 def _layer_stream(source, label):
-    """The plain tar of a layer blob (a path, or a readable: a pull's blob as it comes), by its first bytes: gzip,
-    zstd (through Debian's zstd, a pipe) or none."""
+    """The plain tar of a layer blob (a path, its slice of an archive, or a readable: a pull's blob as it comes), by
+    its first bytes: gzip, zstd (through Debian's zstd, a pipe) or none."""
     f = open(source, 'rb') if isinstance(source, str) else source
     try:
         f = _Prefixed(f.read(4), f)
-        if f.first[:2] == b'\x1f\x8b' and isinstance(source, str):
+        if f.first[:2] == b'\x1f\x8b' and isinstance(source, (str, _Slice)):
             with _ReadAhead(_Gunzipped(f)) as plain:  # a file's: a pull's blob is read as it comes, its digest at its end
                 yield plain
         elif f.first[:2] == b'\x1f\x8b':

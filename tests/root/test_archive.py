@@ -170,7 +170,11 @@ def test_bad_archives_get_one_clear_error_and_change_nothing(conductor, other, s
 def test_a_killed_load_leaves_nothing_half_made(other, saved):
     process = subprocess.Popen([sys.executable, helpers.CLI, '--root', other.root, 'load', '-i', saved],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)  # while it unpacks the 190 MB base
+    bases, deadline = os.path.join(other.root, 'bases'), time.time() + 30
+    while not (os.path.isdir(bases) and any(n.startswith('.tmp-') for n in os.listdir(bases))):
+        assert time.time() < deadline and process.poll() is None, 'the load never began to unpack its base'
+        time.sleep(0.005)
+    time.sleep(0.2)  # while it unpacks the 190 MB base
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert other('images').stdout.count('\n') == 1, 'no image'
@@ -179,6 +183,62 @@ def test_a_killed_load_leaves_nothing_half_made(other, saved):
         assert all(n.startswith('.') for n in os.listdir(path)) if os.path.isdir(path) else True
     assert 'Loaded course' in other('load', '-i', saved).stdout
     assert not [n for n in os.listdir(os.path.join(other.root, 'images')) if n.startswith('.tmp-')], 'swept'
+
+
+def test_a_plain_archive_is_read_where_it_lies_and_a_change_to_it_during_the_load_is_caught(
+        other, saved, tmp_path, monkeypatch):
+    """A plain archive in a file is read where it lies: none of its blobs is copied into the state root (the
+    control: gzip'd, it is copied first). The attack: the archive is a student's, in their own volume, and they
+    rewrite its top layer in place while the instructor's load runs: after the scan (its digest catches it), or
+    after the digests were checked (the layer's diff_id, checked as it unpacks, catches it). Nothing is stored."""
+    helpers.load_cli()
+    from ansible_collections.cs695.conductor.plugins.module_utils import _archive
+    from ansible_collections.cs695.conductor.plugins.module_utils._common import ConductorError
+    from ansible_collections.cs695.conductor.plugins.module_utils._store import Store
+    helpers.seed(other.root)
+    store = Store(other.root, config={})
+    store.prepare(trees=True)  # the folders any load makes first
+    with tarfile.open(saved) as tar:
+        index = json.load(tar.extractfile('index.json'))
+        manifest = json.load(tar.extractfile('blobs/sha256/' + index['manifests'][0]['digest'][7:]))
+        blobs = [m.name for m in tar if m.name.startswith('blobs/')]
+        top = tar.getmember('blobs/sha256/' + manifest['layers'][-1]['digest'][7:])
+    read_archive, store_image = _archive.read_archive, _archive.store_image
+
+    def rewrite_top_layer(path):  # its last KiB (the tar's end), as corrupt_top_layer: same size, other bytes
+        with open(path, 'r+b') as f:
+            f.seek(top.offset_data + top.size - 1024)
+            f.write(b'x' * 1024)
+    before = other.listing()
+    for step, message in (('read_archive', 'does not match its digest or size'),
+                          ('store_image', 'does not match its diff_id')):
+        handed_in = str(tmp_path / ('handed-in-%s.tar' % step))
+        shutil.copy(saved, handed_in)
+        real = {'read_archive': read_archive, 'store_image': store_image}[step]
+
+        def meanwhile(*args, real=real, handed_in=handed_in):
+            rewrite_top_layer(handed_in)
+            return real(*args)
+        monkeypatch.setattr(_archive, step, meanwhile)
+        with pytest.raises(ConductorError, match=message):
+            _archive.load(store, handed_in, 'changed')
+        monkeypatch.setattr(_archive, step, real)
+        assert other.listing() == before, step
+
+    zipped, copied = str(tmp_path / 'course.tar.gz'), {}
+    with open(saved, 'rb') as f, gzip.open(zipped, 'wb') as out:
+        shutil.copyfileobj(f, out)
+
+    def seen(members, where):
+        folder = os.path.join(members.tmp, 'blobs', 'sha256')
+        copied[where] = (sorted(os.listdir(folder)) if os.path.isdir(folder) else [], len(members.slices))
+        return read_archive(members, where)
+    monkeypatch.setattr(_archive, 'read_archive', seen)
+    for path, name in ((saved, 'in-place'), (zipped, 'copied')):
+        assert _archive.load(store, path, name)[1]
+    assert copied[saved] == ([], len(blobs)), 'no blob is copied'
+    assert len(copied[zipped][0]) == len(blobs) and copied[zipped][1] == 0, 'the control: each blob is copied'
+    assert [i['name'] for i in json.loads(other('images', '--json').stdout)] == ['copied', 'in-place']
 
 
 # -- archives a student makes by hand (issue 19): nothing in them is a key, a path or a size to trust ----
