@@ -608,7 +608,7 @@ def _open_outer(source, members):
     file; else (compressed, a pipe, standard input) as a stream, as it comes."""
     if not isinstance(source, str):
         return tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
-    f = open(source, 'rb')  # pylint: disable=consider-using-with (closed by Members.close, or here)
+    f = open(source, 'rb')  # pylint: disable=consider-using-with  # Members.close closes it, or the except below
     try:
         if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             try:
