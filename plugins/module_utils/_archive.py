@@ -17,10 +17,10 @@ Overlay whiteouts (0:0 character devices, and folders marked trusted.overlay.opa
 .wh.<name> and .wh..wh..opq files on the way out and overlay's own marks on the way in. Device
 nodes are never saved (a container's /dev is its own) and a layer that holds one is refused.
 
-load never trusts the archive: it takes the outer tar's regular files (under blobs/sha256/ only) into a
-temporary folder (from a plain tar that is a file, the layers are read where they lie in it, not copied),
-checks every blob's sha256 and every layer's diff_id, and unpacks each layer into a temporary folder,
-refusing any member that would land outside it. Only then, under the
+load never trusts the archive: it takes the outer tar's regular files (the layout's names only) into a
+temporary folder (from a plain tar that is a file, only what is read as JSON: the blobs are read where
+they lie in it), checks every blob's sha256 and every layer's diff_id, and unpacks each layer into a
+temporary folder, refusing any member that would land outside it. Only then, under the
 store's lock, are the folders renamed into bases/ and layers/ and the manifest written: a killed
 load leaves only .tmp- folders, which the next sweep removes.
 """
@@ -322,7 +322,7 @@ class Members:
     slices of it (path: (offset, size)), read where they lie."""
 
     def __init__(self, tmp: str):
-        self.tmp, self.archive, self.in_place, self.slices, self.read = tmp, None, False, {}, [0]
+        self.tmp, self.archive, self.in_place, self.slices, self.unpacking = tmp, None, False, {}, []
 
     def isfile(self, path: str) -> bool:
         return path in self.slices or os.path.isfile(path)
@@ -332,12 +332,15 @@ class Members:
         return _Slice(self.archive.fileno(), *self.slices[path]) if path in self.slices else open(path, 'rb')
 
     def source(self, path: str):
-        """What a layer is unpacked from: its slice, its bytes counted for the progress line, or its file's path."""
-        return _Slice(self.archive.fileno(), *self.slices[path], counter=self.read) if path in self.slices else path
+        """What a layer is unpacked from: its slice (the progress line counts what is read of it), or its file's path."""
+        if path not in self.slices:
+            return path
+        self.unpacking.append(_Slice(self.archive.fileno(), *self.slices[path]))
+        return self.unpacking[-1]
 
     def done(self) -> int:
-        """Bytes so far: copied into tmp, and read where they lie."""
-        return _progress.folder_bytes(os.path.join(self.tmp, 'blobs', 'sha256')) + self.read[0]
+        """Bytes so far, for the progress line: copied into tmp, and unpacked from where they lie."""
+        return _progress.folder_bytes(os.path.join(self.tmp, 'blobs', 'sha256')) + sum(s.count for s in self.unpacking)
 
     def close(self):
         if self.archive is not None:
@@ -345,27 +348,30 @@ class Members:
 
 
 class _Slice:
-    """size bytes of the open file fd from offset, read with pread: the threads that unpack layers share the fd,
-    never its offset. A file that shrank meanwhile gives fewer bytes, which the digests catch."""
+    """size bytes of the open file fd from offset, read with pread through a descriptor of its own (a thread that
+    outlives the load, on ^C, never reads a file that took the archive's number), never past its end. A file that
+    shrank or changed meanwhile gives other bytes: the blob's digest, or the layer's diff_id, catches them."""
 
-    def __init__(self, fd, offset, size, counter=None):
-        self.fd, self.at, self.end, self.counter = fd, offset, offset + size, counter
+    def __init__(self, fd, offset, size):
+        self.fd, self.at, self.end, self.count = os.dup(fd), offset, offset + size, 0
 
     def read(self, size=-1):
         want = self.end - self.at if size is None or size < 0 else min(size, self.end - self.at)
         data = os.pread(self.fd, want, self.at) if want > 0 else b''
         self.at += len(data)
-        if self.counter is not None:
-            self.counter[0] += len(data)
+        self.count += len(data)
         return data
 
     def close(self):
-        pass  # the fd is the archive's: Members.close closes it
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self.close()
         return False
 
 
@@ -590,7 +596,7 @@ def _unpack_outer(source, members, limit):
                     too_big, cap = _too_big('%s of the archive' % name, limit), limit
                 if member.size > cap:
                     too_big()
-                _check_space(tmp, member.size, source)
+                _check_space(tmp, member.size, source)  # read where it lies or not, a layer needs that room unpacked
                 if members.in_place and not _is_json_name(name):  # where it lies; a later copy wins
                     if member.offset_data + member.size > os.fstat(members.archive.fileno()).st_size:
                         raise EOFError('%s ends past the end of the archive' % name)
@@ -599,7 +605,7 @@ def _unpack_outer(source, members, limit):
                 os.makedirs(os.path.join(tmp, os.path.dirname(name)), 0o700, exist_ok=True)
                 with tar.extractfile(member) as f, open(os.path.join(tmp, name), 'wb') as out:  # a later copy wins, as tar's
                     _stream(f, out.write, cap, too_big)
-    except (OSError, EOFError, tarfile.TarError, zlib.error) as e:
+    except (OSError, EOFError, ValueError, tarfile.TarError, zlib.error) as e:
         raise ConductorError('the archive %s is damaged or truncated (%s): nothing was loaded' % (_where(source), e))
 
 
@@ -925,11 +931,11 @@ def _unpack_layer(source, label, diff_id, target, limit):
                     _unpack_member(tar, member, target, links, label, budget)
             for dummy in iter(lambda: counted.read(1 << 20), b''):
                 pass  # what follows the end of the archive counts too
-        if not isinstance(source, str):
+        if not isinstance(source, (str, _Slice)):
             for dummy in iter(lambda: source.read(1 << 20), b''):
                 pass  # the rest of the blob, to its end: its digest is checked there
     except (OSError, EOFError, tarfile.TarError, zlib.error, RecursionError, ValueError, OverflowError) as e:
-        if not isinstance(source, str):
+        if not isinstance(source, (str, _Slice)):
             try:  # a damaged blob says so (its digest), rather than what its damage did to the unpacking
                 for dummy in iter(lambda: source.read(1 << 20), b''):
                     pass

@@ -386,12 +386,21 @@ class BoundedHeader(tarfile.TarInfo):
     SPARSE = tarfile.GNUTYPE_SPARSE
 
     def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name
+        self._sized(self)
         if self.type in self.EXTENDED and self.size > self.LIMIT:
             raise ConductorError('an extended tar header (a pax header or long name) of %d bytes is larger than '
                                  '%.1fMB: refused' % (self.size, self.LIMIT / 1e6))
         if self.type == self.SPARSE:
             self._sparse()
-        return super()._proc_member(tarfile)
+        return self._sized(super()._proc_member(tarfile))  # a pax header's size record is the next member's
+
+    @staticmethod
+    def _sized(member):
+        """A size below 0 (GNU's base-256 field, a pax record) is refused: read where it lies, tarfile (before
+        CVE-2025-8194's fix) goes back to the member's own header, and reads it again for ever."""
+        if member.size < 0:
+            raise ConductorError('%s has a negative size (%d): refused' % (member.name, member.size))
+        return member
 
     def _sparse(self, *args):
         """A sparse member's map, which tarfile reads whole (GNU's blocks, pax's GNU.sparse records): refused."""

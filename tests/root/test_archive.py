@@ -159,10 +159,20 @@ def test_bad_archives_get_one_clear_error_and_change_nothing(conductor, other, s
         tar.add(helpers.CLI, 'bin/conductor')
     cases.append((str(tmp_path / 'random.tar'), "is not an image archive Conductor can load (an OCI archive or a "
                                                 "docker-archive): unexpected entry 'bin/conductor'"))
+    with tarfile.open(saved) as tar:  # an honest archive, and after it a member of size -512: read where it lies,
+        end = max(m.offset_data + -(-m.size // 512) * 512 for m in tar)  # tarfile would go back to that header for ever
+    with open(saved, 'rb') as f:
+        honest = f.read(end)
+    loop = tarfile.TarInfo('blobs/sha256/' + 'f' * 64)
+    loop.size = -512
+    with open(str(tmp_path / 'negative.tar'), 'wb') as f:
+        f.write(honest + b'\0' * (-len(honest) % 512) + loop.tobuf(tarfile.GNU_FORMAT, 'utf-8', 'surrogateescape') +
+                b'\0' * 1024)
+    cases.append((str(tmp_path / 'negative.tar'), 'has a negative size (-512): refused, nothing was loaded'))
     other('build', 'unrelated', str(tmp_path / 'unrelated'))  # a root in use: its records must stay as they are
     before = other.listing()
     for path, message in cases:
-        assert message in other.fails('load', '-i', path), path
+        assert message in other.fails('load', '-i', path, timeout=120), path
         assert other.listing() == before, path
     assert not os.path.exists('/etc/cron.d/x')
 

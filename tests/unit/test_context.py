@@ -93,3 +93,40 @@ def test_a_member_is_beneath_a_link_when_one_of_its_folders_is_one(name, links, 
     it replaced found, less the member itself (which the callers test apart)."""
     assert through_link(name, links) is beneath
     assert any(name == link or name.startswith(link + '/') for link in links) is (beneath or name in links)
+
+
+def negative_size_archive(path, pax):
+    """A plain tar: one honest file, then a member whose size is -512 (GNU's base-256 field, or a pax record). Read
+    where it lies, tarfile (before CVE-2025-8194's fix) seeks back to that member's header, and again, for ever."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w', format=tarfile.GNU_FORMAT) as tar:
+        honest = tarfile.TarInfo('honest')
+        honest.size = 2
+        tar.addfile(honest, io.BytesIO(b'ok'))
+    data = buffer.getvalue().rstrip(b'\0')
+    data += b'\0' * (-len(data) % 512)
+    loop = tarfile.TarInfo('loop')
+    if pax:
+        loop.pax_headers = {'size': '-512'}
+        data += loop.tobuf(tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape')
+    else:
+        loop.size = -512
+        data += loop.tobuf(tarfile.GNU_FORMAT, 'utf-8', 'surrogateescape')
+    with open(path, 'wb') as f:
+        f.write(data + b'\0' * 1024)
+
+
+@pytest.mark.parametrize('pax', [False, True])
+def test_a_member_of_negative_size_is_refused_not_read_for_ever(tmp_path, pax):
+    from ansible_collections.cs695.conductor.plugins.module_utils._context import BoundedHeader
+    negative_size_archive(str(tmp_path / 'loop.tar'), pax)
+    seen = []
+    with pytest.raises(ConductorError, match='loop has a negative size'):
+        with tarfile.open(str(tmp_path / 'loop.tar'), tarinfo=BoundedHeader) as tar:
+            for member in tar:
+                seen.append(member.name)
+                assert len(seen) < 10, 'the same members again and again: %s' % seen[:4]
+    assert seen == ['honest'], 'the control: the honest member before it is read'
+    ins = parse('FROM x\nADD loop.tar /dest/\n')[1]
+    with pytest.raises(ConductorError, match='loop has a negative size'):
+        Context(str(tmp_path)).resolve(ins, ['loop.tar'], archives=True)
