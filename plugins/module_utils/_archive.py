@@ -577,7 +577,7 @@ def _unpack_outer(source, members, limit):
     tmp = members.tmp
     try:
         tar = _open_outer(source, members)
-    except (OSError, tarfile.TarError) as e:
+    except (OSError, ValueError, tarfile.TarError) as e:
         raise ConductorError('cannot read the archive %s: %s' % (_where(source), e))
     try:
         with tar:
@@ -759,6 +759,8 @@ class _Header(BoundedHeader):
         try:
             return super()._proc_member(tarfile)
         except ConductorError as e:
+            if str(e).endswith('nothing was loaded'):  # from a header this one's extended record precedes
+                raise
             raise ConductorError('%s, nothing was loaded' % e) from None
 
 
@@ -1041,6 +1043,8 @@ def _unpack_member(tar, member, target, links, blob, budget):
     def refuse(why):
         raise ConductorError('layer %s: %s %s: refused, nothing was loaded' % (blob, member.name, why))
 
+    if member.size > budget[0]:  # before anything returns: tarfile would skip its data a block at a time
+        budget[1]()
     name = member_path(member.name)
     if name is None or member.name.startswith('/'):
         refuse('leads out of the layer')

@@ -105,7 +105,7 @@ class Context:
                                  % (ins.command, src, self.folder, excludes))
                     if archives and source.entries is None:
                         with _reopen(top) as f:
-                            source.archive = tarfile.is_tarfile(f)
+                            source.archive = is_archive(f)
                             if source.archive:
                                 f.seek(0)
                                 check_archive(f, source.path, ins)
@@ -397,9 +397,10 @@ class BoundedHeader(tarfile.TarInfo):
     @staticmethod
     def _sized(member):
         """A size below 0 (GNU's base-256 field, a pax record) is refused: read where it lies, tarfile (before
-        CVE-2025-8194's fix) goes back to the member's own header, and reads it again for ever."""
-        if member.size < 0:
-            raise ConductorError('%s has a negative size (%d): refused' % (member.name, member.size))
+        CVE-2025-8194's fix) goes back to the member's own header, and reads it again for ever. So is one of 2**63
+        bytes and more, which no file has (and no seek takes)."""
+        if not 0 <= member.size < 1 << 63:
+            raise ConductorError('%s has a size of %d bytes, which no file has: refused' % (member.name, member.size))
         return member
 
     def _sparse(self, *args):
@@ -419,25 +420,39 @@ def keep_no_members(tar):
     tar.members = _NoMembers()
 
 
+def is_archive(f) -> bool:
+    """tarfile.is_tarfile, its headers bounded (BoundedHeader): is_tarfile reads a gzip'd archive's first pax header
+    whole into memory (8 GiB from 8 MB). One tarfile cannot read is no archive: ADD copies it as a file."""
+    try:
+        tarfile.open(fileobj=f, tarinfo=BoundedHeader).close()
+        return True
+    except (tarfile.TarError, ValueError, OverflowError, EOFError):
+        return False
+
+
 def check_archive(fileobj, archive, ins):
     """Refuse an archive any member of which would land outside the destination: .. in a name, a link
-    to outside, or a path through a symlink the archive itself makes."""
+    to outside, or a path through a symlink the archive itself makes; or that is damaged."""
     links = set()
-    with tarfile.open(fileobj=fileobj, tarinfo=BoundedHeader) as tar:
-        keep_no_members(tar)
-        for member in tar:
-            name = member_path(member.name)
-            problem = None
-            if name is None:
-                problem = 'leads out of the destination'
-            elif through_link(name, links) and name not in links:
-                problem = 'is written through a symlink the archive makes'
-            elif member.islnk() and member_path(member.linkname) is None:
-                problem = 'is a hard link to outside the destination'
-            if problem:
-                ins.fail('ADD: %s in %s %s: refused, nothing was changed' % (member.name, posixpath.basename(archive), problem))
-            if member.issym():
-                links.add(name)
+    try:
+        with tarfile.open(fileobj=fileobj, tarinfo=BoundedHeader) as tar:
+            keep_no_members(tar)
+            for member in tar:
+                name = member_path(member.name)
+                problem = None
+                if name is None:
+                    problem = 'leads out of the destination'
+                elif through_link(name, links) and name not in links:
+                    problem = 'is written through a symlink the archive makes'
+                elif member.islnk() and member_path(member.linkname) is None:
+                    problem = 'is a hard link to outside the destination'
+                if problem:
+                    ins.fail('ADD: %s in %s %s: refused, nothing was changed'
+                             % (member.name, posixpath.basename(archive), problem))
+                if member.issym():
+                    links.add(name)
+    except (tarfile.TarError, ValueError, OverflowError, EOFError) as e:
+        ins.fail('ADD: %s is a damaged tar archive (%s): refused, nothing was changed' % (posixpath.basename(archive), e))
 
 
 def through_link(name: str, links: set) -> bool:

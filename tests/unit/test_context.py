@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Build contexts: .dockerignore with Docker's pattern rules, and ADD's archive checks, without root."""
+import gzip
 import io
 import os
 import tarfile
@@ -95,9 +96,9 @@ def test_a_member_is_beneath_a_link_when_one_of_its_folders_is_one(name, links, 
     assert any(name == link or name.startswith(link + '/') for link in links) is (beneath or name in links)
 
 
-def negative_size_archive(path, pax):
-    """A plain tar: one honest file, then a member whose size is -512 (GNU's base-256 field, or a pax record). Read
-    where it lies, tarfile (before CVE-2025-8194's fix) seeks back to that member's header, and again, for ever."""
+def negative_size_archive(path, pax, size=-512):
+    """A plain tar: one honest file, then a member of `size` (GNU's base-256 field, or a pax record). Read where it
+    lies, tarfile (before CVE-2025-8194's fix) seeks back to a negative one's header, and again, for ever."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode='w', format=tarfile.GNU_FORMAT) as tar:
         honest = tarfile.TarInfo('honest')
@@ -107,26 +108,42 @@ def negative_size_archive(path, pax):
     data += b'\0' * (-len(data) % 512)
     loop = tarfile.TarInfo('loop')
     if pax:
-        loop.pax_headers = {'size': '-512'}
+        loop.pax_headers = {'size': str(size)}
         data += loop.tobuf(tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape')
     else:
-        loop.size = -512
+        loop.size = size
         data += loop.tobuf(tarfile.GNU_FORMAT, 'utf-8', 'surrogateescape')
     with open(path, 'wb') as f:
         f.write(data + b'\0' * 1024)
 
 
-@pytest.mark.parametrize('pax', [False, True])
-def test_a_member_of_negative_size_is_refused_not_read_for_ever(tmp_path, pax):
+@pytest.mark.parametrize('pax, size', [(False, -512), (True, -512), (False, 1 << 80)])
+def test_a_member_of_negative_size_is_refused_not_read_for_ever(tmp_path, pax, size):
     from ansible_collections.cs695.conductor.plugins.module_utils._context import BoundedHeader
-    negative_size_archive(str(tmp_path / 'loop.tar'), pax)
-    seen = []
-    with pytest.raises(ConductorError, match='loop has a negative size'):
+    negative_size_archive(str(tmp_path / 'loop.tar'), pax, size)
+    seen, message = [], 'loop has a size of %d bytes, which no file has: refused' % size
+    with pytest.raises(ConductorError, match=message):
         with tarfile.open(str(tmp_path / 'loop.tar'), tarinfo=BoundedHeader) as tar:
             for member in tar:
                 seen.append(member.name)
                 assert len(seen) < 10, 'the same members again and again: %s' % seen[:4]
     assert seen == ['honest'], 'the control: the honest member before it is read'
     ins = parse('FROM x\nADD loop.tar /dest/\n')[1]
-    with pytest.raises(ConductorError, match='loop has a negative size'):
+    with pytest.raises(ConductorError, match=message):
         Context(str(tmp_path)).resolve(ins, ['loop.tar'], archives=True)
+
+
+def test_adds_archive_check_bounds_the_first_header_and_a_damaged_archive_is_one_error(tmp_path):
+    """Is it an archive? tarfile.is_tarfile read a gzip'd archive's first pax header whole: 64 MiB declared (8 GiB
+    fit the field) from a file of a few KiB. A pax record tarfile cannot read makes the archive none (a file)."""
+    big = tarfile.TarInfo('big')
+    big.type, big.size = tarfile.XHDTYPE, 64 << 20
+    with gzip.open(str(tmp_path / 'bomb.tar.gz'), 'wb') as f:
+        f.write(big.tobuf(tarfile.GNU_FORMAT, 'utf-8', 'surrogateescape') + b'\0' * (1 << 20))
+    broken = tarfile.TarInfo('broken')
+    broken.pax_headers = {'GNU.sparse.realsize': 'zz'}
+    (tmp_path / 'broken.tar').write_bytes(broken.tobuf(tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape') + b'\0' * 1024)
+    ins = parse('FROM x\nADD bomb.tar.gz broken.tar /dest/\n')[1]
+    with pytest.raises(ConductorError, match='an extended tar header .* of 67108864 bytes is larger than 4.2MB: refused'):
+        Context(str(tmp_path)).resolve(ins, ['bomb.tar.gz'], archives=True)
+    assert Context(str(tmp_path)).resolve(ins, ['broken.tar'], archives=True)[0][0].archive is False
