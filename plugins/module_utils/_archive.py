@@ -610,7 +610,7 @@ def _unpack_outer(source, members, limit):
 
 
 def _open_outer(source, members):
-    """The outer archive as a tarfile: read where its members lie (members.archive set) when it is a plain tar in a
+    """The outer archive as a tarfile: read where its members lie (members.in_place set) when it is a plain tar in a
     file; else (compressed, a pipe, standard input) as a stream, as it comes."""
     if not isinstance(source, str):
         return tarfile.open(fileobj=source, mode='r|*', tarinfo=_Header)
