@@ -420,13 +420,16 @@ def keep_no_members(tar):
     tar.members = _NoMembers()
 
 
+TAR_ERRORS = (tarfile.TarError, ValueError, OverflowError, EOFError)  # what tarfile raises on a damaged archive
+
+
 def is_archive(f) -> bool:
     """tarfile.is_tarfile, its headers bounded (BoundedHeader): is_tarfile reads a gzip'd archive's first pax header
     whole into memory (8 GiB from 8 MB). One tarfile cannot read is no archive: ADD copies it as a file."""
     try:
         tarfile.open(fileobj=f, tarinfo=BoundedHeader).close()
         return True
-    except (tarfile.TarError, ValueError, OverflowError, EOFError):
+    except TAR_ERRORS:
         return False
 
 
@@ -451,7 +454,7 @@ def check_archive(fileobj, archive, ins):
                              % (member.name, posixpath.basename(archive), problem))
                 if member.issym():
                     links.add(name)
-    except (tarfile.TarError, ValueError, OverflowError, EOFError) as e:
+    except TAR_ERRORS as e:
         ins.fail('ADD: %s is a damaged tar archive (%s): refused, nothing was changed' % (posixpath.basename(archive), e))
 
 

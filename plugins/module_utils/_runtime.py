@@ -88,12 +88,14 @@ if MAX > 0 then
     if left and ready ~= 1 then break end
     local buf = ready == 1 and unistd.read(0, 65536) or ''
     if ready == 1 and (not buf or #buf == 0) then break end
-    if log and #buf > 0 and n > 0 and n + #buf > MAX then
-      os.rename(path, path .. '.1')
-      local new = fcntl.open(path, flags, 384)
-      if new then unistd.close(log); log, n = new, 0 end
+    if log and #buf > 0 then  -- a wake-up with nothing read never rotates
+      if n > 0 and n + #buf > MAX then
+        os.rename(path, path .. '.1')
+        local new = fcntl.open(path, flags, 384)
+        if new then unistd.close(log); log, n = new, 0 end
+      end
+      unistd.write(log, buf); n = n + #buf
     end
-    if log and #buf > 0 then unistd.write(log, buf); n = n + #buf end
     if left then
       left = left - #buf
     else
